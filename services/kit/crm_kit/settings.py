@@ -1,0 +1,96 @@
+"""Service settings from the environment.
+
+Each service reads ``CRM_<SERVICE>_<FIELD>`` first and falls back to ``CRM_<FIELD>``, so a
+stack-wide value (the broker address, say) is set once and any service can override it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEV_KEY_MARKER = "DEVELOPMENT-ONLY"
+"""A file of this name beside a key marks the key as generated for local development."""
+
+DEV_SECRET_PREFIX = "dev-only-"
+"""Secrets with this prefix are development defaults; production refuses them."""
+
+
+class InsecureProductionSettings(ValueError):
+    """Production was started with a development key or secret."""
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; a service subclasses it and sets ``service_name``."""
+
+    service_name: ClassVar[str] = "service"
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    mongo_uri: str = "mongodb://127.0.0.1:27017"
+    mongo_database: str = ""
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    consumer_group: str = ""
+    consumer_max_attempts: int = 3
+    consumer_retry_backoff_ms: int = 200
+    relay_scan_interval_s: float = 1.0
+    relay_batch_size: int = 500
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "crm-local"
+    jwt_audience: str = "crm"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        own = EnvSettingsSource(settings_cls, env_prefix=f"CRM_{cls.service_name.upper()}_")
+        shared = EnvSettingsSource(settings_cls, env_prefix="CRM_")
+        return (init_settings, own, shared)
+
+    @model_validator(mode="after")
+    def _defaults_and_production_guard(self) -> ServiceSettings:
+        if not self.mongo_database:
+            object.__setattr__(self, "mongo_database", f"crm_{self.service_name}")
+        if not self.consumer_group:
+            object.__setattr__(self, "consumer_group", f"crm-{self.service_name}")
+        if self.environment == "production":
+            self._refuse_development_material()
+        return self
+
+    def _refuse_development_material(self) -> None:
+        key = self.jwt_public_key_file
+        if key is None:
+            raise InsecureProductionSettings("production needs jwt_public_key_file")
+        if (key.parent / DEV_KEY_MARKER).exists():
+            raise InsecureProductionSettings(
+                f"production refuses the development key {key} (marked {DEV_KEY_MARKER})"
+            )
+        for name, value in self.secrets().items():
+            if value.startswith(DEV_SECRET_PREFIX):
+                raise InsecureProductionSettings(
+                    f"production refuses the development value of {name}"
+                )
+
+    def secrets(self) -> dict[str, str]:
+        """Secret fields a service adds; production checks none keeps its dev default."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"service": self.service_name, "environment": self.environment}

@@ -20,7 +20,7 @@ from pydantic_settings import (
 DEV_KEY_MARKER = "DEVELOPMENT-ONLY"
 """A file of this name beside a key marks the key as generated for local development."""
 
-DEV_SECRET_PREFIX = "dev-only-"
+DEV_SECRET_PREFIX = "dev-only-"  # noqa: S105 - a marker, not a secret
 """Secrets with this prefix are development defaults; production refuses them."""
 
 

@@ -1,0 +1,44 @@
+# The two commands: `make run` (the whole system on the local stack) and `make test`.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV ?= uv
+RUN := $(UV) run --frozen
+
+.PHONY: help install run up down status test lint format token
+
+help:
+	@echo "make run     install, start Kafka + FerretDB + the four services; Ctrl-C stops all"
+	@echo "make test    install, start the stack if needed, lint, run every test, stop what it started"
+	@echo "make up      the same as run, in the background;  make down  stops it"
+	@echo "make status  what runs;  make token SCOPES='contacts:read'  mints a development token"
+
+install:
+	@bash deploy/local/bootstrap.sh
+
+run: install
+	@$(RUN) crm-stack run
+
+up: install
+	@$(RUN) crm-stack up --with-services
+
+down:
+	@$(RUN) crm-stack down --with-services
+
+status:
+	@$(RUN) crm-stack status --with-services
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+test: install
+	@bash deploy/local/test.sh
+
+format:
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+token:
+	@eval "$$($(RUN) crm-stack env)" && $(RUN) crm-token mint --sub dev-cli $(foreach s,$(SCOPES),--scope $(s))

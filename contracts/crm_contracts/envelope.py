@@ -1,0 +1,93 @@
+"""The envelope every Kafka message is: identity, type, time, origin, key and the payload."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_contracts.base import ContractEvent
+from crm_contracts.registry import UnknownEventType, event_class
+from crm_contracts.values import UtcDatetime
+
+__all__ = ["Envelope", "EventTypeMismatch", "UnknownEventType"]
+
+E = TypeVar("E", bound=ContractEvent)
+
+
+class EventTypeMismatch(TypeError):
+    """``open_as`` was asked for a class other than the envelope's event type."""
+
+
+class Envelope(BaseModel):
+    """One message on a service topic. Strict: an unknown envelope field is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    event_id: UUID
+    """Unique per message; consumers deduplicate on it."""
+    event_type: str = Field(min_length=1)
+    """The contract's ``event_type``, e.g. ``ClientRegistered``."""
+    schema_version: int = Field(ge=1)
+    """The contract's schema version when the producer wrote it."""
+    occurred_at: UtcDatetime
+    producer: str = Field(min_length=1)
+    """The producing service, e.g. ``contacts``."""
+    key: str = Field(min_length=1)
+    """The aggregate id, also used as the Kafka message key."""
+    correlation_id: str | None = None
+    """Shared by every message of one business flow (usually the originating request id)."""
+    causation_id: str | None = None
+    """The ``event_id`` of the message that caused this one, if any."""
+    payload: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls,
+        event: ContractEvent,
+        *,
+        producer: str,
+        key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Envelope:
+        """Put ``event`` in an envelope; ``key`` defaults to ``event.aggregate_key()``."""
+        return cls(
+            event_id=event_id or uuid4(),
+            event_type=event.event_type,
+            schema_version=event.schema_version,
+            occurred_at=occurred_at or datetime.now(UTC),
+            producer=producer,
+            key=key if key is not None else event.aggregate_key(),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            payload=event.model_dump(mode="json"),
+        )
+
+    def to_bytes(self) -> bytes:
+        """The envelope as UTF-8 JSON, the Kafka message value."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | str) -> Envelope:
+        """Parse a Kafka message value; raises ``pydantic.ValidationError`` if malformed."""
+        return cls.model_validate_json(raw)
+
+    def open(self) -> ContractEvent:
+        """The payload as its contract class.
+
+        Raises ``UnknownEventType`` if no class is registered for ``event_type`` and
+        ``pydantic.ValidationError`` if the payload does not satisfy the contract. Fields added
+        by a newer producer are ignored.
+        """
+        return event_class(self.event_type).model_validate(self.payload)
+
+    def open_as(self, cls: type[E]) -> E:
+        """The payload as ``cls``, for a consumer that knows what it subscribed to."""
+        if cls.event_type != self.event_type:
+            raise EventTypeMismatch(f"envelope holds {self.event_type}, not {cls.event_type}")
+        return cls.model_validate(self.payload)

@@ -1,0 +1,212 @@
+"""Where the local stack keeps its things, and which ports it uses (all overridable by env)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from crm_stack.errors import StackError
+
+#: deploy/local/ (this package lives in deploy/local/crm_stack/).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: The repository root (deploy/local/../..).
+REPO_ROOT = PACKAGE_ROOT.parent.parent
+
+KAFKA_POM = PACKAGE_ROOT / "kafka" / "pom.xml"
+KAFKA_LOG4J2 = PACKAGE_ROOT / "kafka" / "log4j2.properties"
+FERRETDB_SRC = PACKAGE_ROOT / "ferretdb"
+
+DEFAULT_KAFKA_PORT = 9092
+DEFAULT_CONTROLLER_PORT = 9093
+DEFAULT_MONGO_PORT = 27017
+DEFAULT_KAFKA_TIMEOUT = 120.0
+DEFAULT_FERRETDB_TIMEOUT = 60.0
+DEFAULT_KAFKA_HEAP = "-Xms512m -Xmx768m"
+
+JWT_ISSUER = "crm-local"
+JWT_AUDIENCE = "crm"
+
+HOST = "127.0.0.1"
+
+
+def _env_port(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise StackError(f"{name}={raw!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise StackError(f"{name}={port} is outside 1..65535")
+    return port
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StackError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise StackError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def kafka_version() -> str:
+    """The Kafka version pinned in deploy/local/kafka/pom.xml (``<kafka.version>``)."""
+    match = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", KAFKA_POM.read_text())
+    if match is None:
+        raise StackError(f"{KAFKA_POM} has no <kafka.version> property")
+    return match.group(1)
+
+
+def ferretdb_version() -> str:
+    """The FerretDB module version required by deploy/local/ferretdb/go.mod."""
+    go_mod = FERRETDB_SRC / "go.mod"
+    match = re.search(r"github\.com/FerretDB/FerretDB\s+(v[^\s]+)", go_mod.read_text())
+    if match is None:
+        raise StackError(f"{go_mod} does not require github.com/FerretDB/FerretDB")
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything `crm-stack` needs to know; build it with :meth:`from_env`."""
+
+    state_dir: Path
+    cache_dir: Path
+    kafka_port: int = DEFAULT_KAFKA_PORT
+    controller_port: int = DEFAULT_CONTROLLER_PORT
+    mongo_port: int = DEFAULT_MONGO_PORT
+    kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT
+    ferretdb_timeout: float = DEFAULT_FERRETDB_TIMEOUT
+    kafka_heap: str = DEFAULT_KAFKA_HEAP
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        state = os.environ.get("CRM_STACK_DIR", "").strip()
+        cache = os.environ.get("CRM_STACK_CACHE", "").strip()
+        cfg = cls(
+            state_dir=Path(state).expanduser().resolve() if state else REPO_ROOT / ".stack",
+            cache_dir=(
+                Path(cache).expanduser().resolve()
+                if cache
+                else Path.home() / ".cache" / "crm-stack"
+            ),
+            kafka_port=_env_port("CRM_STACK_KAFKA_PORT", DEFAULT_KAFKA_PORT),
+            controller_port=_env_port("CRM_STACK_CONTROLLER_PORT", DEFAULT_CONTROLLER_PORT),
+            mongo_port=_env_port("CRM_STACK_MONGO_PORT", DEFAULT_MONGO_PORT),
+            kafka_timeout=_env_seconds("CRM_STACK_KAFKA_TIMEOUT", DEFAULT_KAFKA_TIMEOUT),
+            ferretdb_timeout=_env_seconds("CRM_STACK_FERRETDB_TIMEOUT", DEFAULT_FERRETDB_TIMEOUT),
+            kafka_heap=os.environ.get("CRM_STACK_KAFKA_HEAP", "").strip() or DEFAULT_KAFKA_HEAP,
+        )
+        ports = [cfg.kafka_port, cfg.controller_port, cfg.mongo_port]
+        if len(set(ports)) != len(ports):
+            raise StackError(
+                f"ports must differ: kafka {cfg.kafka_port}, controller {cfg.controller_port}, "
+                f"mongo {cfg.mongo_port}"
+            )
+        return cfg
+
+    # --- state dir layout -------------------------------------------------------------------
+
+    @property
+    def marker_file(self) -> Path:
+        """Proves the state dir was made by crm-stack (``down --purge`` deletes only such dirs)."""
+        return self.state_dir / ".crm-stack"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / ".lock"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.state_dir / "keys"
+
+    @property
+    def jwt_private_key(self) -> Path:
+        return self.keys_dir / "jwt-private.pem"
+
+    @property
+    def jwt_public_key(self) -> Path:
+        return self.keys_dir / "jwt-public.pem"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.kafka_dir / "data"
+
+    @property
+    def server_properties(self) -> Path:
+        return self.kafka_dir / "server.properties"
+
+    @property
+    def cluster_id_file(self) -> Path:
+        return self.kafka_dir / "cluster-id"
+
+    @property
+    def kafka_pid_file(self) -> Path:
+        return self.state_dir / "kafka.pid"
+
+    @property
+    def kafka_log(self) -> Path:
+        """The broker's own log (log4j2)."""
+        return self.logs_dir / "kafka-server.log"
+
+    @property
+    def kafka_console_log(self) -> Path:
+        """The broker JVM's stdout/stderr (JVM errors land here, not in the log4j2 file)."""
+        return self.logs_dir / "kafka.out"
+
+    @property
+    def ferretdb_data_dir(self) -> Path:
+        return self.state_dir / "ferretdb" / "data"
+
+    @property
+    def ferretdb_pid_file(self) -> Path:
+        return self.state_dir / "ferretdb.pid"
+
+    @property
+    def ferretdb_log(self) -> Path:
+        return self.logs_dir / "ferretdb.log"
+
+    # --- cache layout -----------------------------------------------------------------------
+
+    def kafka_home(self, version: str) -> Path:
+        return self.cache_dir / f"kafka-{version}"
+
+    def ferretdb_home(self, version: str) -> Path:
+        return self.cache_dir / f"ferretdb-{version}"
+
+    # --- what clients use -------------------------------------------------------------------
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{HOST}:{self.kafka_port}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://{HOST}:{self.mongo_port}"
+
+    def client_env(self) -> dict[str, str]:
+        """The variables services and tests read to find this stack."""
+        return {
+            "CRM_MONGO_URI": self.mongo_uri,
+            "CRM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "CRM_JWT_PUBLIC_KEY_FILE": str(self.jwt_public_key),
+            "CRM_JWT_PRIVATE_KEY_FILE": str(self.jwt_private_key),
+            "CRM_JWT_ISSUER": JWT_ISSUER,
+            "CRM_JWT_AUDIENCE": JWT_AUDIENCE,
+        }

@@ -1,0 +1,280 @@
+"""The app factory every service uses: one lifespan that builds and tears down its clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from crm_contracts.base import ContractEvent
+from crm_contracts.envelope import Envelope
+from crm_contracts.topics import PARTITIONS, dead_letter_topic
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from faststream.specification import AsyncAPI
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crm_kit.auth import TokenVerifier
+from crm_kit.consumer import IdempotentConsumer, RecordInfo
+from crm_kit.logs import CORRELATION_HEADER, configure_logging, correlation_id, new_correlation_id
+from crm_kit.metrics import latency_middleware, metrics_response
+from crm_kit.outbox import Document
+from crm_kit.problems import PROBLEM_RESPONSES, install_problem_handlers
+from crm_kit.relay import OutboxRelay
+from crm_kit.runtime import BrokerPublisher, Runtime
+from crm_kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+RuntimeHandler = Callable[[Runtime, Any, Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer group of the service: the topics it reads and a handler per event type."""
+
+    topics: tuple[str, ...]
+    handlers: Mapping[type[ContractEvent], RuntimeHandler]
+    group: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    title: str
+    description: str = ""
+    routers: Sequence[APIRouter] = ()
+    outbox_collections: Sequence[str] = ()
+    subscriptions: Sequence[Subscription] = ()
+    produces: Sequence[type[ContractEvent]] = ()
+    indexes: Callable[[AsyncDatabase[Document]], Awaitable[None]] | None = None
+    domain_errors: Mapping[type[Exception], int] = field(default_factory=dict)
+    version: str = "0.1.0"
+
+
+async def _raw_body(msg: Any) -> Any:
+    """Hand the subscriber the record's bytes untouched; the kit parses the envelope itself."""
+    return msg.body
+
+
+class CorrelationMiddleware:
+    """Takes the caller's correlation id (or makes one) and echoes it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        wanted = CORRELATION_HEADER.lower().encode()
+        value = next((v.decode() for k, v in scope["headers"] if k == wanted), None)
+        cid = (value or "")[:128] or new_correlation_id()
+        token = correlation_id.set(cid)
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((wanted, cid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            correlation_id.reset(token)
+
+
+def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
+    """The broker with its documented publishers; constructing it connects to nothing."""
+    broker = KafkaBroker(
+        settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        client_id=f"crm-{spec.name}",
+        log_level=logging.DEBUG,
+    )
+    for event in spec.produces:
+        broker.publisher(
+            event.topic,
+            title=f"{event.topic}:{event.event_type}",
+            description=(event.__doc__ or "").strip(),
+            schema=event,
+        )
+    return broker
+
+
+async def _ensure_topics(bootstrap: str, topics: Sequence[str]) -> None:
+    if not topics:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in missing]
+                )
+    finally:
+        await admin.close()
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    configure_logging(spec.name, settings.log_level, settings.log_json)
+    broker = build_broker(spec, settings)
+    consumers: dict[str, IdempotentConsumer] = {}
+
+    for sub in spec.subscriptions:
+        group = sub.group or settings.consumer_group
+
+        async def on_message(body: bytes, msg: KafkaMessage, group: str = group) -> None:
+            raw: Any = msg.raw_message  # one ConsumerRecord: these subscribers are not batched
+            record = RecordInfo(raw.topic, raw.partition, raw.offset, raw.key)
+            try:
+                await consumers[group].process(body, record)
+            except Exception:
+                # Only the dead-letter publish or the store failing gets here: rewind and retry
+                # rather than let a later offset commit past this message.
+                log.exception(
+                    "could not finish %s[%d]@%d", record.topic, record.partition, record.offset
+                )
+                await asyncio.sleep(1.0)
+                await msg.nack()
+                return
+            await msg.ack()
+
+        broker.subscriber(
+            *sub.topics,
+            group_id=group,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            title=f"{group}:{','.join(sub.topics)}",
+            description=sub.description or None,
+        )(on_message)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            settings.mongo_uri, tz_aware=True, uuidRepresentation="standard"
+        )
+        db = client[settings.mongo_database]
+        if spec.indexes is not None:
+            await spec.indexes(db)
+        publisher = BrokerPublisher(broker)
+        relay = OutboxRelay(
+            db,
+            spec.outbox_collections,
+            publisher,
+            service=spec.name,
+            scan_interval=settings.relay_scan_interval_s,
+            batch_size=settings.relay_batch_size,
+        )
+        runtime = Runtime(settings, client, db, broker, relay)
+        for sub in spec.subscriptions:
+            group = sub.group or settings.consumer_group
+            consumers[group] = IdempotentConsumer(
+                db=db,
+                dead_letters=publisher,
+                service=spec.name,
+                group=group,
+                handlers={
+                    cls.event_type: functools.partial(handler, runtime)
+                    for cls, handler in sub.handlers.items()
+                },
+                max_attempts=settings.consumer_max_attempts,
+                backoff_s=settings.consumer_retry_backoff_ms / 1000,
+            )
+        await _ensure_topics(
+            settings.kafka_bootstrap,
+            [
+                dead_letter_topic(t, sub.group or settings.consumer_group)
+                for sub in spec.subscriptions
+                for t in sub.topics
+            ],
+        )
+        await broker.start()
+        relay.start()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await broker.stop()
+            await client.close()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422)},
+    )
+    app.state.settings = settings
+    app.state.broker = broker
+    if settings.jwt_public_key_file is not None:
+        app.state.token_verifier = TokenVerifier.from_settings(settings)
+    install_problem_handlers(app, domain_errors=spec.domain_errors)
+    app.middleware("http")(latency_middleware(spec.name))
+    app.add_middleware(CorrelationMiddleware)
+    app.include_router(_operational_router(spec, broker))
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+async def readiness(runtime: Runtime | None) -> dict[str, bool]:
+    """Store ping, broker connection and relay, each bounded so a probe never hangs."""
+    if runtime is None:
+        return {"started": False}
+
+    async def store() -> bool:
+        try:
+            await asyncio.wait_for(runtime.db.command("ping"), timeout=2.0)
+        except Exception:
+            return False
+        return True
+
+    store_ok, broker_ok = await asyncio.gather(store(), runtime.broker.ping(timeout=2.0))
+    return {"store": store_ok, "broker": bool(broker_ok), "outbox_relay": runtime.relay.running}
+
+
+def _operational_router(spec: ServiceSpec, broker: KafkaBroker) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    asyncapi = AsyncAPI(
+        broker, title=f"{spec.title} events", version=spec.version, description=spec.description
+    )
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="The store and the broker answer", response_model=None)
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await readiness(getattr(request.app.state, "runtime", None))
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    async def metrics() -> Response:
+        return metrics_response()
+
+    @router.get("/asyncapi", summary="AsyncAPI document of the events", response_model=None)
+    async def asyncapi_document() -> JSONResponse:
+        return JSONResponse(asyncapi.to_specification().to_jsonable())
+
+    return router

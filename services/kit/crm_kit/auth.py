@@ -1,0 +1,238 @@
+"""Bearer-token authentication: RS256 JWTs carrying per-service scopes.
+
+A token names its caller (``sub``) and what it may do (``scope``: space-separated, OAuth2
+style, e.g. ``"contacts:read contacts:write"``). Scopes match exactly: ``contacts:admin``
+grants nothing but ``contacts:admin``.
+
+The app factory puts a ``TokenVerifier`` on ``app.state.token_verifier``; routes declare the
+scopes they need::
+
+    from typing import Annotated
+    from fastapi import APIRouter, Depends
+    from crm_kit.auth import Principal, requires
+
+    Reader = Annotated[Principal, Depends(requires("contacts:read"))]
+
+    router = APIRouter()
+
+    @router.get("/clients/{client_id}")
+    async def get_client(client_id: str, caller: Reader) -> ClientOut: ...
+
+    @router.post("/clients", dependencies=[Depends(requires("contacts:write"))])
+    async def register_client(body: RegisterClient) -> ClientOut: ...
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.serialization import (
+    load_pem_private_key,
+    load_pem_public_key,
+)
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from crm_kit.problems import Forbidden, Unauthorized
+from crm_kit.settings import ServiceSettings
+
+ALGORITHMS: Final = ["RS256"]
+"""The only signature algorithm accepted; it closes ``alg=none`` and HS256-with-public-key."""
+
+REQUIRED_CLAIMS: Final = ["exp", "iat", "iss", "aud", "sub"]
+_RESERVED_CLAIMS: Final = frozenset({*REQUIRED_CLAIMS, "jti", "scope"})
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="An RS256 JWT; `crm-token mint --sub <app> --scope <service>:<action>`.",
+)
+
+
+class AuthConfigurationError(RuntimeError):
+    """The service cannot verify tokens: the key is missing, unreadable or not an RSA key."""
+
+
+class InvalidTokenError(ValueError):
+    """The token is malformed, badly signed, expired or not meant for this service."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, and what they may do."""
+
+    subject: str
+    scopes: frozenset[str]
+    token_id: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+class TokenVerifier:
+    def __init__(
+        self, public_key_pem: bytes | str, issuer: str, audience: str, leeway_s: int = 30
+    ) -> None:
+        self._key = _load_public_key(public_key_pem)
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway_s = leeway_s
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> "TokenVerifier":
+        path = settings.jwt_public_key_file
+        if path is None:
+            raise AuthConfigurationError(
+                "jwt_public_key_file is not set (CRM_JWT_PUBLIC_KEY_FILE); "
+                "`crm-token keygen <dir>` makes a development pair"
+            )
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise AuthConfigurationError(
+                f"cannot read the JWT public key {path}: {exc.strerror}"
+            ) from exc
+        try:
+            return cls(pem, settings.jwt_issuer, settings.jwt_audience)
+        except AuthConfigurationError as exc:
+            raise AuthConfigurationError(f"{path}: {exc}") from exc
+
+    def verify(self, token: str) -> Principal:
+        """The token's principal, or ``InvalidTokenError`` saying why it was refused."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=ALGORITHMS,
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=self.leeway_s,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidTokenError("the token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(f"the token is invalid: {exc}") from exc
+        token_id = claims.get("jti")
+        return Principal(
+            subject=claims["sub"],
+            scopes=_scopes_of(claims),
+            token_id=str(token_id) if token_id is not None else None,
+            claims=claims,
+        )
+
+
+def requires(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency admitting callers whose token holds every one of ``scopes``.
+
+    Use it in ``dependencies=[Depends(requires("contacts:write"))]`` or as a typed parameter
+    through an alias: ``Caller = Annotated[Principal, Depends(requires("contacts:read"))]``.
+    No or a bad token → 401 with ``WWW-Authenticate: Bearer``; a missing scope → 403.
+    """
+    needed = frozenset(scopes)
+
+    async def authenticate(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None:
+            if request.headers.get("authorization"):
+                raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+            raise Unauthorized("a bearer token is required")
+        try:
+            principal = _verifier_of(request).verify(credentials.credentials)
+        except InvalidTokenError as exc:
+            raise Unauthorized(str(exc), error="invalid_token") from exc
+        missing = sorted(needed - principal.scopes)
+        if missing:
+            raise Forbidden(
+                f"the token lacks the scope {', '.join(missing)}",
+                extra={"missing_scopes": missing},
+                headers={
+                    "WWW-Authenticate": (
+                        f'Bearer error="insufficient_scope", scope="{" ".join(sorted(needed))}"'
+                    )
+                },
+            )
+        request.state.principal = principal
+        return principal
+
+    return authenticate
+
+
+def sign_token(
+    private_key_pem: bytes | str,
+    *,
+    subject: str,
+    scopes: Iterable[str],
+    issuer: str,
+    audience: str,
+    ttl_s: int = 3600,
+    now: datetime | None = None,
+    extra_claims: Mapping[str, Any] | None = None,
+) -> str:
+    """An RS256 token for ``subject`` with ``scopes``, valid ``ttl_s`` seconds from ``now``."""
+    if ttl_s <= 0:
+        raise ValueError("ttl_s must be positive")
+    clashing = _RESERVED_CLAIMS.intersection(extra_claims or {})
+    if clashing:
+        raise ValueError(f"extra_claims may not set {sorted(clashing)}")
+    issued_at = now or datetime.now(UTC)
+    if issued_at.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    claims: dict[str, Any] = {
+        **(extra_claims or {}),
+        "sub": subject,
+        "scope": " ".join(sorted(set(scopes))),
+        "iss": issuer,
+        "aud": audience,
+        "iat": issued_at,
+        "exp": issued_at + timedelta(seconds=ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, _load_private_key(private_key_pem), algorithm="RS256")
+
+
+def _verifier_of(request: Request) -> TokenVerifier:
+    verifier = getattr(request.app.state, "token_verifier", None)
+    if not isinstance(verifier, TokenVerifier):
+        raise AuthConfigurationError("app.state.token_verifier is not set to a TokenVerifier")
+    return verifier
+
+
+def _scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
+    scope = claims.get("scope")
+    listed = claims.get("scopes")
+    if scope is not None and not isinstance(scope, str):
+        raise InvalidTokenError("the token's scope claim must be a space-separated string")
+    if listed is not None and not (
+        isinstance(listed, list) and all(isinstance(item, str) for item in listed)
+    ):
+        raise InvalidTokenError("the token's scopes claim must be a list of strings")
+    return frozenset((scope or "").split()) | frozenset(listed or ())
+
+
+def _as_bytes(pem: bytes | str) -> bytes:
+    return pem.encode() if isinstance(pem, str) else pem
+
+
+def _load_public_key(pem: bytes | str) -> RSAPublicKey:
+    try:
+        key = load_pem_public_key(_as_bytes(pem))
+    except ValueError as exc:
+        raise AuthConfigurationError("the public key is not a PEM public key") from exc
+    if not isinstance(key, RSAPublicKey):
+        raise AuthConfigurationError("the public key is not an RSA key (RS256 needs one)")
+    return key
+
+
+def _load_private_key(pem: bytes | str) -> RSAPrivateKey:
+    try:
+        key = load_pem_private_key(_as_bytes(pem), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("the private key is not an unencrypted PEM private key") from exc
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError("the private key is not an RSA key (RS256 needs one)")
+    return key

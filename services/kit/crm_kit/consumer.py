@@ -1,0 +1,210 @@
+"""The idempotent consumer: effect first, then the processed marker, then the offset.
+
+For every message: parse the envelope (unparseable → dead letter); skip event types this
+consumer has no handler for; skip an event this group already processed; otherwise run the
+handler, retrying a bounded number of times with exponential back-off, and dead-letter the
+message with the error when the budget is spent. The caller commits the offset only after
+:meth:`IdempotentConsumer.process` returned, so a crash anywhere redelivers the message.
+
+The marker and the handler's effect are two writes (the store has no multi-document
+transactions), so a crash between them redelivers an event whose effect is already stored:
+handlers must be idempotent on their own (upsert by a natural id, or a version guard). The
+marker makes the common redelivery cheap and keeps non-repeatable side effects from repeating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from crm_contracts.base import ContractEvent
+from crm_contracts.envelope import Envelope
+from crm_contracts.topics import dead_letter_topic
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from crm_kit.logs import correlation_id
+from crm_kit.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, HANDLER_RETRIES
+from crm_kit.outbox import Document
+from crm_kit.relay import Publisher
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ContractEvent, Envelope], Awaitable[None]]
+PROCESSED = "processed_events"
+
+# Headers a dead letter carries next to the original bytes, so it can be understood and replayed.
+DLQ_ERROR = "x-dlq-error"
+DLQ_ERROR_TYPE = "x-dlq-error-type"
+DLQ_ATTEMPTS = "x-dlq-attempts"
+DLQ_SOURCE_TOPIC = "x-dlq-source-topic"
+DLQ_SOURCE_PARTITION = "x-dlq-source-partition"
+DLQ_SOURCE_OFFSET = "x-dlq-source-offset"
+DLQ_GROUP = "x-dlq-group"
+DLQ_AT = "x-dlq-at"
+
+
+class Outcome(enum.StrEnum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one consumer group of a service listens to and how it handles each event type."""
+
+    topics: tuple[str, ...]
+    handlers: Mapping[type[ContractEvent], Handler]
+    group: str | None = None
+    description: str = ""
+    by_type: dict[str, Handler] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_type", {cls.event_type: h for cls, h in self.handlers.items()})
+
+
+@dataclass(frozen=True)
+class RecordInfo:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        *,
+        db: AsyncDatabase[Document],
+        dead_letters: Publisher,
+        service: str,
+        group: str,
+        handlers: Mapping[str, Handler],
+        max_attempts: int = 3,
+        backoff_s: float = 0.2,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.markers = db[PROCESSED]
+        self.dead_letters = dead_letters
+        self.service = service
+        self.group = group
+        self.handlers = dict(handlers)
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self._sleep = sleep
+
+    def _marker_id(self, event_id: str) -> str:
+        return f"{self.group}:{event_id}"
+
+    async def process(self, raw: bytes, record: RecordInfo) -> Outcome:
+        outcome = await self._process(raw, record)
+        EVENTS_CONSUMED.labels(self.service, self.group, outcome.value).inc()
+        return outcome
+
+    async def _process(self, raw: bytes, record: RecordInfo) -> Outcome:
+        try:
+            envelope = Envelope.from_bytes(raw)
+        except Exception as exc:
+            await self._dead_letter(raw, record, exc, attempts=0)
+            return Outcome.DEAD_LETTERED
+        handler = self.handlers.get(envelope.event_type)
+        if handler is None:
+            return Outcome.IGNORED
+        token = correlation_id.set(envelope.correlation_id)
+        try:
+            marker = self._marker_id(str(envelope.event_id))
+            if await self.markers.find_one({"_id": marker}, {"_id": 1}) is not None:
+                return Outcome.DUPLICATE
+            error = await self._run_with_retries(handler, envelope)
+            if error is not None:
+                await self._dead_letter(raw, record, error, attempts=self.max_attempts)
+                return Outcome.DEAD_LETTERED
+            await self._mark(marker, envelope)
+            return Outcome.PROCESSED
+        finally:
+            correlation_id.reset(token)
+
+    async def _run_with_retries(self, handler: Handler, envelope: Envelope) -> Exception | None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                # Opening inside the loop: a payload that does not validate fails every attempt
+                # and lands in the dead-letter topic with the validation error.
+                await handler(envelope.open(), envelope)
+                return None
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    log.warning(
+                        "handler for %s %s failed %d times; dead-lettering",
+                        envelope.event_type,
+                        envelope.event_id,
+                        attempt,
+                        exc_info=True,
+                    )
+                    return exc
+                HANDLER_RETRIES.labels(self.service, self.group).inc()
+                await self._sleep(self.backoff_s * 2 ** (attempt - 1))
+        return None  # pragma: no cover - the loop always returns
+
+    async def _mark(self, marker: str, envelope: Envelope) -> None:
+        # A duplicate means another instance of the group got there first; effects are idempotent.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.markers.insert_one(
+                {
+                    "_id": marker,
+                    "group": self.group,
+                    "event_id": str(envelope.event_id),
+                    "event_type": envelope.event_type,
+                    "at": datetime.now(UTC),
+                }
+            )
+
+    async def _dead_letter(
+        self, raw: bytes, record: RecordInfo, error: BaseException, *, attempts: int
+    ) -> None:
+        topic = dead_letter_topic(record.topic, self.group)
+        headers = {
+            DLQ_ERROR: _describe(error),
+            DLQ_ERROR_TYPE: type(error).__name__,
+            DLQ_ATTEMPTS: str(attempts),
+            DLQ_SOURCE_TOPIC: record.topic,
+            DLQ_SOURCE_PARTITION: str(record.partition),
+            DLQ_SOURCE_OFFSET: str(record.offset),
+            DLQ_GROUP: self.group,
+            DLQ_AT: datetime.now(UTC).isoformat(),
+        }
+        # Awaited to the broker's acknowledgement: the offset moves on only once it is safe.
+        sent = await self.dead_letters.send(topic, record.key or b"", raw, headers)
+        await sent
+        EVENTS_DEAD_LETTERED.labels(self.service, self.group, record.topic).inc()
+        log.error(
+            "dead-lettered %s[%d]@%d to %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            topic,
+            headers[DLQ_ERROR],
+        )
+
+
+def _describe(error: BaseException) -> str:
+    text = "".join(traceback.format_exception_only(type(error), error)).strip()
+    return text[:4000]
+
+
+def headers_of(raw_headers: Any) -> dict[str, str]:
+    """Kafka headers (a sequence of (name, bytes)) as a dict of strings."""
+    return {
+        k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v))
+        for k, v in raw_headers or ()
+    }

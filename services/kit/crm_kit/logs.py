@@ -1,0 +1,56 @@
+"""JSON logs carrying the correlation id of the request or event being handled."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from contextvars import ContextVar
+
+from pythonjsonlogger.json import JsonFormatter
+
+correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+def current_correlation_id() -> str | None:
+    return correlation_id.get()
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _CorrelationFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = correlation_id.get()
+        record.service = self.service
+        return True
+
+
+def configure_logging(service: str, level: str = "INFO", as_json: bool = True) -> None:
+    """Send the root logger to stderr, one JSON object a line with service and correlation id."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_CorrelationFilter(service))
+    fmt = "%(asctime)s %(levelname)s %(name)s %(service)s %(correlation_id)s %(message)s"
+    if as_json:
+        handler.setFormatter(
+            JsonFormatter(
+                fmt, rename_fields={"levelname": "level", "asctime": "time", "name": "logger"}
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_crm_handler", False):
+            root.removeHandler(old)
+    handler._crm_handler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # aiokafka is chatty at INFO about group rebalances; keep warnings.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)

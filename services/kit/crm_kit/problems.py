@@ -1,0 +1,422 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every error a service returns has the same body::
+
+    {"type": "https://crm.example/problems/invalid-input", "title": "Invalid input",
+     "status": 422, "detail": "body.address.city: Field required", "instance": "/clients",
+     "errors": [{"field": "body.address.city", "message": "Field required", "type": "missing"}]}
+
+plus any extension members a problem carries (``candidates`` on a duplicate, say).
+
+A field path starts with where the value came from (``body``, ``query``, ``path``, ``header``)
+and follows the value down: object keys joined with ``.``, list positions in brackets, e.g.
+``body.people[0].email``.
+
+409 or 412? ``VersionConflict`` (412) is only for a failed ``If-Match`` precondition: the client
+sent the version it read and the resource has moved on since. ``Conflict`` (409) is for a request
+that clashes with the resource's state whatever version the client saw: a duplicate, a transition
+the state does not allow. An update that needs ``If-Match`` and came without it is
+``PreconditionRequired`` (428).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://crm.example/problems/"
+_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
+
+
+class FieldError(BaseModel):
+    """One offending value: where it is, what is wrong, and a machine-readable kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str = Field(examples=["body.people[0].email"])
+    message: str = Field(examples=["unknown field"])
+    type: str = Field(examples=["extra_forbidden"])
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response (RFC 9457); extension members may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", examples=[f"{PROBLEM_TYPE_BASE}not-found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str | None = Field(default=None, examples=["client 665f1c2e does not exist"])
+    instance: str | None = Field(default=None, examples=["/clients/665f1c2e"])
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):
+    """An error that knows how it is shown to an HTTP caller.
+
+    Subclasses fix ``status``, ``title`` and the type ``slug``; a raise adds the ``detail``,
+    field ``errors``, extension members (``extra``) and response ``headers``.
+    """
+
+    status: int = 500
+    title: str = "Internal Server Error"
+    slug: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        type: str | None = None,
+        errors: Iterable[FieldError] = (),
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title or self.title)
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.detail = detail
+        self.type = type or (PROBLEM_TYPE_BASE + self.slug if self.slug else "about:blank")
+        self.errors: list[FieldError] = list(errors)
+        clashing = _STANDARD_MEMBERS.intersection(extra or {})
+        if clashing:
+            raise ValueError(f"extension members may not replace {sorted(clashing)}")
+        self.extra: dict[str, Any] = dict(extra or {})
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def to_body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": instance,
+        }
+        if self.errors:
+            body["errors"] = [error.model_dump() for error in self.errors]
+        body.update(self.extra)
+        return body
+
+    def to_response(self, instance: str | None = None) -> JSONResponse:
+        return JSONResponse(
+            self.to_body(instance),
+            status_code=self.status,
+            headers=self.headers or None,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+
+
+class NotFound(Problem):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(Problem):
+    """The request clashes with the resource's current state (duplicate, illegal transition)."""
+
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class VersionConflict(Problem):
+    """The ``If-Match`` version is not the current one: re-read, re-apply, retry."""
+
+    status = 412
+    title = "Version conflict"
+    slug = "version-conflict"
+
+    def __init__(
+        self, detail: str | None = None, *, current_version: int | str | None = None
+    ) -> None:
+        extra = {"current_version": current_version} if current_version is not None else None
+        super().__init__(detail, extra=extra)
+
+
+class PreconditionRequired(Problem):
+    status = 428
+    title = "Precondition required"
+    slug = "precondition-required"
+
+    def __init__(self, detail: str = "this update needs an If-Match header") -> None:
+        super().__init__(detail)
+
+
+class Unauthorized(Problem):
+    """No usable credentials. ``error`` is the RFC 6750 code, e.g. ``invalid_token``."""
+
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+    def __init__(self, detail: str | None = None, *, error: str | None = None) -> None:
+        challenge = "Bearer"
+        if error is not None:
+            challenge += f' error="{error}"'
+            if detail:
+                challenge += f', error_description="{_quotable(detail)}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(Problem):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class InvalidInput(Problem):
+    status = 422
+    title = "Invalid input"
+    slug = "invalid-input"
+
+    def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
+        super().__init__(detail or _summarise(errors), errors=errors)
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    title = "Content too large"
+    slug = "payload-too-large"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            f"the request body exceeds {max_bytes} bytes", extra={"max_bytes": max_bytes}
+        )
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """``("body", "people", 0, "email")`` → ``body.people[0].email``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def install_problem_handlers(
+    app: FastAPI, domain_errors: Mapping[type[Exception], int] | None = None
+) -> None:
+    """Render every error of ``app`` as problem+json.
+
+    ``domain_errors`` maps a service's domain exceptions to statuses in one place; the
+    exception's ``str()`` becomes ``detail`` and an optional ``field`` attribute names the
+    offending field. A subclass inherits its base class's status unless mapped itself.
+    """
+    statuses = dict(domain_errors or {})
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return exc.to_response(request.url.path)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            FieldError(
+                field=field_path(error.get("loc", ())),
+                message="unknown field" if error["type"] == "extra_forbidden" else error["msg"],
+                type=error["type"],
+            )
+            for error in exc.errors()
+        ]
+        return InvalidInput(errors).to_response(request.url.path)
+
+    async def on_http_exception(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        title = _phrase(exc.status_code)
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if detail == title and exc.status_code == 404:
+            detail = f"nothing is at {request.url.path}"
+        elif detail == title and exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        problem = Problem(detail, status=exc.status_code, title=title, headers=exc.headers)
+        return problem.to_response(request.url.path)
+
+    async def on_domain_error(request: Request, exc: Exception) -> Response:
+        status = next(statuses[cls] for cls in type(exc).__mro__ if cls in statuses)
+        slug = _kebab(type(exc).__name__)
+        field = getattr(exc, "field", None)
+        errors = [FieldError(field=field, message=str(exc), type=slug)] if field else []
+        problem = Problem(
+            str(exc) or None,
+            status=status,
+            title=_sentence(type(exc).__name__),
+            type=PROBLEM_TYPE_BASE + slug,
+            errors=errors,
+        )
+        return problem.to_response(request.url.path)
+
+    async def on_unhandled(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises after this response, so the server logs the traceback too;
+        # this line ties it to the request.
+        logger.error(
+            "unhandled %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
+        problem = Problem("an unexpected error occurred; it has been logged")
+        return problem.to_response(request.url.path)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    for error_class in statuses:
+        app.add_exception_handler(error_class, on_domain_error)
+    app.add_exception_handler(Exception, on_unhandled)
+
+
+def _problem_response_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": _inline_schema(ProblemDetails)}},
+    }
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with ``$defs`` inlined, so it can sit anywhere in OpenAPI."""
+    schema = model.model_json_schema()
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem_response_doc("Missing or invalid bearer token"),
+    403: _problem_response_doc("The token lacks a required scope"),
+    404: _problem_response_doc("No such resource"),
+    409: _problem_response_doc("Conflicts with the resource's current state"),
+    412: _problem_response_doc("The If-Match version is not the current one"),
+    413: _problem_response_doc("The request body is too large"),
+    422: _problem_response_doc("Invalid input; `errors` names each offending field"),
+    428: _problem_response_doc("The update needs an If-Match header"),
+}
+"""OpenAPI docs for problem responses: ``APIRouter(responses=PROBLEM_RESPONSES)``."""
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A subset of ``PROBLEM_RESPONSES`` for one route: ``responses=problem_responses(404)``."""
+    return {status: PROBLEM_RESPONSES[status] for status in statuses}
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 problem+json when a request body exceeds ``max_bytes``.
+
+    A declared ``Content-Length`` over the limit is refused before the app runs; a streamed
+    body is counted as it arrives and cut off at the limit, whatever the app then replies is
+    replaced by the 413. (Starlette's own ``max_body_size`` answers in text/plain.)
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+
+        received = 0
+        exceeded = False
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise _BodyTooLargeError
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise _BodyTooLargeError
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if exceeded and not response_started:
+                return  # the app's reaction to the cut-off body; the 413 replaces it
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded or response_started:
+                raise
+        if exceeded and not response_started:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = PayloadTooLarge(self.max_bytes).to_response(scope.get("path"))
+        await response(scope, receive, send)
+
+
+class _BodyTooLargeError(Exception):
+    """Raised into the app from ``receive`` to stop it reading an oversize body."""
+
+
+def _summarise(errors: Sequence[FieldError]) -> str:
+    if len(errors) == 1:
+        return f"{errors[0].field}: {errors[0].message}"
+    return f"{len(errors)} fields are invalid; see errors"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _kebab(name: str) -> str:
+    name = name.removesuffix("Error") or name
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _sentence(name: str) -> str:
+    return _kebab(name).replace("-", " ").capitalize()
+
+
+def _quotable(text: str) -> str:
+    """Keep a header quoted-string simple: no quotes, backslashes or control characters."""
+    return "".join(ch for ch in text if ch.isprintable() and ch not in '"\\')

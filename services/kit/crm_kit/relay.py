@@ -1,0 +1,176 @@
+"""The outbox relay: publishes pending events and then removes exactly those elements.
+
+It wakes at once when a local write says which document has new events, and also scans every
+``scan_interval`` seconds, which is how events left behind by a crash are found. Delivery is
+at-least-once: an event published but not yet removed when the process dies is published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from crm_kit.outbox import OUTBOX, Document
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Sends one record; the returned awaitable resolves once the broker acknowledged it."""
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+    ) -> Awaitable[Any]: ...
+
+
+@dataclass
+class _Pending:
+    collection: str
+    doc_id: Any
+    entries: list[Document]
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        collections: Sequence[str],
+        publisher: Publisher,
+        *,
+        service: str,
+        scan_interval: float = 1.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.db = db
+        self.collections = tuple(collections)
+        self.publisher = publisher
+        self.service = service
+        self.scan_interval = scan_interval
+        self.batch_size = batch_size
+        self._woken: dict[str, set[Any]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def wake(self, collection: str, doc_id: Any) -> None:
+        """Called after a local write that appended events to ``doc_id``."""
+        self._woken.setdefault(collection, set()).add(doc_id)
+        self._wake.set()
+
+    # -- work --------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        await self._guarded(self.scan())
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.scan_interval)
+                woken = True
+            except TimeoutError:
+                woken = False
+            self._wake.clear()
+            if woken and self._woken:
+                await self._guarded(self.publish_woken())
+            else:
+                await self._guarded(self.scan())
+        # Leave nothing behind that a local write asked for before shutdown.
+        await self._guarded(self.publish_woken())
+
+    async def _guarded(self, work: Awaitable[int]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The events stay in the documents; the next scan retries them.
+            log.exception("outbox relay pass failed; will retry on the next scan")
+            await asyncio.sleep(min(self.scan_interval, 1.0))
+
+    async def publish_woken(self) -> int:
+        woken, self._woken = self._woken, {}
+        published = 0
+        for name, ids in woken.items():
+            id_list = list(ids)
+            for start in range(0, len(id_list), self.batch_size):
+                chunk = id_list[start : start + self.batch_size]
+                docs = self.db[name].find(
+                    {"_id": {"$in": chunk}, f"{OUTBOX}.0": {"$exists": True}},
+                    {OUTBOX: 1},
+                )
+                pending = [_Pending(name, d["_id"], d[OUTBOX]) async for d in docs]
+                published += await self._publish(pending)
+        return published
+
+    async def scan(self) -> int:
+        """Publish everything pending in every collection; returns how many events."""
+        published = 0
+        backlog = 0
+        for name in self.collections:
+            while True:
+                docs = (
+                    self.db[name]
+                    .find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1})
+                    .limit(self.batch_size)
+                )
+                pending = [_Pending(name, d["_id"], d[OUTBOX]) async for d in docs]
+                backlog += len(pending)
+                if not pending:
+                    break
+                sent = await self._publish(pending)
+                published += sent
+                if sent < sum(len(p.entries) for p in pending) or len(pending) < self.batch_size:
+                    break
+        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        return published
+
+    async def _publish(self, pending: list[_Pending]) -> int:
+        # Send everything first and await afterwards: the producer batches, and records with
+        # one key keep their order on their partition (idempotent producer).
+        sends: list[tuple[_Pending, list[Awaitable[Any]]]] = []
+        for item in pending:
+            futures = [
+                await self.publisher.send(e["topic"], e["key"].encode(), e["value"].encode())
+                for e in item.entries
+            ]
+            sends.append((item, futures))
+        removals: dict[str, list[UpdateOne]] = {}
+        count = 0
+        for item, futures in sends:
+            for entry, future in zip(item.entries, futures, strict=True):
+                try:
+                    await future
+                except Exception:
+                    log.warning(
+                        "publishing %s failed; it stays in the outbox", entry["id"], exc_info=True
+                    )
+                    break  # keep the rest of this document's events behind the failed one
+                removals.setdefault(item.collection, []).append(
+                    UpdateOne({"_id": item.doc_id}, {"$pull": {OUTBOX: entry}})
+                )
+                EVENTS_PUBLISHED.labels(self.service, entry["topic"]).inc()
+                count += 1
+        for name, ops in removals.items():
+            await self.db[name].bulk_write(ops, ordered=False)
+        return count

@@ -1,0 +1,57 @@
+"""What a running service holds: settings, the store, the broker, the outbox relay."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crm_kit.outbox import Document, OutboxCollection
+from crm_kit.relay import OutboxRelay
+from crm_kit.settings import ServiceSettings
+
+
+class BrokerPublisher:
+    """The relay's and the dead-letter path's way to Kafka, through the FastStream broker."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+    ) -> Awaitable[Any]:
+        future: Awaitable[Any] = await self.broker.publish(
+            value, topic, key=key, headers=headers, no_confirm=True
+        )
+        return future
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    broker: KafkaBroker
+    relay: OutboxRelay
+
+    def outbox(self, collection: str, entity: str = "document") -> OutboxCollection:
+        """A collection whose writes carry their events and wake the relay."""
+        return OutboxCollection(
+            self.db[collection],
+            producer=self.settings.service_name,
+            on_write=self.relay.wake,
+            entity=entity,
+        )
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

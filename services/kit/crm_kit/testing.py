@@ -1,0 +1,130 @@
+"""Pytest fixtures for integration tests on the real broker and store.
+
+Endpoints come from the environment first (``CRM_KAFKA_BOOTSTRAP``, ``CRM_MONGO_URI``, set by
+``make test`` from the local stack), then from testcontainers when a Docker engine answers a
+ping, and otherwise the test FAILS with a message saying how to provide them: an integration
+test never passes, or is skipped, having tested nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+HOW_TO = (
+    "run the tests with `make test` (it starts the local stack), or start it with "
+    "`uv run crm-stack up` and export `uv run crm-stack env`, or provide a Docker engine"
+)
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    kafka_bootstrap: str
+    mongo_uri: str
+
+
+@dataclass(frozen=True)
+class JwtKeys:
+    private_pem: bytes
+    public_pem: bytes
+    public_file: Path
+    issuer: str = "crm-test"
+    audience: str = "crm"
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackEndpoints]:
+    kafka = os.environ.get("CRM_KAFKA_BOOTSTRAP")
+    mongo = os.environ.get("CRM_MONGO_URI")
+    if kafka and mongo:
+        yield StackEndpoints(kafka, mongo)
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.mongodb import MongoDbContainer
+
+        with KafkaContainer().with_kraft() as k, MongoDbContainer("mongo:7") as m:
+            yield StackEndpoints(k.get_bootstrap_server(), m.get_connection_url())
+        return
+    pytest.fail(
+        "integration tests need Kafka and a MongoDB-compatible server: CRM_KAFKA_BOOTSTRAP "
+        f"and CRM_MONGO_URI are not set and no Docker engine answers; {HOW_TO}",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> JwtKeys:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    folder = tmp_path_factory.mktemp("jwt")
+    public_file = folder / "jwt-public.pem"
+    public_file.write_bytes(public_pem)
+    return JwtKeys(private_pem, public_pem, public_file)
+
+
+def unique(prefix: str) -> str:
+    """A name no earlier run used: test databases and consumer groups stay apart."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def service_env(
+    stack: StackEndpoints, keys: JwtKeys, service: str, **overrides: Any
+) -> dict[str, str]:
+    """Settings for one service instance under test, isolated in its own database and group."""
+    env = {
+        "environment": "test",
+        "mongo_uri": stack.mongo_uri,
+        "kafka_bootstrap": stack.kafka_bootstrap,
+        "mongo_database": unique(f"test_{service}"),
+        "consumer_group": unique(f"test-{service}"),
+        "jwt_public_key_file": str(keys.public_file),
+        "jwt_issuer": keys.issuer,
+        "jwt_audience": keys.audience,
+        "relay_scan_interval_s": "0.5",
+        "consumer_retry_backoff_ms": "20",
+        "log_json": "false",
+    }
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+@pytest.fixture
+async def mongo_db(stack: StackEndpoints) -> AsyncIterator[Any]:
+    """A fresh database on the real server, dropped afterwards."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongo_uri, tz_aware=True, uuidRepresentation="standard"
+    )
+    name = unique("test_kit")
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()

@@ -42,9 +42,7 @@ def _stamp(cfg: StackConfig) -> Path:
 def binary_current(cfg: StackConfig) -> bool:
     """True if the cached binary was built from the current main.go/go.mod/go.sum."""
     try:
-        return (
-            binary_path(cfg).is_file() and _stamp(cfg).read_text().strip() == _source_digest()
-        )
+        return binary_path(cfg).is_file() and _stamp(cfg).read_text().strip() == _source_digest()
     except OSError:
         return False
 

@@ -6,6 +6,7 @@ See docs/decisions/0001-kafka-from-maven-jars.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -239,10 +240,8 @@ async def _describe_cluster(cfg: StackConfig) -> dict[str, Any]:
         result: dict[str, Any] = await asyncio.wait_for(admin.describe_cluster(), timeout=5)
         return result
     finally:
-        try:
+        with contextlib.suppress(Exception):  # closing a never-connected client may raise
             await admin.close()
-        except Exception:  # noqa: S110 - closing a client that never connected may raise
-            pass
 
 
 def is_ready(cfg: StackConfig) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -135,8 +134,11 @@ def up(
         if f_pid is None:
             _drop_stale_pid_file(f, say)
 
-        if k_pid is not None and f_pid is not None and kafka.is_ready(cfg) and (
-            ferretdb.is_ready(cfg)
+        if (
+            k_pid is not None
+            and f_pid is not None
+            and kafka.is_ready(cfg)
+            and (ferretdb.is_ready(cfg))
         ):
             kafka.ensure_topics(cfg)
             keys.ensure_dev_keys(cfg)
@@ -166,7 +168,9 @@ def up(
             # 3. start (FerretDB first: it is ready in well under a second)
             if binary is not None:
                 _check_ports(f)
-                proc = start_detached(ferretdb.command(cfg, binary), cfg.ferretdb_log, cwd=cfg.state_dir)
+                proc = start_detached(
+                    ferretdb.command(cfg, binary), cfg.ferretdb_log, cwd=cfg.state_dir
+                )
                 write_pid_file(f.pid_file, proc.pid)
                 started.append(f)
                 f_pid = proc.pid
@@ -184,7 +188,8 @@ def up(
                 say(f"kafka {kafka_version()} started (pid {proc.pid}), log {cfg.kafka_log}")
 
             # 4. wait until both answer
-            assert f_pid is not None and k_pid is not None
+            assert f_pid is not None
+            assert k_pid is not None
             fp, kp = f_pid, k_pid
             ferretdb.wait_ready(cfg, f_timeout, lambda: is_alive(fp))
             say(f"ferretdb ready on {cfg.mongo_uri}")
@@ -205,7 +210,8 @@ def up(
             raise
         if keys.ensure_dev_keys(cfg):
             say(f"development JWT key pair written to {cfg.keys_dir}")
-        say(f"stack up in {time.monotonic() - started_at:.1f} s; `crm-stack env` prints the settings")
+        elapsed = time.monotonic() - started_at
+        say(f"stack up in {elapsed:.1f} s; `crm-stack env` prints the settings")
 
 
 def down(config: StackConfig | None = None, *, purge: bool = False, say: Say = _print) -> None:
@@ -229,7 +235,9 @@ def down(config: StackConfig | None = None, *, purge: bool = False, say: Say = _
             say(f"{comp.name}: stopping pid {pid}")
             clean = stop_process(pid, timeout=STOP_TIMEOUT)
             comp.pid_file.unlink(missing_ok=True)
-            say(f"{comp.name}: stopped" + ("" if clean else f" (killed after {STOP_TIMEOUT:.0f} s)"))
+            say(
+                f"{comp.name}: stopped" + ("" if clean else f" (killed after {STOP_TIMEOUT:.0f} s)")
+            )
         if purge:
             _purge(cfg, say)
 
@@ -291,7 +299,3 @@ def status(config: StackConfig | None = None) -> list[ComponentStatus]:
 def is_running(config: StackConfig | None = None) -> bool:
     """True if both parts run (pid files ours) and answer."""
     return all(s.ok for s in status(config))
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,112 @@
+"""`crm-stack up|down|status|env|logs`: the local Kafka + FerretDB stack, without Docker."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+from crm_stack import stack
+from crm_stack.config import StackConfig
+from crm_stack.errors import EXIT_ERROR, EXIT_NOT_RUNNING, StackError
+from crm_stack.proc import tail_lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-stack",
+        description=(
+            "Local Kafka 4 broker (KRaft, from Maven Central jars) and FerretDB (MongoDB wire "
+            "protocol over SQLite), no Docker. State in $CRM_STACK_DIR (default <repo>/.stack), "
+            "downloads and builds in $CRM_STACK_CACHE (default ~/.cache/crm-stack); ports from "
+            "CRM_STACK_KAFKA_PORT, CRM_STACK_CONTROLLER_PORT, CRM_STACK_MONGO_PORT."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_up = sub.add_parser("up", help="start the stack (fetch/build once) and wait until ready")
+    p_up.add_argument(
+        "--kafka-timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the broker (default 120, or $CRM_STACK_KAFKA_TIMEOUT)",
+    )
+    p_up.add_argument(
+        "--ferretdb-timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for FerretDB (default 60, or $CRM_STACK_FERRETDB_TIMEOUT)",
+    )
+
+    p_down = sub.add_parser("down", help="stop what `up` started")
+    p_down.add_argument("--purge", action="store_true", help="also delete the data, logs and keys")
+
+    sub.add_parser("status", help="show what runs; exit 0 if all is up and ready, 3 otherwise")
+    sub.add_parser("env", help="print `export` lines for the services and tests")
+
+    p_logs = sub.add_parser("logs", help="print the tail of a log")
+    p_logs.add_argument("component", nargs="?", choices=["kafka", "ferretdb"], default=None)
+    p_logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    return parser
+
+
+def _logs(cfg: StackConfig, component: str | None, count: int) -> int:
+    files = {
+        "kafka": [cfg.kafka_log, cfg.kafka_console_log],
+        "ferretdb": [cfg.ferretdb_log],
+    }
+    names = [component] if component else ["kafka", "ferretdb"]
+    for name in names:
+        for path in files[name]:
+            lines = tail_lines(path, count)
+            if not lines and path == cfg.kafka_console_log:
+                continue  # the JVM console is usually empty; the broker logs to kafka-server.log
+            print(f"==> {path} <==")
+            print("\n".join(lines) if lines else "(empty or missing)")
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The CLI without the exception-to-message wrapping (raises StackError)."""
+    args = _parser().parse_args(argv)
+    cfg = StackConfig.from_env()
+    if args.command == "up":
+        stack.up(cfg, kafka_timeout=args.kafka_timeout, ferretdb_timeout=args.ferretdb_timeout)
+        return 0
+    if args.command == "down":
+        stack.down(cfg, purge=args.purge)
+        return 0
+    if args.command == "status":
+        states = stack.status(cfg)
+        for state in states:
+            print(state.line())
+        return 0 if all(s.ok for s in states) else EXIT_NOT_RUNNING
+    if args.command == "env":
+        for key, value in cfg.client_env().items():
+            print(f"export {key}={shlex.quote(value)}")
+        return 0
+    if args.command == "logs":
+        return _logs(cfg, args.component, args.lines)
+    raise AssertionError(args.command)  # argparse rejects anything else
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: a failure becomes one line on stderr (plus log tails) and exit 1."""
+    try:
+        return run(argv)
+    except StackError as exc:
+        print(f"crm-stack: error: {exc.message}", file=sys.stderr, flush=True)
+        for line in exc.details:
+            print(f"    {line}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # e.g. a state dir that cannot be written
+        print(f"crm-stack: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("crm-stack: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Read models campaigns keeps of other services' facts.
+
+The client projection holds each client's portrait (status, field of activity, region, size,
+tags), the fields participant selection filters on. A state-carrying event replaces the copy
+only when its version is newer, so redelivered or replayed events change nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from crm_contracts.contacts import ClientRegistered, ClientStatusChanged, ClientUpdated
+from crm_contracts.envelope import Envelope
+from crm_kit.outbox import Document
+from crm_kit.runtime import Runtime
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+CLIENTS = "client_projection"
+
+
+async def create_indexes(db: AsyncDatabase[Document]) -> None:
+    await db[CLIENTS].create_index([("status", 1), ("region", 1)])
+    await db[CLIENTS].create_index("tags")
+
+
+async def _replace_if_newer(
+    collection: AsyncCollection[Document], key: str, version: int, fields: dict[str, Any]
+) -> None:
+    # The upsert's filter misses when a newer (or the same) version is stored; the insert it
+    # then tries collides on _id, which is exactly "already up to date".
+    with contextlib.suppress(DuplicateKeyError):
+        await collection.update_one(
+            {"_id": key, "version": {"$lt": version}},
+            {"$set": {**fields, "version": version}},
+            upsert=True,
+        )
+
+
+def _portrait(event: ClientRegistered | ClientUpdated) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "kind": event.kind.value,
+        "status": event.status.value,
+        "field_of_activity": event.field_of_activity.code if event.field_of_activity else None,
+        "region": event.region,
+        "size": event.size.value if event.size else None,
+        "tags": list(event.tags),
+        "country": event.country,
+    }
+
+
+async def on_client_registered(rt: Runtime, event: ClientRegistered, _: Envelope) -> None:
+    await _replace_if_newer(rt.db[CLIENTS], event.client_id, event.version, _portrait(event))
+
+
+async def on_client_updated(rt: Runtime, event: ClientUpdated, _: Envelope) -> None:
+    await _replace_if_newer(rt.db[CLIENTS], event.client_id, event.version, _portrait(event))
+
+
+async def on_client_status_changed(rt: Runtime, event: ClientStatusChanged, _: Envelope) -> None:
+    await _replace_if_newer(
+        rt.db[CLIENTS], event.client_id, event.version, {"status": event.to_status.value}
+    )
+
+
+async def get_client(db: AsyncDatabase[Document], client_id: str) -> Document | None:
+    return await db[CLIENTS].find_one({"_id": client_id})

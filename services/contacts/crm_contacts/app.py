@@ -1,0 +1,42 @@
+"""Build the contacts service: settings, spec and the uvicorn entry point."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import uvicorn
+from crm_contracts.contacts import ClientRegistered
+from crm_kit.app import ServiceSpec, create_app
+from crm_kit.settings import ServiceSettings
+from fastapi import FastAPI
+
+from crm_contacts import api
+from crm_contacts.domain import ContactsError
+from crm_contacts.repository import CLIENTS, create_indexes
+
+
+class ContactsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "contacts"
+    http_port: int = 8001
+
+
+SPEC = ServiceSpec(
+    name="contacts",
+    title="CRM contacts",
+    description="The one client base every department shares: clients, people, employees, "
+    "curators and contact records.",
+    routers=[api.router],
+    outbox_collections=[CLIENTS],
+    produces=[ClientRegistered],
+    indexes=create_indexes,
+    domain_errors={ContactsError: 422},
+)
+
+
+def create(settings: ContactsSettings | None = None) -> FastAPI:
+    return create_app(SPEC, settings or ContactsSettings())
+
+
+def main() -> None:
+    settings = ContactsSettings()
+    uvicorn.run(create(settings), host=settings.http_host, port=settings.http_port, log_config=None)

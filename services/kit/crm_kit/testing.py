@@ -128,3 +128,124 @@ async def mongo_db(stack: StackEndpoints) -> AsyncIterator[Any]:
     finally:
         await client.drop_database(name)
         await client.close()
+
+
+async def eventually(
+    check: Any, *, within: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll ``check`` (sync or async, returning a truthy value) until it holds or time runs out.
+
+    A bounded wait for something asynchronous to happen; the test then asserts exact values.
+    """
+    import asyncio
+    import inspect
+    import time
+
+    deadline = time.monotonic() + within
+    last: Any = None
+    while True:
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {within:.0f}s (last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    since: dict[int, int] | None = None,
+    until_idle: float = 2.0,
+    within: float = 60.0,
+    stop_when: Any = None,
+) -> list[Any]:
+    """Every record on ``topic`` from the offsets ``since`` (default: the beginning).
+
+    Reads until ``stop_when(records)`` holds and then until the topic is idle for
+    ``until_idle`` seconds, so a duplicate published later than the wanted records is seen too.
+    """
+    import asyncio
+    import time
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        for tp in tps:
+            if since is not None and tp.partition in since:
+                consumer.seek(tp, since[tp.partition])
+            else:
+                await consumer.seek_to_beginning(tp)
+        records: list[Any] = []
+        deadline = time.monotonic() + within
+        idle_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            got = [r for rs in batch.values() for r in rs]
+            if got:
+                records.extend(got)
+                idle_since = time.monotonic()
+            satisfied = stop_when is None or stop_when(records)
+            if satisfied and time.monotonic() - idle_since >= until_idle:
+                break
+            await asyncio.sleep(0)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The current end offset of every partition of ``topic``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+def running(app: Any) -> Any:
+    """Run an app's lifespan (store, broker, relay, consumers) around a block."""
+    lifespan: Any = app.router.lifespan_context(app)
+    return lifespan
+
+
+def http_client(app: Any) -> Any:
+    """An httpx client speaking to ``app`` in process (the lifespan is run separately)."""
+    import httpx
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://test",
+    )
+
+
+def bearer(keys: JwtKeys, *scopes: str, subject: str = "test-app", **kw: Any) -> dict[str, str]:
+    from crm_kit.auth import sign_token
+
+    token = sign_token(
+        keys.private_pem,
+        subject=subject,
+        scopes=scopes,
+        issuer=kw.pop("issuer", keys.issuer),
+        audience=kw.pop("audience", keys.audience),
+        **kw,
+    )
+    return {"Authorization": f"Bearer {token}"}

@@ -33,6 +33,7 @@ class Envelope(BaseModel):
     schema_version: int = Field(ge=1)
     """The contract's schema version when the producer wrote it."""
     occurred_at: UtcDatetime
+    """When the fact happened (not when it was sent), in UTC."""
     producer: str = Field(min_length=1)
     """The producing service, e.g. ``contacts``."""
     key: str = Field(min_length=1)

@@ -24,7 +24,7 @@ BINARY_NAME = "crm-ferretdb"
 _SOURCES = ("main.go", "go.mod", "go.sum")
 
 
-def _source_digest() -> str:
+def source_digest() -> str:
     digest = hashlib.sha256()
     for name in _SOURCES:
         digest.update(name.encode() + b"\0" + (FERRETDB_SRC / name).read_bytes() + b"\0")
@@ -35,14 +35,14 @@ def binary_path(cfg: StackConfig) -> Path:
     return cfg.ferretdb_home(ferretdb_version()) / BINARY_NAME
 
 
-def _stamp(cfg: StackConfig) -> Path:
+def stamp_path(cfg: StackConfig) -> Path:
     return binary_path(cfg).with_suffix(".stamp")
 
 
 def binary_current(cfg: StackConfig) -> bool:
     """True if the cached binary was built from the current main.go/go.mod/go.sum."""
     try:
-        return binary_path(cfg).is_file() and _stamp(cfg).read_text().strip() == _source_digest()
+        return binary_path(cfg).is_file() and stamp_path(cfg).read_text().strip() == source_digest()
     except OSError:
         return False
 
@@ -79,7 +79,7 @@ def ensure_binary(cfg: StackConfig, say: Callable[[str], None]) -> Path:
             tail_lines(log, 15),
         )
     tmp.replace(binary)
-    _stamp(cfg).write_text(_source_digest() + "\n")
+    stamp_path(cfg).write_text(source_digest() + "\n")
     return binary
 
 

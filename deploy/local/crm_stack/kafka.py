@@ -33,7 +33,7 @@ _TOPIC_ALREADY_EXISTS = 36
 # --- jars ---------------------------------------------------------------------------------
 
 
-def _pom_digest() -> str:
+def pom_digest() -> str:
     return hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
 
 
@@ -41,11 +41,16 @@ def libs_dir(cfg: StackConfig) -> Path:
     return cfg.kafka_home(kafka_version()) / "libs"
 
 
+def complete_marker(cfg: StackConfig) -> Path:
+    """Written (with the pom's digest) only after a download finished."""
+    return cfg.kafka_home(kafka_version()) / _COMPLETE
+
+
 def jars_ready(cfg: StackConfig) -> bool:
     """True if the jars of the pinned version were fetched completely for the current pom."""
-    marker = cfg.kafka_home(kafka_version()) / _COMPLETE
+    marker = complete_marker(cfg)
     try:
-        return marker.read_text().strip() == _pom_digest() and libs_dir(cfg).is_dir()
+        return marker.read_text().strip() == pom_digest() and libs_dir(cfg).is_dir()
     except OSError:
         return False
 
@@ -58,7 +63,7 @@ def ensure_jars(cfg: StackConfig, say: Callable[[str], None]) -> Path:
     mvn = require_tool("mvn")
     version = kafka_version()
     home = cfg.kafka_home(version)
-    marker = home / _COMPLETE
+    marker = complete_marker(cfg)
     marker.unlink(missing_ok=True)
     if libs.exists():
         shutil.rmtree(libs)
@@ -83,7 +88,7 @@ def ensure_jars(cfg: StackConfig, say: Callable[[str], None]) -> Path:
             f"fetching the Kafka {version} jars failed (mvn exit {rc}); full output in {log}",
             tail_lines(log, 15),
         )
-    marker.write_text(_pom_digest() + "\n")
+    marker.write_text(pom_digest() + "\n")
     return libs
 
 

@@ -154,7 +154,7 @@ def test_adding_a_required_field_is_reported_as_breaking() -> None:
 
 def test_making_an_optional_field_required_is_reported_as_breaking() -> None:
     class After(Before):
-        note: str | None  # type: ignore[assignment]
+        note: str | None
 
     assert _problems(Before, After) == ["Fact.note: optional property became required"]
 

@@ -1,0 +1,449 @@
+"""crm-stack's behaviour without a real stack: prerequisites, ports, pid files, properties."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_stack import cli, ferretdb, kafka
+from crm_stack.config import StackConfig, kafka_version
+from crm_stack.keys import DEV_MARKER
+from crm_stack.prereqs import parse_java_major
+from crm_stack.proc import proc_stat, write_pid_file
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("crm-stack: error:")]
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A process that is not crm-stack's (and must survive `down`)."""
+    proc = subprocess.Popen(["sleep", "60"], executable="/bin/sleep")
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _prepare_cache(box: Any) -> StackConfig:
+    """Pretend the jars were fetched and FerretDB built (so `up` goes on to start things)."""
+    cfg = StackConfig.from_env()
+    libs = kafka.libs_dir(cfg)
+    libs.mkdir(parents=True)
+    (libs / f"kafka_2.13-{kafka_version()}.jar").write_bytes(b"")
+    kafka.complete_marker(cfg).write_text(kafka.pom_digest() + "\n")
+    binary = ferretdb.binary_path(cfg)
+    binary.parent.mkdir(parents=True)
+    binary.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(120)\n")
+    binary.chmod(0o755)
+    ferretdb.stamp_path(cfg).write_text(ferretdb.source_digest() + "\n")
+    return cfg
+
+
+# --- prerequisites ------------------------------------------------------------------------
+
+
+def test_missing_java_gives_one_clear_line(sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    (sandbox.bin / "java").unlink()
+    code, _, err = run_cli(capsys, "up")
+    assert code != 0
+    [line] = error_lines(err)
+    assert "`java` is not on PATH" in line
+    assert "openjdk-17-jre-headless" in line
+    assert "Traceback" not in err
+    assert sandbox.live_processes() == []
+
+
+def test_missing_java_via_console_entry_has_no_traceback(sandbox: Any) -> None:
+    (sandbox.bin / "java").unlink()
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm_stack", "up"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(os.environ),
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "crm-stack: error: `java` is not on PATH (it runs the Kafka broker); "
+        "install it: apt-get install -y openjdk-17-jre-headless"
+    ]
+
+
+@pytest.mark.parametrize(("tool", "package"), [("mvn", "maven"), ("go", "golang")])
+def test_missing_build_tool_is_named_when_needed(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], tool: str, package: str
+) -> None:
+    (sandbox.bin / tool).unlink()
+    code, _, err = run_cli(capsys, "up")
+    assert code == 1
+    [line] = error_lines(err)
+    assert f"`{tool}` is not on PATH" in line
+    assert f"apt-get install -y {package}" in line
+
+
+def test_old_java_is_refused(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_JAVA_VERSION", "1.8.0_392")
+    code, _, err = run_cli(capsys, "up")
+    assert code == 1
+    [line] = error_lines(err)
+    assert "is Java 8; Kafka 4 needs Java 17 or newer" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "major"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('openjdk version "21" 2023-09-19', 21),
+        ('java version "1.8.0_392"', 8),
+        ('openjdk version "25-ea" 2025-09-16', 25),
+        ("garbage", None),
+    ],
+)
+def test_parse_java_major(text: str, major: int | None) -> None:
+    assert parse_java_major(text) == major
+
+
+# --- ports --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("var", "label"),
+    [
+        ("CRM_STACK_KAFKA_PORT", "(Kafka)"),
+        ("CRM_STACK_CONTROLLER_PORT", "(Kafka controller)"),
+        ("CRM_STACK_MONGO_PORT", "(FerretDB (MongoDB))"),
+    ],
+)
+def test_busy_port_is_named(
+    sandbox: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    var: str,
+    label: str,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        monkeypatch.setenv(var, str(port))
+        code, _, err = run_cli(capsys, "up")
+    assert code == 1
+    [line] = error_lines(err)
+    assert f"port {port} {label} is busy" in line
+    assert f"pid {os.getpid()}" in line  # who listens there, found through /proc
+    assert "listens there" in line
+    assert var in line
+    assert "Traceback" not in err
+    assert sandbox.live_processes() == []  # nothing was started
+
+
+def test_same_port_twice_is_refused(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_STACK_MONGO_PORT", str(sandbox.kafka_port))
+    code, _, err = run_cli(capsys, "status")
+    assert code == 1
+    assert "ports must differ" in error_lines(err)[0]
+
+
+def test_bad_port_value(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_STACK_KAFKA_PORT", "nine")
+    code, _, err = run_cli(capsys, "env")
+    assert code == 1
+    assert "CRM_STACK_KAFKA_PORT='nine' is not a port number" in err
+
+
+# --- down and pid files -------------------------------------------------------------------
+
+
+def test_down_leaves_a_foreign_pid_alone_and_drops_the_stale_pid_file(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], sleeper: subprocess.Popen[bytes]
+) -> None:
+    cfg = StackConfig.from_env()
+    cfg.state_dir.mkdir(parents=True)
+    cfg.kafka_pid_file.write_text(f"{sleeper.pid}\n")  # bare pid
+    write_pid_file(cfg.ferretdb_pid_file, sleeper.pid)  # full record, but not FerretDB's cmdline
+    code, out, _ = run_cli(capsys, "down")
+    assert code == 0
+    time.sleep(0.2)
+    assert sleeper.poll() is None, "down signalled a process that is not crm-stack's"
+    assert not cfg.kafka_pid_file.exists()
+    assert not cfg.ferretdb_pid_file.exists()
+    assert f"pid {sleeper.pid} is not ours; left alone" in out
+
+
+def _fake_broker(cfg: StackConfig) -> subprocess.Popen[bytes]:
+    """A process whose command line looks like this state dir's broker."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", *kafka.expected_args(cfg)],
+        start_new_session=True,
+    )
+
+
+def test_down_ignores_a_recycled_pid(sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = StackConfig.from_env()
+    cfg.state_dir.mkdir(parents=True)
+    proc = _fake_broker(cfg)
+    try:
+        write_pid_file(cfg.kafka_pid_file, proc.pid)
+        text = cfg.kafka_pid_file.read_text()
+        st = proc_stat(proc.pid)
+        assert st is not None
+        # same pid and command line, but another start time: a different process
+        cfg.kafka_pid_file.write_text(
+            text.replace(f'"start_time": {st.start_time}', f'"start_time": {st.start_time - 1}')
+        )
+        code, _, _ = run_cli(capsys, "down")
+        assert code == 0
+        assert proc.poll() is None
+        assert not cfg.kafka_pid_file.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_down_stops_its_own_process_group(sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = StackConfig.from_env()
+    cfg.state_dir.mkdir(parents=True)
+    # a "broker" with a child in its process group: both must go
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)",
+            *kafka.expected_args(cfg),
+        ],
+        start_new_session=True,
+    )
+    time.sleep(0.5)
+    write_pid_file(cfg.kafka_pid_file, proc.pid)
+    code, out, _ = run_cli(capsys, "down")
+    assert code == 0
+    assert proc.wait(timeout=5) == -signal.SIGTERM
+    assert "kafka: stopped" in out
+    assert not cfg.kafka_pid_file.exists()
+    group = [p for p in sandbox.live_processes() if (st := proc_stat(p)) and st.pgid == proc.pid]
+    assert group == []
+    members = subprocess.run(
+        ["/usr/bin/pgrep", "-g", str(proc.pid)], capture_output=True, text=True, check=False
+    )
+    assert members.stdout.strip() == ""
+
+
+def test_status_exits_3_when_nothing_runs(sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "status")
+    assert code == 3
+    assert "kafka     stopped" in out
+    assert "ferretdb  stopped" in out
+
+
+# --- failures during start-up -------------------------------------------------------------
+
+
+def test_ferretdb_timeout_names_it_and_stops_what_up_started(
+    sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _prepare_cache(sandbox)
+    code, out, err = run_cli(capsys, "up", "--ferretdb-timeout", "1")
+    assert code == 1
+    [line] = error_lines(err)
+    assert f"FerretDB did not answer ping on {cfg.mongo_uri} within 1 s" in line
+    assert str(cfg.ferretdb_log) in line
+    assert "stopped what this `up` had started: kafka, ferretdb" in out
+    assert sandbox.live_processes() == []
+    assert not cfg.kafka_pid_file.exists()
+    assert not cfg.ferretdb_pid_file.exists()
+
+
+def test_kafka_dying_after_ferretdb_started_stops_ferretdb(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _prepare_cache(sandbox)
+    monkeypatch.setenv("FAKE_KAFKA", "exit")
+    monkeypatch.setattr(ferretdb, "is_ready", lambda _cfg: True)
+    code, out, err = run_cli(capsys, "up", "--kafka-timeout", "20")
+    assert code == 1
+    [line] = error_lines(err)
+    assert "the Kafka broker exited during start-up" in line
+    assert str(cfg.kafka_log) in line
+    assert "fake broker refuses to start" in err  # the console log's last lines are shown
+    assert "ferretdb" in out
+    assert "stopped what this `up` had started" in out
+    assert sandbox.live_processes() == []
+
+
+def test_kafka_timeout_names_the_broker_and_its_log(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _prepare_cache(sandbox)
+    monkeypatch.setattr(ferretdb, "is_ready", lambda _cfg: True)
+    code, _, err = run_cli(capsys, "up", "--kafka-timeout", "2")
+    assert code == 1
+    [line] = error_lines(err)
+    assert f"the Kafka broker did not answer on {cfg.kafka_bootstrap} within 2 s" in line
+    assert f"see {cfg.kafka_log}" in line
+    assert sandbox.live_processes() == []
+
+
+def test_download_failure_shows_the_tool_output(
+    sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "up")
+    assert code == 1
+    [line] = error_lines(err)
+    assert "fetching the Kafka" in line
+    assert "mvn exit 99" in line
+    assert "must not run in unit tests" in err  # the tool's last lines
+    cfg = StackConfig.from_env()
+    assert not kafka.jars_ready(cfg)  # no completed-marker after a failed fetch
+
+
+# --- cache markers ------------------------------------------------------------------------
+
+
+def test_half_finished_download_is_not_ready(sandbox: Any) -> None:
+    cfg = StackConfig.from_env()
+    libs = kafka.libs_dir(cfg)
+    libs.mkdir(parents=True)
+    (libs / "kafka_2.13-x.jar").write_bytes(b"")
+    assert not kafka.jars_ready(cfg)  # no marker: redo
+    kafka.complete_marker(cfg).write_text("digest of another pom\n")
+    assert not kafka.jars_ready(cfg)
+    kafka.complete_marker(cfg).write_text(kafka.pom_digest() + "\n")
+    assert kafka.jars_ready(cfg)
+
+
+def test_ferretdb_binary_is_rebuilt_when_sources_change(sandbox: Any) -> None:
+    cfg = _prepare_cache(sandbox)
+    assert ferretdb.binary_current(cfg)
+    ferretdb.stamp_path(cfg).write_text("built from older sources\n")
+    assert not ferretdb.binary_current(cfg)
+
+
+# --- generated configuration --------------------------------------------------------------
+
+
+def _properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {key: value for key, value in pairs}
+
+
+def test_server_properties_are_single_node_kraft(tmp_path: Path) -> None:
+    cfg = StackConfig(
+        state_dir=tmp_path / "st",
+        cache_dir=tmp_path / "c",
+        kafka_port=19092,
+        controller_port=19093,
+        mongo_port=37017,
+    )
+    props = _properties(kafka.render_server_properties(cfg))
+    assert props["process.roles"] == "broker,controller"
+    assert props["node.id"] == "1"
+    assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:19093"
+    assert "controller.quorum.voters" not in props  # --standalone refuses it
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    assert props["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    log_dirs = Path(props["log.dirs"])
+    assert log_dirs.is_absolute()
+    assert log_dirs.is_relative_to(cfg.state_dir.resolve())
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+        "share.coordinator.state.topic.min.isr",
+    ):
+        assert props[key] == "1", key
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["num.partitions"] == "6"
+
+
+def test_broker_command_uses_log4j2_file_and_bounded_g1_heap(tmp_path: Path) -> None:
+    cfg = StackConfig(state_dir=tmp_path / "st", cache_dir=tmp_path / "c")
+    argv = kafka.broker_command(cfg, "/usr/bin/java", tmp_path / "libs")
+    assert "-XX:+UseG1GC" in argv
+    assert "-Xmx768m" in argv
+    assert any(a.startswith("-Dlog4j2.configurationFile=") and a.endswith(".properties") for a in argv)
+    assert argv[-2:] == ["kafka.Kafka", str(cfg.server_properties)]
+
+
+def test_pom_pins_kafka_4_and_the_slf4j_binding() -> None:
+    from crm_stack.config import KAFKA_POM
+
+    pom = KAFKA_POM.read_text()
+    assert kafka_version().startswith("4.")
+    assert "<artifactId>kafka_2.13</artifactId>" in pom
+    assert "<artifactId>log4j-slf4j-impl</artifactId>" in pom  # slf4j-api 1.7.x binding
+    assert "<artifactId>log4j-core</artifactId>" in pom
+
+
+# --- env and keys -------------------------------------------------------------------------
+
+
+def test_env_prints_exports(sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "env")
+    assert code == 0
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines())
+    assert exports["CRM_MONGO_URI"] == f"mongodb://127.0.0.1:{sandbox.mongo_port}"
+    assert exports["CRM_KAFKA_BOOTSTRAP"] == f"127.0.0.1:{sandbox.kafka_port}"
+    assert exports["CRM_JWT_PUBLIC_KEY_FILE"] == str(sandbox.state / "keys" / "jwt-public.pem")
+    assert exports["CRM_JWT_PRIVATE_KEY_FILE"] == str(sandbox.state / "keys" / "jwt-private.pem")
+    assert exports["CRM_JWT_ISSUER"] == "crm-local"
+    assert exports["CRM_JWT_AUDIENCE"] == "crm"
+
+
+def test_dev_keys_are_made_once(sandbox: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from crm_stack.keys import ensure_dev_keys
+
+    cfg = StackConfig.from_env()
+    assert ensure_dev_keys(cfg) is True
+    first = cfg.jwt_private_key.read_bytes()
+    key = load_pem_private_key(first, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.key_size == 2048
+    assert cfg.jwt_public_key.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    assert (cfg.keys_dir / DEV_MARKER).read_bytes() == b""
+    assert cfg.jwt_private_key.stat().st_mode & 0o077 == 0
+    assert ensure_dev_keys(cfg) is False
+    assert cfg.jwt_private_key.read_bytes() == first
+
+
+def test_purge_refuses_a_dir_that_is_not_ours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = tmp_path / "precious"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep")
+    monkeypatch.setenv("CRM_STACK_DIR", str(victim))
+    code, _, err = run_cli(capsys, "down", "--purge")
+    assert code == 1
+    assert "not purging" in err
+    assert (victim / "keep.txt").exists()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import shutil
 import subprocess
@@ -176,18 +175,12 @@ def _storage_tool(cfg: StackConfig, java: str, libs: Path, *args: str) -> str:
 
 
 def ensure_formatted(cfg: StackConfig, java: str, libs: Path, say: Callable[[str], None]) -> None:
-    """Format the KRaft storage once (a cluster id is made on the first run and kept)."""
-    info_file = cfg.kafka_dir / "formatted.json"
-    meta = cfg.kafka_data_dir / "meta.properties"
-    if meta.exists() and info_file.exists():
-        info = json.loads(info_file.read_text())
-        if int(info["controller_port"]) != cfg.controller_port:
-            raise StackError(
-                f"the Kafka data in {cfg.kafka_data_dir} was formatted for controller port "
-                f"{info['controller_port']}, not {cfg.controller_port}: set "
-                f"CRM_STACK_CONTROLLER_PORT={info['controller_port']} or run "
-                f"`crm-stack down --purge` to start afresh"
-            )
+    """Format the KRaft storage once (a cluster id is made on the first run and kept).
+
+    The ports may change between runs: a single standalone controller elects itself whatever
+    endpoint it now listens on (checked with Kafka 4.4.0).
+    """
+    if (cfg.kafka_data_dir / "meta.properties").exists():
         return
     if cfg.cluster_id_file.exists():
         cluster_id = cfg.cluster_id_file.read_text().strip()
@@ -206,9 +199,6 @@ def ensure_formatted(cfg: StackConfig, java: str, libs: Path, say: Callable[[str
         str(cfg.server_properties),
         "--standalone",
         "--ignore-formatted",
-    )
-    info_file.write_text(
-        json.dumps({"cluster_id": cluster_id, "controller_port": cfg.controller_port}) + "\n"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,7 +21,8 @@ FAKE_JAVA = """#!{python}
 import os, sys, time
 args = sys.argv[1:]
 if "-version" in args:
-    sys.stderr.write('openjdk version "%s" 2025-04-15\\n' % os.environ.get("FAKE_JAVA_VERSION", "17.0.15"))
+    version = os.environ.get("FAKE_JAVA_VERSION", "17.0.15")
+    sys.stderr.write('openjdk version "%s" 2025-04-15\\n' % version)
     sys.exit(0)
 if "random-uuid" in args:
     print("q1Sh-9_ISia_zwGINzRvyQ")
@@ -122,8 +124,5 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
         monkeypatch.delenv(var, raising=False)
     yield box
     for pid in _leftovers(tmp_path):  # safety net: never leave a fake behind
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-

@@ -94,6 +94,28 @@ class CorrelationMiddleware:
             correlation_id.reset(token)
 
 
+def _message_handler(
+    consumers: Mapping[str, IdempotentConsumer], group: str
+) -> Callable[[KafkaMessage], Awaitable[None]]:
+    async def on_message(msg: KafkaMessage) -> None:
+        raw: Any = msg.raw_message  # one ConsumerRecord: these subscribers are not batched
+        record = RecordInfo(raw.topic, raw.partition, raw.offset, raw.key)
+        try:
+            await consumers[group].process(raw.value, record)
+        except Exception:
+            # Only the dead-letter publish or the store failing gets here: rewind and retry
+            # rather than let a later offset commit past this message.
+            log.exception(
+                "could not finish %s[%d]@%d", record.topic, record.partition, record.offset
+            )
+            await asyncio.sleep(1.0)
+            await msg.nack()
+            return
+        await msg.ack()
+
+    return on_message
+
+
 def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
     """The broker with its documented publishers; constructing it connects to nothing."""
     broker = KafkaBroker(
@@ -137,23 +159,6 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
 
     for sub in spec.subscriptions:
         group = sub.group or settings.consumer_group
-
-        async def on_message(body: bytes, msg: KafkaMessage, group: str = group) -> None:
-            raw: Any = msg.raw_message  # one ConsumerRecord: these subscribers are not batched
-            record = RecordInfo(raw.topic, raw.partition, raw.offset, raw.key)
-            try:
-                await consumers[group].process(body, record)
-            except Exception:
-                # Only the dead-letter publish or the store failing gets here: rewind and retry
-                # rather than let a later offset commit past this message.
-                log.exception(
-                    "could not finish %s[%d]@%d", record.topic, record.partition, record.offset
-                )
-                await asyncio.sleep(1.0)
-                await msg.nack()
-                return
-            await msg.ack()
-
         broker.subscriber(
             *sub.topics,
             group_id=group,
@@ -162,7 +167,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             decoder=_raw_body,
             title=f"{group}:{','.join(sub.topics)}",
             description=sub.description or None,
-        )(on_message)
+        )(_message_handler(consumers, group))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

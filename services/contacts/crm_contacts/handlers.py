@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from crm_kit.clock import utc_now
 from crm_kit.problems import NotFound
 from crm_kit.runtime import Runtime
 
@@ -16,7 +15,7 @@ async def register_client(runtime: Runtime, command: ClientCreate, *, by: str) -
     client = domain.register_client(
         kind=command.kind,
         name=command.name,
-        now=datetime.now(UTC),
+        now=utc_now(),
         tax_id=command.tax_id,
         country=command.country,
         region=command.region,

@@ -60,6 +60,9 @@ class ServiceSpec:
     produces: Sequence[type[ContractEvent]] = ()
     indexes: Callable[[AsyncDatabase[Document]], Awaitable[None]] | None = None
     domain_errors: Mapping[type[Exception], int] = field(default_factory=dict)
+    workers: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    """Long-running background loops (a delivery worker, an invitation run resumer…): each
+    starts once the store, broker and relay are up, and is cancelled at shutdown."""
     version: str = "0.1.0"
 
 
@@ -92,6 +95,19 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send_with_header)
         finally:
             correlation_id.reset(token)
+
+
+async def _supervised(worker: Callable[[Runtime], Awaitable[None]], runtime: Runtime) -> None:
+    """Keep a background worker alive: a crash is logged and the worker restarted."""
+    while True:
+        try:
+            await worker(runtime)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background worker %s crashed; restarting in 1 s", worker)
+            await asyncio.sleep(1.0)
 
 
 def _message_handler(
@@ -212,9 +228,16 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         await broker.start()
         relay.start()
         app.state.runtime = runtime
+        tasks = [
+            asyncio.create_task(_supervised(worker, runtime), name=getattr(worker, "__name__", "w"))
+            for worker in spec.workers
+        ]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await relay.stop()
             await broker.stop()
             await client.close()

@@ -7,7 +7,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from crm_stack import stack
+from crm_stack import services, stack
 from crm_stack.config import StackConfig
 from crm_stack.errors import EXIT_ERROR, EXIT_NOT_RUNNING, StackError
 from crm_stack.proc import tail_lines
@@ -39,10 +39,21 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait for FerretDB (default 60, or $CRM_STACK_FERRETDB_TIMEOUT)",
     )
 
+    p_up.add_argument("--with-services", action="store_true", help="also start the four services")
+
     p_down = sub.add_parser("down", help="stop what `up` started")
     p_down.add_argument("--purge", action="store_true", help="also delete the data, logs and keys")
+    p_down.add_argument(
+        "--with-services", action="store_true", help="also stop the four services first"
+    )
 
-    sub.add_parser("status", help="show what runs; exit 0 if all is up and ready, 3 otherwise")
+    p_status = sub.add_parser(
+        "status", help="show what runs; exit 0 if all is up and ready, 3 otherwise"
+    )
+    p_status.add_argument("--with-services", action="store_true", help="include the services")
+    sub.add_parser(
+        "run", help="stack and the four services in the foreground; Ctrl-C stops them all"
+    )
     sub.add_parser("env", help="print `export` lines for the services and tests")
 
     p_logs = sub.add_parser("logs", help="print the tail of a log")
@@ -73,15 +84,27 @@ def run(argv: Sequence[str] | None = None) -> int:
     cfg = StackConfig.from_env()
     if args.command == "up":
         stack.up(cfg, kafka_timeout=args.kafka_timeout, ferretdb_timeout=args.ferretdb_timeout)
+        if args.with_services:
+            services.up(cfg)
         return 0
     if args.command == "down":
+        if args.with_services:
+            services.down(cfg)
         stack.down(cfg, purge=args.purge)
+        return 0
+    if args.command == "run":
+        services.run(cfg)
         return 0
     if args.command == "status":
         states = stack.status(cfg)
         for state in states:
             print(state.line())
-        return 0 if all(s.ok for s in states) else EXIT_NOT_RUNNING
+        ok = all(s.ok for s in states)
+        if args.with_services:
+            lines, services_ok = services.status_lines(cfg)
+            print("\n".join(lines))
+            ok = ok and services_ok
+        return 0 if ok else EXIT_NOT_RUNNING
     if args.command == "env":
         for key, value in cfg.client_env().items():
             print(f"export {key}={shlex.quote(value)}")

@@ -1,0 +1,188 @@
+"""The four services as local processes next to the stack: start, wait, stop, run in front.
+
+Each service runs from its own console script (`crm-contacts`, …) in this environment, with the
+stack's endpoints in its environment, a pid file and a log in the state dir, exactly like the
+stack's own parts. ``run`` keeps them in the foreground until Ctrl-C and then stops everything
+it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from crm_stack import stack
+from crm_stack.config import HOST, StackConfig
+from crm_stack.errors import StackError
+from crm_stack.proc import (
+    describe_busy_port,
+    owned_pid,
+    port_is_free,
+    start_detached,
+    stop_process,
+    tail_lines,
+    write_pid_file,
+)
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: int
+
+    @property
+    def script(self) -> Path:
+        return Path(sys.executable).parent / f"crm-{self.name}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("contacts", 8001),
+    Service("campaigns", 8002),
+    Service("proposals", 8003),
+    Service("notify", 8004),
+)
+READY_TIMEOUT = 60.0
+
+
+def _pid_file(cfg: StackConfig, svc: Service) -> Path:
+    return cfg.state_dir / f"{svc.name}.pid"
+
+
+def _log(cfg: StackConfig, svc: Service) -> Path:
+    return cfg.logs_dir / f"{svc.name}.log"
+
+
+def service_pid(cfg: StackConfig, svc: Service) -> int | None:
+    return owned_pid(_pid_file(cfg, svc), [str(svc.script)])
+
+
+def _ready(svc: Service) -> bool:
+    try:
+        with urllib.request.urlopen(f"{svc.url}/readyz", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _environment(cfg: StackConfig, svc: Service) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(cfg.client_env())
+    env.setdefault("CRM_ENVIRONMENT", "development")
+    env[f"CRM_{svc.name.upper()}_HTTP_PORT"] = str(svc.port)
+    return env
+
+
+def up(cfg: StackConfig, say: Say = print, timeout: float = READY_TIMEOUT) -> list[Service]:
+    """Start every service not already running; wait until each answers /readyz."""
+    started: list[Service] = []
+    try:
+        for svc in SERVICES:
+            if service_pid(cfg, svc) is not None:
+                continue
+            if not svc.script.exists():
+                raise StackError(f"{svc.script} is missing: run `make install` first")
+            if not port_is_free(svc.port):
+                raise StackError(
+                    f"port {svc.port} ({svc.name}) is busy: {describe_busy_port(svc.port)}"
+                )
+            proc = start_detached(
+                [str(svc.script)], _log(cfg, svc), cwd=cfg.state_dir, env=_environment(cfg, svc)
+            )
+            write_pid_file(_pid_file(cfg, svc), proc.pid)
+            started.append(svc)
+        deadline = time.monotonic() + timeout
+        for svc in SERVICES:
+            while not _ready(svc):
+                if service_pid(cfg, svc) is None:
+                    raise StackError(
+                        f"{svc.name} exited during start-up; see {_log(cfg, svc)}",
+                        tail_lines(_log(cfg, svc), 15),
+                    )
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"{svc.name} did not become ready within {timeout:.0f}s; "
+                        f"see {_log(cfg, svc)}",
+                        tail_lines(_log(cfg, svc), 15),
+                    )
+                time.sleep(0.3)
+    except BaseException:
+        _stop(cfg, started, say)
+        raise
+    for svc in SERVICES:
+        say(f"{svc.name:<10} {svc.url}/docs   (events: {svc.url}/asyncapi)")
+    return started
+
+
+def _stop(cfg: StackConfig, services: Sequence[Service], say: Say) -> None:
+    for svc in services:
+        pid = service_pid(cfg, svc)
+        if pid is not None:
+            stop_process(pid, timeout=15.0)
+            say(f"stopped {svc.name} (pid {pid})")
+        _pid_file(cfg, svc).unlink(missing_ok=True)
+
+
+def down(cfg: StackConfig, say: Say = print) -> None:
+    _stop(cfg, SERVICES, say)
+
+
+def status_lines(cfg: StackConfig) -> tuple[list[str], bool]:
+    lines: list[str] = []
+    ok = True
+    for svc in SERVICES:
+        pid = service_pid(cfg, svc)
+        if pid is None:
+            lines.append(f"{svc.name:<9} stopped  {svc.url}")
+            ok = False
+            continue
+        ready = _ready(svc)
+        ok = ok and ready
+        lines.append(
+            f"{svc.name:<9} running  pid {pid:<8} {svc.url}  {'ready' if ready else 'NOT READY'}"
+        )
+    return lines, ok
+
+
+def run(cfg: StackConfig, say: Say = print) -> None:
+    """`make run`: stack and services in the foreground; Ctrl-C stops what this started."""
+    stack_was_running = stack.is_running(cfg)
+    stack.up(cfg)
+    started: list[Service] = []
+    stopping = False
+
+    def _interrupt(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        started = up(cfg, say)
+        say("running; press Ctrl-C to stop")
+        while not stopping:
+            for svc in started:
+                if service_pid(cfg, svc) is None:
+                    raise StackError(
+                        f"{svc.name} stopped unexpectedly; see {_log(cfg, svc)}",
+                        tail_lines(_log(cfg, svc), 15),
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("stopping…")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(cfg, started, say)
+        if not stack_was_running:
+            stack.down(cfg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,28 @@ def _docker_answers() -> bool:
     return True
 
 
+class StackUnavailable(RuntimeError):
+    """Neither endpoints in the environment nor a Docker engine: integration tests cannot run."""
+
+
+def endpoints_from_env(environ: Mapping[str, str]) -> StackEndpoints | None:
+    kafka = environ.get("CRM_KAFKA_BOOTSTRAP")
+    mongo = environ.get("CRM_MONGO_URI")
+    return StackEndpoints(kafka, mongo) if kafka and mongo else None
+
+
+def unavailable_message() -> str:
+    return (
+        "integration tests need Kafka and a MongoDB-compatible server: CRM_KAFKA_BOOTSTRAP "
+        f"and CRM_MONGO_URI are not set and no Docker engine answers; {HOW_TO}"
+    )
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackEndpoints]:
-    kafka = os.environ.get("CRM_KAFKA_BOOTSTRAP")
-    mongo = os.environ.get("CRM_MONGO_URI")
-    if kafka and mongo:
-        yield StackEndpoints(kafka, mongo)
+    from_env = endpoints_from_env(os.environ)
+    if from_env is not None:
+        yield from_env
         return
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
@@ -64,11 +80,7 @@ def stack() -> Iterator[StackEndpoints]:
         with KafkaContainer().with_kraft() as k, MongoDbContainer("mongo:7") as m:
             yield StackEndpoints(k.get_bootstrap_server(), m.get_connection_url())
         return
-    pytest.fail(
-        "integration tests need Kafka and a MongoDB-compatible server: CRM_KAFKA_BOOTSTRAP "
-        f"and CRM_MONGO_URI are not set and no Docker engine answers; {HOW_TO}",
-        pytrace=False,
-    )
+    pytest.fail(unavailable_message(), pytrace=False)
 
 
 @pytest.fixture(scope="session")

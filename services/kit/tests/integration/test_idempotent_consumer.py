@@ -15,6 +15,7 @@ from crm_contracts.topics import CONTACTS, dead_letter_topic
 from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
 from crm_kit.app import ServiceSpec, Subscription, create_app
 from crm_kit.consumer import DLQ_ATTEMPTS, DLQ_ERROR, DLQ_SOURCE_TOPIC, headers_of
+from crm_kit.logs import current_correlation_id
 from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
 from crm_kit.testing import (
@@ -40,11 +41,13 @@ class Recorder:
     def __init__(self, run: str) -> None:
         self.run = run
         self.attempts: Counter[str] = Counter()
+        self.correlations: dict[str, str | None] = {}
 
     async def handle(self, rt: Runtime, event: ClientRegistered, _: Envelope) -> None:
         if not event.name.startswith(self.run):
             return  # an event of another test on the shared topic
         self.attempts[event.client_id] += 1
+        self.correlations[event.client_id] = current_correlation_id()
         if "poison" in event.name:
             raise RuntimeError(f"cannot handle {event.name}: poison")
         # Deliberately not idempotent: a second effect would show as count 2.
@@ -117,7 +120,7 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     app, recorder, _ = consumer_app
     event = _registered(f"{recorder.run} twice")
     sentinel = _registered(f"{recorder.run} sentinel")
-    raw = Envelope.wrap(event, producer="kit-test").to_bytes()
+    raw = Envelope.wrap(event, producer="kit-test", correlation_id="dup-corr").to_bytes()
     key = event.client_id.encode()
     # The sentinel shares the key, so once it is handled both copies before it were too.
     await _produce(
@@ -126,6 +129,8 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     await eventually(lambda: _count(app, sentinel.client_id), what="sentinel handled")
     assert await _count(app, event.client_id) == 1
     assert recorder.attempts[event.client_id] == 1
+    # The handler ran with the envelope's correlation id, which the JSON logs carry.
+    assert recorder.correlations[event.client_id] == "dup-corr"
 
 
 async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_message_proceeds(

@@ -1,0 +1,1 @@
+"""The campaigns domain: pure Python, no I/O. Aggregates, value objects and their rules."""

@@ -1,0 +1,121 @@
+"""The operational surface every service gets from the kit, on the real broker and store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pytest
+from crm_contracts.contacts import ClientRegistered, ClientSource
+from crm_contracts.envelope import Envelope
+from crm_contracts.topics import CONTACTS
+from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
+from crm_kit.app import ServiceSpec, create_app
+from crm_kit.runtime import RuntimeDep
+from crm_kit.settings import ServiceSettings
+from crm_kit.testing import (
+    JwtKeys,
+    StackEndpoints,
+    end_offsets,
+    http_client,
+    read_topic,
+    running,
+    service_env,
+)
+from fastapi import APIRouter
+
+
+class OpsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "opstest"
+
+
+router = APIRouter()
+
+
+@router.post("/things", status_code=201)
+async def make_thing(runtime: RuntimeDep) -> dict[str, str]:
+    event = ClientRegistered(
+        client_id=str(uuid.uuid4()),
+        kind=ClientKind.ORGANISATION,
+        name="operations",
+        status=ClientStatus.POTENTIAL,
+        source=ClientSource(kind=ClientSourceKind.MANUAL),
+        version=1,
+        registered_at=datetime.now(UTC),
+    )
+    await runtime.outbox("things").insert({"_id": event.client_id}, [event])
+    return {"id": event.client_id}
+
+
+@pytest.fixture
+async def ops(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
+    spec = ServiceSpec(
+        name="opstest",
+        title="ops test",
+        routers=[router],
+        outbox_collections=["things"],
+        produces=[ClientRegistered],
+    )
+    settings = OpsSettings(**service_env(stack, jwt_keys, "opstest"))
+    app = create_app(spec, settings)
+    async with running(app), http_client(app) as client:
+        yield client
+        await app.state.runtime.client.drop_database(settings.mongo_database)
+
+
+async def test_health_and_readiness_answer_with_their_checks(ops: Any) -> None:
+    health = await ops.get("/healthz")
+    assert health.status_code == 200
+    ready = await ops.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"store": True, "broker": True, "outbox_relay": True},
+    }
+
+
+async def test_a_request_correlation_id_travels_into_the_published_envelope(
+    stack: StackEndpoints, ops: Any
+) -> None:
+    since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
+    made = await ops.post("/things", headers={"X-Correlation-ID": "ops-corr-42"})
+    assert made.status_code == 201
+    assert made.headers["X-Correlation-ID"] == "ops-corr-42"
+    key = made.json()["id"].encode()
+    records = await read_topic(
+        stack.kafka_bootstrap,
+        CONTACTS,
+        since=since,
+        stop_when=lambda rs: any(r.key == key for r in rs),
+    )
+    envelopes = [Envelope.from_bytes(r.value) for r in records if r.key == key]
+    assert [(e.producer, e.correlation_id) for e in envelopes] == [("opstest", "ops-corr-42")]
+
+
+async def test_metrics_count_published_events_and_time_requests(ops: Any) -> None:
+    def published(text: str) -> float:
+        prefix = 'crm_events_published_total{service="opstest",topic="crm.contacts.v1"} '
+        lines = [line for line in text.splitlines() if line.startswith(prefix)]
+        return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+    before = published((await ops.get("/metrics")).text)
+    await ops.post("/things")
+    await ops.post("/things")
+    for _ in range(100):
+        text = (await ops.get("/metrics")).text
+        if published(text) >= before + 2:
+            break
+        await asyncio.sleep(0.1)
+    assert published(text) == before + 2
+    assert (
+        'crm_http_request_duration_seconds_count{method="POST",route="/things",service="opstest",status="201"}'
+        in text
+    )
+
+
+async def test_the_asyncapi_document_lists_what_the_service_publishes(ops: Any) -> None:
+    document = (await ops.get("/asyncapi")).json()
+    assert document["asyncapi"].startswith("3.")
+    assert "crm.contacts.v1:ClientRegistered" in document["channels"]

@@ -1,0 +1,91 @@
+"""The notify service's settings: channels, secrets, retry and rate limits."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from crm_contracts.values import Channel, Language
+from crm_kit.settings import ServiceSettings
+from pydantic import Field
+
+from crm_notify.domain import RetryPolicy
+
+DEFAULT_GATEWAY_BODY = (
+    '{"to": {{ to|tojson }}, "channel": {{ channel|tojson }}, "text": {{ text|tojson }}, '
+    '"reference": {{ reference|tojson }}}'
+)
+
+
+class NotifySettings(ServiceSettings):
+    service_name: ClassVar[str] = "notify"
+    http_port: int = 8004
+
+    channel_order: list[Channel] = Field(
+        default=[Channel.EMAIL, Channel.MOBILE, Channel.PAGER, Channel.FAX]
+    )
+    """Fallback order after the preferred channel; a channel left out is never used."""
+    default_language: Language = Language.RU
+
+    # E-mail over SMTP.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str = "dev-only-smtp-password"  # noqa: S105 - a development default
+    smtp_timeout_s: float = 30.0
+    smtp_pool_size: int = 4
+    """SMTP connections kept open and reused; also the e-mail concurrency."""
+    mail_from: str = "CRM <crm@localhost>"
+
+    # SMS / mobile / pager through a generic HTTP gateway.
+    gateway_url: str | None = "http://127.0.0.1:8025/messages"
+    gateway_auth_header: str = "Authorization"
+    gateway_auth_scheme: str = "Bearer"
+    gateway_token: str = "dev-only-gateway-token"  # noqa: S105 - a development default
+    gateway_body_template: str = DEFAULT_GATEWAY_BODY
+    """Jinja2 (sandboxed) producing the JSON body; variables ``to``, ``channel``, ``text``,
+    ``subject``, ``reference``."""
+    gateway_timeout_s: float = 10.0
+    gateway_concurrency: int = 4
+
+    # Fax through an e-mail-to-fax gateway: ``{number}`` is the E.164 number without '+'.
+    fax_email_pattern: str | None = "{number}@fax.localhost"
+
+    # Delivery.
+    rate_limits: dict[Channel, float] = Field(
+        default={Channel.EMAIL: 50.0, Channel.MOBILE: 10.0, Channel.PAGER: 10.0, Channel.FAX: 1.0}
+    )
+    """Messages per second per channel."""
+    retry_max_attempts: int = 6
+    retry_base_s: float = 30.0
+    retry_factor: float = 2.0
+    retry_cap_s: float = 3600.0
+    lease_s: float = 120.0
+    """How long a claimed notification stays with its worker before another may take it."""
+    worker_concurrency: int = 8
+    worker_poll_s: float = 0.5
+    answer_base_url: str = "http://127.0.0.1:8002"
+    """Where the public invitation answer page ``/i/{token}`` lives, when campaigns gave no
+    full link."""
+
+    def secrets(self) -> dict[str, str]:
+        return {"smtp_password": self.smtp_password, "gateway_token": self.gateway_token}
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.retry_max_attempts,
+            base_s=self.retry_base_s,
+            factor=self.retry_factor,
+            cap_s=self.retry_cap_s,
+        )
+
+    def configured_channels(self) -> list[Channel]:
+        """Channels in the fallback order that have a transport configured."""
+        available = {
+            Channel.EMAIL: bool(self.smtp_host),
+            Channel.MOBILE: bool(self.gateway_url),
+            Channel.PAGER: bool(self.gateway_url),
+            Channel.FAX: bool(self.fax_email_pattern and self.smtp_host) or bool(self.gateway_url),
+            Channel.PHONE: False,
+        }
+        return [c for c in self.channel_order if available[c]]

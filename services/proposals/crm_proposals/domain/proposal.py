@@ -1,0 +1,205 @@
+"""Proposals to a client: revisions of priced lines, participants and the status machine.
+
+draft → presented → negotiation → presented (after a revision) …; presented or negotiation →
+won or lost; anything still open → withdrawn. Won, lost and withdrawn are final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from crm_contracts.values import ProposalSide, ProposalStatus
+
+from crm_proposals.domain.errors import (
+    ApprovalRequired,
+    IllegalTransition,
+    InvalidValue,
+    ProposalClosed,
+)
+from crm_proposals.domain.plan import Plan
+from crm_proposals.domain.pricing import LineInput, PricedLine, Totals, needs_approval, price_lines
+
+S = ProposalStatus
+MOVES: dict[ProposalStatus, frozenset[ProposalStatus]] = {
+    S.DRAFT: frozenset({S.PRESENTED, S.WITHDRAWN}),
+    S.PRESENTED: frozenset({S.NEGOTIATION, S.WON, S.LOST, S.WITHDRAWN}),
+    S.NEGOTIATION: frozenset({S.PRESENTED, S.WON, S.LOST, S.WITHDRAWN}),
+    S.WON: frozenset(),
+    S.LOST: frozenset(),
+    S.WITHDRAWN: frozenset(),
+}
+CLOSED = frozenset({S.WON, S.LOST, S.WITHDRAWN})
+REVISABLE = frozenset({S.PRESENTED, S.NEGOTIATION})
+
+
+@dataclass(frozen=True)
+class Participant:
+    side: ProposalSide
+    role: str
+    person_id: str | None = None
+    employee_id: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Revision:
+    number: int
+    title: str
+    preferences: str | None
+    valid_until: date | None
+    currency: str
+    lines: tuple[PricedLine, ...]
+    totals: Totals
+    participants: tuple[Participant, ...]
+    created_at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    from_status: ProposalStatus
+    to_status: ProposalStatus
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a revision is made of, as asked for."""
+
+    title: str
+    currency: str
+    lines: tuple[LineInput, ...]
+    preferences: str | None = None
+    valid_until: date | None = None
+    participants: tuple[Participant, ...] = ()
+
+
+@dataclass
+class Proposal:
+    proposal_id: str
+    client_id: str
+    curator_id: str
+    status: ProposalStatus
+    registered_at: datetime
+    revisions: list[Revision]
+    plan: Plan | None = None
+    history: list[StatusChange] = field(default_factory=list)
+    outcome_reason: str | None = None
+    competitor: str | None = None
+    closed_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def current(self) -> Revision:
+        return self.revisions[-1]
+
+    def move_to(
+        self, to: ProposalStatus, now: datetime, *, approval_threshold_bp: int, reason: str | None = None
+    ) -> StatusChange:
+        if to not in MOVES[self.status]:
+            raise IllegalTransition(
+                f"a {self.status.value} proposal cannot become {to.value}", field="body.status"
+            )
+        if to is S.PRESENTED and needs_approval(self.current.lines, approval_threshold_bp):
+            if self.plan is None or not self.plan.has_done_approval():
+                raise ApprovalRequired(
+                    f"a line's discount exceeds {approval_threshold_bp / 100:g} %: an approval "
+                    "step of the plan must be done before the proposal is presented",
+                    field="body.status",
+                )
+        if to is S.LOST and not (reason and reason.strip()):
+            raise InvalidValue("a lost proposal needs a reason", field="body.reason")
+        change = StatusChange(self.status, to, now, reason)
+        self.status = to
+        self.history.append(change)
+        if to in CLOSED:
+            self.closed_at = now
+            self.outcome_reason = reason
+        return change
+
+    def revise(self, content: Content, now: datetime, reason: str | None) -> Revision:
+        if self.status in CLOSED:
+            raise ProposalClosed(
+                f"a {self.status.value} proposal can no longer be revised", field="path.proposal_id"
+            )
+        if self.status not in REVISABLE:
+            raise IllegalTransition(
+                "only a presented proposal or one under negotiation is revised; "
+                "a draft is not yet shown to the client",
+                field="path.proposal_id",
+            )
+        revision = make_revision(len(self.revisions) + 1, content, now, reason)
+        self.revisions.append(revision)
+        return revision
+
+    def replace_plan(self, plan: Plan) -> None:
+        self._refuse_if_closed()
+        self.plan = plan
+
+    def live_plan(self) -> Plan:
+        self._refuse_if_closed()
+        if self.plan is None:
+            raise IllegalTransition("this proposal has no plan yet", field="path.proposal_id")
+        return self.plan
+
+    def _refuse_if_closed(self) -> None:
+        if self.status in CLOSED:
+            raise ProposalClosed(
+                f"the proposal is {self.status.value}; its plan is closed", field="path.proposal_id"
+            )
+
+
+def make_revision(number: int, content: Content, now: datetime, reason: str | None) -> Revision:
+    if not content.title.strip():
+        raise InvalidValue("a proposal needs a title", field="body.title")
+    if content.valid_until is not None and content.valid_until < now.date():
+        raise InvalidValue(
+            f"the validity date {content.valid_until} is already past", field="body.valid_until"
+        )
+    lines, totals = price_lines(content.lines, content.currency)
+    _check_participants(content.participants)
+    return Revision(
+        number=number,
+        title=content.title.strip(),
+        preferences=content.preferences,
+        valid_until=content.valid_until,
+        currency=content.currency,
+        lines=lines,
+        totals=totals,
+        participants=content.participants,
+        created_at=now,
+        reason=reason,
+    )
+
+
+def _check_participants(participants: Sequence[Participant]) -> None:
+    for index, p in enumerate(participants):
+        where = f"body.participants[{index}]"
+        if p.side is ProposalSide.COMPANY and p.employee_id is None:
+            raise InvalidValue("a company-side participant is an employee", field=f"{where}.employee_id")
+        if p.side is ProposalSide.CLIENT and p.person_id is None:
+            raise InvalidValue("a client-side participant is a person", field=f"{where}.person_id")
+        if p.side is ProposalSide.PARTNER and p.client_id is None:
+            raise InvalidValue("a partner-side participant names the partner", field=f"{where}.client_id")
+
+
+def register(
+    *,
+    proposal_id: str,
+    client_id: str,
+    curator_id: str,
+    content: Content,
+    now: datetime,
+) -> Proposal:
+    return Proposal(
+        proposal_id=proposal_id,
+        client_id=client_id,
+        curator_id=curator_id,
+        status=S.DRAFT,
+        registered_at=now,
+        revisions=[make_revision(1, content, now, None)],
+    )
+

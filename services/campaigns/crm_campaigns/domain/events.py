@@ -16,6 +16,7 @@ from crm_campaigns.domain.errors import (
     EventAlreadyCancelled,
     EventAlreadyCompleted,
     EventNotStarted,
+    IllegalTaskTransition,
     InvalidAmount,
     InvalidSchedule,
     UnknownEventKind,
@@ -228,8 +229,6 @@ class MarketingEvent:
     def assign_task(self, task_id: str, assignee_id: str) -> tuple[Task, str | None]:
         current = self.task(task_id)
         if not current.is_open:
-            from crm_campaigns.domain.errors import IllegalTaskTransition
-
             raise IllegalTaskTransition(f"task {task_id} is {current.status}", field="assignee_id")
         moved = replace(current, assignee_id=assignee_id)
         self.tasks = [moved if t.task_id == task_id else t for t in self.tasks]

@@ -1,0 +1,479 @@
+"""The client aggregate: a client, its people and its curator history, and their rules.
+
+Every operation returns the new state and the facts it caused; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from crm_contracts.values import (
+    Channel,
+    ClientKind,
+    ClientSize,
+    ClientSourceKind,
+    ClientStatus,
+    Language,
+)
+
+from crm_contacts.domain import matching
+from crm_contacts.domain.channels import (
+    Channels,
+    Consent,
+    check_preferred,
+    consent_for,
+    initial_consents,
+    with_consent,
+)
+from crm_contacts.domain.errors import (
+    AlreadyCurator,
+    ClientAlreadyMerged,
+    IllegalStatusChange,
+    InvalidInputError,
+    InvalidTaxId,
+    PersonNotFound,
+)
+
+# The lifecycle. A client never goes back to potential; a former client can be won back.
+TRANSITIONS: Mapping[ClientStatus, frozenset[ClientStatus]] = {
+    ClientStatus.POTENTIAL: frozenset(
+        {ClientStatus.ACTIVE, ClientStatus.PARTNER, ClientStatus.DEALER}
+    ),
+    ClientStatus.ACTIVE: frozenset(
+        {ClientStatus.FORMER, ClientStatus.PARTNER, ClientStatus.DEALER}
+    ),
+    ClientStatus.PARTNER: frozenset({ClientStatus.ACTIVE, ClientStatus.FORMER}),
+    ClientStatus.DEALER: frozenset({ClientStatus.ACTIVE, ClientStatus.FORMER}),
+    ClientStatus.FORMER: frozenset({ClientStatus.ACTIVE}),
+}
+
+_TAX_ID_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
+    # Russia: INN of 10 digits (organisations) or 12 digits (people).
+    "RU": (re.compile(r"^\d{10}(\d{2})?$"), "10 or 12 digits"),
+    # Kazakhstan: BIN/IIN of 12 digits; Belarus: UNP of 9 digits.
+    "KZ": (re.compile(r"^\d{12}$"), "12 digits"),
+    "BY": (re.compile(r"^\d{9}$"), "9 digits"),
+}
+
+EDITABLE_CLIENT_FIELDS = (
+    "kind",
+    "name",
+    "tax_id",
+    "country",
+    "field_of_activity",
+    "region",
+    "size",
+    "tags",
+    "website",
+    "addresses",
+)
+EDITABLE_PERSON_FIELDS = (
+    "name",
+    "position",
+    "department",
+    "language",
+    "channels",
+    "preferred_channel",
+)
+
+
+def normalise_tax_id(tax_id: str | None, country: str | None) -> str | None:
+    if tax_id is None:
+        return None
+    value = re.sub(r"[\s-]", "", tax_id)
+    if not value:
+        return None
+    rule = _TAX_ID_FORMATS.get((country or "").upper())
+    if rule is not None and not rule[0].fullmatch(value):
+        raise InvalidTaxId(f"a tax id in {country} has {rule[1]}, not {tax_id!r}", field="tax_id")
+    return value
+
+
+def normalise_tags(tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
+
+
+def _clean_name(name: str, *, field: str = "name") -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise InvalidInputError("the name must not be blank", field=field)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class FieldOfActivity:
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Address:
+    text: str
+    kind: str = "legal"
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: ClientSourceKind = ClientSourceKind.MANUAL
+    event_id: str | None = None
+    programme_id: str | None = None
+    questionnaire_response_id: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    person_id: str
+    name: str
+    language: Language
+    channels: Channels
+    added_at: datetime
+    position: str | None = None
+    department: str | None = None
+    preferred_channel: Channel | None = None
+    consents: tuple[Consent, ...] = ()
+    updated_at: datetime | None = None
+    version: int = 1
+
+    def may_contact(self, channel: Channel) -> bool:
+        consent = consent_for(self.consents, channel)
+        return self.channels.address(channel) is not None and bool(consent and consent.granted)
+
+
+@dataclass(frozen=True)
+class CuratorTerm:
+    curator_id: str
+    assigned_at: datetime
+    assigned_by: str | None = None
+    ended_at: datetime | None = None
+
+
+# -- facts ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClientRegistered:
+    by: str | None
+
+
+@dataclass(frozen=True)
+class ClientUpdated:
+    changed: tuple[str, ...]
+    by: str | None
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    from_status: ClientStatus
+    to_status: ClientStatus
+    reason: str | None
+    by: str | None
+
+
+@dataclass(frozen=True)
+class PersonAdded:
+    person_id: str
+
+
+@dataclass(frozen=True)
+class PersonUpdated:
+    person_id: str
+    changed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsentChanged:
+    person_id: str
+    consent: Consent
+
+
+@dataclass(frozen=True)
+class CuratorAssigned:
+    curator_id: str
+    previous: str | None
+    by: str | None
+
+
+Fact = (
+    ClientRegistered
+    | ClientUpdated
+    | StatusChanged
+    | PersonAdded
+    | PersonUpdated
+    | ConsentChanged
+    | CuratorAssigned
+)
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    kind: ClientKind
+    name: str
+    status: ClientStatus
+    registered_at: datetime
+    source: Source = field(default_factory=Source)
+    registered_by: str | None = None
+    tax_id: str | None = None
+    country: str | None = None
+    field_of_activity: FieldOfActivity | None = None
+    region: str | None = None
+    size: ClientSize | None = None
+    tags: tuple[str, ...] = ()
+    website: str | None = None
+    addresses: tuple[Address, ...] = ()
+    people: tuple[Person, ...] = ()
+    curators: tuple[CuratorTerm, ...] = ()
+    merged_into: str | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+    # -- queries --------------------------------------------------------------------------
+    @property
+    def curator_id(self) -> str | None:
+        current = self.curators[-1] if self.curators else None
+        return current.curator_id if current and current.ended_at is None else None
+
+    def person(self, person_id: str) -> Person:
+        for person in self.people:
+            if person.person_id == person_id:
+                return person
+        raise PersonNotFound(f"client {self.client_id} has no person {person_id}")
+
+    def own_keys(self) -> tuple[str, ...]:
+        return matching.client_keys(self.name, self.tax_id)
+
+    def match_keys(self) -> tuple[str, ...]:
+        """Every key this client (and its people) can be matched by; none once merged."""
+        if self.merged_into is not None:
+            return ()
+        keys = list(self.own_keys())
+        for p in self.people:
+            keys.extend(matching.person_keys(self.client_id, p.name, p.channels))
+        return tuple(dict.fromkeys(keys))
+
+    def ensure_live(self) -> None:
+        if self.merged_into is not None:
+            raise ClientAlreadyMerged(self.client_id, self.merged_into)
+
+    # -- client ---------------------------------------------------------------------------
+    def update(
+        self, changes: Mapping[str, Any], *, now: datetime, by: str | None
+    ) -> tuple[Client, list[Fact]]:
+        """Apply the given fields; only fields whose value really changes count."""
+        self.ensure_live()
+        unknown = set(changes) - set(EDITABLE_CLIENT_FIELDS)
+        if unknown:
+            raise InvalidInputError(f"{sorted(unknown)[0]} cannot be changed here", field=sorted(unknown)[0])
+        values: dict[str, Any] = dict(changes)
+        if "name" in values:
+            values["name"] = _clean_name(values["name"])
+        if "country" in values and values["country"]:
+            values["country"] = values["country"].upper()
+        if "tags" in values:
+            values["tags"] = normalise_tags(values["tags"] or ())
+        if "addresses" in values:
+            values["addresses"] = tuple(values["addresses"] or ())
+        if "tax_id" in values or "country" in values:
+            values["tax_id"] = normalise_tax_id(
+                values.get("tax_id", self.tax_id), values.get("country", self.country)
+            )
+        changed = tuple(
+            name for name in EDITABLE_CLIENT_FIELDS if name in values and values[name] != getattr(self, name)
+        )
+        if not changed:
+            return self, []
+        updated = replace(
+            self, **{name: values[name] for name in changed}, updated_at=now, version=self.version + 1
+        )
+        return updated, [ClientUpdated(changed, by)]
+
+    def change_status(
+        self, to: ClientStatus, *, reason: str | None, now: datetime, by: str | None
+    ) -> tuple[Client, list[Fact]]:
+        self.ensure_live()
+        if to not in TRANSITIONS[self.status]:
+            allowed = ", ".join(sorted(s.value for s in TRANSITIONS[self.status])) or "none"
+            raise IllegalStatusChange(
+                f"a {self.status.value} client cannot become {to.value} (allowed: {allowed})",
+                field="status",
+            )
+        updated = replace(self, status=to, updated_at=now, version=self.version + 1)
+        return updated, [StatusChanged(self.status, to, reason, by)]
+
+    def assign_curator(
+        self, curator_id: str, *, now: datetime, by: str | None
+    ) -> tuple[Client, list[Fact]]:
+        """Make ``curator_id`` (already checked to be an active sales employee) the curator."""
+        self.ensure_live()
+        previous = self.curator_id
+        if previous == curator_id:
+            raise AlreadyCurator(
+                f"employee {curator_id} is already the curator of client {self.client_id}",
+                field="employee_id",
+            )
+        history = list(self.curators)
+        if history and history[-1].ended_at is None:
+            history[-1] = replace(history[-1], ended_at=now)
+        history.append(CuratorTerm(curator_id, now, by))
+        updated = replace(self, curators=tuple(history), updated_at=now, version=self.version + 1)
+        return updated, [CuratorAssigned(curator_id, previous, by)]
+
+    # -- people ---------------------------------------------------------------------------
+    def add_person(
+        self,
+        *,
+        person_id: str,
+        name: str,
+        language: Language,
+        channels: Channels,
+        now: datetime,
+        position: str | None = None,
+        department: str | None = None,
+        preferred_channel: Channel | None = None,
+        consented: tuple[Channel, ...] = (),
+        consent_source: str = "api",
+    ) -> tuple[Client, list[Fact]]:
+        self.ensure_live()
+        check_preferred(channels, preferred_channel, field="preferred_channel")
+        person = Person(
+            person_id=person_id,
+            name=_clean_name(name),
+            language=language,
+            channels=channels,
+            added_at=now,
+            position=position,
+            department=department,
+            preferred_channel=preferred_channel,
+            consents=initial_consents(
+                channels, consented, at=now, source=consent_source, field="consents"
+            ),
+        )
+        updated = replace(
+            self, people=(*self.people, person), updated_at=now, version=self.version + 1
+        )
+        return updated, [PersonAdded(person_id)]
+
+    def update_person(
+        self, person_id: str, changes: Mapping[str, Any], *, now: datetime
+    ) -> tuple[Client, list[Fact]]:
+        self.ensure_live()
+        person = self.person(person_id)
+        values = dict(changes)
+        if "name" in values:
+            values["name"] = _clean_name(values["name"])
+        channels = values.get("channels", person.channels)
+        preferred = values.get("preferred_channel", person.preferred_channel)
+        check_preferred(channels, preferred, field="preferred_channel")
+        changed = tuple(
+            name
+            for name in EDITABLE_PERSON_FIELDS
+            if name in values and values[name] != getattr(person, name)
+        )
+        if not changed:
+            return self, []
+        new_person = replace(
+            person,
+            **{name: values[name] for name in changed},
+            updated_at=now,
+            version=person.version + 1,
+        )
+        return self._with_person(new_person, now), [PersonUpdated(person_id, changed)]
+
+    def set_consent(
+        self, person_id: str, channel: Channel, *, granted: bool, source: str, now: datetime
+    ) -> tuple[Client, list[Fact]]:
+        """Give or withdraw consent for one channel; the same answer again changes nothing.
+
+        Withdrawing the preferred channel's consent also clears the preference, so that no
+        sender ever picks a channel the person refused.
+        """
+        self.ensure_live()
+        person = self.person(person_id)
+        current = consent_for(person.consents, channel)
+        if (current.granted if current else None) == granted:
+            return self, []
+        if granted and person.channels.address(channel) is None:
+            raise ChannelWithoutAddress(
+                f"person {person_id} has no {channel.value} address to consent to",
+                field="channel",
+            )
+        consent = Consent(channel, granted, now, source)
+        facts: list[Fact] = [ConsentChanged(person_id, consent)]
+        new_person = replace(
+            person, consents=with_consent(person.consents, consent), version=person.version + 1
+        )
+        if not granted and person.preferred_channel is channel:
+            new_person = replace(new_person, preferred_channel=None, updated_at=now)
+            facts.append(PersonUpdated(person_id, ("preferred_channel",)))
+        return self._with_person(new_person, now), facts
+
+    def _with_person(self, person: Person, now: datetime) -> Client:
+        people = tuple(person if p.person_id == person.person_id else p for p in self.people)
+        return replace(self, people=people, updated_at=now, version=self.version + 1)
+
+    # -- merge ----------------------------------------------------------------------------
+    def absorb(self, merged: Client, *, now: datetime) -> Client:
+        """The survivor with the merged client's people, tags and addresses added."""
+        self.ensure_live()
+        merged.ensure_live()
+        known = {p.person_id for p in self.people}
+        people = (*self.people, *(p for p in merged.people if p.person_id not in known))
+        return replace(
+            self,
+            people=people,
+            tags=normalise_tags([*self.tags, *merged.tags]),
+            addresses=(*self.addresses, *(a for a in merged.addresses if a not in self.addresses)),
+            tax_id=self.tax_id or merged.tax_id,
+            updated_at=now,
+            version=self.version + 1,
+        )
+
+    def merged_into_survivor(self, survivor_id: str, *, now: datetime) -> Client:
+        self.ensure_live()
+        return replace(
+            self, merged_into=survivor_id, people=(), updated_at=now, version=self.version + 1
+        )
+
+
+def register_client(
+    *,
+    client_id: str,
+    kind: ClientKind,
+    name: str,
+    now: datetime,
+    by: str | None = None,
+    tax_id: str | None = None,
+    country: str | None = None,
+    field_of_activity: FieldOfActivity | None = None,
+    region: str | None = None,
+    size: ClientSize | None = None,
+    tags: tuple[str, ...] = (),
+    website: str | None = None,
+    addresses: tuple[Address, ...] = (),
+    source: Source | None = None,
+) -> tuple[Client, list[Fact]]:
+    """A new client always starts as a potential one."""
+    client = Client(
+        client_id=client_id,
+        kind=kind,
+        name=_clean_name(name),
+        status=ClientStatus.POTENTIAL,
+        registered_at=now,
+        registered_by=by,
+        tax_id=normalise_tax_id(tax_id, country),
+        country=country.upper() if country else None,
+        field_of_activity=field_of_activity,
+        region=region,
+        size=size,
+        tags=normalise_tags(tags),
+        website=website,
+        addresses=addresses,
+        source=source or Source(),
+    )
+    return client, [ClientRegistered(by)]

@@ -1,0 +1,238 @@
+"""Channel adapters: e-mail over SMTP, an HTTP gateway for SMS/mobile/pager, e-mail-to-fax.
+
+Each adapter turns a failure into :class:`DeliveryFailure`, transient (SMTP 4xx, a lost
+connection, gateway 5xx or timeout) or permanent (SMTP 5xx, gateway 4xx), and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+import httpx
+from crm_contracts.values import Channel
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from crm_notify.domain import DeliveryFailure
+from crm_notify.settings import NotifySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    maintype: str
+    subtype: str
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One rendered message for one address."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    reference: str
+    """The notification id, for the receiving side's logs and de-duplication."""
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Sender(ABC):
+    """A transport for one or more channels."""
+
+    @abstractmethod
+    async def send(self, channel: Channel, message: Outgoing) -> None:
+        """Deliver or raise :class:`DeliveryFailure`."""
+
+    async def close(self) -> None:  # noqa: B027 - optional for transports without connections
+        """Release connections."""
+
+
+def build_email(settings: NotifySettings, message: Outgoing) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = settings.mail_from
+    mail["To"] = message.to
+    mail["Subject"] = message.subject
+    mail["Message-ID"] = make_msgid(idstring=message.reference.replace("-", ""))
+    mail["X-CRM-Notification-Id"] = message.reference
+    mail.set_content(message.text)
+    mail.add_alternative(message.html, subtype="html")
+    for item in message.attachments:
+        mail.add_attachment(
+            item.content,
+            maintype=item.maintype,
+            subtype=item.subtype,
+            filename=item.filename,
+            params=dict(item.params),
+        )
+    return mail
+
+
+class SmtpSender(Sender):
+    """E-mail over SMTP with a small pool of reused connections (also the concurrency bound)."""
+
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
+        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
+        self._slots = asyncio.Semaphore(max(1, settings.smtp_pool_size))
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            use_tls=s.smtp_security == "tls",
+            start_tls=True if s.smtp_security == "starttls" else False,
+            username=s.smtp_username,
+            password=s.smtp_password if s.smtp_username else None,
+            timeout=s.smtp_timeout_s,
+        )
+
+    async def _checkout(self) -> aiosmtplib.SMTP:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client.is_connected:
+                return client
+        client = self._client()
+        await client.connect()
+        return client
+
+    async def send(self, channel: Channel, message: Outgoing) -> None:
+        await self.send_email(build_email(self.settings, message))
+
+    async def send_email(self, mail: EmailMessage) -> None:
+        async with self._slots:
+            client: aiosmtplib.SMTP | None = None
+            try:
+                client = await self._checkout()
+                await client.send_message(mail)
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                await self._discard(client)
+                first = exc.recipients[0]
+                raise _smtp_failure(first.code, first.message) from exc
+            except aiosmtplib.SMTPResponseException as exc:
+                await self._discard(client)
+                raise _smtp_failure(exc.code, exc.message) from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                await self._discard(client)
+                raise DeliveryFailure(f"SMTP: {type(exc).__name__}: {exc}", transient=True) from exc
+            except BaseException:
+                await self._discard(client)
+                raise
+            self._idle.put_nowait(client)
+
+    async def _discard(self, client: aiosmtplib.SMTP | None) -> None:
+        # After a refusal the session state is unclear; a fresh connection is cheaper than doubt.
+        if client is not None and client.is_connected:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            with contextlib.suppress(Exception):
+                await client.quit()
+
+
+def _smtp_failure(code: int, text: str) -> DeliveryFailure:
+    return DeliveryFailure(f"SMTP {code} {text}".strip(), transient=400 <= code < 500)
+
+
+class FaxByEmailSender(Sender):
+    """Fax through an e-mail-to-fax gateway: the number becomes an address by a pattern."""
+
+    def __init__(self, settings: NotifySettings, smtp: SmtpSender) -> None:
+        assert settings.fax_email_pattern is not None
+        self.pattern = settings.fax_email_pattern
+        self.settings = settings
+        self.smtp = smtp
+
+    async def send(self, channel: Channel, message: Outgoing) -> None:
+        address = self.pattern.format(number=message.to.lstrip("+"))
+        fax = Outgoing(
+            to=address,
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
+            reference=message.reference,
+        )
+        await self.smtp.send_email(build_email(self.settings, fax))
+
+
+_body_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class HttpGatewaySender(Sender):
+    """A generic HTTP gateway: POST a body rendered from a template, with an auth header."""
+
+    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None) -> None:
+        assert settings.gateway_url is not None
+        self.url = settings.gateway_url
+        self.settings = settings
+        self.body = _body_env.from_string(settings.gateway_body_template)
+        self.client = client or httpx.AsyncClient(timeout=settings.gateway_timeout_s)
+        self._slots = asyncio.Semaphore(max(1, settings.gateway_concurrency))
+
+    async def send(self, channel: Channel, message: Outgoing) -> None:
+        body = self.body.render(
+            to=message.to,
+            channel=channel.value,
+            text=message.text,
+            subject=message.subject,
+            reference=message.reference,
+        )
+        headers = {"Content-Type": "application/json", "Idempotency-Key": message.reference}
+        s = self.settings
+        if s.gateway_token:
+            headers[s.gateway_auth_header] = f"{s.gateway_auth_scheme} {s.gateway_token}".strip()
+        async with self._slots:
+            try:
+                response = await self.client.post(self.url, content=body.encode(), headers=headers)
+            except httpx.HTTPError as exc:
+                raise DeliveryFailure(
+                    f"gateway: {type(exc).__name__}: {exc}", transient=True
+                ) from exc
+        if response.status_code >= 400:
+            detail = _short(response.text)
+            raise DeliveryFailure(
+                f"gateway {response.status_code} {detail}".strip(),
+                transient=response.status_code >= 500 or response.status_code in (408, 429),
+            )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _short(text: str, limit: int = 300) -> str:
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), ensure_ascii=False)
+    return text[:limit]
+
+
+def build_senders(settings: NotifySettings) -> dict[Channel, Sender]:
+    """The transport of each configured channel."""
+    senders: dict[Channel, Sender] = {}
+    smtp = SmtpSender(settings) if settings.smtp_host else None
+    gateway = HttpGatewaySender(settings) if settings.gateway_url else None
+    if smtp is not None:
+        senders[Channel.EMAIL] = smtp
+    if gateway is not None:
+        senders[Channel.MOBILE] = gateway
+        senders[Channel.PAGER] = gateway
+    if smtp is not None and settings.fax_email_pattern:
+        senders[Channel.FAX] = FaxByEmailSender(settings, smtp)
+    elif gateway is not None:
+        senders[Channel.FAX] = gateway
+    return senders

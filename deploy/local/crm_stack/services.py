@@ -167,7 +167,8 @@ def run(cfg: StackConfig, say: Say = print) -> None:
         nonlocal stopping
         stopping = True
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Both handled explicitly: a shell may start a background job with SIGINT ignored.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         started = up(cfg, say)
         say("running; press Ctrl-C to stop")
@@ -179,10 +180,10 @@ def run(cfg: StackConfig, say: Say = print) -> None:
                         tail_lines(_log(cfg, svc), 15),
                     )
             time.sleep(0.5)
-    except KeyboardInterrupt:
-        say("stopping…")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        say("stopping…")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         _stop(cfg, started, say)
         if not stack_was_running:
             stack.down(cfg)

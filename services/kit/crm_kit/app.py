@@ -56,6 +56,8 @@ class ServiceSpec:
     description: str = ""
     routers: Sequence[APIRouter] = ()
     outbox_collections: Sequence[str] = ()
+    projections: Sequence[str] = ()
+    """Collections built only from consumed events: what `crm rebuild` replays and compares."""
     subscriptions: Sequence[Subscription] = ()
     produces: Sequence[type[ContractEvent]] = ()
     indexes: Callable[[AsyncDatabase[Document]], Awaitable[None]] | None = None

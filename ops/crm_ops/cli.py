@@ -1,0 +1,143 @@
+"""`crm`: the operator's command line.
+
+crm stack up|down|status|run|env|logs    the local stack (see `crm-stack --help`)
+crm token mint --sub APP --scope S …     mint a token for an internal app
+crm topics                               topics, partitions and messages held
+crm lag [--group G]                      consumer-group lag per partition
+crm dlq list [TOPIC]                     dead-letter topics, or the letters in one
+crm dlq replay TOPIC [--dry-run]         send dead letters back to their source topic
+crm rebuild SERVICE [--apply]            replay topics into a scratch copy of the service's
+                                         projections and compare (or replace) the live ones
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from crm_kit.app import ServiceSpec
+from crm_kit.settings import ServiceSettings
+
+from crm_ops import kafka
+
+SERVICES = ("contacts", "campaigns", "proposals", "notify")
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    value: str = args.bootstrap or os.environ.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bootstrap", help="Kafka bootstrap (default $CRM_KAFKA_BOOTSTRAP)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("stack", help="the local stack: up, down, status, run, env, logs")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser("token", help="mint a token (crm token mint --sub app --scope s)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("topics", help="topics with partitions and messages held")
+    p = sub.add_parser("lag", help="consumer-group lag")
+    p.add_argument("--group", help="one group (default: every crm-* group)")
+    p = sub.add_parser("dlq", help="dead letters")
+    dlq = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    p = dlq.add_parser("list", help="dead-letter topics, or the letters of one")
+    p.add_argument("topic", nargs="?")
+    p = dlq.add_parser("replay", help="republish dead letters to their source topic")
+    p.add_argument("topic")
+    p.add_argument("--dry-run", action="store_true", help="only show what would be sent")
+    p = sub.add_parser("rebuild", help="rebuild a service's projections from its topics")
+    p.add_argument("service", choices=SERVICES)
+    p.add_argument("--apply", action="store_true", help="replace the live projections")
+    return parser
+
+
+def service_spec(name: str) -> tuple[ServiceSpec, ServiceSettings]:
+    module = importlib.import_module(f"crm_{name}.app")
+    spec: ServiceSpec = module.SPEC
+    settings_cls: type[ServiceSettings] = getattr(module, f"{name.capitalize()}Settings")
+    return spec, settings_cls()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    bootstrap = _bootstrap(args)
+    if args.command == "topics":
+        for info in await kafka.topics(bootstrap):
+            print(f"{info.name:<48} partitions {info.partitions:>3}   messages {info.messages:>9}")
+        return 0
+    if args.command == "lag":
+        names = (
+            [args.group]
+            if args.group
+            else [g for g in await kafka.groups(bootstrap) if g.startswith("crm-")]
+        )
+        for group in names:
+            rows = await kafka.lag(bootstrap, group)
+            total = sum(r.lag for r in rows)
+            print(f"{group}: lag {total}")
+            for r in rows:
+                print(f"  {r.topic}[{r.partition}] committed {r.committed} end {r.end} lag {r.lag}")
+        return 0
+    if args.command == "dlq" and args.dlq_command == "list":
+        if not args.topic:
+            for name in await kafka.dead_letter_topics(bootstrap):
+                letters = await kafka.list_dead_letters(bootstrap, name)
+                print(f"{name:<60} {len(letters):>6} dead letters")
+            return 0
+        for letter in await kafka.list_dead_letters(bootstrap, args.topic):
+            print(json.dumps(letter.describe(), ensure_ascii=False))
+        return 0
+    if args.command == "dlq" and args.dlq_command == "replay":
+        letters = await kafka.replay(bootstrap, args.topic, dry_run=args.dry_run)
+        verb = "would replay" if args.dry_run else "replayed"
+        print(f"{verb} {len(letters)} dead letters from {args.topic}")
+        for letter in letters:
+            print(json.dumps(letter.describe(), ensure_ascii=False))
+        return 0
+    if args.command == "rebuild":
+        from crm_kit.rebuild import rebuild
+
+        spec, settings = service_spec(args.service)
+        if not spec.projections:
+            print(f"{args.service} declares no projections to rebuild")
+            return 0
+        report = await rebuild(spec, settings, apply=args.apply)
+        print(
+            f"{report.service}: {report.records_read} records read, "
+            f"{report.events_applied} events applied, {len(report.failures)} failures"
+        )
+        for c in report.collections:
+            same = "EQUAL" if c.equal else "DIFFERENT"
+            print(f"  {c.name}: live {c.live_count} docs, rebuilt {c.rebuilt_count} docs: {same}")
+        for failure in report.failures[:20]:
+            print(f"  failed: {failure}")
+        if report.applied:
+            print("  live projections replaced by the rebuilt ones")
+        return 0 if report.equal or report.applied else 1
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "stack":
+        from crm_stack.cli import main as stack_main
+
+        return stack_main(args.rest)
+    if args.command == "token":
+        from crm_kit.tokens import main as token_main
+
+        return token_main(args.rest)
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an operator gets one line, not a traceback
+        print(f"crm: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,213 @@
+"""Topics, consumer-group lag and dead letters, read straight from the broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from crm_contracts.envelope import Envelope
+from crm_kit.consumer import (
+    DLQ_AT,
+    DLQ_ATTEMPTS,
+    DLQ_ERROR,
+    DLQ_GROUP,
+    DLQ_SOURCE_OFFSET,
+    DLQ_SOURCE_PARTITION,
+    DLQ_SOURCE_TOPIC,
+    headers_of,
+)
+
+DLQ_MARK = ".dlq."
+REPLAY_GROUP_PREFIX = "crm-ops-replay"
+
+
+@asynccontextmanager
+async def admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@asynccontextmanager
+async def consumer(bootstrap: str, group: str | None = None) -> AsyncIterator[AIOKafkaConsumer]:
+    c = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+async def partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    async with admin(bootstrap) as a:
+        described = await a.describe_topics([topic])
+    return [
+        TopicPartition(topic, p["partition"])
+        for t in described
+        if t.get("topic") == topic and not t.get("error_code")
+        for p in t["partitions"]
+    ]
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: int
+    messages: int  # end offsets minus start offsets: what the topic holds now
+
+
+async def topics(bootstrap: str) -> list[TopicInfo]:
+    async with admin(bootstrap) as a:
+        names = sorted(n for n in await a.list_topics() if not n.startswith("__"))
+    infos = []
+    async with consumer(bootstrap) as c:
+        for name in names:
+            tps = await partitions(bootstrap, name)
+            ends = await c.end_offsets(tps) if tps else {}
+            starts = await c.beginning_offsets(tps) if tps else {}
+            infos.append(TopicInfo(name, len(tps), sum(ends[tp] - starts[tp] for tp in tps)))
+    return infos
+
+
+@dataclass(frozen=True)
+class Lag:
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return self.end - (self.committed or 0)
+
+
+async def groups(bootstrap: str) -> list[str]:
+    async with admin(bootstrap) as a:
+        listed = await a.list_consumer_groups()
+    return sorted(str(g[0]) for g in listed)
+
+
+async def lag(bootstrap: str, group: str) -> list[Lag]:
+    async with admin(bootstrap) as a:
+        committed = await a.list_consumer_group_offsets(group)
+    if not committed:
+        return []
+    async with consumer(bootstrap) as c:
+        ends = await c.end_offsets(list(committed))
+    return sorted(
+        (
+            Lag(group, tp.topic, tp.partition, meta.offset if meta.offset >= 0 else None, ends[tp])
+            for tp, meta in committed.items()
+        ),
+        key=lambda item: (item.topic, item.partition),
+    )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    @property
+    def source_topic(self) -> str:
+        return self.headers.get(DLQ_SOURCE_TOPIC) or self.topic.split(DLQ_MARK)[0]
+
+    def describe(self) -> dict[str, Any]:
+        try:
+            envelope = Envelope.from_bytes(self.value)
+            what = f"{envelope.event_type} {envelope.event_id}"
+        except Exception:
+            what = f"unparseable ({len(self.value)} bytes)"
+        return {
+            "dead_letter": f"{self.topic}[{self.partition}]@{self.offset}",
+            "source": f"{self.source_topic}[{self.headers.get(DLQ_SOURCE_PARTITION)}]"
+            f"@{self.headers.get(DLQ_SOURCE_OFFSET)}",
+            "group": self.headers.get(DLQ_GROUP),
+            "message": what,
+            "attempts": self.headers.get(DLQ_ATTEMPTS),
+            "at": self.headers.get(DLQ_AT),
+            "error": self.headers.get(DLQ_ERROR),
+        }
+
+
+async def dead_letter_topics(bootstrap: str) -> list[str]:
+    async with admin(bootstrap) as a:
+        return sorted(n for n in await a.list_topics() if DLQ_MARK in n)
+
+
+async def _read(c: AIOKafkaConsumer, tps: list[TopicPartition]) -> list[DeadLetter]:
+    ends = await c.end_offsets(tps)
+    letters: list[DeadLetter] = []
+    remaining = {tp for tp in tps if await c.position(tp) < ends[tp]}
+    while remaining:
+        batch = await c.getmany(*remaining, timeout_ms=1000)
+        for tp, records in batch.items():
+            for r in records:
+                if r.offset < ends[tp]:
+                    letters.append(
+                        DeadLetter(
+                            r.topic, r.partition, r.offset, r.key, r.value, headers_of(r.headers)
+                        )
+                    )
+        remaining = {tp for tp in remaining if await c.position(tp) < ends[tp]}
+    return letters
+
+
+async def list_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
+    tps = await partitions(bootstrap, topic)
+    async with consumer(bootstrap) as c:
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        return await _read(c, tps)
+
+
+def replay_group(topic: str) -> str:
+    return f"{REPLAY_GROUP_PREFIX}.{topic}"
+
+
+async def replay(bootstrap: str, topic: str, *, dry_run: bool = False) -> list[DeadLetter]:
+    """Publish every dead letter not replayed before back to its source topic, unchanged.
+
+    Progress is kept as the offsets of a consumer group of this tool's own, committed after the
+    republish was acknowledged, so a second replay does not send the same letters again.
+    """
+    tps = await partitions(bootstrap, topic)
+    async with consumer(bootstrap, replay_group(topic)) as c:
+        c.assign(tps)
+        for tp in tps:
+            committed = await c.committed(tp)
+            if committed is None:
+                await c.seek_to_beginning(tp)
+            else:
+                c.seek(tp, committed)
+        letters = await _read(c, tps)
+        if dry_run or not letters:
+            return letters
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        try:
+            for letter in letters:
+                await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
+        finally:
+            await producer.stop()
+        await c.commit({tp: await c.position(tp) for tp in tps})
+        return letters

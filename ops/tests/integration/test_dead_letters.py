@@ -1,0 +1,72 @@
+"""`crm dlq` on the real broker: list, replay once, and never replay the same letter twice."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from crm_contracts.topics import dead_letter_topic
+from crm_kit.consumer import DLQ_ERROR, DLQ_SOURCE_TOPIC
+from crm_kit.testing import StackEndpoints, read_topic
+from crm_ops import kafka
+from crm_ops.cli import main
+
+
+async def _topics(stack: StackEndpoints, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(n, num_partitions=2, replication_factor=1) for n in names]
+        )
+    finally:
+        await admin.close()
+
+
+async def test_dead_letters_are_listed_and_replayed_to_their_source_exactly_once(
+    stack: StackEndpoints,
+) -> None:
+    source = f"test.ops.{uuid.uuid4().hex[:8]}"
+    dlq = dead_letter_topic(source, "crm-test")
+    await _topics(stack, source, dlq)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(3):
+            await producer.send_and_wait(
+                dlq,
+                f"letter {i}".encode(),
+                key=b"k",
+                headers=[(DLQ_SOURCE_TOPIC, source.encode()), (DLQ_ERROR, b"boom")],
+            )
+    finally:
+        await producer.stop()
+
+    listed = await kafka.list_dead_letters(stack.kafka_bootstrap, dlq)
+    assert [letter.value for letter in listed] == [b"letter 0", b"letter 1", b"letter 2"]
+    assert {letter.describe()["error"] for letter in listed} == {"boom"}
+
+    dry = await kafka.replay(stack.kafka_bootstrap, dlq, dry_run=True)
+    assert len(dry) == 3
+    replayed = await kafka.replay(stack.kafka_bootstrap, dlq)
+    assert len(replayed) == 3
+    again = await kafka.replay(stack.kafka_bootstrap, dlq)
+    assert again == []
+
+    on_source = await read_topic(
+        stack.kafka_bootstrap, source, stop_when=lambda rs: len(rs) >= 3, until_idle=1.0
+    )
+    assert sorted(r.value for r in on_source) == [b"letter 0", b"letter 1", b"letter 2"]
+
+
+async def test_the_command_line_lists_topics_with_partitions(
+    stack: StackEndpoints, capsys: object
+) -> None:
+    import asyncio
+
+    code = await asyncio.to_thread(main, ["--bootstrap", stack.kafka_bootstrap, "topics"])
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("crm.contacts.v1 "))
+    assert "partitions   6" in line

@@ -1,0 +1,178 @@
+"""Rebuild a service's projections by replaying its topics from the start.
+
+The service's own subscription handlers are run, in a scratch database, over every record now on
+the topics it reads. The rebuilt collections are then compared with the live ones by a content
+hash; with ``apply`` the live collections are replaced by the rebuilt ones (do that with the
+service stopped: the copy is not atomic).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from bson import json_util
+from crm_contracts.envelope import Envelope
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crm_kit.app import ServiceSpec
+from crm_kit.outbox import OUTBOX, Document
+from crm_kit.relay import OutboxRelay
+from crm_kit.runtime import BrokerPublisher, Runtime
+from crm_kit.settings import ServiceSettings
+
+
+@dataclass
+class CollectionReport:
+    name: str
+    live_count: int
+    rebuilt_count: int
+    live_hash: str
+    rebuilt_hash: str
+
+    @property
+    def equal(self) -> bool:
+        return self.live_hash == self.rebuilt_hash
+
+
+@dataclass
+class RebuildReport:
+    service: str
+    records_read: int = 0
+    events_applied: int = 0
+    failures: list[str] = field(default_factory=list)
+    collections: list[CollectionReport] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def equal(self) -> bool:
+        return all(c.equal for c in self.collections)
+
+
+async def content_hash(db: AsyncDatabase[Document], collection: str) -> tuple[int, str]:
+    """Count and SHA-256 of a collection's documents in ``_id`` order, outbox left out."""
+    digest = hashlib.sha256()
+    count = 0
+    async for doc in db[collection].find({}, {OUTBOX: 0}).sort("_id", 1):
+        digest.update(json_util.dumps(doc, sort_keys=True).encode())
+        digest.update(b"\n")
+        count += 1
+    return count, digest.hexdigest()
+
+
+async def _topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if not t.get("error_code")
+        for p in t["partitions"]
+    ]
+
+
+async def rebuild(
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    *,
+    apply: bool = False,
+    keep_scratch: bool = False,
+) -> RebuildReport:
+    report = RebuildReport(spec.name)
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongo_uri, tz_aware=True, uuidRepresentation="standard"
+    )
+    live = client[settings.mongo_database]
+    scratch_name = f"{settings.mongo_database}_rebuild_{int(time.time())}"
+    scratch = client[scratch_name]
+    broker = KafkaBroker(settings.kafka_bootstrap)  # never started: handlers write, never send
+    relay = OutboxRelay(scratch, (), BrokerPublisher(broker), service=spec.name)
+    runtime = Runtime(settings, client, scratch, broker, relay)
+    try:
+        if spec.indexes is not None:
+            await spec.indexes(scratch)
+        for sub in spec.subscriptions:
+            handlers = {
+                cls.event_type: functools.partial(handler, runtime)
+                for cls, handler in sub.handlers.items()
+            }
+            await _replay(settings.kafka_bootstrap, sub.topics, handlers, report)
+        for name in spec.projections:
+            live_count, live_hash = await content_hash(live, name)
+            rebuilt_count, rebuilt_hash = await content_hash(scratch, name)
+            report.collections.append(
+                CollectionReport(name, live_count, rebuilt_count, live_hash, rebuilt_hash)
+            )
+        if apply:
+            for name in spec.projections:
+                await live[name].delete_many({})
+                batch: list[Document] = []
+                async for doc in scratch[name].find({}):
+                    batch.append(doc)
+                    if len(batch) >= 1000:
+                        await live[name].insert_many(batch)
+                        batch = []
+                if batch:
+                    await live[name].insert_many(batch)
+            report.applied = True
+    finally:
+        if not keep_scratch:
+            await client.drop_database(scratch_name)
+        await client.close()
+    return report
+
+
+async def _replay(
+    bootstrap: str, topics: Sequence[str], handlers: dict[str, Any], report: RebuildReport
+) -> None:
+    tps = await _topic_partitions(bootstrap, topics)
+    if not tps:
+        return
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=2000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        continue
+                    report.records_read += 1
+                    await _apply(record.value, handlers, report)
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+
+
+async def _apply(raw: bytes, handlers: dict[str, Any], report: RebuildReport) -> None:
+    try:
+        envelope = Envelope.from_bytes(raw)
+    except Exception:
+        return  # the live consumer dead-lettered it too
+    handler = handlers.get(envelope.event_type)
+    if handler is None:
+        return
+    try:
+        await handler(envelope.open(), envelope)
+        report.events_applied += 1
+    except Exception as exc:
+        report.failures.append(f"{envelope.event_type} {envelope.event_id}: {exc}")
+
+
+__all__ = ["CollectionReport", "RebuildReport", "content_hash", "rebuild"]

@@ -1,0 +1,75 @@
+"""Each service's OpenAPI and AsyncAPI documents, written to docs/api/ and checked for staleness.
+
+Building an app connects to nothing, so the documents come straight from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from faststream.specification import AsyncAPI
+
+SERVICES = ("contacts", "campaigns", "proposals", "notify")
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "api"
+
+
+def documents(service: str) -> dict[str, Any]:
+    module = importlib.import_module(f"crm_{service}.app")
+    app = module.create()
+    asyncapi = AsyncAPI(
+        app.state.broker,
+        title=f"{app.title} events",
+        version=app.version,
+        description=app.description,
+    )
+    return {
+        f"{service}.openapi.json": app.openapi(),
+        f"{service}.asyncapi.json": asyncapi.to_specification().to_jsonable(),
+    }
+
+
+def render(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def stale(folder: Path = DOCS) -> list[str]:
+    """Names of documents that differ from what the code produces now (or are missing)."""
+    problems = []
+    for service in SERVICES:
+        for name, document in documents(service).items():
+            path = folder / name
+            if not path.exists() or path.read_text() != render(document):
+                problems.append(name)
+    return problems
+
+
+def write(folder: Path = DOCS) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for service in SERVICES:
+        for name, document in documents(service).items():
+            path = folder / name
+            path.write_text(render(document))
+            written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crm-apidocs", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if a document is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale()
+        for name in problems:
+            print(f"docs/api/{name} is stale: run `uv run crm-apidocs`", file=sys.stderr)
+        return 1 if problems else 0
+    for path in write():
+        print(path.relative_to(ROOT))
+    return 0

@@ -47,6 +47,10 @@ class Subscription:
     handlers: Mapping[type[ContractEvent], RuntimeHandler]
     group: str | None = None
     description: str = ""
+    batch_size: int = 200
+    """Records polled and committed together (markers looked up and written once per batch)."""
+    concurrency: int = 1
+    """Lanes (distinct Kafka keys) handled at once within a batch; one key is always in order."""
 
 
 @dataclass(frozen=True)
@@ -112,26 +116,34 @@ async def _supervised(worker: Callable[[Runtime], Awaitable[None]], runtime: Run
             await asyncio.sleep(1.0)
 
 
-def _message_handler(
+def _batch_handler(
     consumers: Mapping[str, IdempotentConsumer], group: str
 ) -> Callable[[KafkaMessage], Awaitable[None]]:
-    async def on_message(msg: KafkaMessage) -> None:
-        raw: Any = msg.raw_message  # one ConsumerRecord: these subscribers are not batched
-        record = RecordInfo(raw.topic, raw.partition, raw.offset, raw.key)
+    async def on_batch(msg: KafkaMessage) -> None:
+        raw: Any = msg.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        items = [
+            (r.value or b"", RecordInfo(r.topic, r.partition, r.offset, r.key)) for r in records
+        ]
         try:
-            await consumers[group].process(raw.value, record)
+            await consumers[group].process_batch(items)
         except Exception:
             # Only the dead-letter publish or the store failing gets here: rewind and retry
-            # rather than let a later offset commit past this message.
+            # rather than let the commit move past these records.
+            first = items[0][1]
             log.exception(
-                "could not finish %s[%d]@%d", record.topic, record.partition, record.offset
+                "could not finish a batch of %d from %s[%d]@%d",
+                len(items),
+                first.topic,
+                first.partition,
+                first.offset,
             )
             await asyncio.sleep(1.0)
             await msg.nack()
             return
         await msg.ack()
 
-    return on_message
+    return on_batch
 
 
 def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
@@ -182,10 +194,13 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             group_id=group,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            batch=True,
+            max_records=sub.batch_size,
+            batch_timeout_ms=100,
             decoder=_raw_body,
             title=f"{group}:{','.join(sub.topics)}",
             description=sub.description or None,
-        )(_message_handler(consumers, group))
+        )(_batch_handler(consumers, group))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -218,6 +233,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 },
                 max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_retry_backoff_ms / 1000,
+                concurrency=sub.concurrency,
             )
         await _ensure_topics(
             settings.kafka_bootstrap,

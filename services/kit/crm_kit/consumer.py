@@ -19,8 +19,8 @@ import contextlib
 import enum
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from crm_contracts.base import ContractEvent
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import dead_letter_topic
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from crm_kit.logs import correlation_id
 from crm_kit.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, HANDLER_RETRIES
@@ -59,20 +59,6 @@ class Outcome(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Subscription:
-    """What one consumer group of a service listens to and how it handles each event type."""
-
-    topics: tuple[str, ...]
-    handlers: Mapping[type[ContractEvent], Handler]
-    group: str | None = None
-    description: str = ""
-    by_type: dict[str, Handler] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_type", {cls.event_type: h for cls, h in self.handlers.items()})
-
-
-@dataclass(frozen=True)
 class RecordInfo:
     topic: str
     partition: int
@@ -91,6 +77,7 @@ class IdempotentConsumer:
         handlers: Mapping[str, Handler],
         max_attempts: int = 3,
         backoff_s: float = 0.2,
+        concurrency: int = 1,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_attempts < 1:
@@ -102,38 +89,93 @@ class IdempotentConsumer:
         self.handlers = dict(handlers)
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
+        self.concurrency = max(1, concurrency)
         self._sleep = sleep
 
     def _marker_id(self, event_id: str) -> str:
         return f"{self.group}:{event_id}"
 
     async def process(self, raw: bytes, record: RecordInfo) -> Outcome:
-        outcome = await self._process(raw, record)
-        EVENTS_CONSUMED.labels(self.service, self.group, outcome.value).inc()
-        return outcome
+        return (await self.process_batch([(raw, record)]))[0]
 
-    async def _process(self, raw: bytes, record: RecordInfo) -> Outcome:
-        try:
-            envelope = Envelope.from_bytes(raw)
-        except Exception as exc:
-            await self._dead_letter(raw, record, exc, attempts=0)
-            return Outcome.DEAD_LETTERED
-        handler = self.handlers.get(envelope.event_type)
-        if handler is None:
-            return Outcome.IGNORED
+    async def process_batch(self, items: Sequence[tuple[bytes, RecordInfo]]) -> list[Outcome]:
+        """Process records polled together; the caller commits once this returned.
+
+        Records with one Kafka key stay in order in one lane; up to ``concurrency`` lanes run at
+        once. Markers are looked up for the whole batch in one query and written in one insert.
+        """
+        outcomes: list[Outcome] = [Outcome.IGNORED] * len(items)
+        work: list[tuple[int, bytes, RecordInfo, Envelope, Handler]] = []
+        for index, (raw, record) in enumerate(items):
+            try:
+                envelope = Envelope.from_bytes(raw)
+            except Exception as exc:
+                await self._dead_letter(raw, record, exc, attempts=0)
+                outcomes[index] = Outcome.DEAD_LETTERED
+                continue
+            handler = self.handlers.get(envelope.event_type)
+            if handler is not None:
+                work.append((index, raw, record, envelope, handler))
+        if work:
+            ids = list({self._marker_id(str(w[3].event_id)) for w in work})
+            done: set[str] = {
+                d["_id"] async for d in self.markers.find({"_id": {"$in": ids}}, {"_id": 1})
+            }
+            lanes: dict[bytes | None, list[tuple[int, bytes, RecordInfo, Envelope, Handler]]] = {}
+            for item in work:
+                lanes.setdefault(item[2].key, []).append(item)
+            fresh: list[Document] = []
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def run_lane(
+                lane: list[tuple[int, bytes, RecordInfo, Envelope, Handler]],
+            ) -> None:
+                async with gate:
+                    for index, raw, record, envelope, handler in lane:
+                        outcomes[index] = await self._handle_one(
+                            raw, record, envelope, handler, done, fresh
+                        )
+
+            await asyncio.gather(*(run_lane(lane) for lane in lanes.values()))
+            if fresh:
+                # A duplicate means another instance of the group got there first.
+                with contextlib.suppress(BulkWriteError):
+                    await self.markers.insert_many(fresh, ordered=False)
+        for outcome in outcomes:
+            EVENTS_CONSUMED.labels(self.service, self.group, outcome.value).inc()
+        return outcomes
+
+    async def _handle_one(
+        self,
+        raw: bytes,
+        record: RecordInfo,
+        envelope: Envelope,
+        handler: Handler,
+        done: set[str],
+        fresh: list[Document],
+    ) -> Outcome:
+        marker = self._marker_id(str(envelope.event_id))
+        if marker in done:
+            return Outcome.DUPLICATE
         token = correlation_id.set(envelope.correlation_id)
         try:
-            marker = self._marker_id(str(envelope.event_id))
-            if await self.markers.find_one({"_id": marker}, {"_id": 1}) is not None:
-                return Outcome.DUPLICATE
             error = await self._run_with_retries(handler, envelope)
-            if error is not None:
-                await self._dead_letter(raw, record, error, attempts=self.max_attempts)
-                return Outcome.DEAD_LETTERED
-            await self._mark(marker, envelope)
-            return Outcome.PROCESSED
         finally:
             correlation_id.reset(token)
+        if error is not None:
+            await self._dead_letter(raw, record, error, attempts=self.max_attempts)
+            return Outcome.DEAD_LETTERED
+        done.add(marker)
+        fresh.append(
+            {
+                "_id": marker,
+                "group": self.group,
+                "event_id": str(envelope.event_id),
+                "event_type": envelope.event_type,
+                "at": datetime.now(UTC),
+            }
+        )
+        return Outcome.PROCESSED
 
     async def _run_with_retries(self, handler: Handler, envelope: Envelope) -> Exception | None:
         for attempt in range(1, self.max_attempts + 1):
@@ -155,19 +197,6 @@ class IdempotentConsumer:
                 HANDLER_RETRIES.labels(self.service, self.group).inc()
                 await self._sleep(self.backoff_s * 2 ** (attempt - 1))
         return None  # pragma: no cover - the loop always returns
-
-    async def _mark(self, marker: str, envelope: Envelope) -> None:
-        # A duplicate means another instance of the group got there first; effects are idempotent.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.markers.insert_one(
-                {
-                    "_id": marker,
-                    "group": self.group,
-                    "event_id": str(envelope.event_id),
-                    "event_type": envelope.event_type,
-                    "at": datetime.now(UTC),
-                }
-            )
 
     async def _dead_letter(
         self, raw: bytes, record: RecordInfo, error: BaseException, *, attempts: int

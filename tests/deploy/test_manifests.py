@@ -1,0 +1,435 @@
+"""The Kubernetes manifests: each overlay renders, every object fits its schema, and the
+operational rules hold (probes, resources, non-root, one HPA and PDB per service, topics)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS, dead_letter_topic
+from crm_kit.settings import ServiceSettings
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+OVERLAYS = ("dev", "prod")
+SERVICES = {"contacts": 8001, "campaigns": 8002, "proposals": 8003, "notify": 8004}
+KUBERNETES_VERSIONS = ("1.30", "1.37")
+"""The oldest Kubernetes the manifests target and the newest schema kubernetes-validate bundles."""
+
+CONSUMES = {
+    "crm-contacts": SERVICE_TOPICS,
+    "crm-campaigns": ("crm.contacts.v1", "crm.proposals.v1", "crm.notify.v1"),
+    "crm-proposals": ("crm.contacts.v1",),
+    "crm-notify": ("crm.contacts.v1", "crm.campaigns.v1", "crm.proposals.v1"),
+}
+"""Which topics each consumer group reads: one dead-letter topic per pair."""
+
+OUT_OF_BAND = {
+    "dev": {"crm-jwt-public-key"},
+    "prod": {"crm-jwt-public-key", "campaigns-secrets", "notify-secrets"},
+}
+"""Secrets an operator creates before applying the overlay (docs/deploy.md)."""
+
+_CONFIG_VALUE = {"type": ["string", "integer", "number", "boolean"]}
+KAFKA_TOPIC_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+        "kind": {"const": "KafkaTopic"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "labels"],
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "maxLength": 253,
+                    "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                },
+                "namespace": {"type": "string"},
+                "labels": {
+                    "type": "object",
+                    "required": ["strimzi.io/cluster"],
+                    "additionalProperties": {"type": "string"},
+                },
+                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "spec": {
+            "type": "object",
+            "required": ["partitions", "replicas"],
+            "additionalProperties": False,
+            "properties": {
+                "topicName": {"type": "string", "pattern": r"^[a-zA-Z0-9._-]{1,249}$"},
+                "partitions": {"type": "integer", "minimum": 1},
+                "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
+                "config": {"type": "object", "additionalProperties": _CONFIG_VALUE},
+            },
+        },
+    },
+}
+"""The fields of Strimzi's KafkaTopic (v1beta2) that these manifests use; not in the
+Kubernetes schemas, so checked against this."""
+
+CUSTOM_SCHEMAS = {("kafka.strimzi.io/v1beta2", "KafkaTopic"): KAFKA_TOPIC_SCHEMA}
+
+Obj = dict[str, Any]
+
+
+# --- checks: each returns the problems it finds, so a broken manifest can be shown to fail ---
+
+
+def of_kind(objects: list[Obj], kind: str) -> Iterator[Obj]:
+    return (o for o in objects if o["kind"] == kind)
+
+
+def schema_problems(objects: list[Obj]) -> list[str]:
+    problems = []
+    for obj in objects:
+        where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        custom = CUSTOM_SCHEMAS.get((obj.get("apiVersion"), obj.get("kind")))
+        if custom is not None:
+            validator = jsonschema.Draft202012Validator(custom)
+            problems += [
+                f"{where}: {e.message} at {list(e.path)}" for e in validator.iter_errors(obj)
+            ]
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                problems.append(f"{where}: no Kubernetes {version} schema for {obj['apiVersion']}")
+            except kubernetes_validate.ValidationError as e:
+                problems.append(f"{where} (k8s {version}): {e.message} at {list(e.path)}")
+    return problems
+
+
+def container(deployment: Obj) -> Obj:
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def probe_problems(objects: list[Obj]) -> list[str]:
+    problems = []
+    for dep in of_kind(objects, "Deployment"):
+        name, c = dep["metadata"]["name"], container(dep)
+        port_names = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            get = c.get(probe, {}).get("httpGet")
+            if get is None:
+                problems.append(f"{name}: no {probe} with httpGet")
+                continue
+            if get.get("path") != path:
+                problems.append(f"{name}: {probe} path {get.get('path')!r}, expected {path}")
+            port = port_names.get(get["port"], get["port"])
+            if port != SERVICES.get(name):
+                problems.append(f"{name}: {probe} port {port}, expected {SERVICES.get(name)}")
+    return problems
+
+
+def runtime_problems(objects: list[Obj]) -> list[str]:
+    """Resource requests and limits, non-root, read-only root fs, no privilege escalation."""
+    problems = []
+    for dep in of_kind(objects, "Deployment"):
+        name, pod, c = dep["metadata"]["name"], dep["spec"]["template"]["spec"], container(dep)
+        resources = c.get("resources", {})
+        for part in ("requests", "limits"):
+            for res in ("cpu", "memory"):
+                if res not in resources.get(part, {}):
+                    problems.append(f"{name}: no {part}.{res}")
+        sc, pod_sc = c.get("securityContext", {}), pod.get("securityContext", {})
+        if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+            problems.append(f"{name}: runAsNonRoot is not set")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) in (None, 0):
+            problems.append(f"{name}: no non-zero runAsUser")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{name}: root filesystem is writable")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: privilege escalation is allowed")
+        if "ALL" not in sc.get("capabilities", {}).get("drop", []):
+            problems.append(f"{name}: capabilities are not all dropped")
+        mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+        if "/tmp" not in mounts:  # noqa: S108 - checks the pod's own scratch mount
+            problems.append(f"{name}: no writable /tmp on the read-only root filesystem")
+    return problems
+
+
+def env_source_problems(objects: list[Obj], overlay: str) -> list[str]:
+    """Env comes from a ConfigMap and a Secret, and every reference resolves."""
+    problems = []
+    config_maps = {o["metadata"]["name"] for o in of_kind(objects, "ConfigMap")}
+    secrets = {o["metadata"]["name"] for o in of_kind(objects, "Secret")} | OUT_OF_BAND[overlay]
+    for dep in of_kind(objects, "Deployment"):
+        name, c = dep["metadata"]["name"], container(dep)
+        sources = c.get("envFrom", [])
+        cm_refs = [s["configMapRef"] for s in sources if "configMapRef" in s]
+        secret_refs = [s["secretRef"] for s in sources if "secretRef" in s]
+        if not cm_refs or not secret_refs:
+            problems.append(f"{name}: env must come from a ConfigMap and a Secret")
+        for ref in cm_refs:
+            if ref["name"] not in config_maps:
+                problems.append(f"{name}: ConfigMap {ref['name']} is not in the overlay")
+        for ref in secret_refs:
+            if ref["name"] not in secrets and not ref.get("optional"):
+                problems.append(f"{name}: Secret {ref['name']} is neither rendered nor documented")
+        for volume in dep["spec"]["template"]["spec"].get("volumes", []):
+            secret = volume.get("secret", {}).get("secretName")
+            if secret and secret not in secrets:
+                problems.append(
+                    f"{name}: Secret volume {secret} is neither rendered nor documented"
+                )
+    return problems
+
+
+def selects(selector: Obj, labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def scaling_problems(objects: list[Obj]) -> list[str]:
+    """One CPU HPA and one PDB per service, aimed at its Deployment and its pods."""
+    problems = []
+    deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
+    if set(deployments) != set(SERVICES):
+        problems.append(f"Deployments {sorted(deployments)}, expected {sorted(SERVICES)}")
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(objects, "HorizontalPodAutoscaler")
+    }
+    pdbs = list(of_kind(objects, "PodDisruptionBudget"))
+    for name, dep in deployments.items():
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+        hpa = hpas.get(name)
+        if hpa is None:
+            problems.append(f"{name}: no HorizontalPodAutoscaler")
+        else:
+            if hpa["spec"]["scaleTargetRef"]["kind"] != "Deployment":
+                problems.append(f"{name}: the HPA does not scale the Deployment")
+            cpu = [
+                m
+                for m in hpa["spec"].get("metrics", [])
+                if m.get("resource", {}).get("name") == "cpu"
+            ]
+            if not cpu:
+                problems.append(f"{name}: the HPA has no CPU target")
+            if hpa["spec"].get("minReplicas", 1) > hpa["spec"]["maxReplicas"]:
+                problems.append(f"{name}: HPA minReplicas above maxReplicas")
+        matching = [p for p in pdbs if selects(p["spec"]["selector"], pod_labels)]
+        if len(matching) != 1:
+            problems.append(f"{name}: {len(matching)} PodDisruptionBudgets select its pods")
+        service = [s for s in of_kind(objects, "Service") if s["metadata"]["name"] == name]
+        if not service or not all(
+            selects({"matchLabels": s["spec"]["selector"]}, pod_labels) for s in service
+        ):
+            problems.append(f"{name}: no Service selecting its pods")
+    return problems
+
+
+# --- the tests ---
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_object_fits_its_schema(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    assert schema_problems(rendered[overlay]) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_probes_healthz_for_liveness_and_readyz_for_readiness(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    assert probe_problems(rendered[overlay]) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_requests_resources_and_runs_non_root_on_a_read_only_root(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    assert runtime_problems(rendered[overlay]) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_takes_its_env_from_a_config_map_and_a_secret(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    assert env_source_problems(rendered[overlay], overlay) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_has_its_own_hpa_pdb_and_service(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    assert scaling_problems(rendered[overlay]) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_metrics_annotations_point_at_the_service_port(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    for dep in of_kind(rendered[overlay], "Deployment"):
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/path"] == "/metrics"
+        assert int(annotations["prometheus.io/port"]) == SERVICES[dep["metadata"]["name"]]
+
+
+def config(objects: list[Obj], prefix: str) -> dict[str, str]:
+    [cm] = [
+        o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"].startswith(prefix + "-")
+    ]
+    return dict(cm["data"])
+
+
+def test_prod_runs_at_least_three_replicas_scales_to_ten_and_keeps_two_in_disruptions(
+    rendered: dict[str, list[Obj]],
+) -> None:
+    objects = rendered["prod"]
+    for dep in of_kind(objects, "Deployment"):
+        assert dep["spec"]["replicas"] >= 3, dep["metadata"]["name"]
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["minReplicas"] >= 3, hpa["metadata"]["name"]
+        assert hpa["spec"]["maxReplicas"] == 10, hpa["metadata"]["name"]
+    for pdb in of_kind(objects, "PodDisruptionBudget"):
+        assert pdb["spec"]["minAvailable"] == 2, pdb["metadata"]["name"]
+    assert config(objects, "crm-config")["CRM_ENVIRONMENT"] == "production"
+
+
+def test_prod_ships_no_development_secret(rendered: dict[str, list[Obj]]) -> None:
+    text = yaml.safe_dump_all(rendered["prod"])
+    assert "dev-only-" not in text
+    assert not list(of_kind(rendered["prod"], "Secret"))
+
+
+def test_dev_runs_one_small_replica_per_service_in_development_mode(
+    rendered: dict[str, list[Obj]],
+) -> None:
+    objects = rendered["dev"]
+    for dep in of_kind(objects, "Deployment"):
+        assert dep["spec"]["replicas"] == 1
+        assert container(dep)["resources"]["requests"]["cpu"] == "50m"
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+        assert hpa["spec"]["minReplicas"] == 1
+    assert config(objects, "crm-config")["CRM_ENVIRONMENT"] == "development"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_listens_where_its_config_says(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    objects = rendered[overlay]
+    shared = config(objects, "crm-config")
+    assert shared["CRM_HTTP_HOST"] == "0.0.0.0"
+    assert "replicaSet=" in shared["CRM_MONGO_URI"]
+    for name, port in SERVICES.items():
+        own = config(objects, f"{name}-config")
+        assert own[f"CRM_{name.upper()}_HTTP_PORT"] == str(port)
+        assert own[f"CRM_{name.upper()}_CONSUMER_GROUP"] == f"crm-{name}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_services_rendered_config_is_accepted_by_the_settings(
+    rendered: dict[str, list[Obj]], overlay: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = rendered[overlay]
+    for key, value in {
+        **config(objects, "crm-config"),
+        **config(objects, f"{name}-config"),
+    }.items():
+        monkeypatch.setenv(key, value)
+
+    class Settings(ServiceSettings):
+        service_name = name
+
+    settings = Settings()  # production's guard runs here for the prod overlay
+    assert settings.environment == ("production" if overlay == "prod" else "development")
+    assert settings.http_port == SERVICES[name]
+    assert settings.consumer_group == f"crm-{name}"
+    assert str(settings.jwt_public_key_file) == "/etc/crm/jwt/jwt-public.pem"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_topics_let_each_consumer_group_scale_and_have_their_dead_letter_topics(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    topics = {t["spec"]["topicName"]: t for t in of_kind(rendered[overlay], "KafkaTopic")}
+    for topic in SERVICE_TOPICS:
+        assert topics[topic]["spec"]["partitions"] == PARTITIONS, topic
+        assert topics[topic]["spec"]["config"]["retention.ms"] == -1, "replays need the history"
+    expected_dlqs = {dead_letter_topic(t, g) for g, ts in CONSUMES.items() for t in ts}
+    assert set(topics) == set(SERVICE_TOPICS) | expected_dlqs
+    replicas = {t["spec"]["replicas"] for t in topics.values()}
+    assert replicas == ({1} if overlay == "dev" else {3})
+    for t in topics.values():
+        isr = t["spec"]["config"]["min.insync.replicas"]
+        assert isr < t["spec"]["replicas"] or t["spec"]["replicas"] == 1, t["spec"]["topicName"]
+
+
+def test_the_base_alone_renders_with_a_valid_schema(render: Any) -> None:
+    assert schema_problems(render(K8S / "base")) == []
+
+
+# --- the checks catch broken manifests ---
+
+
+@pytest.fixture
+def k8s_copy(tmp_path: Path) -> Path:
+    shutil.copytree(K8S, tmp_path / "k8s")
+    return tmp_path / "k8s"
+
+
+def _edit_deployment(k8s: Path, service: str, edit: Any) -> None:
+    path = k8s / "base" / service / "deployment.yaml"
+    doc = yaml.safe_load(path.read_text())
+    edit(doc["spec"]["template"]["spec"]["containers"][0])
+    path.write_text(yaml.safe_dump(doc))
+
+
+def test_a_deployment_without_its_readiness_probe_is_caught(k8s_copy: Path, render: Any) -> None:
+    _edit_deployment(k8s_copy, "notify", lambda c: c.pop("readinessProbe"))
+    problems = probe_problems(render(k8s_copy / "overlays" / "prod"))
+    assert problems == ["notify: no readinessProbe with httpGet"]
+
+
+def test_a_liveness_probe_on_the_wrong_path_is_caught(k8s_copy: Path, render: Any) -> None:
+    _edit_deployment(k8s_copy, "contacts", lambda c: c["livenessProbe"]["httpGet"].update(path="/"))
+    assert probe_problems(render(k8s_copy / "overlays" / "dev")) == [
+        "contacts: livenessProbe path '/', expected /healthz"
+    ]
+
+
+def test_a_root_container_without_requests_is_caught(k8s_copy: Path, render: Any) -> None:
+    def edit(c: Obj) -> None:
+        c["securityContext"].pop("readOnlyRootFilesystem")
+        c.pop("resources")
+
+    _edit_deployment(k8s_copy, "campaigns", edit)
+    (k8s_copy / "overlays" / "prod" / "production-deployments.yaml").write_text(
+        "- op: replace\n  path: /spec/replicas\n  value: 3\n"
+    )
+    problems = runtime_problems(render(k8s_copy / "overlays" / "prod"))
+    assert "campaigns: no requests.cpu" in problems
+    assert "campaigns: root filesystem is writable" in problems
+
+
+def test_a_misspelt_field_fails_the_schema_check(k8s_copy: Path, render: Any) -> None:
+    _edit_deployment(k8s_copy, "proposals", lambda c: c.update(imagePullPolicy=None, envFrm=[]))
+    problems = schema_problems(render(k8s_copy / "overlays" / "dev"))
+    assert any("envFrm" in p and p.startswith("Deployment/proposals") for p in problems)
+
+
+def test_a_missing_pdb_or_a_topic_with_bad_partitions_is_caught(
+    k8s_copy: Path, render: Any
+) -> None:
+    kustomization = k8s_copy / "base" / "proposals" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("  - pdb.yaml\n", ""))
+    topics = k8s_copy / "base" / "kafka-topics" / "topics.yaml"
+    topics.write_text(topics.read_text().replace("partitions: 6", "partitions: zero", 1))
+    objects = render(k8s_copy / "overlays" / "prod")
+    assert scaling_problems(objects) == ["proposals: 0 PodDisruptionBudgets select its pods"]
+    assert any(p.startswith("KafkaTopic/crm.contacts.v1: 'zero'") for p in schema_problems(objects))

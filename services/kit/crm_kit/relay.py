@@ -21,6 +21,11 @@ from crm_kit.outbox import OUTBOX, Document
 
 log = logging.getLogger(__name__)
 
+PULL_CHUNK = 20
+"""Update statements per command. FerretDB v1 on SQLite holds one pooled connection (of 100 per
+database) per statement until the whole command ends, so a command of 100 statements deadlocks
+the server; small commands leave room for other writers (docs/decisions/0002)."""
+
 
 class Publisher(Protocol):
     """Sends one record; the returned awaitable resolves once the broker acknowledged it."""
@@ -172,5 +177,6 @@ class OutboxRelay:
                 EVENTS_PUBLISHED.labels(self.service, entry["topic"]).inc()
                 count += 1
         for name, ops in removals.items():
-            await self.db[name].bulk_write(ops, ordered=False)
+            for start in range(0, len(ops), PULL_CHUNK):
+                await self.db[name].bulk_write(ops[start : start + PULL_CHUNK], ordered=False)
         return count

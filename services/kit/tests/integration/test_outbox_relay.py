@@ -51,11 +51,12 @@ async def test_writes_made_while_the_relay_is_stopped_are_published_exactly_once
     stack: StackEndpoints, mongo_db: Any
 ) -> None:
     things = OutboxCollection(mongo_db["things"], producer="kit-test")
-    events = [_registered(f"stopped-relay {i}") for i in range(5)]
+    # More than the store can take in one bulk update (see the relay's PULL_CHUNK).
+    events = [_registered(f"stopped-relay {i}") for i in range(250)]
     since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
     for event in events:
         await things.insert({"_id": event.client_id}, [event])
-    assert await mongo_db["things"].count_documents({"outbox.0": {"$exists": True}}) == 5
+    assert await mongo_db["things"].count_documents({"outbox.0": {"$exists": True}}) == 250
 
     broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()

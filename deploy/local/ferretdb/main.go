@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,8 +52,19 @@ func run(listen, dataDir, logLevel string) error {
 		return fmt.Errorf("data dir %q: %w", abs, err)
 	}
 
+	// FerretDB itself listens on a private unix socket; clients reach it through the proxy that
+	// runs write commands one at a time (see serialize.go).
+	socket := filepath.Join(os.TempDir(), fmt.Sprintf("crm-ferretdb-%d.sock", os.Getpid()))
+	_ = os.Remove(socket)
+	defer os.Remove(socket)
+
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", listen, err)
+	}
+
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Listener:  ferretdb.ListenerConfig{Unix: socket},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
@@ -65,6 +77,18 @@ func run(listen, dataDir, logLevel string) error {
 	defer stop()
 
 	logger.Info("crm-ferretdb starting", slog.String("listen", listen), slog.String("data_dir", abs))
+
+	proxy := &serializer{backend: socket, logger: logger}
+	go func() {
+		<-ctx.Done()
+		_ = ln.Close()
+	}()
+	go func() {
+		if err := proxy.serve(ln); err != nil {
+			logger.Error("proxy stopped", slog.String("error", err.Error()))
+			stop()
+		}
+	}()
 
 	// Run blocks until ctx is canceled, then closes the listener, connections and the backend.
 	if err = f.Run(ctx); err != nil {

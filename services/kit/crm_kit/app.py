@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from crm_contracts.base import ContractEvent
@@ -165,6 +166,33 @@ def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
     return broker
 
 
+async def _start_new_groups_at_end(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> None:
+    """Commit the current end offsets for every group that has none committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        fresh = {g: t for g, t in groups.items() if not await admin.list_consumer_group_offsets(g)}
+        described = {
+            t["topic"]: [p["partition"] for p in t["partitions"]]
+            for t in await admin.describe_topics(sorted({x for ts in fresh.values() for x in ts}))
+            if not t.get("error_code")
+        }
+    finally:
+        await admin.close()
+    for group, topics in fresh.items():
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            tps = [TopicPartition(t, p) for t in topics for p in described.get(t, [])]
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            await consumer.commit(dict(ends.items()))
+        finally:
+            await consumer.stop()
+
+
 async def _ensure_topics(bootstrap: str, topics: Sequence[str]) -> None:
     if not topics:
         return
@@ -243,6 +271,14 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 for t in sub.topics
             ],
         )
+        if settings.consumer_start_at_end:
+            await _start_new_groups_at_end(
+                settings.kafka_bootstrap,
+                {
+                    sub.group or settings.consumer_group: list(sub.topics)
+                    for sub in spec.subscriptions
+                },
+            )
         await broker.start()
         relay.start()
         app.state.runtime = runtime

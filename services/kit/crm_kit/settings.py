@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     mongo_database: str = ""
     kafka_bootstrap: str = "127.0.0.1:9092"
     consumer_group: str = ""
+    consumer_start_at_end: bool = False
+    """A consumer group with no committed offsets starts at the topics' end instead of their
+    beginning (tests on a long-lived stack; a new reporting replica that needs no history)."""
     consumer_max_attempts: int = 3
     consumer_retry_backoff_ms: int = 200
     relay_scan_interval_s: float = 1.0

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 import uvicorn
-from crm_contracts.contacts import ClientRegistered
+from crm_contracts import contacts as c
 from crm_kit.app import ServiceSpec, create_app
 from crm_kit.settings import ServiceSettings
 from fastapi import FastAPI
 
-from crm_contacts import api
-from crm_contacts.domain import ContactsError
-from crm_contacts.repository import CLIENTS, create_indexes
+from crm_contacts import api, consumers
+from crm_contacts.domain import ContactsError, InvalidInputError, StateConflict, UnknownReference
+from crm_contacts.domain.errors import PersonNotFound
+from crm_contacts.repository import CLIENTS, CONTACTS, EMPLOYEES, create_indexes
+from crm_contacts.store_guard import guard_relay
 
 
 class ContactsSettings(ServiceSettings):
@@ -25,11 +27,31 @@ SPEC = ServiceSpec(
     title="CRM contacts",
     description="The one client base every department shares: clients, people, employees, "
     "curators and contact records.",
-    routers=[api.router],
-    outbox_collections=[CLIENTS],
-    produces=[ClientRegistered],
+    routers=api.ROUTERS,
+    outbox_collections=[CLIENTS, EMPLOYEES, CONTACTS],
+    subscriptions=consumers.SUBSCRIPTIONS,
+    produces=[
+        c.ClientRegistered,
+        c.ClientUpdated,
+        c.ClientStatusChanged,
+        c.PersonAdded,
+        c.PersonUpdated,
+        c.ConsentChanged,
+        c.EmployeeRegistered,
+        c.EmployeeUpdated,
+        c.CuratorAssigned,
+        c.ContactRecorded,
+        c.ClientsMerged,
+    ],
     indexes=create_indexes,
-    domain_errors={ContactsError: 422},
+    workers=[guard_relay],
+    domain_errors={
+        ContactsError: 422,
+        InvalidInputError: 422,
+        UnknownReference: 422,
+        PersonNotFound: 404,
+        StateConflict: 409,
+    },
 )
 
 

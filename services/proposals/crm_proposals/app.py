@@ -2,24 +2,65 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import uvicorn
+from crm_contracts.proposals import (
+    CatalogItemChanged,
+    PlanGenerated,
+    PlanStepAssigned,
+    PlanStepCompleted,
+    ProposalLost,
+    ProposalRegistered,
+    ProposalRevised,
+    ProposalStatusChanged,
+    ProposalWon,
+    SalesModelPublished,
+)
 from crm_kit.app import ServiceSpec, create_app
-from crm_kit.settings import ServiceSettings
 from fastapi import FastAPI
 
+from crm_proposals.api import ROUTERS
+from crm_proposals.consumers import SUBSCRIPTIONS
+from crm_proposals.domain.errors import (
+    DependencyCycle,
+    InvalidValue,
+    ProposalsError,
+    StateConflict,
+    UnknownReference,
+)
+from crm_proposals.repository import OUTBOX_COLLECTIONS, create_indexes
+from crm_proposals.settings import ProposalsSettings
 
-class ProposalsSettings(ServiceSettings):
-    service_name: ClassVar[str] = "proposals"
-    http_port: int = 8003
-
+__all__ = ["SPEC", "ProposalsSettings", "create", "main"]
 
 SPEC = ServiceSpec(
     name="proposals",
     title="CRM proposals",
-    description="Pre-contract work: catalogue, proposals, action plans under workflow, "
-    "sales models and the hand-over of won deals to the back office (built in its own issue).",
+    description="Pre-contract work: catalogue, proposals with revisions, action plans under "
+    "workflow, sales models (kept and mined), and the hand-over of won deals to the back office "
+    "(ProposalWon carries client, curator, lines, totals and currency).",
+    routers=ROUTERS,
+    outbox_collections=OUTBOX_COLLECTIONS,
+    subscriptions=SUBSCRIPTIONS,
+    produces=[
+        CatalogItemChanged,
+        ProposalRegistered,
+        ProposalRevised,
+        ProposalStatusChanged,
+        PlanGenerated,
+        PlanStepAssigned,
+        PlanStepCompleted,
+        ProposalWon,
+        ProposalLost,
+        SalesModelPublished,
+    ],
+    indexes=create_indexes,
+    domain_errors={
+        ProposalsError: 422,
+        InvalidValue: 422,
+        UnknownReference: 422,
+        DependencyCycle: 422,
+        StateConflict: 409,
+    },
 )
 
 

@@ -24,7 +24,9 @@ def normalise_email(value: str, *, field: str = "email") -> str:
     try:
         checked = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidChannel(f"{value!r} is not a valid e-mail address: {exc}", field=field) from exc
+        raise InvalidChannel(
+            f"{value!r} is not a valid e-mail address: {exc}", field=field
+        ) from exc
     return checked.normalized.lower()
 
 
@@ -34,9 +36,7 @@ def normalise_phone(value: str, region: str | None = None, *, field: str = "phon
         number = phonenumbers.parse(value, (region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
         hint = "" if region else " (write it with + and the country code)"
-        raise InvalidChannel(
-            f"{value!r} is not a phone number{hint}: {exc}", field=field
-        ) from exc
+        raise InvalidChannel(f"{value!r} is not a phone number{hint}: {exc}", field=field) from exc
     if not phonenumbers.is_valid_number(number):
         raise InvalidChannel(f"{value!r} is not a valid phone number", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -5,7 +5,6 @@ Every operation returns the new state and the facts it caused; nothing here does
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -15,7 +14,6 @@ from crm_contracts.values import (
     Channel,
     ClientKind,
     ClientSize,
-    ClientSourceKind,
     ClientStatus,
     Language,
 )
@@ -31,11 +29,31 @@ from crm_contacts.domain.channels import (
 )
 from crm_contacts.domain.errors import (
     AlreadyCurator,
+    ChannelWithoutAddress,
     ClientAlreadyMerged,
     IllegalStatusChange,
     InvalidInputError,
-    InvalidTaxId,
     PersonNotFound,
+)
+from crm_contacts.domain.facts import (
+    ClientRegistered,
+    ClientUpdated,
+    ConsentChanged,
+    CuratorAssigned,
+    Fact,
+    PersonAdded,
+    PersonUpdated,
+    StatusChanged,
+)
+from crm_contacts.domain.parts import (
+    Address,
+    CuratorTerm,
+    FieldOfActivity,
+    Person,
+    Source,
+    clean_name,
+    normalise_tags,
+    normalise_tax_id,
 )
 
 # The lifecycle. A client never goes back to potential; a former client can be won back.
@@ -49,14 +67,6 @@ TRANSITIONS: Mapping[ClientStatus, frozenset[ClientStatus]] = {
     ClientStatus.PARTNER: frozenset({ClientStatus.ACTIVE, ClientStatus.FORMER}),
     ClientStatus.DEALER: frozenset({ClientStatus.ACTIVE, ClientStatus.FORMER}),
     ClientStatus.FORMER: frozenset({ClientStatus.ACTIVE}),
-}
-
-_TAX_ID_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
-    # Russia: INN of 10 digits (organisations) or 12 digits (people).
-    "RU": (re.compile(r"^\d{10}(\d{2})?$"), "10 or 12 digits"),
-    # Kazakhstan: BIN/IIN of 12 digits; Belarus: UNP of 9 digits.
-    "KZ": (re.compile(r"^\d{12}$"), "12 digits"),
-    "BY": (re.compile(r"^\d{9}$"), "9 digits"),
 }
 
 EDITABLE_CLIENT_FIELDS = (
@@ -78,135 +88,6 @@ EDITABLE_PERSON_FIELDS = (
     "language",
     "channels",
     "preferred_channel",
-)
-
-
-def normalise_tax_id(tax_id: str | None, country: str | None) -> str | None:
-    if tax_id is None:
-        return None
-    value = re.sub(r"[\s-]", "", tax_id)
-    if not value:
-        return None
-    rule = _TAX_ID_FORMATS.get((country or "").upper())
-    if rule is not None and not rule[0].fullmatch(value):
-        raise InvalidTaxId(f"a tax id in {country} has {rule[1]}, not {tax_id!r}", field="tax_id")
-    return value
-
-
-def normalise_tags(tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
-
-
-def _clean_name(name: str, *, field: str = "name") -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise InvalidInputError("the name must not be blank", field=field)
-    return cleaned
-
-
-@dataclass(frozen=True)
-class FieldOfActivity:
-    code: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Address:
-    text: str
-    kind: str = "legal"
-    city: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
-
-
-@dataclass(frozen=True)
-class Source:
-    kind: ClientSourceKind = ClientSourceKind.MANUAL
-    event_id: str | None = None
-    programme_id: str | None = None
-    questionnaire_response_id: str | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class Person:
-    person_id: str
-    name: str
-    language: Language
-    channels: Channels
-    added_at: datetime
-    position: str | None = None
-    department: str | None = None
-    preferred_channel: Channel | None = None
-    consents: tuple[Consent, ...] = ()
-    updated_at: datetime | None = None
-    version: int = 1
-
-    def may_contact(self, channel: Channel) -> bool:
-        consent = consent_for(self.consents, channel)
-        return self.channels.address(channel) is not None and bool(consent and consent.granted)
-
-
-@dataclass(frozen=True)
-class CuratorTerm:
-    curator_id: str
-    assigned_at: datetime
-    assigned_by: str | None = None
-    ended_at: datetime | None = None
-
-
-# -- facts ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ClientRegistered:
-    by: str | None
-
-
-@dataclass(frozen=True)
-class ClientUpdated:
-    changed: tuple[str, ...]
-    by: str | None
-
-
-@dataclass(frozen=True)
-class StatusChanged:
-    from_status: ClientStatus
-    to_status: ClientStatus
-    reason: str | None
-    by: str | None
-
-
-@dataclass(frozen=True)
-class PersonAdded:
-    person_id: str
-
-
-@dataclass(frozen=True)
-class PersonUpdated:
-    person_id: str
-    changed: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ConsentChanged:
-    person_id: str
-    consent: Consent
-
-
-@dataclass(frozen=True)
-class CuratorAssigned:
-    curator_id: str
-    previous: str | None
-    by: str | None
-
-
-Fact = (
-    ClientRegistered
-    | ClientUpdated
-    | StatusChanged
-    | PersonAdded
-    | PersonUpdated
-    | ConsentChanged
-    | CuratorAssigned
 )
 
 
@@ -269,11 +150,13 @@ class Client:
         self.ensure_live()
         unknown = set(changes) - set(EDITABLE_CLIENT_FIELDS)
         if unknown:
-            raise InvalidInputError(f"{sorted(unknown)[0]} cannot be changed here", field=sorted(unknown)[0])
+            raise InvalidInputError(
+                f"{sorted(unknown)[0]} cannot be changed here", field=sorted(unknown)[0]
+            )
         values: dict[str, Any] = dict(changes)
         if "name" in values:
-            values["name"] = _clean_name(values["name"])
-        if "country" in values and values["country"]:
+            values["name"] = clean_name(values["name"])
+        if values.get("country"):
             values["country"] = values["country"].upper()
         if "tags" in values:
             values["tags"] = normalise_tags(values["tags"] or ())
@@ -284,12 +167,17 @@ class Client:
                 values.get("tax_id", self.tax_id), values.get("country", self.country)
             )
         changed = tuple(
-            name for name in EDITABLE_CLIENT_FIELDS if name in values and values[name] != getattr(self, name)
+            name
+            for name in EDITABLE_CLIENT_FIELDS
+            if name in values and values[name] != getattr(self, name)
         )
         if not changed:
             return self, []
         updated = replace(
-            self, **{name: values[name] for name in changed}, updated_at=now, version=self.version + 1
+            self,
+            **{name: values[name] for name in changed},
+            updated_at=now,
+            version=self.version + 1,
         )
         return updated, [ClientUpdated(changed, by)]
 
@@ -343,7 +231,7 @@ class Client:
         check_preferred(channels, preferred_channel, field="preferred_channel")
         person = Person(
             person_id=person_id,
-            name=_clean_name(name),
+            name=clean_name(name),
             language=language,
             channels=channels,
             added_at=now,
@@ -366,7 +254,7 @@ class Client:
         person = self.person(person_id)
         values = dict(changes)
         if "name" in values:
-            values["name"] = _clean_name(values["name"])
+            values["name"] = clean_name(values["name"])
         channels = values.get("channels", person.channels)
         preferred = values.get("preferred_channel", person.preferred_channel)
         check_preferred(channels, preferred, field="preferred_channel")
@@ -462,7 +350,7 @@ def register_client(
     client = Client(
         client_id=client_id,
         kind=kind,
-        name=_clean_name(name),
+        name=clean_name(name),
         status=ClientStatus.POTENTIAL,
         registered_at=now,
         registered_by=by,

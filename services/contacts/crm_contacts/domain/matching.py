@@ -12,8 +12,6 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from crm_contracts.values import Channel
-
 from crm_contacts.domain.channels import PHONE_CHANNELS, Channels
 
 # Legal forms that do not tell two organisations apart ("Acme LLC" is "ACME, Ltd.").
@@ -66,11 +64,13 @@ def reasons(keys: Iterable[str], other: Iterable[str]) -> tuple[str, ...]:
     shared = set(keys) & set(other)
     kinds = {k.split(":", 1)[0] for k in shared}
     labels = {"tax": "tax_id", "email": "email", "phone": "phone", "name": "name", "person": "name"}
-    return tuple(dict.fromkeys(labels[k] for k in ("tax", "email", "phone", "name", "person") if k in kinds))
+    return tuple(
+        dict.fromkeys(labels[k] for k in ("tax", "email", "phone", "name", "person") if k in kinds)
+    )
 
 
 def looks_like_phone(text: str) -> bool:
     return bool(re.fullmatch(r"\+?[\d\s()\-.]{6,}", text.strip()))
 
 
-__all__ = ["KINDS", "Channel", "channel_keys", "client_keys", "person_keys", "reasons"]
+__all__ = ["KINDS", "channel_keys", "client_keys", "looks_like_phone", "person_keys", "reasons"]

@@ -143,8 +143,7 @@ def mine(deals: Sequence[Deal]) -> MinedModel:
         )
     candidates.sort(key=lambda c: (c[0], c[1]))
     steps: list[MinedStep] = []
-    for _, _, step in candidates:
+    for _, _, mined in candidates:
         previous = (steps[-1].step_id,) if steps else ()
-        steps.append(replace(step, depends_on=previous))
+        steps.append(replace(mined, depends_on=previous))
     return MinedModel(won_deals=len(won), lost_deals=len(lost), steps=tuple(steps))
-

@@ -131,9 +131,7 @@ class Plan:
     def complete(self, step_id: str, by: str | None, now: datetime) -> Step:
         step = self.step(step_id)
         self._refuse_unless(step, {StepState.IN_PROGRESS}, "complete")
-        return self._put(
-            replace(step, state=StepState.DONE, completed_at=now, completed_by=by)
-        )
+        return self._put(replace(step, state=StepState.DONE, completed_at=now, completed_by=by))
 
     def skip(self, step_id: str, by: str | None, now: datetime) -> Step:
         step = self.step(step_id)
@@ -142,11 +140,11 @@ class Plan:
                 f"step {step_id} is required and cannot be skipped", field="path.step_id"
             )
         self._refuse_unless(
-            step, {StepState.PENDING, StepState.READY, StepState.IN_PROGRESS, StepState.BLOCKED}, "skip"
+            step,
+            {StepState.PENDING, StepState.READY, StepState.IN_PROGRESS, StepState.BLOCKED},
+            "skip",
         )
-        return self._put(
-            replace(step, state=StepState.SKIPPED, completed_at=now, completed_by=by)
-        )
+        return self._put(replace(step, state=StepState.SKIPPED, completed_at=now, completed_by=by))
 
     def block(self, step_id: str, reason: str) -> Step:
         step = self.step(step_id)
@@ -173,9 +171,7 @@ class Plan:
         known = {s.step_id for s in self.steps}
         for dep in spec.depends_on:
             if dep not in known:
-                raise UnknownReference(
-                    f"step {dep} is not in this plan", field="body.depends_on"
-                )
+                raise UnknownReference(f"step {dep} is not in this plan", field="body.depends_on")
         step = _new_step(spec, new_id(), spec.depends_on)
         self.steps = [*self.steps, step]
         self._refresh_readiness()

@@ -137,5 +137,16 @@ def price_lines(lines: Sequence[LineInput], currency: str) -> tuple[tuple[Priced
 
 
 def needs_approval(lines: Sequence[PricedLine], threshold_bp: int) -> bool:
-    """Discount policy: a line discounted by more than the threshold needs a done approval."""
-    return any(line.discount_minor * FULL_PERCENT_BP > threshold_bp * line.gross_minor for line in lines)
+    """Discount policy: a line discounted by more than the threshold needs a done approval.
+
+    A percent discount is judged as expressed (before rounding), an amount discount by its
+    share of the line's gross amount.
+    """
+    return any(_over(line, threshold_bp) for line in lines)
+
+
+def _over(line: PricedLine, threshold_bp: int) -> bool:
+    d = line.discount
+    if d is not None and d.kind is DiscountKind.PERCENT and d.basis_points is not None:
+        return d.basis_points > threshold_bp
+    return line.discount_minor * FULL_PERCENT_BP > threshold_bp * line.gross_minor

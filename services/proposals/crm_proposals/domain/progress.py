@@ -43,7 +43,8 @@ def plan_progress(plan: Plan, today: date) -> PlanProgress:
             own = finish[latest_dep]
         finish[step_id] = own
         via[step_id] = latest_dep
-    last = max(order, key=lambda s: (finish[s], -order.index(s)), default=None)
+    # On a tie the later step in dependency order ends the path: it waits for the others.
+    last = max(order, key=lambda s: (finish[s], order.index(s)), default=None)
     path: list[str] = []
     cursor = last
     while cursor is not None:

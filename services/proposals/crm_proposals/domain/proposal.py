@@ -97,19 +97,28 @@ class Proposal:
         return self.revisions[-1]
 
     def move_to(
-        self, to: ProposalStatus, now: datetime, *, approval_threshold_bp: int, reason: str | None = None
+        self,
+        to: ProposalStatus,
+        now: datetime,
+        *,
+        approval_threshold_bp: int,
+        reason: str | None = None,
     ) -> StatusChange:
         if to not in MOVES[self.status]:
             raise IllegalTransition(
                 f"a {self.status.value} proposal cannot become {to.value}", field="body.status"
             )
-        if to is S.PRESENTED and needs_approval(self.current.lines, approval_threshold_bp):
-            if self.plan is None or not self.plan.has_done_approval():
-                raise ApprovalRequired(
-                    f"a line's discount exceeds {approval_threshold_bp / 100:g} %: an approval "
-                    "step of the plan must be done before the proposal is presented",
-                    field="body.status",
-                )
+        approved = self.plan is not None and self.plan.has_done_approval()
+        if (
+            to is S.PRESENTED
+            and needs_approval(self.current.lines, approval_threshold_bp)
+            and not approved
+        ):
+            raise ApprovalRequired(
+                f"a line's discount exceeds {approval_threshold_bp / 100:g} %: an approval "
+                "step of the plan must be done before the proposal is presented",
+                field="body.status",
+            )
         if to is S.LOST and not (reason and reason.strip()):
             raise InvalidValue("a lost proposal needs a reason", field="body.reason")
         change = StatusChange(self.status, to, now, reason)
@@ -179,11 +188,15 @@ def _check_participants(participants: Sequence[Participant]) -> None:
     for index, p in enumerate(participants):
         where = f"body.participants[{index}]"
         if p.side is ProposalSide.COMPANY and p.employee_id is None:
-            raise InvalidValue("a company-side participant is an employee", field=f"{where}.employee_id")
+            raise InvalidValue(
+                "a company-side participant is an employee", field=f"{where}.employee_id"
+            )
         if p.side is ProposalSide.CLIENT and p.person_id is None:
             raise InvalidValue("a client-side participant is a person", field=f"{where}.person_id")
         if p.side is ProposalSide.PARTNER and p.client_id is None:
-            raise InvalidValue("a partner-side participant names the partner", field=f"{where}.client_id")
+            raise InvalidValue(
+                "a partner-side participant names the partner", field=f"{where}.client_id"
+            )
 
 
 def register(
@@ -202,4 +215,3 @@ def register(
         registered_at=now,
         revisions=[make_revision(1, content, now, None)],
     )
-

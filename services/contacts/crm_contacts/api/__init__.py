@@ -1,0 +1,7 @@
+"""The contacts HTTP API: thin routers that parse, call a use case and map the result."""
+
+from crm_contacts.api import clients, employees, people, records
+
+ROUTERS = [clients.router, people.router, employees.router, records.router]
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,249 @@
+"""Routes on clients: register, read, search, update, status, curator, merge, duplicates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from crm_contracts.values import ClientStatus
+from crm_kit.problems import problem_responses
+from crm_kit.runtime import RuntimeDep
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from crm_contacts import commands
+from crm_contacts.api.common import (
+    Admin,
+    Cursor,
+    IfMatch,
+    Insist,
+    Limit,
+    Reader,
+    Writer,
+    set_etag,
+)
+from crm_contacts.handlers import clients as handlers
+from crm_contacts.handlers import duplicates
+from crm_contacts.repository import ClientFilter
+from crm_contacts.schemas.clients import (
+    ClientCreate,
+    ClientOut,
+    ClientPatch,
+    CuratorIn,
+    CuratorOut,
+    DuplicatePairOut,
+    MergeIn,
+    MergeOut,
+    StatusChange,
+)
+from crm_contacts.schemas.common import Page
+
+router = APIRouter(tags=["clients"])
+
+
+@router.post(
+    "/clients",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClientOut,
+    responses=problem_responses(409, 422),
+    summary="Register a client (it starts as a potential one)",
+    description="A likely duplicate (same tax id or normalised name) is refused with 409 "
+    "listing the `candidates`, unless `insist=true`.",
+)
+async def register_client(
+    body: ClientCreate,
+    runtime: RuntimeDep,
+    caller: Writer,
+    response: Response,
+    insist: Insist = False,
+) -> ClientOut:
+    client = await handlers.register_client(
+        runtime, body.to_command(insist=insist), by=caller.subject
+    )
+    response.headers["Location"] = f"/clients/{client.client_id}"
+    set_etag(response, client.version)
+    return ClientOut.of(client)
+
+
+@router.get(
+    "/clients",
+    response_model=Page[ClientOut],
+    responses=problem_responses(422),
+    summary="Search clients by portrait, curator, period and text",
+    description="Filters combine with AND; repeated `status`, `region`, `field_of_activity` "
+    "mean any of them, repeated `tag` all of them. `q` matches the name, a person's e-mail or "
+    "phone. Ordered by registration time, then id.",
+)
+async def search_clients(
+    runtime: RuntimeDep,
+    _: Reader,
+    status_: Annotated[list[ClientStatus], Query(alias="status")] = [],  # noqa: B006
+    field_of_activity: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    region: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+    curator_id: str | None = None,
+    registered_from: AwareDatetime | None = None,
+    registered_to: AwareDatetime | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ClientOut]:
+    where = ClientFilter(
+        statuses=tuple(status_),
+        activity_codes=tuple(field_of_activity),
+        regions=tuple(region),
+        tags=tuple(tag),
+        curator_id=curator_id,
+        registered_from=registered_from,
+        registered_to=registered_to,
+        text=q,
+    )
+    page = await handlers.search_clients(runtime, where, cursor=cursor, limit=limit)
+    return Page[ClientOut](
+        items=[ClientOut.of(c) for c in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/clients/{client_id}",
+    response_model=ClientOut,
+    responses={
+        **problem_responses(404),
+        301: {"description": "The client was merged; `Location` names the survivor"},
+    },
+    summary="One client",
+)
+async def get_client(
+    client_id: str, runtime: RuntimeDep, _: Reader, response: Response
+) -> ClientOut | JSONResponse:
+    client = await handlers.get_client(runtime, client_id)
+    if client.merged_into is not None:
+        return JSONResponse(
+            {"id": client.client_id, "merged_into": client.merged_into},
+            status_code=status.HTTP_301_MOVED_PERMANENTLY,
+            headers={"Location": f"/clients/{client.merged_into}"},
+        )
+    set_etag(response, client.version)
+    return ClientOut.of(client)
+
+
+@router.patch(
+    "/clients/{client_id}",
+    response_model=ClientOut,
+    responses=problem_responses(404, 409, 412, 422, 428),
+    summary="Change a client's details (not its status)",
+)
+async def update_client(
+    client_id: str,
+    body: ClientPatch,
+    version: IfMatch,
+    runtime: RuntimeDep,
+    caller: Writer,
+    response: Response,
+) -> ClientOut:
+    command = commands.UpdateClient(client_id, version, body.changes())
+    client = await handlers.update_client(runtime, command, by=caller.subject)
+    set_etag(response, client.version)
+    return ClientOut.of(client)
+
+
+@router.post(
+    "/clients/{client_id}/status",
+    response_model=ClientOut,
+    responses=problem_responses(404, 409, 412, 422, 428),
+    summary="Move a client along its lifecycle",
+    description="potential → active | partner | dealer; active → former | partner | dealer; "
+    "partner, dealer → active | former; former → active. Any other move is a 409.",
+)
+async def change_status(
+    client_id: str,
+    body: StatusChange,
+    version: IfMatch,
+    runtime: RuntimeDep,
+    caller: Writer,
+    response: Response,
+) -> ClientOut:
+    command = commands.ChangeClientStatus(client_id, version, body.status, body.reason)
+    client = await handlers.change_status(runtime, command, by=caller.subject)
+    set_etag(response, client.version)
+    return ClientOut.of(client)
+
+
+@router.get(
+    "/clients/{client_id}/curator",
+    response_model=CuratorOut,
+    responses=problem_responses(404, 409),
+    summary="The client's curator and the history of curators",
+)
+async def get_curator(
+    client_id: str, runtime: RuntimeDep, _: Reader, response: Response
+) -> CuratorOut:
+    client = await handlers.get_client(runtime, client_id)
+    set_etag(response, client.version)
+    return CuratorOut.of(client)
+
+
+@router.put(
+    "/clients/{client_id}/curator",
+    response_model=CuratorOut,
+    responses=problem_responses(404, 409, 412, 422, 428),
+    summary="Assign or reassign the curator (an active sales employee)",
+)
+async def assign_curator(
+    client_id: str,
+    body: CuratorIn,
+    version: IfMatch,
+    runtime: RuntimeDep,
+    caller: Writer,
+    response: Response,
+) -> CuratorOut:
+    command = commands.AssignCurator(client_id, version, body.employee_id)
+    client = await handlers.assign_curator(runtime, command, by=caller.subject)
+    set_etag(response, client.version)
+    return CuratorOut.of(client)
+
+
+@router.post(
+    "/clients/{client_id}/merge",
+    response_model=MergeOut,
+    responses=problem_responses(404, 409, 422),
+    summary="Merge a duplicate into this client (the survivor)",
+    description="The duplicate's people and contact records move here; the duplicate's id "
+    "then answers 301 pointing at this client. Asking again finishes an interrupted merge.",
+)
+async def merge(
+    client_id: str, body: MergeIn, runtime: RuntimeDep, caller: Admin, response: Response
+) -> MergeOut:
+    result = await duplicates.merge_clients(
+        runtime, commands.MergeClients(client_id, body.merged_client_id), by=caller.subject
+    )
+    set_etag(response, result.survivor.version)
+    return MergeOut(
+        survivor=ClientOut.of(result.survivor),
+        merged_client_id=result.merged_id,
+        moved_person_ids=list(result.moved_person_ids),
+        moved_contact_ids=list(result.moved_contact_ids),
+    )
+
+
+@router.get(
+    "/duplicates",
+    response_model=Page[DuplicatePairOut],
+    responses=problem_responses(422),
+    summary="Likely duplicate pairs of clients",
+)
+async def list_duplicates(
+    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+) -> Page[DuplicatePairOut]:
+    page = await duplicates.likely_duplicates(runtime, cursor=cursor, limit=limit)
+    return Page[DuplicatePairOut](
+        items=[
+            DuplicatePairOut(
+                client_ids=(p.first[0], p.second[0]),
+                names=(p.first[1], p.second[1]),
+                reasons=list(p.reasons),
+            )
+            for p in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )

@@ -1,0 +1,137 @@
+"""Routes on contact records, their CSV import, and a client's timeline."""
+
+from __future__ import annotations
+
+from crm_kit.problems import FieldError, InvalidInput, problem_responses
+from crm_kit.runtime import RuntimeDep
+from fastapi import APIRouter, Request, Response, status
+
+from crm_contacts.api.common import Cursor, Limit, Reader, Writer
+from crm_contacts.handlers import records as handlers
+from crm_contacts.handlers.records import IMPORT_COLUMNS
+from crm_contacts.repository import RecordFilter
+from crm_contacts.schemas.common import Page
+from crm_contacts.schemas.records import (
+    ContactCreate,
+    ContactOut,
+    ImportOut,
+    ImportRowOut,
+    TimelineEntryOut,
+)
+
+router = APIRouter(tags=["contact records"])
+MAX_CSV_BYTES = 2_000_000
+
+
+@router.post(
+    "/contacts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ContactOut,
+    responses=problem_responses(409, 422),
+    summary="Record a contact with a client (any department)",
+)
+async def record_contact(
+    body: ContactCreate, runtime: RuntimeDep, caller: Writer, response: Response
+) -> ContactOut:
+    record = await handlers.record_contact(runtime, body.to_command(), by=caller.subject)
+    response.headers["Location"] = f"/contacts/{record.contact_id}"
+    return ContactOut.of(record)
+
+
+@router.post(
+    "/contacts/import",
+    response_model=ImportOut,
+    responses=problem_responses(413, 422),
+    summary="Key in a batch of paper contact reports from CSV",
+    description="Send `text/csv` (UTF-8) with a header row naming the columns "
+    f"({', '.join(IMPORT_COLUMNS)}); `need_item_codes` and `need_tags` are separated by `;`. "
+    "Each row is recorded on its own and answered with `created` and its id, or `error` and "
+    "the row's errors.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def import_contacts(request: Request, runtime: RuntimeDep, caller: Writer) -> ImportOut:
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise InvalidInput(
+            [FieldError(field="body", message=f"at most {MAX_CSV_BYTES} bytes", type="too_long")]
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [FieldError(field="body", message=f"the CSV is not UTF-8: {exc}", type="encoding")]
+        ) from exc
+    results = await handlers.import_records(runtime, text, by=caller.subject)
+    rows = [
+        ImportRowOut(
+            row=r.row,
+            status="error" if r.errors else "created",
+            contact_id=r.contact_id,
+            errors=r.errors,
+        )
+        for r in results
+    ]
+    created = sum(1 for r in rows if r.status == "created")
+    return ImportOut(created=created, failed=len(rows) - created, rows=rows)
+
+
+@router.get(
+    "/contacts",
+    response_model=Page[ContactOut],
+    responses=problem_responses(422),
+    summary="Contact records by client, employee, person, event or proposal, in time order",
+)
+async def list_contacts(
+    runtime: RuntimeDep,
+    _: Reader,
+    client_id: str | None = None,
+    employee_id: str | None = None,
+    person_id: str | None = None,
+    event_id: str | None = None,
+    proposal_id: str | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[ContactOut]:
+    where = RecordFilter(client_id, employee_id, person_id, event_id, proposal_id)
+    page = await handlers.list_records(runtime, where, cursor=cursor, limit=limit)
+    return Page[ContactOut](
+        items=[ContactOut.of(r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/contacts/{contact_id}",
+    response_model=ContactOut,
+    responses=problem_responses(404),
+    summary="One contact record",
+)
+async def get_contact(contact_id: str, runtime: RuntimeDep, _: Reader) -> ContactOut:
+    return ContactOut.of(await handlers.get_record(runtime, contact_id))
+
+
+@router.get(
+    "/clients/{client_id}/timeline",
+    response_model=Page[TimelineEntryOut],
+    responses=problem_responses(404, 422),
+    summary="Everything that happened with a client, in time order",
+    description="The client's contact records and the other services' facts about it "
+    "(invited, answered, attended, questionnaire, proposals, notifications), as they arrive.",
+)
+async def timeline(
+    client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+) -> Page[TimelineEntryOut]:
+    page = await handlers.timeline_of(runtime, client_id, cursor=cursor, limit=limit)
+    return Page[TimelineEntryOut](
+        items=[
+            TimelineEntryOut(
+                id=e.entry_id, at=e.at, kind=e.kind, source=e.source, summary=e.summary, refs=e.refs
+            )
+            for e in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )

@@ -1,0 +1,32 @@
+"""The contacts service's subscriptions: thin, each handler parses and calls a use case."""
+
+from __future__ import annotations
+
+from crm_contracts import campaigns as k
+from crm_contracts import contacts as c
+from crm_contracts import notify as n
+from crm_contracts import proposals as p
+from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
+from crm_kit.app import Subscription
+
+from crm_contacts import projections
+
+TIMELINE = Subscription(
+    topics=(CONTACTS, CAMPAIGNS, PROPOSALS, NOTIFY),
+    handlers={
+        c.ContactRecorded: projections.on_contact_recorded,
+        c.ClientsMerged: projections.on_clients_merged,
+        k.InvitationRequested: projections.on_invitation_requested,
+        k.InvitationAnswered: projections.on_invitation_answered,
+        k.AttendanceRecorded: projections.on_attendance_recorded,
+        k.QuestionnaireSubmitted: projections.on_questionnaire_submitted,
+        p.ProposalRegistered: projections.on_proposal_registered,
+        p.ProposalWon: projections.on_proposal_won,
+        p.ProposalLost: projections.on_proposal_lost,
+        n.NotificationDelivered: projections.on_notification_delivered,
+        n.NotificationFailed: projections.on_notification_failed,
+    },
+    description="The per-client timeline, and potential clients from questionnaires.",
+)
+
+SUBSCRIPTIONS = [TIMELINE]

@@ -1,0 +1,63 @@
+"""What happened to a client: the facts its operations record (translated in ``events.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_contracts.values import ClientStatus
+
+from crm_contacts.domain.channels import Consent
+
+
+@dataclass(frozen=True)
+class ClientRegistered:
+    by: str | None
+
+
+@dataclass(frozen=True)
+class ClientUpdated:
+    changed: tuple[str, ...]
+    by: str | None
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    from_status: ClientStatus
+    to_status: ClientStatus
+    reason: str | None
+    by: str | None
+
+
+@dataclass(frozen=True)
+class PersonAdded:
+    person_id: str
+
+
+@dataclass(frozen=True)
+class PersonUpdated:
+    person_id: str
+    changed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsentChanged:
+    person_id: str
+    consent: Consent
+
+
+@dataclass(frozen=True)
+class CuratorAssigned:
+    curator_id: str
+    previous: str | None
+    by: str | None
+
+
+Fact = (
+    ClientRegistered
+    | ClientUpdated
+    | StatusChanged
+    | PersonAdded
+    | PersonUpdated
+    | ConsentChanged
+    | CuratorAssigned
+)

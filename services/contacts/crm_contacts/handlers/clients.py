@@ -1,0 +1,127 @@
+"""Use cases on clients: register, read, update, status, curator, search."""
+
+from __future__ import annotations
+
+import uuid
+
+from crm_contacts import commands, domain, events
+from crm_contacts.domain import matching
+from crm_contacts.handlers.common import (
+    check_version,
+    fields_in,
+    load_client,
+    referenced_employee,
+)
+from crm_contacts.repository import ClientFilter, ClientRepository, EmployeeRepository, Page
+from crm_kit.clock import utc_now
+from crm_kit.problems import Conflict, NotFound
+from crm_kit.runtime import Runtime
+
+
+def client_candidates(keys: tuple[str, ...], found: list[domain.Client]) -> list[dict[str, object]]:
+    return [
+        {
+            "id": c.client_id,
+            "name": c.name,
+            "status": c.status.value,
+            "reasons": list(matching.reasons(keys, c.match_keys())),
+        }
+        for c in found
+    ]
+
+
+async def register_client(
+    runtime: Runtime, command: commands.RegisterClient, *, by: str | None
+) -> domain.Client:
+    """Register a potential client; a likely duplicate is refused unless the caller insists."""
+    now = utc_now()
+    with fields_in("body"):
+        client, happened = domain.register_client(
+            client_id=str(uuid.uuid4()),
+            kind=command.kind,
+            name=command.name,
+            now=now,
+            by=by,
+            tax_id=command.tax_id,
+            country=command.country,
+            field_of_activity=command.field_of_activity,
+            region=command.region,
+            size=command.size,
+            tags=command.tags,
+            website=command.website,
+            addresses=command.addresses,
+            source=command.source,
+        )
+    repo = ClientRepository(runtime)
+    if not command.insist:
+        keys = client.own_keys()
+        found = await repo.matching(keys)
+        if found:
+            raise Conflict(
+                f"{len(found)} existing client(s) look like the same one; "
+                "register anyway with ?insist=true, or merge",
+                extra={"candidates": client_candidates(keys, found)},
+            )
+    return await repo.add(client, events.client_events(client, happened, now=now))
+
+
+async def get_client(runtime: Runtime, client_id: str) -> domain.Client:
+    """Any client, a merged one included (the API turns it into a pointer)."""
+    client = await ClientRepository(runtime).get(client_id)
+    if client is None:
+        raise NotFound(f"client {client_id} not found")
+    return client
+
+
+async def update_client(
+    runtime: Runtime, command: commands.UpdateClient, *, by: str | None
+) -> domain.Client:
+    repo = ClientRepository(runtime)
+    client = await load_client(repo, command.client_id)
+    check_version(f"client {client.client_id}", client.version, command.expected_version)
+    now = utc_now()
+    with fields_in("body"):
+        updated, happened = client.update(command.changes, now=now, by=by)
+    if not happened:
+        return client
+    return await repo.save(
+        updated, events.client_events(updated, happened, now=now), expected_version=client.version
+    )
+
+
+async def change_status(
+    runtime: Runtime, command: commands.ChangeClientStatus, *, by: str | None
+) -> domain.Client:
+    repo = ClientRepository(runtime)
+    client = await load_client(repo, command.client_id)
+    check_version(f"client {client.client_id}", client.version, command.expected_version)
+    now = utc_now()
+    with fields_in("body"):
+        updated, happened = client.change_status(command.to, reason=command.reason, now=now, by=by)
+    return await repo.save(
+        updated, events.client_events(updated, happened, now=now), expected_version=client.version
+    )
+
+
+async def assign_curator(
+    runtime: Runtime, command: commands.AssignCurator, *, by: str | None
+) -> domain.Client:
+    repo = ClientRepository(runtime)
+    client = await load_client(repo, command.client_id)
+    check_version(f"client {client.client_id}", client.version, command.expected_version)
+    now = utc_now()
+    with fields_in("body"):
+        employee = await referenced_employee(
+            EmployeeRepository(runtime), command.employee_id, field="employee_id"
+        )
+        employee.ensure_may_curate()
+        updated, happened = client.assign_curator(employee.employee_id, now=now, by=by)
+    return await repo.save(
+        updated, events.client_events(updated, happened, now=now), expected_version=client.version
+    )
+
+
+async def search_clients(
+    runtime: Runtime, where: ClientFilter, *, cursor: str | None, limit: int
+) -> Page[domain.Client]:
+    return await ClientRepository(runtime).search(where, cursor=cursor, limit=limit)

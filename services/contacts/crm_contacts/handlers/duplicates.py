@@ -1,0 +1,127 @@
+"""Likely duplicate clients, and merging one into another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_contacts import commands, domain, events
+from crm_contacts.domain import facts, matching
+from crm_contacts.domain.errors import CannotMergeIntoItself
+from crm_contacts.handlers.common import load_client
+from crm_contacts.repository import ClientRepository, Page, RecordRepository, TimelineRepository
+from crm_contacts.repository.pagination import decode_cursor, encode_cursor
+from crm_kit.clock import utc_now
+from crm_kit.outbox import Document
+from crm_kit.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    first: tuple[str, str]
+    """(id, name) of the earlier-registered client."""
+    second: tuple[str, str]
+    reasons: tuple[str, ...]
+
+
+async def likely_duplicates(
+    runtime: Runtime, *, cursor: str | None, limit: int
+) -> Page[DuplicatePair]:
+    """Pairs of live clients sharing a tax id, e-mail, phone or normalised name.
+
+    Ordered by the pair's two ids. The store cannot collect ids in a ``$group`` (FerretDB has
+    ``$sum`` and ``$count`` only), so the shared keys are counted there and their holders read
+    back; the work is proportional to the number of duplicates, not of clients.
+    """
+    repo = ClientRepository(runtime)
+    keys = await repo.shared_keys()
+    holders = await repo.holders(keys) if keys else []
+    by_key: dict[str, list[Document]] = {}
+    for doc in holders:
+        for key in doc["match_keys"]:
+            if key in keys:
+                by_key.setdefault(key, []).append(doc)
+    pairs: dict[tuple[str, str], DuplicatePair] = {}
+    for docs in by_key.values():
+        for i, a in enumerate(docs):
+            for b in docs[i + 1 :]:
+                first, second = sorted((a, b), key=lambda d: str(d["_id"]))
+                ids = (str(first["_id"]), str(second["_id"]))
+                if ids in pairs:
+                    continue
+                why = matching.reasons(
+                    [str(k) for k in first["match_keys"]],
+                    [str(k) for k in second["match_keys"]],
+                )
+                pairs[ids] = DuplicatePair(
+                    (ids[0], str(first["name"])), (ids[1], str(second["name"])), why
+                )
+    ordered = sorted(pairs.items())
+    if cursor is not None:
+        first_id, second_id = decode_cursor(cursor)
+        ordered = [p for p in ordered if p[0] > (str(first_id), second_id)]
+    page = ordered[:limit]
+    next_cursor = (
+        encode_cursor(page[-1][0][0], page[-1][0][1]) if len(ordered) > limit and page else None
+    )
+    return Page([p for _, p in page], next_cursor)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    survivor: domain.Client
+    merged_id: str
+    moved_person_ids: tuple[str, ...]
+    moved_contact_ids: tuple[str, ...]
+
+
+async def merge_clients(
+    runtime: Runtime, command: commands.MergeClients, *, by: str | None
+) -> MergeResult:
+    """Move the merged client's people and contact records to the survivor.
+
+    No multi-document transaction is available, so the steps are ordered to be safely
+    repeatable: records and timeline first (re-pointing is idempotent), then the survivor takes
+    the people (ones it already has are skipped), and last the merged client is marked with its
+    ``ClientsMerged`` fact. A merge interrupted half-way is finished by asking again.
+    """
+    if command.survivor_id == command.merged_id:
+        raise CannotMergeIntoItself(
+            "a client cannot be merged into itself", field="body.merged_client_id"
+        )
+    clients = ClientRepository(runtime)
+    records = RecordRepository(runtime)
+    survivor = await load_client(clients, command.survivor_id)
+    merged = await load_client(clients, command.merged_id)
+    now = utc_now()
+    contact_ids = await records.ids_of_client(merged.client_id)
+    await records.move(contact_ids, to_client=survivor.client_id, from_client=merged.client_id)
+    await TimelineRepository(runtime).repoint(
+        from_client=merged.client_id, to_client=survivor.client_id
+    )
+    known = {p.person_id for p in survivor.people}
+    moving = tuple(p.person_id for p in merged.people)
+    absorbed = survivor.absorb(merged, now=now)
+    happened: list[domain.Fact] = [facts.PersonAdded(pid) for pid in moving if pid not in known]
+    changed = tuple(
+        name
+        for name in ("tags", "addresses", "tax_id")
+        if getattr(absorbed, name) != getattr(survivor, name)
+    )
+    if changed:
+        happened.insert(0, facts.ClientUpdated(changed, by))
+    saved = await clients.save(
+        absorbed,
+        events.client_events(absorbed, happened, now=now),
+        expected_version=survivor.version,
+    )
+    gone = merged.merged_into_survivor(survivor.client_id, now=now)
+    await clients.save(
+        gone,
+        [
+            events.clients_merged(
+                survivor.client_id, merged.client_id, moving, contact_ids, now=now, by=by
+            )
+        ],
+        expected_version=merged.version,
+    )
+    return MergeResult(saved, merged.client_id, moving, contact_ids)

@@ -1,0 +1,77 @@
+"""The per-client timeline: one entry per fact about a client, whoever published it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crm_kit.outbox import Document
+from crm_kit.runtime import Runtime
+
+from crm_contacts.repository.pagination import Page, after, page_of
+
+TIMELINE = "timeline"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    entry_id: str
+    """The envelope ``event_id`` of the fact, so a redelivered fact lands on the same entry."""
+    client_id: str
+    at: datetime
+    kind: str
+    source: str
+    summary: str
+    refs: dict[str, str]
+
+
+def _entry_of(doc: Document) -> TimelineEntry:
+    return TimelineEntry(
+        entry_id=doc["_id"],
+        client_id=doc["client_id"],
+        at=doc["at"],
+        kind=doc["kind"],
+        source=doc["source"],
+        summary=doc["summary"],
+        refs=dict(doc.get("refs") or {}),
+    )
+
+
+class TimelineRepository:
+    def __init__(self, runtime: Runtime) -> None:
+        self.collection = runtime.db[TIMELINE]
+
+    async def put(self, entry: TimelineEntry) -> None:
+        """Upsert by the fact's id: replaying a topic gives the same timeline."""
+        await self.collection.update_one(
+            {"_id": entry.entry_id},
+            {
+                "$set": {
+                    "client_id": entry.client_id,
+                    "at": entry.at,
+                    "kind": entry.kind,
+                    "source": entry.source,
+                    "summary": entry.summary,
+                    "refs": entry.refs,
+                }
+            },
+            upsert=True,
+        )
+
+    async def list(self, client_id: str, *, cursor: str | None, limit: int) -> Page[TimelineEntry]:
+        clauses: list[dict[str, Any]] = [{"client_id": client_id}]
+        resume = after("at", cursor)
+        if resume:
+            clauses.append(resume)
+        found = (
+            self.collection.find({"$and": clauses}).sort([("at", 1), ("_id", 1)]).limit(limit + 1)
+        )
+        kept, next_cursor = page_of([d async for d in found], "at", limit)
+        return Page([_entry_of(d) for d in kept], next_cursor)
+
+    async def repoint(self, *, from_client: str, to_client: str) -> None:
+        await self.collection.update_many(
+            {"client_id": from_client},
+            {"$set": {"client_id": to_client, "merged_from": from_client}},
+        )

@@ -1,0 +1,1 @@
+"""HTTP request and response shapes of the contacts API (never the stored document or event)."""

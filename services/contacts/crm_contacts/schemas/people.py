@@ -1,0 +1,109 @@
+"""HTTP shapes of a client's people and their consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from crm_contracts.values import Channel, Language
+from pydantic import BaseModel, Field
+
+from crm_contacts import commands, domain
+from crm_contacts.schemas.common import ChannelsIn, ChannelsOut, Strict, Text
+
+
+class PersonCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    position: Text | None = None
+    department: Text | None = None
+    language: Language = Language.RU
+    channels: ChannelsIn = Field(default_factory=ChannelsIn)
+    preferred_channel: Channel | None = None
+    consents: Annotated[list[Channel], Field(max_length=5)] = Field(
+        default_factory=list, description="Channels the person agreed to be contacted through."
+    )
+
+    def to_command(self, client_id: str, *, insist: bool) -> commands.AddPerson:
+        return commands.AddPerson(
+            client_id=client_id,
+            name=self.name,
+            language=self.language,
+            channels=self.channels.model_dump(),
+            position=self.position,
+            department=self.department,
+            preferred_channel=self.preferred_channel,
+            consents=tuple(self.consents),
+            insist=insist,
+        )
+
+
+class PersonPatch(Strict):
+    """Fields to change; ``channels`` lists only the channels to change (null removes one).
+
+    Consent changes through ``PUT …/consents/{channel}``.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    position: Text | None = None
+    department: Text | None = None
+    language: Language | None = None
+    channels: ChannelsIn | None = None
+    preferred_channel: Channel | None = None
+
+    def changes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if name == "channels":
+                value = value.model_dump(exclude_unset=True) if value else {}
+            elif name in ("name", "language") and value is None:
+                continue
+            out[name] = value
+        return out
+
+
+class ConsentIn(Strict):
+    granted: bool
+    source: Annotated[str, Field(min_length=1, max_length=60)] = "api"
+
+
+class ConsentOut(BaseModel):
+    channel: Channel
+    granted: bool
+    at: datetime
+    source: str
+
+
+class PersonOut(BaseModel):
+    id: str
+    client_id: str
+    name: str
+    position: str | None
+    department: str | None
+    language: Language
+    channels: ChannelsOut
+    preferred_channel: Channel | None
+    consents: list[ConsentOut]
+    added_at: datetime
+    updated_at: datetime | None
+    version: int
+
+    @classmethod
+    def of(cls, client_id: str, p: domain.Person) -> PersonOut:
+        return cls(
+            id=p.person_id,
+            client_id=client_id,
+            name=p.name,
+            position=p.position,
+            department=p.department,
+            language=p.language,
+            channels=ChannelsOut(**{c.value: p.channels.address(c) for c in Channel}),
+            preferred_channel=p.preferred_channel,
+            consents=[
+                ConsentOut(channel=c.channel, granted=c.granted, at=c.at, source=c.source)
+                for c in p.consents
+            ],
+            added_at=p.added_at,
+            updated_at=p.updated_at,
+            version=p.version,
+        )

@@ -1,0 +1,244 @@
+"""What contacts makes of other services' facts: potential clients and the timeline."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from crm_contracts.base import ContractEvent
+from crm_contracts.campaign_parts import Respondent
+from crm_contracts.campaigns import InvitationRequested, QuestionnaireSubmitted
+from crm_contracts.common import ChannelAddresses, Place, Recipient
+from crm_contracts.contacts import ClientRegistered, ContactRecorded, PersonAdded
+from crm_contracts.envelope import Envelope
+from crm_contracts.money import Money
+from crm_contracts.notify import NotificationDelivered
+from crm_contracts.proposal_parts import ProposalTotals
+from crm_contracts.proposals import ProposalRegistered
+from crm_contracts.values import (
+    Channel,
+    NotificationKind,
+    ParticipantRole,
+    ProposalStatus,
+    RecipientKind,
+    ResponseChannel,
+)
+from crm_kit.testing import JwtKeys, StackEndpoints, eventually
+
+from .conftest import Contacts, started
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+async def contacts(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Contacts]:
+    """This module's app runs its consumers (the others serve HTTP only)."""
+    async with started(stack, jwt_keys, consumers=True) as running_contacts:
+        yield running_contacts
+
+
+async def _publish(contacts: Contacts, *envelopes: Envelope) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=contacts.stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            event_topic = envelope.open().topic
+            await producer.send_and_wait(
+                event_topic, value=envelope.to_bytes(), key=envelope.key.encode()
+            )
+    finally:
+        await producer.stop()
+
+
+def _wrap(event: ContractEvent, producer: str) -> Envelope:
+    return Envelope.wrap(event, producer=producer)
+
+
+def _questionnaire(
+    respondent: Respondent, response_id: str | None = None
+) -> QuestionnaireSubmitted:
+    return QuestionnaireSubmitted(
+        event_id=f"ev-{uuid.uuid4().hex[:8]}",
+        response_id=response_id or str(uuid.uuid4()),
+        respondent=respondent,
+        product_interest_codes=("SOLAR-1",),
+        channel=ResponseChannel.PAPER,
+        submitted_at=T0,
+    )
+
+
+async def _clients_from(contacts: Contacts, response_id: str) -> list[dict[str, Any]]:
+    cursor = contacts.db["clients"].find({"source.questionnaire_response_id": response_id})
+    return [d async for d in cursor]
+
+
+async def test_an_unknown_respondent_becomes_one_potential_client_however_often_redelivered(
+    contacts: Contacts,
+) -> None:
+    marker = uuid.uuid4().hex[:10]
+    event = _questionnaire(
+        Respondent(
+            name="Olga Smirnova",
+            organisation=f"Solar {marker}",
+            position="Buyer",
+            channels=ChannelAddresses(email=f"Olga.{marker}@Solar.example", phone="not a phone"),
+            consented_channels=(Channel.EMAIL, Channel.PHONE),
+        )
+    )
+    since = await contacts.offsets()
+    first = _wrap(event, "campaigns")
+    # The same envelope twice, then the same fact in a new envelope (a producer's replay).
+    await _publish(contacts, first, first, _wrap(event, "campaigns"))
+
+    found = await eventually(
+        lambda: _clients_from(contacts, event.response_id), what="the potential client"
+    )
+    client = found[0]
+    assert (client["name"], client["status"], client["source"]["kind"]) == (
+        f"Solar {marker}",
+        "potential",
+        "questionnaire",
+    )
+    assert client["source"]["event_id"] == event.event_id
+    [person] = client["people"]
+    assert person["channels"]["email"] == f"olga.{marker}@solar.example"
+    assert person["channels"]["phone"] is None  # the unreadable number was dropped
+    assert [(c["channel"], c["source"]) for c in person["consents"]] == [("email", "questionnaire")]
+
+    # Other developers' contacts instances on the shared topic replay this questionnaire into
+    # their own stores and publish the same facts under the same derived id, so this checks
+    # the facts' content, not how many instances published them.
+    envelopes = await contacts.events(since, client["_id"], until=2)
+    assert {e.event_type for e in envelopes} == {"ClientRegistered", "PersonAdded"}
+    for envelope in envelopes:
+        if envelope.event_type == "ClientRegistered":
+            registered = envelope.open_as(ClientRegistered)
+            assert registered.source.questionnaire_response_id == event.response_id
+        else:
+            assert envelope.open_as(PersonAdded).person_id == person["person_id"]
+    assert len(await _clients_from(contacts, event.response_id)) == 1
+
+    async def timeline() -> Any:
+        response = await contacts.api.get(
+            f"/clients/{client['_id']}/timeline", headers=contacts.reader
+        )
+        return response.json()["items"]
+
+    [entry] = await eventually(timeline, what="the questionnaire on the timeline")
+    assert (entry["kind"], entry["source"]) == ("questionnaire", "campaigns")
+    assert entry["refs"]["response_id"] == event.response_id
+
+
+async def test_a_known_respondent_gets_a_contact_record_instead(contacts: Contacts) -> None:
+    client = await contacts.register()
+    email = f"known.{uuid.uuid4().hex[:10]}@example.com"
+    person = await contacts.add_person(client["id"], channels={"email": email})
+    event = _questionnaire(
+        Respondent(name="Whoever", channels=ChannelAddresses(email=email.upper()))
+    )
+    since = await contacts.offsets()
+    await _publish(contacts, _wrap(event, "campaigns"))
+
+    async def records() -> Any:
+        cursor = contacts.db["contacts"].find({"client_id": client["id"]})
+        return [d async for d in cursor]
+
+    [record] = await eventually(records, what="the contact record")
+    assert (record["person_id"], record["event_id"], record["need_item_codes"]) == (
+        person["id"],
+        event.event_id,
+        ["SOLAR-1"],
+    )
+    [envelope] = await contacts.events(since, client["id"], only=("ContactRecorded",))
+    assert envelope.open_as(ContactRecorded).employee_id == "system"
+    assert await _clients_from(contacts, event.response_id) == []
+
+
+async def test_the_timeline_merges_contacts_and_other_services_facts_in_time_order(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    person = await contacts.add_person(client["id"])
+    employee = await contacts.employee()
+    recipient = Recipient(kind=RecipientKind.PERSON, id=person["id"], client_id=client["id"])
+    invited = InvitationRequested(
+        event_id="ev-fair",
+        participant_id="pt-1",
+        recipient=recipient,
+        role=ParticipantRole.GUEST,
+        event_title="Autumn fair",
+        event_kind="exhibition",
+        place=Place(venue="Expo"),
+        starts_at=T0 + timedelta(days=10),
+        ends_at=T0 + timedelta(days=11),
+        timezone="Europe/Moscow",
+        answer_token="tok",
+        requested_at=T0,
+    )
+    delivered = NotificationDelivered(
+        notification_id=str(uuid.uuid4()),
+        source_event_id=str(uuid.uuid4()),
+        source_event_type="InvitationRequested",
+        recipient=recipient,
+        kind=NotificationKind.INVITATION,
+        attempts=1,
+        channel=Channel.EMAIL,
+        delivered_at=T0 + timedelta(minutes=5),
+    )
+    proposal = ProposalRegistered(
+        proposal_id=str(uuid.uuid4()),
+        revision=1,
+        client_id=client["id"],
+        curator_id=employee["id"],
+        title="Solar roof",
+        status=ProposalStatus.DRAFT,
+        currency="EUR",
+        lines=(),
+        totals=ProposalTotals(
+            subtotal=Money.zero("EUR"), discount=Money.zero("EUR"), total=Money.zero("EUR")
+        ),
+        registered_at=T0 + timedelta(days=2),
+    )
+    recorded = await contacts.api.post(
+        "/contacts",
+        json={
+            "client_id": client["id"],
+            "employee_id": employee["id"],
+            "kind": "call",
+            "occurred_at": (T0 + timedelta(days=1)).isoformat(),
+            "summary": "Discussed the roof",
+        },
+        headers=contacts.writer,
+    )
+    assert recorded.status_code == 201
+    # Published out of time order, and the invitation twice.
+    invitation = _wrap(invited, "campaigns")
+    await _publish(
+        contacts,
+        _wrap(proposal, "proposals"),
+        invitation,
+        _wrap(delivered, "notify"),
+        invitation,
+    )
+
+    async def everything() -> Any:
+        response = await contacts.api.get(
+            f"/clients/{client['id']}/timeline", headers=contacts.reader
+        )
+        items = response.json()["items"]
+        return items if len(items) >= 4 else None
+
+    await eventually(everything, what="four timeline entries")
+    url = f"/clients/{client['id']}/timeline"
+    first = (await contacts.api.get(url, params={"limit": 3}, headers=contacts.reader)).json()
+    assert [e["kind"] for e in first["items"]] == ["invited", "notification_delivered", "contact"]
+    assert first["items"][0]["summary"] == "Invited to Autumn fair"
+    rest = await contacts.api.get(
+        url, params={"cursor": first["next_cursor"]}, headers=contacts.reader
+    )
+    assert [e["kind"] for e in rest.json()["items"]] == ["proposal_registered"]
+    assert rest.json()["next_cursor"] is None

@@ -1,0 +1,195 @@
+"""Search with filters, text and cursor pages; duplicates refused, listed and merged."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from crm_contracts.contacts import ClientsMerged
+
+from .conftest import Contacts, unique_name
+
+
+async def _all_pages(contacts: Contacts, params: dict[str, Any]) -> list[str]:
+    ids: list[str] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = await contacts.api.get("/clients", params=query, headers=contacts.reader)
+        assert response.status_code == 200, response.text
+        ids += [c["id"] for c in response.json()["items"]]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+async def test_search_filters_by_portrait_and_pages_in_registration_order(
+    contacts: Contacts,
+) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    activity = {"code": "62.01", "label": "Software"}
+    wanted = [
+        await contacts.register(region="Perm", tags=[tag, "b2b"], field_of_activity=activity)
+        for _ in range(3)
+    ]
+    await contacts.register(region="Omsk", tags=[tag, "b2b"], field_of_activity=activity)
+    await contacts.register(region="Perm", tags=[tag], field_of_activity=activity)
+    params = {"tag": [tag, "b2b"], "region": "Perm", "field_of_activity": "62.01", "limit": 2}
+    assert await _all_pages(contacts, params) == [c["id"] for c in wanted]
+
+    moved = await contacts.api.post(
+        f"/clients/{wanted[1]['id']}/status",
+        json={"status": "active"},
+        headers={**contacts.writer, "If-Match": '"1"'},
+    )
+    assert moved.status_code == 200
+    assert await _all_pages(contacts, {"tag": tag, "status": "active"}) == [wanted[1]["id"]]
+
+
+async def test_text_search_finds_by_name_email_and_phone(contacts: Contacts) -> None:
+    marker = uuid.uuid4().hex[:10]
+    by_name = await contacts.register(name=f"Northern Lights {marker}")
+    by_mail = await contacts.register()
+    await contacts.add_person(by_mail["id"], channels={"email": f"x.{marker}@mail.example"})
+    by_phone = await contacts.register()
+    await contacts.add_person(by_phone["id"], channels={"mobile": "+7 916 555-12-34"})
+    assert await _all_pages(contacts, {"q": f"lights {marker.upper()}"}) == [by_name["id"]]
+    assert await _all_pages(contacts, {"q": f"{marker}@mail"}) == [by_mail["id"]]
+    assert by_phone["id"] in await _all_pages(contacts, {"q": "916 555 12 34"})
+
+
+async def test_search_by_registration_period(contacts: Contacts) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    client = await contacts.register(tags=[tag])
+    at = client["registered_at"]
+    assert await _all_pages(contacts, {"tag": tag, "registered_from": at}) == [client["id"]]
+    assert await _all_pages(contacts, {"tag": tag, "registered_to": at}) == []
+
+
+async def test_a_garbled_cursor_is_refused_naming_it(contacts: Contacts) -> None:
+    response = await contacts.api.get(
+        "/clients", params={"cursor": "garbage!"}, headers=contacts.reader
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.cursor"
+
+
+async def test_a_client_with_a_known_tax_id_is_refused_with_candidates_unless_insisted(
+    contacts: Contacts,
+) -> None:
+    tax_id = str(uuid.uuid4().int)[:10]
+    first = await contacts.register(tax_id=tax_id, country="RU")
+    name = unique_name()
+    body = {"name": name, "tax_id": tax_id, "country": "RU"}
+    refused = await contacts.api.post("/clients", json=body, headers=contacts.writer)
+    assert refused.status_code == 409
+    assert refused.json()["candidates"] == [
+        {"id": first["id"], "name": first["name"], "status": "potential", "reasons": ["tax_id"]}
+    ]
+    assert await contacts.db["clients"].count_documents({"name": name}) == 0
+    insisted = await contacts.api.post(
+        "/clients", params={"insist": "true"}, json=body, headers=contacts.writer
+    )
+    assert insisted.status_code == 201
+
+
+async def test_a_client_with_the_same_normalised_name_is_a_likely_duplicate(
+    contacts: Contacts,
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    await contacts.register(name=f"Acme {marker} LLC")
+    refused = await contacts.api.post(
+        "/clients", json={"name": f'OOO "ACME {marker}"'}, headers=contacts.writer
+    )
+    assert refused.status_code == 409
+    assert refused.json()["candidates"][0]["reasons"] == ["name"]
+
+
+async def _pairs(contacts: Contacts) -> list[dict[str, Any]]:
+    pairs: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 50, **({"cursor": cursor} if cursor else {})}
+        page = (
+            await contacts.api.get("/duplicates", params=params, headers=contacts.reader)
+        ).json()
+        pairs += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pairs
+
+
+async def test_merging_moves_people_and_records_and_the_merged_id_points_at_the_survivor(
+    contacts: Contacts,
+) -> None:
+    tax_id = str(uuid.uuid4().int)[:10]
+    survivor = await contacts.register(tax_id=tax_id, country="RU")
+    duplicate = (
+        await contacts.api.post(
+            "/clients?insist=true",
+            json={"name": unique_name(), "tax_id": tax_id, "country": "RU", "tags": ["vip"]},
+            headers=contacts.writer,
+        )
+    ).json()
+    person = await contacts.add_person(duplicate["id"])
+    employee = await contacts.employee()
+    record = (
+        await contacts.api.post(
+            "/contacts",
+            json={
+                "client_id": duplicate["id"],
+                "employee_id": employee["id"],
+                "kind": "call",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "summary": "Called the duplicate",
+            },
+            headers=contacts.writer,
+        )
+    ).json()
+
+    pair_ids = sorted([survivor["id"], duplicate["id"]])
+    listed = [p for p in await _pairs(contacts) if sorted(p["client_ids"]) == pair_ids]
+    assert [p["reasons"] for p in listed] == [["tax_id"]]
+
+    url = f"/clients/{survivor['id']}/merge"
+    forbidden = await contacts.api.post(
+        url, json={"merged_client_id": duplicate["id"]}, headers=contacts.writer
+    )
+    assert forbidden.status_code == 403
+
+    since = await contacts.offsets()
+    merged = await contacts.api.post(
+        url, json={"merged_client_id": duplicate["id"]}, headers=contacts.admin
+    )
+    assert merged.status_code == 200, merged.text
+    result = merged.json()
+    assert result["moved_person_ids"] == [person["id"]]
+    assert result["moved_contact_ids"] == [record["id"]]
+    assert result["survivor"]["people_count"] == 1
+    assert result["survivor"]["tags"] == ["vip"]
+
+    pointer = await contacts.api.get(f"/clients/{duplicate['id']}", headers=contacts.reader)
+    assert pointer.status_code == 301
+    assert pointer.headers["Location"] == f"/clients/{survivor['id']}"
+    assert pointer.json() == {"id": duplicate["id"], "merged_into": survivor["id"]}
+    moved = await contacts.api.get(f"/contacts/{record['id']}", headers=contacts.reader)
+    assert moved.json()["client_id"] == survivor["id"]
+    people = await contacts.api.get(f"/clients/{survivor['id']}/people", headers=contacts.reader)
+    assert [p["id"] for p in people.json()["items"]] == [person["id"]]
+    assert [p for p in await _pairs(contacts) if sorted(p["client_ids"]) == pair_ids] == []
+
+    write_to_merged = await contacts.api.patch(
+        f"/clients/{duplicate['id']}",
+        json={"region": "Omsk"},
+        headers={**contacts.writer, "If-Match": '"3"'},
+    )
+    assert write_to_merged.status_code == 409
+    assert write_to_merged.json()["survivor_client_id"] == survivor["id"]
+
+    [envelope] = await contacts.events(since, duplicate["id"], only=("ClientsMerged",))
+    event = envelope.open_as(ClientsMerged)
+    assert (event.survivor_client_id, event.moved_person_ids, event.moved_contact_ids) == (
+        survivor["id"],
+        (person["id"],),
+        (record["id"],),
+    )

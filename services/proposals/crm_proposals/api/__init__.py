@@ -1,0 +1,7 @@
+"""The proposals HTTP API: thin routers that parse, call a use case and map the result."""
+
+from __future__ import annotations
+
+from crm_proposals.api import catalogue, plans, proposals, reports, sales_models
+
+ROUTERS = [catalogue.router, proposals.router, plans.router, sales_models.router, reports.router]

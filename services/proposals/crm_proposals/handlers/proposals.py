@@ -1,0 +1,264 @@
+"""Proposal use cases: register, revise, move along the status machine, win or lose."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from crm_contracts.base import ContractEvent
+from crm_contracts.values import ProposalSide, ProposalStatus
+from crm_kit.clock import utc_now
+from crm_kit.problems import Forbidden, NotFound
+from crm_kit.runtime import Runtime
+
+from crm_proposals import events
+from crm_proposals.commands import (
+    Caller,
+    ChangeStatus,
+    RegisterProposal,
+    RequestLine,
+    ReviseProposal,
+)
+from crm_proposals.domain import proposal as domain
+from crm_proposals.domain.errors import InvalidValue, NoCurator, UnknownReference
+from crm_proposals.domain.plan import new_id
+from crm_proposals.domain.pricing import LineInput, needs_approval
+from crm_proposals.handlers import check_version
+from crm_proposals.projections import Projections
+from crm_proposals.repository.catalogue import CatalogRepository
+from crm_proposals.repository.proposals import ProposalRepository
+from crm_proposals.settings import approval_threshold_bp
+
+
+async def _lines(
+    runtime: Runtime, requested: Sequence[RequestLine], currency: str | None
+) -> tuple[str, tuple[LineInput, ...]]:
+    """Catalogue items behind the lines: names, units and list prices as default prices."""
+    items = await CatalogRepository(runtime).get_many({r.item_code for r in requested})
+    resolved: list[LineInput] = []
+    for index, r in enumerate(requested):
+        where = f"body.lines[{index}]"
+        item = items.get(r.item_code)
+        if item is None:
+            raise UnknownReference(
+                f"there is no catalogue item {r.item_code!r}", field=f"{where}.item_code"
+            )
+        if not item.active:
+            raise InvalidValue(
+                f"catalogue item {r.item_code!r} is no longer offered", field=f"{where}.item_code"
+            )
+        price_currency = r.unit_price_currency or item.currency
+        currency = currency or price_currency
+        if r.discount_currency is not None and r.discount_currency != currency:
+            raise InvalidValue(
+                f"the discount must be in {currency}", field=f"{where}.discount.amount.currency"
+            )
+        resolved.append(
+            LineInput(
+                item_code=item.code,
+                name=item.name,
+                unit=item.unit,
+                quantity=r.quantity,
+                unit_price_minor=(
+                    r.unit_price_minor if r.unit_price_minor is not None else item.list_price_minor
+                ),
+                currency=price_currency,
+                discount=r.discount,
+            )
+        )
+    if currency is None:
+        raise InvalidValue("a proposal needs at least one line", field="body.lines")
+    return currency, tuple(resolved)
+
+
+async def _check_participants(runtime: Runtime, participants: Sequence[domain.Participant]) -> None:
+    projections = Projections(runtime.db)
+    employees = await projections.employees({p.employee_id for p in participants if p.employee_id})
+    for index, p in enumerate(participants):
+        if p.employee_id and p.employee_id not in employees:
+            raise UnknownReference(
+                f"employee {p.employee_id} is not known",
+                field=f"body.participants[{index}].employee_id",
+            )
+        if (
+            p.side is ProposalSide.PARTNER
+            and p.client_id
+            and await projections.client(p.client_id) is None
+        ):
+            raise UnknownReference(
+                f"partner {p.client_id} is not a known client",
+                field=f"body.participants[{index}].client_id",
+            )
+
+
+async def _curator(runtime: Runtime, command: RegisterProposal, caller: Caller) -> str:
+    projections = Projections(runtime.db)
+    client = await projections.client(command.client_id)
+    if client is None:
+        raise UnknownReference(f"client {command.client_id} is not known", field="body.client_id")
+    if client.merged_into:
+        raise UnknownReference(
+            f"client {command.client_id} was merged into {client.merged_into}; propose to that one",
+            field="body.client_id",
+        )
+    wanted = command.curator_id or client.curator_id
+    if wanted is None:
+        raise NoCurator(
+            f"client {command.client_id} has no curator yet; assign one in contacts",
+            field="body.curator_id",
+        )
+    if wanted != client.curator_id:
+        if not caller.admin:
+            raise Forbidden(
+                "the curator of a proposal is the client's curator; naming another one needs "
+                "the scope proposals:admin"
+            )
+        known = await projections.employees({wanted})
+        if wanted not in known or not known[wanted].active:
+            raise UnknownReference(
+                f"employee {wanted} is not an active employee", field="body.curator_id"
+            )
+    return wanted
+
+
+async def register(runtime: Runtime, command: RegisterProposal, caller: Caller) -> domain.Proposal:
+    curator = await _curator(runtime, command, caller)
+    currency, lines = await _lines(runtime, command.lines, command.currency)
+    await _check_participants(runtime, command.participants)
+    proposal = domain.register(
+        proposal_id=new_id(),
+        client_id=command.client_id,
+        curator_id=curator,
+        content=domain.Content(
+            title=command.title,
+            currency=currency,
+            lines=lines,
+            preferences=command.preferences,
+            valid_until=command.valid_until,
+            participants=command.participants,
+        ),
+        now=utc_now(),
+    )
+    return await ProposalRepository(runtime).add(proposal, [events.proposal_registered(proposal)])
+
+
+async def get(runtime: Runtime, proposal_id: str) -> domain.Proposal:
+    proposal = await ProposalRepository(runtime).get(proposal_id)
+    if proposal is None:
+        raise NotFound(f"proposal {proposal_id} not found")
+    return proposal
+
+
+async def load_for_change(runtime: Runtime, proposal_id: str, expected: int) -> domain.Proposal:
+    proposal = await get(runtime, proposal_id)
+    check_version("proposal", proposal_id, proposal.version, expected)
+    return proposal
+
+
+async def revise(runtime: Runtime, command: ReviseProposal) -> domain.Proposal:
+    proposal = await load_for_change(runtime, command.proposal_id, command.expected_version)
+    current = proposal.current
+    currency, lines = await _lines(runtime, command.lines, current.currency)
+    participants = (
+        command.participants if command.participants is not None else current.participants
+    )
+    await _check_participants(runtime, participants)
+    revision = proposal.revise(
+        domain.Content(
+            title=command.title or current.title,
+            currency=currency,
+            lines=lines,
+            preferences=command.preferences
+            if command.preferences is not None
+            else current.preferences,
+            valid_until=command.valid_until or current.valid_until,
+            participants=participants,
+        ),
+        utc_now(),
+        command.reason,
+    )
+    return await ProposalRepository(runtime).save(
+        proposal,
+        [events.proposal_revised(proposal, revision)],
+        expected_version=command.expected_version,
+        new_revision=revision,
+    )
+
+
+async def change_status(runtime: Runtime, command: ChangeStatus) -> domain.Proposal:
+    proposal = await load_for_change(runtime, command.proposal_id, command.expected_version)
+    now = utc_now()
+    change = proposal.move_to(
+        command.status,
+        now,
+        approval_threshold_bp=approval_threshold_bp(runtime.settings),
+        reason=command.reason,
+    )
+    outgoing: list[ContractEvent]
+    if command.status is ProposalStatus.WON:
+        client = await Projections(runtime.db).client(proposal.client_id)
+        outgoing = [events.proposal_won(proposal, client.name if client else None, now)]
+    elif command.status is ProposalStatus.LOST:
+        proposal.competitor = command.competitor
+        outgoing = [events.proposal_lost(proposal, command.reason or "", command.competitor, now)]
+    else:
+        outgoing = [events.status_changed(proposal, change)]
+    return await ProposalRepository(runtime).save(
+        proposal, outgoing, expected_version=command.expected_version
+    )
+
+
+async def list_proposals(
+    runtime: Runtime,
+    *,
+    client_id: str | None,
+    status: ProposalStatus | None,
+    curator_id: str | None,
+    cursor: str | None,
+    limit: int | None,
+) -> tuple[list[domain.Proposal], str | None]:
+    return await ProposalRepository(runtime).list(
+        client_id=client_id, status=status, curator_id=curator_id, cursor=cursor, limit=limit
+    )
+
+
+def requires_approval(runtime: Runtime, proposal: domain.Proposal) -> bool:
+    return needs_approval(proposal.current.lines, approval_threshold_bp(runtime.settings))
+
+
+async def history(runtime: Runtime, proposal_id: str) -> list[dict[str, Any]]:
+    """Registration, revisions, status changes and linked contact records, oldest first."""
+    proposal = await get(runtime, proposal_id)
+    entries: list[dict[str, Any]] = []
+    for r in proposal.revisions:
+        entries.append(
+            {
+                "at": r.created_at,
+                "kind": "registered" if r.number == 1 else "revised",
+                "summary": r.title if r.number == 1 else (r.reason or f"revision {r.number}"),
+                "revision": r.number,
+            }
+        )
+    for h in proposal.history:
+        entries.append(
+            {
+                "at": h.at,
+                "kind": "status_changed",
+                "summary": f"{h.from_status.value} → {h.to_status.value}"
+                + (f": {h.reason}" if h.reason else ""),
+                "status": h.to_status,
+            }
+        )
+    for c in await Projections(runtime.db).contacts_of(proposal_id):
+        entries.append(
+            {
+                "at": c["occurred_at"],
+                "kind": "contact",
+                "summary": c["summary"] + (f" — {c['outcome']}" if c.get("outcome") else ""),
+                "contact_id": c["_id"],
+                "employee_id": c.get("employee_id"),
+                "need_item_codes": c.get("need_item_codes", []),
+            }
+        )
+    entries.sort(key=lambda e: e["at"])
+    return entries

@@ -1,0 +1,175 @@
+"""Read models proposals keeps of contacts' facts: clients, their curators, employees, and the
+contact records linked to a proposal.
+
+Every handler is idempotent on its own: state-carrying facts replace the copy only when their
+version is newer, curator assignments only when they are later, contact records are upserted
+by their id. A redelivered or replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from crm_contracts.contacts import (
+    ClientRegistered,
+    ClientsMerged,
+    ClientStatusChanged,
+    ClientUpdated,
+    ContactRecorded,
+    CuratorAssigned,
+    EmployeeRegistered,
+    EmployeeUpdated,
+)
+from crm_contracts.envelope import Envelope
+from crm_kit.outbox import Document
+from crm_kit.runtime import Runtime
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from crm_proposals.repository import CLIENTS, EMPLOYEES, PROPOSAL_CONTACTS
+
+
+async def _upsert_guarded(
+    collection: AsyncCollection[Document],
+    key: str,
+    guard_field: str,
+    value: Any,
+    fields: dict[str, Any],
+) -> None:
+    # The filter misses when the stored copy is as new or newer; the upsert's insert then
+    # collides on _id, which is exactly "already up to date".
+    with contextlib.suppress(DuplicateKeyError):
+        await collection.update_one(
+            {
+                "_id": key,
+                "$or": [{guard_field: {"$lt": value}}, {guard_field: {"$exists": False}}],
+            },
+            {"$set": {**fields, guard_field: value}},
+            upsert=True,
+        )
+
+
+async def on_client_state(
+    rt: Runtime, event: ClientRegistered | ClientUpdated, _: Envelope
+) -> None:
+    await _upsert_guarded(
+        rt.db[CLIENTS],
+        event.client_id,
+        "version",
+        event.version,
+        {"name": event.name, "status": event.status.value},
+    )
+
+
+async def on_client_status_changed(rt: Runtime, event: ClientStatusChanged, _: Envelope) -> None:
+    await _upsert_guarded(
+        rt.db[CLIENTS], event.client_id, "version", event.version, {"status": event.to_status.value}
+    )
+
+
+async def on_curator_assigned(rt: Runtime, event: CuratorAssigned, _: Envelope) -> None:
+    await _upsert_guarded(
+        rt.db[CLIENTS],
+        event.client_id,
+        "curator_assigned_at",
+        event.assigned_at,
+        {"curator_id": event.curator_id},
+    )
+
+
+async def on_clients_merged(rt: Runtime, event: ClientsMerged, _: Envelope) -> None:
+    await rt.db[CLIENTS].update_one(
+        {"_id": event.merged_client_id},
+        {"$set": {"merged_into": event.survivor_client_id}},
+        upsert=True,
+    )
+
+
+async def on_employee_state(
+    rt: Runtime, event: EmployeeRegistered | EmployeeUpdated, _: Envelope
+) -> None:
+    await _upsert_guarded(
+        rt.db[EMPLOYEES],
+        event.employee_id,
+        "version",
+        event.version,
+        {
+            "name": event.name,
+            "department": event.department.value,
+            "role": event.role,
+            "active": event.active,
+        },
+    )
+
+
+async def on_contact_recorded(rt: Runtime, event: ContactRecorded, _: Envelope) -> None:
+    if event.proposal_id is None:
+        return
+    await rt.db[PROPOSAL_CONTACTS].update_one(
+        {"_id": event.contact_id},
+        {
+            "$set": {
+                "proposal_id": event.proposal_id,
+                "client_id": event.client_id,
+                "employee_id": event.employee_id,
+                "kind": event.kind.value,
+                "occurred_at": event.occurred_at,
+                "summary": event.summary,
+                "outcome": event.outcome,
+                "need_item_codes": list(event.need_item_codes),
+                "need_tags": list(event.need_tags),
+            }
+        },
+        upsert=True,
+    )
+
+
+@dataclass(frozen=True)
+class KnownClient:
+    client_id: str
+    name: str | None
+    status: str | None
+    curator_id: str | None
+    merged_into: str | None
+
+
+@dataclass(frozen=True)
+class KnownEmployee:
+    employee_id: str
+    name: str
+    active: bool
+
+
+class Projections:
+    """Lookups in the read models."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+
+    async def client(self, client_id: str) -> KnownClient | None:
+        doc = await self.db[CLIENTS].find_one({"_id": client_id})
+        if doc is None or ("version" not in doc and "merged_into" not in doc):
+            return None  # only a curator assignment arrived so far: not yet registered
+        return KnownClient(
+            client_id,
+            doc.get("name"),
+            doc.get("status"),
+            doc.get("curator_id"),
+            doc.get("merged_into"),
+        )
+
+    async def employees(self, ids: set[str]) -> dict[str, KnownEmployee]:
+        cursor = self.db[EMPLOYEES].find({"_id": {"$in": sorted(ids)}})
+        return {
+            d["_id"]: KnownEmployee(d["_id"], d.get("name", ""), bool(d.get("active", True)))
+            async for d in cursor
+        }
+
+    async def contacts_of(self, proposal_id: str) -> list[Document]:
+        cursor = (
+            self.db[PROPOSAL_CONTACTS].find({"proposal_id": proposal_id}).sort("occurred_at", 1)
+        )
+        return [d async for d in cursor]

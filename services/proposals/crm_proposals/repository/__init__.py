@@ -1,0 +1,27 @@
+"""Every query of the proposals service, and only here."""
+
+from __future__ import annotations
+
+from crm_kit.outbox import Document
+from pymongo.asynchronous.database import AsyncDatabase
+
+CATALOG = "catalog"
+PROPOSALS = "proposals"
+SALES_MODELS = "sales_models"
+CLIENTS = "client_projection"
+EMPLOYEES = "employee_projection"
+PROPOSAL_CONTACTS = "proposal_contacts"
+
+OUTBOX_COLLECTIONS = (CATALOG, PROPOSALS, SALES_MODELS)
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+async def create_indexes(db: AsyncDatabase[Document]) -> None:
+    await db[PROPOSALS].create_index([("client_id", 1), ("_id", 1)])
+    await db[PROPOSALS].create_index([("status", 1), ("_id", 1)])
+    await db[PROPOSALS].create_index([("curator_id", 1), ("_id", 1)])
+    await db[PROPOSALS].create_index("registered_at")
+    await db[PROPOSALS].create_index("plan.steps.step_id")
+    await db[CATALOG].create_index([("active", 1), ("_id", 1)])
+    await db[PROPOSAL_CONTACTS].create_index([("proposal_id", 1), ("occurred_at", 1)])

@@ -1,0 +1,147 @@
+"""Proposals: one document each, holding its revisions, its plan and its status history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from crm_contracts.base import ContractEvent
+from crm_contracts.values import ProposalStatus
+from crm_kit.outbox import Document
+from crm_kit.runtime import Runtime
+
+from crm_proposals.domain.plan import Plan
+from crm_proposals.domain.proposal import Proposal, Revision, StatusChange
+from crm_proposals.repository import PROPOSALS
+from crm_proposals.repository.codec import dump, load
+from crm_proposals.repository.pages import page
+
+SCAN_LIMIT = 10_000
+"""The most proposals a report or the mining reads at once."""
+
+
+def _mutable_fields(p: Proposal) -> Document:
+    return {
+        "curator_id": p.curator_id,
+        "status": p.status.value,
+        "plan": dump(Plan, p.plan) if p.plan is not None else None,
+        "history": [dump(StatusChange, h) for h in p.history],
+        "outcome_reason": p.outcome_reason,
+        "competitor": p.competitor,
+        "closed_at": p.closed_at,
+        # Copies of the current revision's figures for filters and reports.
+        "current_revision": p.current.number,
+        "currency": p.current.currency,
+        "total_minor": p.current.totals.total_minor,
+    }
+
+
+def _to_doc(p: Proposal) -> Document:
+    return {
+        "_id": p.proposal_id,
+        "client_id": p.client_id,
+        "registered_at": p.registered_at,
+        "revisions": [dump(Revision, r) for r in p.revisions],
+        **_mutable_fields(p),
+    }
+
+
+def from_doc(doc: Document) -> Proposal:
+    return Proposal(
+        proposal_id=doc["_id"],
+        client_id=doc["client_id"],
+        curator_id=doc["curator_id"],
+        status=ProposalStatus(doc["status"]),
+        registered_at=doc["registered_at"],
+        revisions=[load(Revision, r) for r in doc["revisions"]],
+        plan=load(Plan, doc["plan"]) if doc.get("plan") else None,
+        history=[load(StatusChange, h) for h in doc.get("history", [])],
+        outcome_reason=doc.get("outcome_reason"),
+        competitor=doc.get("competitor"),
+        closed_at=doc.get("closed_at"),
+        version=doc["version"],
+    )
+
+
+class ProposalRepository:
+    def __init__(self, runtime: Runtime) -> None:
+        self.proposals = runtime.outbox(PROPOSALS, entity="proposal")
+        self.collection = self.proposals.collection
+
+    async def add(self, proposal: Proposal, events: Sequence[ContractEvent]) -> Proposal:
+        return from_doc(await self.proposals.insert(_to_doc(proposal), events))
+
+    async def save(
+        self,
+        proposal: Proposal,
+        events: Sequence[ContractEvent],
+        *,
+        expected_version: int,
+        new_revision: Revision | None = None,
+    ) -> Proposal:
+        """One atomic update: the changed state, a new revision if any, and the events.
+
+        Revisions are only ever appended, so earlier ones cannot change.
+        """
+        changes: dict[str, dict[str, Any]] = {"$set": _mutable_fields(proposal)}
+        if new_revision is not None:
+            changes["$push"] = {"revisions": dump(Revision, new_revision)}
+        doc = await self.proposals.update(
+            proposal.proposal_id, changes, events, expected_version=expected_version
+        )
+        return from_doc(doc)
+
+    async def get(self, proposal_id: str) -> Proposal | None:
+        doc = await self.collection.find_one({"_id": proposal_id}, {"outbox": 0})
+        return from_doc(doc) if doc else None
+
+    async def get_by_step(self, step_id: str) -> Proposal | None:
+        doc = await self.collection.find_one({"plan.steps.step_id": step_id}, {"outbox": 0})
+        return from_doc(doc) if doc else None
+
+    async def list(
+        self,
+        *,
+        client_id: str | None,
+        status: ProposalStatus | None,
+        curator_id: str | None,
+        cursor: str | None,
+        limit: int | None,
+    ) -> tuple[list[Proposal], str | None]:
+        query: dict[str, Any] = {}
+        if client_id:
+            query["client_id"] = client_id
+        if status:
+            query["status"] = status.value
+        if curator_id:
+            query["curator_id"] = curator_id
+        docs, nxt = await page(self.collection, query, cursor, limit)
+        return [from_doc(d) for d in docs], nxt
+
+    async def scan(
+        self,
+        *,
+        statuses: Sequence[ProposalStatus] | None = None,
+        registered_from: datetime | None = None,
+        registered_to: datetime | None = None,
+        curator_id: str | None = None,
+        with_plan: bool = False,
+    ) -> AsyncIterator[Proposal]:
+        query: dict[str, Any] = {}
+        if statuses is not None:
+            query["status"] = {"$in": [s.value for s in statuses]}
+        period: dict[str, datetime] = {}
+        if registered_from is not None:
+            period["$gte"] = registered_from
+        if registered_to is not None:
+            period["$lt"] = registered_to
+        if period:
+            query["registered_at"] = period
+        if curator_id:
+            query["curator_id"] = curator_id
+        if with_plan:
+            query["plan"] = {"$ne": None}
+        cursor = self.collection.find(query, {"outbox": 0}).sort("_id", 1).limit(SCAN_LIMIT)
+        async for doc in cursor:
+            yield from_doc(doc)

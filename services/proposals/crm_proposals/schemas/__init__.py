@@ -1,0 +1,88 @@
+"""HTTP request and response shapes of the proposals API (never the stored document or event)."""
+
+from __future__ import annotations
+
+from crm_proposals.schemas.catalogue import CatalogItemCreate, CatalogItemOut, CatalogItemUpdate
+from crm_proposals.schemas.common import In, MoneyBody, Page
+from crm_proposals.schemas.plans import (
+    AssignIn,
+    BlockIn,
+    PlanCreate,
+    PlanOut,
+    ProgressOut,
+    StepAdd,
+    StepIn,
+    StepOut,
+)
+from crm_proposals.schemas.proposals import (
+    DiscountIn,
+    HistoryEntryOut,
+    LineIn,
+    LineOut,
+    LossIn,
+    ParticipantIn,
+    ParticipantOut,
+    ProposalCreate,
+    ProposalOut,
+    ProposalRevise,
+    RevisionOut,
+    StatusChangeIn,
+    TotalsOut,
+)
+from crm_proposals.schemas.reports import BucketOut, PipelineOut
+from crm_proposals.schemas.sales_models import (
+    FlaggedPlanOut,
+    MinedModelOut,
+    MinedPublishIn,
+    MinedStepOut,
+    ModelStepIn,
+    ModelStepOut,
+    ModelVersionOut,
+    PublishIn,
+    SalesModelCreate,
+    SalesModelOut,
+    SalesModelVersionIn,
+)
+
+__all__ = [
+    "AssignIn",
+    "BlockIn",
+    "BucketOut",
+    "CatalogItemCreate",
+    "CatalogItemOut",
+    "CatalogItemUpdate",
+    "DiscountIn",
+    "FlaggedPlanOut",
+    "HistoryEntryOut",
+    "In",
+    "LineIn",
+    "LineOut",
+    "LossIn",
+    "MinedModelOut",
+    "MinedPublishIn",
+    "MinedStepOut",
+    "ModelStepIn",
+    "ModelStepOut",
+    "ModelVersionOut",
+    "MoneyBody",
+    "Page",
+    "ParticipantIn",
+    "ParticipantOut",
+    "PipelineOut",
+    "PlanCreate",
+    "PlanOut",
+    "ProgressOut",
+    "ProposalCreate",
+    "ProposalOut",
+    "ProposalRevise",
+    "PublishIn",
+    "RevisionOut",
+    "SalesModelCreate",
+    "SalesModelOut",
+    "SalesModelVersionIn",
+    "StatusChangeIn",
+    "StepAdd",
+    "StepIn",
+    "StepOut",
+    "TotalsOut",
+]

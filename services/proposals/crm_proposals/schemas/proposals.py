@@ -1,0 +1,142 @@
+"""HTTP shapes: proposals."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from crm_contracts.values import (
+    DiscountKind,
+    ProposalSide,
+    ProposalStatus,
+)
+from pydantic import BaseModel, Field
+
+from crm_proposals.schemas.common import In, MoneyBody
+
+
+class DiscountIn(In):
+    kind: DiscountKind
+    basis_points: int | None = Field(
+        default=None, description="For `percent`: hundredths of a percent, 1250 = 12.5 %."
+    )
+    amount: MoneyBody | None = Field(default=None, description="For `amount`: off the whole line.")
+
+
+class LineIn(In):
+    item_code: str = Field(min_length=1)
+    quantity: int = Field(description="Whole units, at least 1.")
+    unit_price: MoneyBody | None = Field(
+        default=None, description="Defaults to the catalogue item's list price."
+    )
+    discount: DiscountIn | None = None
+
+
+class ParticipantIn(In):
+    side: ProposalSide
+    role: str = Field(min_length=1, max_length=60, examples=["decision_maker", "influencer"])
+    person_id: str | None = None
+    employee_id: str | None = None
+    client_id: str | None = Field(default=None, description="The partner, on the partner side.")
+
+
+class ProposalCreate(In):
+    client_id: str = Field(min_length=1)
+    curator_id: str | None = Field(
+        default=None,
+        description="Defaults to the client's curator; another employee needs proposals:admin.",
+    )
+    title: str = Field(min_length=1, max_length=300)
+    preferences: str | None = Field(default=None, max_length=5000)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    valid_until: date | None = None
+    lines: list[LineIn] = Field(max_length=500)
+    participants: list[ParticipantIn] = Field(default_factory=list, max_length=100)
+
+
+class ProposalRevise(In):
+    lines: list[LineIn] = Field(max_length=500)
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    preferences: str | None = Field(default=None, max_length=5000)
+    valid_until: date | None = None
+    participants: list[ParticipantIn] | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class StatusChangeIn(In):
+    status: Literal[ProposalStatus.PRESENTED, ProposalStatus.NEGOTIATION, ProposalStatus.WITHDRAWN]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class LossIn(In):
+    reason: str = Field(min_length=1, max_length=2000)
+    competitor: str | None = Field(default=None, max_length=200)
+
+
+class LineOut(BaseModel):
+    line_no: int
+    item_code: str
+    name: str
+    unit: str
+    quantity: int
+    unit_price: MoneyBody
+    discount: DiscountIn | None
+    gross: MoneyBody
+    discount_amount: MoneyBody
+    line_total: MoneyBody
+
+
+class TotalsOut(BaseModel):
+    subtotal: MoneyBody
+    discount: MoneyBody
+    total: MoneyBody
+
+
+class ParticipantOut(BaseModel):
+    side: ProposalSide
+    role: str
+    person_id: str | None
+    employee_id: str | None
+    client_id: str | None
+
+
+class RevisionOut(BaseModel):
+    revision: int
+    title: str
+    preferences: str | None
+    valid_until: date | None
+    currency: str
+    lines: list[LineOut]
+    totals: TotalsOut
+    participants: list[ParticipantOut]
+    created_at: datetime
+    reason: str | None
+
+
+class ProposalOut(BaseModel):
+    id: str
+    client_id: str
+    curator_id: str
+    status: ProposalStatus
+    registered_at: datetime
+    revision: RevisionOut = Field(description="The current (latest) revision.")
+    needs_approval: bool = Field(
+        description="A line's discount is over the threshold: a done approval step is needed "
+        "before presenting."
+    )
+    has_plan: bool
+    outcome_reason: str | None
+    competitor: str | None
+    closed_at: datetime | None
+    version: int
+
+
+class HistoryEntryOut(BaseModel):
+    at: datetime
+    kind: Literal["registered", "status_changed", "revised", "contact"]
+    summary: str
+    status: ProposalStatus | None = None
+    revision: int | None = None
+    contact_id: str | None = None
+    employee_id: str | None = None
+    need_item_codes: list[str] = Field(default_factory=list)

@@ -1,0 +1,146 @@
+"""The hand-over: ProposalWon read by a plain aiokafka consumer, as a back office would; and the
+proposal's history with contact records linked to it."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from crm_contracts.contacts import ContactRecorded
+from crm_contracts.values import ContactDirection, ContactKind
+from crm_kit.testing import end_offsets, eventually
+
+TOPIC = "crm.proposals.v1"
+
+
+async def _first_with_key(bootstrap: str, since: dict[int, int], key: str, event_type: str) -> Any:
+    """What a back-office consumer does: raw aiokafka and json, no project code."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(TOPIC, p) for p in sorted(since)]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, since[tp.partition])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    if record.key != key.encode():
+                        continue
+                    message = json.loads(record.value)
+                    if message["event_type"] == event_type:
+                        return record, message
+        raise AssertionError(f"no {event_type} for {key} on {TOPIC}")
+    finally:
+        await consumer.stop()
+
+
+async def test_a_won_proposal_hands_over_everything_the_back_office_needs(crm: Any) -> None:
+    client_id, curator = await crm.client_with_curator(name="Polar Logistics")
+    consulting = await crm.catalogue_item(price=120_000)
+    licence = await crm.catalogue_item(price=33_333)
+    lines = [
+        {"item_code": consulting, "quantity": 3},
+        {
+            "item_code": licence,
+            "quantity": 7,
+            "unit_price": {"amount_minor": 30_000, "currency": "EUR"},
+            "discount": {"kind": "percent", "basis_points": 750},
+        },
+    ]
+    pid = (await crm.proposal(client_id, lines, valid_until="2099-12-31"))["id"]
+    since = await end_offsets(crm.stack.kafka_bootstrap, TOPIC)
+    assert (
+        await crm.post(f"/proposals/{pid}/status", 1, {"status": "presented"})
+    ).status_code == 200
+    assert (await crm.post(f"/proposals/{pid}/win", 2)).status_code == 200
+
+    record, message = await _first_with_key(crm.stack.kafka_bootstrap, since, pid, "ProposalWon")
+    assert record.key == pid.encode()
+    assert message["producer"] == "proposals"
+    assert message["key"] == pid
+    assert message["schema_version"] == 1
+    uuid.UUID(message["event_id"])
+    payload = message["payload"]
+    assert payload["proposal_id"] == pid
+    assert payload["revision"] == 1
+    assert payload["client_id"] == client_id
+    assert payload["client_name"] == "Polar Logistics"
+    assert payload["curator_id"] == curator
+    assert payload["title"] == "Offer"
+    assert payload["valid_until"] == "2099-12-31"
+    assert payload["currency"] == "EUR"
+    first, second = payload["lines"]
+    assert first["line_no"] == 1
+    assert first["item_code"] == consulting
+    assert first["quantity"] == 3
+    assert first["unit"] == "hour"
+    assert first["unit_price"] == {"amount_minor": 120_000, "currency": "EUR"}
+    assert first["discount"] is None
+    assert first["discount_amount"] == {"amount_minor": 0, "currency": "EUR"}
+    assert first["line_total"] == {"amount_minor": 360_000, "currency": "EUR"}
+    assert second["item_code"] == licence
+    assert second["quantity"] == 7
+    assert second["unit_price"] == {"amount_minor": 30_000, "currency": "EUR"}
+    assert second["discount"]["kind"] == "percent"
+    assert second["discount"]["basis_points"] == 750
+    # 7.5 % of 210,000 = 15,750 exactly.
+    assert second["discount_amount"] == {"amount_minor": 15_750, "currency": "EUR"}
+    assert second["line_total"] == {"amount_minor": 194_250, "currency": "EUR"}
+    assert payload["totals"] == {
+        "subtotal": {"amount_minor": 570_000, "currency": "EUR"},
+        "discount": {"amount_minor": 15_750, "currency": "EUR"},
+        "total": {"amount_minor": 554_250, "currency": "EUR"},
+    }
+    datetime.fromisoformat(payload["won_at"])
+
+
+async def test_the_asyncapi_document_describes_proposal_won(crm: Any) -> None:
+    document = (await crm.http.get("/asyncapi")).json()
+    text = json.dumps(document)
+    for name in ("ProposalWon", "ProposalLost", "PlanStepAssigned", "CatalogItemChanged"):
+        assert name in text
+    assert "hand-over to the back office" in text
+
+
+async def test_a_contact_recorded_for_a_proposal_appears_in_its_history(crm: Any) -> None:
+    client_id, curator = await crm.client_with_curator()
+    item = await crm.catalogue_item()
+    pid = (await crm.proposal(client_id, [{"item_code": item, "quantity": 1}]))["id"]
+    await crm.post(f"/proposals/{pid}/status", 1, {"status": "presented"})
+    contact_id = uuid.uuid4().hex
+    await crm.publish(
+        ContactRecorded(
+            contact_id=contact_id,
+            client_id=client_id,
+            employee_id=curator,
+            kind=ContactKind.MEETING,
+            direction=ContactDirection.OUTBOUND,
+            occurred_at=datetime.now(UTC),
+            summary="Wants on-site training",
+            outcome="send a revised offer",
+            need_item_codes=(item,),
+            proposal_id=pid,
+            recorded_at=datetime.now(UTC),
+        )
+    )
+
+    async def history() -> Any:
+        entries = (await crm.http.get(f"/proposals/{pid}/history", headers=crm.auth())).json()
+        return entries if any(e["kind"] == "contact" for e in entries) else None
+
+    entries = await eventually(history, within=120, what="the contact in the history")
+    assert [e["kind"] for e in entries] == ["registered", "status_changed", "contact"]
+    contact = entries[-1]
+    assert (contact["contact_id"], contact["employee_id"], contact["need_item_codes"]) == (
+        contact_id,
+        curator,
+        [item],
+    )
+    assert contact["summary"] == "Wants on-site training — send a revised offer"

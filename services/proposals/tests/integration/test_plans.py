@@ -1,0 +1,232 @@
+"""Sales models and action plans on the real stack: a plan generated from a published model,
+the step workflow, the discount approval, and refusals that store nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from crm_contracts.envelope import Envelope
+from crm_contracts.proposals import (
+    PlanGenerated,
+    PlanStepAssigned,
+    PlanStepCompleted,
+    SalesModelPublished,
+)
+from crm_contracts.topics import PROPOSALS
+from crm_kit.testing import end_offsets, read_topic
+
+MODEL_STEPS = [
+    {"step_id": "qualify", "title": "Qualify the need", "department": "sales", "offset_days": 2},
+    {
+        "step_id": "demo",
+        "title": "Demo",
+        "department": "service",
+        "offset_days": 5,
+        "depends_on": ["qualify"],
+    },
+    {
+        "step_id": "approve",
+        "title": "Approve the discount",
+        "department": "management",
+        "offset_days": 6,
+        "depends_on": ["qualify"],
+        "approval": True,
+    },
+    {
+        "step_id": "offer",
+        "title": "Send the offer",
+        "offset_days": 8,
+        "depends_on": ["demo", "approve"],
+    },
+]
+
+
+async def _events_of(crm: Any, since: dict[int, int], key: str, count: int) -> list[Envelope]:
+    records = await read_topic(
+        crm.stack.kafka_bootstrap,
+        PROPOSALS,
+        since=since,
+        stop_when=lambda rs: sum(r.key == key.encode() for r in rs) >= count,
+    )
+    return [Envelope.from_bytes(r.value) for r in records if r.key == key.encode()]
+
+
+async def _published_model(crm: Any) -> str:
+    created = await crm.http.post(
+        "/sales-models", json={"name": "Standard B2B", "steps": MODEL_STEPS}, headers=crm.auth()
+    )
+    assert created.status_code == 201, created.text
+    model_id: str = created.json()["id"]
+    published = await crm.post(f"/sales-models/{model_id}/publish", 1, {})
+    assert published.status_code == 200, published.text
+    assert published.json()["published_version"] == 1
+    return model_id
+
+
+async def _discounted_proposal(crm: Any, basis_points: int) -> tuple[str, str]:
+    client_id, _ = await crm.client_with_curator()
+    item = await crm.catalogue_item(price=100_000)
+    line = {
+        "item_code": item,
+        "quantity": 1,
+        "discount": {"kind": "percent", "basis_points": basis_points},
+    }
+    return (await crm.proposal(client_id, [line]))["id"], client_id
+
+
+def _by_model_step(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["model_step_id"]: s for s in plan["steps"]}
+
+
+async def test_a_plan_generated_from_a_published_model_runs_its_workflow(crm: Any) -> None:
+    since = await end_offsets(crm.stack.kafka_bootstrap, PROPOSALS)
+    model_id = await _published_model(crm)
+    pid, client_id = await _discounted_proposal(crm, basis_points=2_000)
+    boss = await crm.employee("Boss", department="management")
+    start = date.today()
+
+    generated = await crm.put(
+        f"/proposals/{pid}/plan",
+        1,
+        {
+            "sales_model_id": model_id,
+            "starts_on": start.isoformat(),
+            "assignees": {"approve": boss},
+        },
+    )
+    assert generated.status_code == 200, generated.text
+    plan = generated.json()
+    steps = _by_model_step(plan)
+    assert (plan["origin"], plan["sales_model_version"]) == ("sales_model", 1)
+    assert {k: (s["state"], s["due_on"]) for k, s in steps.items()} == {
+        "qualify": ("ready", (start + timedelta(days=2)).isoformat()),
+        "demo": ("pending", (start + timedelta(days=5)).isoformat()),
+        "approve": ("pending", (start + timedelta(days=6)).isoformat()),
+        "offer": ("pending", (start + timedelta(days=8)).isoformat()),
+    }
+    assert steps["offer"]["depends_on"] == [steps["demo"]["id"], steps["approve"]["id"]]
+    assert plan["progress"]["critical_path"] == [
+        steps["qualify"]["id"],
+        steps["approve"]["id"],
+        steps["offer"]["id"],
+    ]
+    version = int(generated.headers["ETag"].strip('"'))
+
+    # The discount (20 %) is over the threshold: no presenting before the approval is done.
+    refused = await crm.post(f"/proposals/{pid}/status", version, {"status": "presented"})
+    assert refused.status_code == 409
+    assert "approval" in refused.json()["detail"]
+
+    # Completing a step whose dependencies are open is refused, and nothing changes.
+    early = await crm.post(f"/steps/{steps['approve']['id']}/complete", version)
+    assert early.status_code == 409
+    assert steps["qualify"]["id"] in early.json()["detail"]
+    unchanged = await crm.http.get(f"/steps/{steps['approve']['id']}", headers=crm.auth())
+    assert (unchanged.json()["state"], unchanged.headers["ETag"]) == ("pending", f'"{version}"')
+
+    for key in ("qualify", "approve"):
+        started = await crm.post(f"/steps/{steps[key]['id']}/start", version)
+        assert started.status_code == 200, started.text
+        done = await crm.post(f"/steps/{steps[key]['id']}/complete", version + 1)
+        assert done.status_code == 200, done.text
+        assert done.json()["state"] == "done"
+        version += 2
+
+    after = (await crm.http.get(f"/proposals/{pid}/plan", headers=crm.auth())).json()
+    states = {k: s["state"] for k, s in _by_model_step(after).items()}
+    assert states == {"qualify": "done", "demo": "ready", "approve": "done", "offer": "pending"}
+    assert (after["progress"]["done"], after["progress"]["total"]) == (2, 4)
+    assert after["progress"]["next_steps"] == [steps["demo"]["id"]]
+
+    presented = await crm.post(f"/proposals/{pid}/status", version, {"status": "presented"})
+    assert presented.status_code == 200, presented.text
+
+    model_events = await _events_of(crm, since, model_id, 1)
+    published = model_events[0].open_as(SalesModelPublished)
+    assert [s.step_id for s in published.steps] == ["qualify", "demo", "approve", "offer"]
+    envelopes = await _events_of(crm, since, pid, 6)
+    assert [e.event_type for e in envelopes] == [
+        "ProposalRegistered",
+        "PlanGenerated",
+        "PlanStepAssigned",
+        "PlanStepCompleted",
+        "PlanStepCompleted",
+        "ProposalStatusChanged",
+    ]
+    generated_event = envelopes[1].open_as(PlanGenerated)
+    assert (generated_event.sales_model_id, generated_event.client_id) == (model_id, client_id)
+    assigned = envelopes[2].open_as(PlanStepAssigned)
+    assert (assigned.assignee_id, assigned.step_id, assigned.approval, assigned.client_name) == (
+        boss,
+        steps["approve"]["id"],
+        True,
+        "Acme",
+    )
+    completed = [e.open_as(PlanStepCompleted) for e in envelopes[3:5]]
+    assert [(c.model_step_id, c.outcome) for c in completed] == [
+        ("qualify", "done"),
+        ("approve", "done"),
+    ]
+    assert all(c.started_at is not None for c in completed)
+
+
+async def test_a_manual_plan_with_a_dependency_cycle_is_refused_and_no_plan_is_stored(
+    crm: Any,
+) -> None:
+    pid, _ = await _discounted_proposal(crm, basis_points=0)
+    refused = await crm.put(
+        f"/proposals/{pid}/plan",
+        1,
+        {
+            "steps": [
+                {"key": "a", "title": "A", "depends_on": ["b"]},
+                {"key": "b", "title": "B", "depends_on": ["a"]},
+            ]
+        },
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"][0]["field"] == "body.steps[0].depends_on"
+    assert "cycle" in refused.json()["detail"]
+    proposal = (await crm.http.get(f"/proposals/{pid}", headers=crm.auth())).json()
+    assert (proposal["has_plan"], proposal["version"]) == (False, 1)
+
+
+async def test_a_manual_plan_takes_steps_added_by_hand_and_refuses_skipping_required_ones(
+    crm: Any,
+) -> None:
+    pid, _ = await _discounted_proposal(crm, basis_points=0)
+    made = await crm.put(
+        f"/proposals/{pid}/plan",
+        1,
+        {
+            "steps": [
+                {"key": "call", "title": "Call"},
+                {"key": "visit", "title": "Visit", "depends_on": ["call"], "required": False},
+            ]
+        },
+    )
+    assert made.status_code == 200, made.text
+    call, visit = made.json()["steps"]
+    added = await crm.post(
+        f"/proposals/{pid}/plan/steps", 2, {"title": "Follow up", "depends_on": [visit["id"]]}
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["state"] == "pending"
+    refused = await crm.post(f"/steps/{call['id']}/skip", 3)
+    assert refused.status_code == 409
+    skipped = await crm.post(f"/steps/{visit['id']}/skip", 3)
+    assert skipped.status_code == 200, skipped.text
+    plan = (await crm.http.get(f"/proposals/{pid}/plan", headers=crm.auth())).json()
+    assert [s["state"] for s in plan["steps"]] == ["ready", "skipped", "ready"]
+
+
+async def test_a_plan_from_a_model_that_was_never_published_is_refused(crm: Any) -> None:
+    created = await crm.http.post(
+        "/sales-models", json={"name": "Draft", "steps": MODEL_STEPS}, headers=crm.auth()
+    )
+    pid, _ = await _discounted_proposal(crm, basis_points=0)
+    refused = await crm.put(f"/proposals/{pid}/plan", 1, {"sales_model_id": created.json()["id"]})
+    assert refused.status_code == 409
+    assert refused.json()["errors"][0]["field"] == "body.sales_model_id"

@@ -118,8 +118,11 @@ KIND_VARIABLES: Mapping[NotificationKind, frozenset[str]] = {
 
 def notification_id(source_event_id: str, recipient_kind: str, recipient_id: str, kind: str) -> str:
     """The same (source event, recipient, kind) always names the same notification."""
-    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{source_event_id}|{recipient_kind}:"
-                          f"{recipient_id}|{kind}"))
+    return str(
+        uuid.uuid5(
+            NOTIFICATION_NAMESPACE, f"{source_event_id}|{recipient_kind}:{recipient_id}|{kind}"
+        )
+    )
 
 
 def request_fingerprint(parts: Iterable[str]) -> str:

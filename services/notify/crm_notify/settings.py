@@ -79,13 +79,17 @@ class NotifySettings(ServiceSettings):
             cap_s=self.retry_cap_s,
         )
 
+    def transport(self, channel: Channel) -> str:
+        """Which transport carries ``channel``: ``smtp``, ``http-gateway``, ``email-to-fax``
+        or ``none`` (voice calls have none)."""
+        if channel is Channel.EMAIL and self.smtp_host:
+            return "smtp"
+        if channel is Channel.FAX and self.smtp_host and self.fax_email_pattern:
+            return "email-to-fax"
+        if channel in (Channel.MOBILE, Channel.PAGER, Channel.FAX) and self.gateway_url:
+            return "http-gateway"
+        return "none"
+
     def configured_channels(self) -> list[Channel]:
         """Channels in the fallback order that have a transport configured."""
-        available = {
-            Channel.EMAIL: bool(self.smtp_host),
-            Channel.MOBILE: bool(self.gateway_url),
-            Channel.PAGER: bool(self.gateway_url),
-            Channel.FAX: bool(self.fax_email_pattern and self.smtp_host) or bool(self.gateway_url),
-            Channel.PHONE: False,
-        }
-        return [c for c in self.channel_order if available[c]]
+        return [c for c in self.channel_order if self.transport(c) != "none"]

@@ -22,7 +22,9 @@ from crm_notify.domain import KIND_VARIABLES, InvalidTemplate, UnknownTemplateVa
 
 K = NotificationKind
 
-_text_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_text_env = SandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
 _html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
 # Globals every template may use without the kind declaring them (Jinja's own tests, filters).
 _ALWAYS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace"})
@@ -142,7 +144,7 @@ SHIPPED: dict[tuple[NotificationKind, Language], Template] = {
     (K.AD_HOC, Language.RU): Template(subject="{{ subject }}", text="{{ body }}\n"),
     (K.TASK_ASSIGNED, Language.EN): Template(
         subject="New task: {{ task_title }}",
-        text="{{ recipient_name }},\n\nYou have been given the task \"{{ task_title }}\" "
+        text='{{ recipient_name }},\n\nYou have been given the task "{{ task_title }}" '
         "({{ category }}) for the event {{ event_title }}.\nDue on {{ due_on }}.\n",
     ),
     (K.TASK_ASSIGNED, Language.RU): Template(
@@ -152,7 +154,7 @@ SHIPPED: dict[tuple[NotificationKind, Language], Template] = {
     ),
     (K.TASK_CANCELLED, Language.EN): Template(
         subject="Task cancelled: {{ task_title }}",
-        text="{{ recipient_name }},\n\nThe task \"{{ task_title }}\" for the event "
+        text='{{ recipient_name }},\n\nThe task "{{ task_title }}" for the event '
         "{{ event_title }} was cancelled.{% if reason %} Reason: {{ reason }}.{% endif %}\n",
     ),
     (K.TASK_CANCELLED, Language.RU): Template(
@@ -162,7 +164,7 @@ SHIPPED: dict[tuple[NotificationKind, Language], Template] = {
     ),
     (K.PLAN_STEP_ASSIGNED, Language.EN): Template(
         subject="Plan step for you: {{ step_title }}",
-        text="{{ recipient_name }},\n\nYou are the assignee of the step \"{{ step_title }}\" "
+        text='{{ recipient_name }},\n\nYou are the assignee of the step "{{ step_title }}" '
         "of the proposal {{ proposal_title }}{% if client_name %} to {{ client_name }}"
         "{% endif %}.\n{% if due_on %}Due on {{ due_on }}.\n{% endif %}"
         "{% if approval %}The step needs your approval.\n{% endif %}",

@@ -1,0 +1,220 @@
+"""The notify service on the real stack, with a real SMTP server and a real HTTP gateway."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
+from crm_contracts.base import ContractEvent
+from crm_contracts.campaigns import InvitationRequested
+from crm_contracts.common import ChannelAddresses, ChannelConsent, Place, Recipient
+from crm_contracts.contacts import PersonAdded
+from crm_contracts.envelope import Envelope
+from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKind
+from crm_kit.testing import (
+    JwtKeys,
+    StackEndpoints,
+    http_client,
+    running,
+    service_env,
+)
+from crm_notify.app import create
+from crm_notify.devservers import GatewaySink
+from crm_notify.settings import NotifySettings
+from pymongo import AsyncMongoClient
+
+GATEWAY_TOKEN = "test-gateway-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class ScriptedSmtp:
+    """An aiosmtpd handler: scripted RCPT replies per address, and every accepted message."""
+
+    scripts: dict[str, list[str]] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+    rcpt_attempts: dict[str, int] = field(default_factory=dict)
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        with self.lock:
+            self.rcpt_attempts[address] = self.rcpt_attempts.get(address, 0) + 1
+            if address in self.held:
+                return "451 4.7.1 greylisted, try again later"
+            script = self.scripts.get(address)
+            if script:
+                return script.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.accepted.append((rcpt, bytes(envelope.original_content)))
+        return "250 Message accepted for delivery"
+
+    def messages_to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            raws = [raw for rcpt, raw in self.accepted if rcpt == address]
+        found: list[EmailMessage] = []
+        for raw in raws:
+            msg = message_from_bytes(raw, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            found.append(msg)
+        return found
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    app: Any
+    smtp: ScriptedSmtp
+    gateway: GatewaySink
+    producer: AIOKafkaProducer
+    keys: JwtKeys
+    stack: StackEndpoints
+
+    @property
+    def db(self) -> Any:
+        return self.app.state.runtime.db
+
+    async def publish(self, event: ContractEvent, envelope: Envelope | None = None) -> Envelope:
+        envelope = envelope or Envelope.wrap(event, producer="test")
+        await self.producer.send_and_wait(
+            event.topic, envelope.to_bytes(), key=event.aggregate_key().encode()
+        )
+        return envelope
+
+    def gateway_posts_to(self, number: str) -> list[dict[str, Any]]:
+        return [r for r in self.gateway.records if (r["body"] or {}).get("to") == number]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[ScriptedSmtp, int]]:
+    handler = ScriptedSmtp()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+async def notify(
+    stack: StackEndpoints, jwt_keys: JwtKeys, smtp_server: tuple[ScriptedSmtp, int]
+) -> AsyncIterator[Harness]:
+    smtp, smtp_port = smtp_server
+    gateway = GatewaySink()
+    await gateway.start()
+    settings = NotifySettings(
+        **service_env(
+            stack,
+            jwt_keys,
+            "notify",
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            gateway_url=f"{gateway.url}/sms",
+            gateway_token=GATEWAY_TOKEN,
+            fax_email_pattern="{number}@fax.test",
+            retry_base_s=0.3,
+            retry_cap_s=1.0,
+            retry_max_attempts=10,
+            worker_poll_s=0.1,
+            gateway_timeout_s=2.0,
+            answer_base_url="https://crm.example",
+            # Only this run's events: not every earlier run's on the long-lived stack.
+            consumer_start_at_end=True,
+        )
+    )
+    app = create(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        async with running(app), http_client(app) as client:
+            yield Harness(client, app, smtp, gateway, producer, jwt_keys, stack)
+    finally:
+        await producer.stop()
+        await gateway.stop()
+        # Dropped once the app has stopped: FerretDB's SQLite backend has crashed (SIGBUS in
+        # the WAL) when a database was dropped while the delivery worker was still querying it.
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
+        try:
+            await mongo.drop_database(settings.mongo_database)
+        finally:
+            await mongo.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def person_added(
+    *,
+    language: Language = Language.EN,
+    email: str | None = None,
+    mobile: str | None = None,
+    preferred: Channel | None = Channel.EMAIL,
+    consents: dict[Channel, bool] | None = None,
+    name: str = "Anna Petrova",
+) -> PersonAdded:
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    return PersonAdded(
+        client_id=str(uuid.uuid4()),
+        person_id=str(uuid.uuid4()),
+        name=name,
+        language=language,
+        channels=ChannelAddresses(email=email, mobile=mobile),
+        preferred_channel=preferred,
+        version=1,
+        consents=tuple(
+            ChannelConsent(channel=c, granted=g, at=at, source="api")
+            for c, g in (consents or {}).items()
+        ),
+        added_at=at,
+    )
+
+
+def invitation_for(person: PersonAdded, *, title: str | None = None) -> InvitationRequested:
+    token = unique("tok")
+    starts = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+    return InvitationRequested(
+        event_id=str(uuid.uuid4()),
+        participant_id=str(uuid.uuid4()),
+        recipient=Recipient(
+            kind=RecipientKind.PERSON, id=person.person_id, client_id=person.client_id
+        ),
+        role=ParticipantRole.GUEST,
+        event_title=title or unique("Machine tools fair"),
+        event_kind="exhibition",
+        event_topic="Lathes",
+        place=Place(venue="Expocentre", address="Krasnopresnenskaya nab. 14, Moscow"),
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=8),
+        timezone="Europe/Moscow",
+        answer_token=token,
+        answer_url=f"https://crm.example/i/{token}",
+        check_in_code="K-4711",
+        requested_at=datetime.now(UTC),
+    )

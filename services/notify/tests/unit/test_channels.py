@@ -1,0 +1,68 @@
+"""The gateway adapter's request and failure classes, SMTP reply classes, settings guards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from crm_contracts.values import Channel
+from crm_notify.channels import HttpGatewaySender, Outgoing, _smtp_failure
+from crm_notify.domain import DeliveryFailure
+from crm_notify.settings import NotifySettings
+from pydantic import ValidationError
+
+MESSAGE = Outgoing(
+    to="+79990000001", subject="Hello", text='Line "one"\nline two', html="", reference="n-1"
+)
+
+
+def gateway(answer: httpx.Response, seen: list[httpx.Request]) -> HttpGatewaySender:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer
+
+    settings = NotifySettings(gateway_url="https://sms.example/send", gateway_token="t0k")
+    return HttpGatewaySender(settings, httpx.AsyncClient(transport=httpx.MockTransport(handle)))
+
+
+async def test_the_gateway_gets_the_rendered_json_body_with_the_auth_header() -> None:
+    seen: list[httpx.Request] = []
+    await gateway(httpx.Response(202), seen).send(Channel.MOBILE, MESSAGE)
+    [request] = seen
+    assert request.headers["authorization"] == "Bearer t0k"
+    assert request.headers["idempotency-key"] == "n-1"
+    assert json.loads(request.content) == {
+        "to": "+79990000001",
+        "channel": "mobile",
+        "text": 'Line "one"\nline two',
+        "reference": "n-1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"), [(503, True), (500, True), (429, True), (400, False), (404, False)]
+)
+async def test_gateway_5xx_is_transient_and_4xx_permanent(status: int, transient: bool) -> None:
+    with pytest.raises(DeliveryFailure) as caught:
+        await gateway(httpx.Response(status, json={"error": "x"}), []).send(Channel.PAGER, MESSAGE)
+    assert caught.value.transient is transient
+    assert caught.value.reason == f'gateway {status} {{"error": "x"}}'
+
+
+def test_smtp_4xx_replies_are_transient_and_5xx_permanent() -> None:
+    assert _smtp_failure(451, "4.3.0 try later").transient is True
+    assert _smtp_failure(550, "5.1.1 no such user").transient is False
+    assert _smtp_failure(550, "5.1.1 no such user").reason == "SMTP 550 5.1.1 no such user"
+
+
+def test_production_refuses_the_development_secrets(tmp_path: Path) -> None:
+    key = tmp_path / "jwt-public.pem"
+    key.write_text("not checked here")
+    with pytest.raises(ValidationError, match="smtp_password"):
+        NotifySettings(environment="production", jwt_public_key_file=key)
+    with pytest.raises(ValidationError, match="gateway_token"):
+        NotifySettings(
+            environment="production", jwt_public_key_file=key, smtp_password="real-secret"
+        )

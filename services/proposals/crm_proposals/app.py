@@ -27,7 +27,13 @@ from crm_proposals.domain.errors import (
     StateConflict,
     UnknownReference,
 )
-from crm_proposals.repository import OUTBOX_COLLECTIONS, create_indexes
+from crm_proposals.repository import (
+    CLIENTS,
+    EMPLOYEES,
+    OUTBOX_COLLECTIONS,
+    PROPOSAL_CONTACTS,
+    create_indexes,
+)
 from crm_proposals.settings import ProposalsSettings
 
 __all__ = ["SPEC", "ProposalsSettings", "create", "main"]
@@ -40,6 +46,7 @@ SPEC = ServiceSpec(
     "(ProposalWon carries client, curator, lines, totals and currency).",
     routers=ROUTERS,
     outbox_collections=OUTBOX_COLLECTIONS,
+    projections=[CLIENTS, EMPLOYEES, PROPOSAL_CONTACTS],
     subscriptions=SUBSCRIPTIONS,
     produces=[
         CatalogItemChanged,

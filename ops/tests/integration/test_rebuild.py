@@ -1,0 +1,93 @@
+"""`crm rebuild`: a projection replayed from its topics equals the live one, and can replace it."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from crm_contracts.contacts import ClientRegistered, EmployeeRegistered
+from crm_contracts.envelope import Envelope
+from crm_contracts.examples import example_events
+from crm_contracts.topics import CONTACTS
+from crm_kit.app import create_app
+from crm_kit.rebuild import rebuild
+from crm_kit.testing import JwtKeys, StackEndpoints, eventually, running, service_env
+from crm_ops import kafka
+from crm_proposals.app import SPEC, ProposalsSettings
+from crm_proposals.repository import CLIENTS
+
+
+def _fresh(kind: type[Any], **ids: str) -> Any:
+    template = next(e for e in example_events() if isinstance(e, kind))
+    return template.model_copy(update=ids)
+
+
+async def _caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    rows = await kafka.lag(bootstrap, group)
+    return bool(rows) and all(r.lag == 0 for r in rows if r.topic == topic)
+
+
+async def test_a_rebuilt_projection_equals_the_live_one_and_can_replace_a_damaged_one(
+    stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    events = [
+        _fresh(ClientRegistered, client_id=str(uuid.uuid4())),
+        _fresh(ClientRegistered, client_id=str(uuid.uuid4())),
+        _fresh(EmployeeRegistered, employee_id=str(uuid.uuid4())),
+    ]
+    # The proposals service's own projection handlers, fed from a private copy of the contacts
+    # topic, so the replay covers this test's events and not the shared stack's whole history.
+    topic = f"test.rebuild.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    (contacts_subscription,) = [s for s in SPEC.subscriptions if CONTACTS in s.topics]
+    spec = dataclasses.replace(
+        SPEC,
+        routers=[],
+        subscriptions=[dataclasses.replace(contacts_subscription, topics=(topic,))],
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            raw = Envelope.wrap(event, producer="ops-test").to_bytes()
+            await producer.send_and_wait(topic, raw, key=event.aggregate_key().encode())
+    finally:
+        await producer.stop()
+
+    settings = ProposalsSettings(**service_env(stack, jwt_keys, "proposals"))
+    app: Any = create_app(spec, settings)
+    async with running(app):
+        db = app.state.runtime.db
+        await eventually(
+            lambda: _caught_up(stack.kafka_bootstrap, settings.consumer_group, topic),
+            what="the live consumer caught up with its topic",
+            within=60,
+            interval=0.5,
+        )
+        try:
+            report = await rebuild(spec, settings)
+            assert report.failures == []
+            by_name = {c.name: c for c in report.collections}
+            assert by_name[CLIENTS].live_count == 2
+            assert report.events_applied == 3
+            assert report.equal, [
+                (c.name, c.live_count, c.rebuilt_count) for c in report.collections
+            ]
+
+            await db[CLIENTS].delete_one({"_id": events[0].client_id})
+            damaged = await rebuild(spec, settings)
+            assert not damaged.equal
+            repaired = await rebuild(spec, settings, apply=True)
+            assert repaired.applied
+            assert await db[CLIENTS].find_one({"_id": events[0].client_id}) is not None
+            assert (await rebuild(spec, settings)).equal
+        finally:
+            await app.state.runtime.client.drop_database(settings.mongo_database)

@@ -24,6 +24,7 @@ from crm_stack.errors import StackError
 from crm_stack.proc import (
     describe_busy_port,
     owned_pid,
+    port_answers,
     port_is_free,
     start_detached,
     stop_process,
@@ -38,17 +39,40 @@ Say = Callable[[str], None]
 class Service:
     name: str
     port: int
+    script_name: str = ""
+    http_ready: bool = True
+    """Ready when /readyz answers 200; otherwise when the port accepts connections."""
 
     @property
     def script(self) -> Path:
-        return Path(sys.executable).parent / f"crm-{self.name}"
+        return Path(sys.executable).parent / (self.script_name or f"crm-{self.name}")
+
+    def argv(self, cfg: StackConfig) -> list[str]:
+        if self.name == "mail":
+            return [
+                str(self.script),
+                "--smtp-port",
+                str(self.port),
+                "--http-port",
+                str(GATEWAY_PORT),
+                "--maildir",
+                str(cfg.state_dir / "mail"),
+                "--gateway-log",
+                str(cfg.state_dir / "gateway.jsonl"),
+            ]
+        return [str(self.script)]
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
 
+GATEWAY_PORT = 8025
+
 SERVICES: tuple[Service, ...] = (
+    # The mail catcher and SMS/pager gateway sink notify delivers to on the local stack:
+    # messages land in <state>/mail (a Maildir) and <state>/gateway.jsonl.
+    Service("mail", 1025, script_name="crm-notify-devservers", http_ready=False),
     Service("contacts", 8001),
     Service("campaigns", 8002),
     Service("proposals", 8003),
@@ -70,6 +94,8 @@ def service_pid(cfg: StackConfig, svc: Service) -> int | None:
 
 
 def _ready(svc: Service) -> bool:
+    if not svc.http_ready:
+        return port_answers(svc.port)
     try:
         with urllib.request.urlopen(f"{svc.url}/readyz", timeout=2) as response:  # noqa: S310
             return bool(response.status == 200)
@@ -81,7 +107,8 @@ def _environment(cfg: StackConfig, svc: Service) -> dict[str, str]:
     env = dict(os.environ)
     env.update(cfg.client_env())
     env.setdefault("CRM_ENVIRONMENT", "development")
-    env[f"CRM_{svc.name.upper()}_HTTP_PORT"] = str(svc.port)
+    if svc.http_ready:
+        env[f"CRM_{svc.name.upper()}_HTTP_PORT"] = str(svc.port)
     return env
 
 
@@ -99,7 +126,7 @@ def up(cfg: StackConfig, say: Say = print, timeout: float = READY_TIMEOUT) -> li
                     f"port {svc.port} ({svc.name}) is busy: {describe_busy_port(svc.port)}"
                 )
             proc = start_detached(
-                [str(svc.script)], _log(cfg, svc), cwd=cfg.state_dir, env=_environment(cfg, svc)
+                svc.argv(cfg), _log(cfg, svc), cwd=cfg.state_dir, env=_environment(cfg, svc)
             )
             write_pid_file(_pid_file(cfg, svc), proc.pid)
             started.append(svc)
@@ -122,7 +149,12 @@ def up(cfg: StackConfig, say: Say = print, timeout: float = READY_TIMEOUT) -> li
         _stop(cfg, started, say)
         raise
     for svc in SERVICES:
-        say(f"{svc.name:<10} {svc.url}/docs   (events: {svc.url}/asyncapi)")
+        if svc.http_ready:
+            say(f"{svc.name:<10} {svc.url}/docs   (events: {svc.url}/asyncapi)")
+    say(
+        f"mail       sent messages in {cfg.state_dir / 'mail'}, SMS/pager in "
+        f"{cfg.state_dir / 'gateway.jsonl'}"
+    )
     return started
 
 

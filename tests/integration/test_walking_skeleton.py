@@ -41,9 +41,6 @@ async def services(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[tu
         http_client(campaigns) as k,
     ):
         yield c, k
-        for app in (contacts, campaigns):
-            rt = app.state.runtime
-            await rt.client.drop_database(rt.settings.mongo_database)
 
 
 async def test_a_registered_client_reaches_the_campaigns_projection(

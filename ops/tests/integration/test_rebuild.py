@@ -72,22 +72,17 @@ async def test_a_rebuilt_projection_equals_the_live_one_and_can_replace_a_damage
             within=60,
             interval=0.5,
         )
-        try:
-            report = await rebuild(spec, settings)
-            assert report.failures == []
-            by_name = {c.name: c for c in report.collections}
-            assert by_name[CLIENTS].live_count == 2
-            assert report.events_applied == 3
-            assert report.equal, [
-                (c.name, c.live_count, c.rebuilt_count) for c in report.collections
-            ]
+        report = await rebuild(spec, settings)
+        assert report.failures == []
+        by_name = {c.name: c for c in report.collections}
+        assert by_name[CLIENTS].live_count == 2
+        assert report.events_applied == 3
+        assert report.equal, [(c.name, c.live_count, c.rebuilt_count) for c in report.collections]
 
-            await db[CLIENTS].delete_one({"_id": events[0].client_id})
-            damaged = await rebuild(spec, settings)
-            assert not damaged.equal
-            repaired = await rebuild(spec, settings, apply=True)
-            assert repaired.applied
-            assert await db[CLIENTS].find_one({"_id": events[0].client_id}) is not None
-            assert (await rebuild(spec, settings)).equal
-        finally:
-            await app.state.runtime.client.drop_database(settings.mongo_database)
+        await db[CLIENTS].delete_one({"_id": events[0].client_id})
+        damaged = await rebuild(spec, settings)
+        assert not damaged.equal
+        repaired = await rebuild(spec, settings, apply=True)
+        assert repaired.applied
+        assert await db[CLIENTS].find_one({"_id": events[0].client_id}) is not None
+        assert (await rebuild(spec, settings)).equal

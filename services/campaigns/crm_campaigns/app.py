@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import uvicorn
+from crm_contracts import campaigns as facts
 from crm_kit.app import ServiceSpec, create_app
-from crm_kit.settings import ServiceSettings
 from fastapi import FastAPI
 
-from crm_campaigns import api
+from crm_campaigns.api import (
+    audience,
+    participants,
+    planning,
+    preparation,
+    public,
+    questionnaires,
+    reports,
+)
 from crm_campaigns.consumers import SUBSCRIPTIONS
-from crm_campaigns.projections import create_indexes
+from crm_campaigns.domain.errors import CampaignsError, Missing, StateConflict
+from crm_campaigns.handlers.invitations import invitation_worker
+from crm_campaigns.repository import OUTBOX_COLLECTIONS
+from crm_campaigns.repository.indexes import create_indexes
+from crm_campaigns.settings import CampaignsSettings
 
-
-class CampaignsSettings(ServiceSettings):
-    service_name: ClassVar[str] = "campaigns"
-    http_port: int = 8002
-
+PRODUCES = [
+    cls
+    for cls in vars(facts).values()
+    if isinstance(cls, type)
+    and issubclass(cls, facts.CampaignsEvent)
+    and "event_type" in cls.__dict__
+]
 
 SPEC = ServiceSpec(
     name="campaigns",
     title="CRM campaigns",
     description="Attracting clients: programmes, the plan-schedule of marketing events, "
     "preparation tasks, participants, questionnaires and effectiveness.",
-    routers=[api.router],
+    routers=[
+        audience.router,
+        planning.router,
+        preparation.router,
+        participants.router,
+        public.router,
+        questionnaires.router,
+        reports.router,
+    ],
+    workers=[invitation_worker],
+    produces=PRODUCES,
+    outbox_collections=OUTBOX_COLLECTIONS,
+    domain_errors={CampaignsError: 422, StateConflict: 409, Missing: 404},
     subscriptions=SUBSCRIPTIONS,
     indexes=create_indexes,
 )

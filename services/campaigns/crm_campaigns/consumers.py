@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
-from crm_contracts.contacts import ClientRegistered, ClientStatusChanged, ClientUpdated
-from crm_contracts.topics import CONTACTS
+from crm_contracts.contacts import (
+    ClientRegistered,
+    ClientStatusChanged,
+    ClientUpdated,
+    ConsentChanged,
+    ContactRecorded,
+    EmployeeRegistered,
+    EmployeeUpdated,
+    PersonAdded,
+    PersonUpdated,
+)
+from crm_contracts.notify import NotificationDelivered, NotificationFailed
+from crm_contracts.proposals import CatalogItemChanged
+from crm_contracts.topics import CONTACTS, NOTIFY, PROPOSALS
 from crm_kit.app import Subscription
 
 from crm_campaigns import projections
+from crm_campaigns.handlers import reactions
+from crm_campaigns.projections import people
 
 SUBSCRIPTIONS = [
     Subscription(
-        topics=(CONTACTS,),
+        topics=(CONTACTS, NOTIFY, PROPOSALS),
         handlers={
-            ClientRegistered: projections.on_client_registered,
+            ClientRegistered: reactions.on_client_registered,
             ClientUpdated: projections.on_client_updated,
             ClientStatusChanged: projections.on_client_status_changed,
+            PersonAdded: people.on_person_added,
+            PersonUpdated: people.on_person_updated,
+            ConsentChanged: people.on_consent_changed,
+            EmployeeRegistered: people.on_employee_registered,
+            EmployeeUpdated: people.on_employee_updated,
+            ContactRecorded: reactions.on_contact_recorded,
+            NotificationDelivered: reactions.on_notification_delivered,
+            NotificationFailed: reactions.on_notification_failed,
+            CatalogItemChanged: people.on_catalog_item_changed,
         },
-        description="Keeps the client portrait projection that participant selection uses.",
+        description="Projections of clients, people, consent, employees and the catalogue; "
+        "delivery outcomes and contact records that move participants and effectiveness.",
     )
 ]

@@ -8,6 +8,7 @@ test never passes, or is skipped, having tested nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -227,10 +228,24 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-def running(app: Any) -> Any:
-    """Run an app's lifespan (store, broker, relay, consumers) around a block."""
-    lifespan: Any = app.router.lifespan_context(app)
-    return lifespan
+@contextlib.asynccontextmanager
+async def running(app: Any, *, drop_database: bool = True) -> AsyncIterator[Any]:
+    """Run an app's lifespan (store, broker, relay, consumers) around a block.
+
+    Afterwards its test database is dropped, only once the app has stopped: dropping a database
+    that consumers are still reading can crash FerretDB.
+    """
+    async with app.router.lifespan_context(app):
+        yield app
+    if drop_database:
+        from pymongo import AsyncMongoClient
+
+        settings = app.state.settings
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_uri)
+        try:
+            await client.drop_database(settings.mongo_database)
+        finally:
+            await client.close()
 
 
 def http_client(app: Any) -> Any:

@@ -58,9 +58,7 @@ def totals(lines: tuple[EstimateLine, ...], budget: Money | None, currency: str)
                 field=f"lines[{index}].planned_unit.currency",
             )
     planned = sum((line.planned for line in lines), Money.zero(currency))
-    actual = sum(
-        (line.actual for line in lines if line.actual is not None), Money.zero(currency)
-    )
+    actual = sum((line.actual for line in lines if line.actual is not None), Money.zero(currency))
     if budget is not None and budget.currency != currency:
         raise InvalidAmount(f"the budget is in {budget.currency}, the estimate in {currency}")
     planned_variance = budget - planned if budget is not None else None
@@ -68,4 +66,6 @@ def totals(lines: tuple[EstimateLine, ...], budget: Money | None, currency: str)
     over = budget is not None and (
         planned.amount_minor > budget.amount_minor or actual.amount_minor > budget.amount_minor
     )
-    return EstimateTotals(currency, planned, actual, budget, planned_variance, actual_variance, over)
+    return EstimateTotals(
+        currency, planned, actual, budget, planned_variance, actual_variance, over
+    )

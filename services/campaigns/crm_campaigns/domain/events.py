@@ -41,7 +41,9 @@ class Place:
 
     def __post_init__(self) -> None:
         if not (self.venue or self.address or self.online_url):
-            raise InvalidSchedule("a place needs a venue, an address or an online link", field="place")
+            raise InvalidSchedule(
+                "a place needs a venue, an address or an online link", field="place"
+            )
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,10 @@ class MarketingEvent:
             raise EventAlreadyCancelled(f"event {self.event_id} was cancelled")
         if self.status == EventStatus.COMPLETED:
             raise EventAlreadyCompleted(f"event {self.event_id} is already completed")
+
+    def ensure_open(self) -> None:
+        """Participants, invitations and check-ins need an event that still lies ahead."""
+        self._must_be_scheduled()
 
     def reschedule(
         self, slot: Slot, *, place: Place | None = None, reason: str | None = None

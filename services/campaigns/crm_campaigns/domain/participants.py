@@ -92,66 +92,64 @@ class Participant:
     @property
     def who(self) -> str:
         """The natural key: one person or employee is on an event's list at most once."""
-        return f"employee:{self.employee_id}" if self.kind == "employee" else f"person:{self.person_id}"
+        return (
+            f"employee:{self.employee_id}"
+            if self.kind == "employee"
+            else f"person:{self.person_id}"
+        )
 
     def _advance(self, status: ParticipantStatus) -> None:
         if _RANK[status] > _RANK[self.status]:
             self.status = status
 
-    def invite(self, now: datetime) -> set[Milestone]:
-        if self.invited_at is not None or self.status == ParticipantStatus.WAITLISTED:
-            return set()
-        self.invited_at = now
-        self._advance(ParticipantStatus.INVITED)
-        return {Milestone.INVITED}
-
-    def delivered(self, at: datetime) -> set[Milestone]:
-        if self.invited_at is None or self.delivered_at is not None:
-            return set()
-        self.delivered_at = at
-        reached = {Milestone.DELIVERED}
-        if self.failed_at is not None:
-            # A later channel got through after an earlier failure report: it was delivered.
+    def invite(self, now: datetime) -> dict[str, int]:
+        """First invitation, or a new one after a failed delivery; nothing otherwise."""
+        if self.status == ParticipantStatus.WAITLISTED:
+            return {}
+        if self.invited_at is None:
+            self.invited_at = now
+            self._advance(ParticipantStatus.INVITED)
+            return {Milestone.INVITED: 1}
+        if self.status == ParticipantStatus.FAILED:
             self.failed_at = None
-            if self.status == ParticipantStatus.FAILED:
-                self.status = ParticipantStatus.DELIVERED
-            return reached | {Milestone.FAILED}  # the handler subtracts this one
-        self._advance(ParticipantStatus.DELIVERED)
-        return reached
+            self.status = ParticipantStatus.INVITED
+            return {Milestone.FAILED: -1}
+        return {}
 
-    def failed(self, at: datetime) -> set[Milestone]:
+    def delivered(self, at: datetime) -> dict[str, int]:
+        # Notify reports one outcome per invitation; the first one reported stands.
         if self.invited_at is None or self.delivered_at is not None or self.failed_at is not None:
-            return set()
+            return {}
+        self.delivered_at = at
+        self._advance(ParticipantStatus.DELIVERED)
+        return {Milestone.DELIVERED: 1}
+
+    def failed(self, at: datetime) -> dict[str, int]:
+        if self.invited_at is None or self.delivered_at is not None or self.failed_at is not None:
+            return {}
         self.failed_at = at
         self._advance(ParticipantStatus.FAILED)
-        return {Milestone.FAILED}
+        return {Milestone.FAILED: 1}
 
-    def answer_invitation(self, answer: str, at: datetime) -> set[Milestone]:
+    def answer_invitation(self, answer: str, at: datetime) -> dict[str, int]:
         if self.answer is not None:
-            raise AlreadyAnswered(f"participant {self.participant_id} already answered {self.answer}")
+            raise AlreadyAnswered(
+                f"participant {self.participant_id} already answered: {self.answer}"
+            )
         if self.invited_at is None:
             raise ParticipantNotInvited(f"participant {self.participant_id} was not invited")
+        accepted = answer == "accepted"
         self.answer = answer
         self.answered_at = at
-        status = ParticipantStatus.ACCEPTED if answer == "accepted" else ParticipantStatus.DECLINED
-        self._advance(status)
-        return {Milestone.ACCEPTED if answer == "accepted" else Milestone.DECLINED}
+        self._advance(ParticipantStatus.ACCEPTED if accepted else ParticipantStatus.DECLINED)
+        return {Milestone.ACCEPTED if accepted else Milestone.DECLINED: 1}
 
-    def attend(self, at: datetime) -> set[Milestone]:
+    def attend(self, at: datetime) -> dict[str, int]:
         if self.attended_at is not None:
-            return set()
+            return {}
         self.attended_at = at
         self.status = ParticipantStatus.ATTENDED
-        reached = {Milestone.ATTENDED}
+        reached = {Milestone.ATTENDED.value: 1}
         if self.answer == "accepted":
-            reached.add(Milestone.ATTENDED_ACCEPTED)
+            reached[Milestone.ATTENDED_ACCEPTED.value] = 1
         return reached
-
-
-def counter_changes(reached: set[Milestone], previously_failed: bool = False) -> dict[str, int]:
-    """Counter increments for the milestones reached; a delivery after a failure moves one
-    participant from failed to delivered."""
-    changes = {m.value: 1 for m in reached}
-    if Milestone.DELIVERED in reached and Milestone.FAILED in reached:
-        changes[Milestone.FAILED.value] = -1
-    return changes

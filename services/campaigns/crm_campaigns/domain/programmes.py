@@ -31,7 +31,10 @@ class Portrait:
     ) -> bool:
         return (
             (not self.statuses or status in self.statuses)
-            and (not self.field_of_activity_codes or field_of_activity in self.field_of_activity_codes)
+            and (
+                not self.field_of_activity_codes
+                or field_of_activity in self.field_of_activity_codes
+            )
             and (not self.regions or region in self.regions)
             and (not self.sizes or size in self.sizes)
             and (not self.tags or bool(set(self.tags) & set(tags)))

@@ -196,7 +196,10 @@ def default_template(kind: str) -> TaskTemplate:
             "finance",
         ),
         TemplateItem(
-            "equipment", "Order the equipment", TaskCategory.EQUIPMENT, lead["equipment"],
+            "equipment",
+            "Order the equipment",
+            TaskCategory.EQUIPMENT,
+            lead["equipment"],
             "logistics",
         ),
         TemplateItem(

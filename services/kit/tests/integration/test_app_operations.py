@@ -62,7 +62,6 @@ async def ops(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
     app = create_app(spec, settings)
     async with running(app), http_client(app) as client:
         yield client
-        await app.state.runtime.client.drop_database(settings.mongo_database)
 
 
 async def test_health_and_readiness_answer_with_their_checks(ops: Any) -> None:

@@ -85,8 +85,6 @@ async def consumer_app(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
     app = create_app(spec, settings)
     async with running(app):
         yield app, recorder, settings
-        runtime: Runtime = app.state.runtime
-        await runtime.client.drop_database(settings.mongo_database)
 
 
 async def _produce(stack: StackEndpoints, *records: tuple[bytes, bytes]) -> None:

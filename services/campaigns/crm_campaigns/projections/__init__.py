@@ -8,6 +8,7 @@ only when its version is newer, so redelivered or replayed events change nothing
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from crm_contracts.contacts import ClientRegistered, ClientStatusChanged, ClientUpdated
@@ -18,10 +19,15 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from crm_campaigns.domain.programmes import Portrait
+
 CLIENTS = "client_projection"
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
+    from crm_campaigns.projections import people
+
+    await people.create_indexes(db)
     await db[CLIENTS].create_index([("status", 1), ("region", 1)])
     await db[CLIENTS].create_index("tags")
 
@@ -66,5 +72,33 @@ async def on_client_status_changed(rt: Runtime, event: ClientStatusChanged, _: E
     )
 
 
+async def matching_clients(
+    db: AsyncDatabase[Document], query: dict[str, Any]
+) -> AsyncIterator[Document]:
+    async for doc in db[CLIENTS].find(query, {"field_of_activity": 1, "status": 1}):
+        yield doc
+
+
 async def get_client(db: AsyncDatabase[Document], client_id: str) -> Document | None:
     return await db[CLIENTS].find_one({"_id": client_id})
+
+
+def portrait_query(portrait: Portrait) -> dict[str, Any]:
+    """The client-projection filter of a programme's portrait."""
+    query: dict[str, Any] = {}
+    if portrait.statuses:
+        query["status"] = {"$in": list(portrait.statuses)}
+    if portrait.field_of_activity_codes:
+        query["field_of_activity"] = {"$in": list(portrait.field_of_activity_codes)}
+    if portrait.regions:
+        query["region"] = {"$in": list(portrait.regions)}
+    if portrait.sizes:
+        query["size"] = {"$in": list(portrait.sizes)}
+    if portrait.tags:
+        query["tags"] = {"$in": list(portrait.tags)}
+    return query
+
+
+async def client_statuses(db: AsyncDatabase[Document], ids: list[str]) -> dict[str, str]:
+    found = db[CLIENTS].find({"_id": {"$in": ids}}, {"status": 1})
+    return {d["_id"]: str(d.get("status")) async for d in found}

@@ -1,0 +1,128 @@
+"""Public pages reached through signed links: the invitation answer (/i/{token}).
+
+No bearer token here: the signed link is the credential. Every failure is a readable HTML
+page (never a stack trace or JSON), and answering twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from crm_kit.clock import utc_now
+from crm_kit.problems import NotFound
+from crm_kit.runtime import RuntimeDep
+from fastapi import APIRouter, Form
+from fastapi.responses import HTMLResponse
+
+from crm_campaigns import pages
+from crm_campaigns.domain.errors import AlreadyAnswered, CampaignsError, Missing
+from crm_campaigns.domain.events import MarketingEvent
+from crm_campaigns.domain.participants import Participant
+from crm_campaigns.handlers import participants as handlers
+from crm_campaigns.links import ExpiredLink, InvalidLink, LinkClaims, LinkPurpose
+from crm_campaigns.repository.participants import ParticipantRepository
+from crm_campaigns.repository.planning import EventRepository
+
+router = APIRouter(tags=["public pages"])
+
+_CONFIRM = {
+    "accepted": "Thank you — you accepted the invitation. We look forward to seeing you.",
+    "declined": "You declined the invitation. Thank you for letting us know.",
+}
+
+
+def bad_link(error: Exception) -> HTMLResponse:
+    if isinstance(error, ExpiredLink):
+        return pages.message(
+            "This link has expired",
+            "The link in your message is no longer valid. Please contact the organisers.",
+            status_code=410,
+            error=True,
+        )
+    return pages.message(
+        "This link is not valid",
+        "We could not recognise this link. Please open it exactly as it was sent to you.",
+        status_code=404,
+        error=True,
+    )
+
+
+def when(event: MarketingEvent) -> str:
+    zone = ZoneInfo(event.slot.timezone)
+    start = event.slot.starts_at.astimezone(zone)
+    end = event.slot.ends_at.astimezone(zone)
+    same_day = start.date() == end.date()
+    end_text = end.strftime("%H:%M") if same_day else end.strftime("%d %B %Y %H:%M")
+    return f"{start.strftime('%d %B %Y %H:%M')} – {end_text} ({event.slot.timezone})"
+
+
+async def _load(
+    runtime: RuntimeDep, token: str
+) -> tuple[LinkClaims, MarketingEvent, Participant] | HTMLResponse:
+    try:
+        claims = handlers.signer(runtime).verify(LinkPurpose.ANSWER, token, now=utc_now())
+        if claims.participant_id is None:
+            raise InvalidLink("an answer link names its participant")
+        event = await EventRepository(runtime).get(claims.event_id)
+        participant = await ParticipantRepository(runtime).get(
+            claims.event_id, claims.participant_id
+        )
+    except (InvalidLink, ExpiredLink) as exc:
+        return bad_link(exc)
+    except (Missing, NotFound) as exc:
+        return bad_link(InvalidLink(str(exc)))
+    return claims, event, participant
+
+
+def _invitation_page(event: MarketingEvent, participant: Participant) -> HTMLResponse:
+    return pages.render(
+        "invitation.html",
+        title=event.title,
+        event=event,
+        participant=participant,
+        when=when(event),
+        confirmation=_CONFIRM.get(participant.answer or "", ""),
+    )
+
+
+@router.get("/i/{token}", response_class=HTMLResponse, summary="The invitation answer page")
+async def invitation_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
+    loaded = await _load(runtime, token)
+    if isinstance(loaded, HTMLResponse):
+        return loaded
+    _, event, participant = loaded
+    if event.status.value == "cancelled":
+        return pages.message(event.title, "This event has been cancelled.", status_code=410)
+    return _invitation_page(event, participant)
+
+
+@router.post("/i/{token}", response_class=HTMLResponse, summary="Accept or decline (a form)")
+async def answer_invitation(
+    token: str, runtime: RuntimeDep, answer: Annotated[str, Form()] = ""
+) -> HTMLResponse:
+    loaded = await _load(runtime, token)
+    if isinstance(loaded, HTMLResponse):
+        return loaded
+    claims, event, participant = loaded
+    if answer not in _CONFIRM:
+        return pages.message(
+            "Please choose an answer",
+            "Go back and press either “Yes, I will come” or “No, I cannot come”.",
+            status_code=422,
+            error=True,
+        )
+    if event.status.value != "scheduled":
+        return pages.message(
+            event.title, "This event no longer takes answers.", status_code=409, error=True
+        )
+    try:
+        assert claims.participant_id is not None
+        participant = await handlers.answer(runtime, event.event_id, claims.participant_id, answer)
+    except AlreadyAnswered:
+        participant = await ParticipantRepository(runtime).get(
+            event.event_id, participant.participant_id
+        )
+    except CampaignsError as exc:
+        return pages.message(event.title, str(exc), status_code=409, error=True)
+    return _invitation_page(event, participant)

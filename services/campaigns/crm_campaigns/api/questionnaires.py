@@ -1,0 +1,203 @@
+"""Questionnaires: the definition, responses keyed in through the API, the public /q/ page."""
+
+from __future__ import annotations
+
+from crm_contracts.values import ResponseChannel
+from crm_kit.clock import utc_now
+from crm_kit.problems import NotFound, problem_responses
+from crm_kit.runtime import RuntimeDep
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import HTMLResponse
+
+from crm_campaigns import pages
+from crm_campaigns.api.common import IfMatch, Reader, Writer, etag
+from crm_campaigns.api.public import bad_link
+from crm_campaigns.domain.errors import AlreadyResponded, CampaignsError, Missing
+from crm_campaigns.domain.questionnaires import QuestionKind, Questionnaire
+from crm_campaigns.handlers import questionnaires as handlers
+from crm_campaigns.handlers.participants import public_url, signer
+from crm_campaigns.links import ExpiredLink, InvalidLink, LinkPurpose
+from crm_campaigns.projections.people import catalog_names
+from crm_campaigns.repository.participants import ParticipantRepository
+from crm_campaigns.repository.planning import EventRepository
+from crm_campaigns.schemas.questionnaires import (
+    AnswerBody,
+    LinkOut,
+    QuestionBody,
+    QuestionnaireBody,
+    QuestionnaireOut,
+    RespondentBody,
+    ResponseBody,
+    ResponseOut,
+)
+
+router = APIRouter(tags=["questionnaires"])
+
+
+def questionnaire_out(runtime: RuntimeDep, q: Questionnaire) -> QuestionnaireOut:
+    return QuestionnaireOut(
+        event_id=q.event_id,
+        title=q.title,
+        questions=[
+            QuestionBody(
+                question_id=x.question_id,
+                text=x.text,
+                kind=x.kind,
+                options=list(x.options),
+                required=x.required,
+            )
+            for x in q.questions
+        ],
+        version=q.version,
+        anonymous_link=handlers.link(runtime, q.event_id, None),
+    )
+
+
+@router.put(
+    "/events/{event_id}/questionnaire",
+    responses=problem_responses(404, 412, 422, 428),
+    summary='Define or change the event\'s questionnaire (If-Match; "0" for a new one)',
+)
+async def define_questionnaire(
+    event_id: str,
+    body: QuestionnaireBody,
+    runtime: RuntimeDep,
+    _: Writer,
+    version: IfMatch,
+    response: Response,
+) -> QuestionnaireOut:
+    q = await handlers.define_questionnaire(runtime, event_id, body, expected_version=version)
+    etag(response, q.version)
+    return questionnaire_out(runtime, q)
+
+
+@router.get(
+    "/events/{event_id}/questionnaire",
+    responses=problem_responses(404),
+    summary="The event's questionnaire",
+)
+async def get_questionnaire(
+    event_id: str, runtime: RuntimeDep, _: Reader, response: Response
+) -> QuestionnaireOut:
+    q = await handlers.get_questionnaire(runtime, event_id)
+    etag(response, q.version)
+    return questionnaire_out(runtime, q)
+
+
+@router.get(
+    "/events/{event_id}/participants/{participant_id}/questionnaire-link",
+    responses=problem_responses(404),
+    summary="The participant's own questionnaire link (/q/{token})",
+)
+async def participant_link(
+    event_id: str, participant_id: str, runtime: RuntimeDep, _: Reader
+) -> LinkOut:
+    await ParticipantRepository(runtime).get(event_id, participant_id)
+    path = handlers.link(runtime, event_id, participant_id)
+    return LinkOut(path=path, url=public_url(runtime, path))
+
+
+@router.post(
+    "/events/{event_id}/questionnaire/responses",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(404, 409, 422),
+    summary="Key in a response from paper (QuestionnaireSubmitted, NeedsIdentified)",
+)
+async def key_in_response(
+    event_id: str, body: ResponseBody, runtime: RuntimeDep, _: Writer
+) -> ResponseOut:
+    response_id, codes, at = await handlers.submit(
+        runtime,
+        event_id,
+        participant_id=body.participant_id,
+        respondent=body.respondent,
+        answers=body.answers,
+        channel=ResponseChannel.PAPER,
+    )
+    return ResponseOut(
+        id=response_id,
+        event_id=event_id,
+        participant_id=body.participant_id,
+        channel=ResponseChannel.PAPER.value,
+        product_interest_codes=list(codes),
+        submitted_at=at,
+    )
+
+
+# -- the public page ----------------------------------------------------------------------------
+async def _page(
+    runtime: RuntimeDep, token: str, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    try:
+        claims = signer(runtime).verify(LinkPurpose.QUESTIONNAIRE, token, now=utc_now())
+        event = await EventRepository(runtime).get(claims.event_id)
+        q = await handlers.get_questionnaire(runtime, claims.event_id)
+    except (InvalidLink, ExpiredLink) as exc:
+        return bad_link(exc)
+    except (Missing, NotFound) as exc:
+        return bad_link(InvalidLink(str(exc)))
+    if claims.participant_id and await handlers.response_exists(
+        runtime, claims.event_id, claims.participant_id
+    ):
+        return pages.message(q.title, "Thank you — your answers are already with us.")
+    return pages.render(
+        "questionnaire.html",
+        status_code=status_code,
+        title=q.title,
+        questionnaire=q,
+        event=event,
+        anonymous=claims.participant_id is None,
+        catalog=await catalog_names(runtime.db),
+        error=error,
+    )
+
+
+@router.get("/q/{token}", response_class=HTMLResponse, summary="The questionnaire page")
+async def questionnaire_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
+    return await _page(runtime, token)
+
+
+@router.post("/q/{token}", response_class=HTMLResponse, summary="Send the questionnaire (a form)")
+async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    try:
+        claims = signer(runtime).verify(LinkPurpose.QUESTIONNAIRE, token, now=utc_now())
+        q = await handlers.get_questionnaire(runtime, claims.event_id)
+    except (InvalidLink, ExpiredLink) as exc:
+        return bad_link(exc)
+    except (Missing, NotFound) as exc:
+        return bad_link(InvalidLink(str(exc)))
+    form = await request.form()
+    answers: list[AnswerBody] = []
+    for x in q.questions:
+        values = [str(v) for v in form.getlist(f"q_{x.question_id}") if str(v).strip()]
+        if not values:
+            continue
+        if x.kind == QuestionKind.SCALE:
+            scale = int(values[0]) if values[0].isdigit() else None
+            answers.append(AnswerBody(question_id=x.question_id, scale=scale))
+        elif x.kind == QuestionKind.FREE_TEXT:
+            answers.append(AnswerBody(question_id=x.question_id, text=values[0][:5000]))
+        else:
+            answers.append(AnswerBody(question_id=x.question_id, choices=values))
+    respondent = RespondentBody(
+        name=str(form.get("name") or "").strip()[:300] or None,
+        organisation=str(form.get("organisation") or "").strip()[:300] or None,
+        position=str(form.get("position") or "").strip()[:300] or None,
+        email=str(form.get("email") or "").strip()[:300] or None,
+        phone=str(form.get("phone") or "").strip()[:50] or None,
+        consented_channels=["email"] if form.get("consent_email") and form.get("email") else [],
+    )
+    try:
+        await handlers.submit(
+            runtime,
+            claims.event_id,
+            participant_id=claims.participant_id,
+            respondent=respondent,
+            answers=answers,
+            channel=ResponseChannel.ELECTRONIC,
+        )
+    except AlreadyResponded:
+        return pages.message(q.title, "Thank you — your answers are already with us.")
+    except CampaignsError as exc:
+        return await _page(runtime, token, error=str(exc), status_code=422)
+    return pages.message(q.title, "Thank you for your answers.")

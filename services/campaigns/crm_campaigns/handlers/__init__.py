@@ -1,0 +1,1 @@
+"""Use cases: load → act on the domain → save with the outbox."""

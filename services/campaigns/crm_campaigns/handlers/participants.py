@@ -1,0 +1,310 @@
+"""Participants by hand or by portrait, invitation runs, delivery outcomes, answers and
+attendance. Each participant change is one version-guarded write with its events; the
+effectiveness counters move only by what the domain says was reached for the first time."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from crm_contracts.base import ContractEvent
+from crm_kit.clock import utc_now
+from crm_kit.problems import VersionConflict
+from crm_kit.runtime import Runtime
+
+from crm_campaigns import facts, projections
+from crm_campaigns.domain.errors import CampaignsError, EventAtCapacity, UnknownPerson
+from crm_campaigns.domain.events import MarketingEvent
+from crm_campaigns.domain.participants import Participant, ParticipantStatus, Role, takes_a_seat
+from crm_campaigns.links import LinkSigner
+from crm_campaigns.projections import people as directory
+from crm_campaigns.repository.participants import (
+    Counters,
+    ParticipantRepository,
+    Seats,
+)
+from crm_campaigns.repository.planning import EventRepository, ProgrammeRepository
+from crm_campaigns.schemas.participants import AddParticipants, CheckIn, SelectByPortrait
+from crm_campaigns.settings import settings_of
+
+log = logging.getLogger(__name__)
+BATCH = 500
+_ROLE_OF_STATUS = {"partner": Role.PARTNER, "dealer": Role.DEALER}
+
+
+def _check_in_code() -> str:
+    return secrets.token_hex(4).upper()
+
+
+def signer(runtime: Runtime) -> LinkSigner:
+    return LinkSigner(settings_of(runtime).link_secret)
+
+
+def public_url(runtime: Runtime, path: str) -> str | None:
+    base = settings_of(runtime).public_base_url
+    return f"{base.rstrip('/')}{path}" if base else None
+
+
+class Added:
+    def __init__(self) -> None:
+        self.added: list[Participant] = []
+        self.waitlisted = 0
+        self.already_listed = 0
+
+
+async def _add(
+    runtime: Runtime,
+    event: MarketingEvent,
+    candidates: list[Participant],
+    *,
+    waitlist: bool,
+    by_portrait: bool,
+    result: Added,
+) -> None:
+    repo = ParticipantRepository(runtime)
+    unique: dict[str, Participant] = {}
+    for p in candidates:
+        unique.setdefault(p.who, p)
+    listed = await repo.already_listed(event.event_id, list(unique))
+    fresh = [p for who, p in unique.items() if who not in listed]
+    result.already_listed += len(candidates) - len(fresh)
+    seats = Seats(runtime)
+    takers = [p for p in fresh if takes_a_seat(p.role)]
+    granted = len(takers)
+    if event.capacity is not None and takers:
+        granted = await seats.reserve(event.event_id, event.capacity, len(takers))
+        if granted < len(takers) and not waitlist:
+            await seats.release(event.event_id, granted)
+            raise EventAtCapacity(
+                f"event {event.event_id} has {granted} free seats, {len(takers)} were asked for",
+                field="body",
+            )
+    for p in takers[granted:]:
+        p.status = ParticipantStatus.WAITLISTED
+    now = utc_now()
+    inserted = await repo.insert_many(
+        fresh,
+        {
+            p.participant_id: [facts.participants_added(event.event_id, [p], by_portrait, now)]
+            for p in fresh
+        },
+    )
+    lost_seats = sum(
+        1 for p in takers[:granted] if p.participant_id not in inserted
+    )  # a concurrent add listed them first
+    await seats.release(event.event_id, lost_seats)
+    kept = [p for p in fresh if p.participant_id in inserted]
+    result.already_listed += len(fresh) - len(kept)
+    result.added.extend(kept)
+    result.waitlisted += sum(1 for p in kept if p.status == ParticipantStatus.WAITLISTED)
+    planned = sum(1 for p in kept if p.status == ParticipantStatus.PLANNED)
+    await Counters(runtime).add(event.event_id, {"planned": planned})
+
+
+def _person_participant(
+    event_id: str, person: dict[str, Any], role: Role, client_status: str | None, now: datetime
+) -> Participant:
+    return Participant(
+        participant_id=str(uuid.uuid4()),
+        event_id=event_id,
+        kind="person",
+        role=role if role else _ROLE_OF_STATUS.get(client_status or "", Role.GUEST),
+        status=ParticipantStatus.PLANNED,
+        added_at=now,
+        person_id=person["_id"],
+        client_id=person.get("client_id"),
+        name=person.get("name"),
+        check_in_code=_check_in_code(),
+    )
+
+
+async def add_participants(runtime: Runtime, event_id: str, body: AddParticipants) -> Added:
+    event = await EventRepository(runtime).get(event_id)
+    event.ensure_open()
+    now = utc_now()
+    people = await directory.people(runtime.db, [r.person_id for r in body.people])
+    employees = await directory.employees(runtime.db, [r.employee_id for r in body.employees])
+    for i, ref in enumerate(body.people):
+        if ref.person_id not in people or "name" not in people[ref.person_id]:
+            raise UnknownPerson(
+                f"person {ref.person_id} is not known to campaigns",
+                field=f"body.people[{i}].person_id",
+            )
+    for i, eref in enumerate(body.employees):
+        if eref.employee_id not in employees:
+            raise UnknownPerson(
+                f"employee {eref.employee_id} is not known to campaigns",
+                field=f"body.employees[{i}].employee_id",
+            )
+    statuses = await projections.client_statuses(
+        runtime.db, [p.get("client_id", "") for p in people.values()]
+    )
+    candidates = [
+        _person_participant(
+            event_id,
+            people[ref.person_id],
+            ref.role
+            or _ROLE_OF_STATUS.get(
+                statuses.get(people[ref.person_id].get("client_id", ""), ""), Role.GUEST
+            ),
+            None,
+            now,
+        )
+        for ref in body.people
+    ]
+    candidates += [
+        Participant(
+            participant_id=str(uuid.uuid4()),
+            event_id=event_id,
+            kind="employee",
+            role=eref.role,
+            status=ParticipantStatus.PLANNED,
+            added_at=now,
+            employee_id=eref.employee_id,
+            name=employees[eref.employee_id].get("name"),
+            check_in_code=_check_in_code(),
+        )
+        for eref in body.employees
+    ]
+    result = Added()
+    await _add(runtime, event, candidates, waitlist=body.waitlist, by_portrait=False, result=result)
+    return result
+
+
+async def select_by_portrait(runtime: Runtime, event_id: str, body: SelectByPortrait) -> Added:
+    """People of clients matching the programme's portrait who consented on any channel."""
+    event = await EventRepository(runtime).get(event_id)
+    event.ensure_open()
+    if event.programme_id is None:
+        raise CampaignsError(
+            "the event belongs to no programme, so it has no portrait", field="programme_id"
+        )
+    portrait = (await ProgrammeRepository(runtime).get(event.programme_id)).portrait
+    result = Added()
+    now = utc_now()
+    client_ids = [
+        c["_id"]
+        async for c in projections.matching_clients(
+            runtime.db, projections.portrait_query(portrait)
+        )
+    ]
+    for start in range(0, len(client_ids), BATCH):
+        chunk = client_ids[start : start + BATCH]
+        async for group in directory.consenting_people(runtime.db, chunk, BATCH):
+            candidates = [_person_participant(event_id, p, body.role, None, now) for p in group]
+            await _add(
+                runtime, event, candidates, waitlist=body.waitlist, by_portrait=True, result=result
+            )
+    return result
+
+
+async def remove_participant(runtime: Runtime, event_id: str, participant_id: str) -> None:
+    repo = ParticipantRepository(runtime)
+    p = await repo.get(event_id, participant_id)
+    now = utc_now()
+    held_seat = takes_a_seat(p.role) and p.status != ParticipantStatus.WAITLISTED
+    await repo.save(
+        p,
+        [facts.participant_removed(p, now)],
+        # The natural key is freed so the same person can be added again later.
+        extra={"removed": True, "removed_at": now, "who": f"removed:{p.participant_id}"},
+    )
+    event = await EventRepository(runtime).get(event_id)
+    if held_seat and event.capacity is not None:
+        await Seats(runtime).release(event_id, 1)
+    if p.status != ParticipantStatus.WAITLISTED and p.invited_at is None:
+        await Counters(runtime).add(event_id, {"planned": -1})
+
+
+# -- facts about one participant ----------------------------------------------------------------
+async def change_participant(
+    runtime: Runtime,
+    event_id: str,
+    participant_id: str | None,
+    act: Callable[[Participant], tuple[dict[str, int], list[ContractEvent]]],
+    *,
+    find: Callable[[ParticipantRepository], Any] | None = None,
+) -> Participant:
+    """Load, act, write guarded by version (retrying a lost race), then move the counters."""
+    repo = ParticipantRepository(runtime)
+    for attempt in range(5):
+        if find is not None:
+            p: Participant = await find(repo)
+        else:
+            assert participant_id is not None
+            p = await repo.get(event_id, participant_id)
+        reached, out = act(p)
+        if not reached and not out:
+            return p
+        try:
+            await repo.save(p, out)
+        except VersionConflict:
+            if attempt == 4:
+                raise
+            continue
+        await Counters(runtime).add(event_id, reached)
+        p.version += 1
+        return p
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def delivery_reported(
+    runtime: Runtime, event_id: str, participant_id: str, at: datetime, *, delivered: bool
+) -> None:
+    def act(p: Participant) -> tuple[dict[str, int], list[ContractEvent]]:
+        return (p.delivered(at) if delivered else p.failed(at)), []
+
+    await change_participant(runtime, event_id, participant_id, act)
+
+
+async def answer(runtime: Runtime, event_id: str, participant_id: str, reply: str) -> Participant:
+    def act(p: Participant) -> tuple[dict[str, int], list[ContractEvent]]:
+        reached = p.answer_invitation(reply, utc_now())
+        return reached, [facts.invitation_answered(p)]
+
+    return await change_participant(runtime, event_id, participant_id, act)
+
+
+def _attend(method: str) -> Callable[[Participant], tuple[dict[str, int], list[ContractEvent]]]:
+    def act(p: Participant) -> tuple[dict[str, int], list[ContractEvent]]:
+        now = utc_now()
+        reached = p.attend(now)
+        return reached, ([facts.attendance_recorded(p, method, now)] if reached else [])
+
+    return act
+
+
+async def check_in(runtime: Runtime, event_id: str, body: CheckIn) -> Participant:
+    event = await EventRepository(runtime).get(event_id)
+    if event.status.value == "cancelled":
+        event.ensure_open()
+    if body.participant_id:
+        return await change_participant(runtime, event_id, body.participant_id, _attend("check_in"))
+    if body.code:
+        code = body.code
+
+        async def by_code(repo: ParticipantRepository) -> Participant:
+            return await repo.by_check_in_code(event_id, code)
+
+        return await change_participant(
+            runtime, event_id, None, _attend("invitation_code"), find=by_code
+        )
+    raise CampaignsError("give a participant_id or a check-in code", field="body")
+
+
+async def attendance_inferred(runtime: Runtime, event_id: str, person_id: str, method: str) -> None:
+    """A questionnaire or a manager's contact record shows the person was there."""
+    repo = ParticipantRepository(runtime)
+    if await repo.by_person(event_id, person_id) is None:
+        return
+
+    async def by_person(r: ParticipantRepository) -> Participant:
+        found = await r.by_person(event_id, person_id)
+        assert found is not None
+        return found
+
+    await change_participant(runtime, event_id, None, _attend(method), find=by_person)

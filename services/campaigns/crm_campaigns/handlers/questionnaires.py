@@ -1,0 +1,202 @@
+"""Questionnaires: the definition per event and responses, electronic or from paper.
+
+A participant answers once (the response id is derived from the participant); the anonymous
+per-event link takes any number of answers. A response is one insert with its
+QuestionnaireSubmitted (and NeedsIdentified for product interests); then the counters, the
+needs for the report and the inferred attendance follow, each idempotent on its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from crm_contracts.campaign_parts import Answer, Respondent
+from crm_contracts.campaigns import CampaignsEvent, NeedsIdentified, QuestionnaireSubmitted
+from crm_contracts.common import ChannelAddresses
+from crm_contracts.values import Channel, NeedsSource, QuestionKind, ResponseChannel
+from crm_kit.clock import utc_now
+from crm_kit.problems import Conflict, VersionConflict
+from crm_kit.runtime import Runtime
+from pymongo.errors import DuplicateKeyError
+
+from crm_campaigns import projections
+from crm_campaigns.domain.errors import AlreadyResponded, NoQuestionnaire
+from crm_campaigns.domain.questionnaires import (
+    GivenAnswer,
+    Question,
+    Questionnaire,
+    check_response,
+)
+from crm_campaigns.handlers import participants
+from crm_campaigns.links import LinkPurpose
+from crm_campaigns.repository import QUESTIONNAIRES, RESPONSES
+from crm_campaigns.repository.documents import questionnaire_doc, questionnaire_of
+from crm_campaigns.repository.needs import Needs
+from crm_campaigns.repository.participants import Counters, ParticipantRepository
+from crm_campaigns.repository.planning import EventRepository
+from crm_campaigns.schemas.questionnaires import AnswerBody, QuestionnaireBody, RespondentBody
+
+LINK_TTL = timedelta(days=365)
+
+
+async def get_questionnaire(runtime: Runtime, event_id: str) -> Questionnaire:
+    doc = await runtime.db[QUESTIONNAIRES].find_one({"_id": event_id})
+    if doc is None:
+        raise NoQuestionnaire(f"event {event_id} has no questionnaire yet")
+    return questionnaire_of(doc)
+
+
+async def define_questionnaire(
+    runtime: Runtime, event_id: str, body: QuestionnaireBody, *, expected_version: int
+) -> Questionnaire:
+    await EventRepository(runtime).get(event_id)
+    q = Questionnaire(
+        event_id=event_id,
+        title=body.title,
+        questions=tuple(
+            Question(x.question_id, x.text, x.kind, tuple(x.options), x.required)
+            for x in body.questions
+        ),
+    )
+    collection = runtime.db[QUESTIONNAIRES]
+    if expected_version == 0:
+        try:
+            await collection.insert_one({"_id": event_id, **questionnaire_doc(q), "version": 1})
+        except DuplicateKeyError as exc:
+            raise VersionConflict(f"event {event_id} already has a questionnaire") from exc
+        version = 1
+    else:
+        done = await collection.update_one(
+            {"_id": event_id, "version": expected_version},
+            {"$set": questionnaire_doc(q), "$inc": {"version": 1}},
+        )
+        if done.modified_count != 1:
+            raise VersionConflict(f"the questionnaire is not at version {expected_version}")
+        version = expected_version + 1
+    return Questionnaire(event_id, q.title, q.questions, version)
+
+
+def link(runtime: Runtime, event_id: str, participant_id: str | None) -> str:
+    token = participants.signer(runtime).sign(
+        LinkPurpose.QUESTIONNAIRE,
+        event_id=event_id,
+        participant_id=participant_id,
+        now=utc_now(),
+        ttl=LINK_TTL,
+    )
+    return f"/q/{token}"
+
+
+async def submit(
+    runtime: Runtime,
+    event_id: str,
+    *,
+    participant_id: str | None,
+    respondent: RespondentBody,
+    answers: list[AnswerBody],
+    channel: ResponseChannel,
+) -> tuple[str, tuple[str, ...], datetime]:
+    event = await EventRepository(runtime).get(event_id)
+    questionnaire = await get_questionnaire(runtime, event_id)
+    checked = check_response(
+        questionnaire,
+        tuple(GivenAnswer(a.question_id, tuple(a.choices), a.scale, a.text) for a in answers),
+    )
+    person_id = client_id = None
+    name = respondent.name
+    if participant_id is not None:
+        p = await ParticipantRepository(runtime).get(event_id, participant_id)
+        person_id, client_id, name = p.person_id, p.client_id, p.name or name
+        response_id = f"{event_id}:{participant_id}"
+    else:
+        response_id = str(uuid.uuid4())
+    now = utc_now()
+    facts: list[CampaignsEvent] = [
+        QuestionnaireSubmitted(
+            event_id=event_id,
+            response_id=response_id,
+            questionnaire_id=event_id,
+            participant_id=participant_id,
+            respondent=Respondent(
+                person_id=person_id,
+                client_id=client_id,
+                name=name,
+                organisation=respondent.organisation,
+                position=respondent.position,
+                channels=ChannelAddresses(
+                    email=respondent.email.strip().lower() if respondent.email else None,
+                    phone=respondent.phone,
+                ),
+                consented_channels=tuple(Channel(c) for c in respondent.consented_channels),
+            ),
+            answers=tuple(
+                Answer(
+                    question_id=q.question_id,
+                    question=q.text,
+                    kind=QuestionKind(q.kind.value),
+                    choices=given.choices if q.kind.value != "product_interest" else (),
+                    scale=given.scale,
+                    text=given.text,
+                    item_codes=given.choices if q.kind.value == "product_interest" else (),
+                )
+                for q, given in checked.answers
+            ),
+            product_interest_codes=checked.product_interest_codes,
+            channel=channel,
+            submitted_at=now,
+        )
+    ]
+    if checked.product_interest_codes:
+        facts.append(
+            NeedsIdentified(
+                event_id=event_id,
+                client_id=client_id,
+                person_id=person_id,
+                programme_id=event.programme_id,
+                source=NeedsSource.QUESTIONNAIRE,
+                source_id=response_id,
+                item_codes=checked.product_interest_codes,
+                identified_at=now,
+            )
+        )
+    try:
+        await runtime.outbox(RESPONSES, "questionnaire response").insert(
+            {
+                "_id": response_id,
+                "event_id": event_id,
+                "participant_id": participant_id,
+                "channel": channel.value,
+                "codes": list(checked.product_interest_codes),
+                "submitted_at": now,
+            },
+            facts,
+        )
+    except Conflict as exc:
+        raise AlreadyResponded(
+            f"participant {participant_id} already answered the questionnaire",
+            field="participant_id",
+        ) from exc
+    await Counters(runtime).add(event_id, {"questionnaires": 1})
+    client = await projections.get_client(runtime.db, client_id) if client_id else None
+    await Needs(runtime).record(
+        source=NeedsSource.QUESTIONNAIRE.value,
+        source_id=response_id,
+        item_codes=checked.product_interest_codes,
+        event_id=event_id,
+        programme_id=event.programme_id,
+        client_id=client_id,
+        person_id=person_id,
+        field_of_activity=(client or {}).get("field_of_activity"),
+        at=now,
+    )
+    if person_id is not None:
+        await participants.attendance_inferred(runtime, event_id, person_id, "questionnaire")
+    return response_id, checked.product_interest_codes, now
+
+
+async def response_exists(runtime: Runtime, event_id: str, participant_id: str) -> bool:
+    found = await runtime.db[RESPONSES].find_one(
+        {"_id": f"{event_id}:{participant_id}"}, {"_id": 1}
+    )
+    return found is not None

@@ -1,0 +1,17 @@
+"""All database queries of the campaigns service, and only here."""
+
+from __future__ import annotations
+
+PROGRAMMES = "programmes"
+EVENTS = "events"
+TASK_TEMPLATES = "task_templates"
+PARTICIPANTS = "participants"
+INVITATION_RUNS = "invitation_runs"
+EFFECTIVENESS = "effectiveness"
+QUESTIONNAIRES = "questionnaires"
+RESPONSES = "questionnaire_responses"
+EVENT_CONTACTS = "event_contacts"
+NEW_CLIENTS = "new_clients"
+NEEDS = "needs"
+
+OUTBOX_COLLECTIONS = (PROGRAMMES, EVENTS, PARTICIPANTS, RESPONSES, EVENT_CONTACTS)

@@ -1,0 +1,242 @@
+"""Participants (one document each), seats, invitation runs and effectiveness counters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from crm_contracts.base import ContractEvent
+from crm_kit.outbox import OUTBOX, VERSION, outbox_entry
+from crm_kit.runtime import Runtime
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
+
+from crm_campaigns.domain.errors import UnknownParticipant
+from crm_campaigns.domain.participants import Participant
+from crm_campaigns.repository import EFFECTIVENESS, EVENTS, INVITATION_RUNS, PARTICIPANTS
+from crm_campaigns.repository.documents import participant_doc, participant_of
+from crm_campaigns.repository.pagination import after, next_cursor
+from crm_campaigns.repository.planning import Page
+
+ACTIVE = {"removed": {"$ne": True}}
+
+
+class ParticipantRepository:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.outbox(PARTICIPANTS, "participant")
+        self.collection = self.store.collection
+        self.producer = runtime.settings.service_name
+
+    async def already_listed(self, event_id: str, whos: Sequence[str]) -> set[str]:
+        found = self.collection.find({"event_id": event_id, "who": {"$in": list(whos)}}, {"who": 1})
+        return {d["who"] async for d in found}
+
+    async def insert_many(
+        self, participants: Sequence[Participant], facts: Mapping[str, Sequence[ContractEvent]]
+    ) -> set[str]:
+        """Insert with each one's events; returns the ids inserted (duplicates are skipped)."""
+        if not participants:
+            return set()
+        docs = [
+            {
+                "_id": p.participant_id,
+                **participant_doc(p),
+                VERSION: 1,
+                OUTBOX: [
+                    outbox_entry(e, producer=self.producer) for e in facts.get(p.participant_id, ())
+                ],
+            }
+            for p in participants
+        ]
+        inserted = {d["_id"] for d in docs}
+        try:
+            await self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != 11000:
+                    raise
+                inserted.discard(docs[error["index"]]["_id"])
+        # No wake-up per document: the relay's periodic scan publishes bulk writes in batches,
+        # where waking it for thousands of ids makes it look each batch up with an $in, which
+        # FerretDB v1 answers by scanning the whole collection.
+        return inserted
+
+    async def get(self, event_id: str, participant_id: str) -> Participant:
+        doc = await self.collection.find_one(
+            {"_id": participant_id, "event_id": event_id, **ACTIVE}, {OUTBOX: 0}
+        )
+        if doc is None:
+            raise UnknownParticipant(
+                f"event {event_id} has no participant {participant_id}", field="participant_id"
+            )
+        return participant_of(doc)
+
+    async def by_check_in_code(self, event_id: str, code: str) -> Participant:
+        doc = await self.collection.find_one(
+            {"event_id": event_id, "check_in_code": code.strip().upper(), **ACTIVE}, {OUTBOX: 0}
+        )
+        if doc is None:
+            raise UnknownParticipant(f"no participant has check-in code {code}", field="code")
+        return participant_of(doc)
+
+    async def by_person(self, event_id: str, person_id: str) -> Participant | None:
+        doc = await self.collection.find_one(
+            {"event_id": event_id, "who": f"person:{person_id}"}, {OUTBOX: 0}
+        )
+        return participant_of(doc) if doc is not None else None
+
+    async def save(
+        self,
+        participant: Participant,
+        facts: Sequence[ContractEvent],
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write the participant's state guarded by the version it was read at."""
+        await self.store.update(
+            participant.participant_id,
+            {"$set": {**participant_doc(participant), **(extra or {})}},
+            facts,
+            expected_version=participant.version,
+        )
+
+    async def page(
+        self, event_id: str, *, status: str | None, cursor: str | None, limit: int
+    ) -> Page[Participant]:
+        query: dict[str, Any] = {"event_id": event_id, **ACTIVE}
+        if status is not None:
+            query["status"] = status
+        query.update(after("_id", cursor))
+        docs = await self.collection.find(query, {OUTBOX: 0}).sort("_id", 1).limit(limit).to_list()
+        return Page([participant_of(d) for d in docs], next_cursor(docs, "_id", limit))
+
+    async def count(self, event_id: str, statuses: Sequence[str]) -> int:
+        return await self.collection.count_documents(
+            {"event_id": event_id, "status": {"$in": list(statuses)}, **ACTIVE}
+        )
+
+    async def batch(
+        self, event_id: str, statuses: Sequence[str], after_id: str, limit: int
+    ) -> list[Participant]:
+        docs = (
+            await self.collection.find(
+                {
+                    "event_id": event_id,
+                    "status": {"$in": list(statuses)},
+                    "_id": {"$gt": after_id},
+                    **ACTIVE,
+                },
+                {OUTBOX: 0},
+            )
+            .sort("_id", 1)
+            .limit(limit)
+            .to_list()
+        )
+        return [participant_of(d) for d in docs]
+
+    async def save_many(
+        self, changed: Sequence[tuple[Participant, Sequence[ContractEvent], Mapping[str, Any]]]
+    ) -> set[str]:
+        """Version-guarded writes, each with its events; returns the ids written.
+
+        One update per participant by ``_id``: FerretDB v1 serves an ``_id`` lookup directly but
+        scans the collection for an ``$in`` and slows sharply on multi-statement bulks."""
+        written: set[str] = set()
+        for p, events, extra in changed:
+            update: dict[str, Any] = {
+                "$set": {**participant_doc(p), **extra},
+                "$inc": {VERSION: 1},
+            }
+            if events:
+                entries = [outbox_entry(e, producer=self.producer) for e in events]
+                update["$push"] = {OUTBOX: {"$each": entries}}
+            result = await self.collection.update_one(
+                {"_id": p.participant_id, VERSION: p.version}, update
+            )
+            if result.modified_count == 1:
+                written.add(p.participant_id)  # published by the relay's scan (see insert_many)
+        return written
+
+
+class Seats:
+    """Seats taken at an event, reserved atomically so concurrent adds cannot overbook."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.events = runtime.db[EVENTS]
+
+    async def reserve(self, event_id: str, capacity: int, wanted: int) -> int:
+        """Reserve up to ``wanted`` seats; returns how many were free and are now taken."""
+        for _ in range(20):
+            doc = await self.events.find_one({"_id": event_id}, {"seats_taken": 1})
+            taken = int((doc or {}).get("seats_taken", 0))
+            granted = max(0, min(wanted, capacity - taken))
+            if granted == 0:
+                return 0
+            # A missing counter (no seat taken yet) reads as 0.
+            current: Any = taken if taken else {"$in": [0, None]}
+            done = await self.events.find_one_and_update(
+                {"_id": event_id, "seats_taken": current},
+                {"$inc": {"seats_taken": granted}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if done is not None:
+                return granted
+        return 0
+
+    async def release(self, event_id: str, count: int) -> None:
+        if count > 0:
+            await self.events.update_one({"_id": event_id}, {"$inc": {"seats_taken": -count}})
+
+    async def taken(self, event_id: str) -> int:
+        doc = await self.events.find_one({"_id": event_id}, {"seats_taken": 1})
+        return int((doc or {}).get("seats_taken", 0))
+
+
+class Counters:
+    """The effectiveness counters of each event, moved by the use cases as facts arrive."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.collection = runtime.db[EFFECTIVENESS]
+
+    async def add(self, event_id: str, deltas: Mapping[str, int]) -> None:
+        changes = {str(k): int(v) for k, v in deltas.items() if v}
+        if changes:
+            await self.collection.update_one({"_id": event_id}, {"$inc": changes}, upsert=True)
+
+    async def get(self, event_id: str) -> dict[str, int]:
+        doc = await self.collection.find_one({"_id": event_id}) or {}
+        return {k: int(v) for k, v in doc.items() if k != "_id"}
+
+
+class InvitationRuns:
+    def __init__(self, runtime: Runtime) -> None:
+        self.collection = runtime.db[INVITATION_RUNS]
+
+    async def create(self, doc: dict[str, Any]) -> None:
+        await self.collection.insert_one(doc)
+
+    async def get(self, event_id: str, run_id: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": run_id, "event_id": event_id})
+
+    async def pending(self) -> list[dict[str, Any]]:
+        return (
+            await self.collection.find({"state": {"$in": ["queued", "running"]}})
+            .sort("created_at", 1)
+            .to_list()
+        )
+
+    async def progress(self, run_id: str, *, after_id: str, processed: int, invited: int) -> None:
+        await self.collection.update_one(
+            {"_id": run_id},
+            {
+                "$set": {"state": "running", "after_id": after_id},
+                "$inc": {"processed": processed, "invited": invited},
+            },
+        )
+
+    async def finish(self, run_id: str, at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": run_id}, {"$set": {"state": "done", "finished_at": at}}
+        )

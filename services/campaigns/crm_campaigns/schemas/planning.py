@@ -1,0 +1,188 @@
+"""Programmes, events, the plan-schedule, tasks, templates and the estimate over HTTP."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from crm_contracts.values import ClientSize, ClientStatus, Department
+from pydantic import AwareDatetime, BaseModel, Field
+
+from crm_campaigns.domain.tasks import TaskCategory, TaskStatus
+from crm_campaigns.schemas.common import Currency, MoneyBody, MoneyOut, PlaceBody, Strict
+
+
+class PortraitBody(Strict):
+    statuses: list[ClientStatus] = []
+    field_of_activity_codes: list[str] = []
+    regions: list[str] = []
+    sizes: list[ClientSize] = []
+    tags: list[str] = Field(default=[], description="A client matches with any one of them")
+
+
+class ProgrammeBody(Strict):
+    name: str = Field(min_length=1, max_length=300)
+    portrait: PortraitBody = PortraitBody()
+    promoted_item_codes: list[str] = []
+    starts_on: date
+    ends_on: date
+    budget: MoneyBody | None = None
+
+
+class ProgrammeOut(BaseModel):
+    id: str
+    name: str
+    portrait: PortraitBody
+    promoted_item_codes: list[str]
+    starts_on: date
+    ends_on: date
+    budget: MoneyOut | None
+    defined_at: datetime
+    version: int
+
+
+class ProgrammePage(BaseModel):
+    items: list[ProgrammeOut]
+    next_cursor: str | None
+
+
+class EventBody(Strict):
+    kind: str = Field(min_length=1, examples=["seminar"])
+    title: str = Field(min_length=1, max_length=300)
+    topic: str | None = None
+    place: PlaceBody
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    timezone: str = Field(examples=["Europe/Moscow"])
+    capacity: int | None = Field(default=None, ge=0)
+    budget: MoneyBody | None = None
+    responsible_employee_ids: list[str] = []
+    programme_id: str | None = None
+
+
+class RescheduleBody(Strict):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    timezone: str | None = None
+    place: PlaceBody | None = None
+    reason: str | None = None
+
+
+class ReasonBody(Strict):
+    reason: str | None = None
+
+
+class EventOut(BaseModel):
+    id: str
+    kind: str
+    title: str
+    topic: str | None
+    place: PlaceBody
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    capacity: int | None
+    budget: MoneyOut | None
+    responsible_employee_ids: list[str]
+    programme_id: str | None
+    status: str
+    scheduled_at: datetime
+    status_reason: str | None
+    open_tasks: int
+    overdue_tasks: int
+    version: int
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class TaskOut(BaseModel):
+    id: str
+    title: str
+    category: TaskCategory
+    due_on: date
+    status: TaskStatus
+    overdue: bool
+    department: str | None
+    role: str | None
+    assignee_id: str | None
+    template_item_id: str | None
+    completed_at: datetime | None
+
+
+class TaskList(BaseModel):
+    event_id: str
+    items: list[TaskOut]
+    next_cursor: str | None = None
+    version: int
+    """The event's version: send it as If-Match to change a task."""
+
+
+class TaskPatch(Strict):
+    status: TaskStatus | None = None
+    assignee_id: str | None = Field(default=None, min_length=1)
+
+
+class TemplateItemBody(Strict):
+    item_id: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=300)
+    category: TaskCategory
+    days_before: int = Field(ge=0, le=3650)
+    department: Department | None = None
+    role: str | None = None
+    default_assignee_id: str | None = None
+
+
+class TemplateBody(Strict):
+    items: list[TemplateItemBody]
+
+
+class TemplateOut(BaseModel):
+    kind: str
+    items: list[TemplateItemBody]
+    version: int
+    edited: bool
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateOut]
+    next_cursor: str | None = None
+
+
+class EstimateLineBody(Strict):
+    line_id: str | None = None
+    category: str = Field(min_length=1, examples=["venue"])
+    description: str = ""
+    quantity: int = Field(ge=0)
+    planned_unit_minor: int = Field(ge=0)
+    actual_unit_minor: int | None = Field(default=None, ge=0)
+
+
+class EstimateBody(Strict):
+    currency: Currency
+    lines: list[EstimateLineBody]
+
+
+class EstimateLineOut(BaseModel):
+    line_id: str
+    category: str
+    description: str
+    quantity: int
+    planned_unit_minor: int
+    actual_unit_minor: int | None
+    planned_total_minor: int
+    actual_total_minor: int | None
+
+
+class EstimateOut(BaseModel):
+    event_id: str
+    currency: str
+    lines: list[EstimateLineOut]
+    planned_total: MoneyOut
+    actual_total: MoneyOut
+    budget: MoneyOut | None
+    planned_variance: MoneyOut | None
+    actual_variance: MoneyOut | None
+    over_budget: bool
+    version: int

@@ -1,0 +1,71 @@
+"""Questionnaire definitions and responses over HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crm_contracts.values import Channel
+from pydantic import BaseModel, Field
+
+from crm_campaigns.domain.questionnaires import QuestionKind
+from crm_campaigns.schemas.common import Strict
+
+
+class QuestionBody(Strict):
+    question_id: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=1, max_length=1000)
+    kind: QuestionKind
+    options: list[str] = Field(default=[], description="Choices; catalogue codes for interest")
+    required: bool = False
+
+
+class QuestionnaireBody(Strict):
+    title: str = Field(min_length=1, max_length=300)
+    questions: list[QuestionBody] = Field(min_length=1, max_length=100)
+
+
+class QuestionnaireOut(BaseModel):
+    event_id: str
+    title: str
+    questions: list[QuestionBody]
+    version: int
+    anonymous_link: str
+    """The per-event link anyone at the event can answer through (/q/{token})."""
+
+
+class AnswerBody(Strict):
+    question_id: str
+    choices: list[str] = []
+    scale: int | None = None
+    text: str | None = Field(default=None, max_length=5000)
+
+
+class RespondentBody(Strict):
+    name: str | None = Field(default=None, max_length=300)
+    organisation: str | None = Field(default=None, max_length=300)
+    position: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=50)
+    consented_channels: list[Channel] = []
+
+
+class ResponseBody(Strict):
+    """A response keyed in from paper (or sent by another application)."""
+
+    participant_id: str | None = None
+    respondent: RespondentBody = RespondentBody()
+    answers: list[AnswerBody]
+
+
+class ResponseOut(BaseModel):
+    id: str
+    event_id: str
+    participant_id: str | None
+    channel: str
+    product_interest_codes: list[str]
+    submitted_at: datetime
+
+
+class LinkOut(BaseModel):
+    path: str
+    url: str | None

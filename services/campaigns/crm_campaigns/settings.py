@@ -18,10 +18,10 @@ class CampaignsSettings(ServiceSettings):
     relay_batch_size: int = 50
     """FerretDB v1 slows down sharply on multi-statement updates (the relay's bulk removal of
     published events): a 500-statement bulk can stall the server. Small batches keep it fast."""
-    store_max_pool_size: int | None = 1
-    """FerretDB v1 (the dev/CI store) loses concurrent updates to one document: it reads,
-    changes and writes back without isolation. One connection per process serialises this
-    process's writes (the outbox relay's included). Set it empty on a real MongoDB."""
+    store_max_pool_size: int | None = None
+    """Caps the store connections of this process when set. Not needed for correctness: the
+    local FerretDB runs write commands one at a time (deploy/local/ferretdb/serialize.go) and
+    MongoDB keeps single-document updates atomic itself."""
     link_secret: str = "dev-only-campaigns-link-secret"  # noqa: S105 - a development default
     """Signs the public answer and questionnaire links."""
     invitation_link_ttl_days: int = 90

@@ -22,7 +22,12 @@ DOCS = ROOT / "docs" / "api"
 
 def documents(service: str) -> dict[str, Any]:
     module = importlib.import_module(f"crm_{service}.app")
-    app = module.create()
+    settings_cls = getattr(module, f"{service.capitalize()}Settings")
+    # Fixed settings, so the documents do not depend on the shell that generates them.
+    settings = settings_cls(
+        environment="development", kafka_bootstrap="kafka:9092", jwt_public_key_file=None
+    )
+    app = module.create(settings)
     asyncapi = AsyncAPI(
         app.state.broker,
         title=f"{app.title} events",

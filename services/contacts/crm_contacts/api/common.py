@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_kit.auth import Principal, requires
-from crm_kit.problems import FieldError, InvalidInput, PreconditionRequired
-from fastapi import Depends, Header, Query, Response
+from crm_kit.http import IfMatch, expected_version, set_etag
+from fastapi import Depends, Query
 
 Reader = Annotated[Principal, Depends(requires("contacts:read"))]
 Writer = Annotated[Principal, Depends(requires("contacts:write"))]
@@ -20,32 +20,14 @@ Insist = Annotated[
     bool, Query(description="Register even though likely duplicates exist (they are listed).")
 ]
 
-
-def expected_version(
-    if_match: Annotated[
-        str | None,
-        Header(description="The ETag (version) you read; required on every update."),
-    ] = None,
-) -> int:
-    """The version named by ``If-Match``: missing → 428, unreadable → 422 naming the header."""
-    if if_match is None or not if_match.strip():
-        raise PreconditionRequired()
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise InvalidInput(
-            [
-                FieldError(
-                    field="header.if-match",
-                    message=f"{if_match!r} is not an ETag this service issued",
-                    type="value_error",
-                )
-            ]
-        )
-    return int(value)
-
-
-IfMatch = Annotated[int, Depends(expected_version)]
-
-
-def set_etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
+__all__ = [
+    "Admin",
+    "Cursor",
+    "IfMatch",
+    "Insist",
+    "Limit",
+    "Reader",
+    "Writer",
+    "expected_version",
+    "set_etag",
+]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from crm_kit.auth import Principal, requires
-from crm_kit.problems import FieldError, InvalidInput, PreconditionRequired
-from fastapi import Depends, Header, Response
+from crm_kit.http import parse_if_match as expected_version
+from crm_kit.http import set_etag
+from fastapi import Depends, Header
 
 from crm_proposals.commands import Caller
 
@@ -22,23 +22,18 @@ IfMatch = Annotated[
     str | None,
     Header(description='The version read, as its ETag (`"3"`); required on every update.'),
 ]
-_ETAG = re.compile(r'^(W/)?"?(\d+)"?$')
 
 
 def caller_of(principal: Principal) -> Caller:
     return Caller(subject=principal.subject, admin=ADMIN in principal.scopes)
 
 
-def expected_version(if_match: str | None) -> int:
-    if if_match is None:
-        raise PreconditionRequired()
-    found = _ETAG.match(if_match.strip())
-    if found is None:
-        raise InvalidInput(
-            [FieldError(field="header.if-match", message="not an ETag of this API", type="etag")]
-        )
-    return int(found.group(2))
-
-
-def set_etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
+__all__ = [
+    "Admin",
+    "IfMatch",
+    "Reader",
+    "Writer",
+    "caller_of",
+    "expected_version",
+    "set_etag",
+]

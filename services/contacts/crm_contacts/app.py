@@ -14,7 +14,6 @@ from crm_contacts import api, consumers
 from crm_contacts.domain import ContactsError, InvalidInputError, StateConflict, UnknownReference
 from crm_contacts.domain.errors import PersonNotFound
 from crm_contacts.repository import CLIENTS, CONTACTS, EMPLOYEES, create_indexes
-from crm_contacts.store_guard import guard_relay
 
 
 class ContactsSettings(ServiceSettings):
@@ -44,7 +43,6 @@ SPEC = ServiceSpec(
         c.ClientsMerged,
     ],
     indexes=create_indexes,
-    workers=[guard_relay],
     domain_errors={
         ContactsError: 422,
         InvalidInputError: 422,

@@ -18,7 +18,6 @@ from crm_contacts import domain
 from crm_contacts.domain.matching import looks_like_phone, normalise_name
 from crm_contacts.repository.documents import client_doc, client_of, without_id
 from crm_contacts.repository.pagination import Page, after, page_of
-from crm_contacts.store_guard import serialised
 
 CLIENTS = "clients"
 _HIDDEN = {OUTBOX: 0}
@@ -100,8 +99,7 @@ class ClientRepository:
         *,
         causation_id: str | None = None,
     ) -> domain.Client:
-        async with serialised(self.runtime):
-            doc = await self.clients.insert(client_doc(client), events, causation_id=causation_id)
+        doc = await self.clients.insert(client_doc(client), events, causation_id=causation_id)
         return client_of(doc)
 
     async def save(
@@ -113,10 +111,9 @@ class ClientRepository:
     ) -> domain.Client:
         """Replace the stored state with ``client``, if it is still at ``expected_version``."""
         state = without_id(client_doc(client))
-        async with serialised(self.runtime):
-            doc = await self.clients.update(
-                client.client_id, {"$set": state}, events, expected_version=expected_version
-            )
+        doc = await self.clients.update(
+            client.client_id, {"$set": state}, events, expected_version=expected_version
+        )
         return client_of(doc)
 
     async def get(self, client_id: str) -> domain.Client | None:

@@ -12,7 +12,6 @@ from crm_kit.runtime import Runtime
 from crm_contacts import domain
 from crm_contacts.repository.documents import employee_doc, employee_of, without_id
 from crm_contacts.repository.pagination import Page, after, page_of
-from crm_contacts.store_guard import serialised
 
 EMPLOYEES = "employees"
 
@@ -24,19 +23,17 @@ class EmployeeRepository:
         self.runtime = runtime
 
     async def add(self, employee: domain.Employee, event: ContractEvent) -> domain.Employee:
-        async with serialised(self.runtime):
-            return employee_of(await self.employees.insert(employee_doc(employee), [event]))
+        return employee_of(await self.employees.insert(employee_doc(employee), [event]))
 
     async def save(
         self, employee: domain.Employee, event: ContractEvent, *, expected_version: int
     ) -> domain.Employee:
-        async with serialised(self.runtime):
-            doc = await self.employees.update(
-                employee.employee_id,
-                {"$set": without_id(employee_doc(employee))},
-                [event],
-                expected_version=expected_version,
-            )
+        doc = await self.employees.update(
+            employee.employee_id,
+            {"$set": without_id(employee_doc(employee))},
+            [event],
+            expected_version=expected_version,
+        )
         return employee_of(doc)
 
     async def get(self, employee_id: str) -> domain.Employee | None:

@@ -13,7 +13,6 @@ from crm_kit.runtime import Runtime
 from crm_contacts import domain
 from crm_contacts.repository.documents import record_doc, record_of
 from crm_contacts.repository.pagination import Page, after, page_of
-from crm_contacts.store_guard import serialised
 
 CONTACTS = "contacts"
 
@@ -37,16 +36,14 @@ class RecordRepository:
         self.runtime = runtime
 
     async def add(self, record: domain.ContactRecord, event: ContractEvent) -> domain.ContactRecord:
-        async with serialised(self.runtime):
-            return record_of(await self.records.insert(record_doc(record), [event]))
+        return record_of(await self.records.insert(record_doc(record), [event]))
 
     async def add_once(
         self, record: domain.ContactRecord, event: ContractEvent, *, causation_id: str
     ) -> bool:
         """Insert a record with a deterministic id; ``False`` if it was stored before."""
         try:
-            async with serialised(self.runtime):
-                await self.records.insert(record_doc(record), [event], causation_id=causation_id)
+            await self.records.insert(record_doc(record), [event], causation_id=causation_id)
         except Conflict:
             return False
         return True
@@ -77,8 +74,7 @@ class RecordRepository:
     async def move(self, contact_ids: tuple[str, ...], *, to_client: str, from_client: str) -> None:
         """Re-point records to the survivor of a merge; repeating it changes nothing more."""
         if contact_ids:
-            async with serialised(self.runtime):
-                await self.collection.update_many(
-                    {"_id": {"$in": list(contact_ids)}},
-                    {"$set": {"client_id": to_client, "merged_from": from_client}},
-                )
+            await self.collection.update_many(
+                {"_id": {"$in": list(contact_ids)}},
+                {"$set": {"client_id": to_client, "merged_from": from_client}},
+            )

@@ -62,7 +62,9 @@ async def test_a_rebuilt_projection_equals_the_live_one_and_can_replace_a_damage
     finally:
         await producer.stop()
 
-    settings = ProposalsSettings(**service_env(stack, jwt_keys, "proposals"))
+    # The live consumer must read the topic from its start, like the rebuild does.
+    env = service_env(stack, jwt_keys, "proposals", consumer_start_at_end=False)
+    settings = ProposalsSettings(**env)
     app: Any = create_app(spec, settings)
     async with running(app):
         db = app.state.runtime.db

@@ -1,7 +1,9 @@
 # The two commands: `make run` (the whole system on the local stack) and `make test`.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
-export PATH := $(HOME)/.local/bin:$(PATH)
+# uv may land in the user scripts folder or beside the interpreter (see deploy/local/bootstrap.sh).
+PY_SCRIPTS := $(shell python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))" 2>/dev/null)
+export PATH := $(HOME)/.local/bin:$(PY_SCRIPTS):$(PATH)
 UV ?= uv
 RUN := $(UV) run --frozen
 

@@ -3,7 +3,8 @@
 # what this script started. Fails if the stack cannot start; never passes with no tests.
 set -euo pipefail
 export UV_PYTHON_DOWNLOADS=never
-export PATH="$HOME/.local/bin:$PATH"
+PY_SCRIPTS=$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))" 2>/dev/null || true)
+export PATH="$HOME/.local/bin:${PY_SCRIPTS:+$PY_SCRIPTS:}$PATH"
 cd "$(dirname "$0")/../.."
 RUN="uv run --frozen"
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crm_kit.testing import StackEndpoints
 from crm_kit.tokens import keygen
 from crm_stack import services
 from crm_stack.config import StackConfig
+from pymongo import MongoClient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,15 +34,28 @@ def processes(
     state = tmp_path_factory.mktemp("e2e-state")
     keygen(state / "keys")
     cfg = dataclasses.replace(StackConfig.from_env(), state_dir=state)
-    # The processes take only what happens from now on, not the topics' earlier history.
-    saved = {k: os.environ.get(k) for k in ("CRM_CONSUMER_START_AT_END", "CRM_LOG_LEVEL")}
-    os.environ["CRM_CONSUMER_START_AT_END"] = "true"
-    os.environ["CRM_LOG_LEVEL"] = "WARNING"
+    # Fresh consumer groups that start at the topics' end: the processes take only what happens
+    # from now on, whatever a long-lived stack's groups have still to catch up on.
+    run = uuid.uuid4().hex[:8]
+    env = {"CRM_CONSUMER_START_AT_END": "true", "CRM_LOG_LEVEL": "WARNING"}
+    # Own databases too, so a long-lived stack's leftovers (retries due, say) play no part.
+    names = ("contacts", "campaigns", "proposals", "notify")
+    for name in names:
+        env[f"CRM_{name.upper()}_CONSUMER_GROUP"] = f"e2e-{name}-{run}"
+        env[f"CRM_{name.upper()}_MONGO_DATABASE"] = f"e2e_{name}_{run}"
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         services.up(cfg, say=lambda _: None)
         yield Processes(state, state / "keys" / "jwt-private.pem")
     finally:
         services.down(cfg, say=lambda _: None)
+        client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
+        try:
+            for name in names:
+                client.drop_database(f"e2e_{name}_{run}")
+        finally:
+            client.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from crm_contracts.base import ContractEvent
 from crm_contracts.common import ChannelAddresses
 from crm_contracts.contacts import (
@@ -20,7 +20,6 @@ from crm_contracts.contacts import (
     EmployeeRegistered,
 )
 from crm_contracts.envelope import Envelope
-from crm_contracts.topics import CONTACTS
 from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus, Department
 from crm_kit.testing import (
     JwtKeys,
@@ -28,12 +27,10 @@ from crm_kit.testing import (
     bearer,
     eventually,
     http_client,
-    partitions_of,
     running,
     service_env,
 )
 from crm_proposals.app import ProposalsSettings, create
-from pymongo import AsyncMongoClient
 
 ALL_SCOPES = ("proposals:read", "proposals:write", "proposals:admin")
 
@@ -180,44 +177,18 @@ class Crm:
         return n
 
 
-async def _start_group_at_the_end(bootstrap: str, group: str, topic: str) -> None:
-    """Commit the topic's end offsets for a new consumer group.
-
-    The service's group reads from the earliest offset when it has none, and the shared topic
-    holds every earlier run's events; the tests only need their own, published later.
-    """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit(dict(ends))
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="session")
 async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
     settings = ProposalsSettings(**service_env(stack, jwt_keys, "proposals"))
-    app = create(settings)
-    await _start_group_at_the_end(stack.kafka_bootstrap, settings.consumer_group, CONTACTS)
+    app = create(settings)  # its group starts at the topics' end (service_env)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     await producer.start()
     try:
+        # running() drops the test database once the app (and its consumers) stopped.
         async with running(app), http_client(app) as http:
-            try:
-                crm = Crm(app, http, stack, jwt_keys, producer)
-                # The consumer is live once a first employee shows in the projection.
-                await crm.employee("Sentinel", within=240)
-                yield crm
-            finally:
-                await app.state.runtime.client.drop_database(settings.mongo_database)
+            crm = Crm(app, http, stack, jwt_keys, producer)
+            # The consumer is live once a first employee shows in the projection.
+            await crm.employee("Sentinel", within=240)
+            yield crm
     finally:
         await producer.stop()
-        # A consumer write in flight during the drop above can recreate the database.
-        leftover: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
-        await leftover.drop_database(settings.mongo_database)
-        await leftover.close()

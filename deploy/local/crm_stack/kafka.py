@@ -228,6 +228,9 @@ class _QuietAiokafka:
         self._logger.setLevel(self._level)
 
 
+COORDINATOR_PROBE_GROUP = "crm-stack-readiness"
+
+
 async def _describe_cluster(cfg: StackConfig) -> dict[str, Any]:
     admin = _admin(cfg)
     try:
@@ -268,6 +271,40 @@ def wait_ready(cfg: StackConfig, timeout: float, alive: Callable[[], bool]) -> N
                 _failure_tail(cfg),
             )
         time.sleep(1.0)
+
+
+async def _find_coordinator(cfg: StackConfig) -> None:
+    admin = _admin(cfg)
+    try:
+        await asyncio.wait_for(admin.start(), timeout=5)
+        await asyncio.wait_for(admin.find_coordinator(COORDINATOR_PROBE_GROUP), timeout=10)
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def wait_group_coordinator(cfg: StackConfig, timeout: float) -> None:
+    """Wait until the broker names a group coordinator.
+
+    The first lookup creates ``__consumer_offsets``; until its partitions are loaded the
+    broker answers "coordinator not available". Waiting here means no consumer group,
+    and no test, meets that answer on a freshly started broker.
+    """
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    with _QuietAiokafka():
+        while time.monotonic() < deadline:
+            try:
+                asyncio.run(_find_coordinator(cfg))
+                return
+            except Exception as exc:
+                last = exc
+                time.sleep(0.5)
+    raise StackError(
+        f"the Kafka broker on {cfg.kafka_bootstrap} named no group coordinator within "
+        f"{timeout:.0f} s (last answer: {last}); see {cfg.kafka_log}",
+        _failure_tail(cfg),
+    )
 
 
 def _failure_tail(cfg: StackConfig) -> list[str]:

@@ -194,7 +194,8 @@ def up(
             ferretdb.wait_ready(cfg, f_timeout, lambda: is_alive(fp))
             say(f"ferretdb ready on {cfg.mongo_uri}")
             kafka.wait_ready(cfg, k_timeout, lambda: is_alive(kp))
-            say(f"kafka ready on {cfg.kafka_bootstrap}")
+            kafka.wait_group_coordinator(cfg, k_timeout)
+            say(f"kafka ready on {cfg.kafka_bootstrap} (group coordinator loaded)")
 
             # 5. topics and keys
             counts = kafka.ensure_topics(cfg)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from crm_contracts.base import ContractEvent
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import PARTITIONS, dead_letter_topic
@@ -166,6 +166,31 @@ def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
     return broker
 
 
+KAFKA_SETUP_WITHIN_S = 60.0
+"""How long start-up keeps retrying a retriable broker error (a coordinator still loading)."""
+
+
+async def _retrying(what: str, op: Callable[[], Awaitable[None]]) -> None:
+    """Run ``op``; on a retriable Kafka error try again with back-off, up to a bounded time.
+
+    A broker that has just started, or has just created ``__consumer_offsets``, answers
+    "coordinator not available" for a few seconds; that is not a reason to fail start-up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + KAFKA_SETUP_WITHIN_S
+    delay = 0.2
+    while True:
+        try:
+            await op()
+            return
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False) or loop.time() + delay > deadline:
+                raise
+            log.warning("%s: %s; retrying in %.1f s", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def _start_new_groups_at_end(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> None:
     """Commit the current end offsets for every group that has none committed yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -263,21 +288,22 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 backoff_s=settings.consumer_retry_backoff_ms / 1000,
                 concurrency=sub.concurrency,
             )
-        await _ensure_topics(
-            settings.kafka_bootstrap,
-            [
-                dead_letter_topic(t, sub.group or settings.consumer_group)
-                for sub in spec.subscriptions
-                for t in sub.topics
-            ],
+        dead_letter_topics = [
+            dead_letter_topic(t, sub.group or settings.consumer_group)
+            for sub in spec.subscriptions
+            for t in sub.topics
+        ]
+        await _retrying(
+            "creating dead-letter topics",
+            lambda: _ensure_topics(settings.kafka_bootstrap, dead_letter_topics),
         )
         if settings.consumer_start_at_end:
-            await _start_new_groups_at_end(
-                settings.kafka_bootstrap,
-                {
-                    sub.group or settings.consumer_group: list(sub.topics)
-                    for sub in spec.subscriptions
-                },
+            groups = {
+                sub.group or settings.consumer_group: list(sub.topics) for sub in spec.subscriptions
+            }
+            await _retrying(
+                "starting new consumer groups at the end",
+                lambda: _start_new_groups_at_end(settings.kafka_bootstrap, groups),
             )
         await broker.start()
         relay.start()

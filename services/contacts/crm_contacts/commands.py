@@ -22,6 +22,19 @@ from crm_contacts import domain
 
 
 @dataclass(frozen=True)
+class NewPerson:
+    """A person given with the client at registration."""
+
+    name: str
+    language: Language
+    channels: Mapping[str, str | None]
+    position: str | None = None
+    department: str | None = None
+    preferred_channel: Channel | None = None
+    consents: tuple[Channel, ...] = ()
+
+
+@dataclass(frozen=True)
 class RegisterClient:
     kind: ClientKind
     name: str
@@ -34,6 +47,7 @@ class RegisterClient:
     website: str | None = None
     addresses: tuple[domain.Address, ...] = ()
     source: domain.Source = field(default_factory=domain.Source)
+    people: tuple[NewPerson, ...] = ()
     insist: bool = False
 
 

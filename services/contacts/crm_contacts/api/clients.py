@@ -47,8 +47,9 @@ router = APIRouter(tags=["clients"])
     response_model=ClientOut,
     responses=problem_responses(409, 422),
     summary="Register a client (it starts as a potential one)",
-    description="A likely duplicate (same tax id or normalised name) is refused with 409 "
-    "listing the `candidates`, unless `insist=true`.",
+    description="A likely duplicate (an existing client with the same tax id or normalised "
+    "name, or holding one of the given people's normalised e-mail addresses or phones) is "
+    "refused with 409 listing the `candidates` and nothing is stored, unless `insist=true`.",
 )
 async def register_client(
     body: ClientCreate,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from crm_contacts import commands, domain, events
 from crm_contacts.domain import matching
@@ -52,15 +53,32 @@ async def register_client(
             addresses=command.addresses,
             source=command.source,
         )
+    keys = list(client.own_keys())
+    for at, new in enumerate(command.people):
+        with fields_in(f"body.people.{at}"):
+            channels = domain.Channels.parse(new.channels, region=client.country)
+            client, added = client.add_person(
+                person_id=str(uuid.uuid4()),
+                name=new.name,
+                language=new.language,
+                channels=channels,
+                now=now,
+                position=new.position,
+                department=new.department,
+                preferred_channel=new.preferred_channel,
+                consented=new.consents,
+            )
+        happened.extend(added)
+        keys.extend(matching.channel_keys(channels))
+    client = replace(client, version=1)  # one new document carrying every fact
     repo = ClientRepository(runtime)
     if not command.insist:
-        keys = client.own_keys()
-        found = await repo.matching(keys)
+        found = await repo.matching(tuple(dict.fromkeys(keys)))
         if found:
             raise Conflict(
                 f"{len(found)} existing client(s) look like the same one; "
                 "register anyway with ?insist=true, or merge",
-                extra={"candidates": client_candidates(keys, found)},
+                extra={"candidates": client_candidates(tuple(keys), found)},
             )
     return await repo.add(client, events.client_events(client, happened, now=now))
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from crm_contacts import commands, domain
 from crm_contacts.schemas.common import Ref, Strict, Text
+from crm_contacts.schemas.people import PersonCreate
 
 
 class FieldOfActivityIn(Strict):
@@ -66,6 +67,11 @@ class ClientCreate(Strict):
     source_event_id: Ref | None = None
     source_programme_id: Ref | None = None
     source_note: Annotated[str, Field(max_length=500)] | None = None
+    people: Annotated[list[PersonCreate], Field(max_length=20)] = Field(
+        default_factory=list,
+        description="The client's people, added with it (each one a `PersonAdded`); their "
+        "e-mail addresses and phones take part in the duplicate check.",
+    )
 
     def to_command(self, *, insist: bool) -> commands.RegisterClient:
         activity = self.field_of_activity
@@ -88,6 +94,7 @@ class ClientCreate(Strict):
                 programme_id=self.source_programme_id,
                 note=self.source_note,
             ),
+            people=tuple(p.to_new_person() for p in self.people),
             insist=insist,
         )
 

@@ -36,6 +36,17 @@ class PersonCreate(Strict):
             insist=insist,
         )
 
+    def to_new_person(self) -> commands.NewPerson:
+        return commands.NewPerson(
+            name=self.name,
+            language=self.language,
+            channels=self.channels.model_dump(),
+            position=self.position,
+            department=self.department,
+            preferred_channel=self.preferred_channel,
+            consents=tuple(self.consents),
+        )
+
 
 class PersonPatch(Strict):
     """Fields to change; ``channels`` lists only the channels to change (null removes one).

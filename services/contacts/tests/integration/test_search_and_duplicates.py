@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from crm_contracts.contacts import ClientsMerged
+from crm_contracts.contacts import ClientRegistered, ClientsMerged, PersonAdded
 
 from .conftest import Contacts, unique_name
 
@@ -103,6 +103,104 @@ async def test_a_client_with_the_same_normalised_name_is_a_likely_duplicate(
     )
     assert refused.status_code == 409
     assert refused.json()["candidates"][0]["reasons"] == ["name"]
+
+
+async def test_registering_with_a_known_persons_email_or_phone_is_refused_unless_insisted(
+    contacts: Contacts,
+) -> None:
+    marker = uuid.uuid4().hex[:10]
+    email = f"buyer.{marker}@example.com"
+    digits = str(uuid.uuid4().int)[:7]
+    known = await contacts.register(
+        country="RU",
+        people=[{"name": "Ivan Petrov", "channels": {"email": email, "phone": f"8495{digits}"}}],
+    )
+    assert known["people_count"] == 1
+
+    by_email = {
+        "name": unique_name(),
+        "people": [{"name": "I. P.", "channels": {"email": email.upper()}}],
+    }
+    by_phone = {
+        "name": unique_name(),
+        "country": "RU",
+        "people": [
+            {"name": "Other", "channels": {"mobile": f"+7 (495) {digits[:3]}-{digits[3:]}"}}
+        ],
+    }
+    for body, reason in ((by_email, "email"), (by_phone, "phone")):
+        refused = await contacts.api.post("/clients", json=body, headers=contacts.writer)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["candidates"] == [
+            {"id": known["id"], "name": known["name"], "status": "potential", "reasons": [reason]}
+        ]
+        assert await contacts.db["clients"].count_documents({"name": body["name"]}) == 0
+
+    since = await contacts.offsets()
+    insisted = await contacts.api.post(
+        "/clients", params={"insist": "true"}, json=by_phone, headers=contacts.writer
+    )
+    assert insisted.status_code == 201, insisted.text
+    created = insisted.json()
+    assert (created["people_count"], created["version"]) == (1, 1)
+    stored = await contacts.stored_client(created["id"])
+    assert stored["people"][0]["channels"]["mobile"] == f"+7495{digits}"
+    envelopes = await contacts.events(
+        since, created["id"], until=2, only=("ClientRegistered", "PersonAdded")
+    )
+    assert [e.event_type for e in envelopes] == ["ClientRegistered", "PersonAdded"]
+    assert envelopes[0].open_as(ClientRegistered).name == by_phone["name"]
+    added = envelopes[1].open_as(PersonAdded)
+    assert (added.person_id, added.channels.mobile) == (
+        stored["people"][0]["person_id"],
+        f"+7495{digits}",
+    )
+
+
+async def test_a_bad_phone_of_a_person_given_at_registration_is_refused_naming_it(
+    contacts: Contacts,
+) -> None:
+    name = unique_name()
+    body = {
+        "name": name,
+        "people": [{"name": "Fine"}, {"name": "Broken", "channels": {"phone": "12ab"}}],
+    }
+    refused = await contacts.api.post("/clients", json=body, headers=contacts.writer)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "body.people.1.channels.phone"
+    assert await contacts.db["clients"].count_documents({"name": name}) == 0
+
+
+async def test_a_person_added_later_is_refused_when_the_phone_or_the_name_is_known(
+    contacts: Contacts,
+) -> None:
+    first = await contacts.register(country="RU")
+    other = await contacts.register(country="RU")
+    digits = str(uuid.uuid4().int)[:7]
+    known = await contacts.add_person(
+        first["id"], name="Anna Lee", channels={"phone": f"+7812{digits}"}
+    )
+    by_phone = {"name": "Someone", "channels": {"fax": f"8 812 {digits}"}}
+    refused = await contacts.api.post(
+        f"/clients/{other['id']}/people", json=by_phone, headers=contacts.writer
+    )
+    assert refused.status_code == 409
+    assert [(c["person_id"], c["reasons"]) for c in refused.json()["candidates"]] == [
+        (known["id"], ["phone"])
+    ]
+    # The same name is a likely duplicate within one client only.
+    same_name = await contacts.api.post(
+        f"/clients/{first['id']}/people", json={"name": "ANNA  LEE"}, headers=contacts.writer
+    )
+    assert same_name.status_code == 409
+    assert same_name.json()["candidates"][0]["reasons"] == ["name"]
+    elsewhere = await contacts.api.post(
+        f"/clients/{other['id']}/people", json={"name": "Anna Lee"}, headers=contacts.writer
+    )
+    assert elsewhere.status_code == 201
+    assert (await contacts.stored_client(first["id"]))["people"][0]["person_id"] == known["id"]
+    assert len((await contacts.stored_client(first["id"]))["people"]) == 1
 
 
 async def _pairs(contacts: Contacts) -> list[dict[str, Any]]:

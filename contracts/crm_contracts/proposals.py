@@ -99,6 +99,26 @@ class ProposalRevised(_ProposalFact, PricedLines):
     revised_at: UtcDatetime
 
 
+class ProposalDraftEdited(_ProposalFact, PricedLines):
+    """A draft proposal, not yet shown to the client, was edited in place.
+
+    Its revision stays the same (1): a draft may change freely until it is presented, and every
+    change after that is a new revision (``ProposalRevised``). Carries the whole edited content;
+    ``changed_fields`` names what the edit asked to change.
+    """
+
+    event_type: ClassVar[str] = "ProposalDraftEdited"
+    revision: int = Field(ge=1)
+    client_id: Id
+    curator_id: Id
+    title: str
+    preferences: str | None = None
+    valid_until: date | None = None
+    participants: tuple[ProposalParticipant, ...] = ()
+    changed_fields: tuple[str, ...] = ()
+    edited_at: UtcDatetime
+
+
 class ProposalStatusChanged(_ProposalFact):
     """A proposal moved between draft, presented and negotiation (or was withdrawn).
 

@@ -90,6 +90,16 @@ def proposals_examples() -> list[ContractEvent]:
             title="Installation works",
             revised_at=AT,
         ),
+        pr.ProposalDraftEdited(
+            **PRICED,
+            proposal_id=PROPOSAL,
+            revision=1,
+            client_id=CLIENT,
+            curator_id=EMPLOYEE,
+            title="Installation works, two sites",
+            changed_fields=("title", "lines"),
+            edited_at=AT,
+        ),
         pr.ProposalStatusChanged(
             proposal_id=PROPOSAL,
             client_id=CLIENT,

@@ -31,6 +31,8 @@ from crm_contacts.schemas.clients import (
     ClientPatch,
     CuratorIn,
     CuratorOut,
+    DismissalIn,
+    DismissalOut,
     DuplicatePairOut,
     MergeIn,
     MergeOut,
@@ -232,6 +234,9 @@ async def merge(
     response_model=Page[DuplicatePairOut],
     responses=problem_responses(422),
     summary="Likely duplicate pairs of clients",
+    description="Pairs of live clients sharing a tax id, normalised name, or a person's "
+    "normalised e-mail or phone, ordered by their ids. A pair dismissed as not a duplicate is "
+    "left out until it shares something it did not share when dismissed.",
 )
 async def list_duplicates(
     runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
@@ -247,4 +252,43 @@ async def list_duplicates(
             for p in page.items
         ],
         next_cursor=page.next_cursor,
+    )
+
+
+@router.post(
+    "/duplicates/dismissals",
+    response_model=DismissalOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **problem_responses(409, 422),
+        200: {"model": DismissalOut, "description": "The pair was dismissed before"},
+    },
+    summary="Record that two clients are not duplicates",
+    description="The pair no longer shows in `/duplicates`; who dismissed it and when are "
+    "kept. Dismissing a pair again answers 200 with the first record.",
+)
+async def dismiss_pair(
+    body: DismissalIn, runtime: RuntimeDep, caller: Writer, response: Response
+) -> DismissalOut:
+    first, second = body.client_ids
+    dismissal, created = await duplicates.dismiss_pair(
+        runtime, (first, second), note=body.note, by=caller.subject
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return DismissalOut.of(dismissal)
+
+
+@router.get(
+    "/duplicates/dismissals",
+    response_model=Page[DismissalOut],
+    responses=problem_responses(422),
+    summary="Pairs dismissed as not duplicates, oldest first",
+)
+async def list_dismissals(
+    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+) -> Page[DismissalOut]:
+    page = await duplicates.dismissals(runtime, cursor=cursor, limit=limit)
+    return Page[DismissalOut](
+        items=[DismissalOut.of(d) for d in page.items], next_cursor=page.next_cursor
     )

@@ -6,9 +6,17 @@ from dataclasses import dataclass
 
 from crm_contacts import commands, domain, events
 from crm_contacts.domain import facts, matching
-from crm_contacts.domain.errors import CannotMergeIntoItself
-from crm_contacts.handlers.common import load_client
-from crm_contacts.repository import ClientRepository, Page, RecordRepository, TimelineRepository
+from crm_contacts.domain.errors import CannotMergeIntoItself, InvalidInputError, UnknownReference
+from crm_contacts.handlers.common import load_client, merged_problem
+from crm_contacts.repository import (
+    ClientRepository,
+    Dismissal,
+    DismissalRepository,
+    Page,
+    RecordRepository,
+    TimelineRepository,
+)
+from crm_contacts.repository.dismissals import pair_id
 from crm_contacts.repository.pagination import decode_cursor, encode_cursor
 from crm_kit.clock import utc_now
 from crm_kit.outbox import Document
@@ -30,7 +38,8 @@ async def likely_duplicates(
 
     Ordered by the pair's two ids. The store cannot collect ids in a ``$group`` (FerretDB has
     ``$sum`` and ``$count`` only), so the shared keys are counted there and their holders read
-    back; the work is proportional to the number of duplicates, not of clients.
+    back; the work is proportional to the number of duplicates, not of clients. A pair
+    dismissed as "not a duplicate" stays out unless it came to share something new since.
     """
     repo = ClientRepository(runtime)
     keys = await repo.shared_keys()
@@ -55,6 +64,11 @@ async def likely_duplicates(
                 pairs[ids] = DuplicatePair(
                     (ids[0], str(first["name"])), (ids[1], str(second["name"])), why
                 )
+    dismissed = await DismissalRepository(runtime).of_pairs([pair_id(*ids) for ids in pairs])
+    for ids, pair in list(pairs.items()):
+        dismissal = dismissed.get(pair_id(*ids))
+        if dismissal is not None and set(pair.reasons) <= set(dismissal.reasons):
+            del pairs[ids]
     ordered = sorted(pairs.items())
     if cursor is not None:
         first_id, second_id = decode_cursor(cursor)
@@ -125,3 +139,35 @@ async def merge_clients(
         expected_version=merged.version,
     )
     return MergeResult(saved, merged.client_id, moving, contact_ids)
+
+
+async def dismiss_pair(
+    runtime: Runtime, client_ids: tuple[str, str], *, note: str | None, by: str | None
+) -> tuple[Dismissal, bool]:
+    """Record that two clients are not the same; ``False`` if the pair was dismissed before."""
+    first_id, second_id = client_ids
+    if first_id == second_id:
+        raise InvalidInputError("a client cannot be a duplicate of itself", field="body.client_ids")
+    clients = ClientRepository(runtime)
+    found: list[domain.Client] = []
+    for at, client_id in enumerate(client_ids):
+        client = await clients.get(client_id)
+        if client is None:
+            raise UnknownReference(f"there is no client {client_id}", field=f"body.client_ids.{at}")
+        if client.merged_into is not None:
+            raise merged_problem(client_id, client.merged_into)
+        found.append(client)
+    a, b = sorted(found, key=lambda c: c.client_id)
+    return await DismissalRepository(runtime).add(
+        Dismissal(
+            client_ids=(a.client_id, b.client_id),
+            reasons=matching.reasons(a.match_keys(), b.match_keys()),
+            note=note,
+            dismissed_at=utc_now(),
+            dismissed_by=by,
+        )
+    )
+
+
+async def dismissals(runtime: Runtime, *, cursor: str | None, limit: int) -> Page[Dismissal]:
+    return await DismissalRepository(runtime).list(cursor=cursor, limit=limit)

@@ -7,6 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_contacts.repository.clients import CLIENTS, ClientFilter, ClientRepository
 from crm_contacts.repository.clients import create_indexes as _client_indexes
+from crm_contacts.repository.dismissals import DISMISSALS, Dismissal, DismissalRepository
 from crm_contacts.repository.employees import EMPLOYEES, EmployeeRepository
 from crm_contacts.repository.pagination import Page
 from crm_contacts.repository.records import CONTACTS, RecordFilter, RecordRepository
@@ -21,15 +22,19 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
         await db[CONTACTS].create_index([(field, 1), ("occurred_at", 1), ("_id", 1)])
     await db[CONTACTS].create_index([("occurred_at", 1), ("_id", 1)])
     await db[TIMELINE].create_index([("client_id", 1), ("at", 1), ("_id", 1)])
+    await db[DISMISSALS].create_index([("dismissed_at", 1), ("_id", 1)])
 
 
 __all__ = [
     "CLIENTS",
     "CONTACTS",
+    "DISMISSALS",
     "EMPLOYEES",
     "TIMELINE",
     "ClientFilter",
     "ClientRepository",
+    "Dismissal",
+    "DismissalRepository",
     "EmployeeRepository",
     "Page",
     "RecordFilter",

@@ -9,6 +9,7 @@ from crm_contracts.values import ClientKind, ClientSize, ClientSourceKind, Clien
 from pydantic import BaseModel, Field
 
 from crm_contacts import commands, domain
+from crm_contacts.repository import Dismissal
 from crm_contacts.schemas.common import Ref, Strict, Text
 from crm_contacts.schemas.people import PersonCreate
 
@@ -254,3 +255,28 @@ class DuplicatePairOut(BaseModel):
     client_ids: tuple[str, str]
     names: tuple[str, str]
     reasons: list[str] = Field(description="What they share: tax_id, email, phone, name.")
+
+
+class DismissalIn(Strict):
+    client_ids: Annotated[list[Ref], Field(min_length=2, max_length=2)]
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class DismissalOut(BaseModel):
+    client_ids: tuple[str, str]
+    reasons: list[str] = Field(
+        description="What the pair shared when dismissed; sharing anything more lists it again."
+    )
+    note: str | None
+    dismissed_at: datetime
+    dismissed_by: str | None
+
+    @classmethod
+    def of(cls, d: Dismissal) -> DismissalOut:
+        return cls(
+            client_ids=d.client_ids,
+            reasons=list(d.reasons),
+            note=d.note,
+            dismissed_at=d.dismissed_at,
+            dismissed_by=d.dismissed_by,
+        )

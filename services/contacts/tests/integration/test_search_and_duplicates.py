@@ -291,3 +291,87 @@ async def test_merging_moves_people_and_records_and_the_merged_id_points_at_the_
         (person["id"],),
         (record["id"],),
     )
+
+
+async def test_a_pair_dismissed_as_not_duplicates_leaves_the_list_until_it_shares_more(
+    contacts: Contacts,
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    first = await contacts.register(name=f"Twin {marker}")
+    second = (
+        await contacts.api.post(
+            "/clients?insist=true", json={"name": f"TWIN {marker} Ltd"}, headers=contacts.writer
+        )
+    ).json()
+    pair_ids = sorted([first["id"], second["id"]])
+
+    async def listed() -> list[list[str]]:
+        return [p["reasons"] for p in await _pairs(contacts) if sorted(p["client_ids"]) == pair_ids]
+
+    assert await listed() == [["name"]]
+
+    body = {"client_ids": [second["id"], first["id"]], "note": "different towns"}
+    forbidden = await contacts.api.post(
+        "/duplicates/dismissals", json=body, headers=contacts.reader
+    )
+    assert forbidden.status_code == 403
+    dismissed = await contacts.api.post(
+        "/duplicates/dismissals", json=body, headers=contacts.writer
+    )
+    assert dismissed.status_code == 201, dismissed.text
+    record = dismissed.json()
+    assert (record["client_ids"], record["reasons"], record["note"], record["dismissed_by"]) == (
+        pair_ids,
+        ["name"],
+        "different towns",
+        "test-app",
+    )
+    assert await listed() == []
+
+    again = await contacts.api.post(
+        "/duplicates/dismissals", json={"client_ids": pair_ids}, headers=contacts.writer
+    )
+    assert again.status_code == 200
+    assert again.json() == record
+
+    kept: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 50, **({"cursor": cursor} if cursor else {})}
+        page = (
+            await contacts.api.get("/duplicates/dismissals", params=params, headers=contacts.reader)
+        ).json()
+        kept += [d for d in page["items"] if d["client_ids"] == pair_ids]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert kept == [record]
+
+    # Sharing something new (a person's e-mail) brings the pair back.
+    email = f"shared.{marker}@example.com"
+    await contacts.add_person(first["id"], channels={"email": email})
+    shared = await contacts.api.post(
+        f"/clients/{second['id']}/people?insist=true",
+        json={"name": "Someone", "channels": {"email": email}},
+        headers=contacts.writer,
+    )
+    assert shared.status_code == 201
+    assert await listed() == [["email", "name"]]
+
+
+async def test_a_dismissal_of_a_client_with_itself_or_an_unknown_one_is_refused(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    before = await contacts.db["duplicate_dismissals"].count_documents({})
+    for ids, field in (
+        ([client["id"], client["id"]], "body.client_ids"),
+        ([client["id"], str(uuid.uuid4())], "body.client_ids.1"),
+        ([client["id"]], "body.client_ids"),
+    ):
+        refused = await contacts.api.post(
+            "/duplicates/dismissals", json={"client_ids": ids}, headers=contacts.writer
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == field
+    assert await contacts.db["duplicate_dismissals"].count_documents({}) == before

@@ -25,7 +25,7 @@ async def seed_people(c: Campaigns, count: int, tag: str) -> None:
     """The projections as contacts' events would leave them (the run is under test here,
     not the projection, which test_participants covers through the broker)."""
     db = c.runtime.db
-    client_ids = [f"{tag}-c{i}" for i in range(count // 4)]
+    client_ids = [f"{tag}-c{i}" for i in range(max(1, count // 4))]
     await db["client_projection"].insert_many(
         [{"_id": cid, "name": cid, "kind": "organisation", "status": "active", "tags": [tag],
           "version": 1} for cid in client_ids]

@@ -15,7 +15,7 @@ from crm_contracts import notify as n
 from crm_contracts import proposals as p
 from crm_contracts.common import Recipient
 from crm_contracts.envelope import Envelope
-from crm_contracts.values import RecipientKind
+from crm_contracts.values import RecipientKind, SelectionMode
 from crm_kit.runtime import Runtime
 
 from crm_contacts.handlers import intake
@@ -73,6 +73,15 @@ def _client_of(recipient: Recipient) -> str | None:
     return recipient.client_id if recipient.kind is RecipientKind.PERSON else None
 
 
+async def _client_of_person(
+    runtime: Runtime, client_id: str | None, person_id: str | None
+) -> str | None:
+    """The client named, or else the one the person belongs to (if this base knows them)."""
+    if client_id is not None or person_id is None:
+        return client_id
+    return await ClientRepository(runtime).client_id_of_person(person_id)
+
+
 # -- contacts' own facts --------------------------------------------------------------------------
 async def on_contact_recorded(runtime: Runtime, e: c.ContactRecorded, env: Envelope) -> None:
     summary = f"{e.kind.value.replace('_', ' ')} ({e.direction.value}): {e.summary}"
@@ -102,6 +111,51 @@ async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope)
 
 
 # -- campaigns ------------------------------------------------------------------------------------
+async def on_participants_added(runtime: Runtime, e: k.ParticipantsAdded, env: Envelope) -> None:
+    """One entry per client's person added to the event (employees are not clients')."""
+    how = "by portrait" if e.selection is SelectionMode.PORTRAIT else "by hand"
+    for participant in e.participants:
+        if participant.kind is not RecipientKind.PERSON:
+            continue
+        client_id = await _client_of_person(runtime, participant.client_id, participant.person_id)
+        await _put(
+            runtime,
+            env,
+            client_id,
+            at=e.added_at,
+            kind="participant_added",
+            source="campaigns",
+            summary=f"Added to event {e.event_id} as {participant.role.value} ({how})",
+            natural_id=f"participant_added:{participant.participant_id}:{e.added_at.isoformat()}",
+            refs={
+                "event_id": e.event_id,
+                "participant_id": participant.participant_id,
+                "person_id": participant.person_id,
+            },
+        )
+
+
+async def on_needs_identified(runtime: Runtime, e: k.NeedsIdentified, env: Envelope) -> None:
+    client_id = await _client_of_person(runtime, e.client_id, e.person_id)
+    needs = ", ".join([*e.item_codes, *e.tags]) or "none named"
+    await _put(
+        runtime,
+        env,
+        client_id,
+        at=e.identified_at,
+        kind="needs_identified",
+        source="campaigns",
+        summary=f"Needs identified ({e.source.value.replace('_', ' ')}): {needs}",
+        natural_id=f"needs:{e.source.value}:{e.source_id}",
+        refs={
+            "event_id": e.event_id,
+            "person_id": e.person_id,
+            "programme_id": e.programme_id,
+            "source_id": e.source_id,
+        },
+    )
+
+
 async def on_invitation_requested(
     runtime: Runtime, e: k.InvitationRequested, env: Envelope
 ) -> None:
@@ -178,6 +232,21 @@ async def on_proposal_registered(runtime: Runtime, e: p.ProposalRegistered, env:
         summary=f"Proposal registered: {e.title}",
         natural_id=f"proposal_registered:{e.proposal_id}",
         refs={"proposal_id": e.proposal_id, "curator_id": e.curator_id},
+    )
+
+
+async def on_proposal_revised(runtime: Runtime, e: p.ProposalRevised, env: Envelope) -> None:
+    await _put(
+        runtime,
+        env,
+        e.client_id,
+        at=e.revised_at,
+        kind="proposal_revised",
+        source="proposals",
+        summary=f"Proposal revised (revision {e.revision}): {e.title}"
+        + (f", {e.reason}" if e.reason else ""),
+        natural_id=f"proposal_revised:{e.proposal_id}:{e.revision}",
+        refs={"proposal_id": e.proposal_id, "revision": str(e.revision)},
     )
 
 

@@ -120,7 +120,8 @@ async def get_contact(contact_id: str, runtime: RuntimeDep, _: Reader) -> Contac
     responses=problem_responses(404, 422),
     summary="Everything that happened with a client, in time order",
     description="The client's contact records and the other services' facts about it "
-    "(invited, answered, attended, questionnaire, proposals, notifications), as they arrive.",
+    "(added to an event, invited, answered, attended, questionnaire, needs identified, "
+    "proposal registered, revised, won or lost, notifications), as they arrive.",
 )
 async def timeline(
     client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50

@@ -84,6 +84,7 @@ async def create_indexes(runtime_db: AsyncDatabase[Document]) -> None:
     await clients.create_index("curator_id")
     await clients.create_index("match_keys")
     await clients.create_index("source.questionnaire_response_id")
+    await clients.create_index("people.person_id")
 
 
 class ClientRepository:
@@ -135,6 +136,11 @@ class ClientRepository:
             query["_id"] = {"$ne": excluding}
         cursor = self.collection.find(query, _HIDDEN).sort([("registered_at", 1), ("_id", 1)])
         return [client_of(d) async for d in cursor.limit(limit)]
+
+    async def client_id_of_person(self, person_id: str) -> str | None:
+        """The client (live or merged) a person was added to."""
+        doc = await self.collection.find_one({"people.person_id": person_id}, {"_id": 1})
+        return str(doc["_id"]) if doc else None
 
     async def by_questionnaire_response(self, response_id: str) -> domain.Client | None:
         doc = await self.collection.find_one(

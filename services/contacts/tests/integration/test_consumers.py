@@ -10,22 +10,29 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from crm_contracts.base import ContractEvent
-from crm_contracts.campaign_parts import Respondent
-from crm_contracts.campaigns import InvitationRequested, QuestionnaireSubmitted
+from crm_contracts.campaign_parts import Participant, Respondent
+from crm_contracts.campaigns import (
+    InvitationRequested,
+    NeedsIdentified,
+    ParticipantsAdded,
+    QuestionnaireSubmitted,
+)
 from crm_contracts.common import ChannelAddresses, Place, Recipient
 from crm_contracts.contacts import ClientRegistered, ContactRecorded, PersonAdded
 from crm_contracts.envelope import Envelope
 from crm_contracts.money import Money
 from crm_contracts.notify import NotificationDelivered
 from crm_contracts.proposal_parts import ProposalTotals
-from crm_contracts.proposals import ProposalRegistered
+from crm_contracts.proposals import ProposalRegistered, ProposalRevised
 from crm_contracts.values import (
     Channel,
+    NeedsSource,
     NotificationKind,
     ParticipantRole,
     ProposalStatus,
     RecipientKind,
     ResponseChannel,
+    SelectionMode,
 )
 from crm_kit.testing import JwtKeys, StackEndpoints, eventually
 
@@ -242,3 +249,117 @@ async def test_the_timeline_merges_contacts_and_other_services_facts_in_time_ord
     )
     assert [e["kind"] for e in rest.json()["items"]] == ["proposal_registered"]
     assert rest.json()["next_cursor"] is None
+
+
+def _revised(proposal_id: str, client_id: str, revision: int, at: datetime) -> ProposalRevised:
+    return ProposalRevised(
+        proposal_id=proposal_id,
+        revision=revision,
+        client_id=client_id,
+        title="Solar roof",
+        reason="bigger roof" if revision == 2 else None,
+        currency="EUR",
+        lines=(),
+        totals=ProposalTotals(
+            subtotal=Money.zero("EUR"), discount=Money.zero("EUR"), total=Money.zero("EUR")
+        ),
+        revised_at=at,
+    )
+
+
+def _needs(event_id: str, person_id: str, source_id: str, at: datetime) -> NeedsIdentified:
+    return NeedsIdentified(
+        event_id=event_id,
+        person_id=person_id,  # no client id: contacts finds the person's client
+        source=NeedsSource.QUESTIONNAIRE,
+        source_id=source_id,
+        item_codes=("SOLAR-1",),
+        tags=("storage",),
+        identified_at=at,
+    )
+
+
+async def test_participants_needs_and_revisions_join_the_timeline_once_each(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    first = await contacts.add_person(client["id"])
+    second = await contacts.add_person(client["id"])
+    stranger = await contacts.add_person((await contacts.register())["id"])
+    event_id = f"ev-{uuid.uuid4().hex[:8]}"
+    added = ParticipantsAdded(
+        event_id=event_id,
+        participants=(
+            Participant(
+                participant_id="pt-a",
+                kind=RecipientKind.PERSON,
+                person_id=first["id"],
+                client_id=client["id"],
+                role=ParticipantRole.GUEST,
+            ),
+            # No client id: the person's client is looked up.
+            Participant(
+                participant_id="pt-b",
+                kind=RecipientKind.PERSON,
+                person_id=second["id"],
+                role=ParticipantRole.SPEAKER,
+            ),
+            Participant(
+                participant_id="pt-c",
+                kind=RecipientKind.EMPLOYEE,
+                employee_id="emp-1",
+                client_id=client["id"],
+                role=ParticipantRole.STAFF,
+            ),
+            Participant(
+                participant_id="pt-d",
+                kind=RecipientKind.PERSON,
+                person_id=stranger["id"],
+                client_id=stranger["client_id"],
+                role=ParticipantRole.GUEST,
+            ),
+        ),
+        selection=SelectionMode.PORTRAIT,
+        added_at=T0 + timedelta(hours=1),
+    )
+    proposal_id = str(uuid.uuid4())
+    needs = _needs(event_id, first["id"], str(uuid.uuid4()), T0 + timedelta(hours=3))
+    revised = _revised(proposal_id, client["id"], 2, T0 + timedelta(hours=2))
+    # Each fact twice in one envelope and once more in a new one (a producer's replay); the
+    # last fact of each key arrives after its repeats on the same partition.
+    for fact, producer in ((added, "campaigns"), (needs, "campaigns"), (revised, "proposals")):
+        envelope = _wrap(fact, producer)
+        await _publish(contacts, envelope, envelope, _wrap(fact, producer))
+    await _publish(
+        contacts,
+        _wrap(
+            _needs(event_id, first["id"], str(uuid.uuid4()), T0 + timedelta(hours=4)), "campaigns"
+        ),
+        _wrap(_revised(proposal_id, client["id"], 3, T0 + timedelta(hours=5)), "proposals"),
+    )
+
+    url = f"/clients/{client['id']}/timeline"
+
+    async def last_ones_arrived() -> Any:
+        items = (await contacts.api.get(url, headers=contacts.reader)).json()["items"]
+        kinds = [e["kind"] for e in items]
+        done = kinds.count("needs_identified") == 2 and kinds.count("proposal_revised") == 2
+        return items if done else None
+
+    items = await eventually(last_ones_arrived, what="the needs and revisions on the timeline")
+    assert [
+        (e["kind"], e["refs"].get("participant_id") or e["refs"].get("revision")) for e in items
+    ] == [
+        ("participant_added", "pt-a"),
+        ("participant_added", "pt-b"),
+        ("proposal_revised", "2"),
+        ("needs_identified", None),
+        ("needs_identified", None),
+        ("proposal_revised", "3"),
+    ]
+    assert items[0]["summary"] == f"Added to event {event_id} as guest (by portrait)"
+    assert items[1]["refs"]["person_id"] == second["id"]
+    assert items[2]["summary"] == "Proposal revised (revision 2): Solar roof, bigger roof"
+    assert items[3]["summary"] == "Needs identified (questionnaire): SOLAR-1, storage"
+    assert items[3]["refs"]["source_id"] == needs.source_id
+    assert [e["at"] for e in items] == sorted(e["at"] for e in items)

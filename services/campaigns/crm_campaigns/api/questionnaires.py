@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm_contracts.values import ResponseChannel
 from crm_kit.clock import utc_now
-from crm_kit.problems import NotFound, problem_responses
+from crm_kit.problems import FieldError, InvalidInput, NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -22,6 +22,8 @@ from crm_campaigns.repository.participants import ParticipantRepository
 from crm_campaigns.repository.planning import EventRepository
 from crm_campaigns.schemas.questionnaires import (
     AnswerBody,
+    ImportOut,
+    ImportRowOut,
     LinkOut,
     QuestionBody,
     QuestionnaireBody,
@@ -122,6 +124,52 @@ async def key_in_response(
         product_interest_codes=list(codes),
         submitted_at=at,
     )
+
+
+MAX_CSV_BYTES = 2_000_000
+
+
+@router.post(
+    "/events/{event_id}/questionnaire/responses/import",
+    responses=problem_responses(404, 422),
+    summary="Key in a batch of paper questionnaires from CSV",
+    description="Send `text/csv` (UTF-8) with a header row naming the columns: any of "
+    f"{', '.join(handlers.RESPONDENT_COLUMNS)}, and one column per question, named by its "
+    "question id. Choices, product interests and consented channels are separated by `;`; a "
+    "scale is a number from 1 to 5. Each row is submitted on its own, like one keyed in "
+    "through `POST .../questionnaire/responses` (QuestionnaireSubmitted, NeedsIdentified), "
+    "and answered with `created` and the response id, or `error` and the row's errors naming "
+    "the column.",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def import_responses(
+    event_id: str, request: Request, runtime: RuntimeDep, _: Writer
+) -> ImportOut:
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise InvalidInput(
+            [FieldError(field="body", message=f"at most {MAX_CSV_BYTES} bytes", type="too_long")]
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [FieldError(field="body", message=f"the CSV is not UTF-8: {exc}", type="encoding")]
+        ) from exc
+    results = await handlers.import_responses(runtime, event_id, text)
+    rows = [
+        ImportRowOut(
+            row=r.row,
+            status="error" if r.errors else "created",
+            response_id=r.response_id,
+            errors=r.errors,
+        )
+        for r in results
+    ]
+    created = sum(1 for r in rows if r.status == "created")
+    return ImportOut(created=created, failed=len(rows) - created, rows=rows)
 
 
 # -- the public page ----------------------------------------------------------------------------

@@ -8,7 +8,10 @@ needs for the report and the inferred attendance follow, each idempotent on its 
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from crm_contracts.campaign_parts import Answer, Respondent
@@ -16,12 +19,18 @@ from crm_contracts.campaigns import CampaignsEvent, NeedsIdentified, Questionnai
 from crm_contracts.common import ChannelAddresses
 from crm_contracts.values import Channel, NeedsSource, QuestionKind, ResponseChannel
 from crm_kit.clock import utc_now
-from crm_kit.problems import Conflict, VersionConflict
+from crm_kit.problems import Conflict, FieldError, InvalidInput, VersionConflict
 from crm_kit.runtime import Runtime
+from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from crm_campaigns import projections
-from crm_campaigns.domain.errors import AlreadyResponded, NoQuestionnaire
+from crm_campaigns.domain.errors import (
+    AlreadyResponded,
+    CampaignsError,
+    InvalidQuestionnaire,
+    NoQuestionnaire,
+)
 from crm_campaigns.domain.questionnaires import (
     GivenAnswer,
     Question,
@@ -200,3 +209,133 @@ async def response_exists(runtime: Runtime, event_id: str, participant_id: str) 
         {"_id": f"{event_id}:{participant_id}"}, {"_id": 1}
     )
     return found is not None
+
+
+# -- paper questionnaires from CSV --------------------------------------------------------------
+RESPONDENT_COLUMNS = (
+    "participant_id",
+    "name",
+    "organisation",
+    "position",
+    "email",
+    "phone",
+    "consented_channels",
+)
+"""Besides these, one column per question, named by its question id. Choices (and product
+interests, and consented channels) are separated by ``;``; a scale is a number from 1 to 5."""
+MAX_IMPORT_ROWS = 5000
+
+
+@dataclass
+class ImportedRow:
+    row: int
+    response_id: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(";") if v.strip()]
+
+
+def _row_response(
+    questionnaire: Questionnaire, row: dict[str, str]
+) -> tuple[str | None, RespondentBody, list[AnswerBody]]:
+    """One CSV row as the same bodies the API takes; raises ValidationError or CampaignsError."""
+    answers: list[AnswerBody] = []
+    for q in questionnaire.questions:
+        raw = (row.get(q.question_id) or "").strip()
+        if not raw or q.kind.value == "contact_details":
+            continue
+        if q.kind.value == "scale":
+            if not raw.isdigit():
+                raise InvalidQuestionnaire(
+                    f"{q.question_id} takes a value from 1 to 5", field=q.question_id
+                )
+            answers.append(AnswerBody(question_id=q.question_id, scale=int(raw)))
+        elif q.kind.value == "free_text":
+            answers.append(AnswerBody(question_id=q.question_id, text=raw))
+        else:
+            answers.append(AnswerBody(question_id=q.question_id, choices=_split(raw)))
+    respondent = RespondentBody.model_validate(
+        {
+            key: (row.get(key) or "").strip() or None
+            for key in ("name", "organisation", "position", "email", "phone")
+        }
+        | {"consented_channels": _split(row.get("consented_channels") or "")}
+    )
+    return (row.get("participant_id") or "").strip() or None, respondent, answers
+
+
+async def import_responses(runtime: Runtime, event_id: str, text: str) -> list[ImportedRow]:
+    """Each row is submitted on its own, exactly as one keyed in through the API: one
+    QuestionnaireSubmitted (and NeedsIdentified) per created row; a bad row is reported with
+    its errors and nothing of it is stored."""
+    await EventRepository(runtime).get(event_id)
+    questionnaire = await get_questionnaire(runtime, event_id)
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    known = set(RESPONDENT_COLUMNS) | {q.question_id for q in questionnaire.questions}
+    unknown = [h for h in header if h not in known]
+    if not header or unknown:
+        raise InvalidInput(
+            [
+                FieldError(
+                    field="body",
+                    message=(
+                        f"unknown column {', '.join(unknown)}; " if unknown else "no header row; "
+                    )
+                    + f"the columns are {', '.join(RESPONDENT_COLUMNS)} and the question ids "
+                    + ", ".join(q.question_id for q in questionnaire.questions),
+                    type="csv_header",
+                )
+            ]
+        )
+    reader.fieldnames = header
+    results: list[ImportedRow] = []
+    for row in reader:
+        number = reader.line_num
+        if len(results) >= MAX_IMPORT_ROWS:
+            raise InvalidInput(
+                [
+                    FieldError(
+                        field="body",
+                        message=f"at most {MAX_IMPORT_ROWS} rows at a time",
+                        type="too_long",
+                    )
+                ]
+            )
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue  # a blank line
+        result = ImportedRow(row=number)
+        results.append(result)
+        if None in row:
+            result.errors.append(
+                FieldError(field="row", message="more values than columns", type="csv_row")
+            )
+            continue
+        answers: list[AnswerBody] = []
+        try:
+            participant_id, respondent, answers = _row_response(questionnaire, row)
+            result.response_id, _, _ = await submit(
+                runtime,
+                event_id,
+                participant_id=participant_id,
+                respondent=respondent,
+                answers=answers,
+                channel=ResponseChannel.PAPER,
+            )
+        except ValidationError as exc:
+            for error in exc.errors():
+                column = str(error["loc"][0]) if error["loc"] else "row"
+                result.errors.append(
+                    FieldError(field=column, message=error["msg"], type=error["type"])
+                )
+        except CampaignsError as exc:
+            column = exc.field or "row"
+            if column.startswith("answers[") and "]" in column:
+                index = int(column[len("answers[") : column.index("]")])
+                column = answers[index].question_id if index < len(answers) else "row"
+            result.errors.append(
+                FieldError(field=column, message=str(exc), type=type(exc).__name__)
+            )
+    return results

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from crm_contracts.values import Channel
+from crm_kit.problems import FieldError
 from pydantic import BaseModel, Field
 
 from crm_campaigns.domain.questionnaires import QuestionKind
@@ -69,3 +71,18 @@ class ResponseOut(BaseModel):
 class LinkOut(BaseModel):
     path: str
     url: str | None
+
+
+class ImportRowOut(BaseModel):
+    row: int = Field(description="The CSV line number (the header is line 1).")
+    status: Literal["created", "error"]
+    response_id: str | None = None
+    errors: list[FieldError] = Field(
+        default=[], description="What is wrong with the row; `field` names its CSV column."
+    )
+
+
+class ImportOut(BaseModel):
+    created: int
+    failed: int
+    rows: list[ImportRowOut]

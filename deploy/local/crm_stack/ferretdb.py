@@ -21,7 +21,7 @@ from crm_stack.prereqs import require_tool
 from crm_stack.proc import tail_lines
 
 BINARY_NAME = "crm-ferretdb"
-_SOURCES = ("main.go", "serialize.go", "go.mod", "go.sum")
+_SOURCES = ("main.go", "serialize.go", "go.mod", "go.sum")  # not the _test.go files
 
 
 def source_digest() -> str:

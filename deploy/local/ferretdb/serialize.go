@@ -3,9 +3,11 @@ package main
 // FerretDB v1 on SQLite applies an update as read, modify in memory, write — without holding a
 // lock across the three — so two updates of one document at the same moment can lose one of
 // them, and an optimistic "version == n" guard can let both through. MongoDB does neither.
-// This proxy, in front of the embedded FerretDB, runs every write command alone: a write command
-// is forwarded and its reply awaited while a process-wide lock is held; reads pass freely.
-// SQLite takes one writer at a time anyway, so little throughput is lost.
+// This proxy, in front of the embedded FerretDB, runs the write commands on one database one at
+// a time: a write command is forwarded and its reply awaited while that database's lock is held;
+// reads pass freely. Each database is its own SQLite file, which takes one writer at a time
+// anyway, so little throughput is lost, and writes to different databases (one per service)
+// still run side by side. A write whose database cannot be read from the message runs alone.
 
 import (
 	"encoding/binary"
@@ -33,7 +35,35 @@ var writeCommands = map[string]bool{
 type serializer struct {
 	backend string // FerretDB's own listener (unix socket)
 	logger  *slog.Logger
-	writes  sync.Mutex
+	// all is held shared by every write on a known database and exclusively by a write
+	// whose database is unknown; perDB holds one lock per database name.
+	all   sync.RWMutex
+	mu    sync.Mutex
+	perDB map[string]*sync.Mutex
+}
+
+// lock takes the locks a write on database db needs and returns the function releasing them.
+func (s *serializer) lock(db string) func() {
+	if db == "" {
+		s.all.Lock()
+		return s.all.Unlock
+	}
+	s.mu.Lock()
+	if s.perDB == nil {
+		s.perDB = map[string]*sync.Mutex{}
+	}
+	m, ok := s.perDB[db]
+	if !ok {
+		m = &sync.Mutex{}
+		s.perDB[db] = m
+	}
+	s.mu.Unlock()
+	s.all.RLock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		s.all.RUnlock()
+	}
 }
 
 func (s *serializer) serve(ln net.Listener) error {
@@ -63,12 +93,13 @@ func (s *serializer) handle(client net.Conn) {
 			return // the client went away
 		}
 		write, moreToCome := inspect(request)
+		var unlock func()
 		if write {
-			s.writes.Lock()
+			unlock = s.lock(databaseOf(request))
 		}
 		err = s.exchange(client, server, request, moreToCome)
-		if write {
-			s.writes.Unlock()
+		if unlock != nil {
+			unlock()
 		}
 		if err != nil {
 			return
@@ -146,4 +177,119 @@ func inspect(message []byte) (write, moreToCome bool) {
 		return writeCommands[string(name[:end])], moreToCome
 	}
 	return false, moreToCome
+}
+
+// databaseOf returns the "$db" field of an OP_MSG's command document, or "" if it cannot be read.
+func databaseOf(message []byte) string {
+	if len(message) < 21 || binary.LittleEndian.Uint32(message[12:16]) != opMsg {
+		return ""
+	}
+	body := message[20:]
+	for len(body) > 5 {
+		kind := body[0]
+		size := int(binary.LittleEndian.Uint32(body[1:5]))
+		if kind == 1 {
+			if size < 4 || size+1 > len(body) {
+				return ""
+			}
+			body = body[1+size:]
+			continue
+		}
+		doc := body[1:]
+		if size < 5 || size > len(doc) {
+			return ""
+		}
+		return stringField(doc[4:size-1], "$db")
+	}
+	return ""
+}
+
+// stringField walks a BSON document's elements (without the length prefix and the final zero)
+// and returns the string value of key, or "" if it is absent or the document cannot be walked.
+func stringField(elements []byte, key string) string {
+	for len(elements) > 0 {
+		kind := elements[0]
+		rest := elements[1:]
+		end := 0
+		for end < len(rest) && rest[end] != 0 {
+			end++
+		}
+		if end == len(rest) {
+			return ""
+		}
+		name := string(rest[:end])
+		value := rest[end+1:]
+		n := valueSize(kind, value)
+		if n < 0 || n > len(value) {
+			return ""
+		}
+		if name == key {
+			if kind != 0x02 || n < 5 {
+				return ""
+			}
+			return string(value[4 : n-1])
+		}
+		elements = value[n:]
+	}
+	return ""
+}
+
+// valueSize is the size in bytes of a BSON value of the given type at the start of v, or -1.
+func valueSize(kind byte, v []byte) int {
+	int32At := func(off int) int {
+		if len(v) < off+4 {
+			return -1
+		}
+		return int(int32(binary.LittleEndian.Uint32(v[off : off+4])))
+	}
+	cstring := func(off int) int {
+		for i := off; i < len(v); i++ {
+			if v[i] == 0 {
+				return i + 1 - off
+			}
+		}
+		return -1
+	}
+	switch kind {
+	case 0x01, 0x09, 0x11, 0x12: // double, datetime, timestamp, int64
+		return 8
+	case 0x02, 0x0D, 0x0E: // string, JavaScript code, symbol
+		if n := int32At(0); n >= 1 {
+			return 4 + n
+		}
+		return -1
+	case 0x03, 0x04, 0x0F: // document, array, code with scope
+		return int32At(0)
+	case 0x05: // binary
+		if n := int32At(0); n >= 0 {
+			return 5 + n
+		}
+		return -1
+	case 0x06, 0x0A, 0xFF, 0x7F: // undefined, null, min key, max key
+		return 0
+	case 0x07: // ObjectId
+		return 12
+	case 0x08: // bool
+		return 1
+	case 0x0B: // regex: two C strings
+		a := cstring(0)
+		if a < 0 {
+			return -1
+		}
+		b := cstring(a)
+		if b < 0 {
+			return -1
+		}
+		return a + b
+	case 0x0C: // DBPointer: string then ObjectId
+		if n := int32At(0); n >= 1 {
+			return 4 + n + 12
+		}
+		return -1
+	case 0x10: // int32
+		return 4
+	case 0x13: // decimal128
+		return 16
+	}
+	return -1
 }

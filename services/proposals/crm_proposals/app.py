@@ -8,6 +8,7 @@ from crm_contracts.proposals import (
     PlanGenerated,
     PlanStepAssigned,
     PlanStepCompleted,
+    ProposalDraftEdited,
     ProposalLost,
     ProposalRegistered,
     ProposalRevised,
@@ -51,6 +52,7 @@ SPEC = ServiceSpec(
     produces=[
         CatalogItemChanged,
         ProposalRegistered,
+        ProposalDraftEdited,
         ProposalRevised,
         ProposalStatusChanged,
         PlanGenerated,

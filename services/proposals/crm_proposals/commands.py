@@ -70,6 +70,20 @@ class ReviseProposal:
 
 
 @dataclass(frozen=True)
+class EditDraft:
+    """Change a draft in place; only the fields named in ``changed`` are taken."""
+
+    proposal_id: str
+    expected_version: int
+    changed: frozenset[str]
+    title: str | None = None
+    preferences: str | None = None
+    valid_until: date | None = None
+    lines: tuple[RequestLine, ...] | None = None
+    participants: tuple[Participant, ...] | None = None
+
+
+@dataclass(frozen=True)
 class ChangeStatus:
     proposal_id: str
     expected_version: int

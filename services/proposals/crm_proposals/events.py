@@ -18,6 +18,7 @@ from crm_contracts.proposals import (
     PlanGenerated,
     PlanStepAssigned,
     PlanStepCompleted,
+    ProposalDraftEdited,
     ProposalLost,
     ProposalRegistered,
     ProposalRevised,
@@ -88,6 +89,19 @@ def _lines(revision: Revision) -> tuple[ProposalLine, ...]:
     return tuple(_line(li, revision.currency) for li in revision.lines)
 
 
+def _participants(r: Revision) -> tuple[ProposalParticipant, ...]:
+    return tuple(
+        ProposalParticipant(
+            side=x.side,
+            role=x.role,
+            person_id=x.person_id,
+            employee_id=x.employee_id,
+            client_id=x.client_id,
+        )
+        for x in r.participants
+    )
+
+
 def proposal_registered(p: Proposal) -> ProposalRegistered:
     r = p.revisions[0]
     return ProposalRegistered(
@@ -99,17 +113,27 @@ def proposal_registered(p: Proposal) -> ProposalRegistered:
         preferences=r.preferences,
         status=p.status,
         valid_until=r.valid_until,
-        participants=tuple(
-            ProposalParticipant(
-                side=x.side,
-                role=x.role,
-                person_id=x.person_id,
-                employee_id=x.employee_id,
-                client_id=x.client_id,
-            )
-            for x in r.participants
-        ),
+        participants=_participants(r),
         registered_at=p.registered_at,
+        currency=r.currency,
+        lines=_lines(r),
+        totals=_totals(r.totals, r.currency),
+    )
+
+
+def draft_edited(p: Proposal, r: Revision, changed: tuple[str, ...]) -> ProposalDraftEdited:
+    assert r.edited_at is not None
+    return ProposalDraftEdited(
+        proposal_id=p.proposal_id,
+        revision=r.number,
+        client_id=p.client_id,
+        curator_id=p.curator_id,
+        title=r.title,
+        preferences=r.preferences,
+        valid_until=r.valid_until,
+        participants=_participants(r),
+        changed_fields=changed,
+        edited_at=r.edited_at,
         currency=r.currency,
         lines=_lines(r),
         totals=_totals(r.totals, r.currency),

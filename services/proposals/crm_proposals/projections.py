@@ -3,7 +3,8 @@ contact records linked to a proposal.
 
 Every handler is idempotent on its own: state-carrying facts replace the copy only when their
 version is newer, curator assignments only when they are later, contact records are upserted
-by their id. A redelivered or replayed event changes nothing.
+by their id, a merge moves only the proposals still naming the merged client. A redelivered or
+replayed event changes nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from crm_proposals.domain.proposal import ClientMerge
 from crm_proposals.repository import CLIENTS, EMPLOYEES, PROPOSAL_CONTACTS
+from crm_proposals.repository.proposals import ProposalRepository
 
 
 async def _upsert_guarded(
@@ -81,11 +84,24 @@ async def on_curator_assigned(rt: Runtime, event: CuratorAssigned, _: Envelope) 
 
 
 async def on_clients_merged(rt: Runtime, event: ClientsMerged, _: Envelope) -> None:
+    """The merged client points at the survivor, and its proposals move to the survivor.
+
+    Each proposal moves in one guarded update (only while it still names the merged client),
+    so a redelivered or replayed merge moves nothing twice.
+    """
     await rt.db[CLIENTS].update_one(
         {"_id": event.merged_client_id},
         {"$set": {"merged_into": event.survivor_client_id}},
         upsert=True,
     )
+    repo = ProposalRepository(rt)
+    merge = ClientMerge(
+        from_client_id=event.merged_client_id,
+        to_client_id=event.survivor_client_id,
+        at=event.merged_at,
+    )
+    for proposal_id in await repo.ids_of_client(event.merged_client_id):
+        await repo.move_to_client(proposal_id, merge)
 
 
 async def on_employee_state(

@@ -63,9 +63,8 @@ async def put_plan(
         assignees=tuple(sorted(body.assignees.items())),
     )
     proposal = await handlers.generate(runtime, command)
-    assert proposal.plan is not None
     set_etag(response, proposal.version)
-    return views.plan(proposal.proposal_id, proposal.plan, utc_now().date())
+    return views.plan(proposal, utc_now().date())
 
 
 @router.get(
@@ -78,7 +77,7 @@ async def get_plan(proposal_id: str, runtime: RuntimeDep, _: Reader, response: R
     if proposal.plan is None:
         raise NotFound(f"proposal {proposal_id} has no plan yet")
     set_etag(response, proposal.version)
-    return views.plan(proposal.proposal_id, proposal.plan, utc_now().date())
+    return views.plan(proposal, utc_now().date())
 
 
 @router.post(

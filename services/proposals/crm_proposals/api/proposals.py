@@ -18,7 +18,13 @@ from crm_proposals.api.common import (
     expected_version,
     set_etag,
 )
-from crm_proposals.commands import ChangeStatus, RegisterProposal, RequestLine, ReviseProposal
+from crm_proposals.commands import (
+    ChangeStatus,
+    EditDraft,
+    RegisterProposal,
+    RequestLine,
+    ReviseProposal,
+)
 from crm_proposals.domain.pricing import Discount
 from crm_proposals.domain.proposal import Participant, Proposal
 from crm_proposals.handlers import proposals as handlers
@@ -29,6 +35,7 @@ from crm_proposals.schemas import (
     Page,
     ParticipantIn,
     ProposalCreate,
+    ProposalEdit,
     ProposalOut,
     ProposalRevise,
     RevisionOut,
@@ -72,9 +79,17 @@ def _participant(p: ParticipantIn) -> Participant:
     )
 
 
+def view(runtime: Any, p: Proposal) -> ProposalOut:
+    return views.proposal(
+        p,
+        needs_approval=handlers.requires_approval(runtime, p),
+        approval_pending=handlers.approval_pending(runtime, p),
+    )
+
+
 def respond(runtime: Any, p: Proposal, response: Response) -> ProposalOut:
     set_etag(response, p.version)
-    return views.proposal(p, needs_approval=handlers.requires_approval(runtime, p))
+    return view(runtime, p)
 
 
 @router.post(
@@ -101,13 +116,22 @@ async def register(
     return respond(runtime, proposal, response)
 
 
-@router.get("/proposals", summary="Proposals, filtered by client, status or curator")
+@router.get(
+    "/proposals", summary="Proposals, filtered by client, status, curator or the skipped-step flag"
+)
 async def list_proposals(
     runtime: RuntimeDep,
     _: Reader,
     client_id: str | None = None,
     status: ProposalStatus | None = None,
     curator_id: str | None = None,
+    flagged: Annotated[
+        bool | None,
+        Query(
+            description="Only proposals whose plan skipped a step the mined model holds "
+            "decisive (true), or only those without (false)."
+        ),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ProposalOut]:
@@ -118,13 +142,9 @@ async def list_proposals(
         curator_id=curator_id,
         cursor=cursor,
         limit=limit,
+        flagged=flagged,
     )
-    return Page(
-        items=[
-            views.proposal(p, needs_approval=handlers.requires_approval(runtime, p)) for p in found
-        ],
-        next_cursor=nxt,
-    )
+    return Page(items=[view(runtime, p) for p in found], next_cursor=nxt)
 
 
 @router.get("/proposals/{proposal_id}", responses=problem_responses(404), summary="One proposal")
@@ -132,6 +152,35 @@ async def get_proposal(
     proposal_id: str, runtime: RuntimeDep, _: Reader, response: Response
 ) -> ProposalOut:
     return respond(runtime, await handlers.get(runtime, proposal_id), response)
+
+
+@router.patch(
+    "/proposals/{proposal_id}",
+    responses=WRITE_ERRORS,
+    summary="Edit a draft in place: title, preferences, lines, validity, participants "
+    "(totals recomputed; publishes ProposalDraftEdited). Once presented, revise instead.",
+)
+async def edit_draft(
+    proposal_id: str,
+    body: ProposalEdit,
+    runtime: RuntimeDep,
+    _: Writer,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ProposalOut:
+    command = EditDraft(
+        proposal_id=proposal_id,
+        expected_version=expected_version(if_match),
+        changed=frozenset(body.model_fields_set),
+        title=body.title,
+        preferences=body.preferences,
+        valid_until=body.valid_until,
+        lines=tuple(_line(li) for li in body.lines) if body.lines is not None else None,
+        participants=tuple(_participant(p) for p in body.participants)
+        if body.participants is not None
+        else None,
+    )
+    return respond(runtime, await handlers.edit_draft(runtime, command), response)
 
 
 @router.post(

@@ -8,7 +8,7 @@ from crm_contracts.values import DiscountKind
 
 from crm_proposals.domain.catalogue import CatalogItem
 from crm_proposals.domain.mining import MinedModel
-from crm_proposals.domain.plan import Plan, Step
+from crm_proposals.domain.plan import Step
 from crm_proposals.domain.pricing import PricedLine
 from crm_proposals.domain.progress import Bucket, Pipeline, plan_progress
 from crm_proposals.domain.proposal import Proposal, Revision
@@ -103,10 +103,11 @@ def revision(r: Revision) -> RevisionOut:
         ],
         created_at=r.created_at,
         reason=r.reason,
+        edited_at=r.edited_at,
     )
 
 
-def proposal(p: Proposal, *, needs_approval: bool) -> ProposalOut:
+def proposal(p: Proposal, *, needs_approval: bool, approval_pending: bool) -> ProposalOut:
     return ProposalOut(
         id=p.proposal_id,
         client_id=p.client_id,
@@ -115,7 +116,9 @@ def proposal(p: Proposal, *, needs_approval: bool) -> ProposalOut:
         registered_at=p.registered_at,
         revision=revision(p.current),
         needs_approval=needs_approval,
+        approval_pending=approval_pending,
         has_plan=p.plan is not None,
+        flagged_steps=list(p.flagged_steps),
         outcome_reason=p.outcome_reason,
         competitor=p.competitor,
         closed_at=p.closed_at,
@@ -144,7 +147,9 @@ def step(proposal_id: str, s: Step) -> StepOut:
     )
 
 
-def plan(proposal_id: str, p: Plan, today: date) -> PlanOut:
+def plan(proposal: Proposal, today: date) -> PlanOut:
+    assert proposal.plan is not None
+    proposal_id, p = proposal.proposal_id, proposal.plan
     progress = plan_progress(p, today)
     return PlanOut(
         plan_id=p.plan_id,
@@ -164,6 +169,7 @@ def plan(proposal_id: str, p: Plan, today: date) -> PlanOut:
             expected_finish=progress.expected_finish,
             critical_path=list(progress.critical_path),
         ),
+        flagged_steps=list(proposal.flagged_steps),
     )
 
 

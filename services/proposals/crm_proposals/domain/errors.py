@@ -47,3 +47,7 @@ class ApprovalRequired(StateConflict):
 
 class NoCurator(StateConflict):
     pass
+
+
+class ClientNotEligible(StateConflict):
+    """The client's status in contacts rules out a new proposal (a former client)."""

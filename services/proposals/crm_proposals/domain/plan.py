@@ -22,6 +22,7 @@ from crm_proposals.domain.errors import (
     UnknownReference,
 )
 from crm_proposals.domain.graph import check_dag
+from crm_proposals.domain.pricing import ApprovalTerm
 
 
 class StepState(StrEnum):
@@ -69,6 +70,9 @@ class Step:
     completed_at: datetime | None = None
     completed_by: str | None = None
     blocked_reason: str | None = None
+    approved_terms: tuple[ApprovalTerm, ...] | None = None
+    """For a done approval step: the discounted lines it approved (None: stored before
+    approvals recorded their terms, taken as approving any discount)."""
 
 
 @dataclass(frozen=True)
@@ -128,10 +132,20 @@ class Plan:
         self._refuse_unless(step, {StepState.READY}, "start")
         return self._put(replace(step, state=StepState.IN_PROGRESS, started_at=now))
 
-    def complete(self, step_id: str, by: str | None, now: datetime) -> Step:
+    def complete(
+        self,
+        step_id: str,
+        by: str | None,
+        now: datetime,
+        approves: tuple[ApprovalTerm, ...] = (),
+    ) -> Step:
+        """Finish a started step; an approval step records the discounted lines it approves."""
         step = self.step(step_id)
         self._refuse_unless(step, {StepState.IN_PROGRESS}, "complete")
-        return self._put(replace(step, state=StepState.DONE, completed_at=now, completed_by=by))
+        done = replace(step, state=StepState.DONE, completed_at=now, completed_by=by)
+        if step.approval:
+            done = replace(done, approved_terms=approves)
+        return self._put(done)
 
     def skip(self, step_id: str, by: str | None, now: datetime) -> Step:
         step = self.step(step_id)
@@ -179,6 +193,19 @@ class Plan:
 
     def has_done_approval(self) -> bool:
         return any(s.approval and s.state is StepState.DONE for s in self.steps)
+
+    def approves(self, needed: Sequence[ApprovalTerm]) -> bool:
+        """Whether a done approval step covers every one of these discounted lines as they are.
+
+        A later revision that changes a line over the threshold (its discount, quantity or
+        price) is no longer covered by an approval of the earlier terms.
+        """
+        return any(
+            s.approval
+            and s.state is StepState.DONE
+            and (s.approved_terms is None or set(needed) <= set(s.approved_terms))
+            for s in self.steps
+        )
 
     def _refuse_unless(self, step: Step, allowed: set[StepState], action: str) -> None:
         if step.state in allowed:

@@ -150,3 +150,41 @@ def _over(line: PricedLine, threshold_bp: int) -> bool:
     if d is not None and d.kind is DiscountKind.PERCENT and d.basis_points is not None:
         return d.basis_points > threshold_bp
     return line.discount_minor * FULL_PERCENT_BP > threshold_bp * line.gross_minor
+
+
+@dataclass(frozen=True)
+class ApprovalTerm:
+    """A discounted line as an approval saw it: the approval covers exactly these terms."""
+
+    item_code: str
+    quantity: int
+    unit_price_minor: int
+    discount_kind: DiscountKind
+    basis_points: int | None
+    amount_minor: int | None
+
+
+def _term(line: PricedLine) -> ApprovalTerm:
+    assert line.discount is not None
+    return ApprovalTerm(
+        item_code=line.item_code,
+        quantity=line.quantity,
+        unit_price_minor=line.unit_price_minor,
+        discount_kind=line.discount.kind,
+        basis_points=line.discount.basis_points,
+        amount_minor=line.discount.amount_minor,
+    )
+
+
+def discounted_terms(lines: Sequence[PricedLine]) -> tuple[ApprovalTerm, ...]:
+    """The terms of every discounted line: what a done approval step records."""
+    return tuple(_term(line) for line in lines if line.discount is not None)
+
+
+def terms_needing_approval(
+    lines: Sequence[PricedLine], threshold_bp: int
+) -> tuple[ApprovalTerm, ...]:
+    """The terms of the lines over the threshold: what an approval must have covered."""
+    return tuple(
+        _term(line) for line in lines if line.discount is not None and _over(line, threshold_bp)
+    )

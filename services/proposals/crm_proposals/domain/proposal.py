@@ -7,7 +7,7 @@ won or lost; anything still open → withdrawn. Won, lost and withdrawn are fina
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from crm_contracts.values import ProposalSide, ProposalStatus
@@ -18,8 +18,17 @@ from crm_proposals.domain.errors import (
     InvalidValue,
     ProposalClosed,
 )
-from crm_proposals.domain.plan import Plan
-from crm_proposals.domain.pricing import LineInput, PricedLine, Totals, needs_approval, price_lines
+from crm_proposals.domain.mining import step_key
+from crm_proposals.domain.plan import Plan, Step, StepState
+from crm_proposals.domain.pricing import (
+    LineInput,
+    PricedLine,
+    Totals,
+    discounted_terms,
+    needs_approval,
+    price_lines,
+    terms_needing_approval,
+)
 
 S = ProposalStatus
 MOVES: dict[ProposalStatus, frozenset[ProposalStatus]] = {
@@ -32,6 +41,8 @@ MOVES: dict[ProposalStatus, frozenset[ProposalStatus]] = {
 }
 CLOSED = frozenset({S.WON, S.LOST, S.WITHDRAWN})
 REVISABLE = frozenset({S.PRESENTED, S.NEGOTIATION})
+NEEDS_VALID_APPROVAL = frozenset({S.PRESENTED, S.WON})
+"""Moves refused while a discount over the threshold lacks an approval of its current terms."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,17 @@ class Revision:
     participants: tuple[Participant, ...]
     created_at: datetime
     reason: str | None = None
+    edited_at: datetime | None = None
+    """Set when a draft's revision was edited in place after it was made."""
+
+
+@dataclass(frozen=True)
+class ClientMerge:
+    """Contacts merged the proposal's client into another: the proposal moved with it."""
+
+    from_client_id: str
+    to_client_id: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,9 @@ class Proposal:
     outcome_reason: str | None = None
     competitor: str | None = None
     closed_at: datetime | None = None
+    flagged_steps: tuple[str, ...] = ()
+    """Steps of the plan skipped although the mined model holds them decisive (their keys)."""
+    client_merges: tuple[ClientMerge, ...] = ()
     version: int = 1
 
     @property
@@ -108,15 +133,11 @@ class Proposal:
             raise IllegalTransition(
                 f"a {self.status.value} proposal cannot become {to.value}", field="body.status"
             )
-        approved = self.plan is not None and self.plan.has_done_approval()
-        if (
-            to is S.PRESENTED
-            and needs_approval(self.current.lines, approval_threshold_bp)
-            and not approved
-        ):
+        if to in NEEDS_VALID_APPROVAL and self.approval_pending(approval_threshold_bp):
             raise ApprovalRequired(
                 f"a line's discount exceeds {approval_threshold_bp / 100:g} %: an approval "
-                "step of the plan must be done before the proposal is presented",
+                f"step of the plan must approve revision {self.current.number}'s discount "
+                f"before the proposal is {to.value}",
                 field="body.status",
             )
         if to is S.LOST and not (reason and reason.strip()):
@@ -128,6 +149,55 @@ class Proposal:
             self.closed_at = now
             self.outcome_reason = reason
         return change
+
+    def complete_step(self, step_id: str, by: str | None, now: datetime) -> Step:
+        """Complete a step of the live plan; an approval step approves the discounted lines of
+        the current revision as they stand, and only those terms."""
+        return self.live_plan().complete(step_id, by, now, discounted_terms(self.current.lines))
+
+    def approval_pending(self, threshold_bp: int) -> bool:
+        """A line is discounted over the threshold and no done approval step covers the
+        current terms (an approval of earlier terms does not count once they changed)."""
+        if not needs_approval(self.current.lines, threshold_bp):
+            return False
+        needed = terms_needing_approval(self.current.lines, threshold_bp)
+        return self.plan is None or not self.plan.approves(needed)
+
+    def edit_draft(self, content: Content, now: datetime) -> Revision:
+        """Change a draft in place: it has not been shown, so its one revision is replaced."""
+        self.check_draft()
+        current = self.current
+        edited = make_revision(current.number, content, now, current.reason)
+        edited = replace(edited, created_at=current.created_at, edited_at=now)
+        self.revisions[-1] = edited
+        return edited
+
+    def check_draft(self) -> None:
+        """Refuse a change that only a draft allows."""
+        if self.status in CLOSED:
+            raise ProposalClosed(
+                f"a {self.status.value} proposal can no longer be changed",
+                field="path.proposal_id",
+            )
+        if self.status is not S.DRAFT:
+            raise IllegalTransition(
+                f"only a draft is edited in place; a {self.status.value} proposal was shown to "
+                "the client, so revise it instead",
+                field="path.proposal_id",
+            )
+
+    def refresh_flags(self, decisive: frozenset[str]) -> bool:
+        """Flag the plan's skipped steps the mined model holds decisive; True if it changed."""
+        skipped: list[str] = []
+        if self.plan is not None:
+            for s in self.plan.steps:
+                key = step_key(s.model_step_id, s.title)
+                if s.state is StepState.SKIPPED and key in decisive and key not in skipped:
+                    skipped.append(key)
+        flagged = tuple(skipped)
+        changed = flagged != self.flagged_steps
+        self.flagged_steps = flagged
+        return changed
 
     def revise(self, content: Content, now: datetime, reason: str | None) -> Revision:
         if self.status in CLOSED:

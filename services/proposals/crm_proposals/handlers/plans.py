@@ -18,7 +18,7 @@ from crm_proposals.domain.proposal import Proposal
 from crm_proposals.handlers import check_version
 from crm_proposals.handlers.proposals import load_for_change
 from crm_proposals.projections import Projections
-from crm_proposals.repository.proposals import ProposalRepository
+from crm_proposals.repository.proposals import MiningState, ProposalRepository
 from crm_proposals.repository.sales_models import SalesModelRepository
 
 
@@ -71,6 +71,7 @@ async def generate(runtime: Runtime, command: GeneratePlan) -> Proposal:
         )
         plan = build_plan(command.steps, origin=PlanOrigin.MANUAL, now=now, starts_on=starts_on)
     proposal.replace_plan(plan)
+    proposal.refresh_flags(await MiningState(runtime).decisive())
     name = await _client_name(runtime, proposal.client_id)
     outgoing: list[ContractEvent] = [events.plan_generated(proposal, plan)]
     outgoing += [
@@ -121,7 +122,7 @@ async def act(runtime: Runtime, command: ActOnStep, caller: Caller) -> tuple[Pro
     if command.action == "start":
         step = plan.start(command.step_id, now)
     elif command.action == "complete":
-        step = plan.complete(command.step_id, caller.subject, now)
+        step = proposal.complete_step(command.step_id, caller.subject, now)
         outgoing.append(events.step_completed(proposal, plan, step))
     elif command.action == "skip":
         step = plan.skip(command.step_id, caller.subject, now)
@@ -132,6 +133,9 @@ async def act(runtime: Runtime, command: ActOnStep, caller: Caller) -> tuple[Pro
         step = plan.unblock(command.step_id)
     else:  # the router only routes the five actions
         raise InvalidValue(f"unknown action {command.action}", field="path.action")
+    if command.action == "skip":
+        # Flag at once a skipped step the latest mined model holds decisive.
+        proposal.refresh_flags(await MiningState(runtime).decisive())
     saved = await ProposalRepository(runtime).save(
         proposal, outgoing, expected_version=command.expected_version
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crm_contracts.base import ContractEvent
-from crm_contracts.values import ProposalSide, ProposalStatus
+from crm_contracts.values import ClientStatus, ProposalSide, ProposalStatus
 from crm_kit.clock import utc_now
 from crm_kit.problems import Forbidden, NotFound
 from crm_kit.runtime import Runtime
@@ -15,14 +15,20 @@ from crm_proposals import events
 from crm_proposals.commands import (
     Caller,
     ChangeStatus,
+    EditDraft,
     RegisterProposal,
     RequestLine,
     ReviseProposal,
 )
 from crm_proposals.domain import proposal as domain
-from crm_proposals.domain.errors import InvalidValue, NoCurator, UnknownReference
+from crm_proposals.domain.errors import (
+    ClientNotEligible,
+    InvalidValue,
+    NoCurator,
+    UnknownReference,
+)
 from crm_proposals.domain.plan import new_id
-from crm_proposals.domain.pricing import LineInput, needs_approval
+from crm_proposals.domain.pricing import LineInput, PricedLine, needs_approval
 from crm_proposals.handlers import check_version
 from crm_proposals.projections import Projections
 from crm_proposals.repository.catalogue import CatalogRepository
@@ -99,6 +105,12 @@ async def _curator(runtime: Runtime, command: RegisterProposal, caller: Caller) 
     if client.merged_into:
         raise UnknownReference(
             f"client {command.client_id} was merged into {client.merged_into}; propose to that one",
+            field="body.client_id",
+        )
+    if client.status == ClientStatus.FORMER.value:
+        raise ClientNotEligible(
+            f"client {command.client_id} is a former client; make it a client again in "
+            "contacts before proposing",
             field="body.client_id",
         )
     wanted = command.curator_id or client.curator_id
@@ -185,6 +197,69 @@ async def revise(runtime: Runtime, command: ReviseProposal) -> domain.Proposal:
     )
 
 
+EDITABLE_FIELDS = ("title", "preferences", "valid_until", "lines", "participants")
+
+
+async def edit_draft(runtime: Runtime, command: EditDraft) -> domain.Proposal:
+    """Edit a draft in place: same revision, totals recomputed, ProposalDraftEdited."""
+    proposal = await load_for_change(runtime, command.proposal_id, command.expected_version)
+    proposal.check_draft()  # refuse before resolving the input
+    changed = [f for f in EDITABLE_FIELDS if f in command.changed]
+    if not changed:
+        raise InvalidValue(
+            f"name at least one of {', '.join(EDITABLE_FIELDS)} to change", field="body"
+        )
+    for name in ("title", "lines"):
+        if name in command.changed and getattr(command, name) is None:
+            raise InvalidValue(f"{name} cannot be null", field=f"body.{name}")
+    current = proposal.current
+    if command.lines is not None:
+        currency, lines = await _lines(runtime, command.lines, current.currency)
+    else:
+        currency, lines = (
+            current.currency,
+            tuple(_as_input(li, current.currency) for li in current.lines),
+        )
+    participants = current.participants
+    if "participants" in command.changed:
+        participants = command.participants or ()
+        await _check_participants(runtime, participants)
+    revision = proposal.edit_draft(
+        domain.Content(
+            title=command.title if command.title is not None else current.title,
+            currency=currency,
+            lines=lines,
+            preferences=command.preferences
+            if "preferences" in command.changed
+            else current.preferences,
+            valid_until=command.valid_until
+            if "valid_until" in command.changed
+            else current.valid_until,
+            participants=participants,
+        ),
+        utc_now(),
+    )
+    return await ProposalRepository(runtime).save(
+        proposal,
+        [events.draft_edited(proposal, revision, tuple(changed))],
+        expected_version=command.expected_version,
+        edited_draft=True,
+    )
+
+
+def _as_input(line: PricedLine, currency: str) -> LineInput:
+    """A stored line as input again, to re-price it unchanged."""
+    return LineInput(
+        item_code=line.item_code,
+        name=line.name,
+        unit=line.unit,
+        quantity=line.quantity,
+        unit_price_minor=line.unit_price_minor,
+        currency=currency,
+        discount=line.discount,
+    )
+
+
 async def change_status(runtime: Runtime, command: ChangeStatus) -> domain.Proposal:
     proposal = await load_for_change(runtime, command.proposal_id, command.expected_version)
     now = utc_now()
@@ -216,14 +291,24 @@ async def list_proposals(
     curator_id: str | None,
     cursor: str | None,
     limit: int | None,
+    flagged: bool | None = None,
 ) -> tuple[list[domain.Proposal], str | None]:
     return await ProposalRepository(runtime).list(
-        client_id=client_id, status=status, curator_id=curator_id, cursor=cursor, limit=limit
+        client_id=client_id,
+        status=status,
+        curator_id=curator_id,
+        cursor=cursor,
+        limit=limit,
+        flagged=flagged,
     )
 
 
 def requires_approval(runtime: Runtime, proposal: domain.Proposal) -> bool:
     return needs_approval(proposal.current.lines, approval_threshold_bp(runtime.settings))
+
+
+def approval_pending(runtime: Runtime, proposal: domain.Proposal) -> bool:
+    return proposal.approval_pending(approval_threshold_bp(runtime.settings))
 
 
 async def history(runtime: Runtime, proposal_id: str) -> list[dict[str, Any]]:
@@ -237,6 +322,23 @@ async def history(runtime: Runtime, proposal_id: str) -> list[dict[str, Any]]:
                 "kind": "registered" if r.number == 1 else "revised",
                 "summary": r.title if r.number == 1 else (r.reason or f"revision {r.number}"),
                 "revision": r.number,
+            }
+        )
+        if r.edited_at is not None:
+            entries.append(
+                {
+                    "at": r.edited_at,
+                    "kind": "edited",
+                    "summary": f"draft edited: {r.title}",
+                    "revision": r.number,
+                }
+            )
+    for m in proposal.client_merges:
+        entries.append(
+            {
+                "at": m.at,
+                "kind": "client_merged",
+                "summary": f"client {m.from_client_id} merged into {m.to_client_id}",
             }
         )
     for h in proposal.history:

@@ -15,7 +15,7 @@ from crm_proposals.domain.plan import ModelStep, StepState, new_id
 from crm_proposals.domain.proposal import Proposal
 from crm_proposals.domain.sales_model import SalesModel, define_model
 from crm_proposals.handlers import check_version
-from crm_proposals.repository.proposals import ProposalRepository
+from crm_proposals.repository.proposals import MiningState, ProposalRepository
 from crm_proposals.repository.sales_models import SalesModelRepository
 
 OPEN = (ProposalStatus.DRAFT, ProposalStatus.PRESENTED, ProposalStatus.NEGOTIATION)
@@ -90,7 +90,11 @@ def _deal(p: Proposal) -> Deal:
 
 async def mined(runtime: Runtime) -> tuple[MinedModel, list[tuple[str, list[str]]]]:
     """The model mined from won and lost deals, and the open plans that skipped a decisive
-    step of it (proposal id, the skipped steps' keys)."""
+    step of it (proposal id, the skipped steps' keys).
+
+    Each run stores what it found: the decisive steps (by which a step skipped later is flagged
+    at once) and the flag of every open proposal with a plan (``/proposals?flagged=true``).
+    """
     repo = ProposalRepository(runtime)
     deals = [
         _deal(p)
@@ -98,18 +102,14 @@ async def mined(runtime: Runtime) -> tuple[MinedModel, list[tuple[str, list[str]
     ]
     model = mine(deals)
     decisive = model.decisive_keys
+    await MiningState(runtime).save(decisive, model.won_deals, model.lost_deals, utc_now())
     flagged: list[tuple[str, list[str]]] = []
-    if decisive:
-        async for p in repo.scan(statuses=OPEN, with_plan=True):
-            assert p.plan is not None
-            skipped = [
-                key
-                for s in p.plan.steps
-                if s.state is StepState.SKIPPED
-                and (key := step_key(s.model_step_id, s.title)) in decisive
-            ]
-            if skipped:
-                flagged.append((p.proposal_id, skipped))
+    live = [p async for p in repo.scan(statuses=OPEN, with_plan=True)]
+    for p in live:
+        if p.refresh_flags(decisive):
+            await repo.set_flags(p.proposal_id, p.flagged_steps)
+        if p.flagged_steps:
+            flagged.append((p.proposal_id, list(p.flagged_steps)))
     return model, flagged
 
 

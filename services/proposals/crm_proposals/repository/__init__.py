@@ -11,6 +11,8 @@ SALES_MODELS = "sales_models"
 CLIENTS = "client_projection"
 EMPLOYEES = "employee_projection"
 PROPOSAL_CONTACTS = "proposal_contacts"
+MINING = "mining_state"
+"""The latest mining run's decisive steps, by which skipped steps are flagged."""
 
 OUTBOX_COLLECTIONS = (CATALOG, PROPOSALS, SALES_MODELS)
 DEFAULT_PAGE = 50
@@ -23,5 +25,6 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[PROPOSALS].create_index([("curator_id", 1), ("_id", 1)])
     await db[PROPOSALS].create_index("registered_at")
     await db[PROPOSALS].create_index("plan.steps.step_id")
+    await db[PROPOSALS].create_index([("flagged", 1), ("_id", 1)])
     await db[CATALOG].create_index([("active", 1), ("_id", 1)])
     await db[PROPOSAL_CONTACTS].create_index([("proposal_id", 1), ("occurred_at", 1)])

@@ -12,8 +12,8 @@ from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
 from crm_proposals.domain.plan import Plan
-from crm_proposals.domain.proposal import Proposal, Revision, StatusChange
-from crm_proposals.repository import PROPOSALS
+from crm_proposals.domain.proposal import ClientMerge, Proposal, Revision, StatusChange
+from crm_proposals.repository import MINING, PROPOSALS
 from crm_proposals.repository.codec import dump, load
 from crm_proposals.repository.pages import page
 
@@ -30,6 +30,8 @@ def _mutable_fields(p: Proposal) -> Document:
         "outcome_reason": p.outcome_reason,
         "competitor": p.competitor,
         "closed_at": p.closed_at,
+        "flagged_steps": list(p.flagged_steps),
+        "flagged": bool(p.flagged_steps),
         # Copies of the current revision's figures for filters and reports.
         "current_revision": p.current.number,
         "currency": p.current.currency,
@@ -60,6 +62,8 @@ def from_doc(doc: Document) -> Proposal:
         outcome_reason=doc.get("outcome_reason"),
         competitor=doc.get("competitor"),
         closed_at=doc.get("closed_at"),
+        flagged_steps=tuple(doc.get("flagged_steps") or ()),
+        client_merges=tuple(load(ClientMerge, m) for m in doc.get("client_merges") or ()),
         version=doc["version"],
     )
 
@@ -79,18 +83,54 @@ class ProposalRepository:
         *,
         expected_version: int,
         new_revision: Revision | None = None,
+        edited_draft: bool = False,
     ) -> Proposal:
         """One atomic update: the changed state, a new revision if any, and the events.
 
-        Revisions are only ever appended, so earlier ones cannot change.
+        Revisions are only ever appended, so earlier ones cannot change; only a draft's one
+        revision is replaced in place (``edited_draft``), guarded on the draft status.
         """
         changes: dict[str, dict[str, Any]] = {"$set": _mutable_fields(proposal)}
+        extra: dict[str, Any] | None = None
         if new_revision is not None:
             changes["$push"] = {"revisions": dump(Revision, new_revision)}
+        if edited_draft:
+            changes["$set"]["revisions"] = [dump(Revision, r) for r in proposal.revisions]
+            extra = {"status": ProposalStatus.DRAFT.value}
         doc = await self.proposals.update(
-            proposal.proposal_id, changes, events, expected_version=expected_version
+            proposal.proposal_id,
+            changes,
+            events,
+            expected_version=expected_version,
+            extra_filter=extra,
         )
         return from_doc(doc)
+
+    async def set_flags(self, proposal_id: str, flagged_steps: Sequence[str]) -> None:
+        """Store a mining run's flags on an open proposal; derived data, so no new version."""
+        await self.collection.update_one(
+            {"_id": proposal_id},
+            {"$set": {"flagged_steps": list(flagged_steps), "flagged": bool(flagged_steps)}},
+        )
+
+    async def ids_of_client(self, client_id: str) -> list[str]:
+        cursor = self.collection.find({"client_id": client_id}, {"_id": 1})
+        return [d["_id"] async for d in cursor]
+
+    async def move_to_client(self, proposal_id: str, merge: ClientMerge) -> bool:
+        """Move one proposal from a merged client to the survivor: a new version, no event.
+
+        Guarded on the old client id, so a redelivered merge changes nothing (False).
+        """
+        result = await self.collection.update_one(
+            {"_id": proposal_id, "client_id": merge.from_client_id},
+            {
+                "$set": {"client_id": merge.to_client_id},
+                "$push": {"client_merges": dump(ClientMerge, merge)},
+                "$inc": {"version": 1},
+            },
+        )
+        return result.modified_count == 1
 
     async def get(self, proposal_id: str) -> Proposal | None:
         doc = await self.collection.find_one({"_id": proposal_id}, {"outbox": 0})
@@ -108,8 +148,11 @@ class ProposalRepository:
         curator_id: str | None,
         cursor: str | None,
         limit: int | None,
+        flagged: bool | None = None,
     ) -> tuple[list[Proposal], str | None]:
         query: dict[str, Any] = {}
+        if flagged is not None:
+            query["flagged"] = True if flagged else {"$ne": True}
         if client_id:
             query["client_id"] = client_id
         if status:
@@ -145,3 +188,30 @@ class ProposalRepository:
         cursor = self.collection.find(query, {"outbox": 0}).sort("_id", 1).limit(SCAN_LIMIT)
         async for doc in cursor:
             yield from_doc(doc)
+
+
+class MiningState:
+    """The decisive steps of the latest mining run (one document)."""
+
+    KEY = "latest"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.collection = runtime.db[MINING]
+
+    async def decisive(self) -> frozenset[str]:
+        doc = await self.collection.find_one({"_id": self.KEY})
+        return frozenset(doc.get("decisive_keys", ())) if doc else frozenset()
+
+    async def save(self, decisive: frozenset[str], won: int, lost: int, at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": self.KEY},
+            {
+                "$set": {
+                    "decisive_keys": sorted(decisive),
+                    "won_deals": won,
+                    "lost_deals": lost,
+                    "mined_at": at,
+                }
+            },
+            upsert=True,
+        )

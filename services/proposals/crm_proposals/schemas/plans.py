@@ -95,3 +95,7 @@ class PlanOut(BaseModel):
     starts_on: date
     steps: list[StepOut]
     progress: ProgressOut
+    flagged_steps: list[str] = Field(
+        description="Skipped steps the latest mined model holds decisive (their keys: the "
+        "model step id, else the title in lower case)."
+    )

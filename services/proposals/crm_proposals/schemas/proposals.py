@@ -63,6 +63,17 @@ class ProposalRevise(In):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class ProposalEdit(In):
+    """A draft's changes: only the fields given are changed (null clears preferences or the
+    validity date); totals are recomputed."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    preferences: str | None = Field(default=None, max_length=5000)
+    valid_until: date | None = None
+    lines: list[LineIn] | None = Field(default=None, max_length=500)
+    participants: list[ParticipantIn] | None = Field(default=None, max_length=100)
+
+
 class StatusChangeIn(In):
     status: Literal[ProposalStatus.PRESENTED, ProposalStatus.NEGOTIATION, ProposalStatus.WITHDRAWN]
     reason: str | None = Field(default=None, max_length=2000)
@@ -111,6 +122,9 @@ class RevisionOut(BaseModel):
     participants: list[ParticipantOut]
     created_at: datetime
     reason: str | None
+    edited_at: datetime | None = Field(
+        default=None, description="When a draft's revision was last edited in place."
+    )
 
 
 class ProposalOut(BaseModel):
@@ -124,7 +138,14 @@ class ProposalOut(BaseModel):
         description="A line's discount is over the threshold: a done approval step is needed "
         "before presenting."
     )
+    approval_pending: bool = Field(
+        description="A line's discount is over the threshold and no done approval step covers "
+        "the current revision's terms: it cannot be presented or won until one does."
+    )
     has_plan: bool
+    flagged_steps: list[str] = Field(
+        description="Steps the plan skipped although the mined model holds them decisive."
+    )
     outcome_reason: str | None
     competitor: str | None
     closed_at: datetime | None
@@ -133,7 +154,7 @@ class ProposalOut(BaseModel):
 
 class HistoryEntryOut(BaseModel):
     at: datetime
-    kind: Literal["registered", "status_changed", "revised", "contact"]
+    kind: Literal["registered", "edited", "status_changed", "revised", "contact", "client_merged"]
     summary: str
     status: ProposalStatus | None = None
     revision: int | None = None

@@ -86,7 +86,9 @@ class Crm:
         )
         return employee_id
 
-    async def client_with_curator(self, name: str = "Acme") -> tuple[str, str]:
+    async def client_with_curator(
+        self, name: str = "Acme", status: ClientStatus = ClientStatus.ACTIVE
+    ) -> tuple[str, str]:
         """A client registered in contacts, with a curator assigned: (client id, curator id)."""
         curator = await self.employee("Curator")
         client_id = uuid.uuid4().hex
@@ -96,7 +98,7 @@ class Crm:
                 client_id=client_id,
                 kind=ClientKind.ORGANISATION,
                 name=name,
-                status=ClientStatus.ACTIVE,
+                status=status,
                 source=ClientSource(kind=ClientSourceKind.MANUAL),
                 version=1,
                 registered_at=now,
@@ -160,6 +162,13 @@ class Crm:
 
     async def post(self, path: str, version: int, body: Any = None) -> httpx.Response:
         response = await self.http.post(
+            path, json=body, headers={**self.auth(), "If-Match": f'"{version}"'}
+        )
+        await self.settled()
+        return response
+
+    async def patch(self, path: str, version: int, body: Any) -> httpx.Response:
+        response = await self.http.patch(
             path, json=body, headers={**self.auth(), "If-Match": f'"{version}"'}
         )
         await self.settled()

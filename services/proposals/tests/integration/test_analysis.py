@@ -45,6 +45,15 @@ async def _deal(crm: Any, client_id: str, item: str, *, visit: bool, outcome: st
     return pid
 
 
+async def _flagged(crm: Any) -> set[str]:
+    listed = await crm.http.get(
+        "/proposals", params={"flagged": "true", "limit": 200}, headers=crm.auth()
+    )
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["next_cursor"] is None
+    return {p["id"] for p in listed.json()["items"]}
+
+
 async def test_the_pipeline_and_a_model_mined_from_closed_deals(crm: Any) -> None:
     client_id, curator = await crm.client_with_curator()
     item = await crm.catalogue_item(price=5_000)
@@ -75,6 +84,21 @@ async def test_the_pipeline_and_a_model_mined_from_closed_deals(crm: Any) -> Non
     assert mined["flagged_plans"] == [
         {"proposal_id": open_pid, "skipped_decisive_steps": ["visit"]}
     ]
+
+    # The run stored its flags: the open plan that skipped the visit is listed as flagged...
+    assert await _flagged(crm) == {open_pid}
+    for read in (f"/proposals/{open_pid}", f"/proposals/{open_pid}/plan"):
+        assert (await crm.http.get(read, headers=crm.auth())).json()["flagged_steps"] == ["visit"]
+    # ...and a plan skipping the visit after the run is flagged as the step is skipped.
+    later_pid = await _deal(crm, client_id, item, visit=False, outcome=None)
+    later = (await crm.http.get(f"/proposals/{later_pid}", headers=crm.auth())).json()
+    assert later["flagged_steps"] == ["visit"]
+    assert await _flagged(crm) == {open_pid, later_pid}
+    # A new plan has skipped nothing: the flag goes.
+    renewed = await crm.put(f"/proposals/{later_pid}/plan", later["version"], {"steps": STEPS})
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["flagged_steps"] == []
+    assert await _flagged(crm) == {open_pid}
 
     since = await end_offsets(crm.stack.kafka_bootstrap, PROPOSALS)
     published = await crm.http.post(

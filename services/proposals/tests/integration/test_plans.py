@@ -230,3 +230,68 @@ async def test_a_plan_from_a_model_that_was_never_published_is_refused(crm: Any)
     refused = await crm.put(f"/proposals/{pid}/plan", 1, {"sales_model_id": created.json()["id"]})
     assert refused.status_code == 409
     assert refused.json()["errors"][0]["field"] == "body.sales_model_id"
+
+
+async def test_a_revision_raising_the_discount_again_needs_a_new_approval(crm: Any) -> None:
+    client_id, _ = await crm.client_with_curator()
+    item = await crm.catalogue_item(price=100_000)
+
+    def line(basis_points: int) -> dict[str, Any]:
+        discount = {"kind": "percent", "basis_points": basis_points}
+        return {"item_code": item, "quantity": 1, "discount": discount}
+
+    async def read() -> dict[str, Any]:
+        got = await crm.http.get(f"/proposals/{pid}", headers=crm.auth("proposals:read"))
+        body: dict[str, Any] = got.json()
+        return body
+
+    async def approve(step_id: str, version: int) -> None:
+        assert (await crm.post(f"/steps/{step_id}/start", version)).status_code == 200
+        done = await crm.post(f"/steps/{step_id}/complete", version + 1)
+        assert done.status_code == 200, done.text
+
+    pid = (await crm.proposal(client_id, [line(2_000)]))["id"]
+    made = await crm.put(
+        f"/proposals/{pid}/plan",
+        1,
+        {"steps": [{"key": "ok", "title": "Approve the discount", "approval": True}]},
+    )
+    assert made.status_code == 200, made.text
+    assert (await read())["approval_pending"] is True
+    await approve(made.json()["steps"][0]["id"], 2)
+    approved = await read()
+    assert (approved["needs_approval"], approved["approval_pending"]) == (True, False)
+    assert (
+        await crm.post(f"/proposals/{pid}/status", 4, {"status": "presented"})
+    ).status_code == 200
+
+    # A revision that leaves the approved line as it was stays approved...
+    renamed = await crm.post(
+        f"/proposals/{pid}/revisions", 5, {"title": "Offer, renamed", "lines": [line(2_000)]}
+    )
+    assert renamed.status_code == 201, renamed.text
+    assert renamed.json()["approval_pending"] is False
+    # ...one raising the discount again does not: it cannot be presented or won until approved.
+    raised = await crm.post(f"/proposals/{pid}/revisions", 6, {"lines": [line(3_000)]})
+    assert raised.status_code == 201, raised.text
+    assert (raised.json()["revision"]["revision"], raised.json()["approval_pending"]) == (3, True)
+    negotiating = await crm.post(f"/proposals/{pid}/status", 7, {"status": "negotiation"})
+    assert negotiating.status_code == 200, negotiating.text
+    refused = await crm.post(f"/proposals/{pid}/status", 8, {"status": "presented"})
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "approval" in refused.json()["detail"]
+    assert refused.json()["errors"][0]["field"] == "body.status"
+    not_won = await crm.post(f"/proposals/{pid}/win", 8)
+    assert not_won.status_code == 409
+    assert ((await read())["status"], (await read())["version"]) == ("negotiation", 8)
+
+    # A new approval step, added by hand and done, approves the new terms.
+    added = await crm.post(
+        f"/proposals/{pid}/plan/steps", 8, {"title": "Approve 30 %", "approval": True}
+    )
+    assert added.status_code == 201, added.text
+    await approve(added.json()["id"], 9)
+    assert (await read())["approval_pending"] is False
+    again = await crm.post(f"/proposals/{pid}/status", 11, {"status": "presented"})
+    assert again.status_code == 200, again.text

@@ -6,9 +6,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from crm_contracts.contacts import ClientRegistered, ClientsMerged, ClientSource, ClientUpdated
+from crm_contracts.contacts import (
+    ClientRegistered,
+    ClientsMerged,
+    ClientSource,
+    ClientStatusChanged,
+    ClientUpdated,
+)
+from crm_contracts.envelope import Envelope
+from crm_contracts.proposals import ProposalStatusChanged
+from crm_contracts.topics import PROPOSALS
 from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
-from crm_kit.testing import eventually
+from crm_kit.testing import end_offsets, eventually, read_topic
 
 
 def _state(cls: Any, client_id: str, name: str, version: int, **extra: Any) -> Any:
@@ -76,3 +85,98 @@ async def test_a_proposal_to_a_merged_client_is_refused_naming_the_survivor(crm:
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "body.client_id"
     assert survivor in refused.json()["detail"]
+
+
+async def test_a_former_client_gets_no_new_proposal_and_a_potential_one_does(crm: Any) -> None:
+    item = await crm.catalogue_item()
+    former, _ = await crm.client_with_curator(status=ClientStatus.FORMER)
+    potential, curator = await crm.client_with_curator(status=ClientStatus.POTENTIAL)
+    before = await crm.count("proposals")
+    refused = await crm.http.post(
+        "/proposals",
+        json={"client_id": former, "title": "x", "lines": [{"item_code": item, "quantity": 1}]},
+        headers=crm.writer(),
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"][0]["field"] == "body.client_id"
+    assert "former" in refused.json()["detail"]
+    assert await crm.count("proposals") == before
+
+    created = await crm.proposal(potential, [{"item_code": item, "quantity": 1}])
+    assert (created["client_id"], created["curator_id"]) == (potential, curator)
+
+    # Contacts moving the potential client to former closes the door for the next proposal.
+    await crm.publish(
+        ClientStatusChanged(
+            client_id=potential,
+            from_status=ClientStatus.POTENTIAL,
+            to_status=ClientStatus.FORMER,
+            version=2,
+            changed_at=datetime.now(UTC),
+        )
+    )
+    await eventually(
+        lambda: crm.db["client_projection"].find_one({"_id": potential, "status": "former"}),
+        within=120,
+        what="the status change projected",
+    )
+    again = await crm.http.post(
+        "/proposals",
+        json={"client_id": potential, "title": "y", "lines": [{"item_code": item, "quantity": 1}]},
+        headers=crm.writer(),
+    )
+    assert again.status_code == 409
+    assert again.json()["errors"][0]["field"] == "body.client_id"
+
+
+async def test_proposals_of_a_merged_client_move_to_the_survivor_once(crm: Any) -> None:
+    survivor, _ = await crm.client_with_curator(name="Survivor")
+    merged, _ = await crm.client_with_curator(name="Duplicate")
+    item = await crm.catalogue_item()
+    pids = {
+        (await crm.proposal(merged, [{"item_code": item, "quantity": n}]))["id"] for n in (1, 2)
+    }
+    at = datetime.now(UTC)
+    # The same merge twice, in two envelopes (so the consumer's own de-duplication does not
+    # hide the second from the handler), then a later fact of the merged client: once that is
+    # projected, both merges were handled.
+    merge = ClientsMerged(survivor_client_id=survivor, merged_client_id=merged, merged_at=at)
+    await crm.publish(merge, merge)
+    await crm.publish(
+        _state(ClientUpdated, merged, "Duplicate", 7, changed_fields=("name",), updated_at=at)
+    )
+    await eventually(
+        lambda: crm.db["client_projection"].find_one({"_id": merged, "version": 7}),
+        within=120,
+        what="the fact after the merges projected",
+    )
+
+    listed = await crm.http.get(
+        "/proposals", params={"client_id": survivor}, headers=crm.auth("proposals:read")
+    )
+    moved = {p["id"]: p for p in listed.json()["items"]}
+    assert set(moved) == pids
+    assert {(p["client_id"], p["version"]) for p in moved.values()} == {(survivor, 2)}
+    left = await crm.http.get(
+        "/proposals", params={"client_id": merged}, headers=crm.auth("proposals:read")
+    )
+    assert left.json()["items"] == []
+    pid = next(iter(pids))
+    history = (await crm.http.get(f"/proposals/{pid}/history", headers=crm.auth())).json()
+    assert [e["summary"] for e in history if e["kind"] == "client_merged"] == [
+        f"client {merged} merged into {survivor}"
+    ]
+    # The moved proposal goes on under the survivor: its next fact names the survivor.
+    since = await end_offsets(crm.stack.kafka_bootstrap, PROPOSALS)
+    assert (
+        await crm.post(f"/proposals/{pid}/status", 2, {"status": "presented"})
+    ).status_code == 200
+    records = await read_topic(
+        crm.stack.kafka_bootstrap,
+        PROPOSALS,
+        since=since,
+        stop_when=lambda rs: any(r.key == pid.encode() for r in rs),
+    )
+    (record,) = [r for r in records if r.key == pid.encode()]
+    assert Envelope.from_bytes(record.value).open_as(ProposalStatusChanged).client_id == survivor

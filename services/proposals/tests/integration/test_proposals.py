@@ -8,6 +8,7 @@ from typing import Any
 
 from crm_contracts.envelope import Envelope
 from crm_contracts.proposals import (
+    ProposalDraftEdited,
     ProposalRegistered,
     ProposalRevised,
     ProposalStatusChanged,
@@ -240,3 +241,117 @@ async def test_losing_records_the_reason(crm: Any) -> None:
         "price",
         "Rival",
     )
+
+
+async def test_a_draft_is_edited_in_place_and_a_presented_one_is_not(crm: Any) -> None:
+    client_id, curator = await crm.client_with_curator()
+    engineer = await crm.employee("Engineer")
+    hours = await crm.catalogue_item(price=1_000)
+    parts = await crm.catalogue_item(price=500)
+    since = await end_offsets(crm.stack.kafka_bootstrap, PROPOSALS)
+    created = await crm.proposal(client_id, [{"item_code": hours, "quantity": 2}])
+    pid = created["id"]
+
+    edited = await crm.patch(
+        f"/proposals/{pid}",
+        1,
+        {
+            "title": "Offer, two sites",
+            "preferences": "delivery in spring",
+            "valid_until": "2099-01-31",
+            "lines": [
+                {
+                    "item_code": hours,
+                    "quantity": 3,
+                    "discount": {"kind": "percent", "basis_points": 1_000},
+                },
+                {"item_code": parts, "quantity": 4},
+            ],
+            "participants": [{"side": "company", "role": "engineer", "employee_id": engineer}],
+        },
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.headers["ETag"] == '"2"'
+    body = edited.json()
+    revision = body["revision"]
+    assert (body["status"], revision["revision"], revision["title"]) == (
+        "draft",
+        1,
+        "Offer, two sites",
+    )
+    assert (revision["preferences"], revision["valid_until"]) == (
+        "delivery in spring",
+        "2099-01-31",
+    )
+    assert [(li["item_code"], li["quantity"]) for li in revision["lines"]] == [
+        (hours, 3),
+        (parts, 4),
+    ]
+    # 3 × 1,000 less 10 % plus 4 × 500: the totals follow the new lines.
+    assert {k: v["amount_minor"] for k, v in revision["totals"].items()} == {
+        "subtotal": 5_000,
+        "discount": 300,
+        "total": 4_700,
+    }
+    assert revision["participants"][0]["employee_id"] == engineer
+    assert revision["created_at"] == created["revision"]["created_at"]
+    assert revision["edited_at"] is not None
+
+    # Only the fields given change; null clears the preferences.
+    cleared = await crm.patch(f"/proposals/{pid}", 2, {"preferences": None})
+    assert cleared.status_code == 200, cleared.text
+    after = cleared.json()["revision"]
+    assert (after["preferences"], after["title"], after["totals"]) == (
+        None,
+        "Offer, two sites",
+        revision["totals"],
+    )
+    revisions = (
+        await crm.http.get(f"/proposals/{pid}/revisions", headers=crm.auth("proposals:read"))
+    ).json()
+    assert [r["revision"] for r in revisions] == [1]
+    assert revisions[0] == after
+
+    # Bad input is refused naming the field, and nothing is stored.
+    for patch, field in (
+        ({"lines": [{"item_code": hours, "quantity": -2}]}, "body.lines[0].quantity"),
+        ({"lines": [{"item_code": "NO-SUCH-ITEM", "quantity": 1}]}, "body.lines[0].item_code"),
+        ({}, "body"),
+    ):
+        refused = await crm.patch(f"/proposals/{pid}", 3, patch)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["field"] == field
+    assert (await crm.patch(f"/proposals/{pid}", 2, {"title": "Stale"})).status_code == 412
+
+    presented = await crm.post(f"/proposals/{pid}/status", 3, {"status": "presented"})
+    assert presented.status_code == 200, presented.text
+    shown = await crm.patch(f"/proposals/{pid}", 4, {"title": "Too late"})
+    assert shown.status_code == 409
+    assert shown.json()["errors"][0]["field"] == "path.proposal_id"
+    current = (await crm.http.get(f"/proposals/{pid}", headers=crm.auth())).json()
+    assert (current["version"], current["revision"]["title"]) == (4, "Offer, two sites")
+
+    envelopes = await _events_of(crm, since, pid, 4)
+    assert [e.event_type for e in envelopes] == [
+        "ProposalRegistered",
+        "ProposalDraftEdited",
+        "ProposalDraftEdited",
+        "ProposalStatusChanged",
+    ]
+    first = envelopes[1].open_as(ProposalDraftEdited)
+    assert (first.revision, first.client_id, first.curator_id, first.title) == (
+        1,
+        client_id,
+        curator,
+        "Offer, two sites",
+    )
+    assert first.changed_fields == ("title", "preferences", "valid_until", "lines", "participants")
+    assert [(li.item_code, li.quantity, li.line_total.amount_minor) for li in first.lines] == [
+        (hours, 3, 2_700),
+        (parts, 4, 2_000),
+    ]
+    assert (first.totals.total.amount_minor, first.currency) == (4_700, "EUR")
+    assert [p.employee_id for p in first.participants] == [engineer]
+    second = envelopes[2].open_as(ProposalDraftEdited)
+    assert (second.changed_fields, second.preferences) == (("preferences",), None)

@@ -104,7 +104,7 @@ def test_a_discount_over_the_threshold_needs_a_done_approval_step_before_present
         move(p, S.PRESENTED)
     step = plan.steps[0].step_id
     plan.start(step, NOW)
-    plan.complete(step, "boss", NOW)
+    p.complete_step(step, "boss", NOW)
     move(p, S.PRESENTED)
     assert p.status is S.PRESENTED
 
@@ -164,3 +164,127 @@ def test_a_company_side_participant_must_be_an_employee() -> None:
     with pytest.raises(InvalidValue) as refused:
         register(proposal_id="p", client_id="c", curator_id="e", content=bad, now=NOW)
     assert refused.value.field == "body.participants[1].employee_id"
+
+
+def _approve(p: Proposal, title: str = "Approve the discount") -> None:
+    """Add an approval step to the plan (a new plan if there is none) and complete it."""
+    spec = StepSpec("ok", title, approval=True)
+    if p.plan is None:
+        p.replace_plan(build_plan([spec], origin=PlanOrigin.MANUAL, now=NOW, starts_on=NOW.date()))
+        step = p.plan.steps[0] if p.plan else None
+    else:
+        step = p.plan.add_step(spec)
+    assert step is not None
+    assert p.plan is not None
+    p.plan.start(step.step_id, NOW)
+    p.complete_step(step.step_id, "boss", NOW)
+
+
+def test_an_approval_covers_the_terms_it_saw_and_a_higher_discount_needs_a_new_one() -> None:
+    p = proposal(discount_bp=1500)
+    _approve(p)
+    assert not p.approval_pending(THRESHOLD)
+    move(p, S.PRESENTED)
+
+    # A revision keeping the approved line as it was (only the title changes) stays approved.
+    p.revise(content(1500, title="Offer, renamed"), NOW, "title")
+    assert not p.approval_pending(THRESHOLD)
+
+    # A revision raising the discount over the threshold again is no longer covered.
+    p.revise(content(2500), NOW, "more discount")
+    assert p.approval_pending(THRESHOLD)
+    move(p, S.NEGOTIATION)
+    for to in (S.PRESENTED, S.WON):
+        with pytest.raises(ApprovalRequired) as refused:
+            move(p, to)
+        assert "revision 3" in str(refused.value)
+    assert p.status is S.NEGOTIATION
+
+    _approve(p, "Approve the new discount")
+    assert not p.approval_pending(THRESHOLD)
+    move(p, S.PRESENTED)
+    assert p.status is S.PRESENTED
+
+
+def test_a_revision_lowering_the_discount_under_the_threshold_needs_no_approval() -> None:
+    p = proposal(discount_bp=1500)
+    _approve(p)
+    move(p, S.PRESENTED)
+    p.revise(content(THRESHOLD), NOW, "within policy")
+    assert not p.approval_pending(THRESHOLD)
+    move(p, S.WON)
+
+
+def test_a_skipped_approval_step_approves_nothing() -> None:
+    p = proposal(discount_bp=1500)
+    p.replace_plan(
+        build_plan(
+            [StepSpec("ok", "Approve", approval=True, required=False)],
+            origin=PlanOrigin.MANUAL,
+            now=NOW,
+            starts_on=NOW.date(),
+        )
+    )
+    assert p.plan is not None
+    p.plan.skip(p.plan.steps[0].step_id, "boss", NOW)
+    assert p.approval_pending(THRESHOLD)
+
+
+def test_a_draft_is_edited_in_place_with_its_totals_recomputed() -> None:
+    p = proposal()
+    created = p.current.created_at
+    later = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    edited = p.edit_draft(content(2000, title="Offer, bigger discount"), later)
+    assert [r.number for r in p.revisions] == [1]
+    assert p.current is edited
+    assert (edited.title, edited.totals.discount_minor, edited.totals.total_minor) == (
+        "Offer, bigger discount",
+        2000,
+        8000,
+    )
+    assert (edited.created_at, edited.edited_at) == (created, later)
+
+
+def test_an_approval_of_a_draft_is_lost_when_the_draft_raises_the_discount() -> None:
+    p = proposal(discount_bp=1500)
+    _approve(p)
+    p.edit_draft(content(1600), NOW)
+    assert p.approval_pending(THRESHOLD)
+    with pytest.raises(ApprovalRequired):
+        move(p, S.PRESENTED)
+
+
+def test_only_a_draft_is_edited_in_place() -> None:
+    p = proposal()
+    move(p, S.PRESENTED)
+    with pytest.raises(IllegalTransition) as shown:
+        p.edit_draft(content(), NOW)
+    assert shown.value.field == "path.proposal_id"
+    move(p, S.WON)
+    with pytest.raises(ProposalClosed):
+        p.edit_draft(content(), NOW)
+    assert [r.title for r in p.revisions] == ["Offer"]
+
+
+def test_skipped_steps_the_mined_model_holds_decisive_are_flagged() -> None:
+    p = proposal()
+    p.replace_plan(
+        build_plan(
+            [
+                StepSpec("a", "Call", required=False),
+                StepSpec("b", "Site Visit", required=False, model_step_id="visit"),
+                StepSpec("c", "Demo", required=False),
+            ],
+            origin=PlanOrigin.MANUAL,
+            now=NOW,
+            starts_on=NOW.date(),
+        )
+    )
+    assert p.plan is not None
+    for step in p.plan.steps[:2]:
+        p.plan.skip(step.step_id, None, NOW)
+    assert p.refresh_flags(frozenset({"visit", "call", "demo"})) is True
+    assert p.flagged_steps == ("call", "visit")  # demo was not skipped
+    assert p.refresh_flags(frozenset({"visit", "call", "demo"})) is False
+    assert p.refresh_flags(frozenset()) is True
+    assert p.flagged_steps == ()

@@ -16,6 +16,12 @@ TIMELINE = Subscription(
     handlers={
         c.ContactRecorded: projections.on_contact_recorded,
         c.ClientsMerged: projections.on_clients_merged,
+        c.ClientRegistered: projections.on_client_fact,
+        c.ClientUpdated: projections.on_client_fact,
+        c.ClientStatusChanged: projections.on_client_fact,
+        c.PersonAdded: projections.on_client_fact,
+        c.PersonUpdated: projections.on_client_fact,
+        c.CuratorAssigned: projections.on_client_fact,
         k.ParticipantsAdded: projections.on_participants_added,
         k.NeedsIdentified: projections.on_needs_identified,
         k.InvitationRequested: projections.on_invitation_requested,
@@ -29,7 +35,8 @@ TIMELINE = Subscription(
         n.NotificationDelivered: projections.on_notification_delivered,
         n.NotificationFailed: projections.on_notification_failed,
     },
-    description="The per-client timeline, and potential clients from questionnaires.",
+    description="The per-client timeline, potential clients from questionnaires, and the "
+    "repair of a client's search entry after each fact about it.",
 )
 
 SUBSCRIPTIONS = [TIMELINE]

@@ -108,6 +108,25 @@ async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope)
     await TimelineRepository(runtime).repoint(
         from_client=e.merged_client_id, to_client=e.survivor_client_id
     )
+    clients = ClientRepository(runtime)
+    await clients.refresh_search_entry(e.merged_client_id)
+    await clients.refresh_search_entry(e.survivor_client_id)
+
+
+ClientFact = (
+    c.ClientRegistered
+    | c.ClientUpdated
+    | c.ClientStatusChanged
+    | c.PersonAdded
+    | c.PersonUpdated
+    | c.CuratorAssigned
+)
+
+
+async def on_client_fact(runtime: Runtime, e: ClientFact, env: Envelope) -> None:
+    """Repair the client's search entry should the write after its document have been lost
+    (a crash between the two); a current entry is left as it is."""
+    await ClientRepository(runtime).refresh_search_entry(e.client_id)
 
 
 # -- campaigns ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +18,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_contacts import domain
 from crm_contacts.domain.matching import looks_like_phone, normalise_name
 from crm_contacts.repository.documents import client_doc, client_of, without_id
-from crm_contacts.repository.pagination import Page, after, page_of
+from crm_contacts.repository.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from crm_contacts.repository.search_index import FIELDS, SearchEntry, SearchIndex, to_millis
 
 CLIENTS = "clients"
 _HIDDEN = {OUTBOX: 0}
+_PAGE_LOADS = 8
+"""Point reads of a page's clients in flight at once."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,39 @@ class ClientFilter:
             clauses.append(_text_clause(self.text))
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
+    def matches(self, e: SearchEntry) -> bool:
+        """What :meth:`query` selects, applied to a search index entry."""
+        if self.statuses and e.status not in {s.value for s in self.statuses}:
+            return False
+        if self.activity_codes and e.activity_code not in self.activity_codes:
+            return False
+        if self.regions and e.region not in self.regions:
+            return False
+        if self.tags and not {t.strip().lower() for t in self.tags} <= set(e.tags):
+            return False
+        if self.curator_id and e.curator_id != self.curator_id:
+            return False
+        if self.registered_from and e.registered_at < to_millis(self.registered_from):
+            return False
+        if self.registered_to and e.registered_at >= to_millis(self.registered_to):
+            return False
+        if self.text and self.text.strip():
+            return _text_matches(self.text, e)
+        return True
+
+
+def _text_matches(text: str, e: SearchEntry) -> bool:
+    name = normalise_name(text)
+    if name and name in e.name_norm:
+        return True
+    lowered = text.strip().lower()
+    if ("@" in lowered or "." in lowered) and any(lowered in m for m in e.emails):
+        return True
+    if looks_like_phone(text):
+        digits = re.sub(r"\D", "", text)
+        return any(digits in p.lstrip("+") for p in e.phones)
+    return False
+
 
 def _text_clause(text: str) -> dict[str, Any]:
     """Name (contains, normalised), e-mail (contains) or phone (digits contained)."""
@@ -85,12 +122,14 @@ async def create_indexes(runtime_db: AsyncDatabase[Document]) -> None:
     await clients.create_index("match_keys")
     await clients.create_index("source.questionnaire_response_id")
     await clients.create_index("people.person_id")
+    await SearchIndex(runtime_db).prepare(clients)
 
 
 class ClientRepository:
     def __init__(self, runtime: Runtime) -> None:
         self.clients = runtime.outbox(CLIENTS, entity="client")
         self.collection = self.clients.collection
+        self.index = SearchIndex(runtime.db)
         self.runtime = runtime
 
     async def add(
@@ -101,6 +140,7 @@ class ClientRepository:
         causation_id: str | None = None,
     ) -> domain.Client:
         doc = await self.clients.insert(client_doc(client), events, causation_id=causation_id)
+        await self.index.put(doc)
         return client_of(doc)
 
     async def save(
@@ -115,7 +155,14 @@ class ClientRepository:
         doc = await self.clients.update(
             client.client_id, {"$set": state}, events, expected_version=expected_version
         )
+        await self.index.put(doc)
         return client_of(doc)
+
+    async def refresh_search_entry(self, client_id: str) -> None:
+        """Rewrite a client's search entry from the stored client (a no-op if it is current)."""
+        doc: Document | None = await self.collection.find_one({"_id": client_id}, FIELDS)
+        if doc is not None:
+            await self.index.put(doc)
 
     async def get(self, client_id: str) -> domain.Client | None:
         doc: Document | None = await self.collection.find_one({"_id": client_id}, _HIDDEN)
@@ -151,18 +198,29 @@ class ClientRepository:
     async def search(
         self, where: ClientFilter, *, cursor: str | None, limit: int
     ) -> Page[domain.Client]:
-        query = where.query()
-        resume = after("registered_at", cursor)
-        if resume:
-            query = {"$and": [query, resume]}
-        found = (
-            self.collection.find(query, _HIDDEN)
-            .sort([("registered_at", 1), ("_id", 1)])
-            .limit(limit + 1)
+        """Filter the search index, then read the page's clients by ``_id`` (see
+        :mod:`search_index`): in (registration time, id) order, resumed after ``cursor``."""
+        keys = sorted(
+            (e.registered_at, e.client_id) for e in await self.index.entries() if where.matches(e)
         )
-        docs = [d async for d in found]
-        kept, next_cursor = page_of(docs, "registered_at", limit)
-        return Page([client_of(d) for d in kept], next_cursor)
+        if cursor is not None:
+            at, client_id = decode_cursor(cursor)
+            if not isinstance(at, datetime) or at.tzinfo is None:
+                raise InvalidCursor(
+                    "the cursor is not one this service issued", field="query.cursor"
+                )
+            keys = [k for k in keys if k > (at, client_id)]
+        page = keys[:limit]
+        gate = asyncio.Semaphore(_PAGE_LOADS)
+
+        async def load(client_id: str) -> domain.Client | None:
+            async with gate:
+                return await self.get(client_id)
+
+        loaded = await asyncio.gather(*(load(client_id) for _, client_id in page))
+        found = [c for c in loaded if c is not None and c.merged_into is None]
+        next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(keys) > limit else None
+        return Page(found, next_cursor)
 
     async def shared_keys(self) -> list[str]:
         """Match keys held by more than one live client (the seeds of likely duplicates)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from crm_contacts.repository.search_index import SEARCH, bucket_of
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaign_parts import Participant, Respondent
 from crm_contracts.campaigns import (
@@ -363,3 +364,26 @@ async def test_participants_needs_and_revisions_join_the_timeline_once_each(
     assert items[3]["summary"] == "Needs identified (questionnaire): SOLAR-1, storage"
     assert items[3]["refs"]["source_id"] == needs.source_id
     assert [e["at"] for e in items] == sorted(e["at"] for e in items)
+
+
+async def test_a_lost_search_entry_is_repaired_by_the_next_fact_about_the_client(
+    contacts: Contacts,
+) -> None:
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    since = await contacts.offsets()
+    client = await contacts.register(tags=[tag])
+    [registered] = await contacts.events(since, client["id"], only=("ClientRegistered",))
+
+    async def found() -> list[str]:
+        response = await contacts.api.get("/clients", params={"tag": tag}, headers=contacts.reader)
+        return [c["id"] for c in response.json()["items"]]
+
+    assert await found() == [client["id"]]
+    # What a crash between the client's write and its entry's would leave behind.
+    await contacts.db[SEARCH].update_one(
+        {"_id": bucket_of(client["id"])}, {"$unset": {f"e.{client['id']}": ""}}
+    )
+    assert await found() == []
+    # The fact comes round again (a producer's replay, in a new envelope).
+    await _publish(contacts, _wrap(registered.open_as(ClientRegistered), "contacts"))
+    assert await eventually(found, what="the repaired search entry") == [client["id"]]

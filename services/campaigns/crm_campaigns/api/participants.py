@@ -49,6 +49,7 @@ def participant_out(p: Participant) -> ParticipantOut:
         failed_at=p.failed_at,
         answer=p.answer,
         attended_at=p.attended_at,
+        no_show_at=p.no_show_at,
         version=p.version,
     )
 

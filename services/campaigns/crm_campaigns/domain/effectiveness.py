@@ -17,6 +17,7 @@ COUNTERS = (
     "declined",
     "attended",
     "attended_accepted",
+    "no_show",
     "questionnaires",
     "new_potential_clients",
     "contact_records",
@@ -33,7 +34,8 @@ class Effectiveness:
     declined: int
     attended: int
     no_show: int | None
-    """Accepted but did not come; known once the event is completed."""
+    """Accepted but did not come: each such participant is marked a no-show once the event is
+    completed (and unmarked if their attendance is reported later)."""
     participation_ratio: float | None
     """Attended ÷ invited."""
     questionnaire_responses: int
@@ -67,7 +69,7 @@ def effectiveness(
         accepted=c["accepted"],
         declined=c["declined"],
         attended=c["attended"],
-        no_show=max(c["accepted"] - c["attended_accepted"], 0) if completed else None,
+        no_show=c["no_show"] if completed else None,
         participation_ratio=_ratio(c["attended"], c["invited"]),
         questionnaire_responses=c["questionnaires"],
         questionnaire_response_rate=_ratio(c["questionnaires"], c["attended"]),

@@ -46,7 +46,9 @@ class Milestone(enum.StrEnum):
     DECLINED = "declined"
     ATTENDED = "attended"
     ATTENDED_ACCEPTED = "attended_accepted"
-    """Attended having accepted: what no-shows are derived from."""
+    """Attended having accepted."""
+    NO_SHOW = "no_show"
+    """Accepted but did not come, marked once the event is completed."""
 
 
 _RANK = {
@@ -87,6 +89,7 @@ class Participant:
     answer: str | None = None
     answered_at: datetime | None = None
     attended_at: datetime | None = None
+    no_show_at: datetime | None = None
     version: int = 0
 
     @property
@@ -97,6 +100,31 @@ class Participant:
             if self.kind == "employee"
             else f"person:{self.person_id}"
         )
+
+    @property
+    def holds_seat(self) -> bool:
+        """Counted against the capacity: a guest (not staff) off the waiting list who has not
+        declined."""
+        return (
+            takes_a_seat(self.role)
+            and self.status != ParticipantStatus.WAITLISTED
+            and self.answer != "declined"
+        )
+
+    def promote(self) -> dict[str, int]:
+        """Off the waiting list onto the list proper, into a freed seat."""
+        if self.status != ParticipantStatus.WAITLISTED:
+            return {}
+        self.status = ParticipantStatus.PLANNED
+        return {Milestone.PLANNED: 1}
+
+    def mark_no_show(self, at: datetime) -> dict[str, int]:
+        """Once the event is over: accepted, yet never seen there."""
+        if self.answer != "accepted" or self.attended_at is not None or self.no_show_at:
+            return {}
+        self.no_show_at = at
+        self.status = ParticipantStatus.NO_SHOW
+        return {Milestone.NO_SHOW: 1}
 
     def _advance(self, status: ParticipantStatus) -> None:
         if _RANK[status] > _RANK[self.status]:
@@ -152,4 +180,8 @@ class Participant:
         reached = {Milestone.ATTENDED.value: 1}
         if self.answer == "accepted":
             reached[Milestone.ATTENDED_ACCEPTED.value] = 1
+        if self.no_show_at is not None:
+            # Seen after all (a late check-in or contact record): no longer a no-show.
+            self.no_show_at = None
+            reached[Milestone.NO_SHOW.value] = -1
         return reached

@@ -15,7 +15,12 @@ from crm_kit.runtime import Runtime
 
 from crm_campaigns import facts
 from crm_campaigns.domain.participants import Participant
-from crm_campaigns.handlers.participants import BATCH, public_url, signer
+from crm_campaigns.handlers.participants import (
+    BATCH,
+    mark_pending_no_shows,
+    public_url,
+    signer,
+)
 from crm_campaigns.links import LinkPurpose
 from crm_campaigns.projections import people as directory
 from crm_campaigns.repository.participants import Counters, InvitationRuns, ParticipantRepository
@@ -103,8 +108,10 @@ async def run_invitations(runtime: Runtime, run: dict[str, Any]) -> None:
 
 
 async def invitation_worker(runtime: Runtime) -> None:
-    """Background loop: picks up queued (or interrupted) invitation runs."""
+    """Background loop: picks up queued (or interrupted) invitation runs; at start, finishes
+    the no-show marking a stopped process may have left."""
     runs = InvitationRuns(runtime)
+    await mark_pending_no_shows(runtime)
     while True:
         for run in await runs.pending():
             await run_invitations(runtime, run)

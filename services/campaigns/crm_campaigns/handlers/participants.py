@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.domain.participants import Participant, ParticipantStatus, Role, takes_a_seat
 from crm_campaigns.links import LinkSigner
 from crm_campaigns.projections import people as directory
+from crm_campaigns.repository import EVENTS
 from crm_campaigns.repository.participants import (
     Counters,
     ParticipantRepository,
@@ -32,6 +33,7 @@ from crm_campaigns.schemas.participants import AddParticipants, CheckIn, SelectB
 from crm_campaigns.settings import settings_of
 
 log = logging.getLogger(__name__)
+NO_SHOWS_MARKED = "no_shows_marked"
 BATCH = 500
 _ROLE_OF_STATUS = {"partner": Role.PARTNER, "dealer": Role.DEALER}
 
@@ -206,18 +208,88 @@ async def remove_participant(runtime: Runtime, event_id: str, participant_id: st
     repo = ParticipantRepository(runtime)
     p = await repo.get(event_id, participant_id)
     now = utc_now()
-    held_seat = takes_a_seat(p.role) and p.status != ParticipantStatus.WAITLISTED
+    held_seat = p.holds_seat
     await repo.save(
         p,
         [facts.participant_removed(p, now)],
         # The natural key is freed so the same person can be added again later.
         extra={"removed": True, "removed_at": now, "who": f"removed:{p.participant_id}"},
     )
-    event = await EventRepository(runtime).get(event_id)
-    if held_seat and event.capacity is not None:
-        await Seats(runtime).release(event_id, 1)
     if p.status != ParticipantStatus.WAITLISTED and p.invited_at is None:
         await Counters(runtime).add(event_id, {"planned": -1})
+    if held_seat:
+        await seat_freed(runtime, event_id)
+
+
+async def seat_freed(runtime: Runtime, event_id: str) -> None:
+    """A seat holder left (removed, or declined): the seat goes to the waiting list."""
+    event = await EventRepository(runtime).get(event_id)
+    if event.capacity is None:
+        return
+    await Seats(runtime).release(event_id, 1)
+    await promote_waitlisted(runtime, event)
+
+
+async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
+    """Fill free seats from the waiting list, longest waiting first; returns how many moved.
+
+    Each promotion reserves its seat first and is a version-guarded write, so concurrent
+    promotions (or adds) cannot give one seat twice; a promoted participant is planned and
+    is invited by the next invitation run."""
+    if event.capacity is None or event.status.value != "scheduled":
+        return 0
+    repo = ParticipantRepository(runtime)
+    seats = Seats(runtime)
+    promoted = 0
+    for _ in range(event.capacity + 20):
+        candidate = await repo.first_waitlisted(event.event_id)
+        if candidate is None:
+            break
+        if await seats.reserve(event.event_id, event.capacity, 1) == 0:
+            break
+        reached = candidate.promote()
+        try:
+            await repo.save(candidate, [])
+        except VersionConflict:
+            await seats.release(event.event_id, 1)  # someone else moved them; look again
+            continue
+        await Counters(runtime).add(event.event_id, reached)
+        promoted += 1
+    return promoted
+
+
+async def mark_no_shows(runtime: Runtime, event_id: str) -> int:
+    """Once the event is completed: everyone who accepted and was not seen is a no-show.
+    Idempotent (a participant is marked once), so it can run again after an interruption."""
+    repo = ParticipantRepository(runtime)
+    marked = 0
+    after_id = ""
+    now = utc_now()
+    while True:
+        batch = await repo.accepted_not_attended(event_id, after_id, BATCH)
+        if not batch:
+            await runtime.db[EVENTS].update_one(
+                {"_id": event_id}, {"$set": {NO_SHOWS_MARKED: True}}
+            )
+            return marked
+        changed: list[tuple[Participant, Sequence[ContractEvent], dict[str, Any]]] = []
+        for p in batch:
+            if p.mark_no_show(now):
+                changed.append((p, [], {}))
+        written = await repo.save_many(changed)
+        await Counters(runtime).add(event_id, {"no_show": len(written)})
+        marked += len(written)
+        after_id = batch[-1].participant_id
+
+
+async def mark_pending_no_shows(runtime: Runtime) -> None:
+    """Finish the no-show marking of any completed event a stopped process left unmarked."""
+    events = runtime.db[EVENTS]
+    pending = await events.find(
+        {"status": "completed", NO_SHOWS_MARKED: {"$ne": True}}, {"_id": 1}
+    ).to_list()
+    for doc in pending:
+        await mark_no_shows(runtime, doc["_id"])
 
 
 # -- facts about one participant ----------------------------------------------------------------
@@ -262,11 +334,17 @@ async def delivery_reported(
 
 
 async def answer(runtime: Runtime, event_id: str, participant_id: str, reply: str) -> Participant:
+    held: list[bool] = []
+
     def act(p: Participant) -> tuple[dict[str, int], list[ContractEvent]]:
+        held.append(p.holds_seat)
         reached = p.answer_invitation(reply, utc_now())
         return reached, [facts.invitation_answered(p)]
 
-    return await change_participant(runtime, event_id, participant_id, act)
+    p = await change_participant(runtime, event_id, participant_id, act)
+    if held and held[-1] and not p.holds_seat:
+        await seat_freed(runtime, event_id)  # a decline gives the seat to the waiting list
+    return p
 
 
 def _attend(method: str) -> Callable[[Participant], tuple[dict[str, int], list[ContractEvent]]]:

@@ -15,6 +15,7 @@ from crm_campaigns.domain.events import MarketingEvent, Place, Slot
 from crm_campaigns.domain.money import Money
 from crm_campaigns.domain.programmes import Portrait, Programme
 from crm_campaigns.domain.tasks import Task, TaskStatus, TaskTemplate, TemplateItem
+from crm_campaigns.handlers import participants
 from crm_campaigns.repository.planning import (
     EventRepository,
     ProgrammeRepository,
@@ -150,6 +151,7 @@ async def complete_event(
         [facts.event_completed(event, now, expected_version + 1)],
         expected_version=expected_version,
     )
+    await participants.mark_no_shows(runtime, event_id)
     return event
 
 

@@ -225,6 +225,7 @@ PARTICIPANT_FIELDS = (
     "answer",
     "answered_at",
     "attended_at",
+    "no_show_at",
 )
 
 

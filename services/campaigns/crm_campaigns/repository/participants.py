@@ -136,6 +136,39 @@ class ParticipantRepository:
         )
         return [participant_of(d) for d in docs]
 
+    async def first_waitlisted(self, event_id: str) -> Participant | None:
+        """The participant longest on the waiting list."""
+        docs = (
+            await self.collection.find(
+                {"event_id": event_id, "status": "waitlisted", **ACTIVE}, {OUTBOX: 0}
+            )
+            .sort([("added_at", 1), ("_id", 1)])
+            .limit(1)
+            .to_list()
+        )
+        return participant_of(docs[0]) if docs else None
+
+    async def accepted_not_attended(
+        self, event_id: str, after_id: str, limit: int
+    ) -> list[Participant]:
+        docs = (
+            await self.collection.find(
+                {
+                    "event_id": event_id,
+                    "answer": "accepted",
+                    "attended_at": None,
+                    "no_show_at": None,
+                    "_id": {"$gt": after_id},
+                    **ACTIVE,
+                },
+                {OUTBOX: 0},
+            )
+            .sort("_id", 1)
+            .limit(limit)
+            .to_list()
+        )
+        return [participant_of(d) for d in docs]
+
     async def save_many(
         self, changed: Sequence[tuple[Participant, Sequence[ContractEvent], Mapping[str, Any]]]
     ) -> set[str]:

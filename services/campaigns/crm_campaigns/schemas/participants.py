@@ -49,6 +49,8 @@ class ParticipantOut(BaseModel):
     failed_at: datetime | None
     answer: str | None
     attended_at: datetime | None
+    no_show_at: datetime | None = None
+    """Marked when the event was completed: accepted, but not seen there."""
     version: int
 
 

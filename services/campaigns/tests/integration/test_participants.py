@@ -112,13 +112,18 @@ async def test_past_capacity_people_wait_or_the_request_is_refused(
     assert statuses == ["planned", "planned", "waitlisted"]
 
     first = next(p for p in accepted.json()["items"] if p["status"] == "planned")
+    waiting = next(p for p in accepted.json()["items"] if p["status"] == "waitlisted")
     removed = await campaigns.http.delete(
         f"/events/{event['id']}/participants/{first['id']}", headers=campaigns.write()
     )
     assert removed.status_code == 204
+    promoted = await campaigns.http.get(
+        f"/events/{event['id']}/participants/{waiting['id']}", headers=campaigns.read()
+    )
+    assert promoted.json()["status"] == "planned"  # the freed seat went to the waiting list
     readded = await add(campaigns, event["id"], people=[{"person_id": first["person_id"]}])
     assert readded.json()["added"] == 1
-    assert readded.json()["items"][0]["status"] == "planned"  # the freed seat
+    assert readded.json()["items"][0]["status"] == "waitlisted"  # no seat left
     listed = await campaigns.http.get(
         f"/events/{event['id']}/participants", headers=campaigns.read()
     )

@@ -51,7 +51,7 @@ def test_a_line_in_another_currency_is_refused() -> None:
 def test_effectiveness_ratios_costs_and_no_shows() -> None:
     counters = {
         "planned": 10, "invited": 8, "delivered": 6, "failed": 2, "accepted": 4,
-        "declined": 2, "attended": 3, "attended_accepted": 2, "questionnaires": 2,
+        "declined": 2, "attended": 3, "attended_accepted": 2, "no_show": 2, "questionnaires": 2,
         "new_potential_clients": 2, "contact_records": 5,
     }  # fmt: skip
     e = effectiveness(counters, totals(LINES, rub(100_000), "RUB"), completed=True)

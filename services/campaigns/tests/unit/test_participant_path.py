@@ -68,3 +68,45 @@ def test_a_failed_delivery_can_be_invited_again_moving_the_counter_back() -> Non
 
 def test_a_waitlisted_participant_is_not_invited() -> None:
     assert guest(ParticipantStatus.WAITLISTED).invite(AT) == {}
+
+
+def test_accepted_but_not_seen_is_a_no_show_once_and_unmarked_if_seen_later() -> None:
+    p = guest()
+    p.invite(AT)
+    p.answer_invitation("accepted", AT)
+    assert p.mark_no_show(AT) == {"no_show": 1}
+    assert p.status == ParticipantStatus.NO_SHOW
+    assert p.mark_no_show(AT) == {}
+    assert p.attend(AT) == {"attended": 1, "attended_accepted": 1, "no_show": -1}
+    assert p.status == ParticipantStatus.ATTENDED
+    assert p.mark_no_show(AT) == {}
+
+
+def test_only_who_accepted_can_be_a_no_show() -> None:
+    declined, silent, came = guest(), guest(), guest()
+    for p in (declined, silent, came):
+        p.invite(AT)
+    declined.answer_invitation("declined", AT)
+    came.answer_invitation("accepted", AT)
+    came.attend(AT)
+    assert [p.mark_no_show(AT) for p in (declined, silent, came)] == [{}, {}, {}]
+    assert declined.status == ParticipantStatus.DECLINED
+
+
+def test_a_waitlisted_guest_is_promoted_once_and_then_holds_a_seat() -> None:
+    p = guest(ParticipantStatus.WAITLISTED)
+    assert not p.holds_seat
+    assert p.promote() == {"planned": 1}
+    assert p.status == ParticipantStatus.PLANNED
+    assert p.holds_seat
+    assert p.promote() == {}
+
+
+def test_declining_gives_up_the_seat_and_staff_never_hold_one() -> None:
+    p = guest()
+    p.invite(AT)
+    assert p.holds_seat
+    p.answer_invitation("declined", AT)
+    assert not p.holds_seat
+    staff = Participant("s1", "e1", "employee", Role.STAFF, ParticipantStatus.PLANNED, AT)
+    assert not staff.holds_seat

@@ -1,0 +1,157 @@
+"""Seats freed by a removal or a decline go to the waiting list, longest waiting first; once
+an event is completed, each participant who accepted and did not come is a no-show."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crm_campaigns.links import LinkPurpose, LinkSigner
+
+from .conftest import Campaigns
+from .test_invitations import seed_people
+from .test_plan_schedule import event_body, schedule
+
+
+async def people(c: Campaigns, count: int) -> list[str]:
+    tag = f"wl{uuid.uuid4().hex[:8]}"
+    await seed_people(c, count, tag)
+    return [f"{tag}-p{i}" for i in range(count)]
+
+
+async def add_one(c: Campaigns, event_id: str, person_id: str) -> dict[str, Any]:
+    added = await c.http.post(
+        f"/events/{event_id}/participants",
+        json={"people": [{"person_id": person_id}]},
+        headers=c.write(),
+    )
+    assert added.status_code == 201, added.text
+    item: dict[str, Any] = added.json()["items"][0]
+    return item
+
+
+async def invite_all(c: Campaigns, event_id: str) -> None:
+    from crm_kit.testing import eventually
+
+    started = await c.http.post(f"/events/{event_id}/invitations", json={}, headers=c.write())
+    assert started.status_code == 202, started.text
+    location = started.headers["Location"]
+
+    async def done() -> bool:
+        run = (await c.http.get(location, headers=c.read())).json()
+        return bool(run["state"] == "done")
+
+    await eventually(done, within=60, what="the invitation run")
+
+
+async def answer(c: Campaigns, event_id: str, participant_id: str, reply: str) -> None:
+    """Answer on the public page through the link the invitation carries."""
+    token = LinkSigner(c.runtime.settings.link_secret).sign(
+        LinkPurpose.ANSWER,
+        event_id=event_id,
+        participant_id=participant_id,
+        now=datetime.now(UTC),
+        ttl=timedelta(days=1),
+    )
+    page = await c.http.post(f"/i/{token}", data={"answer": reply})
+    assert page.status_code == 200, page.text
+
+
+async def status_of(c: Campaigns, event_id: str, participant_id: str) -> dict[str, Any]:
+    got = await c.http.get(f"/events/{event_id}/participants/{participant_id}", headers=c.read())
+    assert got.status_code == 200, got.text
+    found: dict[str, Any] = got.json()
+    return found
+
+
+async def figures(c: Campaigns, event_id: str) -> dict[str, Any]:
+    got: dict[str, Any] = (
+        await c.http.get(f"/events/{event_id}/effectiveness", headers=c.read())
+    ).json()
+    return got
+
+
+async def test_a_decline_or_a_removal_promotes_the_longest_waiting(campaigns: Campaigns) -> None:
+    c = campaigns
+    a, b, w1, w2, late = await people(c, 5)
+    eid = (await schedule(c, capacity=2))["id"]
+    pa, pb = await add_one(c, eid, a), await add_one(c, eid, b)
+    q1, q2 = await add_one(c, eid, w1), await add_one(c, eid, w2)
+    assert [p["status"] for p in (pa, pb, q1, q2)] == ["planned", "planned"] + ["waitlisted"] * 2
+    await invite_all(c, eid)
+    assert (await status_of(c, eid, q1["id"]))["status"] == "waitlisted"  # not invited
+
+    await answer(c, eid, pa["id"], "declined")
+    assert (await status_of(c, eid, q1["id"]))["status"] == "planned"
+    assert (await status_of(c, eid, q2["id"]))["status"] == "waitlisted"
+
+    await answer(c, eid, pa["id"], "accepted")  # a second answer changes nothing
+    assert (await status_of(c, eid, pa["id"]))["status"] == "declined"
+    assert (await status_of(c, eid, q2["id"]))["status"] == "waitlisted"
+
+    removed = await c.http.delete(f"/events/{eid}/participants/{pb['id']}", headers=c.write())
+    assert removed.status_code == 204
+    assert (await status_of(c, eid, q2["id"]))["status"] == "planned"
+
+    # Both seats are taken by the promoted two: a newcomer waits.
+    assert (await add_one(c, eid, late))["status"] == "waitlisted"
+    counted = await figures(c, eid)
+    assert (counted["planned"], counted["invited"], counted["declined"]) == (4, 2, 1)
+
+    # The promoted are invited by the next run.
+    await invite_all(c, eid)
+    assert (await status_of(c, eid, q1["id"]))["status"] == "invited"
+    assert (await status_of(c, eid, q2["id"]))["status"] == "invited"
+    assert (await figures(c, eid))["invited"] == 4
+
+
+async def test_completing_an_event_marks_each_accepted_absentee_a_no_show(
+    campaigns: Campaigns,
+) -> None:
+    c = campaigns
+    a, b, d, silent = await people(c, 4)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    created = await c.http.post(
+        "/events",
+        json=event_body(
+            starts_at=start.isoformat(), ends_at=(start + timedelta(hours=3)).isoformat()
+        ),
+        headers=c.write(),
+    )
+    assert created.status_code == 201, created.text
+    eid = created.json()["id"]
+    ids = {name: (await add_one(c, eid, who))["id"] for name, who in
+           (("came", a), ("absent", b), ("declined", d), ("silent", silent))}  # fmt: skip
+    await invite_all(c, eid)
+    await answer(c, eid, ids["came"], "accepted")
+    await answer(c, eid, ids["absent"], "accepted")
+    await answer(c, eid, ids["declined"], "declined")
+    checked = await c.http.post(
+        f"/events/{eid}/attendance", json={"participant_id": ids["came"]}, headers=c.write()
+    )
+    assert checked.status_code == 200, checked.text
+    assert (await figures(c, eid))["no_show"] is None  # not known before the end
+
+    event = await c.http.get(f"/events/{eid}", headers=c.read())
+    done = await c.http.post(f"/events/{eid}/complete", headers=c.write(event.json()["version"]))
+    assert done.status_code == 200, done.text
+    statuses = {name: (await status_of(c, eid, pid)) for name, pid in ids.items()}
+    assert {name: p["status"] for name, p in statuses.items()} == {
+        "came": "attended",
+        "absent": "no_show",
+        "declined": "declined",
+        "silent": "invited",
+    }
+    assert statuses["absent"]["no_show_at"] is not None
+    counted = await figures(c, eid)
+    assert (counted["accepted"], counted["attended"], counted["no_show"]) == (2, 1, 1)
+
+    # Seen after all (a late check-in): no longer a no-show, counted once.
+    for _ in range(2):
+        late = await c.http.post(
+            f"/events/{eid}/attendance", json={"participant_id": ids["absent"]}, headers=c.write()
+        )
+        assert late.json()["status"] == "attended"
+    counted = await figures(c, eid)
+    assert (counted["attended"], counted["no_show"]) == (2, 0)

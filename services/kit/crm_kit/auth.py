@@ -159,7 +159,28 @@ def requires(*scopes: str) -> Callable[..., Awaitable[Principal]]:
         request.state.principal = principal
         return principal
 
+    authenticate.required_scopes = needed  # type: ignore[attr-defined]
     return authenticate
+
+
+def scopes_required_by(route: Any) -> frozenset[str] | None:
+    """The scopes a FastAPI route's ``requires(...)`` dependencies ask for, all together.
+
+    ``None`` when no dependency of the route authenticates (a public route); an empty set when
+    it authenticates but needs no particular scope. Lets a test or an audit list every route's
+    protection from the app itself rather than from a hand-kept table.
+    """
+    found: frozenset[str] | None = None
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        scopes = getattr(dependant.call, "required_scopes", None)
+        if isinstance(scopes, frozenset):
+            found = (found or frozenset()) | scopes
+        pending.extend(dependant.dependencies)
+    return found
 
 
 def sign_token(

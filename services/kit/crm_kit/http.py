@@ -1,11 +1,16 @@
-"""Optimistic concurrency over HTTP: the version travels as an ETag and comes back in If-Match."""
+"""HTTP helpers every service shares.
+
+Optimistic concurrency: the version travels as an ETag and comes back in If-Match. List
+pages: one ``limit`` parameter with one cap, so no caller can ask a service for an unbounded
+page (``?limit=1000000`` is a 422 naming ``query.limit``).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Final
 
-from fastapi import Depends, Header, Response
+from fastapi import Depends, Header, Query, Response
 
 from crm_kit.problems import FieldError, InvalidInput, PreconditionRequired
 
@@ -45,3 +50,14 @@ IfMatch = Annotated[int, Depends(expected_version)]
 
 def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
+
+
+MAX_PAGE_SIZE: Final = 200
+"""The most items one list page may hold, whatever the caller asks for."""
+
+PageLimit = Annotated[
+    int,
+    Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, 1 to {MAX_PAGE_SIZE}."),
+]
+"""A list route's ``limit`` query parameter, capped at ``MAX_PAGE_SIZE``:
+``async def list_things(limit: PageLimit = 50)``."""

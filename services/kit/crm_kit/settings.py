@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "crm-local"
     jwt_audience: str = "crm"
+    max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
+    """Request bodies larger than this are refused with 413 problem+json before a route runs
+    (declared ``Content-Length`` or counted while streaming); 4 MiB unless set."""
     log_level: str = "INFO"
     log_json: bool = True
 

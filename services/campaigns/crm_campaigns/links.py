@@ -70,3 +70,22 @@ class LinkSigner:
         if now >= claims.expires_at:
             raise ExpiredLink("this link has expired")
         return claims
+
+
+class FeedSigner:
+    """Tokens of subscribable calendar feeds: the feed's id, signed. What a feed shows, its
+    expiry and whether it was revoked are kept with the feed, so a link can be withdrawn."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeSerializer(secret, salt="calendar-feed")
+
+    def sign(self, feed_id: str) -> str:
+        token: str = self._serializer.dumps({"f": feed_id})
+        return token
+
+    def verify(self, token: str) -> str:
+        try:
+            payload: Any = self._serializer.loads(token)
+            return str(payload["f"])
+        except (BadSignature, KeyError, TypeError, ValueError) as exc:
+            raise InvalidLink("this feed link is not one this service made") from exc

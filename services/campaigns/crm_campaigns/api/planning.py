@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
+import uuid
+from datetime import date, timedelta
+from typing import Annotated, Any
 
 from crm_kit.clock import utc_now
-from crm_kit.problems import problem_responses
+from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
@@ -17,13 +18,18 @@ from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.domain.money import Money
 from crm_campaigns.domain.programmes import Programme
 from crm_campaigns.handlers import planning as handlers
+from crm_campaigns.links import FeedSigner, InvalidLink
 from crm_campaigns.repository.planning import (
+    CalendarFeeds,
     EventRepository,
     ProgrammeRepository,
     ScheduleFilter,
 )
 from crm_campaigns.schemas.common import MoneyOut, PlaceBody
 from crm_campaigns.schemas.planning import (
+    CalendarFeedBody,
+    CalendarFeedOut,
+    CalendarFeedPage,
     EventBody,
     EventOut,
     EventPage,
@@ -34,6 +40,7 @@ from crm_campaigns.schemas.planning import (
     ReasonBody,
     RescheduleBody,
 )
+from crm_campaigns.settings import settings_of
 
 router = APIRouter(tags=["planning"])
 ICS_MEDIA_TYPE = "text/calendar; charset=utf-8"
@@ -218,6 +225,112 @@ async def _ics(runtime: RuntimeDep, where: ScheduleFilter) -> bytes:
         if cursor is None or len(events) >= 5000:
             break
     return calendar.feed(events, domain="campaigns.crm", now=utc_now())
+
+
+# -- subscribable feed links --
+def _feed_signer(runtime: RuntimeDep) -> FeedSigner:
+    return FeedSigner(settings_of(runtime).link_secret)
+
+
+def feed_out(runtime: RuntimeDep, doc: dict[str, Any]) -> CalendarFeedOut:
+    path = f"/feeds/plan-schedule/{_feed_signer(runtime).sign(doc['_id'])}.ics"
+    base = settings_of(runtime).public_base_url
+    url = f"{base.rstrip('/')}{path}" if base else None
+    return CalendarFeedOut(
+        id=doc["_id"],
+        label=doc.get("label"),
+        kind=doc.get("kind"),
+        programme_id=doc.get("programme_id"),
+        responsible_employee_id=doc.get("responsible_employee_id"),
+        past_days=doc["past_days"],
+        created_by=doc["created_by"],
+        created_at=doc["created_at"],
+        expires_at=doc["expires_at"],
+        revoked_at=doc.get("revoked_at"),
+        path=path,
+        url=url,
+        webcal_url=("webcal://" + url.split("://", 1)[1]) if url else None,
+    )
+
+
+@router.post(
+    "/calendar-feeds",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(422),
+    summary="A subscribable link to the plan-schedule for calendar programs",
+    description="The link carries a signed token that reads this one feed (with its filters) "
+    "and nothing else; it expires after `valid_days` and can be revoked earlier.",
+)
+async def create_calendar_feed(
+    body: CalendarFeedBody, runtime: RuntimeDep, caller: Reader, response: Response
+) -> CalendarFeedOut:
+    now = utc_now()
+    doc: dict[str, Any] = {
+        "_id": str(uuid.uuid4()),
+        "label": body.label,
+        "kind": body.kind,
+        "programme_id": body.programme_id,
+        "responsible_employee_id": body.responsible_employee_id,
+        "past_days": body.past_days,
+        "created_by": caller.subject,
+        "created_at": now,
+        "expires_at": now + timedelta(days=body.valid_days),
+        "revoked_at": None,
+    }
+    await CalendarFeeds(runtime).add(doc)
+    response.headers["Location"] = f"/calendar-feeds/{doc['_id']}"
+    return feed_out(runtime, doc)
+
+
+@router.get("/calendar-feeds", summary="The calendar feed links, a page at a time")
+async def list_calendar_feeds(
+    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+) -> CalendarFeedPage:
+    page = await CalendarFeeds(runtime).list(cursor=cursor, limit=limit)
+    return CalendarFeedPage(
+        items=[feed_out(runtime, d) for d in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.delete(
+    "/calendar-feeds/{feed_id}",
+    responses=problem_responses(404),
+    summary="Revoke a calendar feed link: it stops working at once",
+)
+async def revoke_calendar_feed(feed_id: str, runtime: RuntimeDep, _: Writer) -> CalendarFeedOut:
+    return feed_out(runtime, await CalendarFeeds(runtime).revoke(feed_id, utc_now()))
+
+
+@router.get(
+    "/feeds/plan-schedule/{token}.ics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/calendar": {}}},
+        404: {"description": "Not a feed link this service made"},
+        410: {"description": "The link expired or was revoked"},
+    },
+    summary="The plan-schedule feed behind a subscribable link (the token is the credential)",
+)
+async def subscribed_plan_schedule(token: str, runtime: RuntimeDep) -> Response:
+    try:
+        feed = await CalendarFeeds(runtime).get(_feed_signer(runtime).verify(token))
+    except (InvalidLink, NotFound):
+        return Response("Not a calendar link of this service.\n", 404, media_type="text/plain")
+    now = utc_now()
+    if feed.get("revoked_at") is not None or now >= feed["expires_at"]:
+        return Response("This calendar link has expired or was withdrawn.\n", 410,
+                        media_type="text/plain")  # fmt: skip
+    where = ScheduleFilter(
+        starts_from=now - timedelta(days=int(feed["past_days"])),
+        kind=feed.get("kind"),
+        programme_id=feed.get("programme_id"),
+        responsible_employee_id=feed.get("responsible_employee_id"),
+    )
+    return Response(
+        await _ics(runtime, where),
+        media_type=ICS_MEDIA_TYPE,
+        headers={"Cache-Control": "private, max-age=300"},
+    )
 
 
 @router.get("/events/{event_id}", responses=problem_responses(404), summary="An event")

@@ -13,5 +13,6 @@ RESPONSES = "questionnaire_responses"
 EVENT_CONTACTS = "event_contacts"
 NEW_CLIENTS = "new_clients"
 NEEDS = "needs"
+CALENDAR_FEEDS = "calendar_feeds"
 
 OUTBOX_COLLECTIONS = (PROGRAMMES, EVENTS, PARTICIPANTS, RESPONSES, EVENT_CONTACTS)

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.domain.programmes import Programme
 from crm_campaigns.domain.tasks import DEFAULT_KINDS, TaskTemplate, default_template
-from crm_campaigns.repository import EVENTS, PROGRAMMES, TASK_TEMPLATES
+from crm_campaigns.repository import CALENDAR_FEEDS, EVENTS, PROGRAMMES, TASK_TEMPLATES
 from crm_campaigns.repository.documents import (
     event_doc,
     event_of,
@@ -168,3 +168,31 @@ class TemplateRepository:
                 f"the {template.kind} template is not at version {expected_version}"
             )
         return expected_version + 1
+
+
+class CalendarFeeds:
+    """Subscribable plan-schedule feeds: their filters, expiry and revocation."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.collection = runtime.db[CALENDAR_FEEDS]
+
+    async def add(self, doc: dict[str, Any]) -> None:
+        await self.collection.insert_one(doc)
+
+    async def get(self, feed_id: str) -> dict[str, Any]:
+        doc = await self.collection.find_one({"_id": feed_id})
+        if doc is None:
+            raise NotFound(f"calendar feed {feed_id} not found")
+        return doc
+
+    async def revoke(self, feed_id: str, at: datetime) -> dict[str, Any]:
+        await self.collection.update_one(
+            {"_id": feed_id, "revoked_at": None}, {"$set": {"revoked_at": at}}
+        )
+        return await self.get(feed_id)
+
+    async def list(self, *, cursor: str | None, limit: int) -> Page[dict[str, Any]]:
+        docs = (
+            await self.collection.find(after("_id", cursor)).sort("_id", 1).limit(limit).to_list()
+        )
+        return Page(docs, next_cursor(docs, "_id", limit))

@@ -186,3 +186,40 @@ class EstimateOut(BaseModel):
     actual_variance: MoneyOut | None
     over_budget: bool
     version: int
+
+
+class CalendarFeedBody(Strict):
+    """A subscribable link to the plan-schedule, for calendar programs that cannot send a
+    bearer token: the token in its URL reads this feed and nothing else."""
+
+    label: str | None = Field(default=None, max_length=200, examples=["Marketing team"])
+    kind: str | None = None
+    programme_id: str | None = None
+    responsible_employee_id: str | None = None
+    past_days: int = Field(default=90, ge=0, le=3650)
+    """Events that ended up to this many days ago stay in the feed."""
+    valid_days: int = Field(default=365, ge=1, le=3650)
+    """The link stops working after this many days (it can be revoked before)."""
+
+
+class CalendarFeedOut(BaseModel):
+    id: str
+    label: str | None
+    kind: str | None
+    programme_id: str | None
+    responsible_employee_id: str | None
+    past_days: int
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    path: str
+    """Where the feed is served, e.g. /feeds/plan-schedule/{token}.ics."""
+    url: str | None
+    """The full address when the service knows its public base URL."""
+    webcal_url: str | None
+
+
+class CalendarFeedPage(BaseModel):
+    items: list[CalendarFeedOut]
+    next_cursor: str | None

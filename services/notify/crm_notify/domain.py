@@ -217,6 +217,20 @@ def after_failure(
     return Outcome(Status.RETRY, retry_at=now + delay)
 
 
+def after_unknown_recipient(
+    who: str, attempt: int, policy: RetryPolicy, now: datetime
+) -> tuple[Outcome, str]:
+    """A recipient the projection does not know: wait for it with a growing back-off (its
+    registration may still be on its way), then fail with a reason that says so."""
+    delay = policy.delay_after(attempt)
+    if delay is None:
+        return Outcome(Status.FAILED, FailureKind.RETRIES_EXHAUSTED), (
+            f"unknown recipient: {who} is not known to notify (no registration of it was "
+            f"received) after {attempt} attempts"
+        )
+    return Outcome(Status.RETRY, retry_at=now + delay), f"unknown recipient: {who} is not known yet"
+
+
 class TokenBucket:
     """A per-channel rate limit: ``rate`` tokens a second, at most ``burst`` saved up."""
 

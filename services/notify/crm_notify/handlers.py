@@ -155,7 +155,6 @@ async def on_invitation_requested(
     rt: Runtime, event: InvitationRequested, envelope: Envelope
 ) -> None:
     recipient = event.recipient.model_dump(mode="json")
-    await repo.remember_invitee(rt.db, event.event_id, event.participant_id, recipient)
     base = settings_of(rt).answer_base_url.rstrip("/")
     answer_url = event.answer_url or f"{base}/i/{event.answer_token}"
     variables = {

@@ -10,7 +10,7 @@ from typing import Any
 
 from crm_contracts.values import Channel, Language, NotificationKind, RecipientKind
 from crm_kit.outbox import OUTBOX, VERSION, Document
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
 
@@ -41,6 +41,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await n.create_index([("seq", DESCENDING)])
     await n.create_index([("recipient.id", ASCENDING), ("seq", DESCENDING)])
     await n.create_index([("source.event_id", ASCENDING)])
+    await n.create_index([("event_id", ASCENDING), ("kind", ASCENDING)])
     await db[INVITEES].create_index([("event_id", ASCENDING)])
     await db[TASKS].create_index([("event_id", ASCENDING), ("open", ASCENDING)])
 
@@ -84,53 +85,152 @@ async def find_notification(db: AsyncDatabase[Document], notification_id: str) -
     return await db[NOTIFICATIONS].find_one({"_id": notification_id}, {OUTBOX: 0})
 
 
-async def due_candidates(db: AsyncDatabase[Document], now: datetime, limit: int) -> list[Document]:
-    """Notifications that are due: pending or retry whose time has come, or one whose worker's
-    lease ran out (``sending`` past ``next_attempt_at``). Only ids and attempt counts."""
-    due = db[NOTIFICATIONS].find(
-        {
-            "status": {"$in": [Status.PENDING.value, Status.RETRY.value, Status.SENDING.value]},
-            "next_attempt_at": {"$lte": now},
-        },
-        {"_id": 1, "attempts": 1},
+WRITE_CHUNK = 50
+"""Statements per bulk command: FerretDB v1 holds a pooled connection per statement until the
+command ends and deadlocks past about 100 (docs/decisions/0002)."""
+
+FRESH = (Status.PENDING.value,)
+RETRYING = (Status.RETRY.value, Status.SENDING.value)
+
+
+async def due_in_lane(
+    db: AsyncDatabase[Document], statuses: Sequence[str], now: datetime, limit: int
+) -> list[tuple[str, int]]:
+    """Due notifications of one lane, longest waiting first, as (id, attempts): ``FRESH``
+    (never tried) or ``RETRYING`` (waiting for a retry, or left by a worker whose lease ran
+    out: ``sending`` past ``next_attempt_at``)."""
+    if limit <= 0:
+        return []
+    status: Any = statuses[0] if len(statuses) == 1 else {"$in": list(statuses)}
+    due = (
+        db[NOTIFICATIONS]
+        .find({"status": status, "next_attempt_at": {"$lte": now}}, {"_id": 1, "attempts": 1})
+        .sort("next_attempt_at", ASCENDING)
+        .limit(limit)
     )
-    return [doc async for doc in due.sort("next_attempt_at", ASCENDING).limit(limit)]
+    return [(str(doc["_id"]), int(doc["attempts"])) async for doc in due]
 
 
-async def claim(
+async def due_candidates(
+    db: AsyncDatabase[Document], now: datetime, limit: int, retry_share: float = 0.25
+) -> list[tuple[str, int]]:
+    """One batch of due notifications from two lanes, so that fresh ones never queue behind
+    retries: retries get ``retry_share`` of the batch when fresh ones wait, and whatever the
+    fresh lane leaves over."""
+    retries = await due_in_lane(db, RETRYING, now, limit)
+    fresh = await due_in_lane(db, FRESH, now, limit)
+    reserved = max(1, int(limit * retry_share))
+    take_retries = min(len(retries), max(reserved, limit - len(fresh)))
+    return fresh[: limit - take_retries] + retries[:take_retries]
+
+
+async def claim_batch(
     db: AsyncDatabase[Document],
-    notification_id: str,
-    attempts: int,
+    candidates: Sequence[tuple[str, int]],
     now: datetime,
     lease: timedelta,
     token: str,
-) -> Document | None:
-    """Take attempt ``attempts + 1`` of a due notification, or ``None`` if another worker has.
+) -> list[Document]:
+    """Take the next attempt of each candidate that no other worker took; returns the taken
+    notifications as they are after the claim (without their outbox).
 
-    The claim itself is the insert of a ``(notification, attempt)`` marker with a unique id:
-    FerretDB evaluates a ``findAndModify`` filter apart from its write, so two workers could
-    both "win" it, whereas a unique ``_id`` admits exactly one (on MongoDB as well). The winner
-    moves ``next_attempt_at`` to the lease's end, so a worker that dies leaves the notification
-    due again when the lease runs out.
+    A claim is the insert of a ``(notification, attempt)`` marker with a unique id: FerretDB
+    evaluates a ``findAndModify`` filter apart from its write, so two workers could both "win"
+    it, whereas a unique ``_id`` admits exactly one (on MongoDB as well). The winner then moves
+    the notification to ``sending`` under its lease token, guarded by the attempt count it saw
+    (a stale candidate changes nothing), and ``next_attempt_at`` to the lease's end, so a worker
+    that dies leaves the notification due again when the lease runs out. Every step is one
+    bulk command per chunk of ``WRITE_CHUNK``.
     """
-    try:
-        await db[CLAIMS].insert_one(
-            {"_id": f"{notification_id}:{attempts}", "token": token, "at": now}
+    won: list[tuple[str, int]] = []
+    for start in range(0, len(candidates), WRITE_CHUNK):
+        chunk = candidates[start : start + WRITE_CHUNK]
+        marks = [{"_id": f"{nid}:{attempts}", "token": token, "at": now} for nid, attempts in chunk]
+        lost: set[int] = set()
+        try:
+            await db[CLAIMS].insert_many(marks, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            lost = {int(e["index"]) for e in errors}
+        won.extend(c for i, c in enumerate(chunk) if i not in lost)
+    if not won:
+        return []
+    for start in range(0, len(won), WRITE_CHUNK):
+        await db[NOTIFICATIONS].bulk_write(
+            [
+                UpdateOne(
+                    {"_id": nid, "attempts": attempts},
+                    {
+                        "$set": {
+                            "status": Status.SENDING.value,
+                            "lease": token,
+                            "next_attempt_at": now + lease,
+                            "claimed_at": now,
+                        },
+                        "$inc": {"attempts": 1},
+                    },
+                )
+                for nid, attempts in won[start : start + WRITE_CHUNK]
+            ],
+            ordered=False,
         )
-    except DuplicateKeyError:
-        return None
-    return await db[NOTIFICATIONS].find_one_and_update(
-        {"_id": notification_id},
-        {
-            "$set": {
-                "status": Status.SENDING.value,
-                "lease": token,
-                "next_attempt_at": now + lease,
-            },
-            "$inc": {"attempts": 1},
-        },
-        return_document=ReturnDocument.AFTER,
+    return await held(db, [nid for nid, _ in won], token, full=True)
+
+
+async def held(
+    db: AsyncDatabase[Document], ids: Sequence[str], token: str, *, full: bool = False
+) -> list[Document]:
+    """The notifications among ``ids`` that are still leased with ``token``."""
+    projection: dict[str, int] = {OUTBOX: 0} if full else {"_id": 1}
+    cursor = db[NOTIFICATIONS].find({"_id": {"$in": list(ids)}, "lease": token}, projection)
+    return [doc async for doc in cursor]
+
+
+async def renew_leases(
+    db: AsyncDatabase[Document], ids: Sequence[str], token: str, until: datetime
+) -> set[str]:
+    """Extend the lease of the notifications a worker still holds; returns those it holds."""
+    if not ids:
+        return set()
+    result = await db[NOTIFICATIONS].update_many(
+        {"_id": {"$in": list(ids)}, "lease": token}, {"$set": {"next_attempt_at": until}}
     )
+    if result.matched_count == len(ids):
+        return set(ids)
+    return {str(doc["_id"]) for doc in await held(db, ids, token)}
+
+
+async def settle(db: AsyncDatabase[Document], outcomes: Sequence[UpdateOne]) -> int:
+    """Write outcomes (each guarded by its lease) in bulk commands; returns how many held."""
+    matched = 0
+    for start in range(0, len(outcomes), WRITE_CHUNK):
+        result = await db[NOTIFICATIONS].bulk_write(
+            list(outcomes[start : start + WRITE_CHUNK]), ordered=False
+        )
+        matched += result.matched_count
+    return matched
+
+
+async def purge_claims(
+    db: AsyncDatabase[Document], before: datetime, chunk: int = WRITE_CHUNK
+) -> int:
+    """Delete claim markers made before ``before``, ``chunk`` at a time; returns how many.
+
+    Safe once the claim is older than any scan-to-claim gap: a notification's attempt count
+    has moved past the claimed attempt, and a stale claim would fail the attempt guard of
+    :func:`claim_batch` anyway."""
+    deleted = 0
+    while True:
+        old = db[CLAIMS].find({"at": {"$lt": before}}, {"_id": 1}).limit(chunk)
+        ids = [doc["_id"] async for doc in old]
+        if not ids:
+            return deleted
+        result = await db[CLAIMS].delete_many({"_id": {"$in": ids}, "at": {"$lt": before}})
+        deleted += result.deleted_count
+        if len(ids) < chunk:
+            return deleted
 
 
 async def list_notifications(
@@ -202,8 +302,20 @@ async def set_consent(
 
 async def reachability(db: AsyncDatabase[Document], key: str) -> Reachability | None:
     doc = await db[RECIPIENTS].find_one({"_id": key})
-    if doc is None:
-        return None
+    return None if doc is None else _reachability(doc)
+
+
+async def reachabilities(
+    db: AsyncDatabase[Document], keys: Sequence[str]
+) -> dict[str, Reachability]:
+    """The projection's state of several recipients in one query, by key."""
+    if not keys:
+        return {}
+    cursor = db[RECIPIENTS].find({"_id": {"$in": list(set(keys))}})
+    return {str(doc["_id"]): _reachability(doc) async for doc in cursor}
+
+
+def _reachability(doc: Document) -> Reachability:
     return Reachability(
         kind=RecipientKind(doc["kind"]),
         name=doc["name"],
@@ -220,16 +332,6 @@ async def recipient_doc(db: AsyncDatabase[Document], key: str) -> Document | Non
 
 
 # --- event audience projection -------------------------------------------------------------
-
-
-async def remember_invitee(
-    db: AsyncDatabase[Document], event_id: str, participant_id: str, recipient: Document
-) -> None:
-    await db[INVITEES].update_one(
-        {"_id": f"{event_id}:{participant_id}"},
-        {"$set": {"event_id": event_id, "recipient": recipient}},
-        upsert=True,
-    )
 
 
 async def remember_task(
@@ -258,15 +360,24 @@ async def close_task(db: AsyncDatabase[Document], task_id: str) -> Document | No
 
 
 async def event_audience(db: AsyncDatabase[Document], event_id: str) -> list[Document]:
-    """Invited participants and open-task assignees of an event, each recipient once."""
+    """Invited participants and open-task assignees of an event, each recipient once.
+
+    Who was invited is read from the event's invitation notifications themselves (one write
+    per invitation instead of two); ``event_invitees`` is still read for invitations recorded
+    before that."""
     seen: set[str] = set()
     audience: list[Document] = []
-    async for doc in db[INVITEES].find({"event_id": event_id}).sort("_id", ASCENDING):
-        recipient = doc["recipient"]
-        key = recipient_key(recipient["kind"], recipient["id"])
-        if key not in seen:
-            seen.add(key)
-            audience.append(recipient)
+    invited = db[NOTIFICATIONS].find(
+        {"event_id": event_id, "kind": NotificationKind.INVITATION.value}, {"recipient": 1}
+    )
+    legacy = db[INVITEES].find({"event_id": event_id}, {"recipient": 1})
+    for cursor in (invited, legacy):
+        async for doc in cursor.sort("_id", ASCENDING):
+            recipient = doc["recipient"]
+            key = recipient_key(recipient["kind"], recipient["id"])
+            if key not in seen:
+                seen.add(key)
+                audience.append(recipient)
     tasks = db[TASKS].find({"event_id": event_id, "open": True}).sort("_id", ASCENDING)
     async for doc in tasks:
         if doc.get("assignee_id"):

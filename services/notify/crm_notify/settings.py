@@ -55,15 +55,32 @@ class NotifySettings(ServiceSettings):
     rate_limits: dict[Channel, float] = Field(
         default={Channel.EMAIL: 50.0, Channel.MOBILE: 10.0, Channel.PAGER: 10.0, Channel.FAX: 1.0}
     )
-    """Messages per second per channel."""
+    """Messages per second per channel, enforced in each process separately: with N notify
+    processes the channel sees up to N times this (docs/decisions/0040)."""
     retry_max_attempts: int = 6
     retry_base_s: float = 30.0
     retry_factor: float = 2.0
     retry_cap_s: float = 3600.0
+    unknown_recipient_max_attempts: int = 8
+    """Attempts for a recipient notify's projection does not know (an employee or person never
+    registered, or not registered yet): after these the notification fails."""
+    unknown_recipient_retry_base_s: float = 60.0
+    unknown_recipient_retry_cap_s: float = 6 * 3600.0
+    """Back-off while waiting for an unknown recipient: ``base * retry_factor**(n-1)``, capped;
+    with the defaults about 4 h 15 min from the first attempt to the failure."""
     lease_s: float = 120.0
-    """How long a claimed notification stays with its worker before another may take it."""
+    """How long a claimed notification stays with its worker before another may take it; a
+    batch held up by a rate limit renews its leases before they run out."""
+    worker_batch_size: int = 48
+    """Due notifications claimed, read and settled together; each write of a batch is one bulk
+    command (FerretDB v1 wants at most 50 statements per command)."""
     worker_concurrency: int = 8
+    """Sends in flight at once across channels; each channel has its own bound as well
+    (``smtp_pool_size``, ``gateway_concurrency``)."""
     worker_poll_s: float = 0.5
+    claim_retention_s: float = 86400.0
+    """Claim markers (``delivery_claims``) older than this are deleted."""
+    claim_cleanup_interval_s: float = 600.0
     answer_base_url: str = "http://127.0.0.1:8002"
     """Where the public invitation answer page ``/i/{token}`` lives, when campaigns gave no
     full link."""
@@ -77,6 +94,14 @@ class NotifySettings(ServiceSettings):
             base_s=self.retry_base_s,
             factor=self.retry_factor,
             cap_s=self.retry_cap_s,
+        )
+
+    def unknown_recipient_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.unknown_recipient_max_attempts,
+            base_s=self.unknown_recipient_retry_base_s,
+            factor=self.retry_factor,
+            cap_s=self.unknown_recipient_retry_cap_s,
         )
 
     def transport(self, channel: Channel) -> str:

@@ -1,11 +1,14 @@
-"""The delivery worker: claims due notifications, sends them, records the outcome.
+"""The delivery worker: claims due notifications a batch at a time, sends them, records the
+outcomes.
 
-A claim is one atomic ``find_one_and_update`` that takes a notification that is due (pending,
-waiting for a retry, or left by a worker whose lease ran out) and leases it. The outcome and its
-``NotificationDelivered`` / ``NotificationFailed`` fact are written in one update guarded by the
-lease, so a worker that lost its lease cannot overwrite the one that took over. A crash after
-the channel accepted and before the outcome was written sends the message again once the lease
-runs out: delivery to the channel is at-least-once, the recorded outcome exactly-once.
+A batch is read from two lanes (never-tried notifications first, retries with a reserved
+share), claimed with one bulk insert of claim markers and one bulk update under the batch's
+lease token, and sent with bounded concurrency (per process and per channel). Each outcome and
+its ``NotificationDelivered`` / ``NotificationFailed`` fact is one update guarded by the lease,
+written in bulk commands while the batch runs, so a worker that lost its lease cannot overwrite
+the one that took over. A crash after the channel accepted and before the outcome was written
+sends the message again once the lease runs out: delivery to the channel is at-least-once, the
+recorded outcome exactly-once.
 """
 
 from __future__ import annotations
@@ -14,29 +17,33 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import jinja2
+from crm_contracts.base import ContractEvent
 from crm_contracts.common import Recipient
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.values import Channel, FailureKind, Language, NotificationKind, RecipientKind
 from crm_kit.clock import utc_now
-from crm_kit.outbox import Document
-from crm_kit.problems import Conflict, NotFound
+from crm_kit.outbox import OUTBOX, VERSION, Document, outbox_entry
 from crm_kit.runtime import Runtime
 from prometheus_client import Counter
+from pymongo import UpdateOne
 
 from crm_notify import repository as repo
 from crm_notify.channels import Attachment, Outgoing, Sender, build_senders
 from crm_notify.domain import (
     DeliveryFailure,
     NoUsableChannel,
+    Outcome,
     Reachability,
     Status,
     TokenBucket,
     after_failure,
+    after_unknown_recipient,
     choose_channel,
 )
 from crm_notify.handlers import settings_of
@@ -49,6 +56,21 @@ log = logging.getLogger(__name__)
 OUTCOMES = Counter(
     "crm_notify_outcomes_total", "Delivery attempts by channel and outcome", ["channel", "outcome"]
 )
+
+FLUSH_EVERY_S = 0.5
+"""How often a running batch writes the outcomes gathered so far."""
+
+
+@dataclass
+class _Batch:
+    """The notifications one worker holds under one lease token."""
+
+    token: str
+    lease_until: datetime
+    held: set[str]
+    settled: set[str] = field(default_factory=set)
+    outcomes: list[tuple[str, UpdateOne, bool]] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class DeliveryWorker:
@@ -66,89 +88,83 @@ class DeliveryWorker:
         self.clock = clock
         self.sleep = sleep
         self.policy = self.settings.retry_policy()
+        self.unknown_policy = self.settings.unknown_recipient_policy()
         self.configured = [c for c in self.settings.configured_channels() if c in self.senders]
         self.buckets = {
             channel: TokenBucket(rate) for channel, rate in self.settings.rate_limits.items()
         }
-        self.notifications = runtime.outbox(repo.NOTIFICATIONS, "notification")
+        self.lease = timedelta(seconds=self.settings.lease_s)
+        self.batch_size = max(1, self.settings.worker_batch_size)
 
     async def run(self) -> None:
-        """One scanner finds due notifications a batch at a time; ``worker_concurrency``
-        senders claim and send them. A batch is finished before the next scan, so nothing is
-        queued twice and at most one batch of ids is held in memory."""
-        batch_size = max(32, 4 * self.settings.worker_concurrency)
-        queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue(maxsize=batch_size)
-        senders = [
-            asyncio.create_task(self._send_loop(queue), name=f"notify-sender-{i}")
-            for i in range(max(1, self.settings.worker_concurrency))
-        ]
-        try:
-            while True:
-                due = await repo.due_candidates(self.runtime.db, self.clock(), batch_size)
-                if not due:
-                    await self.sleep(self.settings.worker_poll_s)
-                    continue
-                for candidate in due:
-                    await queue.put((str(candidate["_id"]), int(candidate["attempts"])))
-                await queue.join()
-        finally:
-            for task in senders:
-                task.cancel()
-            await asyncio.gather(*senders, return_exceptions=True)
-
-    async def _send_loop(self, queue: asyncio.Queue[tuple[str, int]]) -> None:
+        """Batch after batch while there is work; a pause of ``worker_poll_s`` when there is
+        none. A batch is finished before the next is read, so at most one batch is in memory
+        and the backlog stays in the store."""
         while True:
-            notification_id, attempts = await queue.get()
-            try:
-                await self.claim_and_deliver(notification_id, attempts)
-            except Exception:
-                # The claim's lease runs out and the notification becomes due again; one bad
-                # notification must not stop the others.
-                log.exception("delivering notification %s failed", notification_id)
-            finally:
-                queue.task_done()
+            if not await self.run_once():
+                await self.sleep(self.settings.worker_poll_s)
 
-    async def claim_and_deliver(self, notification_id: str, attempts: int) -> bool:
-        """Claim the next attempt of a due notification and handle it; ``False`` when another
-        worker had it."""
+    async def run_once(self) -> int:
+        """Claim and handle one batch of due notifications; returns how many were taken."""
+        now = self.clock()
+        db = self.runtime.db
+        due = await repo.due_candidates(db, now, self.batch_size)
+        if not due:
+            return 0
         token = uuid.uuid4().hex
-        doc = await repo.claim(
-            self.runtime.db,
-            notification_id,
-            attempts,
-            self.clock(),
-            timedelta(seconds=self.settings.lease_s),
-            token,
-        )
-        if doc is None:
-            return False
+        docs = await repo.claim_batch(db, due, now, self.lease, token)
+        if docs:
+            await self.deliver_batch(docs, token, now + self.lease)
+        return len(docs)
+
+    async def deliver_batch(
+        self, docs: Sequence[Document], token: str, lease_until: datetime
+    ) -> None:
+        db = self.runtime.db
+        keys = [
+            repo.recipient_key(d["recipient"]["kind"], d["recipient"]["id"])
+            for d in docs
+            if d["recipient"]["kind"] != RecipientKind.ADDRESS.value
+        ]
+        known = await repo.reachabilities(db, keys)
+        overrides = await repo.template_overrides(db)
+        batch = _Batch(token=token, lease_until=lease_until, held={str(d["_id"]) for d in docs})
+        gate = asyncio.Semaphore(max(1, self.settings.worker_concurrency))
+        done = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_while_running(batch, done))
+
+        async def one(doc: Document) -> None:
+            async with gate:
+                try:
+                    await self.deliver(batch, doc, known, overrides)
+                except Exception:
+                    # The lease runs out and the notification becomes due again; one bad
+                    # notification must not stop the others.
+                    log.exception("delivering notification %s failed", doc["_id"])
+
         try:
-            await self.deliver(doc, token)
-        except (Conflict, NotFound):
-            log.warning("notification %s was taken over before its outcome was written", doc["_id"])
-        return True
+            await asyncio.gather(*(one(doc) for doc in docs))
+        finally:
+            done.set()
+            await flusher
+            await self._flush(batch, tries=3)
 
-    async def _reachability(self, doc: Document) -> Reachability | None:
-        recipient = doc["recipient"]
-        if recipient["kind"] == RecipientKind.ADDRESS.value:
-            channel = Channel(doc.get("address_channel") or Channel.EMAIL.value)
-            return Reachability(
-                kind=RecipientKind.ADDRESS,
-                name=recipient["id"],
-                language=Language(doc.get("language_hint") or self.settings.default_language),
-                addresses={channel: recipient["id"]},
-                preferred=channel,
-            )
-        key = repo.recipient_key(recipient["kind"], recipient["id"])
-        return await repo.reachability(self.runtime.db, key)
-
-    async def deliver(self, doc: Document, token: str) -> None:
+    async def deliver(
+        self,
+        batch: _Batch,
+        doc: Document,
+        known: Mapping[str, Reachability],
+        overrides: Mapping[str, Document],
+    ) -> None:
         attempt = int(doc["attempts"])
-        who = await self._reachability(doc)
+        recipient = doc["recipient"]
+        key = repo.recipient_key(recipient["kind"], recipient["id"])
+        who = self._address_reachability(doc) or known.get(key)
         if who is None:
-            await self._after_failure(
-                doc, token, None, DeliveryFailure("the recipient is not known yet", transient=True)
+            outcome, reason = after_unknown_recipient(
+                key, attempt, self.unknown_policy, self.clock()
             )
+            self._settle(batch, doc, None, outcome, reason, "unknown_recipient")
             return
         try:
             channel = choose_channel(
@@ -160,39 +176,157 @@ class DeliveryWorker:
                 else None,
             )
         except NoUsableChannel as exc:
-            await self._fail(doc, token, None, FailureKind.NO_USABLE_CHANNEL, exc.reason)
+            failed = Outcome(Status.FAILED, FailureKind.NO_USABLE_CHANNEL)
+            self._settle(batch, doc, None, failed, exc.reason)
             return
         try:
-            message = await self._compose(doc, who, channel)
+            message = self._compose(doc, who, channel, overrides)
         except (jinja2.TemplateError, KeyError, ValueError) as exc:
-            await self._fail(doc, token, channel, FailureKind.TEMPLATE_ERROR, f"template: {exc}")
+            failed = Outcome(Status.FAILED, FailureKind.TEMPLATE_ERROR)
+            self._settle(batch, doc, channel, failed, f"template: {exc}")
             return
         await self._pace(channel)
+        if not await self._still_held(batch, str(doc["_id"])):
+            log.warning("notification %s was taken over before it was sent", doc["_id"])
+            return
         try:
             await self.senders[channel].send(channel, message)
         except DeliveryFailure as failure:
-            await self._after_failure(doc, token, channel, failure)
+            outcome = after_failure(failure, attempt, self.policy, self.clock())
+            self._settle(batch, doc, channel, outcome, failure.reason)
             return
         now = self.clock()
         OUTCOMES.labels(channel.value, "delivered").inc()
-        await self.notifications.update(
-            doc["_id"],
-            {
-                "$set": {
-                    "status": Status.DELIVERED.value,
-                    "channel": channel.value,
-                    "address": message.to,
-                    "delivered_at": now,
-                    "lease": None,
-                    "last_error": None,
-                }
-            },
-            [
-                NotificationDelivered(
-                    **self._outcome_fields(doc, attempt), channel=channel, delivered_at=now
+        event = NotificationDelivered(
+            **self._outcome_fields(doc, attempt), channel=channel, delivered_at=now
+        )
+        changes = {
+            "status": Status.DELIVERED.value,
+            "channel": channel.value,
+            "address": message.to,
+            "delivered_at": now,
+            "lease": None,
+            "last_error": None,
+        }
+        self._record(batch, doc, changes, [event])
+
+    def _settle(
+        self,
+        batch: _Batch,
+        doc: Document,
+        channel: Channel | None,
+        outcome: Outcome,
+        reason: str,
+        retry_label: str = "retry",
+    ) -> None:
+        """Record a retry or a failure of this attempt."""
+        label = channel.value if channel else "none"
+        if outcome.status is Status.RETRY:
+            OUTCOMES.labels(label, retry_label).inc()
+            changes = {
+                "status": Status.RETRY.value,
+                "next_attempt_at": outcome.retry_at,
+                "channel": channel.value if channel else None,
+                "last_error": reason,
+                "lease": None,
+            }
+            self._record(batch, doc, changes, [])
+            return
+        assert outcome.failure is not None
+        now = self.clock()
+        OUTCOMES.labels(label, outcome.failure.value).inc()
+        event = NotificationFailed(
+            **self._outcome_fields(doc, int(doc["attempts"])),
+            channel=channel,
+            failure=outcome.failure,
+            reason=reason,
+            failed_at=now,
+        )
+        changes = {
+            "status": Status.FAILED.value,
+            "channel": channel.value if channel else None,
+            "failure": outcome.failure.value,
+            "last_error": reason,
+            "failed_at": now,
+            "lease": None,
+        }
+        self._record(batch, doc, changes, [event])
+
+    def _record(
+        self,
+        batch: _Batch,
+        doc: Document,
+        changes: Mapping[str, Any],
+        events: Sequence[ContractEvent],
+    ) -> None:
+        """Queue the outcome for the batch's next bulk write, guarded by the lease."""
+        update: dict[str, Any] = {"$set": dict(changes), "$inc": {VERSION: 1}}
+        if events:
+            producer = self.settings.service_name
+            entries = [outbox_entry(e, producer=producer) for e in events]
+            update["$push"] = {OUTBOX: {"$each": entries}}
+        op = UpdateOne({"_id": doc["_id"], "lease": batch.token}, update)
+        batch.outcomes.append((str(doc["_id"]), op, bool(events)))
+
+    async def _flush_while_running(self, batch: _Batch, done: asyncio.Event) -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=FLUSH_EVERY_S)
+            if not done.is_set():
+                await self._flush(batch, tries=1)
+
+    async def _flush(self, batch: _Batch, *, tries: int) -> None:
+        """Write the outcomes gathered so far in bulk commands and wake the outbox relay."""
+        async with batch.lock:
+            pending, batch.outcomes = batch.outcomes, []
+            if not pending:
+                return
+            for attempt in range(1, tries + 1):
+                try:
+                    matched = await repo.settle(self.runtime.db, [op for _, op, _ in pending])
+                    break
+                except Exception:
+                    if attempt == tries:
+                        # Their leases run out and they are tried again.
+                        log.exception("could not record %d delivery outcomes", len(pending))
+                        batch.outcomes[:0] = pending if tries == 1 else []
+                        return
+                    await self.sleep(1.0)
+            batch.settled.update(nid for nid, _, _ in pending)
+            if matched < len(pending):
+                log.warning(
+                    "%d of %d notifications were taken over before their outcome was written",
+                    len(pending) - matched,
+                    len(pending),
                 )
-            ],
-            extra_filter={"lease": token},
+            for nid, _, has_events in pending:
+                if has_events:
+                    self.runtime.relay.wake(repo.NOTIFICATIONS, nid)
+
+    async def _still_held(self, batch: _Batch, notification_id: str) -> bool:
+        """Whether the batch still holds the notification, renewing the batch's leases when
+        less than half of the lease is left (a rate limit can hold a batch up)."""
+        if self.clock() + self.lease / 2 >= batch.lease_until:
+            async with batch.lock:
+                if self.clock() + self.lease / 2 >= batch.lease_until:
+                    until = self.clock() + self.lease
+                    open_ids = sorted(batch.held - batch.settled)
+                    kept = await repo.renew_leases(self.runtime.db, open_ids, batch.token, until)
+                    batch.held = kept | batch.settled
+                    batch.lease_until = until
+        return notification_id in batch.held
+
+    def _address_reachability(self, doc: Document) -> Reachability | None:
+        recipient = doc["recipient"]
+        if recipient["kind"] != RecipientKind.ADDRESS.value:
+            return None
+        channel = Channel(doc.get("address_channel") or Channel.EMAIL.value)
+        return Reachability(
+            kind=RecipientKind.ADDRESS,
+            name=recipient["id"],
+            language=Language(doc.get("language_hint") or self.settings.default_language),
+            addresses={channel: recipient["id"]},
+            preferred=channel,
         )
 
     async def _pace(self, channel: Channel) -> None:
@@ -202,18 +336,27 @@ class DeliveryWorker:
             if wait > 0:
                 await self.sleep(wait)
 
-    async def _template(self, kind: NotificationKind, language: Language) -> Template:
-        override = await repo.template_override(self.runtime.db, kind, language)
+    @staticmethod
+    def _template(
+        kind: NotificationKind, language: Language, overrides: Mapping[str, Document]
+    ) -> Template:
+        override = overrides.get(repo.template_key(kind, language))
         if override is not None:
             return Template(override["subject"], override["text"], override.get("html"))
         return SHIPPED[(kind, language)]
 
-    async def _compose(self, doc: Document, who: Reachability, channel: Channel) -> Outgoing:
+    def _compose(
+        self,
+        doc: Document,
+        who: Reachability,
+        channel: Channel,
+        overrides: Mapping[str, Document],
+    ) -> Outgoing:
         kind = NotificationKind(doc["kind"])
         language = who.language
         if who.kind is RecipientKind.ADDRESS and doc.get("language_hint"):
             language = Language(doc["language_hint"])
-        template = await self._template(kind, language)
+        template = self._template(kind, language, overrides)
         rendered = render(template, {**doc["variables"], "recipient_name": who.name})
         address = who.addresses[channel]
         attachments: tuple[Attachment, ...] = ()
@@ -244,65 +387,6 @@ class DeliveryWorker:
             attachments=attachments,
         )
 
-    async def _after_failure(
-        self, doc: Document, token: str, channel: Channel | None, failure: DeliveryFailure
-    ) -> None:
-        outcome = after_failure(failure, int(doc["attempts"]), self.policy, self.clock())
-        label = channel.value if channel else "none"
-        if outcome.status is Status.RETRY:
-            OUTCOMES.labels(label, "retry").inc()
-            assert outcome.retry_at is not None
-            await self.notifications.update(
-                doc["_id"],
-                {
-                    "$set": {
-                        "status": Status.RETRY.value,
-                        "next_attempt_at": outcome.retry_at,
-                        "channel": channel.value if channel else None,
-                        "last_error": failure.reason,
-                        "lease": None,
-                    }
-                },
-                extra_filter={"lease": token},
-            )
-            return
-        assert outcome.failure is not None
-        await self._fail(doc, token, channel, outcome.failure, failure.reason)
-
-    async def _fail(
-        self,
-        doc: Document,
-        token: str,
-        channel: Channel | None,
-        failure: FailureKind,
-        reason: str,
-    ) -> None:
-        now = self.clock()
-        OUTCOMES.labels(channel.value if channel else "none", failure.value).inc()
-        await self.notifications.update(
-            doc["_id"],
-            {
-                "$set": {
-                    "status": Status.FAILED.value,
-                    "channel": channel.value if channel else None,
-                    "failure": failure.value,
-                    "last_error": reason,
-                    "failed_at": now,
-                    "lease": None,
-                }
-            },
-            [
-                NotificationFailed(
-                    **self._outcome_fields(doc, int(doc["attempts"])),
-                    channel=channel,
-                    failure=failure,
-                    reason=reason,
-                    failed_at=now,
-                )
-            ],
-            extra_filter={"lease": token},
-        )
-
     @staticmethod
     def _outcome_fields(doc: Document, attempts: int) -> dict[str, Any]:
         recipient = doc["recipient"]
@@ -326,6 +410,18 @@ def _bare_address(mail_from: str) -> str:
     from email.utils import parseaddr
 
     return parseaddr(mail_from)[1] or "crm@localhost"
+
+
+async def run_claim_cleanup(runtime: Runtime) -> None:
+    """Delete claim markers older than ``claim_retention_s`` every ``claim_cleanup_interval_s``
+    (FerretDB v1 has no TTL indexes)."""
+    settings = settings_of(runtime)
+    while True:
+        before = utc_now() - timedelta(seconds=settings.claim_retention_s)
+        deleted = await repo.purge_claims(runtime.db, before)
+        if deleted:
+            log.info("deleted %d claim markers older than %s", deleted, before.isoformat())
+        await asyncio.sleep(settings.claim_cleanup_interval_s)
 
 
 async def run_delivery(runtime: Runtime) -> None:

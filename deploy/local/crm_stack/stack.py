@@ -297,6 +297,11 @@ def status(config: StackConfig | None = None) -> list[ComponentStatus]:
     ]
 
 
+def broker_pid(config: StackConfig | None = None) -> int | None:
+    """The pid of the Kafka broker this stack started, if it runs (fault-injection tests)."""
+    return _kafka(config or StackConfig.from_env()).pid()
+
+
 def is_running(config: StackConfig | None = None) -> bool:
     """True if both parts run (pid files ours) and answer."""
     return all(s.ok for s in status(config))

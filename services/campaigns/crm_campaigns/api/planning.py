@@ -33,6 +33,7 @@ from crm_campaigns.schemas.planning import (
     EventBody,
     EventOut,
     EventPage,
+    EventPatch,
     PortraitBody,
     ProgrammeBody,
     ProgrammeOut,
@@ -336,6 +337,29 @@ async def subscribed_plan_schedule(token: str, runtime: RuntimeDep) -> Response:
 @router.get("/events/{event_id}", responses=problem_responses(404), summary="An event")
 async def get_event(event_id: str, runtime: RuntimeDep, _: Reader, response: Response) -> EventOut:
     event = await EventRepository(runtime).get(event_id)
+    etag(response, event.version)
+    return event_out(event)
+
+
+@router.patch(
+    "/events/{event_id}",
+    responses=problem_responses(404, 409, 412, 422, 428),
+    summary="Change an event's title, topic, place, capacity, budget or responsible employees "
+    "(If-Match; EventScheduled again at the new version)",
+    description="Fields left out stay as they are; `null` clears the topic, capacity or "
+    "budget. Dates move only through `POST /events/{id}/reschedule`. A capacity below the "
+    "seats taken is refused (409); a higher one (or none) brings people in from the waiting "
+    "list.",
+)
+async def amend_event(
+    event_id: str,
+    body: EventPatch,
+    runtime: RuntimeDep,
+    _: Writer,
+    version: IfMatch,
+    response: Response,
+) -> EventOut:
+    event = await handlers.amend_event(runtime, event_id, body, expected_version=version)
     etag(response, event.version)
     return event_out(event)
 

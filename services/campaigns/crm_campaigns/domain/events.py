@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crm_campaigns.domain.errors import (
     EventAlreadyCancelled,
     EventAlreadyCompleted,
+    EventAtCapacity,
     EventNotStarted,
     IllegalTaskTransition,
     InvalidAmount,
@@ -85,6 +86,21 @@ class Rescheduled:
 class Cancelled:
     cancelled_tasks: tuple[Task, ...]
     reason: str | None
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """What a PATCH changes; ``set_*`` says a nullable field was given (``None`` clears it)."""
+
+    title: str | None = None
+    topic: str | None = None
+    set_topic: bool = False
+    place: Place | None = None
+    capacity: int | None = None
+    set_capacity: bool = False
+    budget: Money | None = None
+    set_budget: bool = False
+    responsible_employee_ids: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -192,6 +208,38 @@ class MarketingEvent:
         if place is not None:
             self.place = place
         return Rescheduled(previous, tuple(moved), reason)
+
+    def amend(self, changes: Amendment, *, seats_taken: int) -> None:
+        """Change what the event is, not when: the title, topic, place, capacity, budget and
+        responsible employees (all checked before any is applied). Dates move only through a
+        reschedule."""
+        self._must_be_scheduled()
+        if changes.title is not None and not changes.title.strip():
+            raise InvalidSchedule("an event needs a title", field="title")
+        capacity = changes.capacity
+        if changes.set_capacity and capacity is not None:
+            if capacity < 0:
+                raise InvalidSchedule("capacity must not be negative", field="capacity")
+            if capacity < seats_taken:
+                raise EventAtCapacity(
+                    f"{seats_taken} seats are taken; the capacity cannot go below that",
+                    field="capacity",
+                )
+        budget = changes.budget
+        if changes.set_budget and budget is not None and budget.amount_minor < 0:
+            raise InvalidAmount("the budget must not be negative", field="budget.amount_minor")
+        if changes.title is not None:
+            self.title = changes.title.strip()
+        if changes.set_topic:
+            self.topic = changes.topic
+        if changes.place is not None:
+            self.place = changes.place
+        if changes.set_capacity:
+            self.capacity = capacity
+        if changes.set_budget:
+            self.budget = budget
+        if changes.responsible_employee_ids is not None:
+            self.responsible_employee_ids = changes.responsible_employee_ids
 
     def cancel(self, *, now: datetime, reason: str | None = None) -> Cancelled:
         self._must_be_scheduled()

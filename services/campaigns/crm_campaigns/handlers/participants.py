@@ -236,26 +236,48 @@ async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
     Each promotion reserves its seat first and is a version-guarded write, so concurrent
     promotions (or adds) cannot give one seat twice; a promoted participant is planned and
     is invited by the next invitation run."""
-    if event.capacity is None or event.status.value != "scheduled":
+    if event.status.value != "scheduled":
         return 0
     repo = ParticipantRepository(runtime)
     seats = Seats(runtime)
     promoted = 0
-    for _ in range(event.capacity + 20):
+    while True:
         candidate = await repo.first_waitlisted(event.event_id)
         if candidate is None:
             break
-        if await seats.reserve(event.event_id, event.capacity, 1) == 0:
+        # With no capacity (any more), everyone waiting comes in.
+        limited = event.capacity is not None
+        if limited and await seats.reserve(event.event_id, event.capacity or 0, 1) == 0:
             break
         reached = candidate.promote()
         try:
             await repo.save(candidate, [])
         except VersionConflict:
-            await seats.release(event.event_id, 1)  # someone else moved them; look again
+            if limited:
+                await seats.release(event.event_id, 1)  # someone else moved them; look again
             continue
         await Counters(runtime).add(event.event_id, reached)
         promoted += 1
     return promoted
+
+
+async def seats_held(runtime: Runtime, event_id: str, *, counted: bool) -> int:
+    """Seats taken: the kept counter while the event has a capacity, else a count."""
+    if counted:
+        return await Seats(runtime).taken(event_id)
+    return await ParticipantRepository(runtime).count_seat_holders(event_id)
+
+
+async def capacity_changed(
+    runtime: Runtime, event: MarketingEvent, *, counted_before: bool
+) -> None:
+    """After a capacity change: the seat counter starts when a capacity is first set, and
+    free seats (or no limit at all) go to the waiting list."""
+    if event.capacity is not None and not counted_before:
+        await Seats(runtime).set(
+            event.event_id, await ParticipantRepository(runtime).count_seat_holders(event.event_id)
+        )
+    await promote_waitlisted(runtime, event)
 
 
 async def mark_no_shows(runtime: Runtime, event_id: str) -> int:

@@ -11,7 +11,7 @@ from crm_kit.runtime import Runtime
 from crm_campaigns import facts
 from crm_campaigns.domain.errors import CampaignsError
 from crm_campaigns.domain.estimate import EstimateLine, EstimateTotals
-from crm_campaigns.domain.events import MarketingEvent, Place, Slot
+from crm_campaigns.domain.events import Amendment, MarketingEvent, Place, Slot
 from crm_campaigns.domain.money import Money
 from crm_campaigns.domain.programmes import Portrait, Programme
 from crm_campaigns.domain.tasks import Task, TaskStatus, TaskTemplate, TemplateItem
@@ -25,6 +25,7 @@ from crm_campaigns.schemas.common import MoneyBody, PlaceBody
 from crm_campaigns.schemas.planning import (
     EstimateBody,
     EventBody,
+    EventPatch,
     ProgrammeBody,
     RescheduleBody,
     TaskPatch,
@@ -121,6 +122,41 @@ async def reschedule_event(
         facts.event_rescheduled(event, change, utc_now(), expected_version + 1),
         expected_version=expected_version,
     )
+    return event
+
+
+async def amend_event(
+    runtime: Runtime, event_id: str, body: EventPatch, *, expected_version: int
+) -> MarketingEvent:
+    repo = EventRepository(runtime)
+    event = await repo.get(event_id)
+    given = body.model_fields_set
+    if "title" in given and body.title is None:
+        raise CampaignsError("an event needs a title", field="title")
+    before = event.capacity
+    event.amend(
+        Amendment(
+            title=body.title,
+            topic=body.topic,
+            set_topic="topic" in given,
+            place=_place(body.place) if body.place is not None else None,
+            capacity=body.capacity,
+            set_capacity="capacity" in given,
+            budget=_money(body.budget),
+            set_budget="budget" in given,
+            responsible_employee_ids=(
+                tuple(body.responsible_employee_ids)
+                if body.responsible_employee_ids is not None
+                else None
+            ),
+        ),
+        seats_taken=await participants.seats_held(runtime, event_id, counted=before is not None),
+    )
+    # The event's details again, at the new version: a higher version replaces the older.
+    (scheduled, *_) = facts.event_scheduled(event, expected_version + 1)
+    event.version = await repo.save(event, [scheduled], expected_version=expected_version)
+    if event.capacity != before:
+        await participants.capacity_changed(runtime, event, counted_before=before is not None)
     return event
 
 

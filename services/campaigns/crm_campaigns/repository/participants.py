@@ -136,6 +136,17 @@ class ParticipantRepository:
         )
         return [participant_of(d) for d in docs]
 
+    async def count_seat_holders(self, event_id: str) -> int:
+        return await self.collection.count_documents(
+            {
+                "event_id": event_id,
+                "role": {"$ne": "staff"},
+                "status": {"$ne": "waitlisted"},
+                "answer": {"$ne": "declined"},
+                **ACTIVE,
+            }
+        )
+
     async def first_waitlisted(self, event_id: str) -> Participant | None:
         """The participant longest on the waiting list."""
         docs = (
@@ -221,6 +232,9 @@ class Seats:
     async def release(self, event_id: str, count: int) -> None:
         if count > 0:
             await self.events.update_one({"_id": event_id}, {"$inc": {"seats_taken": -count}})
+
+    async def set(self, event_id: str, taken: int) -> None:
+        await self.events.update_one({"_id": event_id}, {"$set": {"seats_taken": taken}})
 
     async def taken(self, event_id: str) -> int:
         doc = await self.events.find_one({"_id": event_id}, {"seats_taken": 1})

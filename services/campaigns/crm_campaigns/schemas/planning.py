@@ -67,6 +67,18 @@ class RescheduleBody(Strict):
     reason: str | None = None
 
 
+class EventPatch(Strict):
+    """What an event is, not when: dates move through ``POST /events/{id}/reschedule``.
+    A field left out stays as it is; ``null`` clears the topic, capacity or budget."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    topic: str | None = Field(default=None, max_length=2000)
+    place: PlaceBody | None = None
+    capacity: int | None = Field(default=None, ge=0)
+    budget: MoneyBody | None = None
+    responsible_employee_ids: list[str] | None = None
+
+
 class ReasonBody(Strict):
     reason: str | None = None
 

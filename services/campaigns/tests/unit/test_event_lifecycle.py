@@ -148,3 +148,52 @@ def test_tasks_follow_their_path_and_overdue_open_ones_are_flagged() -> None:
     assert not done.overdue(done.due_on + timedelta(days=30))
     with pytest.raises(IllegalTaskTransition):
         event.move_task(task.task_id, TaskStatus.OPEN, now=NOW)
+
+
+def test_an_amendment_changes_what_the_event_is_but_not_when() -> None:
+    from crm_campaigns.domain.events import Amendment
+    from crm_campaigns.domain.money import Money
+
+    e = schedule(capacity=10)
+    before_slot, before_tasks = e.slot, list(e.tasks)
+    e.amend(
+        Amendment(
+            title="  Pumps, second edition ",
+            set_topic=True,
+            place=Place(venue="Hall 5"),
+            capacity=20,
+            set_capacity=True,
+            budget=Money(1_000, "RUB"),
+            set_budget=True,
+            responsible_employee_ids=("emp-7",),
+        ),
+        seats_taken=3,
+    )
+    assert (e.title, e.topic, e.place.venue, e.capacity) == ("Pumps, second edition", None,
+                                                              "Hall 5", 20)  # fmt: skip
+    assert e.budget == Money(1_000, "RUB")
+    assert e.responsible_employee_ids == ("emp-7",)
+    assert (e.slot, e.tasks) == (before_slot, before_tasks)
+    e.amend(Amendment(capacity=None, set_capacity=True), seats_taken=3)
+    assert e.capacity is None
+    e.amend(Amendment(), seats_taken=3)  # nothing given, nothing changes
+    assert e.title == "Pumps, second edition"
+
+
+def test_an_amendment_is_refused_below_the_seats_taken_or_once_the_event_is_over() -> None:
+    from crm_campaigns.domain.errors import EventAtCapacity, InvalidAmount
+    from crm_campaigns.domain.events import Amendment
+    from crm_campaigns.domain.money import Money
+
+    e = schedule(capacity=10)
+    with pytest.raises(EventAtCapacity) as below:
+        e.amend(Amendment(capacity=2, set_capacity=True), seats_taken=3)
+    assert below.value.field == "capacity"
+    with pytest.raises(InvalidAmount):
+        e.amend(Amendment(title="New", budget=Money(-1, "RUB"), set_budget=True), seats_taken=0)
+    with pytest.raises(InvalidSchedule):
+        e.amend(Amendment(title="  "), seats_taken=0)
+    assert (e.capacity, e.title, e.budget) == (10, "Pumps", None)
+    e.cancel(now=NOW)
+    with pytest.raises(EventAlreadyCancelled):
+        e.amend(Amendment(title="Too late"), seats_taken=0)

@@ -235,6 +235,8 @@ def mined_model(m: MinedModel, flagged: list[tuple[str, list[str]]]) -> MinedMod
 def _bucket(b: Bucket) -> BucketOut:
     return BucketOut(
         count=b.count,
+        won=b.won,
+        conversion_bp=b.conversion_bp,
         overdue_steps=b.overdue_steps,
         totals=[money(v, c) for c, v in sorted(b.totals_minor.items())],
     )
@@ -247,4 +249,5 @@ def pipeline(p: Pipeline) -> PipelineOut:
         conversion_bp=p.conversion_bp,
         by_status={k: _bucket(v) for k, v in sorted(p.by_status.items())},
         by_curator={k: _bucket(v) for k, v in sorted(p.by_curator.items())},
+        by_month={k: _bucket(v) for k, v in sorted(p.by_month.items())},
     )

@@ -32,6 +32,7 @@ async def pipeline_report(
             overdue_steps=len(plan_progress(p.plan, day).overdue)
             if p.plan and p.status in OPEN
             else 0,
+            registered_on=p.registered_at.date(),
         )
         async for p in ProposalRepository(runtime).scan(
             registered_from=registered_from, registered_to=registered_to, curator_id=curator_id

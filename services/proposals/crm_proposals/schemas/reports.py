@@ -8,9 +8,11 @@ from crm_proposals.schemas.common import MoneyBody
 
 
 class BucketOut(BaseModel):
-    count: int
-    overdue_steps: int
-    totals: list[MoneyBody]
+    count: int = Field(description="Proposals registered.")
+    won: int = Field(description="Of them, won.")
+    conversion_bp: int = Field(description="Won of registered, in basis points (rounded down).")
+    overdue_steps: int = Field(description="Open steps past due, of open proposals.")
+    totals: list[MoneyBody] = Field(description="Current revisions' totals, per currency.")
 
 
 class PipelineOut(BaseModel):
@@ -19,3 +21,6 @@ class PipelineOut(BaseModel):
     conversion_bp: int = Field(description="Won of registered, in basis points.")
     by_status: dict[str, BucketOut]
     by_curator: dict[str, BucketOut]
+    by_month: dict[str, BucketOut] = Field(
+        description="By month of registration (YYYY-MM, UTC) within the period."
+    )

@@ -73,7 +73,10 @@ async def test_the_pipeline_and_a_model_mined_from_closed_deals(crm: Any) -> Non
         "won": 1,
     }
     assert body["by_status"]["won"]["totals"] == [{"amount_minor": 10_000, "currency": "EUR"}]
-    assert body["by_curator"][curator]["count"] == 3
+    mine = body["by_curator"][curator]
+    assert (mine["count"], mine["won"], mine["conversion_bp"]) == (3, 1, 3_333)
+    months = body["by_month"].values()
+    assert (sum(m["count"] for m in months), sum(m["won"] for m in months)) == (3, 1)
 
     mined = (await crm.http.get("/sales-models/mined", headers=crm.auth())).json()
     assert (mined["won_deals"], mined["lost_deals"]) == (1, 1)

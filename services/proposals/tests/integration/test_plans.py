@@ -111,6 +111,7 @@ async def test_a_plan_generated_from_a_published_model_runs_its_workflow(crm: An
         steps["approve"]["id"],
         steps["offer"]["id"],
     ]
+    assert plan["progress"]["expected_finish"] == (start + timedelta(days=8)).isoformat()
     version = int(generated.headers["ETag"].strip('"'))
 
     # The discount (20 %) is over the threshold: no presenting before the approval is done.

@@ -2,7 +2,8 @@
 
 Races N ``$inc`` of ``version`` against N ``$pull`` of outbox elements on one document, through
 two clients, as a request's write races the outbox relay. On MongoDB the result is always
-``version == N`` and ``outbox == M - N``. Prints the figures; never fails.
+``version == N`` and ``outbox == M - N``; FerretDB v1 alone lost updates, the local store's
+write-serializing proxy keeps them all (docs/decisions/0030). Prints the figures; never fails.
 
     eval "$(uv run crm-stack env)" && uv run python bench/proposals_lost_update_probe.py
 """

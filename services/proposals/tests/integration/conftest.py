@@ -146,10 +146,9 @@ class Crm:
     async def settled(self) -> None:
         """Wait until the relay has published and pulled every pending event.
 
-        FerretDB v1 (the dev/CI store) applies an update as read-modify-write without isolation:
-        the relay's ``$pull`` racing a write to the same document can undo that write (see
-        docs/decisions/0030). MongoDB does not; until the kit or the store is fixed, the tests
-        let the relay finish before writing the same document again.
+        Each write's events are then on the topic before the next write. (It was also how the
+        tests avoided FerretDB v1 losing a write raced by the relay's ``$pull``, which the local
+        store's write-serializing proxy now prevents; see docs/decisions/0030.)
         """
 
         async def drained() -> bool:

@@ -32,6 +32,7 @@ from crm_proposals.repository import (
     CLIENTS,
     EMPLOYEES,
     OUTBOX_COLLECTIONS,
+    PEOPLE,
     PROPOSAL_CONTACTS,
     create_indexes,
 )
@@ -47,7 +48,7 @@ SPEC = ServiceSpec(
     "(ProposalWon carries client, curator, lines, totals and currency).",
     routers=ROUTERS,
     outbox_collections=OUTBOX_COLLECTIONS,
-    projections=[CLIENTS, EMPLOYEES, PROPOSAL_CONTACTS],
+    projections=[CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS],
     subscriptions=SUBSCRIPTIONS,
     produces=[
         CatalogItemChanged,

@@ -11,6 +11,8 @@ from crm_contracts.contacts import (
     CuratorAssigned,
     EmployeeRegistered,
     EmployeeUpdated,
+    PersonAdded,
+    PersonUpdated,
 )
 from crm_contracts.topics import CONTACTS
 from crm_kit.app import Subscription
@@ -28,9 +30,12 @@ SUBSCRIPTIONS = [
             ClientsMerged: projections.on_clients_merged,
             EmployeeRegistered: projections.on_employee_state,
             EmployeeUpdated: projections.on_employee_state,
+            PersonAdded: projections.on_person_state,
+            PersonUpdated: projections.on_person_state,
             ContactRecorded: projections.on_contact_recorded,
         },
-        description="Clients a proposal may be made to, their curators, employees who may take "
-        "part or be assigned steps, and contact records linked to a proposal.",
+        description="Clients a proposal may be made to, their curators and people (the client's "
+        "side of a proposal), employees who may take part or be assigned steps, and contact "
+        "records linked to a proposal.",
     )
 ]

@@ -1,5 +1,5 @@
-"""Read models proposals keeps of contacts' facts: clients, their curators, employees, and the
-contact records linked to a proposal.
+"""Read models proposals keeps of contacts' facts: clients, their curators, their people,
+employees, and the contact records linked to a proposal.
 
 Every handler is idempotent on its own: state-carrying facts replace the copy only when their
 version is newer, curator assignments only when they are later, contact records are upserted
@@ -22,6 +22,8 @@ from crm_contracts.contacts import (
     CuratorAssigned,
     EmployeeRegistered,
     EmployeeUpdated,
+    PersonAdded,
+    PersonUpdated,
 )
 from crm_contracts.envelope import Envelope
 from crm_kit.outbox import Document
@@ -31,7 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_proposals.domain.proposal import ClientMerge
-from crm_proposals.repository import CLIENTS, EMPLOYEES, PROPOSAL_CONTACTS
+from crm_proposals.repository import CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS
 from crm_proposals.repository.proposals import ProposalRepository
 
 
@@ -102,6 +104,20 @@ async def on_clients_merged(rt: Runtime, event: ClientsMerged, _: Envelope) -> N
     )
     for proposal_id in await repo.ids_of_client(event.merged_client_id):
         await repo.move_to_client(proposal_id, merge)
+    # The merged client's people now belong to the survivor (a plain set: idempotent).
+    await rt.db[PEOPLE].update_many(
+        {"client_id": event.merged_client_id}, {"$set": {"client_id": event.survivor_client_id}}
+    )
+
+
+async def on_person_state(rt: Runtime, event: PersonAdded | PersonUpdated, _: Envelope) -> None:
+    await _upsert_guarded(
+        rt.db[PEOPLE],
+        event.person_id,
+        "version",
+        event.version,
+        {"client_id": event.client_id, "name": event.name},
+    )
 
 
 async def on_employee_state(
@@ -183,6 +199,11 @@ class Projections:
             d["_id"]: KnownEmployee(d["_id"], d.get("name", ""), bool(d.get("active", True)))
             async for d in cursor
         }
+
+    async def people(self, ids: set[str]) -> dict[str, str]:
+        """Person id → the client the person belongs to, for the known ones."""
+        cursor = self.db[PEOPLE].find({"_id": {"$in": sorted(ids)}}, {"client_id": 1})
+        return {d["_id"]: d["client_id"] async for d in cursor}
 
     async def contacts_of(self, proposal_id: str) -> list[Document]:
         cursor = (

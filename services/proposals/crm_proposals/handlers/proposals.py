@@ -77,10 +77,19 @@ async def _lines(
     return currency, tuple(resolved)
 
 
-async def _check_participants(runtime: Runtime, participants: Sequence[domain.Participant]) -> None:
+async def _check_participants(
+    runtime: Runtime, client_id: str, participants: Sequence[domain.Participant]
+) -> None:
+    """Employees must be known; a client-side person must be one of the client's people."""
     projections = Projections(runtime.db)
     employees = await projections.employees({p.employee_id for p in participants if p.employee_id})
+    people = await projections.people({p.person_id for p in participants if p.person_id})
     for index, p in enumerate(participants):
+        if p.side is ProposalSide.CLIENT and p.person_id and people.get(p.person_id) != client_id:
+            raise UnknownReference(
+                f"person {p.person_id} is not known as one of client {client_id}'s people",
+                field=f"body.participants[{index}].person_id",
+            )
         if p.employee_id and p.employee_id not in employees:
             raise UnknownReference(
                 f"employee {p.employee_id} is not known",
@@ -136,7 +145,7 @@ async def _curator(runtime: Runtime, command: RegisterProposal, caller: Caller) 
 async def register(runtime: Runtime, command: RegisterProposal, caller: Caller) -> domain.Proposal:
     curator = await _curator(runtime, command, caller)
     currency, lines = await _lines(runtime, command.lines, command.currency)
-    await _check_participants(runtime, command.participants)
+    await _check_participants(runtime, command.client_id, command.participants)
     proposal = domain.register(
         proposal_id=new_id(),
         client_id=command.client_id,
@@ -171,10 +180,10 @@ async def revise(runtime: Runtime, command: ReviseProposal) -> domain.Proposal:
     proposal = await load_for_change(runtime, command.proposal_id, command.expected_version)
     current = proposal.current
     currency, lines = await _lines(runtime, command.lines, current.currency)
-    participants = (
-        command.participants if command.participants is not None else current.participants
-    )
-    await _check_participants(runtime, participants)
+    participants = current.participants
+    if command.participants is not None:
+        participants = command.participants
+        await _check_participants(runtime, proposal.client_id, participants)
     revision = proposal.revise(
         domain.Content(
             title=command.title or current.title,
@@ -223,7 +232,7 @@ async def edit_draft(runtime: Runtime, command: EditDraft) -> domain.Proposal:
     participants = current.participants
     if "participants" in command.changed:
         participants = command.participants or ()
-        await _check_participants(runtime, participants)
+        await _check_participants(runtime, proposal.client_id, participants)
     revision = proposal.edit_draft(
         domain.Content(
             title=command.title if command.title is not None else current.title,

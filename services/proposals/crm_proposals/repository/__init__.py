@@ -10,6 +10,7 @@ PROPOSALS = "proposals"
 SALES_MODELS = "sales_models"
 CLIENTS = "client_projection"
 EMPLOYEES = "employee_projection"
+PEOPLE = "person_projection"
 PROPOSAL_CONTACTS = "proposal_contacts"
 MINING = "mining_state"
 """The latest mining run's decisive steps, by which skipped steps are flagged."""
@@ -28,3 +29,4 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[PROPOSALS].create_index([("flagged", 1), ("_id", 1)])
     await db[CATALOG].create_index([("active", 1), ("_id", 1)])
     await db[PROPOSAL_CONTACTS].create_index([("proposal_id", 1), ("occurred_at", 1)])
+    await db[PEOPLE].create_index("client_id")

@@ -18,9 +18,16 @@ from crm_contracts.contacts import (
     ClientSource,
     CuratorAssigned,
     EmployeeRegistered,
+    PersonAdded,
 )
 from crm_contracts.envelope import Envelope
-from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus, Department
+from crm_contracts.values import (
+    ClientKind,
+    ClientSourceKind,
+    ClientStatus,
+    Department,
+    Language,
+)
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
@@ -115,6 +122,27 @@ class Crm:
             what=f"client {client_id} with its curator projected",
         )
         return client_id, curator
+
+    async def person(self, client_id: str, name: str = "Olga") -> str:
+        """A person of the client, added in contacts and projected here."""
+        person_id = uuid.uuid4().hex
+        await self.publish(
+            PersonAdded(
+                client_id=client_id,
+                person_id=person_id,
+                name=name,
+                language=Language.EN,
+                channels=ChannelAddresses(email=f"{person_id}@example.com"),
+                version=1,
+                added_at=datetime.now(UTC),
+            )
+        )
+        await eventually(
+            lambda: self.db["person_projection"].find_one({"_id": person_id}),
+            within=120,
+            what=f"person {person_id} projected",
+        )
+        return person_id
 
     async def catalogue_item(self, price: int = 10_000, currency: str = "EUR") -> str:
         code = f"T-{uuid.uuid4().hex[:12]}"

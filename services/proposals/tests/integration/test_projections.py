@@ -133,6 +133,7 @@ async def test_a_former_client_gets_no_new_proposal_and_a_potential_one_does(crm
 async def test_proposals_of_a_merged_client_move_to_the_survivor_once(crm: Any) -> None:
     survivor, _ = await crm.client_with_curator(name="Survivor")
     merged, _ = await crm.client_with_curator(name="Duplicate")
+    person = await crm.person(merged, "Moved along")
     item = await crm.catalogue_item()
     pids = {
         (await crm.proposal(merged, [{"item_code": item, "quantity": n}]))["id"] for n in (1, 2)
@@ -167,6 +168,19 @@ async def test_proposals_of_a_merged_client_move_to_the_survivor_once(crm: Any) 
     assert [e["summary"] for e in history if e["kind"] == "client_merged"] == [
         f"client {merged} merged into {survivor}"
     ]
+    # The merged client's people are now the survivor's: they may take part on its side.
+    with_person = await crm.http.post(
+        "/proposals",
+        json={
+            "client_id": survivor,
+            "title": "After the merge",
+            "lines": [{"item_code": item, "quantity": 1}],
+            "participants": [{"side": "client", "role": "user", "person_id": person}],
+        },
+        headers=crm.writer(),
+    )
+    assert with_person.status_code == 201, with_person.text
+    await crm.settled()
     # The moved proposal goes on under the survivor: its next fact names the survivor.
     since = await end_offsets(crm.stack.kafka_bootstrap, PROPOSALS)
     assert (

@@ -355,3 +355,37 @@ async def test_a_draft_is_edited_in_place_and_a_presented_one_is_not(crm: Any) -
     assert [p.employee_id for p in first.participants] == [engineer]
     second = envelopes[2].open_as(ProposalDraftEdited)
     assert (second.changed_fields, second.preferences) == (("preferences",), None)
+
+
+async def test_the_clients_side_takes_only_the_clients_own_people(crm: Any) -> None:
+    client_id, _ = await crm.client_with_curator()
+    other_client, _ = await crm.client_with_curator(name="Other")
+    own = await crm.person(client_id, "Decider")
+    stranger = await crm.person(other_client, "Stranger")
+    item = await crm.catalogue_item()
+
+    def body(person_id: str) -> dict[str, Any]:
+        return {
+            "client_id": client_id,
+            "title": "Offer",
+            "lines": [{"item_code": item, "quantity": 1}],
+            "participants": [
+                {"side": "client", "role": "influencer", "person_id": own},
+                {"side": "client", "role": "decision_maker", "person_id": person_id},
+            ],
+        }
+
+    before = await crm.count("proposals")
+    for person_id in (stranger, "nobody"):
+        refused = await crm.http.post("/proposals", json=body(person_id), headers=crm.writer())
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "body.participants[1].person_id"
+    assert await crm.count("proposals") == before
+
+    created = await crm.http.post("/proposals", json=body(own), headers=crm.writer())
+    assert created.status_code == 201, created.text
+    participants = created.json()["revision"]["participants"]
+    assert [(p["role"], p["person_id"]) for p in participants] == [
+        ("influencer", own),
+        ("decision_maker", own),
+    ]

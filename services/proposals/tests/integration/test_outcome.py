@@ -107,6 +107,15 @@ async def test_the_asyncapi_document_describes_proposal_won(crm: Any) -> None:
     for name in ("ProposalWon", "ProposalLost", "PlanStepAssigned", "CatalogItemChanged"):
         assert name in text
     assert "hand-over to the back office" in text
+    # A back office reading only this document learns that messages are envelopes...
+    description = document["info"]["description"]
+    for field in ("event_id", "event_type", "key", "payload", "amount_minor"):
+        assert f"`{field}`" in description
+    # ...and what ProposalWon's payload holds.
+    won = document["components"]["schemas"]["ProposalWon"]
+    assert {"client_id", "curator_id", "lines", "totals", "currency"} <= set(won["required"])
+    line = document["components"]["schemas"]["ProposalLine"]["properties"]
+    assert {"item_code", "quantity", "unit_price", "discount_amount", "line_total"} <= set(line)
 
 
 async def test_a_contact_recorded_for_a_proposal_appears_in_its_history(crm: Any) -> None:

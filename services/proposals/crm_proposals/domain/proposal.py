@@ -71,6 +71,15 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class DraftEdit:
+    """One in-place edit of a draft: when, what it changed, and the preferences after it."""
+
+    at: datetime
+    changed_fields: tuple[str, ...]
+    preferences: str | None = None
+
+
+@dataclass(frozen=True)
 class ClientMerge:
     """Contacts merged the proposal's client into another: the proposal moved with it."""
 
@@ -115,6 +124,7 @@ class Proposal:
     flagged_steps: tuple[str, ...] = ()
     """Steps of the plan skipped although the mined model holds them decisive (their keys)."""
     client_merges: tuple[ClientMerge, ...] = ()
+    draft_edits: list[DraftEdit] = field(default_factory=list)
     version: int = 1
 
     @property
@@ -163,13 +173,17 @@ class Proposal:
         needed = terms_needing_approval(self.current.lines, threshold_bp)
         return self.plan is None or not self.plan.approves(needed)
 
-    def edit_draft(self, content: Content, now: datetime) -> Revision:
-        """Change a draft in place: it has not been shown, so its one revision is replaced."""
+    def edit_draft(
+        self, content: Content, now: datetime, changed: tuple[str, ...] = ()
+    ) -> Revision:
+        """Change a draft in place: it has not been shown, so its one revision is replaced;
+        the edit itself is kept (``draft_edits``) for the proposal's history."""
         self.check_draft()
         current = self.current
         edited = make_revision(current.number, content, now, current.reason)
         edited = replace(edited, created_at=current.created_at, edited_at=now)
         self.revisions[-1] = edited
+        self.draft_edits.append(DraftEdit(now, changed, edited.preferences))
         return edited
 
     def check_draft(self) -> None:

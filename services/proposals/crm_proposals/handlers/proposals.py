@@ -247,6 +247,7 @@ async def edit_draft(runtime: Runtime, command: EditDraft) -> domain.Proposal:
             participants=participants,
         ),
         utc_now(),
+        tuple(changed),
     )
     return await ProposalRepository(runtime).save(
         proposal,
@@ -333,15 +334,20 @@ async def history(runtime: Runtime, proposal_id: str) -> list[dict[str, Any]]:
                 "revision": r.number,
             }
         )
-        if r.edited_at is not None:
-            entries.append(
-                {
-                    "at": r.edited_at,
-                    "kind": "edited",
-                    "summary": f"draft edited: {r.title}",
-                    "revision": r.number,
-                }
+    for e in proposal.draft_edits:
+        detail = ""
+        if "preferences" in e.changed_fields:
+            detail = (
+                f": preferences now {e.preferences!r}" if e.preferences else ": preferences cleared"
             )
+        entries.append(
+            {
+                "at": e.at,
+                "kind": "edited",
+                "summary": f"draft edited ({', '.join(e.changed_fields)}){detail}",
+                "revision": 1,
+            }
+        )
     for m in proposal.client_merges:
         entries.append(
             {

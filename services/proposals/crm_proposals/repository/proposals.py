@@ -12,7 +12,13 @@ from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
 from crm_proposals.domain.plan import Plan
-from crm_proposals.domain.proposal import ClientMerge, Proposal, Revision, StatusChange
+from crm_proposals.domain.proposal import (
+    ClientMerge,
+    DraftEdit,
+    Proposal,
+    Revision,
+    StatusChange,
+)
 from crm_proposals.repository import MINING, PROPOSALS
 from crm_proposals.repository.codec import dump, load
 from crm_proposals.repository.pages import page
@@ -64,6 +70,7 @@ def from_doc(doc: Document) -> Proposal:
         closed_at=doc.get("closed_at"),
         flagged_steps=tuple(doc.get("flagged_steps") or ()),
         client_merges=tuple(load(ClientMerge, m) for m in doc.get("client_merges") or ()),
+        draft_edits=[load(DraftEdit, e) for e in doc.get("draft_edits") or ()],
         version=doc["version"],
     )
 
@@ -96,6 +103,7 @@ class ProposalRepository:
             changes["$push"] = {"revisions": dump(Revision, new_revision)}
         if edited_draft:
             changes["$set"]["revisions"] = [dump(Revision, r) for r in proposal.revisions]
+            changes["$push"] = {"draft_edits": dump(DraftEdit, proposal.draft_edits[-1])}
             extra = {"status": ProposalStatus.DRAFT.value}
         doc = await self.proposals.update(
             proposal.proposal_id,

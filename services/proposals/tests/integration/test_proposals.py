@@ -332,6 +332,18 @@ async def test_a_draft_is_edited_in_place_and_a_presented_one_is_not(crm: Any) -
     current = (await crm.http.get(f"/proposals/{pid}", headers=crm.auth())).json()
     assert (current["version"], current["revision"]["title"]) == (4, "Offer, two sites")
 
+    history = (await crm.http.get(f"/proposals/{pid}/history", headers=crm.auth())).json()
+    assert [(e["kind"], e["summary"]) for e in history] == [
+        ("registered", "Offer, two sites"),
+        (
+            "edited",
+            "draft edited (title, preferences, valid_until, lines, participants): "
+            "preferences now 'delivery in spring'",
+        ),
+        ("edited", "draft edited (preferences): preferences cleared"),
+        ("status_changed", "draft → presented"),
+    ]
+
     envelopes = await _events_of(crm, since, pid, 4)
     assert [e.event_type for e in envelopes] == [
         "ProposalRegistered",

@@ -80,7 +80,7 @@ async def generate(runtime: Runtime, command: GeneratePlan) -> Proposal:
         if s.assignee_id
     ]
     return await ProposalRepository(runtime).save(
-        proposal, outgoing, expected_version=command.expected_version
+        proposal, outgoing, expected_version=command.expected_version, flags=True
     )
 
 
@@ -137,7 +137,10 @@ async def act(runtime: Runtime, command: ActOnStep, caller: Caller) -> tuple[Pro
         # Flag at once a skipped step the latest mined model holds decisive.
         proposal.refresh_flags(await MiningState(runtime).decisive())
     saved = await ProposalRepository(runtime).save(
-        proposal, outgoing, expected_version=command.expected_version
+        proposal,
+        outgoing,
+        expected_version=command.expected_version,
+        flags=command.action == "skip",
     )
     assert saved.plan is not None
     return saved, saved.plan.step(command.step_id)

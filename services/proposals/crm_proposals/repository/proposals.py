@@ -36,13 +36,15 @@ def _mutable_fields(p: Proposal) -> Document:
         "outcome_reason": p.outcome_reason,
         "competitor": p.competitor,
         "closed_at": p.closed_at,
-        "flagged_steps": list(p.flagged_steps),
-        "flagged": bool(p.flagged_steps),
         # Copies of the current revision's figures for filters and reports.
         "current_revision": p.current.number,
         "currency": p.current.currency,
         "total_minor": p.current.totals.total_minor,
     }
+
+
+def _flag_fields(p: Proposal) -> Document:
+    return {"flagged_steps": list(p.flagged_steps), "flagged": bool(p.flagged_steps)}
 
 
 def _to_doc(p: Proposal) -> Document:
@@ -52,6 +54,7 @@ def _to_doc(p: Proposal) -> Document:
         "registered_at": p.registered_at,
         "revisions": [dump(Revision, r) for r in p.revisions],
         **_mutable_fields(p),
+        **_flag_fields(p),
     }
 
 
@@ -91,13 +94,18 @@ class ProposalRepository:
         expected_version: int,
         new_revision: Revision | None = None,
         edited_draft: bool = False,
+        flags: bool = False,
     ) -> Proposal:
         """One atomic update: the changed state, a new revision if any, and the events.
 
         Revisions are only ever appended, so earlier ones cannot change; only a draft's one
-        revision is replaced in place (``edited_draft``), guarded on the draft status.
+        revision is replaced in place (``edited_draft``), guarded on the draft status. The
+        skipped-step flags are written only when the caller recomputed them (``flags``), so a
+        write that did not leaves a mining run's flags alone.
         """
         changes: dict[str, dict[str, Any]] = {"$set": _mutable_fields(proposal)}
+        if flags:
+            changes["$set"].update(_flag_fields(proposal))
         extra: dict[str, Any] | None = None
         if new_revision is not None:
             changes["$push"] = {"revisions": dump(Revision, new_revision)}

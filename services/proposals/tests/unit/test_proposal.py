@@ -234,7 +234,8 @@ def test_a_draft_is_edited_in_place_with_its_totals_recomputed() -> None:
     p = proposal()
     created = p.current.created_at
     later = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
-    edited = p.edit_draft(content(2000, title="Offer, bigger discount"), later)
+    edited = p.edit_draft(content(2000, title="Offer, bigger discount"), later, ("title",))
+    assert [(e.at, e.changed_fields) for e in p.draft_edits] == [(later, ("title",))]
     assert [r.number for r in p.revisions] == [1]
     assert p.current is edited
     assert (edited.title, edited.totals.discount_minor, edited.totals.total_minor) == (

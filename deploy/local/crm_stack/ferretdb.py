@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,12 +24,70 @@ from crm_stack.proc import tail_lines
 BINARY_NAME = "crm-ferretdb"
 _SOURCES = ("main.go", "serialize.go", "go.mod", "go.sum")  # not the _test.go files
 
+# FerretDB v1.24.2's SQLite backend indexes `_id` as `_ferretdb_sjson->"_id"` but queries,
+# updates and deletes by `_ferretdb_sjson->'$._id'`: the same value, a different expression,
+# so SQLite never uses the index and every lookup by _id scans the whole table. Building with
+# the query expression equal to the index's lets SQLite search the index (docs/decisions/0002).
+_ID_PATCH_FILE = "internal/backends/sqlite/metadata/metadata.go"
+_ID_PATCH_FROM = "IDColumn = DefaultColumn + \"->'$._id'\""
+_ID_PATCH_TO = 'IDColumn = DefaultColumn + `->"_id"`'
+
 
 def source_digest() -> str:
     digest = hashlib.sha256()
     for name in _SOURCES:
         digest.update(name.encode() + b"\0" + (FERRETDB_SRC / name).read_bytes() + b"\0")
+    digest.update(f"{_ID_PATCH_FILE}\0{_ID_PATCH_FROM}\0{_ID_PATCH_TO}".encode())
     return digest.hexdigest()
+
+
+def _patched_modfile(go: str, env: dict[str, str], workdir: Path, log: Path) -> Path:
+    """A go.mod (for `go build -modfile`) that builds against a patched copy of FerretDB.
+
+    The copy is FerretDB's module from the Go module cache with the one line above replaced;
+    Go refuses to overlay files inside the module cache, hence the copy and the `replace`.
+    """
+    with log.open("ab") as out:
+        subprocess.run(
+            [go, "mod", "download", "github.com/FerretDB/FerretDB"],
+            cwd=FERRETDB_SRC,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    found = subprocess.run(
+        [go, "list", "-m", "-f", "{{.Dir}}", "github.com/FerretDB/FerretDB"],
+        cwd=FERRETDB_SRC,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    module = Path(found.stdout.strip())
+    if found.returncode != 0 or not (module / _ID_PATCH_FILE).is_file():
+        raise StackError(
+            "cannot find FerretDB's sources in the Go module cache to patch the _id lookup: "
+            + (found.stderr.strip() or str(module))
+        )
+    copy = workdir / "FerretDB"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(module, copy, copy_function=shutil.copyfile)
+    target = copy / _ID_PATCH_FILE
+    text = target.read_text()
+    if text.count(_ID_PATCH_FROM) != 1:
+        raise StackError(
+            f"FerretDB's {_ID_PATCH_FILE} no longer holds the line the _id patch replaces; "
+            "review the patch in deploy/local/crm_stack/ferretdb.py for this FerretDB version"
+        )
+    target.write_text(text.replace(_ID_PATCH_FROM, _ID_PATCH_TO))
+    modfile = workdir / "go.mod"
+    modfile.write_text(
+        (FERRETDB_SRC / "go.mod").read_text()
+        + f"\nreplace github.com/FerretDB/FerretDB => {copy.resolve()}\n"
+    )
+    shutil.copyfile(FERRETDB_SRC / "go.sum", workdir / "go.sum")
+    return modfile
 
 
 def binary_path(cfg: StackConfig) -> Path:
@@ -63,9 +122,13 @@ def ensure_binary(cfg: StackConfig, say: Callable[[str], None]) -> Path:
         "GOTOOLCHAIN": "local",  # never download another Go toolchain
     }
     log = binary.parent / "go-build.log"
-    with log.open("wb") as out:
+    log.write_bytes(b"")
+    workdir = binary.parent / "patch"
+    workdir.mkdir(exist_ok=True)
+    modfile = _patched_modfile(go, env, workdir, log)
+    with log.open("ab") as out:
         rc = subprocess.run(
-            [go, "build", "-trimpath", "-o", str(tmp), "."],
+            [go, "build", "-trimpath", f"-modfile={modfile}", "-o", str(tmp), "."],
             cwd=FERRETDB_SRC,
             env=env,
             stdout=out,

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ContractEvent, Envelope], Awaitable[None]]
 PROCESSED = "processed_events"
+MARKER_READS = 16
+"""Marker point reads in flight at once while a batch is checked for redeliveries."""
 
 # Headers a dead letter carries next to the original bytes, so it can be understood and replayed.
 DLQ_ERROR = "x-dlq-error"
@@ -102,7 +104,8 @@ class IdempotentConsumer:
         """Process records polled together; the caller commits once this returned.
 
         Records with one Kafka key stay in order in one lane; up to ``concurrency`` lanes run at
-        once. Markers are looked up for the whole batch in one query and written in one insert.
+        once. Markers are looked up by ``_id`` (point reads, several in flight) and written in
+        one insert.
         """
         outcomes: list[Outcome] = [Outcome.IGNORED] * len(items)
         work: list[tuple[int, bytes, RecordInfo, Envelope, Handler]] = []
@@ -118,9 +121,7 @@ class IdempotentConsumer:
                 work.append((index, raw, record, envelope, handler))
         if work:
             ids = list({self._marker_id(str(w[3].event_id)) for w in work})
-            done: set[str] = {
-                d["_id"] async for d in self.markers.find({"_id": {"$in": ids}}, {"_id": 1})
-            }
+            done = await self._markers_present(ids)
             lanes: dict[bytes | None, list[tuple[int, bytes, RecordInfo, Envelope, Handler]]] = {}
             for item in work:
                 lanes.setdefault(item[2].key, []).append(item)
@@ -144,6 +145,19 @@ class IdempotentConsumer:
         for outcome in outcomes:
             EVENTS_CONSUMED.labels(self.service, self.group, outcome.value).inc()
         return outcomes
+
+    async def _markers_present(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` have a marker. One point read each, MARKER_READS at a time: on the
+        local FerretDB only an exact ``_id`` filter uses the index, an ``$in`` would scan every
+        marker ever written (docs/decisions/0002)."""
+        gate = asyncio.Semaphore(MARKER_READS)
+
+        async def present(marker_id: str) -> bool:
+            async with gate:
+                return await self.markers.find_one({"_id": marker_id}, {"_id": 1}) is not None
+
+        found = await asyncio.gather(*(present(i) for i in ids))
+        return {i for i, hit in zip(ids, found, strict=True) if hit}
 
     async def _handle_one(
         self,

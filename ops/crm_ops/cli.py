@@ -8,6 +8,7 @@ crm dlq list [TOPIC]                     dead-letter topics, or the letters in o
 crm dlq replay TOPIC [--dry-run]         send dead letters back to their source topic
 crm rebuild SERVICE [--apply]            replay topics into a scratch copy of the service's
                                          projections and compare (or replace) the live ones
+crm demo load [--clients N] [--seed S]   load a demo data set into the running services
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import httpx
 from crm_kit.app import ServiceSpec
 from crm_kit.settings import ServiceSettings
 
@@ -56,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rebuild", help="rebuild a service's projections from its topics")
     p.add_argument("service", choices=SERVICES)
     p.add_argument("--apply", action="store_true", help="replace the live projections")
+    p = sub.add_parser("demo", help="demo data")
+    demo = p.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
+    p = demo.add_parser("load", help="load a demo data set through the services' APIs")
+    p.add_argument("--clients", type=int, default=300, help="how many clients (default 300)")
+    p.add_argument("--seed", type=int, default=7, help="the same seed, the same data (default 7)")
+    p.add_argument("--key", help="private key to sign with (default $CRM_JWT_PRIVATE_KEY_FILE)")
+    for name, port in (("contacts", 8001), ("campaigns", 8002), ("proposals", 8003)):
+        p.add_argument(
+            f"--{name}", default=f"http://127.0.0.1:{port}", help=f"{name} base URL", metavar="URL"
+        )
     return parser
 
 
@@ -124,6 +136,41 @@ async def _run(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from crm_stack.config import StackConfig
+
+    from crm_ops import demo
+
+    if args.clients < 1:
+        print("crm: error: --clients must be at least 1", file=sys.stderr)
+        return 2
+    cfg = StackConfig.from_env()
+    key = Path(args.key or os.environ.get("CRM_JWT_PRIVATE_KEY_FILE") or cfg.jwt_private_key)
+    if not key.exists():
+        print(f"crm: error: no private key at {key}: start the stack first", file=sys.stderr)
+        return 1
+    headers = demo.bearer(
+        key.read_bytes(),
+        os.environ.get("CRM_JWT_ISSUER", "crm-local"),
+        os.environ.get("CRM_JWT_AUDIENCE", "crm"),
+    )
+    urls = {name: getattr(args, name) for name in ("contacts", "campaigns", "proposals")}
+    try:
+        asyncio.run(demo.load_over_http(urls, headers, n_clients=args.clients, seed=args.seed))
+    except demo.AlreadyLoaded as exc:
+        print(f"crm: {exc}", file=sys.stderr)
+        return 3
+    except demo.DemoError as exc:
+        print(f"crm: error: {exc}", file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:
+        print(f"crm: error: a service does not answer ({exc}); is `make run` up?", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "stack":
@@ -134,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from crm_kit.tokens import main as token_main
 
         return token_main(args.rest)
+    if args.command == "demo":
+        try:
+            return _demo(args)
+        except KeyboardInterrupt:
+            return 130
     try:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:

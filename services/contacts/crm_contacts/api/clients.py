@@ -43,6 +43,15 @@ from crm_contacts.schemas.common import Page
 router = APIRouter(tags=["clients"])
 
 
+def _merged_pointer(client_id: str, survivor_id: str, suffix: str = "") -> JSONResponse:
+    """What a read of a merged client answers: where its survivor is."""
+    return JSONResponse(
+        {"id": client_id, "merged_into": survivor_id},
+        status_code=status.HTTP_301_MOVED_PERMANENTLY,
+        headers={"Location": f"/clients/{survivor_id}{suffix}"},
+    )
+
+
 @router.post(
     "/clients",
     status_code=status.HTTP_201_CREATED,
@@ -121,11 +130,7 @@ async def get_client(
 ) -> ClientOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
     if client.merged_into is not None:
-        return JSONResponse(
-            {"id": client.client_id, "merged_into": client.merged_into},
-            status_code=status.HTTP_301_MOVED_PERMANENTLY,
-            headers={"Location": f"/clients/{client.merged_into}"},
-        )
+        return _merged_pointer(client.client_id, client.merged_into)
     set_etag(response, client.version)
     return ClientOut.of(client)
 
@@ -175,13 +180,18 @@ async def change_status(
 @router.get(
     "/clients/{client_id}/curator",
     response_model=CuratorOut,
-    responses=problem_responses(404, 409),
+    responses={
+        **problem_responses(404, 409),
+        301: {"description": "The client was merged; `Location` names the survivor's curator"},
+    },
     summary="The client's curator and the history of curators",
 )
 async def get_curator(
     client_id: str, runtime: RuntimeDep, _: Reader, response: Response
-) -> CuratorOut:
+) -> CuratorOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
+    if client.merged_into is not None:
+        return _merged_pointer(client.client_id, client.merged_into, "/curator")
     set_etag(response, client.version)
     return CuratorOut.of(client)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_contracts.contacts import ClientRegistered, ClientsMerged, PersonAdded
@@ -245,6 +246,18 @@ async def test_merging_moves_people_and_records_and_the_merged_id_points_at_the_
         )
     ).json()
 
+    # A timeline entry of the duplicate (this module runs no consumers to make one).
+    await contacts.db["timeline"].insert_one(
+        {
+            "_id": "entry-of-the-duplicate",
+            "client_id": duplicate["id"],
+            "at": datetime(2026, 11, 19, tzinfo=UTC),
+            "kind": "invited",
+            "source": "campaigns",
+            "summary": "Invited",
+            "refs": {},
+        }
+    )
     pair_ids = sorted([survivor["id"], duplicate["id"]])
     listed = [p for p in await _pairs(contacts) if sorted(p["client_ids"]) == pair_ids]
     assert [p["reasons"] for p in listed] == [["tax_id"]]
@@ -270,6 +283,17 @@ async def test_merging_moves_people_and_records_and_the_merged_id_points_at_the_
     assert pointer.status_code == 301
     assert pointer.headers["Location"] == f"/clients/{survivor['id']}"
     assert pointer.json() == {"id": duplicate["id"], "merged_into": survivor["id"]}
+    curator = await contacts.api.get(f"/clients/{duplicate['id']}/curator", headers=contacts.reader)
+    assert curator.status_code == 301
+    assert curator.headers["Location"] == f"/clients/{survivor['id']}/curator"
+    timeline = await contacts.api.get(
+        f"/clients/{duplicate['id']}/timeline", headers=contacts.reader
+    )
+    assert [e["id"] for e in timeline.json()["items"]] == ["entry-of-the-duplicate"]
+    survivor_timeline = await contacts.api.get(
+        f"/clients/{survivor['id']}/timeline", headers=contacts.reader
+    )
+    assert [e["id"] for e in survivor_timeline.json()["items"]] == ["entry-of-the-duplicate"]
     moved = await contacts.api.get(f"/contacts/{record['id']}", headers=contacts.reader)
     assert moved.json()["client_id"] == survivor["id"]
     people = await contacts.api.get(f"/clients/{survivor['id']}/people", headers=contacts.reader)

@@ -15,25 +15,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiosmtpd.controller import Controller
 from crm_campaigns.app import CampaignsSettings
 from crm_campaigns.app import create as create_campaigns
-from crm_contracts.base import ContractEvent
-from crm_contracts.common import ChannelAddresses, ChannelConsent
-from crm_contracts.contacts import ClientRegistered, ClientSource, PersonAdded
-from crm_contracts.envelope import Envelope
-from crm_contracts.values import Channel, ClientKind, ClientSourceKind, ClientStatus, Language
+from crm_contracts.contacts import ClientRegistered, ClientSource
+from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
@@ -53,45 +46,6 @@ KILL_AT = PARTICIPANTS // 4
 OUTAGE_S = 4.0
 
 
-class CountingSmtp:
-    """Accepts every message and counts the messages per recipient address."""
-
-    def __init__(self, domain: str) -> None:
-        self.domain = domain
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                if rcpt.endswith(self.domain):
-                    self.received[rcpt] += 1
-        return "250 OK"
-
-    def snapshot(self) -> Counter[str]:
-        with self.lock:
-            return Counter(self.received)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[CountingSmtp, int]]:
-    handler = CountingSmtp(f"@{uuid.uuid4().hex[:8]}.recovery.test")
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
 @pytest.fixture
 def local_broker(stack: StackEndpoints) -> Iterator[StackConfig]:
     """The local stack's configuration; whatever happens, the broker runs again afterwards."""
@@ -108,38 +62,11 @@ def local_broker(stack: StackEndpoints) -> Iterator[StackConfig]:
             local_stack.up(cfg, say=lambda _: None)
 
 
-def _people(domain: str, client_id: str) -> list[PersonAdded]:
-    at = datetime.now(UTC) - timedelta(minutes=1)
-    return [
-        PersonAdded(
-            client_id=client_id,
-            person_id=str(uuid.uuid4()),
-            name=f"Guest {n}",
-            language=Language.EN,
-            channels=ChannelAddresses(email=f"guest{n}{domain}"),
-            preferred_channel=Channel.EMAIL,
-            version=1,
-            consents=(ChannelConsent(channel=Channel.EMAIL, granted=True, at=at, source="test"),),
-            added_at=at,
-        )
-        for n in range(PARTICIPANTS)
-    ]
-
-
-async def _publish(producer: AIOKafkaProducer, events: list[ContractEvent]) -> None:
-    sent = []
-    for event in events:
-        envelope = Envelope.wrap(event, producer="recovery-test")
-        sent.append(
-            await producer.send(event.topic, envelope.to_bytes(), key=envelope.key.encode())
-        )
-    await asyncio.gather(*sent)
-
-
 async def test_broker_killed_mid_fan_out_every_invitation_arrives_once(
     stack: StackEndpoints,
     jwt_keys: JwtKeys,
-    smtp: tuple[CountingSmtp, int],
+    smtp: tuple[Any, int],
+    fan_out: Any,
     local_broker: StackConfig,
 ) -> None:
     counter, smtp_port = smtp
@@ -156,7 +83,7 @@ async def test_broker_killed_mid_fan_out_every_invitation_arrives_once(
         version=1,
         registered_at=now,
     )
-    people = _people(counter.domain, client_id)
+    people = fan_out.people(counter.domain, client_id, PARTICIPANTS)
 
     campaigns = create_campaigns(CampaignsSettings(**service_env(stack, jwt_keys, "campaigns")))
     notify = create_notify(
@@ -180,7 +107,7 @@ async def test_broker_killed_mid_fan_out_every_invitation_arrives_once(
     await producer.start()
     try:
         async with running(campaigns), running(notify), http_client(campaigns) as http:
-            await _publish(producer, [client, *people])
+            await fan_out.publish(producer, [client, *people])
             cdb, ndb = campaigns.state.runtime.db, notify.state.runtime.db
 
             async def projections_hold_everyone() -> bool:

@@ -13,22 +13,14 @@ After a restart on the same database:
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS
-from crm_kit.testing import JwtKeys, StackEndpoints, bearer, end_offsets, read_topic, service_env
+from crm_kit.testing import JwtKeys, StackEndpoints, bearer, end_offsets, read_topic
 from pymongo import AsyncMongoClient
 
 CALLERS = 12
@@ -36,77 +28,10 @@ REGISTRATIONS = 160
 KILL_AFTER = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class ServiceProcess:
-    """One service run as a separate process with settings from the environment."""
-
-    def __init__(self, name: str, settings: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.port = _free_port()
-        prefix = f"CRM_{name.upper()}_"
-        self.env = {**os.environ, **{prefix + k.upper(): v for k, v in settings.items()}}
-        self.env[prefix + "HTTP_PORT"] = str(self.port)
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        script = Path(sys.executable).parent / f"crm-{self.name}"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(script)], env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"{self.name} exited; see {self.log}"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} did not become ready; see {self.log}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-@pytest.fixture
-def contacts_process(
-    stack: StackEndpoints, jwt_keys: JwtKeys, tmp_path: Path
-) -> Iterator[ServiceProcess]:
-    settings = service_env(stack, jwt_keys, "contacts", log_level="WARNING", log_json="true")
-    service = ServiceProcess("contacts", settings, tmp_path / "contacts.log")
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
 async def test_a_killed_service_loses_no_accepted_write_and_no_event(
-    stack: StackEndpoints, jwt_keys: JwtKeys, contacts_process: ServiceProcess
+    stack: StackEndpoints, jwt_keys: JwtKeys, service_process: Callable[..., Any]
 ) -> None:
-    service = contacts_process
+    service = service_process("contacts")
     headers = bearer(jwt_keys, "contacts:write", "contacts:read")
     run = uuid.uuid4().hex[:8]
     since = await end_offsets(stack.kafka_bootstrap, CONTACTS)

@@ -50,7 +50,8 @@ PUBLIC_OPERATIONS = {
 PUBLIC_BY_SERVICE = {
     # The signed link is the credential of the invitation and questionnaire pages.
     "campaigns": {("GET", "/i/{token}"), ("POST", "/i/{token}")}
-    | {("GET", "/q/{token}"), ("POST", "/q/{token}")},
+    | {("GET", "/q/{token}"), ("POST", "/q/{token}")}
+    | {("GET", "/feeds/plan-schedule/{token}.ics")},
 }
 
 
@@ -82,7 +83,7 @@ class Operation:
 
 
 def _settings_for_collection(settings_cls: type[ServiceSettings]) -> ServiceSettings:
-    return settings_cls(environment="test", jwt_public_key_file=None)
+    return settings_cls(environment="test", jwt_public_key_file=None, log_json=False)
 
 
 def _route_of(app: FastAPI, method: str, path: str) -> Any:

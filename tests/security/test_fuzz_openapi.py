@@ -140,7 +140,7 @@ def base_urls(stack: StackEndpoints, jwt_keys: JwtKeys) -> Iterator[dict[str, st
 
 _SCHEMAS = {
     name: schemathesis.openapi.from_dict(
-        create(settings_cls(environment="test", jwt_public_key_file=None)).openapi()
+        create(settings_cls(environment="test", jwt_public_key_file=None, log_json=False)).openapi()
     )
     for name, (create, settings_cls) in SERVICES.items()
 }

@@ -1,6 +1,6 @@
-"""The public pages of campaigns (/i/{token}, /q/{token}) take no bearer token: the signed link
-is the credential. Forged, tampered, re-purposed and expired links are refused with a readable
-page, and nothing is stored."""
+"""The public pages of campaigns (/i/{token}, /q/{token}, /feeds/plan-schedule/{token}.ics)
+take no bearer token: the signed link is the credential. Forged, tampered, re-purposed, expired
+and revoked links are refused with a readable page, and nothing is stored."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from crm_campaigns.links import LinkPurpose, LinkSigner
-from crm_kit.testing import JwtKeys, StackEndpoints
+from crm_campaigns.links import FeedSigner, LinkPurpose, LinkSigner
+from crm_kit.testing import JwtKeys, StackEndpoints, bearer
 
-from .conftest import started
+from .conftest import service_scopes, started
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +73,40 @@ async def test_forged_tampered_repurposed_and_expired_links_are_refused(
                         failures.append(f"{method} {page}<{case}>: {response.status_code} {kind}")
         assert not failures, "\n".join(failures)
         assert await _stored_documents(campaigns.db) == stored_before
+
+
+async def test_forged_tampered_and_revoked_calendar_feed_links_are_refused(
+    stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    async with started("campaigns", stack, jwt_keys) as campaigns:
+        admin = bearer(jwt_keys, *sorted(service_scopes("campaigns")))
+        created = await campaigns.api.post("/calendar-feeds", json={}, headers=admin)
+        assert created.status_code == 201, created.text
+        feed = created.json()
+        genuine = await campaigns.api.get(feed["path"])
+        assert genuine.status_code == 200
+        assert genuine.headers["content-type"].startswith("text/calendar")
+
+        token = feed["path"].removeprefix("/feeds/plan-schedule/").removesuffix(".ics")
+        forged = {
+            "signed with another secret": FeedSigner("not-the-secret").sign(feed["id"]),
+            "tampered payload": _tampered(token),
+            "an invitation link": LinkSigner(campaigns.app.state.settings.link_secret).sign(
+                LinkPurpose.ANSWER,
+                event_id=feed["id"],
+                participant_id=None,
+                now=datetime.now(UTC),
+                ttl=timedelta(days=1),
+            ),
+            "not a token": "hello",
+        }
+        for case, bad in forged.items():
+            response = await campaigns.api.get(f"/feeds/plan-schedule/{bad}.ics")
+            assert response.status_code == 404, case
+            assert "BEGIN:VCALENDAR" not in response.text, case
+
+        revoked = await campaigns.api.delete(f"/calendar-feeds/{feed['id']}", headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        after = await campaigns.api.get(feed["path"])
+        assert after.status_code == 410
+        assert "BEGIN:VCALENDAR" not in after.text

@@ -15,11 +15,16 @@ from crm_contracts import notify as n
 from crm_contracts import proposals as p
 from crm_contracts.common import Recipient
 from crm_contracts.envelope import Envelope
-from crm_contracts.values import RecipientKind, SelectionMode
+from crm_contracts.values import NeedsSource, RecipientKind, SelectionMode
 from crm_kit.runtime import Runtime
 
 from crm_contacts.handlers import intake
-from crm_contacts.repository import ClientRepository, TimelineEntry, TimelineRepository
+from crm_contacts.repository import (
+    ClientRepository,
+    RecordRepository,
+    TimelineEntry,
+    TimelineRepository,
+)
 
 _MAX_HOPS = 5
 
@@ -154,8 +159,27 @@ async def on_participants_added(runtime: Runtime, e: k.ParticipantsAdded, env: E
         )
 
 
+async def _client_of_needs(runtime: Runtime, e: k.NeedsIdentified) -> str | None:
+    """The client the needs are about: named, else found from their source (the potential
+    client or contact record a questionnaire made here, or the contact record itself), else
+    the person's client."""
+    if e.client_id is not None:
+        return e.client_id
+    if e.source is NeedsSource.QUESTIONNAIRE:
+        client = await ClientRepository(runtime).get(intake.derived_id("client", e.source_id))
+        if client is not None:
+            return client.client_id
+        record_id = intake.derived_id("contact", e.source_id)
+    else:
+        record_id = e.source_id
+    record = await RecordRepository(runtime).get(record_id)
+    if record is not None:
+        return record.client_id
+    return await _client_of_person(runtime, None, e.person_id)
+
+
 async def on_needs_identified(runtime: Runtime, e: k.NeedsIdentified, env: Envelope) -> None:
-    client_id = await _client_of_person(runtime, e.client_id, e.person_id)
+    client_id = await _client_of_needs(runtime, e)
     needs = ", ".join([*e.item_codes, *e.tags]) or "none named"
     await _put(
         runtime,

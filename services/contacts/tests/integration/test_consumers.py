@@ -387,3 +387,62 @@ async def test_a_lost_search_entry_is_repaired_by_the_next_fact_about_the_client
     # The fact comes round again (a producer's replay, in a new envelope).
     await _publish(contacts, _wrap(registered.open_as(ClientRegistered), "contacts"))
     assert await eventually(found, what="the repaired search entry") == [client["id"]]
+
+
+async def test_needs_without_a_client_land_on_the_client_their_source_is_about(
+    contacts: Contacts,
+) -> None:
+    marker = uuid.uuid4().hex[:10]
+    questionnaire = _questionnaire(
+        Respondent(
+            name="Pavel Orlov",
+            organisation=f"Needs {marker}",
+            channels=ChannelAddresses(email=f"pavel.{marker}@needs.example"),
+        )
+    )
+    # An unknown respondent: campaigns knows no client, contacts registers one.
+    from_questionnaire = NeedsIdentified(
+        event_id=questionnaire.event_id,
+        source=NeedsSource.QUESTIONNAIRE,
+        source_id=questionnaire.response_id,
+        item_codes=("SOLAR-1",),
+        identified_at=T0,
+    )
+    await _publish(
+        contacts, _wrap(questionnaire, "campaigns"), _wrap(from_questionnaire, "campaigns")
+    )
+    [client] = await eventually(
+        lambda: _clients_from(contacts, questionnaire.response_id), what="the potential client"
+    )
+
+    known = await contacts.register()
+    employee = await contacts.employee()
+    recorded = await contacts.api.post(
+        "/contacts",
+        json={
+            "client_id": known["id"],
+            "employee_id": employee["id"],
+            "kind": "meeting",
+            "occurred_at": T0.isoformat(),
+            "summary": "Talked at the stand",
+        },
+        headers=contacts.writer,
+    )
+    assert recorded.status_code == 201
+    from_record = NeedsIdentified(
+        event_id=questionnaire.event_id,
+        source=NeedsSource.CONTACT_RECORD,
+        source_id=recorded.json()["id"],
+        tags=("storage",),
+        identified_at=T0 + timedelta(hours=1),
+    )
+    await _publish(contacts, _wrap(from_record, "campaigns"))
+
+    async def needs_of(client_id: str) -> Any:
+        response = await contacts.api.get(f"/clients/{client_id}/timeline", headers=contacts.reader)
+        return [e for e in response.json()["items"] if e["kind"] == "needs_identified"]
+
+    [first] = await eventually(lambda: needs_of(client["_id"]), what="needs from the questionnaire")
+    assert first["refs"]["source_id"] == questionnaire.response_id
+    [second] = await eventually(lambda: needs_of(known["id"]), what="needs from the record")
+    assert second["summary"] == "Needs identified (contact record): storage"

@@ -1,0 +1,54 @@
+"""The search index's entries and the filter applied to them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from crm_contacts.repository.clients import ClientFilter
+from crm_contacts.repository.search_index import SearchEntry
+from crm_contracts.values import ClientStatus
+
+AT = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
+ENTRY = SearchEntry(
+    client_id="c1",
+    registered_at=AT,
+    status="active",
+    activity_code="62.01",
+    region="Perm",
+    tags=("b2b", "vip"),
+    curator_id="e1",
+    name_norm="acme tools",
+    emails=("ivan@acme.example",),
+    phones=("+74951234567",),
+)
+
+
+def test_an_entry_survives_encoding() -> None:
+    assert SearchEntry.decode("c1", ENTRY.encode()) == ENTRY
+
+
+def test_each_portrait_filter_narrows() -> None:
+    assert ClientFilter().matches(ENTRY)
+    assert ClientFilter(statuses=(ClientStatus.POTENTIAL, ClientStatus.ACTIVE)).matches(ENTRY)
+    assert not ClientFilter(statuses=(ClientStatus.FORMER,)).matches(ENTRY)
+    assert ClientFilter(regions=("Omsk", "Perm"), activity_codes=("62.01",)).matches(ENTRY)
+    assert not ClientFilter(regions=("Omsk",)).matches(ENTRY)
+    assert ClientFilter(tags=(" VIP ", "b2b")).matches(ENTRY)
+    assert not ClientFilter(tags=("vip", "retail")).matches(ENTRY)
+    assert not ClientFilter(curator_id="e2").matches(ENTRY)
+
+
+def test_the_period_compares_milliseconds_as_the_store_does() -> None:
+    # The request says microseconds; the store (and so the entry) keeps milliseconds.
+    assert ClientFilter(registered_from=AT + timedelta(microseconds=900)).matches(ENTRY)
+    assert not ClientFilter(registered_to=AT + timedelta(microseconds=900)).matches(ENTRY)
+    moscow = timezone(timedelta(hours=3))
+    assert ClientFilter(registered_to=(AT + timedelta(seconds=1)).astimezone(moscow)).matches(ENTRY)
+
+
+def test_text_matches_the_name_an_email_or_phone_digits() -> None:
+    assert ClientFilter(text="ACME, Ltd.").matches(ENTRY)
+    assert ClientFilter(text="ivan@acme").matches(ENTRY)
+    assert ClientFilter(text="495 123-45").matches(ENTRY)
+    assert not ClientFilter(text="495 999").matches(ENTRY)
+    assert not ClientFilter(text="nord").matches(ENTRY)

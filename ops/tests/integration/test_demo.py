@@ -18,7 +18,7 @@ from crm_ops import demo
 from crm_proposals.app import SPEC as PROPOSALS
 from crm_proposals.app import ProposalsSettings
 
-N_CLIENTS = 12
+N_CLIENTS = 8
 
 
 @pytest.fixture

@@ -1,40 +1,95 @@
-"""How long an invitation run takes for N participants, on the configured store and broker.
+"""An invitation run of N participants next to raw aiokafka producing N records, same run.
 
     eval "$(uv run crm-stack env)" && uv run python bench/campaigns_invitation_run.py 2000
 
-Prints the time to select N participants by portrait, to finish the run, and to see every
-InvitationRequested on the topic. Figures only; never part of the test run's pass/fail.
+The campaigns app runs in process on the configured store and broker (no HTTP server). It
+prints the time to select N participants by portrait, to finish the run and to see every
+InvitationRequested on the topic; the store commands the run sent (by collection and kind);
+and the time aiokafka takes to produce N records of the same size (acks=all, idempotent) to a
+throw-away topic, measured in the same process just before (the median of three). The ratio
+run ÷ raw produce is the figure to compare across changes (docs/decisions/0020). Figures only;
+never part of the test run's pass/fail.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pymongo import monitoring
+
+TYPICAL_RECORD = 1000
+"""Bytes of one InvitationRequested envelope (measured: about 1 kB with the signed link)."""
 
 
-async def main(size: int) -> None:
-    from crm_campaigns.app import CampaignsSettings, create
-    from crm_contracts.topics import CAMPAIGNS
-    from crm_kit.testing import (
-        JwtKeys,
-        StackEndpoints,
-        bearer,
-        end_offsets,
-        http_client,
-        read_topic,
-        running,
-        service_env,
-    )
+class Commands(monitoring.CommandListener):
+    """Counts the store commands sent while ``on`` is set, by collection and command name."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.seen: Counter[tuple[str, str]] = Counter()
+        self.seconds: Counter[tuple[str, str]] = Counter()
+        self._keys: dict[int, tuple[str, str]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.on and event.command_name not in ("endSessions", "killCursors"):
+            target = event.command.get(event.command_name)
+            if event.command_name == "getMore":
+                target = event.command.get("collection")
+            key = (str(target), event.command_name)
+            self.seen[key] += 1
+            self._keys[event.request_id] = key
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        key = self._keys.pop(event.request_id, None)
+        if key is not None:
+            self.seconds[key] += event.duration_micros / 1e6
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def raw_produce(bootstrap: str, count: int, size: int) -> float:
+    """Seconds for aiokafka to produce ``count`` records and have every one acknowledged."""
+    topic = f"bench.invitations.raw.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        )
+        await producer.start()
+        payload = os.urandom(size)
+        try:
+            started = time.perf_counter()
+            futures = [
+                await producer.send(topic, payload, key=str(i % 1000).encode())
+                for i in range(count)
+            ]
+            await asyncio.gather(*futures)
+            return time.perf_counter() - started
+        finally:
+            await producer.stop()
+    finally:
+        await admin.delete_topics([topic])
+        await admin.close()
+
+
+def jwt_keys(folder: str) -> Any:
+    from crm_kit.testing import JwtKeys
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
@@ -45,91 +100,117 @@ async def main(size: int) -> None:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    folder = tempfile.mkdtemp(prefix="bench-campaigns-")
     key_file = Path(folder) / "jwt-public.pem"
     key_file.write_bytes(public)
-    keys = JwtKeys(private, public, key_file)
+    return JwtKeys(private, public, key_file)
+
+
+async def main(size: int) -> None:
+    commands = Commands()
+    monitoring.register(commands)  # before the app makes its client
+
+    from crm_campaigns.app import CampaignsSettings, create
+    from crm_contracts.topics import CAMPAIGNS
+    from crm_kit.testing import (
+        StackEndpoints,
+        bearer,
+        end_offsets,
+        http_client,
+        read_topic,
+        running,
+        service_env,
+    )
+
     stack = StackEndpoints(os.environ["CRM_KAFKA_BOOTSTRAP"], os.environ["CRM_MONGO_URI"])
+    # The median of three: one produce of a few hundred records is quick and noisy.
+    raw = sorted([await raw_produce(stack.kafka_bootstrap, size, TYPICAL_RECORD) for _ in "abc"])[1]
+
+    folder = tempfile.mkdtemp(prefix="bench-campaigns-")
+    keys = jwt_keys(folder)
     app = create(CampaignsSettings(**service_env(stack, keys, "campaigns")))
     headers = bearer(keys, "campaigns:read", "campaigns:write")
     tag = f"bench{uuid.uuid4().hex[:6]}"
-    async with running(app), http_client(app) as http:
-        db = app.state.runtime.db
-        try:
+    try:
+        async with running(app), http_client(app) as http:
+            db = app.state.runtime.db
             await db["client_projection"].insert_one(
-                {
-                    "_id": tag,
-                    "name": tag,
-                    "kind": "organisation",
-                    "status": "active",
-                    "tags": [tag],
-                    "version": 1,
-                }
-            )
-            await db["people_projection"].insert_many(
-                [
-                    {
-                        "_id": f"{tag}-{i}",
-                        "client_id": tag,
-                        "name": f"P{i}",
-                        "channels": {"email": f"p{i}@example.com"},
-                        "consented": ["email"],
-                        "version": 1,
-                    }
-                    for i in range(size)
-                ]
-            )
+                {"_id": tag, "name": tag, "kind": "organisation", "status": "active",
+                 "tags": [tag], "version": 1}
+            )  # fmt: skip
+            people = [
+                {"_id": f"{tag}-{i}", "client_id": tag, "name": f"P{i}", "language": "en",
+                 "channels": {"email": f"p{i}@example.com"}, "preferred_channel": "email",
+                 "consented": ["email"], "version": 1}
+                for i in range(size)
+            ]  # fmt: skip
+            for start in range(0, size, 1000):
+                await db["people_projection"].insert_many(people[start : start + 1000])
             programme = await http.post(
                 "/programmes",
-                json={
-                    "name": "bench",
-                    "portrait": {"tags": [tag]},
-                    "starts_on": "2031-01-01",
-                    "ends_on": "2031-12-31",
-                },
+                json={"name": "bench", "portrait": {"tags": [tag]}, "starts_on": "2031-01-01",
+                      "ends_on": "2031-12-31"},
                 headers=headers,
-            )
+            )  # fmt: skip
             event = await http.post(
                 "/events",
-                json={
-                    "kind": "seminar",
-                    "title": "bench",
-                    "place": {"venue": "v"},
-                    "starts_at": "2031-05-01T10:00:00Z",
-                    "ends_at": "2031-05-01T12:00:00Z",
-                    "timezone": "UTC",
-                    "programme_id": programme.json()["id"],
-                },
+                json={"kind": "seminar", "title": "bench", "place": {"venue": "v"},
+                      "starts_at": "2031-05-01T10:00:00Z", "ends_at": "2031-05-01T12:00:00Z",
+                      "timezone": "UTC", "programme_id": programme.json()["id"]},
                 headers=headers,
-            )
+            )  # fmt: skip
             eid = event.json()["id"]
             t0 = time.monotonic()
-            await http.post(
-                f"/events/{eid}/participants/by-portrait", json={}, headers=headers, timeout=600
+            selected = await http.post(
+                f"/events/{eid}/participants/by-portrait", json={}, headers=headers, timeout=3600
             )
-            print(f"selected {size} by portrait: {time.monotonic() - t0:.1f} s")
+            assert selected.json()["added"] == size, selected.text
+            select_s = time.monotonic() - t0
             since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+
+            commands.on = True
             t1 = time.monotonic()
             run = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
             while True:
                 state: Any = (await http.get(run.headers["Location"], headers=headers)).json()
                 if state["state"] == "done":
                     break
-                await asyncio.sleep(0.5)
-            print(f"run done: {time.monotonic() - t1:.1f} s")
+                await asyncio.sleep(0.2)
+            run_s = time.monotonic() - t1
+            sizes: list[int] = []
 
             def seen(records: list[Any]) -> bool:
                 mine = [r for r in records if r.key == eid.encode()]
-                return sum(b"InvitationRequested" in r.value for r in mine) >= size
+                sizes[:] = [len(r.value) for r in mine if b"InvitationRequested" in r.value]
+                return len(sizes) >= size
 
             await read_topic(
-                stack.kafka_bootstrap, CAMPAIGNS, since=since, stop_when=seen, within=3600
+                stack.kafka_bootstrap,
+                CAMPAIGNS,
+                since=since,
+                stop_when=seen,
+                until_idle=0.5,
+                within=3600,
             )
-            print(f"every InvitationRequested published: {time.monotonic() - t1:.1f} s")
-        finally:
-            await app.state.runtime.client.drop_database(app.state.runtime.settings.mongo_database)
-            shutil.rmtree(folder)
+            published_s = time.monotonic() - t1
+            commands.on = False
+    finally:
+        shutil.rmtree(folder)
+
+    print(f"invitation run of {size} participants (InvitationRequested ~{max(sizes)} B)")
+    print(f"  select by portrait              {select_s:8.1f} s")
+    print(f"  run done (state written)        {run_s:8.1f} s")
+    print(f"  every InvitationRequested seen  {published_s:8.1f} s")
+    print(f"  raw aiokafka produce, same count{raw:8.2f} s  (baseline, {TYPICAL_RECORD} B each)")
+    print(f"  ratio run ÷ raw produce         {published_s / raw:8.0f}")
+    total = sum(commands.seen.values())
+    print(f"  store commands during the run   {total:8d}  ({total / size:.2f} per participant)")
+    print("    commands  seconds  command    collection")
+    for (collection, name), seconds in commands.seconds.most_common(12):
+        count = commands.seen[(collection, name)]
+        print(f"    {count:8d} {seconds:8.1f}  {name:<10} {collection}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("size", nargs="?", type=int, default=2000)
+    asyncio.run(main(parser.parse_args().size))

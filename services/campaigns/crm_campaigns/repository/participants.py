@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from crm_contracts.base import ContractEvent
 from crm_kit.outbox import OUTBOX, VERSION, outbox_entry
 from crm_kit.runtime import Runtime
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from crm_campaigns.domain.errors import UnknownParticipant
@@ -20,6 +21,9 @@ from crm_campaigns.repository.pagination import after, next_cursor
 from crm_campaigns.repository.planning import Page
 
 ACTIVE = {"removed": {"$ne": True}}
+WRITE_CHUNK = 50
+"""Statements per bulk command (docs/decisions/0002: at most 20-50 on FerretDB v1)."""
+LAST_WRITE = "last_write"
 
 
 class ParticipantRepository:
@@ -51,13 +55,15 @@ class ParticipantRepository:
             for p in participants
         ]
         inserted = {d["_id"] for d in docs}
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != 11000:
-                    raise
-                inserted.discard(docs[error["index"]]["_id"])
+        for start in range(0, len(docs), WRITE_CHUNK):
+            chunk = docs[start : start + WRITE_CHUNK]
+            try:
+                await self.collection.insert_many(chunk, ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    if error.get("code") != 11000:
+                        raise
+                    inserted.discard(chunk[error["index"]]["_id"])
         # No wake-up per document: the relay's periodic scan publishes bulk writes in batches,
         # where waking it for thousands of ids makes it look each batch up with an $in, which
         # FerretDB v1 answers by scanning the whole collection.
@@ -185,22 +191,33 @@ class ParticipantRepository:
     ) -> set[str]:
         """Version-guarded writes, each with its events; returns the ids written.
 
-        One update per participant by ``_id``: FerretDB v1 serves an ``_id`` lookup directly but
-        scans the collection for an ``$in`` and slows sharply on multi-statement bulks."""
+        One single-document update per participant (its state and its events together), sent
+        :data:`WRITE_CHUNK` to a command: FerretDB v1 serves each ``_id`` statement directly
+        but slows sharply on long multi-statement commands (docs/decisions/0002). Every
+        statement stamps the chunk's write id, so when a guard missed (someone changed the
+        participant meanwhile) the ones that did land are told apart by one lookup."""
         written: set[str] = set()
-        for p, events, extra in changed:
-            update: dict[str, Any] = {
-                "$set": {**participant_doc(p), **extra},
-                "$inc": {VERSION: 1},
-            }
-            if events:
-                entries = [outbox_entry(e, producer=self.producer) for e in events]
-                update["$push"] = {OUTBOX: {"$each": entries}}
-            result = await self.collection.update_one(
-                {"_id": p.participant_id, VERSION: p.version}, update
-            )
-            if result.modified_count == 1:
-                written.add(p.participant_id)  # published by the relay's scan (see insert_many)
+        for start in range(0, len(changed), WRITE_CHUNK):
+            chunk = changed[start : start + WRITE_CHUNK]
+            stamp = uuid.uuid4().hex
+            ops: list[UpdateOne] = []
+            for p, events, extra in chunk:
+                update: dict[str, Any] = {
+                    "$set": {**participant_doc(p), **extra, LAST_WRITE: stamp},
+                    "$inc": {VERSION: 1},
+                }
+                if events:
+                    entries = [outbox_entry(e, producer=self.producer) for e in events]
+                    update["$push"] = {OUTBOX: {"$each": entries}}
+                ops.append(UpdateOne({"_id": p.participant_id, VERSION: p.version}, update))
+            ids = [p.participant_id for p, _, _ in chunk]
+            result = await self.collection.bulk_write(ops, ordered=False)
+            if result.modified_count == len(ops):
+                written.update(ids)
+            else:
+                landed = self.collection.find({"_id": {"$in": ids}, LAST_WRITE: stamp}, {"_id": 1})
+                written.update([d["_id"] async for d in landed])
+        # Published by the relay's scan (see insert_many).
         return written
 
 

@@ -17,8 +17,10 @@ from .conftest import Campaigns
 from .test_plan_schedule import schedule
 
 RUN_SIZE = int(os.environ.get("CAMPAIGNS_TEST_RUN_SIZE", "300"))
-"""300 by default: on FerretDB v1 the kit's outbox relay falls behind from about a thousand
-pending documents (see docs/decisions/0020); on MongoDB run it with 2000 or more."""
+"""300 by default: on FerretDB v1 each participant costs two single-document write statements
+(its guarded invitation write and the relay's removal of the published event), and the local
+store runs one database's writes one at a time; 300 stay within about a minute on a loaded
+2-core machine (figures in docs/decisions/0020). On MongoDB run it with 10000."""
 
 
 async def seed_people(c: Campaigns, count: int, tag: str) -> None:

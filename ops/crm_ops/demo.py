@@ -37,6 +37,8 @@ SCOPES = (
 DEMO_TAG = "demo"
 MARKER_CODE = "DEMO-PUMP-CN100"
 """The first catalogue item the demo adds: its presence means the demo is already loaded."""
+CONCURRENCY = 6
+"""Clients registered at once: the store serializes writes, the services' work overlaps."""
 SETTLE_SECONDS = 90.0
 """How long a step waits for another service to learn what it needs (its projections)."""
 
@@ -273,71 +275,78 @@ class DemoLoader:
             self.summary.catalogue_items += 1
         self.say(f"catalogue: {self.summary.catalogue_items} items")
 
-    async def _clients(self) -> None:
-        step = max(1, self.n_clients // 10)
-        for n in range(1, self.n_clients + 1):
-            english = self.rng.random() < 0.3
-            if english:
-                name = f"{self.rng.choice(EN_COMPANY)} {self.rng.choice(EN_SUFFIX)} #{n}"
-            else:
-                name = f'ООО "{self.rng.choice(RU_COMPANY)}-{self.rng.choice(RU_SUFFIX)}" №{n}'
-            region = self.rng.choice(REGIONS)
-            code, label = self.rng.choice(FIELDS)
-            created = await self.contacts.call(
-                "POST",
-                "/clients",
-                params={"insist": "true"},
-                json={
-                    "name": name,
-                    "region": region,
-                    "country": "GB" if english and self.rng.random() < 0.3 else "RU",
-                    "size": self.rng.choice(SIZES),
-                    "tags": [DEMO_TAG, code],
-                    "field_of_activity": {"code": code, "label": label},
-                    "website": f"https://client{n}.demo.example",
+    def _client_plan(self, n: int) -> dict[str, Any]:
+        """Client ``n`` as the seed decides it; drawn in order, so concurrency cannot change it."""
+        english = self.rng.random() < 0.3
+        if english:
+            name = f"{self.rng.choice(EN_COMPANY)} {self.rng.choice(EN_SUFFIX)} #{n}"
+        else:
+            name = f'ООО "{self.rng.choice(RU_COMPANY)}-{self.rng.choice(RU_SUFFIX)}" №{n}'
+        code, label = self.rng.choice(FIELDS)
+        client = {
+            "name": name,
+            "region": self.rng.choice(REGIONS),
+            "country": "GB" if english and self.rng.random() < 0.3 else "RU",
+            "size": self.rng.choice(SIZES),
+            "tags": [DEMO_TAG, code],
+            "field_of_activity": {"code": code, "label": label},
+            "website": f"https://client{n}.demo.example",
+        }
+        people = [
+            {
+                "name": self._person_name(english),
+                "language": "en" if english else "ru",
+                "position": self.rng.choice(POSITIONS),
+                "channels": {
+                    "email": f"person{n}-{p}@client{n}.demo.example",
+                    "phone": f"+7495{n:04d}{p:03d}",
                 },
+                "consents": ["email"] if self.rng.random() < 0.8 else [],
+            }
+            for p in range(1, self.rng.randint(1, 3) + 1)
+        ]
+        roll = self.rng.random()
+        status = "active" if roll < 0.35 else "partner" if roll < 0.42 else None
+        return {"client": client, "people": people, "status": status}
+
+    async def _create_client(self, plan: dict[str, Any]) -> _Client:
+        body = plan["client"]
+        created = await self.contacts.call("POST", "/clients", params={"insist": "true"}, json=body)
+        client = _Client(
+            created["id"], body["name"], body["region"], body["field_of_activity"]["code"], [], []
+        )
+        for person_body in plan["people"]:
+            person = await self.contacts.call(
+                "POST",
+                f"/clients/{client.id}/people",
+                params={"insist": "true"},
+                json=person_body,
             )
-            client = _Client(created["id"], name, region, code, [], [])
-            for p in range(1, self.rng.randint(1, 3) + 1):
-                consent = self.rng.random() < 0.8
-                person = await self.contacts.call(
-                    "POST",
-                    f"/clients/{client.id}/people",
-                    params={"insist": "true"},
-                    json={
-                        "name": self._person_name(english),
-                        "language": "en" if english else "ru",
-                        "position": self.rng.choice(POSITIONS),
-                        "channels": {
-                            "email": f"person{n}-{p}@client{n}.demo.example",
-                            "phone": f"+7495{n:04d}{p:03d}",
-                        },
-                        "consents": ["email"] if consent else [],
-                    },
-                )
-                client.people.append(person["id"])
-                if consent:
-                    client.consenting.append(person["id"])
-                self.summary.people += 1
-            roll = self.rng.random()
-            if roll < 0.35:
-                await self.contacts.call(
-                    "POST",
-                    f"/clients/{client.id}/status",
-                    if_match_of=f"/clients/{client.id}",
-                    json={"status": "active", "reason": "first contract signed"},
-                )
-            elif roll < 0.42:
-                await self.contacts.call(
-                    "POST",
-                    f"/clients/{client.id}/status",
-                    if_match_of=f"/clients/{client.id}",
-                    json={"status": "partner", "reason": "partnership agreement"},
-                )
-            self.clients.append(client)
-            self.summary.clients += 1
-            if n % step == 0 or n == self.n_clients:
-                self.say(f"clients: {n}/{self.n_clients} ({self.summary.people} people)")
+            client.people.append(person["id"])
+            if person_body["consents"]:
+                client.consenting.append(person["id"])
+        if plan["status"] is not None:
+            reason = {"active": "first contract signed", "partner": "partnership agreement"}
+            await self.contacts.call(
+                "POST",
+                f"/clients/{client.id}/status",
+                if_match_of=f"/clients/{client.id}",
+                json={"status": plan["status"], "reason": reason[plan["status"]]},
+            )
+        return client
+
+    async def _clients(self) -> None:
+        plans = [self._client_plan(n) for n in range(1, self.n_clients + 1)]
+        step = max(CONCURRENCY, self.n_clients // 10)
+        for start in range(0, len(plans), CONCURRENCY):
+            chunk = plans[start : start + CONCURRENCY]
+            made = await asyncio.gather(*(self._create_client(plan) for plan in chunk))
+            self.clients += made
+            self.summary.clients += len(made)
+            self.summary.people += sum(len(c.people) for c in made)
+            done = len(self.clients)
+            if done % step < CONCURRENCY or done == self.n_clients:
+                self.say(f"clients: {done}/{self.n_clients} ({self.summary.people} people)")
 
     async def _curators(self) -> None:
         sales = self.employees["sales"]

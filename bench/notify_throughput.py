@@ -1,15 +1,22 @@
 """Notify throughput: N invitations from `InvitationRequested` to the SMTP server.
 
     uv run python bench/notify_throughput.py [--count 10000] [--concurrency 8] [--pool 4]
+                                             [--batch 48]
 
 Needs the local stack (`uv run crm-stack up`). Runs the notify app in process against its own
 database and consumer group, with an in-process SMTP server (aiosmtpd) that only counts. It
 publishes N people (with e-mail consent), waits until notify's projection holds them, then
 publishes N invitations and prints: the time until every
 message reached the SMTP server, messages per second, the peak resident memory of the process,
-and the largest number of notifications seen waiting (pending or retry) during the run — the
+the largest number of notifications seen waiting (pending or retry) during the run — the
 "nothing piles up in memory" check is that memory stays flat as N grows, since the worker holds
-one notification per loop and the backlog sits in the store.
+one batch and the backlog sits in the store — and the store commands the run sent per
+invitation (writes are what the local store serializes).
+
+The baseline, measured in the same run before notify starts: the same N envelopes produced with
+aiokafka to a topic of this run and consumed back by a fresh consumer group, nothing else. The
+ratio notify / baseline is the figure to compare between runs; absolute rates depend on what
+else the shared stack is doing (other runs publishing to the same topics are consumed too).
 
 The app's consumer group is started at the topics' current end, so other runs' events are
 not replayed.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import socket
@@ -29,7 +37,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiosmtpd.controller import Controller
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaigns import InvitationRequested
@@ -40,7 +49,34 @@ from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKi
 from crm_kit.testing import running
 from crm_notify.app import create
 from crm_notify.settings import NotifySettings
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
+
+WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
+
+
+class StoreCommands(monitoring.CommandListener):
+    """Counts the commands sent to one database, writes apart."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.writes = 0
+        self.reads = 0
+        self.lock = threading.Lock()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name != self.database:
+            return
+        with self.lock:
+            if event.command_name in WRITES:
+                self.writes += 1
+            else:
+                self.reads += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 class CountingSmtp:
@@ -105,6 +141,43 @@ async def publish(producer: AIOKafkaProducer, event: ContractEvent) -> Any:
     return await producer.send(event.topic, envelope.to_bytes(), key=event.aggregate_key().encode())
 
 
+async def raw_kafka(bootstrap: str, run: str, payloads: list[bytes]) -> float:
+    """Seconds to produce ``payloads`` with aiokafka and consume them back, nothing else."""
+    topic = f"bench.notify.raw.{run}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-notify-raw-{run}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await producer.start()
+        await consumer.start()
+        try:
+            started = time.monotonic()
+            sends = [
+                await producer.send(topic, p, key=str(i).encode()) for i, p in enumerate(payloads)
+            ]
+            await asyncio.gather(*sends)
+            seen = 0
+            while seen < len(payloads):
+                batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+                seen += sum(len(records) for records in batch.values())
+            return time.monotonic() - started
+        finally:
+            await consumer.stop()
+            await producer.stop()
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([topic])
+        await admin.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     bootstrap = os.environ.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     mongo_uri = os.environ.get("CRM_MONGO_URI", "mongodb://127.0.0.1:27017")
@@ -124,11 +197,18 @@ async def main(args: argparse.Namespace) -> None:
         smtp_pool_size=args.pool,
         gateway_url=None,
         worker_concurrency=args.concurrency,
+        worker_batch_size=args.batch,
         worker_poll_s=0.05,
         rate_limits={Channel.EMAIL: 1_000_000.0},
         log_level="WARNING",
         consumer_start_at_end=True,
     )
+    pairs = [events(run, n) for n in range(args.count)]
+    payloads = [Envelope.wrap(inv, producer="bench").to_bytes() for _, inv in pairs]
+    raw = await raw_kafka(bootstrap, run, payloads)
+    print(f"baseline: {args.count} produced and consumed in {raw:.1f} s", flush=True)
+    store = StoreCommands(settings.mongo_database)
+    monitoring.register(store)
     app = create(settings)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
@@ -136,12 +216,12 @@ async def main(args: argparse.Namespace) -> None:
     try:
         async with running(app):
             db = app.state.runtime.db
-            pairs = [events(run, n) for n in range(args.count)]
             # People are known long before they are invited: load the projection first.
             await asyncio.gather(*[await publish(producer, person) for person, _ in pairs])
             while await db["recipients"].count_documents({}) < args.count:  # noqa: ASYNC110
                 await asyncio.sleep(0.5)
             rss_before = peak_rss_mb()
+            writes_before, reads_before = store.writes, store.reads
             started = time.monotonic()
             await asyncio.gather(*[await publish(producer, inv) for _, inv in pairs])
             published = time.monotonic() - started
@@ -160,14 +240,22 @@ async def main(args: argparse.Namespace) -> None:
                 if elapsed > args.timeout:
                     sys.exit(f"bench: only {smtp.count} of {args.count} within {args.timeout} s")
             took = time.monotonic() - started
+            writes, reads = store.writes - writes_before, store.reads - reads_before
     finally:
         await producer.stop()
         controller.stop()
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri)
         await client.drop_database(settings.mongo_database)
         await client.close()
+    rate, raw_rate = args.count / took, args.count / raw
     print(f"invitations        {args.count}")
-    print(f"end to end         {took:.1f} s  ({args.count / took:.0f} messages/s)")
+    print(f"end to end         {took:.1f} s  ({rate:.1f} messages/s)")
+    print(f"raw aiokafka       {raw:.1f} s  ({raw_rate:.0f} messages/s produced and consumed)")
+    print(f"ratio              {rate / raw_rate:.4f} of raw produce+consume")
+    print(
+        f"store commands     {writes / args.count:.2f} writes and {reads / args.count:.2f} reads "
+        "per invitation (this run's database, while sending)"
+    )
     print(f"waiting (peak)     {waiting_peak} notifications in the store")
     print(f"peak RSS           {peak_rss_mb():.0f} MB (before the run {rss_before:.0f} MB)")
 
@@ -177,5 +265,6 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--pool", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--timeout", type=float, default=3600)
     asyncio.run(main(parser.parse_args()))

@@ -21,11 +21,15 @@ from crm_contracts.campaigns import InvitationRequested
 from crm_contracts.common import ChannelAddresses, ChannelConsent, Place, Recipient
 from crm_contracts.contacts import PersonAdded
 from crm_contracts.envelope import Envelope
+from crm_contracts.topics import NOTIFY
 from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKind
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
+    bearer,
+    eventually,
     http_client,
+    read_topic,
     running,
     service_env,
 )
@@ -218,3 +222,46 @@ def invitation_for(person: PersonAdded, *, title: str | None = None) -> Invitati
         check_in_code="K-4711",
         requested_at=datetime.now(UTC),
     )
+
+
+async def final_notification(h: Harness, source: Envelope | str, within: float = 60.0) -> Any:
+    """The one notification of a source event once it is delivered or failed."""
+    source_id = source if isinstance(source, str) else str(source.event_id)
+
+    async def check() -> Any:
+        response = await h.client.get(
+            "/notifications",
+            params={"source": source_id},
+            headers=bearer(h.keys, "notify:read"),
+        )
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        return items if items and items[0]["status"] in ("delivered", "failed") else None
+
+    items = await eventually(check, within=within, what="the notification's outcome")
+    assert len(items) == 1
+    return items[0]
+
+
+async def outcome_events(h: Harness, since: dict[int, int], notification: Any) -> list[Any]:
+    """This instance's outcome events of ``notification``. Other notify processes on the shared
+    stack (an end-to-end run) consume the same request events and publish outcomes for the same
+    notification id, so an event counts as ours when its time is the one our store recorded."""
+    key = notification["id"].encode()
+    recorded = datetime.fromisoformat(notification["delivered_at"] or notification["failed_at"])
+
+    def ours(record: Any) -> Envelope | None:
+        if record.key != key:
+            return None
+        envelope = Envelope.from_bytes(record.value)
+        at = envelope.payload.get("delivered_at") or envelope.payload.get("failed_at")
+        return envelope if at is not None and datetime.fromisoformat(at) == recorded else None
+
+    records = await read_topic(
+        h.stack.kafka_bootstrap,
+        NOTIFY,
+        since=since,
+        stop_when=lambda rs: any(ours(r) for r in rs),
+        until_idle=1.0,
+    )
+    return [e for e in map(ours, records) if e is not None]

@@ -14,50 +14,18 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.topics import NOTIFY
 from crm_contracts.values import Channel, Department, Language, TaskCategory
-from crm_kit.testing import bearer, end_offsets, eventually, read_topic
+from crm_kit.testing import bearer, end_offsets, eventually
 from icalendar import Calendar
 
-from .conftest import GATEWAY_TOKEN, Harness, invitation_for, person_added, unique
-
-
-async def final_notification(h: Harness, source: Envelope, within: float = 60.0) -> Any:
-    async def check() -> Any:
-        response = await h.client.get(
-            "/notifications",
-            params={"source": str(source.event_id)},
-            headers=bearer(h.keys, "notify:read"),
-        )
-        assert response.status_code == 200, response.text
-        items = response.json()["items"]
-        return items if items and items[0]["status"] in ("delivered", "failed") else None
-
-    items = await eventually(check, within=within, what="the notification's outcome")
-    assert len(items) == 1
-    return items[0]
-
-
-async def outcome_events(h: Harness, since: dict[int, int], notification: Any) -> list[Any]:
-    """This instance's outcome events of ``notification``. Other notify processes on the shared
-    stack (an end-to-end run) consume the same request events and publish outcomes for the same
-    notification id, so an event counts as ours when its time is the one our store recorded."""
-    key = notification["id"].encode()
-    recorded = datetime.fromisoformat(notification["delivered_at"] or notification["failed_at"])
-
-    def ours(record: Any) -> Envelope | None:
-        if record.key != key:
-            return None
-        envelope = Envelope.from_bytes(record.value)
-        at = envelope.payload.get("delivered_at") or envelope.payload.get("failed_at")
-        return envelope if at is not None and datetime.fromisoformat(at) == recorded else None
-
-    records = await read_topic(
-        h.stack.kafka_bootstrap,
-        NOTIFY,
-        since=since,
-        stop_when=lambda rs: any(ours(r) for r in rs),
-        until_idle=1.0,
-    )
-    return [e for e in map(ours, records) if e is not None]
+from .conftest import (
+    GATEWAY_TOKEN,
+    Harness,
+    final_notification,
+    invitation_for,
+    outcome_events,
+    person_added,
+    unique,
+)
 
 
 async def test_an_invitation_arrives_as_a_mime_message_with_the_calendar_entry_and_answer_link(

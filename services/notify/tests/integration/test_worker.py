@@ -1,0 +1,162 @@
+"""The delivery worker's scheduling on the real store: fresh notifications do not queue behind
+retries, recipients that never become known end failed, old claim markers are deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from crm_contracts.notify import NotificationFailed
+from crm_contracts.topics import NOTIFY
+from crm_kit.clock import utc_now
+from crm_kit.testing import bearer, end_offsets, eventually
+from crm_notify import repository as repo
+from crm_notify.settings import NotifySettings
+from crm_notify.worker import run_claim_cleanup
+
+from .conftest import Harness, final_notification, outcome_events, unique
+
+UNKNOWN = 200
+
+
+def unknown_recipient_retry(source_id: str, attempts: int, due_at: Any) -> dict[str, Any]:
+    """A curator notice for an employee notify never heard of, waiting for another attempt."""
+    now = utc_now()
+    doc = repo.new_notification(
+        {
+            "_id": str(uuid.uuid4()),
+            "kind": "curator_assigned",
+            "recipient": {"kind": "employee", "id": unique("never-registered"), "client_id": None},
+            "source": {"event_id": source_id, "event_type": "CuratorAssigned"},
+            "variables": {"client_name": "Acme Tools"},
+            "event_id": None,
+            "participant_id": None,
+            "language_hint": None,
+            "preferred_hint": None,
+            "channel_hints": [],
+            "calendar": None,
+        },
+        now - timedelta(hours=2),
+    )
+    doc.update(
+        status="retry",
+        attempts=attempts,
+        next_attempt_at=due_at,
+        last_error="unknown recipient: not known yet",
+    )
+    return doc
+
+
+async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries_are_due(
+    notify: Harness,
+) -> None:
+    h = notify
+    run = uuid.uuid4().hex[:10]
+    mine = {"source.event_id": {"$regex": f"^{run}-"}}
+    later = utc_now() + timedelta(days=1)
+    docs = [unknown_recipient_retry(f"{run}-{n}", 1, later) for n in range(UNKNOWN)]
+    try:
+        for start in range(0, UNKNOWN, 50):
+            assert await repo.insert_notifications(h.db, docs[start : start + 50]) == 50
+        # All of them due at once, an hour overdue, just before the fresh one arrives.
+        made_due = await h.db["notifications"].update_many(
+            mine, {"$set": {"next_attempt_at": utc_now() - timedelta(hours=1)}}
+        )
+        assert made_due.modified_count == UNKNOWN
+        address = f"{unique('fresh')}@example.com"
+        sent = await h.client.post(
+            "/notifications",
+            json={
+                "recipient": {"kind": "address", "id": address},
+                "channel": "email",
+                "subject": "Hall booked",
+                "body": "Hall 2 is yours on Friday.",
+                "language": "en",
+            },
+            headers=bearer(h.keys, "notify:send"),
+        )
+        assert sent.status_code == 201, sent.text
+        fresh = await final_notification(h, sent.json()["source_event_id"])
+        assert (fresh["status"], fresh["attempts"]) == ("delivered", 1)
+        assert len(h.smtp.messages_to(address)) == 1
+
+        stored = await h.db["notifications"].find_one({"_id": fresh["id"]})
+        tried_first = await h.db["notifications"].count_documents(
+            {**mine, "claimed_at": {"$lte": stored["claimed_at"]}}
+        )
+        # Oldest-due-first tried every one of them before the fresh one; the fresh lane takes
+        # it in the next batch, while retries are still waiting.
+        assert tried_first < UNKNOWN
+
+        async def one_retried() -> Any:
+            return await h.db["notifications"].find_one({**mine, "attempts": 2, "status": "retry"})
+
+        retried = await eventually(one_retried, what="an unknown recipient tried again")
+        assert retried["last_error"] == (
+            f"unknown recipient: employee:{retried['recipient']['id']} is not known yet"
+        )
+        # The second wait is the configured base times the factor: pushed out, not hammered.
+        assert retried["next_attempt_at"] - retried["claimed_at"] >= timedelta(seconds=120)
+    finally:
+        await h.db["notifications"].delete_many(mine)
+
+
+async def test_an_unknown_recipient_ends_failed_with_the_reason_after_its_attempt_cap(
+    notify: Harness,
+) -> None:
+    h = notify
+    since = await end_offsets(h.stack.kafka_bootstrap, NOTIFY)
+    cap = NotifySettings().unknown_recipient_max_attempts
+    source_id = f"{uuid.uuid4().hex}-cap"
+    doc = unknown_recipient_retry(source_id, cap - 1, utc_now() - timedelta(seconds=1))
+    assert await repo.insert_notifications(h.db, [doc]) == 1
+
+    notification = await final_notification(h, source_id)
+
+    who = f"employee:{doc['recipient']['id']}"
+    reason = (
+        f"unknown recipient: {who} is not known to notify (no registration of it was received) "
+        f"after {cap} attempts"
+    )
+    assert notification["status"] == "failed"
+    assert notification["failure"] == "retries_exhausted"
+    assert notification["attempts"] == cap
+    assert notification["last_error"] == reason
+    [envelope] = await outcome_events(h, since, notification)
+    failed = envelope.open_as(NotificationFailed)
+    assert failed.reason == reason
+    assert failed.channel is None
+    assert failed.attempts == cap
+    assert failed.source_event_id == source_id
+
+
+async def test_claim_markers_older_than_the_retention_are_deleted_in_chunks(mongo_db: Any) -> None:
+    now = utc_now()
+    old = [
+        {"_id": f"n{n}:0", "token": "t", "at": now - timedelta(days=2, seconds=n)}
+        for n in range(120)
+    ]
+    recent = [{"_id": f"r{n}:0", "token": "t", "at": now - timedelta(minutes=n)} for n in range(5)]
+    claims = mongo_db[repo.CLAIMS]
+    for start in range(0, len(old), 50):
+        await claims.insert_many(old[start : start + 50])
+    await claims.insert_many(recent)
+    settings = NotifySettings(claim_retention_s=86400.0, claim_cleanup_interval_s=0.1)
+    cleaner = asyncio.create_task(
+        run_claim_cleanup(SimpleNamespace(settings=settings, db=mongo_db))  # type: ignore[arg-type]
+    )
+    try:
+
+        async def purged() -> bool:
+            return await claims.count_documents({}) == len(recent)
+
+        await eventually(purged, what="old claim markers deleted")
+    finally:
+        cleaner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleaner
+    assert sorted([c["_id"] async for c in claims.find({})]) == sorted(c["_id"] for c in recent)

@@ -24,28 +24,32 @@ from crm_stack.proc import tail_lines
 BINARY_NAME = "crm-ferretdb"
 _SOURCES = ("main.go", "serialize.go", "go.mod", "go.sum")  # not the _test.go files
 
-# FerretDB v1.24.2's SQLite backend indexes `_id` as `_ferretdb_sjson->"_id"` but queries,
-# updates and deletes by `_ferretdb_sjson->'$._id'`: the same value, a different expression,
-# so SQLite never uses the index and every lookup by _id scans the whole table. Building with
-# the query expression equal to the index's lets SQLite search the index (docs/decisions/0002).
-_ID_PATCH_FILE = "internal/backends/sqlite/metadata/metadata.go"
-_ID_PATCH_FROM = "IDColumn = DefaultColumn + \"->'$._id'\""
-_ID_PATCH_TO = 'IDColumn = DefaultColumn + `->"_id"`'
+# FerretDB v1.24.2 is built with the patches in deploy/local/ferretdb/patches/ (unified diffs
+# against its module, applied with `git apply`): its SQLite backend indexes `_id` as
+# `_ferretdb_sjson->"_id"` but looked rows up by `_ferretdb_sjson->'$._id'` (the same value, a
+# different expression, so SQLite never used the index), and it narrowed rows by `_id` only when
+# the filter held nothing else. See docs/decisions/0002.
+PATCHES = FERRETDB_SRC / "patches"
+
+
+def _patches() -> list[Path]:
+    return sorted(PATCHES.glob("*.patch"))
 
 
 def source_digest() -> str:
     digest = hashlib.sha256()
     for name in _SOURCES:
         digest.update(name.encode() + b"\0" + (FERRETDB_SRC / name).read_bytes() + b"\0")
-    digest.update(f"{_ID_PATCH_FILE}\0{_ID_PATCH_FROM}\0{_ID_PATCH_TO}".encode())
+    for patch in _patches():
+        digest.update(patch.name.encode() + b"\0" + patch.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 def _patched_modfile(go: str, env: dict[str, str], workdir: Path, log: Path) -> Path:
     """A go.mod (for `go build -modfile`) that builds against a patched copy of FerretDB.
 
-    The copy is FerretDB's module from the Go module cache with the one line above replaced;
-    Go refuses to overlay files inside the module cache, hence the copy and the `replace`.
+    The copy is FerretDB's module from the Go module cache with PATCHES applied; Go refuses to
+    overlay files inside the module cache, hence the copy and the `replace`.
     """
     with log.open("ab") as out:
         subprocess.run(
@@ -65,22 +69,28 @@ def _patched_modfile(go: str, env: dict[str, str], workdir: Path, log: Path) -> 
         check=False,
     )
     module = Path(found.stdout.strip())
-    if found.returncode != 0 or not (module / _ID_PATCH_FILE).is_file():
+    if found.returncode != 0 or not (module / "go.mod").is_file():
         raise StackError(
-            "cannot find FerretDB's sources in the Go module cache to patch the _id lookup: "
+            "cannot find FerretDB's sources in the Go module cache to patch them: "
             + (found.stderr.strip() or str(module))
         )
     copy = workdir / "FerretDB"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(module, copy, copy_function=shutil.copyfile)
-    target = copy / _ID_PATCH_FILE
-    text = target.read_text()
-    if text.count(_ID_PATCH_FROM) != 1:
-        raise StackError(
-            f"FerretDB's {_ID_PATCH_FILE} no longer holds the line the _id patch replaces; "
-            "review the patch in deploy/local/crm_stack/ferretdb.py for this FerretDB version"
+    git = require_tool("git")
+    for patch in _patches():
+        applied = subprocess.run(
+            [git, "apply", "-p1", str(patch.resolve())],
+            cwd=copy,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-    target.write_text(text.replace(_ID_PATCH_FROM, _ID_PATCH_TO))
+        if applied.returncode != 0:
+            raise StackError(
+                f"the patch {patch.name} does not apply to FerretDB {ferretdb_version()}: "
+                f"{applied.stderr.strip()}; review deploy/local/ferretdb/patches/"
+            )
     modfile = workdir / "go.mod"
     modfile.write_text(
         (FERRETDB_SRC / "go.mod").read_text()

@@ -270,6 +270,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             publisher,
             service=spec.name,
             scan_interval=settings.relay_scan_interval_s,
+            max_scan_interval=settings.relay_scan_max_interval_s,
             batch_size=settings.relay_batch_size,
         )
         runtime = Runtime(settings, client, db, broker, relay)

@@ -22,8 +22,6 @@ from crm_kit.outbox import OUTBOX, Document
 log = logging.getLogger(__name__)
 
 PULL_CHUNK = 20
-READS_IN_FLIGHT = 16
-"""Point reads of woken documents in flight at once."""
 """Update statements per command. FerretDB v1 on SQLite holds one pooled connection (of 100 per
 database) per statement until the whole command ends, so a command of 100 statements deadlocks
 the server; small commands leave room for other writers (docs/decisions/0002)."""
@@ -54,13 +52,16 @@ class OutboxRelay:
         service: str,
         scan_interval: float = 1.0,
         batch_size: int = 500,
+        max_scan_interval: float | None = None,
     ) -> None:
         self.db = db
         self.collections = tuple(collections)
         self.publisher = publisher
         self.service = service
         self.scan_interval = scan_interval
+        self.max_scan_interval = max(scan_interval, max_scan_interval or scan_interval)
         self.batch_size = batch_size
+        self._idle_scans = 0
         self._woken: dict[str, set[Any]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -88,12 +89,22 @@ class OutboxRelay:
         self._woken.setdefault(collection, set()).add(doc_id)
         self._wake.set()
 
+    @property
+    def next_scan_in(self) -> float:
+        """Seconds until the next periodic scan: ``scan_interval`` while scans find work, then
+        doubling after each scan that found nothing, up to ``max_scan_interval``. Local writes
+        wake the relay at once, so the scan only catches what they did not (a peer instance
+        that crashed, a publish that failed); on the local FerretDB each scan reads every
+        document of every outbox collection."""
+        backed_off: float = self.scan_interval * 2.0 ** min(self._idle_scans, 16)
+        return min(backed_off, self.max_scan_interval)
+
     # -- work --------------------------------------------------------------------------------
     async def _run(self) -> None:
         await self._guarded(self.scan())
         while not self._stopping:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.scan_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.next_scan_in)
                 woken = True
             except TimeoutError:
                 woken = False
@@ -122,26 +133,15 @@ class OutboxRelay:
             id_list = list(ids)
             for start in range(0, len(id_list), self.batch_size):
                 chunk = id_list[start : start + self.batch_size]
-                pending = [
-                    _Pending(name, d["_id"], d[OUTBOX])
-                    for d in await self._read_by_id(name, chunk)
-                    if d is not None and d.get(OUTBOX)
-                ]
-                published += await self._publish(pending)
+                docs = self.db[name].find(
+                    {"_id": {"$in": chunk}, f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1}
+                )
+                pending = [_Pending(name, d["_id"], d[OUTBOX]) async for d in docs]
+                sent = await self._publish(pending)
+                published += sent
+                if sent < sum(len(p.entries) for p in pending):
+                    self._idle_scans = 0  # what failed is retried by the next scan, soon
         return published
-
-    async def _read_by_id(self, name: str, ids: list[Any]) -> list[Document | None]:
-        """The outbox of each document, by point reads (READS_IN_FLIGHT at once): a filter that is
-        exactly ``{"_id": …}`` is the only one the local FerretDB answers from an index; an
-        ``$in`` or any extra condition scans the collection (docs/decisions/0002)."""
-        gate = asyncio.Semaphore(READS_IN_FLIGHT)
-
-        async def one(doc_id: Any) -> Document | None:
-            async with gate:
-                found: Document | None = await self.db[name].find_one({"_id": doc_id}, {OUTBOX: 1})
-                return found
-
-        return list(await asyncio.gather(*(one(i) for i in ids)))
 
     async def scan(self) -> int:
         """Publish everything pending in every collection; returns how many events."""
@@ -163,6 +163,7 @@ class OutboxRelay:
                 if sent < sum(len(p.entries) for p in pending) or len(pending) < self.batch_size:
                     break
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        self._idle_scans = 0 if backlog else self._idle_scans + 1
         return published
 
     async def _publish(self, pending: list[_Pending]) -> int:

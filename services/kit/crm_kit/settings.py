@@ -47,6 +47,8 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff_ms: int = 200
     relay_scan_interval_s: float = 1.0
+    relay_scan_max_interval_s: float = 30.0
+    """The relay's periodic scan backs off to this while it finds nothing (writes wake it)."""
     relay_batch_size: int = 500
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "crm-local"

@@ -64,10 +64,14 @@ class ParticipantRepository:
                     if error.get("code") != 11000:
                         raise
                     inserted.discard(chunk[error["index"]]["_id"])
-        # No wake-up per document: the relay's periodic scan publishes bulk writes in batches,
-        # where waking it for thousands of ids makes it look each batch up with an $in, which
-        # FerretDB v1 answers by scanning the whole collection.
+        self._wake(i for i in inserted if facts.get(i))
         return inserted
+
+    def _wake(self, ids: Any) -> None:
+        """Tell the relay which documents carry new events; it reads them in batches by
+        ``_id $in``, which the local FerretDB answers from the ``_id`` index (0002)."""
+        for participant_id in ids:
+            self.runtime.relay.wake(PARTICIPANTS, participant_id)
 
     async def get(self, event_id: str, participant_id: str) -> Participant:
         doc = await self.collection.find_one(
@@ -217,7 +221,7 @@ class ParticipantRepository:
             else:
                 landed = self.collection.find({"_id": {"$in": ids}, LAST_WRITE: stamp}, {"_id": 1})
                 written.update([d["_id"] async for d in landed])
-        # Published by the relay's scan (see insert_many).
+        self._wake(p.participant_id for p, ev, _ in changed if ev and p.participant_id in written)
         return written
 
 

@@ -124,3 +124,35 @@ async def test_an_update_with_a_stale_version_is_refused_and_appends_no_event(
     assert stored["name"] == "b"
     assert stored["version"] == 2
     assert len(stored["outbox"]) == 2
+
+
+async def test_idle_scans_back_off_and_a_scan_that_finds_work_resets_them(
+    stack: StackEndpoints, mongo_db: Any
+) -> None:
+    broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await broker.start()
+    relay = OutboxRelay(
+        mongo_db,
+        ["things"],
+        BrokerPublisher(broker),
+        service="kit-test",
+        scan_interval=0.25,
+        max_scan_interval=1.0,
+    )
+    try:
+        waits = [relay.next_scan_in]
+        for _ in range(4):
+            assert await relay.scan() == 0
+            waits.append(relay.next_scan_in)
+        assert waits == [0.25, 0.5, 1.0, 1.0, 1.0]
+
+        # A write nobody woke the relay for (a peer that crashed): the scan finds it.
+        since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
+        things = OutboxCollection(mongo_db["things"], producer="kit-test")
+        event = _registered("found by a scan")
+        await things.insert({"_id": event.client_id}, [event])
+        assert await relay.scan() == 1
+        assert relay.next_scan_in == 0.25
+    finally:
+        await broker.stop()
+    assert await _published(stack, since, {event.client_id}) == [event.client_id]

@@ -155,3 +155,51 @@ async def test_completing_an_event_marks_each_accepted_absentee_a_no_show(
         assert late.json()["status"] == "attended"
     counted = await figures(c, eid)
     assert (counted["attended"], counted["no_show"]) == (2, 0)
+
+
+async def test_no_shows_left_unmarked_by_a_stopped_process_are_marked_at_start(
+    campaigns: Campaigns,
+) -> None:
+    from crm_campaigns.handlers.participants import mark_pending_no_shows
+
+    c = campaigns
+    (who,) = await people(c, 1)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    created = await c.http.post(
+        "/events",
+        json=event_body(
+            starts_at=start.isoformat(), ends_at=(start + timedelta(hours=2)).isoformat()
+        ),
+        headers=c.write(),
+    )
+    eid = created.json()["id"]
+    pid = (await add_one(c, eid, who))["id"]
+    await invite_all(c, eid)
+    await answer(c, eid, pid, "accepted")
+    # The process stopped right after writing EventCompleted, before marking anyone.
+    db = c.runtime.db
+    await db["events"].update_one({"_id": eid}, {"$set": {"status": "completed"}})
+    assert (await status_of(c, eid, pid))["status"] == "accepted"
+
+    await mark_pending_no_shows(c.runtime)
+    await mark_pending_no_shows(c.runtime)  # a second start finds nothing left to do
+    assert (await status_of(c, eid, pid))["status"] == "no_show"
+    assert (await figures(c, eid))["no_show"] == 1
+    flagged = await db["events"].find_one({"_id": eid}, {"no_shows_marked": 1})
+    assert flagged is not None
+    assert flagged["no_shows_marked"] is True
+
+
+async def test_a_first_capacity_counts_the_seats_already_taken(campaigns: Campaigns) -> None:
+    c = campaigns
+    a, b, late = await people(c, 3)
+    event = await schedule(c, capacity=None)
+    eid = event["id"]
+    await add_one(c, eid, a)
+    await add_one(c, eid, b)
+    too_small = await c.http.patch(f"/events/{eid}", json={"capacity": 1}, headers=c.write(1))
+    assert too_small.status_code == 409
+    assert too_small.json()["errors"][0]["field"] == "capacity"
+    limited = await c.http.patch(f"/events/{eid}", json={"capacity": 2}, headers=c.write(1))
+    assert limited.status_code == 200, limited.text
+    assert (await add_one(c, eid, late))["status"] == "waitlisted"

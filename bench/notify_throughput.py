@@ -5,8 +5,8 @@
 
 Needs the local stack (`uv run crm-stack up`). Runs the notify app in process against its own
 database and consumer group, with an in-process SMTP server (aiosmtpd) that only counts. It
-publishes N people (with e-mail consent), waits until notify's projection holds them, then
-publishes N invitations and prints: the time until every
+writes N people (with e-mail consent) into notify's projection, then publishes N invitations
+and prints: the time until every
 message reached the SMTP server, messages per second, the peak resident memory of the process,
 the largest number of notifications seen waiting (pending or retry) during the run — the
 "nothing piles up in memory" check is that memory stays flat as N grows, since the worker holds
@@ -136,6 +136,22 @@ def events(run: str, n: int) -> tuple[PersonAdded, InvitationRequested]:
     return person, invitation
 
 
+def projected(person: PersonAdded) -> dict[str, Any]:
+    """The ``recipients`` document notify keeps for ``person`` (``handlers.on_person``)."""
+    return {
+        "_id": f"person:{person.person_id}",
+        "kind": "person",
+        "client_id": person.client_id,
+        "name": person.name,
+        "language": person.language.value,
+        "channels": {c.value: person.channels.address(c) for c in Channel},
+        "preferred": person.preferred_channel.value if person.preferred_channel else None,
+        "active": True,
+        "version": person.version,
+        "consents": {c.channel.value: {"granted": c.granted, "at": c.at} for c in person.consents},
+    }
+
+
 async def publish(producer: AIOKafkaProducer, event: ContractEvent) -> Any:
     envelope = Envelope.wrap(event, producer="bench")
     return await producer.send(event.topic, envelope.to_bytes(), key=event.aggregate_key().encode())
@@ -216,10 +232,12 @@ async def main(args: argparse.Namespace) -> None:
     try:
         async with running(app):
             db = app.state.runtime.db
-            # People are known long before they are invited: load the projection first.
-            await asyncio.gather(*[await publish(producer, person) for person, _ in pairs])
-            while await db["recipients"].count_documents({}) < args.count:  # noqa: ASYNC110
-                await asyncio.sleep(0.5)
+            # People are known long before they are invited: the projection is loaded first,
+            # straight into the store (as notify's handlers would write it), so the run times
+            # only the path from InvitationRequested to the SMTP server.
+            people = [projected(person) for person, _ in pairs]
+            for start in range(0, len(people), 50):
+                await db["recipients"].insert_many(people[start : start + 50])
             rss_before = peak_rss_mb()
             writes_before, reads_before = store.writes, store.reads
             started = time.monotonic()

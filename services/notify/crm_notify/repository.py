@@ -3,6 +3,7 @@ template overrides."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -38,6 +39,9 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
                 await db.create_collection(name)
     n = db[NOTIFICATIONS]
     await n.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+    await n.create_index(
+        [("status", ASCENDING), ("attempts", ASCENDING), ("next_attempt_at", ASCENDING)]
+    )
     await n.create_index([("seq", DESCENDING)])
     await n.create_index([("recipient.id", ASCENDING), ("seq", DESCENDING)])
     await n.create_index([("source.event_id", ASCENDING)])
@@ -95,57 +99,61 @@ RETRYING = (Status.RETRY.value, Status.SENDING.value)
 
 async def due_in_lane(
     db: AsyncDatabase[Document], statuses: Sequence[str], now: datetime, limit: int
-) -> list[tuple[str, int]]:
-    """Due notifications of one lane, longest waiting first, as (id, attempts): ``FRESH``
-    (never tried) or ``RETRYING`` (waiting for a retry, or left by a worker whose lease ran
-    out: ``sending`` past ``next_attempt_at``)."""
+) -> list[Document]:
+    """Due notifications (without their outbox) whose status is one of ``statuses``, fewest
+    attempts first, then longest waiting: ``FRESH`` (never tried) before ``RETRYING`` (waiting
+    for a retry, or left by a worker whose lease ran out: ``sending`` past ``next_attempt_at``).
+    """
     if limit <= 0:
         return []
     status: Any = statuses[0] if len(statuses) == 1 else {"$in": list(statuses)}
     due = (
         db[NOTIFICATIONS]
-        .find({"status": status, "next_attempt_at": {"$lte": now}}, {"_id": 1, "attempts": 1})
-        .sort("next_attempt_at", ASCENDING)
+        .find({"status": status, "next_attempt_at": {"$lte": now}}, {OUTBOX: 0})
+        .sort([("attempts", ASCENDING), ("next_attempt_at", ASCENDING)])
         .limit(limit)
     )
-    return [(str(doc["_id"]), int(doc["attempts"])) async for doc in due]
+    return [doc async for doc in due]
 
 
 async def due_candidates(
     db: AsyncDatabase[Document], now: datetime, limit: int, retry_share: float = 0.25
-) -> list[tuple[str, int]]:
-    """One batch of due notifications from two lanes, so that fresh ones never queue behind
-    retries: retries get ``retry_share`` of the batch when fresh ones wait, and whatever the
-    fresh lane leaves over."""
-    retries = await due_in_lane(db, RETRYING, now, limit)
-    fresh = await due_in_lane(db, FRESH, now, limit)
-    reserved = max(1, int(limit * retry_share))
-    take_retries = min(len(retries), max(reserved, limit - len(fresh)))
-    return fresh[: limit - take_retries] + retries[:take_retries]
+) -> list[Document]:
+    """One batch of due notifications in which fresh ones never queue behind retries.
+
+    One query, never-tried notifications first; only when fresh ones fill the whole batch does
+    a second query give retries their reserved ``retry_share`` of it, so a flood of fresh work
+    does not starve retries either. On FerretDB each query is a scan of the collection, so the
+    common case costs one."""
+    due = await due_in_lane(db, FRESH + RETRYING, now, limit)
+    if len(due) < limit or int(due[-1]["attempts"]) > 0:
+        return due
+    retries = await due_in_lane(db, RETRYING, now, max(1, int(limit * retry_share)))
+    return due[: limit - len(retries)] + retries
 
 
 async def claim_batch(
     db: AsyncDatabase[Document],
-    candidates: Sequence[tuple[str, int]],
+    candidates: Sequence[Document],
     now: datetime,
     lease: timedelta,
     token: str,
 ) -> list[Document]:
     """Take the next attempt of each candidate that no other worker took; returns the taken
-    notifications as they are after the claim (without their outbox).
+    notifications as they are after the claim.
 
     A claim is the insert of a ``(notification, attempt)`` marker with a unique id: FerretDB
     evaluates a ``findAndModify`` filter apart from its write, so two workers could both "win"
     it, whereas a unique ``_id`` admits exactly one (on MongoDB as well). The winner then moves
     the notification to ``sending`` under its lease token, guarded by the attempt count it saw
     (a stale candidate changes nothing), and ``next_attempt_at`` to the lease's end, so a worker
-    that dies leaves the notification due again when the lease runs out. Every step is one
-    bulk command per chunk of ``WRITE_CHUNK``.
+    that dies leaves the notification due again when the lease runs out. Each step is one bulk
+    command per ``WRITE_CHUNK``; the taken documents are read back only when a guard refused.
     """
-    won: list[tuple[str, int]] = []
+    won: list[Document] = []
     for start in range(0, len(candidates), WRITE_CHUNK):
         chunk = candidates[start : start + WRITE_CHUNK]
-        marks = [{"_id": f"{nid}:{attempts}", "token": token, "at": now} for nid, attempts in chunk]
+        marks = [{"_id": f"{d['_id']}:{d['attempts']}", "token": token, "at": now} for d in chunk]
         lost: set[int] = set()
         try:
             await db[CLAIMS].insert_many(marks, ordered=False)
@@ -154,38 +162,43 @@ async def claim_batch(
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             lost = {int(e["index"]) for e in errors}
-        won.extend(c for i, c in enumerate(chunk) if i not in lost)
+        won.extend(d for i, d in enumerate(chunk) if i not in lost)
     if not won:
         return []
+    claimed = {
+        "status": Status.SENDING.value,
+        "lease": token,
+        "next_attempt_at": now + lease,
+        "claimed_at": now,
+    }
+    matched = 0
     for start in range(0, len(won), WRITE_CHUNK):
-        await db[NOTIFICATIONS].bulk_write(
+        result = await db[NOTIFICATIONS].bulk_write(
             [
                 UpdateOne(
-                    {"_id": nid, "attempts": attempts},
-                    {
-                        "$set": {
-                            "status": Status.SENDING.value,
-                            "lease": token,
-                            "next_attempt_at": now + lease,
-                            "claimed_at": now,
-                        },
-                        "$inc": {"attempts": 1},
-                    },
+                    {"_id": d["_id"], "attempts": d["attempts"]},
+                    {"$set": claimed, "$inc": {"attempts": 1}},
                 )
-                for nid, attempts in won[start : start + WRITE_CHUNK]
+                for d in won[start : start + WRITE_CHUNK]
             ],
             ordered=False,
         )
-    return await held(db, [nid for nid, _ in won], token, full=True)
+        matched += result.matched_count
+    if matched == len(won):
+        return [{**d, **claimed, "attempts": int(d["attempts"]) + 1} for d in won]
+    return await held(db, [str(d["_id"]) for d in won], token, full=True)
 
 
 async def held(
     db: AsyncDatabase[Document], ids: Sequence[str], token: str, *, full: bool = False
 ) -> list[Document]:
-    """The notifications among ``ids`` that are still leased with ``token``."""
+    """The notifications among ``ids`` that are still leased with ``token``: one lookup by
+    ``_id`` each, sent together (FerretDB scans the whole collection for an ``_id $in``)."""
     projection: dict[str, int] = {OUTBOX: 0} if full else {"_id": 1}
-    cursor = db[NOTIFICATIONS].find({"_id": {"$in": list(ids)}, "lease": token}, projection)
-    return [doc async for doc in cursor]
+    found = await asyncio.gather(
+        *(db[NOTIFICATIONS].find_one({"_id": i, "lease": token}, projection) for i in ids)
+    )
+    return [doc for doc in found if doc is not None]
 
 
 async def renew_leases(
@@ -308,11 +321,11 @@ async def reachability(db: AsyncDatabase[Document], key: str) -> Reachability | 
 async def reachabilities(
     db: AsyncDatabase[Document], keys: Sequence[str]
 ) -> dict[str, Reachability]:
-    """The projection's state of several recipients in one query, by key."""
-    if not keys:
-        return {}
-    cursor = db[RECIPIENTS].find({"_id": {"$in": list(set(keys))}})
-    return {str(doc["_id"]): _reachability(doc) async for doc in cursor}
+    """The projection's state of several recipients, by key: one lookup by ``_id`` each, sent
+    together (FerretDB scans the whole collection for an ``_id $in``; reads run side by side)."""
+    unique = sorted(set(keys))
+    found = await asyncio.gather(*(db[RECIPIENTS].find_one({"_id": k}) for k in unique))
+    return {k: _reachability(doc) for k, doc in zip(unique, found, strict=True) if doc}
 
 
 def _reachability(doc: Document) -> Reachability:

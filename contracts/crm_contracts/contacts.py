@@ -233,11 +233,19 @@ class CuratorAssigned(ContactsEvent):
         return self.client_id
 
 
+SYSTEM_EMPLOYEE_ID = "system"
+"""The ``employee_id`` of a contact record contacts made itself, not an employee: the record of a
+known respondent's questionnaire answer."""
+
+
 class ContactRecorded(ContactsEvent):
     """An employee of any department recorded a contact with a client.
 
     ``event_id`` links it to a marketing event (campaigns infers attendance and counts contact
     records), ``proposal_id`` to a proposal (proposals shows it in the proposal's history).
+    A record whose ``employee_id`` is ``SYSTEM_EMPLOYEE_ID`` ("system") stands for a
+    questionnaire answer, which ``QuestionnaireSubmitted`` already reported: campaigns does not
+    count it as a manager's contact record nor its needs a second time.
     """
 
     event_type: ClassVar[str] = "ContactRecorded"

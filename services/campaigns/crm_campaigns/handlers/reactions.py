@@ -4,7 +4,7 @@ event, clients registered from an event. Each counts a fact once, however often 
 from __future__ import annotations
 
 from crm_contracts.campaigns import NeedsIdentified
-from crm_contracts.contacts import ClientRegistered, ContactRecorded
+from crm_contracts.contacts import SYSTEM_EMPLOYEE_ID, ClientRegistered, ContactRecorded
 from crm_contracts.envelope import Envelope
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.values import ClientSourceKind, NeedsSource, NotificationKind
@@ -61,8 +61,8 @@ async def on_client_registered(rt: Runtime, event: ClientRegistered, envelope: E
 async def on_contact_recorded(rt: Runtime, event: ContactRecorded, _: Envelope) -> None:
     """A manager's report of a contact at an event: counted, its needs noted, and the person
     taken as having attended."""
-    if event.event_id is None:
-        return
+    if event.event_id is None or event.employee_id == SYSTEM_EMPLOYEE_ID:
+        return  # the system's record of a questionnaire answer: counted from the answer itself
     try:
         marketing_event = await EventRepository(rt).get(event.event_id)
     except NotFound:

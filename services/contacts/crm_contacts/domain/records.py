@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from crm_contracts.contacts import SYSTEM_EMPLOYEE_ID
 from crm_contracts.values import ContactDirection, ContactKind
 
 from crm_contacts.domain.errors import InvalidInputError
 from crm_contacts.domain.parts import normalise_tags
 
-SYSTEM_EMPLOYEE = "system"
+SYSTEM_EMPLOYEE = SYSTEM_EMPLOYEE_ID
 """The employee id on records the service makes itself (a questionnaire from a known person)."""
 
 

@@ -110,7 +110,7 @@ async def test_an_unknown_recipient_ends_failed_with_the_reason_after_its_attemp
 ) -> None:
     h = notify
     since = await end_offsets(h.stack.kafka_bootstrap, NOTIFY)
-    cap = NotifySettings().unknown_recipient_max_attempts
+    cap = h.app.state.runtime.settings.unknown_recipient_max_attempts
     source_id = f"{uuid.uuid4().hex}-cap"
     doc = unknown_recipient_retry(source_id, cap - 1, utc_now() - timedelta(seconds=1))
     assert await repo.insert_notifications(h.db, [doc]) == 1

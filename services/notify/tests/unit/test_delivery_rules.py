@@ -14,6 +14,7 @@ from crm_notify.domain import (
     Status,
     TokenBucket,
     after_failure,
+    after_unknown_recipient,
     choose_channel,
     notification_id,
 )
@@ -145,6 +146,25 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def test_an_unknown_recipient_is_waited_for_with_a_growing_back_off_then_fails() -> None:
+    policy = RetryPolicy(max_attempts=4, base_s=60, factor=2, cap_s=150)
+    waits = []
+    for attempt in (1, 2, 3):
+        outcome, reason = after_unknown_recipient("employee:e-1", attempt, policy, NOW)
+        assert outcome.status is Status.RETRY
+        assert outcome.retry_at is not None
+        assert reason == "unknown recipient: employee:e-1 is not known yet"
+        waits.append(outcome.retry_at - NOW)
+    assert waits == [timedelta(seconds=60), timedelta(seconds=120), timedelta(seconds=150)]
+
+    outcome, reason = after_unknown_recipient("employee:e-1", 4, policy, NOW)
+    assert (outcome.status, outcome.failure) == (Status.FAILED, FailureKind.RETRIES_EXHAUSTED)
+    assert reason == (
+        "unknown recipient: employee:e-1 is not known to notify (no registration of it was "
+        "received) after 4 attempts"
+    )
 
 
 def test_the_rate_limit_lets_a_burst_through_then_spaces_sends() -> None:

@@ -160,3 +160,23 @@ async def test_claim_markers_older_than_the_retention_are_deleted_in_chunks(mong
         with contextlib.suppress(asyncio.CancelledError):
             await cleaner
     assert sorted([c["_id"] async for c in claims.find({})]) == sorted(c["_id"] for c in recent)
+
+
+async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db: Any) -> None:
+    now = utc_now()
+    ends = now + timedelta(seconds=30)
+    docs = [
+        {"_id": f"n{n}", "status": "sending", "lease": "mine", "next_attempt_at": ends}
+        for n in range(3)
+    ]
+    docs.append({"_id": "taken", "status": "sending", "lease": "other", "next_attempt_at": ends})
+    await mongo_db[repo.NOTIFICATIONS].insert_many(docs)
+    until = now + timedelta(minutes=2)
+
+    kept = await repo.renew_leases(mongo_db, ["n0", "n1", "n2", "taken"], "mine", until)
+
+    assert kept == {"n0", "n1", "n2"}
+    stored = {d["_id"]: d async for d in mongo_db[repo.NOTIFICATIONS].find({})}
+    assert [stored[f"n{n}"]["next_attempt_at"] for n in range(3)] == [until] * 3
+    assert stored["taken"]["next_attempt_at"] == ends
+    assert stored["taken"]["lease"] == "other"

@@ -1,7 +1,7 @@
 """Notify throughput: N invitations from `InvitationRequested` to the SMTP server.
 
     uv run python bench/notify_throughput.py [--count 10000] [--concurrency 8] [--pool 4]
-                                             [--batch 48]
+                                             [--batch 48] [--poll 0.05]
 
 Needs the local stack (`uv run crm-stack up`). Runs the notify app in process against its own
 database and consumer group, with an in-process SMTP server (aiosmtpd) that only counts. It
@@ -214,7 +214,7 @@ async def main(args: argparse.Namespace) -> None:
         gateway_url=None,
         worker_concurrency=args.concurrency,
         worker_batch_size=args.batch,
-        worker_poll_s=0.05,
+        worker_poll_s=args.poll,
         rate_limits={Channel.EMAIL: 1_000_000.0},
         log_level="WARNING",
         consumer_start_at_end=True,
@@ -284,5 +284,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--pool", type=int, default=4)
     parser.add_argument("--batch", type=int, default=48)
+    parser.add_argument("--poll", type=float, default=0.05, help="worker pause when idle, s")
     parser.add_argument("--timeout", type=float, default=3600)
     asyncio.run(main(parser.parse_args()))

@@ -144,9 +144,9 @@ async def get_client(
 async def update_client(
     client_id: str,
     body: ClientPatch,
+    caller: Writer,
     version: IfMatch,
     runtime: RuntimeDep,
-    caller: Writer,
     response: Response,
 ) -> ClientOut:
     command = commands.UpdateClient(client_id, version, body.changes())
@@ -166,9 +166,9 @@ async def update_client(
 async def change_status(
     client_id: str,
     body: StatusChange,
+    caller: Writer,
     version: IfMatch,
     runtime: RuntimeDep,
-    caller: Writer,
     response: Response,
 ) -> ClientOut:
     command = commands.ChangeClientStatus(client_id, version, body.status, body.reason)
@@ -205,9 +205,9 @@ async def get_curator(
 async def assign_curator(
     client_id: str,
     body: CuratorIn,
+    caller: Writer,
     version: IfMatch,
     runtime: RuntimeDep,
-    caller: Writer,
     response: Response,
 ) -> CuratorOut:
     command = commands.AssignCurator(client_id, version, body.employee_id)

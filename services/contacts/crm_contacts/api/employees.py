@@ -77,9 +77,9 @@ async def get_employee(
 async def update_employee(
     employee_id: str,
     body: EmployeePatch,
+    _: Writer,
     version: IfMatch,
     runtime: RuntimeDep,
-    _: Writer,
     response: Response,
 ) -> EmployeeOut:
     command = commands.UpdateEmployee(employee_id, version, body.changes())

@@ -82,9 +82,9 @@ async def update_person(
     client_id: str,
     person_id: str,
     body: PersonPatch,
+    _: Writer,
     version: IfMatch,
     runtime: RuntimeDep,
-    _: Writer,
     response: Response,
 ) -> PersonOut:
     command = commands.UpdatePerson(client_id, person_id, version, body.changes())

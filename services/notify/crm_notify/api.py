@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from datetime import datetime
 from typing import Annotated
 
@@ -39,8 +38,12 @@ def _encode_cursor(seq: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        if not decoded:
+            raise ValueError("an empty cursor")
+        return decoded
+    except ValueError as exc:  # bad base64, non-ASCII input, or bytes that are not UTF-8
         raise InvalidInput(
             [FieldError(field="query.cursor", message="not a cursor of this list", type="cursor")]
         ) from exc

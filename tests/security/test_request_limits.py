@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from crm_kit.http import MAX_PAGE_SIZE
 from crm_kit.problems import PROBLEM_MEDIA_TYPE
 
 from .conftest import ALL_OPERATIONS, MAX_BODY_BYTES, SERVICES, Operation, by_id
@@ -77,6 +78,7 @@ async def test_page_sizes_are_capped(op: Operation, services: dict[str, Any]) ->
     (limit,) = [p for p in op.spec["parameters"] if p["in"] == "query" and p["name"] == "limit"]
     maximum = limit["schema"].get("maximum")
     assert isinstance(maximum, int), f"{op.id}: limit has no maximum"
+    assert maximum <= MAX_PAGE_SIZE, f"{op.id}: pages of {maximum} exceed the kit's cap"
     response = await service.api.request(
         op.method,
         op.url(),

@@ -9,6 +9,7 @@ from typing import Annotated
 from crm_contracts.values import Channel, Language, NotificationKind
 from crm_kit.auth import Principal, requires
 from crm_kit.clock import utc_now
+from crm_kit.http import PageLimit
 from crm_kit.problems import FieldError, InvalidInput, NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Depends, Header, Query, Response, status
@@ -65,7 +66,7 @@ async def list_notifications(
     since: Annotated[datetime | None, Query(description="created at or after")] = None,
     until: Annotated[datetime | None, Query(description="created before")] = None,
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: PageLimit = 50,
 ) -> NotificationPage:
     docs = await repo.list_notifications(
         runtime.db,

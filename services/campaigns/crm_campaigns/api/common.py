@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_kit.auth import Principal, requires
-from crm_kit.http import IfMatch, expected_version, set_etag
+from crm_kit.http import IfMatch, PageLimit, expected_version, set_etag
 from fastapi import Depends, Query
 
 Reader = Annotated[Principal, Depends(requires("campaigns:read"))]
 Writer = Annotated[Principal, Depends(requires("campaigns:write"))]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Limit = PageLimit
 Cursor = Annotated[str | None, Query(description="The next_cursor of the previous page")]
 
 

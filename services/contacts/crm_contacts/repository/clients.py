@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_contacts import domain
 from crm_contacts.domain.matching import looks_like_phone, normalise_name
 from crm_contacts.repository.documents import client_doc, client_of, without_id
+from crm_contacts.repository.key_index import LOOKUP_CHUNK, KeyIndex
 from crm_contacts.repository.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from crm_contacts.repository.search_index import FIELDS, SearchEntry, SearchIndex, to_millis
 
@@ -123,6 +124,7 @@ async def create_indexes(runtime_db: AsyncDatabase[Document]) -> None:
     await clients.create_index("source.questionnaire_response_id")
     await clients.create_index("people.person_id")
     await SearchIndex(runtime_db).prepare(clients)
+    await KeyIndex(runtime_db).prepare(clients)
 
 
 class ClientRepository:
@@ -130,6 +132,7 @@ class ClientRepository:
         self.clients = runtime.outbox(CLIENTS, entity="client")
         self.collection = self.clients.collection
         self.index = SearchIndex(runtime.db)
+        self.keys = KeyIndex(runtime.db)
         self.runtime = runtime
 
     async def add(
@@ -141,6 +144,7 @@ class ClientRepository:
     ) -> domain.Client:
         doc = await self.clients.insert(client_doc(client), events, causation_id=causation_id)
         await self.index.put(doc)
+        await self.keys.put(doc)
         return client_of(doc)
 
     async def save(
@@ -156,6 +160,7 @@ class ClientRepository:
             client.client_id, {"$set": state}, events, expected_version=expected_version
         )
         await self.index.put(doc)
+        await self.keys.put(doc)
         return client_of(doc)
 
     async def refresh_search_entry(self, client_id: str) -> None:
@@ -163,6 +168,7 @@ class ClientRepository:
         doc: Document | None = await self.collection.find_one({"_id": client_id}, FIELDS)
         if doc is not None:
             await self.index.put(doc)
+            await self.keys.put(doc)
 
     async def get(self, client_id: str) -> domain.Client | None:
         doc: Document | None = await self.collection.find_one({"_id": client_id}, _HIDDEN)
@@ -176,13 +182,29 @@ class ClientRepository:
         self, keys: Sequence[str], *, excluding: str | None = None, limit: int = 10
     ) -> list[domain.Client]:
         """Live clients sharing any of ``keys``, in a stable order."""
+        docs = await self._live_holders(keys, _HIDDEN, excluding=excluding)
+        docs.sort(key=lambda d: (d["registered_at"], str(d["_id"])))
+        return [client_of(d) for d in docs[:limit]]
+
+    async def _live_holders(
+        self, keys: Sequence[str], projection: dict[str, Any], *, excluding: str | None = None
+    ) -> list[Document]:
+        """The live clients holding any of ``keys``: candidates from the key index, read by
+        ``_id`` and checked, since the index only ever grows. ``projection`` must keep
+        ``match_keys``."""
         if not keys:
             return []
-        query: dict[str, Any] = {"match_keys": {"$in": list(keys)}, "merged_into": None}
-        if excluding is not None:
-            query["_id"] = {"$ne": excluding}
-        cursor = self.collection.find(query, _HIDDEN).sort([("registered_at", 1), ("_id", 1)])
-        return [client_of(d) async for d in cursor.limit(limit)]
+        ids = sorted((await self.keys.holders(keys)) - {excluding})
+        wanted = set(keys)
+        found: list[Document] = []
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start : start + LOOKUP_CHUNK]
+            async for d in self.collection.find(
+                {"_id": {"$in": chunk}, "merged_into": None}, projection
+            ):
+                if wanted.intersection(d.get("match_keys") or ()):
+                    found.append(d)
+        return found
 
     async def client_id_of_person(self, person_id: str) -> str | None:
         """The client (live or merged) a person was added to."""
@@ -237,8 +259,4 @@ class ClientRepository:
 
     async def holders(self, keys: Sequence[str]) -> list[Document]:
         """``_id``, name and keys of the live clients holding any of ``keys``."""
-        cursor = self.collection.find(
-            {"match_keys": {"$in": list(keys)}, "merged_into": None},
-            {"name": 1, "match_keys": 1, "registered_at": 1},
-        )
-        return [d async for d in cursor]
+        return await self._live_holders(keys, {"name": 1, "match_keys": 1, "registered_at": 1})

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from crm_contacts.repository.key_index import KeyIndex
 from crm_contracts.contacts import ClientRegistered, ClientsMerged, PersonAdded
 
 from .conftest import Contacts, unique_name
@@ -399,3 +400,43 @@ async def test_a_dismissal_of_a_client_with_itself_or_an_unknown_one_is_refused(
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["field"] == field
     assert await contacts.db["duplicate_dismissals"].count_documents({}) == before
+
+
+async def test_the_duplicate_check_reads_the_key_index_and_a_lost_index_is_refilled(
+    contacts: Contacts,
+) -> None:
+    tax_id = str(uuid.uuid4().int)[:10]
+    first = await contacts.register(tax_id=tax_id, country="RU")
+    assert await contacts.db["client_keys"].find_one({"_id": f"tax:{tax_id}"}) is not None
+
+    # The index lost (a new installation, or the entries gone): the check no longer sees it...
+    await contacts.db["client_keys"].delete_many({})
+    body = {"name": unique_name(), "tax_id": tax_id, "country": "RU"}
+    probe = await contacts.api.post(
+        "/clients", params={"insist": "false"}, json=body, headers=contacts.writer
+    )
+    assert probe.status_code == 201
+    second_id = probe.json()["id"]
+
+    # ...until the fill at start rebuilds it from the clients themselves.
+    await KeyIndex(contacts.db).prepare(contacts.db["clients"])
+    again = {"name": unique_name(), "tax_id": tax_id, "country": "RU"}
+    refused = await contacts.api.post("/clients", json=again, headers=contacts.writer)
+    assert refused.status_code == 409
+    assert sorted(c["id"] for c in refused.json()["candidates"]) == sorted([first["id"], second_id])
+
+
+async def test_a_key_a_client_no_longer_holds_is_no_match(contacts: Contacts) -> None:
+    old_tax, new_tax = str(uuid.uuid4().int)[:10], str(uuid.uuid4().int)[:10]
+    client = await contacts.register(tax_id=old_tax, country="RU")
+    read = await contacts.api.get(f"/clients/{client['id']}", headers=contacts.reader)
+    changed = await contacts.api.patch(
+        f"/clients/{client['id']}",
+        json={"tax_id": new_tax},
+        headers={**contacts.writer, "If-Match": read.headers["ETag"]},
+    )
+    assert changed.status_code == 200, changed.text
+    # The index still lists the client under the old key; the candidate is checked and dropped.
+    body = {"name": unique_name(), "tax_id": old_tax, "country": "RU"}
+    accepted = await contacts.api.post("/clients", json=body, headers=contacts.writer)
+    assert accepted.status_code == 201, accepted.text

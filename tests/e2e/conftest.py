@@ -27,7 +27,7 @@ class Processes:
         return self.state_dir / "mail" / "new"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def processes(
     stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Processes]:

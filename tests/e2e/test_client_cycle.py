@@ -357,6 +357,11 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
             ) from exc
         tokens: dict[str, str] = {}
         for key, person_id in (("a1", a1), ("a2", a2), ("b1", b1), ("c1", c1)):
+            # Campaigns hears "delivered" from notify's event; the catcher's file is read here.
+            await _until(
+                lambda k=key: asyncio.sleep(0, bool(_mail_to(processes, addr[k]))),
+                f"the invitation to {key} in the mail catcher",
+            )
             mails = _mail_to(processes, addr[key])
             assert len(mails) == 1, (key, mails)
             subject, text = mails[0]

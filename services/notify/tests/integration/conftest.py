@@ -113,7 +113,7 @@ class Harness:
         return [r for r in self.gateway.records if (r["body"] or {}).get("to") == number]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped with its module: later tests share the topics
 def smtp_server() -> Iterator[tuple[ScriptedSmtp, int]]:
     handler = ScriptedSmtp()
     port = free_port()
@@ -125,7 +125,7 @@ def smtp_server() -> Iterator[tuple[ScriptedSmtp, int]]:
         controller.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped with its module: later tests share the topics
 async def notify(
     stack: StackEndpoints, jwt_keys: JwtKeys, smtp_server: tuple[ScriptedSmtp, int]
 ) -> AsyncIterator[Harness]:

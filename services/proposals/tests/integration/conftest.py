@@ -213,7 +213,7 @@ class Crm:
         return n
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped with its module: later tests share the topics
 async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
     settings = ProposalsSettings(**service_env(stack, jwt_keys, "proposals"))
     app = create(settings)  # its group starts at the topics' end (service_env)

@@ -26,8 +26,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo import monitoring
 
 TYPICAL_RECORD = 1000
@@ -88,23 +86,6 @@ async def raw_produce(bootstrap: str, count: int, size: int) -> float:
         await admin.close()
 
 
-def jwt_keys(folder: str) -> Any:
-    from crm_kit.testing import JwtKeys
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    key_file = Path(folder) / "jwt-public.pem"
-    key_file.write_bytes(public)
-    return JwtKeys(private, public, key_file)
-
-
 async def main(size: int) -> None:
     commands = Commands()
     monitoring.register(commands)  # before the app makes its client
@@ -116,6 +97,7 @@ async def main(size: int) -> None:
         bearer,
         end_offsets,
         http_client,
+        new_jwt_keys,
         read_topic,
         running,
         service_env,
@@ -126,7 +108,7 @@ async def main(size: int) -> None:
     raw = sorted([await raw_produce(stack.kafka_bootstrap, size, TYPICAL_RECORD) for _ in "abc"])[1]
 
     folder = tempfile.mkdtemp(prefix="bench-campaigns-")
-    keys = jwt_keys(folder)
+    keys = new_jwt_keys(Path(folder))
     app = create(CampaignsSettings(**service_env(stack, keys, "campaigns")))
     headers = bearer(keys, "campaigns:read", "campaigns:write")
     tag = f"bench{uuid.uuid4().hex[:6]}"

@@ -48,8 +48,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiosmtpd.controller import Controller
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo import AsyncMongoClient, monitoring
 
 TYPICAL_RECORD = 1000
@@ -148,23 +146,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def jwt_keys(folder: str) -> Any:
-    from crm_kit.testing import JwtKeys
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    key_file = Path(folder) / "jwt-public.pem"
-    key_file.write_bytes(public)
-    return JwtKeys(private, public, key_file)
 
 
 async def raw_kafka(bootstrap: str, count: int, size: int) -> tuple[float, float]:
@@ -311,6 +292,7 @@ async def main(args: argparse.Namespace) -> None:
         bearer,
         end_offsets,
         http_client,
+        new_jwt_keys,
         running,
         service_env,
     )
@@ -331,7 +313,7 @@ async def main(args: argparse.Namespace) -> None:
           flush=True)  # fmt: skip
 
     folder = tempfile.mkdtemp(prefix="bench-fanout-")
-    keys = jwt_keys(folder)
+    keys = new_jwt_keys(Path(folder))
     campaigns_env = service_env(stack, keys, "campaigns", log_level="WARNING")
     notify_env = service_env(
         stack,

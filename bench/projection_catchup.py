@@ -23,28 +23,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-
-def _keys(folder: Path) -> Any:
-    from crm_kit.testing import JwtKeys
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    key_file = folder / "jwt-public.pem"
-    key_file.write_bytes(public)
-    return JwtKeys(private, public, key_file)
 
 
 async def _produce(bootstrap: str, topic: str, eid: str, count: int) -> None:
@@ -99,11 +79,18 @@ async def _raw_consume(bootstrap: str, since: dict[TopicPartition, int], count: 
 async def main(count: int) -> None:
     from crm_campaigns.app import CampaignsSettings, create
     from crm_contracts.topics import CONTACTS
-    from crm_kit.testing import StackEndpoints, bearer, end_offsets, http_client, running
+    from crm_kit.testing import (
+        StackEndpoints,
+        bearer,
+        end_offsets,
+        http_client,
+        new_jwt_keys,
+        running,
+    )
     from crm_kit.testing import service_env as env_for
 
     folder = Path(tempfile.mkdtemp(prefix="bench-catchup-"))
-    keys = _keys(folder)
+    keys = new_jwt_keys(folder)
     stack = StackEndpoints(os.environ["CRM_KAFKA_BOOTSTRAP"], os.environ["CRM_MONGO_URI"])
     settings = env_for(stack, keys, "campaigns", log_level="WARNING")
     headers = bearer(keys, "campaigns:read", "campaigns:write")

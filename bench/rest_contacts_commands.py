@@ -25,8 +25,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pymongo import AsyncMongoClient, monitoring
 
 
@@ -82,23 +80,6 @@ class Commands(monitoring.CommandListener):
             self._keys.pop(event.request_id, None)
 
 
-def jwt_keys(folder: str) -> Any:
-    from crm_kit.testing import JwtKeys
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    key_file = Path(folder) / "jwt-public.pem"
-    key_file.write_bytes(public)
-    return JwtKeys(private, public, key_file)
-
-
 async def drive(count: int, concurrency: int, call: Any) -> float:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
@@ -115,11 +96,18 @@ async def drive(count: int, concurrency: int, call: Any) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     from crm_contacts.app import ContactsSettings, create
-    from crm_kit.testing import StackEndpoints, bearer, http_client, running, service_env
+    from crm_kit.testing import (
+        StackEndpoints,
+        bearer,
+        http_client,
+        new_jwt_keys,
+        running,
+        service_env,
+    )
 
     stack = StackEndpoints(os.environ["CRM_KAFKA_BOOTSTRAP"], os.environ["CRM_MONGO_URI"])
     with tempfile.TemporaryDirectory(prefix="bench-contacts-") as folder:
-        keys = jwt_keys(folder)
+        keys = new_jwt_keys(Path(folder))
         env = service_env(stack, keys, "contacts", log_level="WARNING")
         commands = Commands(env["mongo_database"])
         monitoring.register(commands)  # before the app makes its client

@@ -84,8 +84,9 @@ def stack() -> Iterator[StackEndpoints]:
     pytest.fail(unavailable_message(), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> JwtKeys:
+def new_jwt_keys(folder: Path) -> JwtKeys:
+    """A fresh RSA-2048 pair; the public key is written to ``folder/jwt-public.pem``, where
+    a service under test reads it (tests and benches sign their tokens with the private one)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -95,10 +96,14 @@ def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> JwtKeys:
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    folder = tmp_path_factory.mktemp("jwt")
     public_file = folder / "jwt-public.pem"
     public_file.write_bytes(public_pem)
     return JwtKeys(private_pem, public_pem, public_file)
+
+
+@pytest.fixture(scope="session")
+def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> JwtKeys:
+    return new_jwt_keys(tmp_path_factory.mktemp("jwt"))
 
 
 def unique(prefix: str) -> str:

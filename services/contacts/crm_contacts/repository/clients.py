@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
+import heapq
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,12 +20,16 @@ from crm_contacts.domain.matching import looks_like_phone, normalise_name
 from crm_contacts.repository.documents import client_doc, client_of, without_id
 from crm_contacts.repository.key_index import LOOKUP_CHUNK, KeyIndex
 from crm_contacts.repository.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
-from crm_contacts.repository.search_index import FIELDS, SearchEntry, SearchIndex, to_millis
+from crm_contacts.repository.search_index import (
+    FIELDS,
+    SearchEntry,
+    SearchIndex,
+    at_of,
+    millis_of,
+)
 
 CLIENTS = "clients"
 _HIDDEN = {OUTBOX: 0}
-_PAGE_LOADS = 8
-"""Point reads of a page's clients in flight at once."""
 
 
 @dataclass(frozen=True)
@@ -65,36 +69,54 @@ class ClientFilter:
 
     def matches(self, e: SearchEntry) -> bool:
         """What :meth:`query` selects, applied to a search index entry."""
-        if self.statuses and e.status not in {s.value for s in self.statuses}:
-            return False
-        if self.activity_codes and e.activity_code not in self.activity_codes:
-            return False
-        if self.regions and e.region not in self.regions:
-            return False
-        if self.tags and not {t.strip().lower() for t in self.tags} <= set(e.tags):
-            return False
-        if self.curator_id and e.curator_id != self.curator_id:
-            return False
-        if self.registered_from and e.registered_at < to_millis(self.registered_from):
-            return False
-        if self.registered_to and e.registered_at >= to_millis(self.registered_to):
-            return False
-        if self.text and self.text.strip():
-            return _text_matches(self.text, e)
-        return True
+        return self.predicate()(e)
+
+    def predicate(self) -> Callable[[SearchEntry], bool]:
+        """:meth:`matches` with the filter's values prepared once, for a pass over every
+        entry of the index."""
+        statuses = frozenset(s.value for s in self.statuses)
+        codes = frozenset(self.activity_codes)
+        regions = frozenset(self.regions)
+        tags = frozenset(t.strip().lower() for t in self.tags)
+        curator = self.curator_id
+        since = millis_of(self.registered_from) if self.registered_from else None
+        until = millis_of(self.registered_to) if self.registered_to else None
+        text = _text_test(self.text) if self.text and self.text.strip() else None
+
+        def test(e: SearchEntry) -> bool:
+            if statuses and e.status not in statuses:
+                return False
+            if codes and e.activity_code not in codes:
+                return False
+            if regions and e.region not in regions:
+                return False
+            if tags and not tags.issubset(e.tags):
+                return False
+            if curator and e.curator_id != curator:
+                return False
+            if since is not None and e.at_ms < since:
+                return False
+            if until is not None and e.at_ms >= until:
+                return False
+            return text is None or text(e)
+
+        return test
 
 
-def _text_matches(text: str, e: SearchEntry) -> bool:
+def _text_test(text: str) -> Callable[[SearchEntry], bool]:
     name = normalise_name(text)
-    if name and name in e.name_norm:
-        return True
     lowered = text.strip().lower()
-    if ("@" in lowered or "." in lowered) and any(lowered in m for m in e.emails):
-        return True
-    if looks_like_phone(text):
-        digits = re.sub(r"\D", "", text)
-        return any(digits in p.lstrip("+") for p in e.phones)
-    return False
+    email = lowered if "@" in lowered or "." in lowered else None
+    digits = re.sub(r"\D", "", text) if looks_like_phone(text) else None
+
+    def test(e: SearchEntry) -> bool:
+        if name and name in e.name_norm:
+            return True
+        if email is not None and any(email in m for m in e.emails):
+            return True
+        return digits is not None and any(digits in p.lstrip("+") for p in e.phones)
+
+    return test
 
 
 def _text_clause(text: str) -> dict[str, Any]:
@@ -222,26 +244,26 @@ class ClientRepository:
     ) -> Page[domain.Client]:
         """Filter the search index, then read the page's clients by ``_id`` (see
         :mod:`search_index`): in (registration time, id) order, resumed after ``cursor``."""
-        keys = sorted(
-            (e.registered_at, e.client_id) for e in await self.index.entries() if where.matches(e)
-        )
+        test = where.predicate()
+        keys = [(e.at_ms, e.client_id) for b in await self.index.buckets() for e in b if test(e)]
         if cursor is not None:
             at, client_id = decode_cursor(cursor)
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise InvalidCursor(
                     "the cursor is not one this service issued", field="query.cursor"
                 )
-            keys = [k for k in keys if k > (at, client_id)]
-        page = keys[:limit]
-        gate = asyncio.Semaphore(_PAGE_LOADS)
-
-        async def load(client_id: str) -> domain.Client | None:
-            async with gate:
-                return await self.get(client_id)
-
-        loaded = await asyncio.gather(*(load(client_id) for _, client_id in page))
-        found = [c for c in loaded if c is not None and c.merged_into is None]
-        next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(keys) > limit else None
+            start = (millis_of(at), client_id)
+            keys = [k for k in keys if k > start]
+        # The page only: a partial selection rather than a sort of every match.
+        page = heapq.nsmallest(limit + 1, keys)
+        more = len(page) > limit
+        page = page[:limit]
+        ids = [client_id for _, client_id in page]
+        by_id = {c.client_id: c for c in await self.get_many(ids)} if ids else {}
+        found = [
+            c for _, client_id in page if (c := by_id.get(client_id)) and c.merged_into is None
+        ]
+        next_cursor = encode_cursor(at_of(page[-1][0]), page[-1][1]) if more else None
         return Page(found, next_cursor)
 
     async def shared_keys(self) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from crm_contacts.repository.search_index import SEARCH, bucket_of
+from crm_contacts.repository.search_index import REVISION, SEARCH, bucket_of
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaign_parts import Participant, Respondent
 from crm_contracts.campaigns import (
@@ -379,10 +379,11 @@ async def test_a_lost_search_entry_is_repaired_by_the_next_fact_about_the_client
         return [c["id"] for c in response.json()["items"]]
 
     assert await found() == [client["id"]]
-    # What a crash between the client's write and its entry's would leave behind.
-    await contacts.db[SEARCH].update_one(
-        {"_id": bucket_of(client["id"])}, {"$unset": {f"e.{client['id']}": ""}}
-    )
+    # What a crash between the client's write and its entry's would leave behind (the entry
+    # gone, and its bucket counted as written, so that every process's cache drops it).
+    bucket = bucket_of(client["id"])
+    await contacts.db[SEARCH].update_one({"_id": bucket}, {"$unset": {f"e.{client['id']}": ""}})
+    await contacts.db[SEARCH].update_one({"_id": REVISION}, {"$inc": {f"r.{bucket}": 1}})
     assert await found() == []
     # The fact comes round again (a producer's replay, in a new envelope).
     await _publish(contacts, _wrap(registered.open_as(ClientRegistered), "contacts"))

@@ -10,8 +10,18 @@ from typing import Any
 from crm_contacts import domain
 from crm_contacts.repository.clients import ClientFilter
 from crm_contacts.repository.documents import client_doc
-from crm_contacts.repository.search_index import SEARCH, SearchIndex, bucket_of
+from crm_contacts.repository.search_index import (
+    BUCKET_IDS,
+    BUCKETS,
+    REVISION,
+    SEARCH,
+    SearchCache,
+    SearchEntry,
+    SearchIndex,
+    bucket_of,
+)
 from crm_contracts.values import ClientKind, ClientStatus, Language
+from pymongo import AsyncMongoClient, monitoring
 
 from .conftest import Contacts
 
@@ -149,10 +159,10 @@ async def test_an_older_state_never_replaces_a_newer_entry(mongo_db: Any) -> Non
     await index.put(newer)
     await index.put(older)
     [entry] = await index.entries()
-    assert (entry.client_id, entry.region, entry.phones) == (
+    assert (entry.client_id, entry.region, list(entry.phones)) == (
         newer["_id"],
         "Perm",
-        ("+74951234567",),
+        ["+74951234567"],
     )
     assert entry.registered_at == datetime(2026, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
     await index.put({**newer, "version": 4, "merged_into": "someone"})
@@ -167,3 +177,100 @@ async def test_a_new_index_is_filled_from_the_stored_clients_at_start(mongo_db: 
     assert sorted(e.client_id for e in entries) == sorted(d["_id"] for d in docs)
     bucket = await mongo_db[SEARCH].find_one({"_id": bucket_of(docs[0]["_id"])})
     assert bucket["e"][docs[0]["_id"]].startswith("0000000001|")
+
+
+async def _two_processes(db: Any) -> tuple[SearchIndex, SearchIndex]:
+    """Two service processes' views of one index: each its own cache."""
+    await SearchIndex(db, SearchCache()).prepare(db["clients"])
+    return SearchIndex(db, SearchCache()), SearchIndex(db, SearchCache())
+
+
+async def _regions(index: SearchIndex) -> dict[str, str | None]:
+    return {e.client_id: e.region for e in await index.entries()}
+
+
+async def test_a_write_in_one_process_shows_in_another_process_cached_search(
+    mongo_db: Any,
+) -> None:
+    a, b = await _two_processes(mongo_db)
+    first, second = _client_doc(1, "Perm"), _client_doc(1, "Omsk")
+    await a.put(first)
+    assert await _regions(b) == {first["_id"]: "Perm"}  # b's cache now holds every bucket
+    await a.put(second)
+    await a.put({**first, "version": 2, "region": "Tver"})
+    assert await _regions(b) == {first["_id"]: "Tver", second["_id"]: "Omsk"}
+    assert await _regions(a) == {first["_id"]: "Tver", second["_id"]: "Omsk"}
+
+
+async def test_a_merged_client_leaves_another_process_cached_search(mongo_db: Any) -> None:
+    a, b = await _two_processes(mongo_db)
+    survivor, merged = _client_doc(1, "Perm"), _client_doc(1, "Perm")
+    await a.put(survivor)
+    await a.put(merged)
+    assert sorted(await _regions(b)) == sorted([survivor["_id"], merged["_id"]])
+    await a.put({**merged, "version": 2, "merged_into": survivor["_id"]})
+    assert await _regions(b) == {survivor["_id"]: "Perm"}
+
+
+class _Finds(monitoring.CommandListener):
+    """The ``find`` commands sent to the search index's collection."""
+
+    def __init__(self) -> None:
+        self.filters: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find" and event.command.get("find") == SEARCH:
+            self.filters.append(dict(event.command.get("filter") or {}))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_cached_search_reads_the_revision_and_only_the_buckets_written_since(
+    mongo_db: Any, stack: Any
+) -> None:
+    finds = _Finds()
+    watched: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongo_uri, tz_aware=True, uuidRepresentation="standard", event_listeners=[finds]
+    )
+    try:
+        writer, _ = await _two_processes(mongo_db)
+        cache = SearchCache()
+        reader = SearchIndex(watched[mongo_db.name], cache)
+        doc = _client_doc(1, "Perm")
+        await writer.put(doc)
+
+        await reader.entries()  # cold: the revision, then every bucket in one read
+        assert [f["_id"] for f in finds.filters] == [REVISION, {"$in": list(BUCKET_IDS)}]
+        assert cache.bucket_reads == BUCKETS
+
+        finds.filters.clear()
+        assert [e.client_id for e in await reader.entries()] == [doc["_id"]]
+        assert finds.filters == [{"_id": REVISION}]  # warm and unchanged: the revision only
+        assert cache.bucket_reads == BUCKETS
+
+        finds.filters.clear()
+        await writer.put({**doc, "version": 2, "region": "Omsk"})
+        assert [e.region for e in await reader.entries()] == ["Omsk"]
+        assert finds.filters == [{"_id": REVISION}, {"_id": {"$in": [bucket_of(doc["_id"])]}}]
+        assert cache.bucket_reads == BUCKETS + 1
+    finally:
+        await watched.close()
+
+
+async def test_a_rewrite_of_a_current_entry_still_reaches_the_caches(mongo_db: Any) -> None:
+    """An entry written by a process that stopped before counting its write is seen once the
+    contacts consumer's rewrite (a no-op on the entry) counts one."""
+    a, b = await _two_processes(mongo_db)
+    doc = _client_doc(1, "Perm")
+    assert await _regions(b) == {}
+    await mongo_db[SEARCH].update_one(  # the entry, without its revision increment
+        {"_id": bucket_of(doc["_id"])},
+        {"$set": {f"e.{doc['_id']}": f"{1:010d}|{SearchEntry.of_client_doc(doc).encode()}"}},
+    )
+    assert await _regions(b) == {}  # b's cached bucket is still the counted one
+    await a.put(doc)
+    assert await _regions(b) == {doc["_id"]: "Perm"}

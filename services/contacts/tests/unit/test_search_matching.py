@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from crm_contacts.repository.clients import ClientFilter
-from crm_contacts.repository.search_index import SearchEntry
+from crm_contacts.repository.search_index import SearchEntry, decode_bucket, millis_of
 from crm_contracts.values import ClientStatus
 
 AT = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 ENTRY = SearchEntry(
     client_id="c1",
-    registered_at=AT,
+    at_ms=millis_of(AT),
     status="active",
     activity_code="62.01",
     region="Perm",
@@ -24,7 +24,19 @@ ENTRY = SearchEntry(
 
 
 def test_an_entry_survives_encoding() -> None:
-    assert SearchEntry.decode("c1", ENTRY.encode()) == ENTRY
+    decoded = SearchEntry.decode("c1", ENTRY.encode())
+    assert decoded.encode() == ENTRY.encode()
+    assert (decoded.client_id, decoded.registered_at, list(decoded.phones)) == (
+        "c1",
+        AT,
+        ["+74951234567"],
+    )
+
+
+def test_a_whole_bucket_decodes_at_once_and_skips_tombstones() -> None:
+    values = {"c1": f"{3:010d}|{ENTRY.encode()}", "gone": f"{2:010d}|"}
+    [entry] = decode_bucket(values)
+    assert (entry.client_id, entry.at_ms, entry.region) == ("c1", millis_of(AT), "Perm")
 
 
 def test_each_portrait_filter_narrows() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+from crm_contacts.api.records import MAX_CSV_BYTES
 from crm_contracts.contacts import ContactRecorded
 
 from .conftest import Contacts
@@ -132,3 +134,33 @@ async def test_a_csv_with_a_wrong_header_is_refused_whole(contacts: Contacts) ->
     messages = [e["message"] for e in response.json()["errors"]]
     assert "missing column client_id" in messages
     assert "unknown column when" in messages
+
+
+async def test_a_csv_over_the_import_limit_is_refused_with_413_and_nothing_is_recorded(
+    contacts: Contacts,
+) -> None:
+    client, _, employee = await _setup(contacts)
+    row = (
+        f"{client['id']},,{employee['id']},call,outbound,2026-11-19T11:00:00+00:00,Called,\n"
+    ).encode()
+    header = b"client_id,person_id,employee_id,kind,direction,occurred_at,summary,need_tags\n"
+    body = header + row * (MAX_CSV_BYTES // len(row) + 1)
+    assert MAX_CSV_BYTES < len(body) < 4 * 1024 * 1024  # under the service-wide limit
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        for at in range(0, len(body), 64 * 1024):
+            yield body[at : at + 64 * 1024]
+
+    for content in (body, streamed()):
+        response = await contacts.api.post(
+            "/contacts/import",
+            content=content,
+            headers={**contacts.writer, "Content-Type": "text/csv"},
+        )
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["max_bytes"] == MAX_CSV_BYTES
+    stored = await contacts.api.get(
+        "/contacts", params={"client_id": client["id"]}, headers=contacts.reader
+    )
+    assert stored.json()["items"] == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -26,27 +27,54 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bson import encode
 from pymongo import monitoring
 
 TYPICAL_RECORD = 1000
 """Bytes of one InvitationRequested envelope (measured: about 1 kB with the signed link)."""
 
 
+def shape(value: Any) -> Any:
+    """A filter with its values left out: operators and field names only."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return "?"
+
+
+def filter_of(name: str, command: Any) -> Any:
+    if name == "find":
+        return command.get("filter", {})
+    if name in ("count", "findAndModify"):
+        return command.get("query", {})
+    if name in ("update", "delete"):
+        statements = command.get("updates") or command.get("deletes") or [{}]
+        return statements[0].get("q", {})
+    if name == "aggregate":
+        return command.get("pipeline", [])
+    return None
+
+
 class Commands(monitoring.CommandListener):
-    """Counts the store commands sent while ``on`` is set, by collection and command name."""
+    """Counts the store commands sent while ``on`` is set, by collection, command name and
+    filter shape."""
 
     def __init__(self) -> None:
         self.on = False
-        self.seen: Counter[tuple[str, str]] = Counter()
-        self.seconds: Counter[tuple[str, str]] = Counter()
-        self._keys: dict[int, tuple[str, str]] = {}
+        self.seen: Counter[tuple[str, str, str]] = Counter()
+        self.seconds: Counter[tuple[str, str, str]] = Counter()
+        self._keys: dict[int, tuple[str, str, str]] = {}
+        self._cursors: dict[int, str] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if self.on and event.command_name not in ("endSessions", "killCursors"):
             target = event.command.get(event.command_name)
+            filtered = str(shape(filter_of(event.command_name, event.command)))
             if event.command_name == "getMore":
                 target = event.command.get("collection")
-            key = (str(target), event.command_name)
+                filtered = self._cursors.get(int(event.command.get("getMore", 0)), "?")
+            key = (str(target), event.command_name, filtered)
             self.seen[key] += 1
             self._keys[event.request_id] = key
 
@@ -54,9 +82,12 @@ class Commands(monitoring.CommandListener):
         key = self._keys.pop(event.request_id, None)
         if key is not None:
             self.seconds[key] += event.duration_micros / 1e6
+            cursor = event.reply.get("cursor") if isinstance(event.reply, dict) else None
+            if isinstance(cursor, dict) and cursor.get("id"):
+                self._cursors[int(cursor["id"])] = key[2]
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._keys.pop(event.request_id, None)
 
 
 async def raw_produce(bootstrap: str, count: int, size: int) -> float:
@@ -87,6 +118,7 @@ async def raw_produce(bootstrap: str, count: int, size: int) -> float:
 
 
 async def main(size: int) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per progress poll
     commands = Commands()
     monitoring.register(commands)  # before the app makes its client
 
@@ -151,7 +183,11 @@ async def main(size: int) -> None:
 
             commands.on = True
             t1 = time.monotonic()
-            run = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
+            run = await http.post(
+                f"/events/{eid}/invitations", json={}, headers=headers, timeout=3600
+            )
+            start_s = time.monotonic() - t1
+            assert run.json()["total"] == size, run.text
             while True:
                 state: Any = (await http.get(run.headers["Location"], headers=headers)).json()
                 if state["state"] == "done":
@@ -175,21 +211,29 @@ async def main(size: int) -> None:
             )
             published_s = time.monotonic() - t1
             commands.on = False
+            largest: dict[str, int] = {}
+            for name in await db.list_collection_names():
+                async for doc in db[name].find({}):
+                    largest[name] = max(largest.get(name, 0), len(encode(doc)))
     finally:
         shutil.rmtree(folder)
 
     print(f"invitation run of {size} participants (InvitationRequested ~{max(sizes)} B)")
     print(f"  select by portrait              {select_s:8.1f} s")
+    print(f"  run started (202, ids chunked)  {start_s:8.1f} s")
     print(f"  run done (state written)        {run_s:8.1f} s")
     print(f"  every InvitationRequested seen  {published_s:8.1f} s")
     print(f"  raw aiokafka produce, same count{raw:8.2f} s  (baseline, {TYPICAL_RECORD} B each)")
     print(f"  ratio run ÷ raw produce         {published_s / raw:8.0f}")
     total = sum(commands.seen.values())
     print(f"  store commands during the run   {total:8d}  ({total / size:.2f} per participant)")
-    print("    commands  seconds  command    collection")
-    for (collection, name), seconds in commands.seconds.most_common(12):
-        count = commands.seen[(collection, name)]
-        print(f"    {count:8d} {seconds:8.1f}  {name:<10} {collection}")
+    print("    commands  seconds  command      collection               filter shape")
+    for (collection, name, filtered), seconds in commands.seconds.most_common(14):
+        count = commands.seen[(collection, name, filtered)]
+        print(f"    {count:8d} {seconds:8.1f}  {name:<12} {collection:<24} {filtered[:90]}")
+    print("  largest document afterwards, by collection (bytes)")
+    for name, biggest in sorted(largest.items(), key=lambda kv: -kv[1]):
+        print(f"    {biggest:10d}  {name}")
 
 
 if __name__ == "__main__":

@@ -23,14 +23,25 @@ from crm_campaigns.handlers.participants import (
 )
 from crm_campaigns.links import LinkPurpose
 from crm_campaigns.projections import people as directory
-from crm_campaigns.repository.participants import Counters, InvitationRuns, ParticipantRepository
+from crm_campaigns.repository.participants import (
+    CHUNK,
+    Counters,
+    InvitationRuns,
+    ParticipantRepository,
+)
 from crm_campaigns.repository.planning import EventRepository
 from crm_campaigns.settings import settings_of
+
+
+def _targets(event_id: str, statuses: Sequence[str]) -> dict[str, Any]:
+    return {"event_id": event_id, "status": {"$in": list(statuses)}}
 
 
 async def start_invitations(
     runtime: Runtime, event_id: str, statuses: Sequence[str]
 ) -> dict[str, Any]:
+    """Queue a run and answer at once: reading its participants takes one scan of the
+    participants, which the worker does (at 100,000 it would hold the request too long)."""
     event = await EventRepository(runtime).get(event_id)
     event.ensure_open()
     run = {
@@ -38,10 +49,9 @@ async def start_invitations(
         "event_id": event_id,
         "statuses": list(statuses),
         "state": "queued",
-        "total": await ParticipantRepository(runtime).count(event_id, statuses),
+        "total": None,
         "processed": 0,
         "invited": 0,
-        "after_id": "",
         "created_at": utc_now(),
         "finished_at": None,
     }
@@ -50,18 +60,33 @@ async def start_invitations(
 
 
 async def run_invitations(runtime: Runtime, run: dict[str, Any]) -> None:
-    """Work one run through, a batch at a time; resumable from ``after_id`` after a crash."""
+    """Work one run through, a page of one chunk's ids at a time; resumable from its cursor
+    (chunk, position) after a crash.
+
+    First the run's participants are fixed: their ids are read once (one scan with a
+    projection) and stored in chunk documents; a run stopped before its ``chunks`` were
+    recorded reads them again (the chunks are replaced), since nobody was invited yet.
+
+    Each page is fetched with one ``_id $in`` and only participants still in one of the run's
+    statuses are taken; the domain invites a participant once (``invite`` reaches nothing for
+    one already invited), and every write is guarded by the version read. So a page done
+    again after a crash, or a participant changed meanwhile, invites no one twice."""
     runs = InvitationRuns(runtime)
     repo = ParticipantRepository(runtime)
     event = await EventRepository(runtime).get(run["event_id"])
+    targets = _targets(event.event_id, run["statuses"])
+    if "chunks" not in run:
+        ids = await repo.ids(targets)
+        run["chunks"] = await runs.write_chunks(run["_id"], ids)
+        run["total"] = len(ids)
+        await runs.planned(run["_id"], chunks=run["chunks"], total=len(ids))
     sign = signer(runtime)
     ttl = timedelta(days=settings_of(runtime).invitation_link_ttl_days)
-    after_id = str(run.get("after_id") or "")
-    while True:
-        batch = await repo.batch(event.event_id, run["statuses"], after_id, BATCH)
-        if not batch:
-            await runs.finish(run["_id"], utc_now())
-            return
+    chunk_no, position = int(run.get("chunk") or 0), int(run.get("position") or 0)
+    while chunk_no < run["chunks"]:
+        chunk = await runs.chunk(run["_id"], chunk_no)
+        page = chunk[position : position + BATCH]
+        batch = await repo.by_ids(page, targets) if page else []
         people = await directory.people(runtime.db, [p.person_id for p in batch if p.person_id])
         staff = await directory.employees(
             runtime.db, [p.employee_id for p in batch if p.employee_id]
@@ -101,10 +126,17 @@ async def run_invitations(runtime: Runtime, run: dict[str, Any]) -> None:
             for key, value in deltas[pid].items():
                 totals[key] = totals.get(key, 0) + value
         await Counters(runtime).add(event.event_id, totals)
-        after_id = batch[-1].participant_id
+        position += len(page)
+        if position >= len(chunk):
+            chunk_no, position = chunk_no + 1, 0
         await runs.progress(
-            run["_id"], after_id=after_id, processed=len(batch), invited=len(written)
+            run["_id"],
+            chunk=chunk_no,
+            position=position,
+            processed=min(int(run["total"]), chunk_no * CHUNK + position),
+            invited=len(written),
         )
+    await runs.finish(run["_id"], utc_now())
 
 
 async def invitation_worker(runtime: Runtime) -> None:

@@ -66,12 +66,18 @@ async def _add(
     waitlist: bool,
     by_portrait: bool,
     result: Added,
+    listed: set[str] | None = None,
 ) -> None:
+    """Add the candidates not yet on the list. ``listed``, when given, is the natural keys
+    already on it, read once by the caller and kept up to date here (a selection adding many
+    groups scans the list once, not once per group); the unique (event, who) index still
+    refuses a key a concurrent add listed meanwhile."""
     repo = ParticipantRepository(runtime)
     unique: dict[str, Participant] = {}
     for p in candidates:
         unique.setdefault(p.who, p)
-    listed = await repo.already_listed(event.event_id, list(unique))
+    if listed is None:
+        listed = await repo.already_listed(event.event_id, list(unique))
     fresh = [p for who, p in unique.items() if who not in listed]
     result.already_listed += len(candidates) - len(fresh)
     seats = Seats(runtime)
@@ -100,6 +106,7 @@ async def _add(
     )  # a concurrent add listed them first
     await seats.release(event.event_id, lost_seats)
     kept = [p for p in fresh if p.participant_id in inserted]
+    listed.update(p.who for p in fresh)
     result.already_listed += len(fresh) - len(kept)
     result.added.extend(kept)
     result.waitlisted += sum(1 for p in kept if p.status == ParticipantStatus.WAITLISTED)
@@ -194,13 +201,19 @@ async def select_by_portrait(runtime: Runtime, event_id: str, body: SelectByPort
             runtime.db, projections.portrait_query(portrait)
         )
     ]
-    for start in range(0, len(client_ids), BATCH):
-        chunk = client_ids[start : start + BATCH]
-        async for group in directory.consenting_people(runtime.db, chunk, BATCH):
-            candidates = [_person_participant(event_id, p, body.role, None, now) for p in group]
-            await _add(
-                runtime, event, candidates, waitlist=body.waitlist, by_portrait=True, result=result
-            )
+    # One scan of the event's list and one of the people projection, whatever the sizes.
+    listed = await ParticipantRepository(runtime).listed(event_id)
+    async for group in directory.consenting_people(runtime.db, client_ids, BATCH):
+        candidates = [_person_participant(event_id, p, body.role, None, now) for p in group]
+        await _add(
+            runtime,
+            event,
+            candidates,
+            waitlist=body.waitlist,
+            by_portrait=True,
+            result=result,
+            listed=listed,
+        )
     return result
 
 
@@ -233,28 +246,40 @@ async def seat_freed(runtime: Runtime, event_id: str) -> None:
 async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
     """Fill free seats from the waiting list, longest waiting first; returns how many moved.
 
-    Each promotion reserves its seat first and is a version-guarded write, so concurrent
-    promotions (or adds) cannot give one seat twice; a promoted participant is planned and
-    is invited by the next invitation run."""
+    The waiting list is read once (one scan), not once per seat. Each promotion reserves its
+    seat first and is a version-guarded write, so concurrent promotions (or adds) cannot give
+    one seat twice; a promoted participant is planned and is invited by the next invitation
+    run."""
     if event.status.value != "scheduled":
         return 0
     repo = ParticipantRepository(runtime)
     seats = Seats(runtime)
+    # With no capacity (any more), everyone waiting comes in.
+    limited = event.capacity is not None
     promoted = 0
-    while True:
-        candidate = await repo.first_waitlisted(event.event_id)
-        if candidate is None:
-            break
-        # With no capacity (any more), everyone waiting comes in.
-        limited = event.capacity is not None
+    for waiting in await repo.waitlisted(event.event_id):
         if limited and await seats.reserve(event.event_id, event.capacity or 0, 1) == 0:
             break
-        reached = candidate.promote()
-        try:
-            await repo.save(candidate, [])
-        except VersionConflict:
+        candidate: Participant | None = waiting
+        reached: dict[str, int] = {}
+        for _ in range(5):
+            assert candidate is not None
+            reached = candidate.promote()
+            if not reached:
+                candidate = None  # someone else moved them meanwhile
+                break
+            try:
+                await repo.save(candidate, [])
+                break
+            except VersionConflict:
+                candidate = await repo.find(event.event_id, candidate.participant_id)
+                if candidate is None:
+                    break
+        else:
+            candidate = None
+        if candidate is None:
             if limited:
-                await seats.release(event.event_id, 1)  # someone else moved them; look again
+                await seats.release(event.event_id, 1)
             continue
         await Counters(runtime).add(event.event_id, reached)
         promoted += 1
@@ -282,18 +307,15 @@ async def capacity_changed(
 
 async def mark_no_shows(runtime: Runtime, event_id: str) -> int:
     """Once the event is completed: everyone who accepted and was not seen is a no-show.
-    Idempotent (a participant is marked once), so it can run again after an interruption."""
+    Idempotent (a participant is marked once), so it can run again after an interruption.
+    Their ids are read in one scan, then fetched and marked a page (``_id $in``) at a time."""
     repo = ParticipantRepository(runtime)
     marked = 0
-    after_id = ""
     now = utc_now()
-    while True:
-        batch = await repo.accepted_not_attended(event_id, after_id, BATCH)
-        if not batch:
-            await runtime.db[EVENTS].update_one(
-                {"_id": event_id}, {"$set": {NO_SHOWS_MARKED: True}}
-            )
-            return marked
+    query = {"event_id": event_id, "answer": "accepted", "attended_at": None, "no_show_at": None}
+    ids = await repo.ids(query)
+    for start in range(0, len(ids), BATCH):
+        batch = await repo.by_ids(ids[start : start + BATCH], query)
         changed: list[tuple[Participant, Sequence[ContractEvent], dict[str, Any]]] = []
         for p in batch:
             if p.mark_no_show(now):
@@ -301,7 +323,8 @@ async def mark_no_shows(runtime: Runtime, event_id: str) -> int:
         written = await repo.save_many(changed)
         await Counters(runtime).add(event_id, {"no_show": len(written)})
         marked += len(written)
-        after_id = batch[-1].participant_id
+    await runtime.db[EVENTS].update_one({"_id": event_id}, {"$set": {NO_SHOWS_MARKED: True}})
+    return marked
 
 
 async def mark_pending_no_shows(runtime: Runtime) -> None:

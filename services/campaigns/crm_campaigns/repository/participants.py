@@ -15,7 +15,13 @@ from pymongo.errors import BulkWriteError
 
 from crm_campaigns.domain.errors import UnknownParticipant
 from crm_campaigns.domain.participants import Participant
-from crm_campaigns.repository import EFFECTIVENESS, EVENTS, INVITATION_RUNS, PARTICIPANTS
+from crm_campaigns.repository import (
+    EFFECTIVENESS,
+    EVENTS,
+    INVITATION_CHUNKS,
+    INVITATION_RUNS,
+    PARTICIPANTS,
+)
 from crm_campaigns.repository.documents import participant_doc, participant_of
 from crm_campaigns.repository.pagination import after, next_cursor
 from crm_campaigns.repository.planning import Page
@@ -24,6 +30,9 @@ ACTIVE = {"removed": {"$ne": True}}
 WRITE_CHUNK = 50
 """Statements per bulk command (docs/decisions/0002: at most 20-50 on FerretDB v1)."""
 LAST_WRITE = "last_write"
+CHUNK = 500
+"""Participant ids per invitation-run chunk document: the most one ``_id $in`` narrows by
+index on the local FerretDB (docs/decisions/0002), and a bounded document size."""
 
 
 class ParticipantRepository:
@@ -83,6 +92,12 @@ class ParticipantRepository:
             )
         return participant_of(doc)
 
+    async def find(self, event_id: str, participant_id: str) -> Participant | None:
+        doc = await self.collection.find_one(
+            {"_id": participant_id, "event_id": event_id, **ACTIVE}, {OUTBOX: 0}
+        )
+        return participant_of(doc) if doc is not None else None
+
     async def by_check_in_code(self, event_id: str, code: str) -> Participant:
         doc = await self.collection.find_one(
             {"event_id": event_id, "check_in_code": code.strip().upper(), **ACTIVE}, {OUTBOX: 0}
@@ -122,28 +137,35 @@ class ParticipantRepository:
         docs = await self.collection.find(query, {OUTBOX: 0}).sort("_id", 1).limit(limit).to_list()
         return Page([participant_of(d) for d in docs], next_cursor(docs, "_id", limit))
 
-    async def count(self, event_id: str, statuses: Sequence[str]) -> int:
-        return await self.collection.count_documents(
-            {"event_id": event_id, "status": {"$in": list(statuses)}, **ACTIVE}
-        )
+    async def ids(self, query: Mapping[str, Any]) -> list[str]:
+        """The ids of this event's active participants matching ``query``, in ``_id`` order.
 
-    async def batch(
-        self, event_id: str, statuses: Sequence[str], after_id: str, limit: int
-    ) -> list[Participant]:
-        docs = (
-            await self.collection.find(
-                {
-                    "event_id": event_id,
-                    "status": {"$in": list(statuses)},
-                    "_id": {"$gt": after_id},
-                    **ACTIVE,
-                },
-                {OUTBOX: 0},
-            )
-            .sort("_id", 1)
-            .limit(limit)
-            .to_list()
-        )
+        One scan of the collection with a projection, read to the end: FerretDB evaluates a
+        filter that is not on ``_id`` over every document (docs/decisions/0002), so code that
+        walks many participants reads their ids once and then fetches them by ``_id $in``."""
+        found = self.collection.find({**query, **ACTIVE}, {"_id": 1})
+        return sorted([d["_id"] async for d in found])
+
+    async def by_ids(self, ids: Sequence[str], query: Mapping[str, Any]) -> list[Participant]:
+        """The participants among ``ids`` (at most :data:`CHUNK`) still matching ``query``,
+        in the order of ``ids``; narrowed by the ``_id`` index, the rest filtered on the way."""
+        docs = await self.collection.find(
+            {"_id": {"$in": list(ids)}, **query, **ACTIVE}, {OUTBOX: 0}
+        ).to_list()
+        by_id = {d["_id"]: d for d in docs}
+        return [participant_of(by_id[i]) for i in ids if i in by_id]
+
+    async def listed(self, event_id: str) -> set[str]:
+        """Every natural key (``who``) on the event's list, removed ones included, in one scan."""
+        found = self.collection.find({"event_id": event_id}, {"who": 1})
+        return {str(d.get("who")) async for d in found}
+
+    async def waitlisted(self, event_id: str) -> list[Participant]:
+        """Everyone on the waiting list, longest waiting first, in one scan."""
+        docs = await self.collection.find(
+            {"event_id": event_id, "status": "waitlisted", **ACTIVE}, {OUTBOX: 0}
+        ).to_list()
+        docs.sort(key=lambda d: (d["added_at"], d["_id"]))
         return [participant_of(d) for d in docs]
 
     async def count_seat_holders(self, event_id: str) -> int:
@@ -156,39 +178,6 @@ class ParticipantRepository:
                 **ACTIVE,
             }
         )
-
-    async def first_waitlisted(self, event_id: str) -> Participant | None:
-        """The participant longest on the waiting list."""
-        docs = (
-            await self.collection.find(
-                {"event_id": event_id, "status": "waitlisted", **ACTIVE}, {OUTBOX: 0}
-            )
-            .sort([("added_at", 1), ("_id", 1)])
-            .limit(1)
-            .to_list()
-        )
-        return participant_of(docs[0]) if docs else None
-
-    async def accepted_not_attended(
-        self, event_id: str, after_id: str, limit: int
-    ) -> list[Participant]:
-        docs = (
-            await self.collection.find(
-                {
-                    "event_id": event_id,
-                    "answer": "accepted",
-                    "attended_at": None,
-                    "no_show_at": None,
-                    "_id": {"$gt": after_id},
-                    **ACTIVE,
-                },
-                {OUTBOX: 0},
-            )
-            .sort("_id", 1)
-            .limit(limit)
-            .to_list()
-        )
-        return [participant_of(d) for d in docs]
 
     async def save_many(
         self, changed: Sequence[tuple[Participant, Sequence[ContractEvent], Mapping[str, Any]]]
@@ -279,11 +268,36 @@ class Counters:
 
 
 class InvitationRuns:
+    """Runs and their chunks. The ids a run works through are fixed when it starts and kept in
+    chunk documents of at most :data:`CHUNK` ids (``<run id>:<n>``, read by ``_id``), so no
+    document grows with the number of participants; the run's cursor is (chunk, position)."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.collection = runtime.db[INVITATION_RUNS]
+        self.chunks = runtime.db[INVITATION_CHUNKS]
 
     async def create(self, doc: dict[str, Any]) -> None:
         await self.collection.insert_one(doc)
+
+    async def write_chunks(self, run_id: str, ids: Sequence[str]) -> int:
+        """Store ``ids`` as the run's chunks (replacing any a stopped start left); returns
+        how many chunks there are."""
+        docs = [
+            {
+                "_id": f"{run_id}:{n}",
+                "run_id": run_id,
+                "n": n,
+                "ids": list(ids[start : start + CHUNK]),
+            }
+            for n, start in enumerate(range(0, len(ids), CHUNK))
+        ]
+        for doc in docs:
+            await self.chunks.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        return len(docs)
+
+    async def chunk(self, run_id: str, n: int) -> list[str]:
+        doc = await self.chunks.find_one({"_id": f"{run_id}:{n}"})
+        return list(doc["ids"]) if doc else []
 
     async def get(self, event_id: str, run_id: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": run_id, "event_id": event_id})
@@ -295,12 +309,37 @@ class InvitationRuns:
             .to_list()
         )
 
-    async def progress(self, run_id: str, *, after_id: str, processed: int, invited: int) -> None:
+    async def planned(self, run_id: str, *, chunks: int, total: int) -> None:
+        """The run's chunks are written: record how many, and start its cursor."""
         await self.collection.update_one(
             {"_id": run_id},
             {
-                "$set": {"state": "running", "after_id": after_id},
-                "$inc": {"processed": processed, "invited": invited},
+                "$set": {
+                    "state": "running",
+                    "chunks": chunks,
+                    "total": total,
+                    "chunk": 0,
+                    "position": 0,
+                }
+            },
+        )
+
+    async def progress(
+        self, run_id: str, *, chunk: int, position: int, processed: int, invited: int
+    ) -> None:
+        """Move the cursor past what was just done. ``processed`` is absolute (the ids before
+        the cursor), so a page done again after a crash is not counted twice; ``invited``
+        grows only by what was written now, which a page done again does not repeat."""
+        await self.collection.update_one(
+            {"_id": run_id},
+            {
+                "$set": {
+                    "state": "running",
+                    "chunk": chunk,
+                    "position": position,
+                    "processed": processed,
+                },
+                "$inc": {"invited": invited},
             },
         )
 

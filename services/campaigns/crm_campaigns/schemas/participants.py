@@ -76,7 +76,9 @@ class InvitationRunOut(BaseModel):
     event_id: str
     state: Literal["queued", "running", "done"]
     statuses: list[str]
-    total: int
+    total: int | None
+    """How many participants the run works through; null while it is queued (the worker
+    reads them when it starts the run)."""
     processed: int
     invited: int
     created_at: datetime

@@ -73,7 +73,7 @@ async def test_a_run_invites_every_participant_exactly_once(
         f"/events/{eid}/invitations", json={}, headers=campaigns.write()
     )
     assert started.status_code == 202, started.text
-    assert started.json()["total"] == RUN_SIZE
+    assert started.json()["state"] == "queued"
     location = started.headers["Location"]
 
     async def finished() -> Any:
@@ -81,6 +81,7 @@ async def test_a_run_invites_every_participant_exactly_once(
         return run if run["state"] == "done" else None
 
     run = await eventually(finished, within=600, interval=1.0, what="the invitation run")
+    assert run["total"] == RUN_SIZE
     assert run["processed"] == RUN_SIZE
     assert run["invited"] == RUN_SIZE
 
@@ -101,9 +102,82 @@ async def test_a_run_invites_every_participant_exactly_once(
     again = await campaigns.http.post(
         f"/events/{eid}/invitations", json={}, headers=campaigns.write()
     )
-    assert again.json()["total"] == 0
+    location = again.headers["Location"]
+    second = await eventually(finished, within=120, interval=0.5, what="the second run")
+    assert (second["total"], second["processed"], second["invited"]) == (0, 0, 0)
     effectiveness = await campaigns.http.get(
         f"/events/{eid}/effectiveness", headers=campaigns.read()
     )
     assert effectiveness.json()["planned"] == RUN_SIZE
     assert effectiveness.json()["invited"] == RUN_SIZE
+
+
+async def test_a_run_keeps_its_ids_in_bounded_chunks_and_a_resumed_run_invites_no_one_twice(
+    stack: StackEndpoints, campaigns: Campaigns
+) -> None:
+    size = 1100
+    tag = f"resume{uuid.uuid4().hex[:8]}"
+    await seed_people(campaigns, size, tag)
+    programme = await campaigns.http.post(
+        "/programmes",
+        json={"name": "Resume", "portrait": {"tags": [tag]}, "starts_on": "2031-01-01",
+              "ends_on": "2031-12-31"},
+        headers=campaigns.write(),
+    )  # fmt: skip
+    event = await schedule(campaigns, programme_id=programme.json()["id"], capacity=None)
+    eid = event["id"]
+    selected = await campaigns.http.post(
+        f"/events/{eid}/participants/by-portrait", json={}, headers=campaigns.write(), timeout=120
+    )
+    assert selected.json()["added"] == size
+    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    started = await campaigns.http.post(
+        f"/events/{eid}/invitations", json={}, headers=campaigns.write()
+    )
+    location = started.headers["Location"]
+    rid = started.json()["id"]
+
+    async def finished() -> Any:
+        run = (await campaigns.http.get(location, headers=campaigns.read())).json()
+        return run if run["state"] == "done" else None
+
+    first = await eventually(finished, within=300, interval=0.5, what="the invitation run")
+    assert (first["total"], first["processed"], first["invited"]) == (size, size, size)
+
+    # The ids live in chunk documents of at most 500, keyed by run and number; the run's own
+    # document holds only its cursor.
+    db = campaigns.runtime.db
+    chunks = await db["invitation_run_chunks"].find({"run_id": rid}).to_list()
+    assert sorted(c["_id"] for c in chunks) == [f"{rid}:0", f"{rid}:1", f"{rid}:2"]
+    assert sorted(len(c["ids"]) for c in chunks) == [100, 500, 500]
+    listed = await db["participants"].find({"event_id": eid}, {"_id": 1}).to_list()
+    assert sorted(i for c in chunks for i in c["ids"]) == sorted(d["_id"] for d in listed)
+    stored = await db["invitation_runs"].find_one({"_id": rid})
+    assert (stored["chunks"], stored["chunk"], stored["position"]) == (3, 3, 0)
+    assert not any(isinstance(v, list) and len(v) > 10 for v in stored.values())
+
+    # A process stopped after writing pages whose cursor it had not yet stored: the worker
+    # takes the run up again from its first chunk.
+    await db["invitation_runs"].update_one(
+        {"_id": rid},
+        {"$set": {"state": "running", "chunk": 0, "position": 0, "finished_at": None}},
+    )
+    again = await eventually(finished, within=300, interval=0.5, what="the resumed run")
+    assert again["finished_at"] != first["finished_at"]
+    assert (again["total"], again["processed"], again["invited"]) == (size, size, size)
+
+    def requested(envelopes: list[Any]) -> int:
+        return sum(e.event_type == "InvitationRequested" for e in envelopes)
+
+    envelopes = await our_facts(stack, since, eid, until=lambda es: requested(es) >= size)
+    per_participant = Counter(
+        e.open_as(InvitationRequested).participant_id
+        for e in envelopes
+        if e.event_type == "InvitationRequested"
+    )
+    assert len(per_participant) == size
+    assert set(per_participant.values()) == {1}
+    effectiveness = await campaigns.http.get(
+        f"/events/{eid}/effectiveness", headers=campaigns.read()
+    )
+    assert effectiveness.json()["invited"] == size

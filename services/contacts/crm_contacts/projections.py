@@ -1,20 +1,30 @@
 """The per-client timeline, fed by the contacts topic and the other services' topics.
 
-Each fact about a client becomes one entry whose id is the fact's envelope ``event_id``, so a
-redelivered or replayed fact lands on the same entry. A fact about a client this base does not
-know is left out; a fact about a merged client goes to its survivor.
+Contacts' own facts about a client (registration, status moves, people added, curators, merges
+and contact records) come back through the contacts topic like the other services' facts, so
+the timeline has one way in. Most events make one entry each, described by ``FACTS`` and put by
+:func:`on_fact`; the few that need lookups or side effects have handlers of their own. An entry's
+id is the fact's natural id where it has one (so a producer's replay in a new envelope lands on
+the same entry), else its envelope ``event_id`` (so a redelivery does). A fact about a client
+this base does not know is left out; a fact about a merged client goes to its survivor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
+from typing import Any
 
 from crm_contracts import campaigns as k
 from crm_contracts import contacts as c
 from crm_contracts import notify as n
 from crm_contracts import proposals as p
+from crm_contracts.base import ContractEvent
 from crm_contracts.common import Recipient
 from crm_contracts.envelope import Envelope
+from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
 from crm_contracts.values import NeedsSource, RecipientKind, SelectionMode
 from crm_kit.runtime import Runtime
 
@@ -87,35 +97,252 @@ async def _client_of_person(
     return await ClientRepository(runtime).client_id_of_person(person_id)
 
 
-# -- contacts' own facts --------------------------------------------------------------------------
-async def on_contact_recorded(runtime: Runtime, e: c.ContactRecorded, env: Envelope) -> None:
-    summary = f"{e.kind.value.replace('_', ' ')} ({e.direction.value}): {e.summary}"
-    await _put(
-        runtime,
-        env,
+# -- the facts that make one entry each, described by a table ------------------------------------
+@dataclass(frozen=True)
+class Fact:
+    """What one event says about one client, for the timeline."""
+
+    client_id: str | None
+    at: datetime
+    kind: str
+    summary: str
+    refs: dict[str, str | None]
+    natural_id: str | None = None
+    """One entry per fact even when it is re-sent in a new envelope; else the envelope's id."""
+
+
+def _label(value: Enum) -> str:
+    return str(value.value).replace("_", " ")
+
+
+def _contact_recorded(e: c.ContactRecorded) -> Fact:
+    return Fact(
         e.client_id,
-        at=e.occurred_at,
-        kind="contact",
-        source="contacts",
-        summary=summary,
-        natural_id=f"contact:{e.contact_id}",
-        refs={
+        e.occurred_at,
+        "contact",
+        f"{_label(e.kind)} ({e.direction.value}): {e.summary}",
+        {
             "contact_id": e.contact_id,
             "employee_id": e.employee_id,
             "person_id": e.person_id,
             "event_id": e.event_id,
             "proposal_id": e.proposal_id,
         },
+        f"contact:{e.contact_id}",
+    )
+
+
+def _client_registered(e: c.ClientRegistered) -> Fact:
+    return Fact(
+        e.client_id,
+        e.registered_at,
+        "registered",
+        f"Registered as {_label(e.status)} ({_label(e.source.kind)})",
+        {
+            "registered_by": e.registered_by,
+            "event_id": e.source.event_id,
+            "programme_id": e.source.programme_id,
+            "response_id": e.source.questionnaire_response_id,
+        },
+        f"registered:{e.client_id}",
+    )
+
+
+def _status_changed(e: c.ClientStatusChanged) -> Fact:
+    return Fact(
+        e.client_id,
+        e.changed_at,
+        "status_changed",
+        f"Status {_label(e.from_status)} → {_label(e.to_status)}"
+        + (f": {e.reason}" if e.reason else ""),
+        {"changed_by": e.changed_by, "version": str(e.version)},
+        f"status_changed:{e.client_id}:{e.version}",
+    )
+
+
+def _person_added(e: c.PersonAdded) -> Fact:
+    return Fact(
+        e.client_id,
+        e.added_at,
+        "person_added",
+        f"Person added: {e.name}" + (f", {e.position}" if e.position else ""),
+        {"person_id": e.person_id},
+        f"person_added:{e.person_id}",
+    )
+
+
+def _curator_assigned(e: c.CuratorAssigned) -> Fact:
+    return Fact(
+        e.client_id,
+        e.assigned_at,
+        "curator_assigned",
+        f"Curator assigned: {e.curator_id}"
+        + (f" (was {e.previous_curator_id})" if e.previous_curator_id else ""),
+        {
+            "curator_id": e.curator_id,
+            "previous_curator_id": e.previous_curator_id,
+            "assigned_by": e.assigned_by,
+        },
+        f"curator_assigned:{e.client_id}:{e.assigned_at.isoformat()}",
+    )
+
+
+def _clients_merged(e: c.ClientsMerged) -> Fact:
+    return Fact(
+        e.survivor_client_id,
+        e.merged_at,
+        "merged",
+        f"Client {e.merged_client_id} merged into this one ({len(e.moved_person_ids)} people, "
+        f"{len(e.moved_contact_ids)} contact records moved)",
+        {"merged_client_id": e.merged_client_id, "merged_by": e.merged_by},
+        f"merged:{e.merged_client_id}",
+    )
+
+
+def _invited(e: k.InvitationRequested) -> Fact:
+    return Fact(
+        _client_of(e.recipient),
+        e.requested_at,
+        "invited",
+        f"Invited to {e.event_title}",
+        {"event_id": e.event_id, "participant_id": e.participant_id},
+    )
+
+
+def _answered(e: k.InvitationAnswered) -> Fact:
+    return Fact(
+        _client_of(e.recipient),
+        e.answered_at,
+        "answered",
+        f"Invitation {e.answer.value}" + (f": {e.comment}" if e.comment else ""),
+        {"event_id": e.event_id, "participant_id": e.participant_id},
+    )
+
+
+def _attendance(e: k.AttendanceRecorded) -> Fact:
+    return Fact(
+        _client_of(e.recipient),
+        e.recorded_at,
+        "attended" if e.attended else "no_show",
+        ("Attended" if e.attended else "Did not attend") + f" ({e.method.value})",
+        {"event_id": e.event_id, "participant_id": e.participant_id},
+    )
+
+
+def _proposal_registered(e: p.ProposalRegistered) -> Fact:
+    return Fact(
+        e.client_id,
+        e.registered_at,
+        "proposal_registered",
+        f"Proposal registered: {e.title}",
+        {"proposal_id": e.proposal_id, "curator_id": e.curator_id},
+        f"proposal_registered:{e.proposal_id}",
+    )
+
+
+def _proposal_revised(e: p.ProposalRevised) -> Fact:
+    return Fact(
+        e.client_id,
+        e.revised_at,
+        "proposal_revised",
+        f"Proposal revised (revision {e.revision}): {e.title}"
+        + (f", {e.reason}" if e.reason else ""),
+        {"proposal_id": e.proposal_id, "revision": str(e.revision)},
+        f"proposal_revised:{e.proposal_id}:{e.revision}",
+    )
+
+
+def _proposal_won(e: p.ProposalWon) -> Fact:
+    return Fact(
+        e.client_id,
+        e.won_at,
+        "proposal_won",
+        f"Proposal won: {e.title}",
+        {"proposal_id": e.proposal_id},
+        f"proposal_won:{e.proposal_id}",
+    )
+
+
+def _proposal_lost(e: p.ProposalLost) -> Fact:
+    return Fact(
+        e.client_id,
+        e.lost_at,
+        "proposal_lost",
+        f"Proposal lost: {e.reason}",
+        {"proposal_id": e.proposal_id},
+        f"proposal_lost:{e.proposal_id}",
+    )
+
+
+def _delivered(e: n.NotificationDelivered) -> Fact:
+    return Fact(
+        _client_of(e.recipient),
+        e.delivered_at,
+        "notification_delivered",
+        f"{_label(e.kind)} delivered by {e.channel.value}",
+        {"notification_id": e.notification_id, "event_id": e.event_id, "person_id": e.recipient.id},
+        f"notification:{e.notification_id}",
+    )
+
+
+def _failed(e: n.NotificationFailed) -> Fact:
+    return Fact(
+        _client_of(e.recipient),
+        e.failed_at,
+        "notification_failed",
+        f"{_label(e.kind)} not delivered: {e.reason}",
+        {"notification_id": e.notification_id, "event_id": e.event_id, "person_id": e.recipient.id},
+        f"notification:{e.notification_id}",
+    )
+
+
+FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
+    c.ContactRecorded: _contact_recorded,
+    c.ClientRegistered: _client_registered,
+    c.ClientStatusChanged: _status_changed,
+    c.PersonAdded: _person_added,
+    c.CuratorAssigned: _curator_assigned,
+    c.ClientsMerged: _clients_merged,
+    k.InvitationRequested: _invited,
+    k.InvitationAnswered: _answered,
+    k.AttendanceRecorded: _attendance,
+    p.ProposalRegistered: _proposal_registered,
+    p.ProposalRevised: _proposal_revised,
+    p.ProposalWon: _proposal_won,
+    p.ProposalLost: _proposal_lost,
+    n.NotificationDelivered: _delivered,
+    n.NotificationFailed: _failed,
+}
+"""The events that each make one timeline entry, and how."""
+
+_SOURCES = {CONTACTS: "contacts", CAMPAIGNS: "campaigns", PROPOSALS: "proposals", NOTIFY: "notify"}
+
+
+async def on_fact(runtime: Runtime, e: ContractEvent, env: Envelope) -> None:
+    """The timeline entry of one of ``FACTS``."""
+    fact = FACTS[type(e)](e)
+    await _put(
+        runtime,
+        env,
+        fact.client_id,
+        at=fact.at,
+        kind=fact.kind,
+        source=_SOURCES[e.topic],
+        summary=fact.summary,
+        refs=fact.refs,
+        natural_id=fact.natural_id,
     )
 
 
 async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope) -> None:
+    """The merged client's entries move to the survivor, which also gets the merge's own."""
     await TimelineRepository(runtime).repoint(
         from_client=e.merged_client_id, to_client=e.survivor_client_id
     )
     clients = ClientRepository(runtime)
     await clients.refresh_search_entry(e.merged_client_id)
     await clients.refresh_search_entry(e.survivor_client_id)
+    await on_fact(runtime, e, env)
 
 
 ClientFact = (
@@ -130,8 +357,11 @@ ClientFact = (
 
 async def on_client_fact(runtime: Runtime, e: ClientFact, env: Envelope) -> None:
     """Repair the client's search entry should the write after its document have been lost
-    (a crash between the two); a current entry is left as it is."""
-    await ClientRepository(runtime).refresh_search_entry(e.client_id)
+    (a crash between the two; a current entry is left as it is), then put the fact on the
+    timeline if it is one of ``FACTS`` (updates are not)."""
+    known = await ClientRepository(runtime).refresh_search_entry(e.client_id)
+    if known and type(e) in FACTS:
+        await on_fact(runtime, e, env)
 
 
 # -- campaigns ------------------------------------------------------------------------------------
@@ -199,47 +429,6 @@ async def on_needs_identified(runtime: Runtime, e: k.NeedsIdentified, env: Envel
     )
 
 
-async def on_invitation_requested(
-    runtime: Runtime, e: k.InvitationRequested, env: Envelope
-) -> None:
-    await _put(
-        runtime,
-        env,
-        _client_of(e.recipient),
-        at=e.requested_at,
-        kind="invited",
-        source="campaigns",
-        summary=f"Invited to {e.event_title}",
-        refs={"event_id": e.event_id, "participant_id": e.participant_id},
-    )
-
-
-async def on_invitation_answered(runtime: Runtime, e: k.InvitationAnswered, env: Envelope) -> None:
-    await _put(
-        runtime,
-        env,
-        _client_of(e.recipient),
-        at=e.answered_at,
-        kind="answered",
-        source="campaigns",
-        summary=f"Invitation {e.answer.value}" + (f": {e.comment}" if e.comment else ""),
-        refs={"event_id": e.event_id, "participant_id": e.participant_id},
-    )
-
-
-async def on_attendance_recorded(runtime: Runtime, e: k.AttendanceRecorded, env: Envelope) -> None:
-    await _put(
-        runtime,
-        env,
-        _client_of(e.recipient),
-        at=e.recorded_at,
-        kind="attended" if e.attended else "no_show",
-        source="campaigns",
-        summary=("Attended" if e.attended else "Did not attend") + f" ({e.method.value})",
-        refs={"event_id": e.event_id, "participant_id": e.participant_id},
-    )
-
-
 async def on_questionnaire_submitted(
     runtime: Runtime, e: k.QuestionnaireSubmitted, env: Envelope
 ) -> None:
@@ -259,102 +448,5 @@ async def on_questionnaire_submitted(
             "event_id": e.event_id,
             "response_id": e.response_id,
             "person_id": e.respondent.person_id,
-        },
-    )
-
-
-# -- proposals ------------------------------------------------------------------------------------
-async def on_proposal_registered(runtime: Runtime, e: p.ProposalRegistered, env: Envelope) -> None:
-    await _put(
-        runtime,
-        env,
-        e.client_id,
-        at=e.registered_at,
-        kind="proposal_registered",
-        source="proposals",
-        summary=f"Proposal registered: {e.title}",
-        natural_id=f"proposal_registered:{e.proposal_id}",
-        refs={"proposal_id": e.proposal_id, "curator_id": e.curator_id},
-    )
-
-
-async def on_proposal_revised(runtime: Runtime, e: p.ProposalRevised, env: Envelope) -> None:
-    await _put(
-        runtime,
-        env,
-        e.client_id,
-        at=e.revised_at,
-        kind="proposal_revised",
-        source="proposals",
-        summary=f"Proposal revised (revision {e.revision}): {e.title}"
-        + (f", {e.reason}" if e.reason else ""),
-        natural_id=f"proposal_revised:{e.proposal_id}:{e.revision}",
-        refs={"proposal_id": e.proposal_id, "revision": str(e.revision)},
-    )
-
-
-async def on_proposal_won(runtime: Runtime, e: p.ProposalWon, env: Envelope) -> None:
-    await _put(
-        runtime,
-        env,
-        e.client_id,
-        at=e.won_at,
-        kind="proposal_won",
-        source="proposals",
-        summary=f"Proposal won: {e.title}",
-        natural_id=f"proposal_won:{e.proposal_id}",
-        refs={"proposal_id": e.proposal_id},
-    )
-
-
-async def on_proposal_lost(runtime: Runtime, e: p.ProposalLost, env: Envelope) -> None:
-    await _put(
-        runtime,
-        env,
-        e.client_id,
-        at=e.lost_at,
-        kind="proposal_lost",
-        source="proposals",
-        summary=f"Proposal lost: {e.reason}",
-        natural_id=f"proposal_lost:{e.proposal_id}",
-        refs={"proposal_id": e.proposal_id},
-    )
-
-
-# -- notify ---------------------------------------------------------------------------------------
-async def on_notification_delivered(
-    runtime: Runtime, e: n.NotificationDelivered, env: Envelope
-) -> None:
-    await _put(
-        runtime,
-        env,
-        _client_of(e.recipient),
-        at=e.delivered_at,
-        kind="notification_delivered",
-        source="notify",
-        summary=f"{e.kind.value.replace('_', ' ')} delivered by {e.channel.value}",
-        natural_id=f"notification:{e.notification_id}",
-        refs={
-            "notification_id": e.notification_id,
-            "event_id": e.event_id,
-            "person_id": e.recipient.id,
-        },
-    )
-
-
-async def on_notification_failed(runtime: Runtime, e: n.NotificationFailed, env: Envelope) -> None:
-    await _put(
-        runtime,
-        env,
-        _client_of(e.recipient),
-        at=e.failed_at,
-        kind="notification_failed",
-        source="notify",
-        summary=f"{e.kind.value.replace('_', ' ')} not delivered: {e.reason}",
-        natural_id=f"notification:{e.notification_id}",
-        refs={
-            "notification_id": e.notification_id,
-            "event_id": e.event_id,
-            "person_id": e.recipient.id,
         },
     )

@@ -116,9 +116,11 @@ async def get_contact(contact_id: str, runtime: RuntimeDep, _: Reader) -> Contac
     response_model=Page[TimelineEntryOut],
     responses=problem_responses(404, 422),
     summary="Everything that happened with a client, in time order",
-    description="The client's contact records and the other services' facts about it "
-    "(added to an event, invited, answered, attended, questionnaire, needs identified, "
-    "proposal registered, revised, won or lost, notifications), as they arrive.",
+    description="The client's own history (registered, status changed, person added, curator "
+    "assigned, merged: a merged client's entries move to the survivor), its contact records, "
+    "and the other services' facts about it (added to an event, invited, answered, attended, "
+    "questionnaire, needs identified, proposal registered, revised, won or lost, "
+    "notifications), as they arrive.",
 )
 async def timeline(
     client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50

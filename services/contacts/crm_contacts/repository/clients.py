@@ -185,12 +185,15 @@ class ClientRepository:
         await self.keys.put(doc)
         return client_of(doc)
 
-    async def refresh_search_entry(self, client_id: str) -> None:
-        """Rewrite a client's search entry from the stored client (a no-op if it is current)."""
+    async def refresh_search_entry(self, client_id: str) -> bool:
+        """Rewrite a client's search entry from the stored client (a no-op if it is current);
+        ``False`` if this base does not know the client."""
         doc: Document | None = await self.collection.find_one({"_id": client_id}, FIELDS)
-        if doc is not None:
-            await self.index.put(doc)
-            await self.keys.put(doc)
+        if doc is None:
+            return False
+        await self.index.put(doc)
+        await self.keys.put(doc)
+        return True
 
     async def get(self, client_id: str) -> domain.Client | None:
         doc: Document | None = await self.collection.find_one({"_id": client_id}, _HIDDEN)

@@ -134,9 +134,15 @@ async def test_an_unknown_respondent_becomes_one_potential_client_however_often_
         response = await contacts.api.get(
             f"/clients/{client['_id']}/timeline", headers=contacts.reader
         )
-        return response.json()["items"]
+        items = response.json()["items"]
+        kinds = {e["kind"] for e in items}
+        return items if {"questionnaire", "registered", "person_added"} <= kinds else None
 
-    [entry] = await eventually(timeline, what="the questionnaire on the timeline")
+    # The questionnaire, and contacts' own facts of the client and person it registered: once
+    # each, however often redelivered (here and by other instances on the shared topic).
+    items = await eventually(timeline, what="the questionnaire on the timeline")
+    assert sorted(e["kind"] for e in items) == ["person_added", "questionnaire", "registered"]
+    [entry] = [e for e in items if e["kind"] == "questionnaire"]
     assert (entry["kind"], entry["source"]) == ("questionnaire", "campaigns")
     assert entry["refs"]["response_id"] == event.response_id
 
@@ -238,9 +244,10 @@ async def test_the_timeline_merges_contacts_and_other_services_facts_in_time_ord
             f"/clients/{client['id']}/timeline", headers=contacts.reader
         )
         items = response.json()["items"]
-        return items if len(items) >= 4 else None
+        return items if len(items) >= 6 else None
 
-    await eventually(everything, what="four timeline entries")
+    # Four facts above, and contacts' own: the registration and the person added (now).
+    await eventually(everything, what="six timeline entries")
     url = f"/clients/{client['id']}/timeline"
     first = (await contacts.api.get(url, params={"limit": 3}, headers=contacts.reader)).json()
     assert [e["kind"] for e in first["items"]] == ["invited", "notification_delivered", "contact"]
@@ -248,7 +255,11 @@ async def test_the_timeline_merges_contacts_and_other_services_facts_in_time_ord
     rest = await contacts.api.get(
         url, params={"cursor": first["next_cursor"]}, headers=contacts.reader
     )
-    assert [e["kind"] for e in rest.json()["items"]] == ["proposal_registered"]
+    assert [e["kind"] for e in rest.json()["items"]] == [
+        "proposal_registered",
+        "registered",
+        "person_added",
+    ]
     assert rest.json()["next_cursor"] is None
 
 
@@ -348,6 +359,7 @@ async def test_participants_needs_and_revisions_join_the_timeline_once_each(
         return items if done else None
 
     items = await eventually(last_ones_arrived, what="the needs and revisions on the timeline")
+    items = [e for e in items if e["source"] != "contacts"]  # the registration, people added
     assert [
         (e["kind"], e["refs"].get("participant_id") or e["refs"].get("revision")) for e in items
     ] == [
@@ -447,3 +459,71 @@ async def test_needs_without_a_client_land_on_the_client_their_source_is_about(
     assert first["refs"]["source_id"] == questionnaire.response_id
     [second] = await eventually(lambda: needs_of(known["id"]), what="needs from the record")
     assert second["summary"] == "Needs identified (contact record): storage"
+
+
+async def test_contacts_own_facts_about_a_client_join_its_timeline_once_each(
+    contacts: Contacts,
+) -> None:
+    since = await contacts.offsets()
+    client = await contacts.register(country="RU")
+    person = await contacts.add_person(client["id"], position="Buyer")
+    moved = await contacts.api.post(
+        f"/clients/{client['id']}/status",
+        json={"status": "active", "reason": "first order"},
+        headers={**contacts.writer, "If-Match": '"2"'},  # the person added made version 2
+    )
+    assert moved.status_code == 200, moved.text
+    curator = await contacts.employee()
+    current = await contacts.api.get(f"/clients/{client['id']}", headers=contacts.reader)
+    assigned = await contacts.api.put(
+        f"/clients/{client['id']}/curator",
+        json={"employee_id": curator["id"]},
+        headers={**contacts.writer, "If-Match": current.headers["ETag"]},
+    )
+    assert assigned.status_code == 200, assigned.text
+    twin = await contacts.register()
+    merged = await contacts.api.post(
+        f"/clients/{client['id']}/merge",
+        json={"merged_client_id": twin["id"]},
+        headers=contacts.admin,
+    )
+    assert merged.status_code == 200, merged.text
+    url = f"/clients/{client['id']}/timeline"
+
+    async def entries(count: int) -> Any:
+        items = (await contacts.api.get(url, headers=contacts.reader)).json()["items"]
+        return items if len(items) >= count else None
+
+    items = await eventually(lambda: entries(6), what="contacts' facts on the timeline")
+    assert [(e["kind"], e["source"]) for e in items] == [
+        ("registered", "contacts"),
+        ("person_added", "contacts"),
+        ("status_changed", "contacts"),
+        ("curator_assigned", "contacts"),
+        ("registered", "contacts"),  # the merged client's, moved to the survivor
+        ("merged", "contacts"),
+    ]
+    assert [e["at"] for e in items] == sorted(e["at"] for e in items)
+    assert items[0]["summary"] == "Registered as potential (manual)"
+    assert items[1]["summary"] == f"Person added: {person['name']}, Buyer"
+    assert items[1]["refs"] == {"person_id": person["id"]}
+    assert items[2]["summary"] == "Status potential → active: first order"
+    assert items[3]["refs"]["curator_id"] == curator["id"]
+    assert items[4]["summary"] == "Registered as potential (manual)"
+    assert items[5]["refs"]["merged_client_id"] == twin["id"]
+    assert items[5]["summary"].startswith(f"Client {twin['id']} merged into this one")
+
+    # The registration again in a new envelope (a producer's replay), then a new fact on the
+    # same key, so that the replay was handled once the new fact shows.
+    [registered] = await contacts.events(since, client["id"], only=("ClientRegistered",))
+    await _publish(contacts, _wrap(registered.open_as(ClientRegistered), "contacts"))
+    current = await contacts.api.get(f"/clients/{client['id']}", headers=contacts.reader)
+    again = await contacts.api.post(
+        f"/clients/{client['id']}/status",
+        json={"status": "former"},
+        headers={**contacts.writer, "If-Match": current.headers["ETag"]},
+    )
+    assert again.status_code == 200, again.text
+    items = await eventually(lambda: entries(7), what="the second status move")
+    assert [e["kind"] for e in items].count("registered") == 2
+    assert items[-1]["kind"] == "status_changed"

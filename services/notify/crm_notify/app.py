@@ -29,7 +29,7 @@ from crm_notify import api, handlers
 from crm_notify.domain import IdempotencyKeyReused, NotifyError
 from crm_notify.repository import NOTIFICATIONS, create_indexes
 from crm_notify.settings import NotifySettings
-from crm_notify.worker import run_claim_cleanup, run_delivery
+from crm_notify.worker import run_claim_cleanup, run_delivery, run_due_repair
 
 __all__ = ["SPEC", "NotifySettings", "create", "main"]
 
@@ -64,7 +64,7 @@ SPEC = ServiceSpec(
     produces=[NotificationDelivered, NotificationFailed],
     indexes=create_indexes,
     domain_errors={NotifyError: 422, IdempotencyKeyReused: 409},
-    workers=[run_delivery, run_claim_cleanup],
+    workers=[run_delivery, run_claim_cleanup, run_due_repair],
 )
 
 

@@ -8,7 +8,7 @@ sending itself is the delivery worker's (``worker.py``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -151,11 +151,12 @@ async def on_employee(
 # --- requests ------------------------------------------------------------------------------
 
 
-async def on_invitation_requested(
-    rt: Runtime, event: InvitationRequested, envelope: Envelope
-) -> None:
+def invitation_notification(
+    settings: NotifySettings, event: InvitationRequested, envelope: Envelope, now: datetime
+) -> Document:
+    """The notification an ``InvitationRequested`` asks for (built in memory, not stored)."""
     recipient = event.recipient.model_dump(mode="json")
-    base = settings_of(rt).answer_base_url.rstrip("/")
+    base = settings.answer_base_url.rstrip("/")
     answer_url = event.answer_url or f"{base}/i/{event.answer_token}"
     variables = {
         "event_title": event.event_title,
@@ -179,12 +180,12 @@ async def on_invitation_requested(
         "location": _place(event.place),
         "url": answer_url,
     }
-    doc = _notification(
+    return _notification(
         envelope,
         K.INVITATION,
         recipient,
         variables,
-        utc_now(),
+        now,
         event_id=event.event_id,
         participant_id=event.participant_id,
         language_hint=event.language.value if event.language else None,
@@ -192,7 +193,26 @@ async def on_invitation_requested(
         channel_hints=[c.value for c in event.channel_hints],
         calendar=calendar,
     )
-    await repo.insert_notifications(rt.db, [doc])
+
+
+async def on_invitations_requested(
+    rt: Runtime, items: Sequence[tuple[InvitationRequested, Envelope]]
+) -> None:
+    """Store the notifications of several ``InvitationRequested`` together: bulk inserts of
+    ``repository.WRITE_CHUNK`` (due entries, then notifications), nothing read back; an
+    invitation already stored (a redelivered event) is left as it is."""
+    settings, now = settings_of(rt), utc_now()
+    docs = [invitation_notification(settings, event, envelope, now) for event, envelope in items]
+    await repo.insert_notifications(rt.db, docs)
+
+
+async def on_invitation_requested(
+    rt: Runtime, event: InvitationRequested, envelope: Envelope
+) -> None:
+    # The kit's consumer hands a handler one event at a time, in order per Kafka key, and
+    # writes the processed marker after it returned; so the write cannot wait for the rest of
+    # the consumer batch without risking a marker for a notification not yet stored.
+    await on_invitations_requested(rt, [(event, envelope)])
 
 
 async def on_task_assigned(rt: Runtime, event: TaskAssigned, envelope: Envelope) -> None:

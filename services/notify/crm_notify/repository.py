@@ -3,15 +3,15 @@ template overrides."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from crm_contracts.values import Channel, Language, NotificationKind, RecipientKind
+from crm_kit.clock import utc_now
 from crm_kit.outbox import OUTBOX, VERSION, Document
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
 
@@ -24,6 +24,7 @@ INVITEES = "event_invitees"
 TASKS = "event_tasks"
 TEMPLATES = "templates"
 CLAIMS = "delivery_claims"
+DUE = "due_notifications"
 PROCESSED = "processed_events"  # the kit's consumer markers
 DUPLICATE_KEY = 11000
 
@@ -33,7 +34,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     # collection under a registry-wide lock while waiting for a connection, and a first insert
     # under load has deadlocked the whole server that way.
     existing = set(await db.list_collection_names())
-    for name in (NOTIFICATIONS, RECIPIENTS, INVITEES, TASKS, TEMPLATES, CLAIMS, PROCESSED):
+    for name in (NOTIFICATIONS, RECIPIENTS, INVITEES, TASKS, TEMPLATES, CLAIMS, DUE, PROCESSED):
         if name not in existing:
             with contextlib.suppress(CollectionInvalid):
                 await db.create_collection(name)
@@ -46,6 +47,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await n.create_index([("recipient.id", ASCENDING), ("seq", DESCENDING)])
     await n.create_index([("source.event_id", ASCENDING)])
     await n.create_index([("event_id", ASCENDING), ("kind", ASCENDING)])
+    await db[DUE].create_index([("next_attempt_at", ASCENDING)])
     await db[INVITEES].create_index([("event_id", ASCENDING)])
     await db[TASKS].create_index([("event_id", ASCENDING), ("open", ASCENDING)])
 
@@ -55,6 +57,21 @@ def recipient_key(kind: RecipientKind | str, recipient_id: str) -> str:
 
 
 # --- notifications -------------------------------------------------------------------------
+
+WRITE_CHUNK = 50
+"""Statements per bulk command: FerretDB v1 holds a pooled connection per statement until the
+command ends and deadlocks past about 100 (docs/decisions/0002)."""
+
+ID_LOOKUP_CHUNK = 400
+"""Ids per ``_id $in`` read: the local FerretDB answers an ``$in`` of at most 500 string ids
+from the ``_id`` index (docs/decisions/0002)."""
+
+WAITING = (Status.PENDING.value, Status.RETRY.value, Status.SENDING.value)
+FINAL = (Status.DELIVERED.value, Status.FAILED.value)
+FRESH_LANE = "fresh"
+"""Never tried (``pending``)."""
+RETRY_LANE = "retry"
+"""Tried before: waiting for a retry, or claimed (``sending``) until its lease runs out."""
 
 
 def new_notification(doc: Mapping[str, Any], now: datetime) -> Document:
@@ -71,12 +88,37 @@ def new_notification(doc: Mapping[str, Any], now: datetime) -> Document:
     }
 
 
-async def insert_notifications(db: AsyncDatabase[Document], docs: Sequence[Document]) -> int:
-    """Insert what is new; a notification that already exists is left as it is."""
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def due_entry(
+    notification_id: str, attempts: int, next_attempt_at: datetime, now: datetime
+) -> Document:
+    """The ``due_notifications`` document of a waiting notification."""
+    return {
+        "_id": notification_id,
+        "lane": RETRY_LANE if attempts else FRESH_LANE,
+        "attempts": attempts,
+        "next_attempt_at": next_attempt_at,
+        "written_at": now,
+    }
+
+
+def _reschedule(notification_id: str, attempts: int, at: datetime, now: datetime) -> UpdateOne:
+    """Set (or re-create) the due entry of a notification that is still waiting."""
+    entry = due_entry(notification_id, attempts, at, now)
+    del entry["_id"]
+    return UpdateOne({"_id": notification_id}, {"$set": entry}, upsert=True)
+
+
+async def _insert_new(db: AsyncDatabase[Document], name: str, docs: Sequence[Document]) -> int:
+    """Insert what is new in one unordered command; a document whose ``_id`` is already there
+    is left as it is (a duplicate key is "already there", any other error is raised)."""
     if not docs:
         return 0
     try:
-        result = await db[NOTIFICATIONS].insert_many(list(docs), ordered=False)
+        result = await db[name].insert_many(list(docs), ordered=False)
         return len(result.inserted_ids)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
@@ -85,31 +127,68 @@ async def insert_notifications(db: AsyncDatabase[Document], docs: Sequence[Docum
         return int(exc.details.get("nInserted", 0))
 
 
+async def insert_notifications(db: AsyncDatabase[Document], docs: Sequence[Document]) -> int:
+    """Insert what is new, ``WRITE_CHUNK`` at a time; a notification that already exists is
+    left as it is. Returns how many were new.
+
+    Each chunk's due entries (``due_notifications``, one per notification, keyed by its id) are
+    written first and the notifications after them, so no crash leaves a notification that the
+    delivery worker cannot find:
+
+    - a crash before the due entries: nothing written; the consumer has not written the event's
+      processed marker (the kit writes it after the handler), so the event is redelivered and
+      both are written then;
+    - a crash between the two: due entries without notifications. The event is redelivered and
+      writes the notifications (the entries are already there); meanwhile the worker finds no
+      notification for such an entry and looks again later, with a growing pause, and deletes
+      it only once it is older than ``orphan_grace`` (:func:`due_notifications`);
+    - a redelivery of an event whose notifications were already sent writes due entries for
+      final notifications: the worker reads the notification, sees it final and deletes the
+      entry. An entry never decides by itself that something is sent (the notification's own
+      status, due time and claim do), so a superfluous entry costs a read, never a message.
+    """
+    inserted = 0
+    now = utc_now()
+    for chunk in _chunks(docs, WRITE_CHUNK):
+        entries = [
+            due_entry(str(d["_id"]), int(d["attempts"]), d["next_attempt_at"], now)
+            for d in chunk
+            if d["status"] in WAITING
+        ]
+        await _insert_new(db, DUE, entries)
+        inserted += await _insert_new(db, NOTIFICATIONS, chunk)
+    return inserted
+
+
 async def find_notification(db: AsyncDatabase[Document], notification_id: str) -> Document | None:
     return await db[NOTIFICATIONS].find_one({"_id": notification_id}, {OUTBOX: 0})
 
 
-WRITE_CHUNK = 50
-"""Statements per bulk command: FerretDB v1 holds a pooled connection per statement until the
-command ends and deadlocks past about 100 (docs/decisions/0002)."""
-
-FRESH = (Status.PENDING.value,)
-RETRYING = (Status.RETRY.value, Status.SENDING.value)
+async def notifications_by_id(
+    db: AsyncDatabase[Document], ids: Sequence[str], extra: Mapping[str, Any] | None = None
+) -> dict[str, Document]:
+    """The notifications among ``ids`` (without their outbox) that also match ``extra``, by id:
+    one ``_id $in`` read per ``ID_LOOKUP_CHUNK``."""
+    found: dict[str, Document] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids)), ID_LOOKUP_CHUNK):
+        cursor = db[NOTIFICATIONS].find({"_id": {"$in": list(chunk)}, **(extra or {})}, {OUTBOX: 0})
+        found.update({str(doc["_id"]): doc async for doc in cursor})
+    return found
 
 
 async def due_in_lane(
-    db: AsyncDatabase[Document], statuses: Sequence[str], now: datetime, limit: int
+    db: AsyncDatabase[Document], lane: str | None, now: datetime, limit: int
 ) -> list[Document]:
-    """Due notifications (without their outbox) whose status is one of ``statuses``, fewest
-    attempts first, then longest waiting: ``FRESH`` (never tried) before ``RETRYING`` (waiting
-    for a retry, or left by a worker whose lease ran out: ``sending`` past ``next_attempt_at``).
-    """
+    """Due entries of ``lane`` (both lanes when ``None``), fewest attempts first, then longest
+    waiting. Reads ``due_notifications`` only: what waits, not every notification ever sent."""
     if limit <= 0:
         return []
-    status: Any = statuses[0] if len(statuses) == 1 else {"$in": list(statuses)}
+    query: dict[str, Any] = {"next_attempt_at": {"$lte": now}}
+    if lane is not None:
+        query["lane"] = lane
     due = (
-        db[NOTIFICATIONS]
-        .find({"status": status, "next_attempt_at": {"$lte": now}}, {OUTBOX: 0})
+        db[DUE]
+        .find(query)
         .sort([("attempts", ASCENDING), ("next_attempt_at", ASCENDING)])
         .limit(limit)
     )
@@ -119,17 +198,125 @@ async def due_in_lane(
 async def due_candidates(
     db: AsyncDatabase[Document], now: datetime, limit: int, retry_share: float = 0.25
 ) -> list[Document]:
-    """One batch of due notifications in which fresh ones never queue behind retries.
+    """One batch of due entries in which fresh ones never queue behind retries.
 
     One query, never-tried notifications first; only when fresh ones fill the whole batch does
     a second query give retries their reserved ``retry_share`` of it, so a flood of fresh work
-    does not starve retries either. On FerretDB each query is a scan of the collection, so the
-    common case costs one."""
-    due = await due_in_lane(db, FRESH + RETRYING, now, limit)
+    does not starve retries either."""
+    due = await due_in_lane(db, None, now, limit)
     if len(due) < limit or int(due[-1]["attempts"]) > 0:
         return due
-    retries = await due_in_lane(db, RETRYING, now, max(1, int(limit * retry_share)))
+    retries = await due_in_lane(db, RETRY_LANE, now, max(1, int(limit * retry_share)))
     return due[: limit - len(retries)] + retries
+
+
+async def due_notifications(
+    db: AsyncDatabase[Document],
+    now: datetime,
+    limit: int,
+    *,
+    orphan_grace: timedelta,
+    retry_share: float = 0.25,
+) -> list[Document]:
+    """The notifications (without their outbox) that are due now, read through their due
+    entries: one query of ``due_notifications`` and one ``_id $in`` read of the notifications.
+
+    The notification decides, never the entry: one is returned only while its own status is a
+    waiting one and its own ``next_attempt_at`` has come, so an entry that lags behind (a crash
+    between a notification's write and its entry's, or an entry written again by a redelivered
+    event) can never get a message sent that should not be. Entries that disagree are put
+    right on the way: a final notification's entry is deleted, a waiting one's gets the
+    notification's due time and attempts. An entry without a notification (its notification
+    not written yet, or never: see :func:`insert_notifications`) is looked at again after as
+    long as it has existed, and deleted once it is older than ``orphan_grace``.
+    """
+    entries = await due_candidates(db, now, limit, retry_share)
+    if not entries:
+        return []
+    docs = await notifications_by_id(db, [str(e["_id"]) for e in entries])
+    due: list[Document] = []
+    fixes: list[UpdateOne | DeleteOne] = []
+    for entry in entries:
+        nid = str(entry["_id"])
+        doc = docs.get(nid)
+        if doc is None:
+            age = now - entry.get("written_at", now)
+            if age >= orphan_grace:
+                fixes.append(DeleteOne({"_id": nid}))
+            else:
+                later = now + max(age, timedelta(seconds=1))
+                fixes.append(UpdateOne({"_id": nid}, {"$set": {"next_attempt_at": later}}))
+        elif doc["status"] not in WAITING:
+            fixes.append(DeleteOne({"_id": nid}))
+        elif doc["next_attempt_at"] > now:
+            fixes.append(_reschedule(nid, int(doc["attempts"]), doc["next_attempt_at"], now))
+        else:
+            due.append(doc)
+    await apply_due_changes(db, fixes)
+    return due
+
+
+async def apply_due_changes(
+    db: AsyncDatabase[Document], changes: Sequence[UpdateOne | DeleteOne]
+) -> None:
+    """Write changes of due entries, ``WRITE_CHUNK`` per command."""
+    for chunk in _chunks(changes, WRITE_CHUNK):
+        await db[DUE].bulk_write(list(chunk), ordered=False)
+
+
+def due_change(
+    notification_id: str, attempts: int, changes: Mapping[str, Any], now: datetime
+) -> UpdateOne | DeleteOne:
+    """The change of a due entry that goes with an outcome's ``changes`` of the notification
+    (tried ``attempts`` times): a final outcome deletes it, a retry moves it to the retry's
+    time."""
+    if changes["status"] in FINAL:
+        return DeleteOne({"_id": notification_id})
+    return _reschedule(notification_id, attempts, changes["next_attempt_at"], now)
+
+
+async def sync_due(db: AsyncDatabase[Document], ids: Sequence[str], now: datetime) -> None:
+    """Make the due entries of ``ids`` agree with their notifications as they are now: deleted
+    for a final notification, due when the notification is. Used where a guarded write did not
+    hold for every notification, so which ones changed is read rather than assumed."""
+    docs = await notifications_by_id(db, ids)
+    changes: list[UpdateOne | DeleteOne] = []
+    for nid in ids:
+        doc = docs.get(nid)
+        if doc is None or doc["status"] in FINAL:
+            changes.append(DeleteOne({"_id": nid}))
+        else:
+            changes.append(_reschedule(nid, int(doc["attempts"]), doc["next_attempt_at"], now))
+    await apply_due_changes(db, changes)
+
+
+async def repair_due(db: AsyncDatabase[Document], now: datetime) -> int:
+    """Re-create the due entry of every waiting notification that has none; returns how many.
+
+    Nothing in this module's write order leaves a waiting notification without an entry (see
+    :func:`insert_notifications` and :func:`claim_batch`), so this is what catches the rest:
+    notifications stored before due entries existed, or written by hand. It reads every
+    notification (on the local FerretDB a scan of the collection), so the service runs it at
+    start and then rarely (``due_repair_interval_s``). Racing the worker is harmless: an entry
+    re-created for a notification that was sent in between is deleted when the worker reads it.
+    """
+    waiting = db[NOTIFICATIONS].find(
+        {"status": {"$in": list(WAITING)}}, {"attempts": 1, "next_attempt_at": 1}
+    )
+    docs = [doc async for doc in waiting]
+    missing: list[Document] = []
+    for chunk in _chunks(docs, ID_LOOKUP_CHUNK):
+        ids = [str(d["_id"]) for d in chunk]
+        have = {str(d["_id"]) async for d in db[DUE].find({"_id": {"$in": ids}}, {"_id": 1})}
+        missing.extend(
+            due_entry(str(d["_id"]), int(d["attempts"]), d["next_attempt_at"], now)
+            for d in chunk
+            if str(d["_id"]) not in have
+        )
+    created = 0
+    for chunk in _chunks(missing, WRITE_CHUNK):
+        created += await _insert_new(db, DUE, chunk)
+    return created
 
 
 async def claim_batch(
@@ -147,12 +334,13 @@ async def claim_batch(
     it, whereas a unique ``_id`` admits exactly one (on MongoDB as well). The winner then moves
     the notification to ``sending`` under its lease token, guarded by the attempt count it saw
     (a stale candidate changes nothing), and ``next_attempt_at`` to the lease's end, so a worker
-    that dies leaves the notification due again when the lease runs out. Each step is one bulk
-    command per ``WRITE_CHUNK``; the taken documents are read back only when a guard refused.
+    that dies leaves the notification due again when the lease runs out; last, the due entries
+    move to the lease's end too (a crash before that leaves entries that are due too early,
+    which :func:`due_notifications` puts right without sending). Each step is one bulk command
+    per ``WRITE_CHUNK``; the taken documents are read back only when a guard refused.
     """
     won: list[Document] = []
-    for start in range(0, len(candidates), WRITE_CHUNK):
-        chunk = candidates[start : start + WRITE_CHUNK]
+    for chunk in _chunks(candidates, WRITE_CHUNK):
         marks = [{"_id": f"{d['_id']}:{d['attempts']}", "token": token, "at": now} for d in chunk]
         lost: set[int] = set()
         try:
@@ -172,56 +360,65 @@ async def claim_batch(
         "claimed_at": now,
     }
     matched = 0
-    for start in range(0, len(won), WRITE_CHUNK):
+    for chunk in _chunks(won, WRITE_CHUNK):
         result = await db[NOTIFICATIONS].bulk_write(
             [
                 UpdateOne(
                     {"_id": d["_id"], "attempts": d["attempts"]},
                     {"$set": claimed, "$inc": {"attempts": 1}},
                 )
-                for d in won[start : start + WRITE_CHUNK]
+                for d in chunk
             ],
             ordered=False,
         )
         matched += result.matched_count
     if matched == len(won):
-        return [{**d, **claimed, "attempts": int(d["attempts"]) + 1} for d in won]
-    return await held(db, [str(d["_id"]) for d in won], token, full=True)
+        taken = [{**d, **claimed, "attempts": int(d["attempts"]) + 1} for d in won]
+    else:
+        taken = await held(db, [str(d["_id"]) for d in won], token, full=True)
+    await apply_due_changes(
+        db, [_reschedule(str(d["_id"]), int(d["attempts"]), now + lease, now) for d in taken]
+    )
+    return taken
 
 
 async def held(
     db: AsyncDatabase[Document], ids: Sequence[str], token: str, *, full: bool = False
 ) -> list[Document]:
-    """The notifications among ``ids`` that are still leased with ``token``: one lookup by
-    ``_id`` each, sent together (FerretDB scans the whole collection for an ``_id $in``)."""
-    projection: dict[str, int] = {OUTBOX: 0} if full else {"_id": 1}
-    found = await asyncio.gather(
-        *(db[NOTIFICATIONS].find_one({"_id": i, "lease": token}, projection) for i in ids)
-    )
-    return [doc for doc in found if doc is not None]
+    """The notifications among ``ids`` that are still leased with ``token``: one ``_id $in``
+    read per ``ID_LOOKUP_CHUNK``."""
+    found = await notifications_by_id(db, ids, {"lease": token})
+    if full:
+        return list(found.values())
+    return [{"_id": doc["_id"]} for doc in found.values()]
 
 
 async def renew_leases(
     db: AsyncDatabase[Document], ids: Sequence[str], token: str, until: datetime
 ) -> set[str]:
-    """Extend the lease of the notifications a worker still holds; returns those it holds."""
+    """Extend the lease of the notifications a worker still holds, and their due entries;
+    returns those it holds."""
     if not ids:
         return set()
     result = await db[NOTIFICATIONS].update_many(
         {"_id": {"$in": list(ids)}, "lease": token}, {"$set": {"next_attempt_at": until}}
     )
     if result.matched_count == len(ids):
-        return set(ids)
-    return {str(doc["_id"]) for doc in await held(db, ids, token)}
+        kept = set(ids)
+    else:
+        kept = {str(doc["_id"]) for doc in await held(db, ids, token)}
+    if kept:
+        await db[DUE].update_many(
+            {"_id": {"$in": sorted(kept)}}, {"$set": {"next_attempt_at": until}}
+        )
+    return kept
 
 
 async def settle(db: AsyncDatabase[Document], outcomes: Sequence[UpdateOne]) -> int:
     """Write outcomes (each guarded by its lease) in bulk commands; returns how many held."""
     matched = 0
-    for start in range(0, len(outcomes), WRITE_CHUNK):
-        result = await db[NOTIFICATIONS].bulk_write(
-            list(outcomes[start : start + WRITE_CHUNK]), ordered=False
-        )
+    for chunk in _chunks(outcomes, WRITE_CHUNK):
+        result = await db[NOTIFICATIONS].bulk_write(list(chunk), ordered=False)
         matched += result.matched_count
     return matched
 
@@ -321,11 +518,13 @@ async def reachability(db: AsyncDatabase[Document], key: str) -> Reachability | 
 async def reachabilities(
     db: AsyncDatabase[Document], keys: Sequence[str]
 ) -> dict[str, Reachability]:
-    """The projection's state of several recipients, by key: one lookup by ``_id`` each, sent
-    together (FerretDB scans the whole collection for an ``_id $in``; reads run side by side)."""
-    unique = sorted(set(keys))
-    found = await asyncio.gather(*(db[RECIPIENTS].find_one({"_id": k}) for k in unique))
-    return {k: _reachability(doc) for k, doc in zip(unique, found, strict=True) if doc}
+    """The projection's state of several recipients, by key: one ``_id $in`` read per
+    ``ID_LOOKUP_CHUNK`` (answered from the ``_id`` index on the local FerretDB)."""
+    found: dict[str, Reachability] = {}
+    for chunk in _chunks(sorted(set(keys)), ID_LOOKUP_CHUNK):
+        cursor = db[RECIPIENTS].find({"_id": {"$in": list(chunk)}})
+        found.update({str(doc["_id"]): _reachability(doc) async for doc in cursor})
+    return found
 
 
 def _reachability(doc: Document) -> Reachability:

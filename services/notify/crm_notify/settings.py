@@ -81,6 +81,12 @@ class NotifySettings(ServiceSettings):
     claim_retention_s: float = 86400.0
     """Claim markers (``delivery_claims``) older than this are deleted."""
     claim_cleanup_interval_s: float = 600.0
+    due_orphan_grace_s: float = 600.0
+    """A due entry whose notification is still missing after this long is deleted (its
+    notification was never written: the consumer writes the entry first)."""
+    due_repair_interval_s: float = 900.0
+    """How often every waiting notification is checked for its due entry (also at start); each
+    check reads the whole notifications collection."""
     answer_base_url: str = "http://127.0.0.1:8002"
     """Where the public invitation answer page ``/i/{token}`` lives, when campaigns gave no
     full link."""

@@ -1,10 +1,13 @@
 """The delivery worker: claims due notifications a batch at a time, sends them, records the
 outcomes.
 
-A batch is read from two lanes (never-tried notifications first, retries with a reserved
-share), claimed with one bulk insert of claim markers and one bulk update under the batch's
-lease token, and sent with bounded concurrency (per process and per channel). Each outcome and
-its ``NotificationDelivered`` / ``NotificationFailed`` fact is one update guarded by the lease,
+Due work is found through ``due_notifications``, a small collection with one entry per waiting
+notification (deleted when it ends delivered or failed), so finding a batch reads what waits and
+not every notification ever stored (``repository.due_notifications``). A batch is read from two
+lanes (never-tried notifications first, retries with a reserved share), claimed with one bulk
+insert of claim markers and one bulk update under the batch's lease token, and sent with
+bounded concurrency (per process and per channel). Each outcome and its
+``NotificationDelivered`` / ``NotificationFailed`` fact is one update guarded by the lease,
 written in bulk commands while the batch runs, so a worker that lost its lease cannot overwrite
 the one that took over. A crash after the channel accepted and before the outcome was written
 sends the message again once the lease runs out: delivery to the channel is at-least-once, the
@@ -31,7 +34,7 @@ from crm_kit.clock import utc_now
 from crm_kit.outbox import OUTBOX, VERSION, Document, outbox_entry
 from crm_kit.runtime import Runtime
 from prometheus_client import Counter
-from pymongo import UpdateOne
+from pymongo import DeleteOne, UpdateOne
 
 from crm_notify import repository as repo
 from crm_notify.channels import Attachment, Outgoing, Sender, build_senders
@@ -69,7 +72,7 @@ class _Batch:
     lease_until: datetime
     held: set[str]
     settled: set[str] = field(default_factory=set)
-    outcomes: list[tuple[str, UpdateOne, bool]] = field(default_factory=list)
+    outcomes: list[tuple[str, UpdateOne, bool, UpdateOne | DeleteOne]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -95,6 +98,7 @@ class DeliveryWorker:
         }
         self.lease = timedelta(seconds=self.settings.lease_s)
         self.batch_size = max(1, self.settings.worker_batch_size)
+        self.orphan_grace = timedelta(seconds=self.settings.due_orphan_grace_s)
 
     async def run(self) -> None:
         """Batch after batch while there is work; a pause of ``worker_poll_s`` when there is
@@ -108,7 +112,7 @@ class DeliveryWorker:
         """Claim and handle one batch of due notifications; returns how many were taken."""
         now = self.clock()
         db = self.runtime.db
-        due = await repo.due_candidates(db, now, self.batch_size)
+        due = await repo.due_notifications(db, now, self.batch_size, orphan_grace=self.orphan_grace)
         if not due:
             return 0
         token = uuid.uuid4().hex
@@ -266,7 +270,8 @@ class DeliveryWorker:
             entries = [outbox_entry(e, producer=producer) for e in events]
             update["$push"] = {OUTBOX: {"$each": entries}}
         op = UpdateOne({"_id": doc["_id"], "lease": batch.token}, update)
-        batch.outcomes.append((str(doc["_id"]), op, bool(events)))
+        due = repo.due_change(str(doc["_id"]), int(doc["attempts"]), changes, self.clock())
+        batch.outcomes.append((str(doc["_id"]), op, bool(events), due))
 
     async def _flush_while_running(self, batch: _Batch, done: asyncio.Event) -> None:
         while not done.is_set():
@@ -276,14 +281,19 @@ class DeliveryWorker:
                 await self._flush(batch, tries=1)
 
     async def _flush(self, batch: _Batch, *, tries: int) -> None:
-        """Write the outcomes gathered so far in bulk commands and wake the outbox relay."""
+        """Write the outcomes gathered so far in bulk commands, then their due entries (deleted
+        for a final outcome, moved to the retry's time otherwise), and wake the outbox relay.
+
+        The entries are written after the notifications: a crash between the two leaves a final
+        notification's entry (deleted when next read) or a retry's entry at the lease's end
+        (the retry waits at most that long)."""
         async with batch.lock:
             pending, batch.outcomes = batch.outcomes, []
             if not pending:
                 return
             for attempt in range(1, tries + 1):
                 try:
-                    matched = await repo.settle(self.runtime.db, [op for _, op, _ in pending])
+                    matched = await repo.settle(self.runtime.db, [op for _, op, _, _ in pending])
                     break
                 except Exception:
                     if attempt == tries:
@@ -292,14 +302,25 @@ class DeliveryWorker:
                         batch.outcomes[:0] = pending if tries == 1 else []
                         return
                     await self.sleep(1.0)
-            batch.settled.update(nid for nid, _, _ in pending)
-            if matched < len(pending):
-                log.warning(
-                    "%d of %d notifications were taken over before their outcome was written",
-                    len(pending) - matched,
-                    len(pending),
-                )
-            for nid, _, has_events in pending:
+            batch.settled.update(nid for nid, _, _, _ in pending)
+            try:
+                if matched == len(pending):
+                    await repo.apply_due_changes(self.runtime.db, [due for *_, due in pending])
+                else:
+                    log.warning(
+                        "%d of %d notifications were taken over before their outcome was written",
+                        len(pending) - matched,
+                        len(pending),
+                    )
+                    # Which outcomes held is read back, not assumed: an entry of a
+                    # notification another worker holds must stay.
+                    ids = [nid for nid, *_ in pending]
+                    await repo.sync_due(self.runtime.db, ids, self.clock())
+            except Exception:
+                # The entries lag behind: a final one is deleted when next read, a retry's
+                # is due at the lease's end at the latest.
+                log.exception("could not update the due entries of %d outcomes", len(pending))
+            for nid, _, has_events, _ in pending:
                 if has_events:
                     self.runtime.relay.wake(repo.NOTIFICATIONS, nid)
 
@@ -422,6 +443,17 @@ async def run_claim_cleanup(runtime: Runtime) -> None:
         if deleted:
             log.info("deleted %d claim markers older than %s", deleted, before.isoformat())
         await asyncio.sleep(settings.claim_cleanup_interval_s)
+
+
+async def run_due_repair(runtime: Runtime) -> None:
+    """Re-create missing due entries at start and every ``due_repair_interval_s``
+    (``repository.repair_due``)."""
+    settings = settings_of(runtime)
+    while True:
+        created = await repo.repair_due(runtime.db, utc_now())
+        if created:
+            log.warning("re-created the due entries of %d waiting notifications", created)
+        await asyncio.sleep(settings.due_repair_interval_s)
 
 
 async def run_delivery(runtime: Runtime) -> None:

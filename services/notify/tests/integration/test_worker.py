@@ -1,5 +1,7 @@
 """The delivery worker's scheduling on the real store: fresh notifications do not queue behind
-retries, recipients that never become known end failed, old claim markers are deleted."""
+retries, recipients that never become known end failed, old claim markers are deleted, due work
+is found through due entries that follow the notifications (and are put right or re-created when
+they do not)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from crm_kit.testing import bearer, end_offsets, eventually
 from crm_notify import repository as repo
 from crm_notify.settings import NotifySettings
 from crm_notify.worker import run_claim_cleanup
+from pymongo import UpdateOne
 
 from .conftest import Harness, final_notification, outcome_events, unique
 
@@ -62,11 +65,14 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
     try:
         for start in range(0, UNKNOWN, 50):
             assert await repo.insert_notifications(h.db, docs[start : start + 50]) == 50
-        # All of them due at once, an hour overdue, just before the fresh one arrives.
-        made_due = await h.db["notifications"].update_many(
-            mine, {"$set": {"next_attempt_at": utc_now() - timedelta(hours=1)}}
-        )
+        # All of them due at once, an hour overdue, just before the fresh one arrives (the
+        # notifications and their due entries, as the worker writes a retry's time).
+        overdue = {"$set": {"next_attempt_at": utc_now() - timedelta(hours=1)}}
+        made_due = await h.db["notifications"].update_many(mine, overdue)
         assert made_due.modified_count == UNKNOWN
+        ids = [d["_id"] for d in docs]
+        entries_due = await h.db[repo.DUE].update_many({"_id": {"$in": ids}}, overdue)
+        assert entries_due.modified_count == UNKNOWN
         address = f"{unique('fresh')}@example.com"
         sent = await h.client.post(
             "/notifications",
@@ -103,6 +109,7 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
         assert retried["next_attempt_at"] - retried["claimed_at"] >= timedelta(seconds=120)
     finally:
         await h.db["notifications"].delete_many(mine)
+        await h.db[repo.DUE].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
 
 
 async def test_an_unknown_recipient_ends_failed_with_the_reason_after_its_attempt_cap(
@@ -180,3 +187,154 @@ async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db:
     assert [stored[f"n{n}"]["next_attempt_at"] for n in range(3)] == [until] * 3
     assert stored["taken"]["next_attempt_at"] == ends
     assert stored["taken"]["lease"] == "other"
+
+
+async def test_a_waiting_notification_without_its_due_entry_is_delivered_once_repaired(
+    notify: Harness,
+) -> None:
+    """A notification stored before due entries existed (or written by hand) has no entry: the
+    worker does not see it until the repair re-creates the entry; then it is sent once and its
+    entry is gone with the outcome."""
+    h = notify
+    address = f"{unique('legacy')}@example.com"
+    source_id = f"{uuid.uuid4().hex}-legacy"
+    doc = repo.new_notification(
+        {
+            "_id": str(uuid.uuid4()),
+            "kind": "ad_hoc",
+            "recipient": {"kind": "address", "id": address},
+            "source": {"event_id": source_id, "event_type": "AdHocSend"},
+            "variables": {"subject": "Stored before", "body": "Kept in the store."},
+            "event_id": None,
+            "participant_id": None,
+            "language_hint": "en",
+            "preferred_hint": "email",
+            "channel_hints": [],
+            "address_channel": "email",
+            "calendar": None,
+        },
+        utc_now(),
+    )
+    await h.db[repo.NOTIFICATIONS].insert_one(doc)
+    # The worker polls every 0.1 s in this harness; a second later it still has not seen it.
+    await asyncio.sleep(1.0)
+    untouched = await h.db[repo.NOTIFICATIONS].find_one({"_id": doc["_id"]})
+    assert (untouched["status"], untouched["attempts"]) == ("pending", 0)
+
+    assert await repo.repair_due(h.db, utc_now()) >= 1
+
+    notification = await final_notification(h, source_id)
+    assert (notification["status"], notification["attempts"]) == ("delivered", 1)
+    assert len(h.smtp.messages_to(address)) == 1
+
+    async def entry_gone() -> bool:
+        # Deleted right after the outcome is written, in the next command.
+        return await h.db[repo.DUE].find_one({"_id": doc["_id"]}) is None
+
+    await eventually(entry_gone, what="the due entry deleted with the outcome")
+    # A second repair finds nothing missing for it: a delivered notification needs no entry.
+    await repo.repair_due(h.db, utc_now())
+    assert await h.db[repo.DUE].find_one({"_id": doc["_id"]}) is None
+
+
+def store_time() -> Any:
+    """Now, to the millisecond the store keeps, so times read back compare equal."""
+    now = utc_now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+async def test_due_entries_that_disagree_with_their_notification_are_put_right(
+    mongo_db: Any,
+) -> None:
+    now = store_time()
+    grace = timedelta(minutes=10)
+    lease_end = now + timedelta(minutes=2)
+
+    def notification(nid: str, status: str, attempts: int, at: Any) -> dict[str, Any]:
+        return {"_id": nid, "status": status, "attempts": attempts, "next_attempt_at": at}
+
+    await mongo_db[repo.NOTIFICATIONS].insert_many(
+        [
+            notification("ready", "pending", 0, now - timedelta(seconds=5)),
+            notification("retry-ready", "retry", 2, now - timedelta(seconds=1)),
+            notification("leased", "sending", 1, lease_end),
+            notification("delivered", "delivered", 1, now - timedelta(minutes=1)),
+        ]
+    )
+    past = now - timedelta(seconds=1)
+    await mongo_db[repo.DUE].insert_many(
+        [
+            repo.due_entry("ready", 0, now - timedelta(seconds=5), now),
+            # An entry written before the retry: still says attempt 1.
+            repo.due_entry("retry-ready", 1, past, now),
+            # Claimed by a worker that died before moving the entry to the lease's end.
+            repo.due_entry("leased", 0, past, now),
+            # Written again by a redelivered request after the notification was sent.
+            repo.due_entry("delivered", 0, past, now),
+            # Its notification is being written right now (the entry goes first).
+            repo.due_entry("young-orphan", 0, past, now - timedelta(seconds=3)),
+            # Its notification was never written (the request was dead-lettered).
+            repo.due_entry("old-orphan", 0, past, now - grace - timedelta(seconds=1)),
+        ]
+    )
+
+    due = await repo.due_notifications(mongo_db, now, 10, orphan_grace=grace)
+
+    assert [d["_id"] for d in due] == ["ready", "retry-ready"]
+    entries = {e["_id"]: e async for e in mongo_db[repo.DUE].find({})}
+    assert sorted(entries) == ["leased", "ready", "retry-ready", "young-orphan"]
+    assert (entries["leased"]["next_attempt_at"], entries["leased"]["lane"]) == (
+        lease_end,
+        "retry",
+    )
+    assert entries["leased"]["attempts"] == 1
+    # Looked at again after as long as it has existed (3 s).
+    assert entries["young-orphan"]["next_attempt_at"] == now + timedelta(seconds=3)
+    # A second look finds only what is due and leaves the rest as it was put.
+    again = await repo.due_notifications(mongo_db, now, 10, orphan_grace=grace)
+    assert [d["_id"] for d in again] == ["ready", "retry-ready"]
+
+
+async def test_claiming_moves_due_entries_to_the_lease_end_and_outcomes_clear_them(
+    mongo_db: Any,
+) -> None:
+    now = store_time()
+    lease = timedelta(minutes=2)
+    docs = [repo.new_notification({"_id": f"n{n}"}, now - timedelta(seconds=1)) for n in range(3)]
+    assert await repo.insert_notifications(mongo_db, docs) == 3
+    # The same requests again (a redelivered event): nothing new, one entry each.
+    assert await repo.insert_notifications(mongo_db, docs) == 0
+    assert await mongo_db[repo.DUE].count_documents({}) == 3
+
+    due = await repo.due_notifications(mongo_db, now, 10, orphan_grace=timedelta(minutes=10))
+    taken = await repo.claim_batch(mongo_db, due, now, lease, "mine")
+
+    assert sorted(d["_id"] for d in taken) == ["n0", "n1", "n2"]
+    entries = {e["_id"]: e async for e in mongo_db[repo.DUE].find({})}
+    assert {(e["lane"], e["attempts"], e["next_attempt_at"]) for e in entries.values()} == {
+        ("retry", 1, now + lease)
+    }
+    assert await repo.due_notifications(mongo_db, now, 10, orphan_grace=lease) == []
+
+    retry_at = now + timedelta(seconds=30)
+    delivered = {"status": "delivered", "lease": None}
+    retried = {"status": "retry", "next_attempt_at": retry_at, "lease": None}
+    await repo.settle(
+        mongo_db,
+        [
+            UpdateOne({"_id": "n0", "lease": "mine"}, {"$set": delivered}),
+            UpdateOne({"_id": "n1", "lease": "mine"}, {"$set": retried}),
+        ],
+    )
+    await repo.apply_due_changes(
+        mongo_db,
+        [
+            repo.due_change("n0", 1, delivered, now),
+            repo.due_change("n1", 1, retried, now),
+        ],
+    )
+    entries = {e["_id"]: e async for e in mongo_db[repo.DUE].find({})}
+    assert sorted(entries) == ["n1", "n2"]
+    assert entries["n1"]["next_attempt_at"] == retry_at
+    later = await repo.due_notifications(mongo_db, retry_at, 10, orphan_grace=lease)
+    assert [d["_id"] for d in later] == ["n1"]

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crm_kit.auth import TokenVerifier
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.logs import CORRELATION_HEADER, configure_logging, correlation_id, new_correlation_id
-from crm_kit.metrics import latency_middleware, metrics_response
+from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document
 from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
 from crm_kit.relay import OutboxRelay
@@ -335,7 +335,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     if settings.jwt_public_key_file is not None:
         app.state.token_verifier = TokenVerifier.from_settings(settings)
     install_problem_handlers(app, domain_errors=spec.domain_errors)
-    app.middleware("http")(latency_middleware(spec.name))
+    app.add_middleware(LatencyMiddleware, service=spec.name)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(CorrelationMiddleware)
     app.include_router(_operational_router(spec, broker))

@@ -35,7 +35,7 @@ def parse_if_match(if_match: str | None) -> int:
     return int(found.group(2))
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(description='The ETag (version) you read, e.g. "3"; required on every update.'),

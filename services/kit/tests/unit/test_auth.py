@@ -13,7 +13,14 @@ from typing import Annotated, Any
 import httpx
 import jwt
 import pytest
-from crm_kit.auth import AuthConfigurationError, Principal, TokenVerifier, requires, sign_token
+from crm_kit.auth import (
+    AuthConfigurationError,
+    InvalidTokenError,
+    Principal,
+    TokenVerifier,
+    requires,
+    sign_token,
+)
 from crm_kit.problems import install_problem_handlers
 from crm_kit.settings import DEV_KEY_MARKER, ServiceSettings
 from crm_kit.tokens import main as crm_token
@@ -396,3 +403,44 @@ def test_keygen_refuses_to_overwrite_a_pair(
     assert status == 2
     assert "--force" in capsys.readouterr().err
     assert (tmp_path / "jwt-private.pem").read_bytes() == before
+
+
+def test_a_remembered_token_is_refused_once_it_expires(
+    keys: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(keys.public_pem, ISSUER, AUDIENCE, leeway_s=0)
+    token = _token(keys, "contacts:read", ttl_s=60)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert verifier.verify(token).subject == "billing-app"
+    assert verifier.verify(token).subject == "billing-app"  # the remembered answer
+
+    monkeypatch.setattr("crm_kit.auth.time.time", lambda: exp + 1.0)
+    with pytest.raises(InvalidTokenError, match="expired"):
+        verifier.verify(token)
+
+
+def test_a_refused_token_is_not_remembered_and_a_tampered_copy_is_refused(keys: KeyPair) -> None:
+    verifier = TokenVerifier(keys.public_pem, ISSUER, AUDIENCE)
+    good = _token(keys, "contacts:read")
+    assert verifier.verify(good).scopes == {"contacts:read"}
+
+    header, _, signature = good.split(".")
+    claims = jwt.decode(good, options={"verify_signature": False})
+    widened = _b64(json.dumps({**claims, "scope": "contacts:admin"}).encode())
+    forged = f"{header}.{widened}.{signature}"
+    for _ in range(2):
+        with pytest.raises(InvalidTokenError):
+            verifier.verify(forged)
+
+
+def test_the_remembered_tokens_are_bounded(keys: KeyPair) -> None:
+    verifier = TokenVerifier(keys.public_pem, ISSUER, AUDIENCE)
+    tokens = [
+        _token(keys, "contacts:read", subject=f"app-{i}")
+        for i in range(TokenVerifier.VERIFIED_CACHE_SIZE + 5)
+    ]
+    for token in tokens:
+        verifier.verify(token)
+    assert len(verifier._verified) == TokenVerifier.VERIFIED_CACHE_SIZE
+    assert tokens[0] not in verifier._verified
+    assert tokens[-1] in verifier._verified

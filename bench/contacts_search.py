@@ -49,8 +49,7 @@ from crm_contacts.repository.search_index import SEARCH, SearchCache, SearchInde
 from crm_contracts.values import ClientKind, ClientSize, ClientStatus, Language
 from crm_kit.app import create_app
 from crm_kit.auth import sign_token
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from crm_kit.testing import new_jwt_keys
 from pymongo import AsyncMongoClient
 
 REGIONS = ["Moscow", "Perm", "Omsk", "Kazan", "Tver", "Samara", "Ufa", "Perm Krai", "Tula", "Orel"]
@@ -111,27 +110,16 @@ def _summary(times: list[float]) -> tuple[float, float]:
 async def main(clients: int, rounds: int, bare_rounds: int, relay_scan: float) -> None:
     mongo_uri = os.environ.get("CRM_MONGO_URI", "mongodb://127.0.0.1:27017")
     database = f"bench_contacts_{uuid.uuid4().hex[:8]}"
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    keydir = Path(tempfile.mkdtemp())
-    (keydir / "public.pem").write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    keys = new_jwt_keys(Path(tempfile.mkdtemp(prefix="bench-contacts-")))
     token = sign_token(
-        private, subject="bench", scopes=["contacts:read"], issuer="bench", audience="crm"
+        keys.private_pem, subject="bench", scopes=["contacts:read"], issuer="bench", audience="crm"
     )
     settings = ContactsSettings(
         environment="test",
         mongo_uri=mongo_uri,
         mongo_database=database,
         consumer_group=f"bench-{database}",
-        jwt_public_key_file=keydir / "public.pem",
+        jwt_public_key_file=keys.public_file,
         jwt_issuer="bench",
         jwt_audience="crm",
         log_json=False,

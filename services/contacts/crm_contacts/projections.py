@@ -357,8 +357,9 @@ ClientFact = (
 
 async def on_client_fact(runtime: Runtime, e: ClientFact, env: Envelope) -> None:
     """Repair the client's search entry should the write after its document have been lost
-    (a crash between the two; a current entry is left as it is), then put the fact on the
-    timeline if it is one of ``FACTS`` (updates are not)."""
+    (a crash between the two; a current entry is left as it is, though its bucket is counted
+    as written, see ``search_index``), then put the fact on the timeline if it is one of
+    ``FACTS`` (updates are not)."""
     known = await ClientRepository(runtime).refresh_search_entry(e.client_id)
     if known and type(e) in FACTS:
         await on_fact(runtime, e, env)

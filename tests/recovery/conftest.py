@@ -171,6 +171,16 @@ class FanOut:
             )
         await asyncio.gather(*sent)
 
+    @staticmethod
+    async def known(collection: Any, ids: Sequence[str]) -> int:
+        """How many of ``ids`` a projection holds. Counted by ``_id`` (in chunks), not in all:
+        other producers on a shared stack add their own people to the same projection."""
+        found = 0
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            found += await collection.count_documents({"_id": {"$in": chunk}})
+        return found
+
 
 @pytest.fixture
 def fan_out() -> FanOut:

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from crm_campaigns.app import CampaignsSettings
 from crm_campaigns.app import create as create_campaigns
 from crm_contracts.contacts import ClientRegistered, ClientSource
-from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
+from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus, RecipientKind
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
@@ -37,6 +37,7 @@ from crm_kit.testing import (
     service_env,
 )
 from crm_notify.app import create as create_notify
+from crm_notify.repository import recipient_key
 from crm_notify.settings import NotifySettings
 from crm_stack import stack as local_stack
 from crm_stack.config import StackConfig
@@ -90,6 +91,8 @@ async def test_broker_killed_mid_fan_out_every_invitation_arrives_once(
         registered_at=now,
     )
     people = fan_out.people(counter.domain, client_id, PARTICIPANTS)
+    person_ids = [p.person_id for p in people]
+    recipient_keys = [recipient_key(RecipientKind.PERSON, p) for p in person_ids]
 
     campaigns = create_campaigns(CampaignsSettings(**service_env(stack, jwt_keys, "campaigns")))
     notify = create_notify(
@@ -118,8 +121,8 @@ async def test_broker_killed_mid_fan_out_every_invitation_arrives_once(
 
             async def projections_hold_everyone() -> bool:
                 return (
-                    await cdb["people_projection"].count_documents({}) == PARTICIPANTS
-                    and await ndb["recipients"].count_documents({}) == PARTICIPANTS
+                    await fan_out.known(cdb["people_projection"], person_ids) == PARTICIPANTS
+                    and await fan_out.known(ndb["recipients"], recipient_keys) == PARTICIPANTS
                 )
 
             await eventually(projections_hold_everyone, within=_wait(120), what="both projections")

@@ -29,6 +29,7 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.topics import NOTIFY
 from crm_contracts.values import ParticipantRole, RecipientKind
 from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic
+from crm_notify.repository import recipient_key
 from pymongo import AsyncMongoClient
 
 INVITATIONS = int(os.environ.get("CRM_RECOVERY_INVITATIONS", "150"))
@@ -92,8 +93,10 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
         await fan_out.publish(producer, people)
         db = mongo[database]
 
+        keys = [recipient_key(RecipientKind.PERSON, p.person_id) for p in people]
+
         async def everyone_known() -> bool:
-            return await db["recipients"].count_documents({}) == INVITATIONS
+            return bool(await fan_out.known(db["recipients"], keys) == INVITATIONS)
 
         await eventually(everyone_known, within=_wait(120), what="notify's recipient projection")
         since = await end_offsets(stack.kafka_bootstrap, NOTIFY)
@@ -116,7 +119,8 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
         )
 
         async def all_settled() -> bool:
-            return await db["notifications"].count_documents({"status": "delivered"}) == INVITATIONS
+            ours = {"status": "delivered", "event_id": f"recovery-{run}"}
+            return bool(await db["notifications"].count_documents(ours) == INVITATIONS)
 
         await eventually(
             all_settled, within=_wait(60), what="every notification recorded delivered"

@@ -3,23 +3,31 @@
     make up                                   # the stack and the services
     uv run python bench/rest_contacts.py [--requests 3000] [--concurrency 16]
 
-The load comes from a separate process (httpx, fixed concurrency) against the running contacts
-service; the baseline is a bare PyMongo loop in another process doing the same store work (insert
-a client document with one outbox element, read it back by id) at the same concurrency against
+The load comes from a separate process, vegeta (a native load tool, built once with ``go
+install``), at fixed concurrency against the running contacts service; the reads wait 5 s after
+the registrations so that the service's relay and consumer are done with them. The baseline is
+a bare PyMongo loop in another process doing the same store work as the service (every store
+command of a registration, see ``_baseline``; one read by id) at the same concurrency against
 the same server. Prints p50, p99 and requests per second for each, and the service's share of
-the baseline's rate.
+the baseline's rate. With ``--service-pid`` it also prints the service process's CPU time per
+request (from /proc), the figure that does not drift with the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import multiprocessing
 import os
+import shutil
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,36 +61,118 @@ async def _drive(count: int, concurrency: int, call: Callable[[int], Awaitable[A
     return _summary(latencies, time.perf_counter() - started)
 
 
-def _service(url: str, token: str, count: int, concurrency: int, out: Any) -> None:
-    import httpx
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds the process has used (0 without a pid)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    async def run() -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        ids: list[str] = []
-        limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(
-            base_url=url, headers=headers, limits=limits, timeout=60.0
-        ) as client:
-            run_id = uuid.uuid4().hex[:8]
 
-            async def register(i: int) -> None:
-                response = await client.post(
-                    "/clients", json={"name": f"Bench {run_id} client {i}", "region": "Bench"}
-                )
-                response.raise_for_status()
-                ids.append(response.json()["id"])
+VEGETA = "github.com/tsenart/vegeta/v12"
+VEGETA_VERSION = "v12.13.0"
 
-            async def read(i: int) -> None:
-                response = await client.get(f"/clients/{ids[i % len(ids)]}")
-                response.raise_for_status()
 
-            out["service_register"] = await _drive(count, concurrency, register)
-            out["service_read"] = await _drive(count, concurrency, read)
+def _vegeta() -> Path:
+    """The load tool: vegeta, a native HTTP load generator, built once with ``go install``
+    into a cache outside the repository. A Python client (httpx) spent about twice the
+    service's own CPU per request and, on two cores, set the pace instead of the service."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crm-bench"
+    binary = cache / f"vegeta-{VEGETA_VERSION}" / "vegeta"
+    if not binary.exists():
+        if shutil.which("go") is None:
+            raise SystemExit("bench: `go` is needed once to build the load tool (vegeta)")
+        env = {**os.environ, "GOBIN": str(binary.parent), "GOFLAGS": "-mod=mod"}
+        subprocess.run(["go", "install", f"{VEGETA}@{VEGETA_VERSION}"], check=True, env=env)
+    return binary
 
-    asyncio.run(run())
+
+def _attack(vegeta: Path, targets: list[dict[str, Any]], concurrency: int) -> list[dict[str, Any]]:
+    """Send every target once with ``concurrency`` workers, as fast as they are answered."""
+    lines = "\n".join(json.dumps(t) for t in targets) + "\n"
+    attack = subprocess.run(
+        [
+            str(vegeta),
+            "attack",
+            "-format=json",
+            "-lazy",
+            "-rate=0",
+            f"-workers={concurrency}",
+            f"-max-workers={concurrency}",
+            f"-connections={concurrency}",
+            "-timeout=60s",
+        ],
+        input=lines.encode(),
+        capture_output=True,
+        check=True,
+    )
+    encoded = subprocess.run(
+        [str(vegeta), "encode", "-to=json"], input=attack.stdout, capture_output=True, check=True
+    )
+    results = [json.loads(line) for line in encoded.stdout.splitlines() if line.strip()]
+    # The lazy reader ends the attack with one result saying the targets ran out.
+    return [r for r in results if r["error"] != "no targets to attack"]
+
+
+def _summary_of(results: list[dict[str, Any]], what: str) -> Result:
+    failed = [r for r in results if not 200 <= r["code"] < 300]
+    if failed:
+        raise SystemExit(f"bench: {len(failed)} {what} requests failed, e.g. {failed[0]}")
+    starts = [datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")) for r in results]
+    ends = [t.timestamp() + r["latency"] / 1e9 for t, r in zip(starts, results, strict=True)]
+    elapsed = max(ends) - min(t.timestamp() for t in starts)
+    return _summary([r["latency"] / 1e9 for r in results], elapsed)
+
+
+def _service(
+    url: str, token: str, count: int, concurrency: int, out: Any, pid: int | None = None
+) -> None:
+    vegeta = _vegeta()
+    header = {"Authorization": [f"Bearer {token}"], "Content-Type": ["application/json"]}
+    run_id = uuid.uuid4().hex[:8]
+    registrations = [
+        {
+            "method": "POST",
+            "url": f"{url}/clients",
+            "header": header,
+            "body": base64.b64encode(
+                json.dumps({"name": f"Bench {run_id} client {i}", "region": "Bench"}).encode()
+            ).decode(),
+        }
+        for i in range(count)
+    ]
+    cpu = _cpu_seconds(pid)
+    made = _attack(vegeta, registrations, concurrency)
+    out["service_register"] = {
+        **_summary_of(made, "register"),
+        "cpu_ms": (_cpu_seconds(pid) - cpu) * 1000 / count,
+    }
+    ids = [json.loads(base64.b64decode(r["body"]))["id"] for r in made]
+    time.sleep(5)  # let the service's relay and consumer finish with the registrations
+    reads = [
+        {"method": "GET", "url": f"{url}/clients/{ids[i % len(ids)]}", "header": header}
+        for i in range(count)
+    ]
+    cpu = _cpu_seconds(pid)
+    out["service_read"] = {
+        **_summary_of(_attack(vegeta, reads, concurrency), "read"),
+        "cpu_ms": (_cpu_seconds(pid) - cpu) * 1000 / count,
+    }
 
 
 def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
+    """The store work of the service's registration and read, as bare PyMongo calls.
+
+    A registration in the service is, per request (counted by ``bench/rest_contacts_commands.py``
+    with pymongo command monitoring): one ``_id $in`` read of the duplicate-key index, the
+    client's insert (with its outbox element), the key index upsert, the search entry's guarded
+    update in one of 32 bucket documents, the search index's revision increment, and the relay's
+    removal of the published outbox element. A read is one ``find_one`` by ``_id``. The loop does
+    exactly that, with documents of the service's shape, so the ratio compares the service with
+    its own store work done by nothing but the driver.
+    """
+    import zlib
+
     from pymongo import AsyncMongoClient
 
     async def run() -> None:
@@ -90,19 +180,52 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
             mongo_uri, tz_aware=True, uuidRepresentation="standard"
         )
         db = client[f"bench_baseline_{uuid.uuid4().hex[:8]}"]
+        run_id = uuid.uuid4().hex[:8]
         ids: list[str] = []
+        for bucket in range(32):
+            await db.client_search.insert_one({"_id": bucket, "e": {}})
+        await db.client_search.insert_one({"_id": "rev", "r": {}})
 
         async def register(i: int) -> None:
             doc_id = str(uuid.uuid4())
+            name = f"baseline {run_id} client {i}"
+            key = f"name:{name}"
+            entry = {"id": doc_id, "topic": "crm.contacts.v1", "key": doc_id, "value": "{}" * 300}
+            await db.client_keys.find({"_id": {"$in": [key]}}).to_list()
             await db.clients.insert_one(
                 {
                     "_id": doc_id,
-                    "name": f"Baseline client {i}",
+                    "name": name,
+                    "name_norm": name,
+                    "kind": "organisation",
                     "status": "potential",
+                    "region": "Bench",
+                    "tags": [],
+                    "people": [],
+                    "match_keys": [key],
                     "version": 1,
-                    "outbox": [{"id": doc_id, "topic": "t", "key": doc_id, "value": "{}" * 300}],
+                    "outbox": [entry],
                 }
             )
+            await db.client_keys.update_one(
+                {"_id": key}, {"$addToSet": {"c": {"$each": [doc_id]}}}, upsert=True
+            )
+            bucket = zlib.crc32(doc_id.encode()) % 32
+            path = f"e.{doc_id}"
+            await db.client_search.update_one(
+                {
+                    "_id": bucket,
+                    "$or": [{path: {"$exists": False}}, {path: {"$lt": "0000000001|"}}],
+                },
+                {
+                    "$set": {
+                        path: f'0000000001|["2026-11-27T00:00:00+00:00","potential",null,'
+                        f'"Bench",[],null,"{name}",[],[]]'
+                    }
+                },
+            )
+            await db.client_search.update_one({"_id": "rev"}, {"$inc": {f"r.{bucket}": 1}})
+            await db.clients.update_one({"_id": doc_id}, {"$pull": {"outbox": entry}})
             ids.append(doc_id)
 
         async def read(i: int) -> None:
@@ -123,6 +246,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--url", default="http://127.0.0.1:8001")
+    parser.add_argument(
+        "--service-pid", type=int, help="the service's pid, to print its CPU ms per request"
+    )
     args = parser.parse_args()
 
     from crm_kit.auth import sign_token
@@ -141,7 +267,7 @@ def main() -> None:
         out = manager.dict()
         for target, arguments in (
             (_baseline, (mongo, args.requests, args.concurrency, out)),
-            (_service, (args.url, token, args.requests, args.concurrency, out)),
+            (_service, (args.url, token, args.requests, args.concurrency, out, args.service_pid)),
         ):
             process = ctx.Process(target=target, args=arguments)
             process.start()
@@ -160,6 +286,8 @@ def main() -> None:
                 f"{r['rps']:8.0f} req/s"
             )
         print(f"    service / baseline rate: {service['rps'] / base['rps']:.2f}")
+        if args.service_pid is not None:
+            print(f"    service CPU per request: {service['cpu_ms']:.2f} ms")
 
 
 if __name__ == "__main__":

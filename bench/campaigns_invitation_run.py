@@ -2,6 +2,8 @@
 
     eval "$(uv run crm-stack env)" && uv run python bench/campaigns_invitation_run.py 2000
 
+(``--limit S`` reports an unfinished run as far as it got after S seconds.)
+
 The campaigns app runs in process on the configured store and broker (no HTTP server). It
 prints the time to select N participants by portrait, to finish the run and to see every
 InvitationRequested on the topic; the store commands the run sent (by collection and kind);
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -57,24 +60,24 @@ def filter_of(name: str, command: Any) -> Any:
 
 
 class Commands(monitoring.CommandListener):
-    """Counts the store commands sent while ``on`` is set, by collection, command name and
-    filter shape."""
+    """Counts the store commands sent while ``phase`` is set, by phase, collection, command
+    name and filter shape."""
 
     def __init__(self) -> None:
-        self.on = False
-        self.seen: Counter[tuple[str, str, str]] = Counter()
-        self.seconds: Counter[tuple[str, str, str]] = Counter()
-        self._keys: dict[int, tuple[str, str, str]] = {}
+        self.phase = ""
+        self.seen: Counter[tuple[str, str, str, str]] = Counter()
+        self.seconds: Counter[tuple[str, str, str, str]] = Counter()
+        self._keys: dict[int, tuple[str, str, str, str]] = {}
         self._cursors: dict[int, str] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.on and event.command_name not in ("endSessions", "killCursors"):
+        if self.phase and event.command_name not in ("endSessions", "killCursors"):
             target = event.command.get(event.command_name)
             filtered = str(shape(filter_of(event.command_name, event.command)))
             if event.command_name == "getMore":
                 target = event.command.get("collection")
                 filtered = self._cursors.get(int(event.command.get("getMore", 0)), "?")
-            key = (str(target), event.command_name, filtered)
+            key = (self.phase, str(target), event.command_name, filtered)
             self.seen[key] += 1
             self._keys[event.request_id] = key
 
@@ -84,10 +87,13 @@ class Commands(monitoring.CommandListener):
             self.seconds[key] += event.duration_micros / 1e6
             cursor = event.reply.get("cursor") if isinstance(event.reply, dict) else None
             if isinstance(cursor, dict) and cursor.get("id"):
-                self._cursors[int(cursor["id"])] = key[2]
+                self._cursors[int(cursor["id"])] = key[3]
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self._keys.pop(event.request_id, None)
+
+
+COMMANDS = Commands()
 
 
 async def raw_produce(bootstrap: str, count: int, size: int) -> float:
@@ -117,20 +123,122 @@ async def raw_produce(bootstrap: str, count: int, size: int) -> float:
         await admin.close()
 
 
-async def main(size: int) -> None:
+class Stopped(Exception):
+    """The deadline came first; says how far the bench got."""
+
+
+async def phases(
+    http: Any,
+    stack: Any,
+    db: Any,
+    eid: str,
+    size: int,
+    headers: dict[str, str],
+    deadline: float,
+    figures: dict[str, float],
+    sizes: list[int],
+) -> None:
+    """Select, let the selection's events out, run, see every invitation; each bounded by
+    the deadline (then :class:`Stopped` says where it was)."""
+    from crm_contracts.topics import CAMPAIGNS
+    from crm_kit.testing import end_offsets, read_topic
+
+    def left() -> float:
+        return max(1.0, deadline - time.monotonic())
+
+    commands = COMMANDS
+    before_select = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    t0 = time.monotonic()
+    commands.phase = "select"
+    try:
+        selected = await asyncio.wait_for(
+            http.post(
+                f"/events/{eid}/participants/by-portrait", json={}, headers=headers, timeout=3600
+            ),
+            timeout=left(),
+        )
+    except TimeoutError:
+        listed = await db["participants"].count_documents({"event_id": eid})
+        raise Stopped(f"selecting: {listed} of {size} listed") from None
+    assert selected.json()["added"] == size, selected.text
+    figures["select"] = time.monotonic() - t0
+    say(f"selected {size} in {figures['select']:.1f} s")
+
+    # The run is timed alone: first every ParticipantsAdded of the selection leaves.
+    commands.phase = "drain"
+    added: list[int] = [0]
+
+    def all_added(records: list[Any]) -> bool:
+        added[0] = sum(r.key == eid.encode() and b"ParticipantsAdded" in r.value for r in records)
+        return added[0] >= size
+
+    await read_topic(
+        stack.kafka_bootstrap,
+        CAMPAIGNS,
+        since=before_select,
+        stop_when=all_added,
+        until_idle=0.5,
+        within=left(),
+    )
+    if added[0] < size:
+        raise Stopped(f"publishing the selection: {added[0]} of {size} ParticipantsAdded out")
+    figures["added"] = time.monotonic() - t0
+    say(f"every ParticipantsAdded published after {figures['added']:.1f} s")
+    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+
+    commands.phase = "run"
+    t1 = time.monotonic()
+    run = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
+    figures["start"] = time.monotonic() - t1
+    last = 0.0
+    while True:
+        state: Any = (await http.get(run.headers["Location"], headers=headers)).json()
+        if state["state"] == "done":
+            break
+        if time.monotonic() - last > 30:
+            last = time.monotonic()
+            say(f"run {last - t1:.0f} s: {state['processed']} of {state['total']}")
+        if time.monotonic() > deadline:
+            raise Stopped(f"running: {state['processed']} of {state['total']} processed")
+        await asyncio.sleep(0.2)
+    figures["run"] = time.monotonic() - t1
+    assert state["total"] == size, state
+
+    def seen(records: list[Any]) -> bool:
+        mine = [r for r in records if r.key == eid.encode()]
+        sizes[:] = [len(r.value) for r in mine if b"InvitationRequested" in r.value] or [0]
+        return len(sizes) >= size
+
+    await read_topic(
+        stack.kafka_bootstrap,
+        CAMPAIGNS,
+        since=since,
+        stop_when=seen,
+        until_idle=0.5,
+        within=left(),
+    )
+    if len(sizes) < size:
+        raise Stopped(f"publishing the run: {len(sizes)} of {size} InvitationRequested out")
+    figures["published"] = time.monotonic() - t1
+
+
+def say(line: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+async def main(size: int, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    stopped = ""
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per progress poll
-    commands = Commands()
+    commands = COMMANDS
     monitoring.register(commands)  # before the app makes its client
 
     from crm_campaigns.app import CampaignsSettings, create
-    from crm_contracts.topics import CAMPAIGNS
     from crm_kit.testing import (
         StackEndpoints,
         bearer,
-        end_offsets,
         http_client,
         new_jwt_keys,
-        read_topic,
         running,
         service_env,
     )
@@ -173,64 +281,47 @@ async def main(size: int) -> None:
                 headers=headers,
             )  # fmt: skip
             eid = event.json()["id"]
-            t0 = time.monotonic()
-            selected = await http.post(
-                f"/events/{eid}/participants/by-portrait", json={}, headers=headers, timeout=3600
-            )
-            assert selected.json()["added"] == size, selected.text
-            select_s = time.monotonic() - t0
-            since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
-
-            commands.on = True
-            t1 = time.monotonic()
-            run = await http.post(
-                f"/events/{eid}/invitations", json={}, headers=headers, timeout=3600
-            )
-            start_s = time.monotonic() - t1
-            assert run.json()["total"] == size, run.text
-            while True:
-                state: Any = (await http.get(run.headers["Location"], headers=headers)).json()
-                if state["state"] == "done":
-                    break
-                await asyncio.sleep(0.2)
-            run_s = time.monotonic() - t1
-            sizes: list[int] = []
-
-            def seen(records: list[Any]) -> bool:
-                mine = [r for r in records if r.key == eid.encode()]
-                sizes[:] = [len(r.value) for r in mine if b"InvitationRequested" in r.value]
-                return len(sizes) >= size
-
-            await read_topic(
-                stack.kafka_bootstrap,
-                CAMPAIGNS,
-                since=since,
-                stop_when=seen,
-                until_idle=0.5,
-                within=3600,
-            )
-            published_s = time.monotonic() - t1
-            commands.on = False
+            figures: dict[str, float] = {}
+            sizes: list[int] = [0]
+            try:
+                await phases(http, stack, db, eid, size, headers, deadline, figures, sizes)
+            except Stopped as why:
+                stopped = str(why)
+            commands.phase = ""
             largest: dict[str, int] = {}
             for name in await db.list_collection_names():
-                async for doc in db[name].find({}):
+                async for doc in db[name].find({}, batch_size=10_000):
                     largest[name] = max(largest.get(name, 0), len(encode(doc)))
     finally:
         shutil.rmtree(folder)
 
     print(f"invitation run of {size} participants (InvitationRequested ~{max(sizes)} B)")
-    print(f"  select by portrait              {select_s:8.1f} s")
-    print(f"  run started (202, ids chunked)  {start_s:8.1f} s")
-    print(f"  run done (state written)        {run_s:8.1f} s")
-    print(f"  every InvitationRequested seen  {published_s:8.1f} s")
+    if stopped:
+        print(f"  not finished: {stopped}")
+    names = {
+        "select": "select by portrait (201)",
+        "added": "... its ParticipantsAdded out",
+        "start": "run started (202)",
+        "run": "run done (state written)",
+        "published": "every InvitationRequested seen",
+    }
+    for key, label in names.items():
+        if key in figures:
+            print(f"  {label:<32}{figures[key]:8.1f} s")
     print(f"  raw aiokafka produce, same count{raw:8.2f} s  (baseline, {TYPICAL_RECORD} B each)")
-    print(f"  ratio run ÷ raw produce         {published_s / raw:8.0f}")
-    total = sum(commands.seen.values())
-    print(f"  store commands during the run   {total:8d}  ({total / size:.2f} per participant)")
-    print("    commands  seconds  command      collection               filter shape")
-    for (collection, name, filtered), seconds in commands.seconds.most_common(14):
-        count = commands.seen[(collection, name, filtered)]
-        print(f"    {count:8d} {seconds:8.1f}  {name:<12} {collection:<24} {filtered[:90]}")
+    print(f"  InvitationRequested seen        {len(sizes) if max(sizes) else 0:8d}")
+    if "published" in figures:
+        print(f"  ratio run ÷ raw produce         {figures['published'] / raw:8.0f}")
+    for phase in ("select", "drain", "run"):
+        keys = [k for k in commands.seen if k[0] == phase]
+        total = sum(commands.seen[k] for k in keys)
+        print(f"  store commands ({phase}) {total:8d}  ({total / size:.2f} per participant)")
+        print("    commands  seconds  command      collection               filter shape")
+        timed = sorted(keys, key=lambda k: -commands.seconds[k])[:12]
+        for key in timed:
+            _, collection, name, filtered = key
+            count, seconds = commands.seen[key], commands.seconds[key]
+            print(f"    {count:8d} {seconds:8.1f}  {name:<12} {collection:<24} {filtered[:90]}")
     print("  largest document afterwards, by collection (bytes)")
     for name, biggest in sorted(largest.items(), key=lambda kv: -kv[1]):
         print(f"    {biggest:10d}  {name}")
@@ -239,4 +330,11 @@ async def main(size: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("size", nargs="?", type=int, default=2000)
-    asyncio.run(main(parser.parse_args().size))
+    parser.add_argument(
+        "--limit",
+        type=float,
+        default=3600,
+        help="seconds after which an unfinished run is reported as far as it got",
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.size, args.limit))

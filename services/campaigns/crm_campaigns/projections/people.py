@@ -137,7 +137,8 @@ async def on_catalog_item_changed(rt: Runtime, event: CatalogItemChanged, _: Env
 async def people(db: AsyncDatabase[Document], ids: list[str]) -> dict[str, Document]:
     if not ids:
         return {}
-    return {d["_id"]: d async for d in db[PEOPLE].find({"_id": {"$in": ids}})}
+    found = db[PEOPLE].find({"_id": {"$in": ids}}, batch_size=len(ids) + 1)
+    return {d["_id"]: d async for d in found}
 
 
 async def employees(db: AsyncDatabase[Document], ids: list[str]) -> dict[str, Document]:

@@ -30,6 +30,8 @@ ACTIVE = {"removed": {"$ne": True}}
 WRITE_CHUNK = 50
 """Statements per bulk command (docs/decisions/0002: at most 20-50 on FerretDB v1)."""
 LAST_WRITE = "last_write"
+SCAN_BATCH = 10_000
+"""Documents per reply when only ids or keys are read (fewer round trips of a long scan)."""
 CHUNK = 500
 """Participant ids per invitation-run chunk document: the most one ``_id $in`` narrows by
 index on the local FerretDB (docs/decisions/0002), and a bounded document size."""
@@ -143,21 +145,21 @@ class ParticipantRepository:
         One scan of the collection with a projection, read to the end: FerretDB evaluates a
         filter that is not on ``_id`` over every document (docs/decisions/0002), so code that
         walks many participants reads their ids once and then fetches them by ``_id $in``."""
-        found = self.collection.find({**query, **ACTIVE}, {"_id": 1})
+        found = self.collection.find({**query, **ACTIVE}, {"_id": 1}, batch_size=SCAN_BATCH)
         return sorted([d["_id"] async for d in found])
 
     async def by_ids(self, ids: Sequence[str], query: Mapping[str, Any]) -> list[Participant]:
         """The participants among ``ids`` (at most :data:`CHUNK`) still matching ``query``,
         in the order of ``ids``; narrowed by the ``_id`` index, the rest filtered on the way."""
         docs = await self.collection.find(
-            {"_id": {"$in": list(ids)}, **query, **ACTIVE}, {OUTBOX: 0}
+            {"_id": {"$in": list(ids)}, **query, **ACTIVE}, {OUTBOX: 0}, batch_size=len(ids) + 1
         ).to_list()
         by_id = {d["_id"]: d for d in docs}
         return [participant_of(by_id[i]) for i in ids if i in by_id]
 
     async def listed(self, event_id: str) -> set[str]:
         """Every natural key (``who``) on the event's list, removed ones included, in one scan."""
-        found = self.collection.find({"event_id": event_id}, {"who": 1})
+        found = self.collection.find({"event_id": event_id}, {"who": 1}, batch_size=SCAN_BATCH)
         return {str(d.get("who")) async for d in found}
 
     async def waitlisted(self, event_id: str) -> list[Participant]:

@@ -223,6 +223,17 @@ class ParticipantRemoved(_EventFact):
     removed_at: UtcDatetime
 
 
+class ParticipantPromoted(_EventFact):
+    """A participant moved off the waiting list onto the list proper, into a freed seat (or
+    because the event's capacity grew or was lifted). They are now planned, and the next
+    invitation run invites them."""
+
+    event_type: ClassVar[str] = "ParticipantPromoted"
+    participant_id: Id
+    recipient: Recipient
+    promoted_at: UtcDatetime
+
+
 class InvitationRequested(_EventFact):
     """Campaigns asks for one participant to be invited (or, for staff, notified).
 
@@ -268,6 +279,9 @@ class InvitationAnswered(_EventFact):
 
 class AttendanceRecorded(_EventFact):
     """A participant attended an event, or was recorded as a no-show.
+
+    A no-show (``attended`` false, method ``event_completed``) is recorded once the event is
+    completed, for each participant who accepted and was not seen there.
 
     Consumed by contacts' timeline.
     """

@@ -142,6 +142,8 @@ class AttendanceMethod(StrEnum):
     QUESTIONNAIRE = "questionnaire"
     CONTACT_RECORD = "contact_record"
     MANUAL = "manual"
+    EVENT_COMPLETED = "event_completed"
+    """Not seen by the time the event was completed: a no-show (``attended`` false)."""
 
 
 class ResponseChannel(StrEnum):

@@ -131,6 +131,9 @@ def campaigns_examples() -> list[ContractEvent]:
             added_at=AT,
         ),
         cm.ParticipantRemoved(event_id=EVENT, participant_id="prt-9", removed_at=AT),
+        cm.ParticipantPromoted(
+            event_id=EVENT, participant_id="prt-3", recipient=GUEST, promoted_at=AT
+        ),
         cm.InvitationRequested(
             event_id=EVENT,
             participant_id="prt-1",
@@ -163,6 +166,14 @@ def campaigns_examples() -> list[ContractEvent]:
             attended=True,
             method=AttendanceMethod.CHECK_IN,
             recorded_at=START,
+        ),
+        cm.AttendanceRecorded(
+            event_id=EVENT,
+            participant_id="prt-2",
+            recipient=GUEST,
+            attended=False,
+            method=AttendanceMethod.EVENT_COMPLETED,
+            recorded_at=END,
         ),
         cm.QuestionnaireSubmitted(
             event_id=EVENT,

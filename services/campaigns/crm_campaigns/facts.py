@@ -286,6 +286,24 @@ def invitation_answered(p: Participant) -> c.InvitationAnswered:
     )
 
 
+def participant_promoted(p: Participant, at: datetime) -> c.ParticipantPromoted:
+    return c.ParticipantPromoted(
+        event_id=p.event_id, participant_id=p.participant_id, recipient=recipient(p), promoted_at=at
+    )
+
+
+def no_show_recorded(p: Participant) -> c.AttendanceRecorded:
+    assert p.no_show_at is not None
+    return c.AttendanceRecorded(
+        event_id=p.event_id,
+        participant_id=p.participant_id,
+        recipient=recipient(p),
+        attended=False,
+        method=AttendanceMethod.EVENT_COMPLETED,
+        recorded_at=p.no_show_at,
+    )
+
+
 def attendance_recorded(p: Participant, method: str, at: datetime) -> c.AttendanceRecorded:
     return c.AttendanceRecorded(
         event_id=p.event_id,

@@ -87,7 +87,11 @@ async def select_by_portrait(
     return _added(await handlers.select_by_portrait(runtime, event_id, body), listed=0)
 
 
-@router.get("/events/{event_id}/participants", summary="An event's participants, by status")
+@router.get(
+    "/events/{event_id}/participants",
+    responses=problem_responses(404, 422),
+    summary="An event's participants, by status",
+)
 async def list_participants(
     event_id: str,
     runtime: RuntimeDep,

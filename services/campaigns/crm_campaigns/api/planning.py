@@ -263,7 +263,7 @@ def feed_out(runtime: RuntimeDep, doc: dict[str, Any]) -> CalendarFeedOut:
     "and nothing else; it expires after `valid_days` and can be revoked earlier.",
 )
 async def create_calendar_feed(
-    body: CalendarFeedBody, runtime: RuntimeDep, caller: Reader, response: Response
+    body: CalendarFeedBody, runtime: RuntimeDep, caller: Writer, response: Response
 ) -> CalendarFeedOut:
     now = utc_now()
     doc: dict[str, Any] = {

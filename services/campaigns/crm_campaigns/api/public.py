@@ -6,11 +6,11 @@ page (never a stack trace or JSON), and answering twice changes nothing the seco
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from crm_kit.clock import utc_now
-from crm_kit.problems import NotFound
+from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse
@@ -30,6 +30,27 @@ _CONFIRM = {
     "accepted": "Thank you — you accepted the invitation. We look forward to seeing you.",
     "declined": "You declined the invitation. Thank you for letting us know.",
 }
+
+
+_PAGE_STATUSES = {
+    404: "The link is not valid, or its event or participant is unknown: a readable page",
+    409: "The event no longer takes answers: a readable page",
+    410: "The link has expired, or the event was cancelled: a readable page",
+    422: "The form is incomplete or invalid: the page again, saying what to fix",
+}
+
+
+def page_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for the HTML pages a public route answers with besides 200. A 422 may also
+    be the kit's problem+json, when the request itself cannot be read as a form."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        content = dict(html)
+        if status == 422:
+            content.update(problem_responses(422)[422]["content"])
+        documented[status] = {"description": _PAGE_STATUSES[status], "content": content}
+    return documented
 
 
 def bad_link(error: Exception) -> HTMLResponse:
@@ -86,7 +107,12 @@ def _invitation_page(event: MarketingEvent, participant: Participant) -> HTMLRes
     )
 
 
-@router.get("/i/{token}", response_class=HTMLResponse, summary="The invitation answer page")
+@router.get(
+    "/i/{token}",
+    response_class=HTMLResponse,
+    responses=page_responses(404, 410),
+    summary="The invitation answer page",
+)
 async def invitation_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
     loaded = await _load(runtime, token)
     if isinstance(loaded, HTMLResponse):
@@ -97,7 +123,12 @@ async def invitation_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
     return _invitation_page(event, participant)
 
 
-@router.post("/i/{token}", response_class=HTMLResponse, summary="Accept or decline (a form)")
+@router.post(
+    "/i/{token}",
+    response_class=HTMLResponse,
+    responses=page_responses(404, 409, 410, 422),
+    summary="Accept or decline (a form)",
+)
 async def answer_invitation(
     token: str, runtime: RuntimeDep, answer: Annotated[str, Form()] = ""
 ) -> HTMLResponse:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from crm_campaigns import pages
 from crm_campaigns.api.common import IfMatch, Reader, Writer, etag
-from crm_campaigns.api.public import bad_link
+from crm_campaigns.api.public import bad_link, page_responses
 from crm_campaigns.domain.errors import AlreadyResponded, CampaignsError, Missing
 from crm_campaigns.domain.questionnaires import QuestionKind, Questionnaire
 from crm_campaigns.handlers import questionnaires as handlers
@@ -200,12 +200,22 @@ async def _page(
     )
 
 
-@router.get("/q/{token}", response_class=HTMLResponse, summary="The questionnaire page")
+@router.get(
+    "/q/{token}",
+    response_class=HTMLResponse,
+    responses=page_responses(404, 410),
+    summary="The questionnaire page",
+)
 async def questionnaire_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
     return await _page(runtime, token)
 
 
-@router.post("/q/{token}", response_class=HTMLResponse, summary="Send the questionnaire (a form)")
+@router.post(
+    "/q/{token}",
+    response_class=HTMLResponse,
+    responses=page_responses(404, 410, 422),
+    summary="Send the questionnaire (a form)",
+)
 async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep) -> HTMLResponse:
     try:
         claims = signer(runtime).verify(LinkPurpose.QUESTIONNAIRE, token, now=utc_now())

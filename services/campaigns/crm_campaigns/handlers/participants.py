@@ -248,8 +248,8 @@ async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
 
     The waiting list is read once (one scan), not once per seat. Each promotion reserves its
     seat first and is a version-guarded write, so concurrent promotions (or adds) cannot give
-    one seat twice; a promoted participant is planned and is invited by the next invitation
-    run."""
+    one seat twice; a promoted participant is planned (ParticipantPromoted, written with the
+    new state) and is invited by the next invitation run."""
     if event.status.value != "scheduled":
         return 0
     repo = ParticipantRepository(runtime)
@@ -269,7 +269,7 @@ async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
                 candidate = None  # someone else moved them meanwhile
                 break
             try:
-                await repo.save(candidate, [])
+                await repo.save(candidate, [facts.participant_promoted(candidate, utc_now())])
                 break
             except VersionConflict:
                 candidate = await repo.find(event.event_id, candidate.participant_id)
@@ -308,7 +308,8 @@ async def capacity_changed(
 async def mark_no_shows(runtime: Runtime, event_id: str) -> int:
     """Once the event is completed: everyone who accepted and was not seen is a no-show.
     Idempotent (a participant is marked once), so it can run again after an interruption.
-    Their ids are read in one scan, then fetched and marked a page (``_id $in``) at a time."""
+    Their ids are read in one scan, then fetched and marked a page (``_id $in``) at a time;
+    each no-show is published as AttendanceRecorded (not attended) with its new state."""
     repo = ParticipantRepository(runtime)
     marked = 0
     now = utc_now()
@@ -319,7 +320,7 @@ async def mark_no_shows(runtime: Runtime, event_id: str) -> int:
         changed: list[tuple[Participant, Sequence[ContractEvent], dict[str, Any]]] = []
         for p in batch:
             if p.mark_no_show(now):
-                changed.append((p, [], {}))
+                changed.append((p, [facts.no_show_recorded(p)], {}))
         written = await repo.save_many(changed)
         await Counters(runtime).add(event_id, {"no_show": len(written)})
         marked += len(written)

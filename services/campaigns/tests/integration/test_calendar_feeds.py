@@ -21,8 +21,13 @@ async def test_a_feed_link_serves_its_filtered_schedule_until_revoked(
     c = campaigns
     seminar = await schedule(c, kind="seminar")
     await schedule(c, kind="webinar", place={"online_url": "https://meet.example/w"})
-    created = await c.http.post(
+    read_only = await c.http.post(
         "/calendar-feeds", json={"label": "Seminars", "kind": "seminar"}, headers=c.read()
+    )
+    assert read_only.status_code == 403, read_only.text  # a feed link is made with write scope
+    assert await c.runtime.db["calendar_feeds"].count_documents({}) == 0
+    created = await c.http.post(
+        "/calendar-feeds", json={"label": "Seminars", "kind": "seminar"}, headers=c.write()
     )
     assert created.status_code == 201, created.text
     feed = created.json()
@@ -61,7 +66,7 @@ async def test_a_feed_link_serves_its_filtered_schedule_until_revoked(
 async def test_an_expired_feed_link_stops_working(campaigns: Campaigns) -> None:
     c = campaigns
     await schedule(c)
-    created = await c.http.post("/calendar-feeds", json={"valid_days": 1}, headers=c.read())
+    created = await c.http.post("/calendar-feeds", json={"valid_days": 1}, headers=c.write())
     feed = created.json()
     assert (await c.http.get(feed["path"])).status_code == 200
     await c.runtime.db["calendar_feeds"].update_one(
@@ -72,7 +77,7 @@ async def test_an_expired_feed_link_stops_working(campaigns: Campaigns) -> None:
 
 async def test_a_feed_refuses_bad_settings_naming_the_field(campaigns: Campaigns) -> None:
     refused = await campaigns.http.post(
-        "/calendar-feeds", json={"valid_days": 0}, headers=campaigns.read()
+        "/calendar-feeds", json={"valid_days": 0}, headers=campaigns.write()
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "body.valid_days"

@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crm_campaigns.links import LinkPurpose, LinkSigner
+from crm_contracts.campaigns import AttendanceRecorded, ParticipantPromoted
+from crm_contracts.topics import CAMPAIGNS
+from crm_kit.testing import StackEndpoints, end_offsets
 
+from .bus import our_facts
 from .conftest import Campaigns
 from .test_invitations import seed_people
 from .test_plan_schedule import event_body, schedule
@@ -72,9 +76,12 @@ async def figures(c: Campaigns, event_id: str) -> dict[str, Any]:
     return got
 
 
-async def test_a_decline_or_a_removal_promotes_the_longest_waiting(campaigns: Campaigns) -> None:
+async def test_a_decline_or_a_removal_promotes_the_longest_waiting(
+    stack: StackEndpoints, campaigns: Campaigns
+) -> None:
     c = campaigns
     a, b, w1, w2, late = await people(c, 5)
+    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
     eid = (await schedule(c, capacity=2))["id"]
     pa, pb = await add_one(c, eid, a), await add_one(c, eid, b)
     q1, q2 = await add_one(c, eid, w1), await add_one(c, eid, w2)
@@ -105,12 +112,26 @@ async def test_a_decline_or_a_removal_promotes_the_longest_waiting(campaigns: Ca
     assert (await status_of(c, eid, q2["id"]))["status"] == "invited"
     assert (await figures(c, eid))["invited"] == 4
 
+    # Each promotion is published once, with the participant's state.
+    def promoted(envelopes: list[Any]) -> list[ParticipantPromoted]:
+        return [
+            e.open_as(ParticipantPromoted)
+            for e in envelopes
+            if e.event_type == "ParticipantPromoted"
+        ]
+
+    envelopes = await our_facts(stack, since, eid, until=lambda es: len(promoted(es)) >= 2)
+    facts = promoted(envelopes)
+    assert sorted(f.participant_id for f in facts) == sorted([q1["id"], q2["id"]])
+    assert {f.recipient.id for f in facts} == {w1, w2}
+
 
 async def test_completing_an_event_marks_each_accepted_absentee_a_no_show(
-    campaigns: Campaigns,
+    stack: StackEndpoints, campaigns: Campaigns
 ) -> None:
     c = campaigns
     a, b, d, silent = await people(c, 4)
+    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
     start = datetime.now(UTC) - timedelta(hours=1)
     created = await c.http.post(
         "/events",
@@ -146,6 +167,20 @@ async def test_completing_an_event_marks_each_accepted_absentee_a_no_show(
     assert statuses["absent"]["no_show_at"] is not None
     counted = await figures(c, eid)
     assert (counted["accepted"], counted["attended"], counted["no_show"]) == (2, 1, 1)
+
+    # The no-show is published as an attendance fact, not attended, once.
+    def attendance(envelopes: list[Any]) -> list[AttendanceRecorded]:
+        return [
+            e.open_as(AttendanceRecorded) for e in envelopes if e.event_type == "AttendanceRecorded"
+        ]
+
+    envelopes = await our_facts(stack, since, eid, until=lambda es: len(attendance(es)) >= 2)
+    recorded = {(f.participant_id, f.attended, f.method.value) for f in attendance(envelopes)}
+    assert len(attendance(envelopes)) == 2
+    assert recorded == {
+        (ids["came"], True, "check_in"),
+        (ids["absent"], False, "event_completed"),
+    }
 
     # Seen after all (a late check-in): no longer a no-show, counted once.
     for _ in range(2):

@@ -93,6 +93,8 @@ async def _add(
             )
     for p in takers[granted:]:
         p.status = ParticipantStatus.WAITLISTED
+    waiting = len(takers) - granted
+    await seats.count_waiting(event.event_id, waiting)  # before they are written: never below
     now = utc_now()
     inserted = await repo.insert_many(
         fresh,
@@ -109,7 +111,9 @@ async def _add(
     listed.update(p.who for p in fresh)
     result.already_listed += len(fresh) - len(kept)
     result.added.extend(kept)
-    result.waitlisted += sum(1 for p in kept if p.status == ParticipantStatus.WAITLISTED)
+    kept_waiting = sum(1 for p in kept if p.status == ParticipantStatus.WAITLISTED)
+    await seats.count_waiting(event.event_id, kept_waiting - waiting)
+    result.waitlisted += kept_waiting
     planned = sum(1 for p in kept if p.status == ParticipantStatus.PLANNED)
     await Counters(runtime).add(event.event_id, {"planned": planned})
 
@@ -230,6 +234,8 @@ async def remove_participant(runtime: Runtime, event_id: str, participant_id: st
     )
     if p.status != ParticipantStatus.WAITLISTED and p.invited_at is None:
         await Counters(runtime).add(event_id, {"planned": -1})
+    if p.status == ParticipantStatus.WAITLISTED:
+        await Seats(runtime).count_waiting(event_id, -1)
     if held_seat:
         await seat_freed(runtime, event_id)
 
@@ -246,7 +252,8 @@ async def seat_freed(runtime: Runtime, event_id: str) -> None:
 async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
     """Fill free seats from the waiting list, longest waiting first; returns how many moved.
 
-    The waiting list is read once (one scan), not once per seat. Each promotion reserves its
+    The waiting list is read once (one scan), not once per seat, and not at all while the
+    kept count says nobody waits. Each promotion reserves its
     seat first and is a version-guarded write, so concurrent promotions (or adds) cannot give
     one seat twice; a promoted participant is planned (ParticipantPromoted, written with the
     new state) and is invited by the next invitation run."""
@@ -257,7 +264,13 @@ async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
     # With no capacity (any more), everyone waiting comes in.
     limited = event.capacity is not None
     promoted = 0
-    for waiting in await repo.waitlisted(event.event_id):
+    counted = await seats.waiting(event.event_id)
+    if counted is not None and counted <= 0:
+        return 0  # nobody waits: no scan (a decline or removal frees a seat often)
+    queue = await repo.waitlisted(event.event_id)
+    if not queue and counted is not None:
+        await seats.none_waiting(event.event_id, counted)
+    for waiting in queue:
         if limited and await seats.reserve(event.event_id, event.capacity or 0, 1) == 0:
             break
         candidate: Participant | None = waiting
@@ -281,6 +294,7 @@ async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
             if limited:
                 await seats.release(event.event_id, 1)
             continue
+        await seats.count_waiting(event.event_id, -1)
         await Counters(runtime).add(event.event_id, reached)
         promoted += 1
     return promoted

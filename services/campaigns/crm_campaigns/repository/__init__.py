@@ -16,4 +16,7 @@ NEW_CLIENTS = "new_clients"
 NEEDS = "needs"
 CALENDAR_FEEDS = "calendar_feeds"
 
+WAITING = "waitlisted_count"
+"""The field of an event document that counts its waiting list (see ``Seats``)."""
+
 OUTBOX_COLLECTIONS = (PROGRAMMES, EVENTS, PARTICIPANTS, RESPONSES, EVENT_CONTACTS)

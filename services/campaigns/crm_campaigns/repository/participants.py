@@ -21,6 +21,7 @@ from crm_campaigns.repository import (
     INVITATION_CHUNKS,
     INVITATION_RUNS,
     PARTICIPANTS,
+    WAITING,
 )
 from crm_campaigns.repository.documents import participant_doc, participant_of
 from crm_campaigns.repository.pagination import after, next_cursor
@@ -217,7 +218,8 @@ class ParticipantRepository:
 
 
 class Seats:
-    """Seats taken at an event, reserved atomically so concurrent adds cannot overbook."""
+    """Seats taken at an event, reserved atomically so concurrent adds cannot overbook; and
+    how many wait for one, so a freed seat looks for them only when someone waits."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.events = runtime.db[EVENTS]
@@ -247,6 +249,24 @@ class Seats:
 
     async def set(self, event_id: str, taken: int) -> None:
         await self.events.update_one({"_id": event_id}, {"$set": {"seats_taken": taken}})
+
+    async def waiting(self, event_id: str) -> int | None:
+        """How many wait on the event's list by the kept count (``None`` when the event has
+        none yet). It may run above the truth (a process stopped between a promotion and
+        its count), never below: adds count before they write, the rest after."""
+        doc = await self.events.find_one({"_id": event_id}, {WAITING: 1})
+        value = (doc or {}).get(WAITING)
+        return int(value) if value is not None else None
+
+    async def count_waiting(self, event_id: str, delta: int) -> None:
+        if delta:
+            await self.events.update_one(
+                {"_id": event_id, WAITING: {"$exists": True}}, {"$inc": {WAITING: delta}}
+            )
+
+    async def none_waiting(self, event_id: str, read: int) -> None:
+        """Nobody was found waiting: reset the count, unless it moved since it was read."""
+        await self.events.update_one({"_id": event_id, WAITING: read}, {"$set": {WAITING: 0}})
 
     async def taken(self, event_id: str) -> int:
         doc = await self.events.find_one({"_id": event_id}, {"seats_taken": 1})

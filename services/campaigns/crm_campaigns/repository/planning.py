@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.domain.programmes import Programme
 from crm_campaigns.domain.tasks import DEFAULT_KINDS, TaskTemplate, default_template
-from crm_campaigns.repository import CALENDAR_FEEDS, EVENTS, PROGRAMMES, TASK_TEMPLATES
+from crm_campaigns.repository import CALENDAR_FEEDS, EVENTS, PROGRAMMES, TASK_TEMPLATES, WAITING
 from crm_campaigns.repository.documents import (
     event_doc,
     event_of,
@@ -100,7 +100,11 @@ class EventRepository:
         self.store = runtime.outbox(EVENTS, "event")
 
     async def add(self, event: MarketingEvent, facts: Sequence[ContractEvent]) -> int:
-        doc = await self.store.insert({"_id": event.event_id, **event_doc(event)}, facts)
+        # The waiting count starts with the event; one made before it was kept has none, and
+        # its waiting list is then looked up whenever a seat is freed.
+        doc = await self.store.insert(
+            {"_id": event.event_id, **event_doc(event), WAITING: 0}, facts
+        )
         return int(doc["version"])
 
     async def get(self, event_id: str) -> MarketingEvent:

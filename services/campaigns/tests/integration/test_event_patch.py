@@ -3,7 +3,7 @@ employees) under If-Match; dates only through a reschedule."""
 
 from __future__ import annotations
 
-from crm_contracts.campaigns import EventScheduled
+from crm_contracts.campaigns import EventScheduled, ParticipantPromoted
 from crm_contracts.topics import CAMPAIGNS
 from crm_kit.testing import StackEndpoints, end_offsets
 
@@ -67,9 +67,13 @@ async def test_an_event_is_amended_under_if_match_and_a_larger_capacity_seats_th
     assert got["open_tasks"] == event["open_tasks"]
     assert (await status_of(c, eid, waiting["id"]))["status"] == "planned"
 
-    envelopes = await facts_of(stack, since, eid, 1)
-    assert [e.event_type for e in envelopes] == ["EventScheduled"]
-    fact = envelopes[0].open_as(EventScheduled)
+    # The event's new details, and the waiting participant seated by the larger capacity.
+    envelopes = await facts_of(stack, since, eid, 2)
+    assert sorted(e.event_type for e in envelopes) == ["EventScheduled", "ParticipantPromoted"]
+    (scheduled,) = [e for e in envelopes if e.event_type == "EventScheduled"]
+    (promoted,) = [e for e in envelopes if e.event_type == "ParticipantPromoted"]
+    assert promoted.open_as(ParticipantPromoted).participant_id == waiting["id"]
+    fact = scheduled.open_as(EventScheduled)
     assert (fact.version, fact.title, fact.capacity) == (2, "Pumps, second edition", 3)
     assert fact.starts_at == START
 

@@ -238,3 +238,39 @@ async def test_a_first_capacity_counts_the_seats_already_taken(campaigns: Campai
     limited = await c.http.patch(f"/events/{eid}", json={"capacity": 2}, headers=c.write(1))
     assert limited.status_code == 200, limited.text
     assert (await add_one(c, eid, late))["status"] == "waitlisted"
+
+
+async def test_a_kept_waiting_count_follows_the_list_and_an_older_event_without_one_promotes(
+    campaigns: Campaigns,
+) -> None:
+    c = campaigns
+    a, b, w, x = await people(c, 4)
+    db = c.runtime.db
+    eid = (await schedule(c, capacity=1))["id"]
+
+    async def counted() -> Any:
+        doc = await db["events"].find_one({"_id": eid}, {"waitlisted_count": 1})
+        assert doc is not None
+        return doc.get("waitlisted_count")
+
+    pa = await add_one(c, eid, a)
+    assert await counted() == 0
+    pw = await add_one(c, eid, w)
+    assert pw["status"] == "waitlisted"
+    assert await counted() == 1
+    await invite_all(c, eid)
+    await answer(c, eid, pa["id"], "declined")
+    assert (await status_of(c, eid, pw["id"]))["status"] == "planned"
+    assert await counted() == 0
+
+    # An event stored before the count was kept has none: its list is looked up instead.
+    px = await add_one(c, eid, x)
+    assert px["status"] == "waitlisted"
+    await db["events"].update_one({"_id": eid}, {"$unset": {"waitlisted_count": ""}})
+    removed = await c.http.delete(f"/events/{eid}/participants/{pw['id']}", headers=c.write())
+    assert removed.status_code == 204
+    assert (await status_of(c, eid, px["id"]))["status"] == "planned"
+    assert await counted() is None
+    pb = await add_one(c, eid, b)
+    assert pb["status"] == "waitlisted"
+    assert (await figures(c, eid))["planned"] == 2

@@ -327,14 +327,39 @@ async def _ensure_topics(cfg: StackConfig) -> dict[str, int]:
         for topic, code, message in response.topic_errors:
             if code not in (0, _TOPIC_ALREADY_EXISTS):
                 raise StackError(f"creating topic {topic} failed: error {code} {message}")
-        counts = await _partition_counts(admin)
-        short = {t: NewPartitions(PARTITIONS) for t, n in counts.items() if n < PARTITIONS}
+        created = {str(topic) for topic, code, _ in response.topic_errors if code == 0}
+        counts = await _settled_partition_counts(admin, created)
+        # Only topics that were there before can be short of partitions; a topic just created
+        # has its PARTITIONS (asking to widen it would fail: "already has 6 partitions").
+        short = {
+            t: NewPartitions(PARTITIONS)
+            for t, n in counts.items()
+            if n < PARTITIONS and t not in created
+        }
         if short:
             await admin.create_partitions(short)
             counts = await _partition_counts(admin)
         return counts
     finally:
         await admin.close()
+
+
+async def _settled_partition_counts(
+    admin: Any, created: set[str], timeout_s: float = 30.0
+) -> dict[str, int]:
+    """The topics' partition counts, once the metadata shows every just-created topic whole
+    (right after creation the broker can still describe it with fewer partitions)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = await _partition_counts(admin)
+        if all(counts.get(t, 0) >= PARTITIONS for t in created):
+            return counts
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"topics created but not described with {PARTITIONS} partitions "
+                f"within {timeout_s:.0f} s: {counts}"
+            )
+        await asyncio.sleep(0.2)
 
 
 async def _partition_counts(admin: Any) -> dict[str, int]:

@@ -38,6 +38,8 @@ from crm_kit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 RuntimeHandler = Callable[[Runtime, Any, Envelope], Awaitable[None]]
+RuntimeBatchHandler = Callable[[Runtime, Any], Awaitable[None]]
+"""Called with the runtime and a sequence of (event, envelope) pairs of one type."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class Subscription:
     """Records polled and committed together (markers looked up and written once per batch)."""
     concurrency: int = 1
     """Lanes (distinct Kafka keys) handled at once within a batch; one key is always in order."""
+    batch_handlers: Mapping[type[ContractEvent], RuntimeBatchHandler] = field(default_factory=dict)
+    """Event types whose consecutive events in a lane are handled in one call (each also needs
+    its single-event handler in ``handlers``: the fallback when the batch call fails)."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +289,10 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 handlers={
                     cls.event_type: functools.partial(handler, runtime)
                     for cls, handler in sub.handlers.items()
+                },
+                batch_handlers={
+                    cls.event_type: functools.partial(handler, runtime)
+                    for cls, handler in sub.batch_handlers.items()
                 },
                 max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_retry_backoff_ms / 1000,

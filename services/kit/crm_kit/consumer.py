@@ -38,6 +38,8 @@ from crm_kit.relay import Publisher
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ContractEvent, Envelope], Awaitable[None]]
+BatchHandler = Callable[[Sequence[tuple[ContractEvent, Envelope]]], Awaitable[None]]
+"""Handles several events of one type at once (e.g. one bulk write for all of them)."""
 PROCESSED = "processed_events"
 MARKER_LOOKUP_CHUNK = 400
 """Markers looked up per query (the local FerretDB uses its index for an ``$in`` of at most 500)."""
@@ -77,6 +79,7 @@ class IdempotentConsumer:
         service: str,
         group: str,
         handlers: Mapping[str, Handler],
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
         max_attempts: int = 3,
         backoff_s: float = 0.2,
         concurrency: int = 1,
@@ -89,6 +92,12 @@ class IdempotentConsumer:
         self.service = service
         self.group = group
         self.handlers = dict(handlers)
+        self.batch_handlers = dict(batch_handlers or {})
+        unpaired = sorted(set(self.batch_handlers) - set(self.handlers))
+        if unpaired:
+            raise ValueError(
+                f"a batch handler needs a single-event handler as well (its fallback): {unpaired}"
+            )
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.concurrency = max(1, concurrency)
@@ -105,6 +114,12 @@ class IdempotentConsumer:
 
         Records with one Kafka key stay in order in one lane; up to ``concurrency`` lanes run at
         once. Markers are looked up with one ``_id $in`` query and written in one insert.
+
+        Within a lane, consecutive new events of a type that has a batch handler go to it in one
+        call. If that call fails, each of them goes through its single-event handler with the
+        usual retries, so one bad event is dead-lettered alone and the rest are processed. A
+        batch handler must be as idempotent as the single one: a crash after it and before the
+        markers redelivers the whole run.
         """
         outcomes: list[Outcome] = [Outcome.IGNORED] * len(items)
         work: list[tuple[int, bytes, RecordInfo, Envelope, Handler]] = []
@@ -131,10 +146,17 @@ class IdempotentConsumer:
                 lane: list[tuple[int, bytes, RecordInfo, Envelope, Handler]],
             ) -> None:
                 async with gate:
-                    for index, raw, record, envelope, handler in lane:
+                    position = 0
+                    while position < len(lane):
+                        run = self._batch_run(lane, position, done)
+                        if len(run) > 1 and await self._handle_run(run, done, fresh, outcomes):
+                            position += len(run)
+                            continue
+                        index, raw, record, envelope, handler = lane[position]
                         outcomes[index] = await self._handle_one(
                             raw, record, envelope, handler, done, fresh
                         )
+                        position += 1
 
             await asyncio.gather(*(run_lane(lane) for lane in lanes.values()))
             if fresh:
@@ -144,6 +166,64 @@ class IdempotentConsumer:
         for outcome in outcomes:
             EVENTS_CONSUMED.labels(self.service, self.group, outcome.value).inc()
         return outcomes
+
+    def _batch_run(
+        self,
+        lane: Sequence[tuple[int, bytes, RecordInfo, Envelope, Handler]],
+        start: int,
+        done: set[str],
+    ) -> list[tuple[int, bytes, RecordInfo, Envelope, Handler]]:
+        """The consecutive new events from ``start`` sharing a type that has a batch handler."""
+        event_type = lane[start][3].event_type
+        if event_type not in self.batch_handlers:
+            return []
+        run = []
+        seen: set[str] = set()
+        for item in lane[start:]:
+            marker = self._marker_id(str(item[3].event_id))
+            if item[3].event_type != event_type or marker in done or marker in seen:
+                break
+            seen.add(marker)
+            run.append(item)
+        return run
+
+    async def _handle_run(
+        self,
+        run: Sequence[tuple[int, bytes, RecordInfo, Envelope, Handler]],
+        done: set[str],
+        fresh: list[Document],
+        outcomes: list[Outcome],
+    ) -> bool:
+        """One batch handler call for ``run``; False (nothing recorded) if it failed."""
+        batch_handler = self.batch_handlers[run[0][3].event_type]
+        try:
+            events = [(item[3].open(), item[3]) for item in run]
+            await batch_handler(events)
+        except Exception:
+            log.info(
+                "batch handler for %d %s failed; handling them one by one",
+                len(run),
+                run[0][3].event_type,
+                exc_info=True,
+            )
+            return False
+        for index, _raw, _record, envelope, _handler in run:
+            self._mark(envelope, done, fresh)
+            outcomes[index] = Outcome.PROCESSED
+        return True
+
+    def _mark(self, envelope: Envelope, done: set[str], fresh: list[Document]) -> None:
+        marker = self._marker_id(str(envelope.event_id))
+        done.add(marker)
+        fresh.append(
+            {
+                "_id": marker,
+                "group": self.group,
+                "event_id": str(envelope.event_id),
+                "event_type": envelope.event_type,
+                "at": datetime.now(UTC),
+            }
+        )
 
     async def _markers_present(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` have a marker: one ``_id $in`` query per batch, which the local
@@ -176,16 +256,7 @@ class IdempotentConsumer:
         if error is not None:
             await self._dead_letter(raw, record, error, attempts=self.max_attempts)
             return Outcome.DEAD_LETTERED
-        done.add(marker)
-        fresh.append(
-            {
-                "_id": marker,
-                "group": self.group,
-                "event_id": str(envelope.event_id),
-                "event_type": envelope.event_type,
-                "at": datetime.now(UTC),
-            }
-        )
+        self._mark(envelope, done, fresh)
         return Outcome.PROCESSED
 
     async def _run_with_retries(self, handler: Handler, envelope: Envelope) -> Exception | None:

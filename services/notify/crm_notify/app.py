@@ -58,6 +58,9 @@ SPEC = ServiceSpec(
                 EventCancelled: handlers.on_event_cancelled,
                 PlanStepAssigned: handlers.on_plan_step_assigned,
             },
+            # A campaign's invitations share its Kafka key, so they arrive together in one
+            # lane: stored with a few bulk writes per consumer batch instead of two per event.
+            batch_handlers={InvitationRequested: handlers.on_invitations_requested},
             description="Requests to notify, and the projection of people and employees.",
         )
     ],

@@ -209,9 +209,9 @@ async def on_invitations_requested(
 async def on_invitation_requested(
     rt: Runtime, event: InvitationRequested, envelope: Envelope
 ) -> None:
-    # The kit's consumer hands a handler one event at a time, in order per Kafka key, and
-    # writes the processed marker after it returned; so the write cannot wait for the rest of
-    # the consumer batch without risking a marker for a notification not yet stored.
+    # The fallback for one event: the consumer calls ``on_invitations_requested`` with a run of
+    # consecutive invitations, and this one by one when that call failed (so a bad one is
+    # dead-lettered alone) or when the run is a single event.
     await on_invitations_requested(rt, [(event, envelope)])
 
 

@@ -16,6 +16,10 @@ NEW_CLIENTS = "new_clients"
 NEEDS = "needs"
 CALENDAR_FEEDS = "calendar_feeds"
 
+PARTICIPANT_KEYS = "participant_keys"
+KEYS_KEPT = "participant_keys_kept"
+"""Set on an event document made since participant keys are kept: a key missing for such an
+event means no such participant, without a scan."""
 WAITING = "waitlisted_count"
 """The field of an event document that counts its waiting list (see ``Seats``)."""
 

@@ -20,6 +20,8 @@ from crm_campaigns.repository import (
     EVENTS,
     INVITATION_CHUNKS,
     INVITATION_RUNS,
+    KEYS_KEPT,
+    PARTICIPANT_KEYS,
     PARTICIPANTS,
     WAITING,
 )
@@ -44,6 +46,8 @@ class ParticipantRepository:
         self.store = runtime.outbox(PARTICIPANTS, "participant")
         self.collection = self.store.collection
         self.producer = runtime.settings.service_name
+        self.keys = runtime.db[PARTICIPANT_KEYS]
+        self.events = runtime.db[EVENTS]
 
     async def already_listed(self, event_id: str, whos: Sequence[str]) -> set[str]:
         found = self.collection.find({"event_id": event_id, "who": {"$in": list(whos)}}, {"who": 1})
@@ -67,6 +71,8 @@ class ParticipantRepository:
             for p in participants
         ]
         inserted = {d["_id"] for d in docs}
+        # The keys first: a key whose participant was never written only costs a lookup.
+        await self._insert_keys(participants)
         for start in range(0, len(docs), WRITE_CHUNK):
             chunk = docs[start : start + WRITE_CHUNK]
             try:
@@ -78,6 +84,46 @@ class ParticipantRepository:
                     inserted.discard(chunk[error["index"]]["_id"])
         self._wake(i for i in inserted if facts.get(i))
         return inserted
+
+    async def _insert_keys(self, participants: Sequence[Participant]) -> None:
+        """One key document per natural key and per check-in code (``<event>|<key>``, read by
+        ``_id``), so a check-in by code or an attendance inferred for a person needs no scan
+        of the participants. A key already held by someone else stays theirs."""
+        keys = [
+            {"_id": f"{p.event_id}|{key}", "participant_id": p.participant_id}
+            for p in participants
+            for key in (p.who, f"code:{p.check_in_code}" if p.check_in_code else None)
+            if key
+        ]
+        for start in range(0, len(keys), WRITE_CHUNK):
+            try:
+                await self.keys.insert_many(keys[start : start + WRITE_CHUNK], ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+
+    async def forget_key(self, participant: Participant) -> None:
+        """A removed participant frees their natural key for whoever is added next."""
+        await self.keys.delete_one(
+            {"_id": f"{participant.event_id}|{participant.who}",
+             "participant_id": participant.participant_id}
+        )  # fmt: skip
+
+    async def _by_key(
+        self, event_id: str, key: str, query: Mapping[str, Any]
+    ) -> tuple[bool, Participant | None]:
+        """(answered, participant) from the key documents; not answered when the event keeps
+        no keys, or the key points at someone it no longer fits (then only a scan can tell)."""
+        event = await self.events.find_one({"_id": event_id}, {KEYS_KEPT: 1})
+        if not (event or {}).get(KEYS_KEPT):
+            return False, None
+        found = await self.keys.find_one({"_id": f"{event_id}|{key}"})
+        if found is None:
+            return True, None
+        doc = await self.collection.find_one(
+            {"_id": found["participant_id"], "event_id": event_id, **query}, {OUTBOX: 0}
+        )
+        return (True, participant_of(doc)) if doc is not None else (False, None)
 
     def _wake(self, ids: Any) -> None:
         """Tell the relay which documents carry new events; it reads them in batches by
@@ -102,14 +148,22 @@ class ParticipantRepository:
         return participant_of(doc) if doc is not None else None
 
     async def by_check_in_code(self, event_id: str, code: str) -> Participant:
-        doc = await self.collection.find_one(
-            {"event_id": event_id, "check_in_code": code.strip().upper(), **ACTIVE}, {OUTBOX: 0}
-        )
+        query = {"check_in_code": code.strip().upper(), **ACTIVE}
+        answered, found = await self._by_key(event_id, f"code:{query['check_in_code']}", query)
+        if answered:
+            if found is None:
+                raise UnknownParticipant(f"no participant has check-in code {code}", field="code")
+            return found
+        doc = await self.collection.find_one({"event_id": event_id, **query}, {OUTBOX: 0})
         if doc is None:
             raise UnknownParticipant(f"no participant has check-in code {code}", field="code")
         return participant_of(doc)
 
     async def by_person(self, event_id: str, person_id: str) -> Participant | None:
+        who = f"person:{person_id}"
+        answered, found = await self._by_key(event_id, who, {"who": who})
+        if answered:
+            return found
         doc = await self.collection.find_one(
             {"event_id": event_id, "who": f"person:{person_id}"}, {OUTBOX: 0}
         )

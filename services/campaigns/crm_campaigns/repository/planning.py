@@ -15,7 +15,14 @@ from pymongo.errors import DuplicateKeyError
 from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.domain.programmes import Programme
 from crm_campaigns.domain.tasks import DEFAULT_KINDS, TaskTemplate, default_template
-from crm_campaigns.repository import CALENDAR_FEEDS, EVENTS, PROGRAMMES, TASK_TEMPLATES, WAITING
+from crm_campaigns.repository import (
+    CALENDAR_FEEDS,
+    EVENTS,
+    KEYS_KEPT,
+    PROGRAMMES,
+    TASK_TEMPLATES,
+    WAITING,
+)
 from crm_campaigns.repository.documents import (
     event_doc,
     event_of,
@@ -103,7 +110,7 @@ class EventRepository:
         # The waiting count starts with the event; one made before it was kept has none, and
         # its waiting list is then looked up whenever a seat is freed.
         doc = await self.store.insert(
-            {"_id": event.event_id, **event_doc(event), WAITING: 0}, facts
+            {"_id": event.event_id, **event_doc(event), WAITING: 0, KEYS_KEPT: True}, facts
         )
         return int(doc["version"])
 

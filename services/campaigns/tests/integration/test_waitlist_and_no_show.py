@@ -274,3 +274,44 @@ async def test_a_kept_waiting_count_follows_the_list_and_an_older_event_without_
     pb = await add_one(c, eid, b)
     assert pb["status"] == "waitlisted"
     assert (await figures(c, eid))["planned"] == 2
+
+
+async def test_check_in_by_code_and_by_person_find_the_participant_through_kept_keys(
+    campaigns: Campaigns,
+) -> None:
+    from crm_campaigns.handlers.participants import attendance_inferred
+
+    c = campaigns
+    a, b, gone = await people(c, 3)
+    eid = (await schedule(c, capacity=None))["id"]
+    pa, pb = await add_one(c, eid, a), await add_one(c, eid, b)
+    pg = await add_one(c, eid, gone)
+    db = c.runtime.db
+    assert await db["participant_keys"].count_documents({"participant_id": pa["id"]}) == 2
+
+    async def check_in(code: str) -> Any:
+        return await c.http.post(
+            f"/events/{eid}/attendance", json={"code": code}, headers=c.write()
+        )
+
+    by_code = await check_in(pa["check_in_code"].lower())
+    assert by_code.status_code == 200, by_code.text
+    assert (by_code.json()["id"], by_code.json()["status"]) == (pa["id"], "attended")
+    unknown = await check_in("NOPE0000")
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["field"] == "code"
+
+    # A removed participant's code no longer checks in; re-added, the person is found anew.
+    removed = await c.http.delete(f"/events/{eid}/participants/{pg['id']}", headers=c.write())
+    assert removed.status_code == 204
+    assert (await check_in(pg["check_in_code"])).status_code == 404
+    again = await add_one(c, eid, gone)
+    await attendance_inferred(c.runtime, eid, gone, "questionnaire")
+    assert (await status_of(c, eid, again["id"]))["status"] == "attended"
+
+    # An event stored before keys were kept is looked up by scanning, as before.
+    await db["events"].update_one({"_id": eid}, {"$unset": {"participant_keys_kept": ""}})
+    await db["participant_keys"].delete_many({})
+    await attendance_inferred(c.runtime, eid, b, "contact_record")
+    assert (await status_of(c, eid, pb["id"]))["status"] == "attended"
+    assert (await check_in(pa["check_in_code"])).json()["id"] == pa["id"]

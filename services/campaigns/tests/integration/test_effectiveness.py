@@ -256,8 +256,13 @@ async def test_effectiveness_is_exact_when_every_fact_arrives_twice(
     attendance = [
         e.open_as(AttendanceRecorded) for e in envelopes if e.event_type == "AttendanceRecorded"
     ]
-    assert sorted((a.participant_id, a.method.value) for a in attendance) == sorted(
-        [(by["A"], "check_in"), (by["B"], "invitation_code"), (by["E"], "contact_record")]
+    assert sorted((a.participant_id, a.attended, a.method.value) for a in attendance) == sorted(
+        [
+            (by["A"], True, "check_in"),
+            (by["B"], True, "invitation_code"),
+            (by["E"], True, "contact_record"),
+            (by["C"], False, "event_completed"),  # accepted, never seen: the no-show
+        ]
     )
     submitted = [
         e.open_as(QuestionnaireSubmitted)

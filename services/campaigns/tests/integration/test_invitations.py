@@ -17,9 +17,10 @@ from .conftest import Campaigns
 from .test_plan_schedule import schedule
 
 RUN_SIZE = int(os.environ.get("CAMPAIGNS_TEST_RUN_SIZE", "10000"))
-"""The issue's 10,000: 74 s on the local FerretDB of the 2-core machine once its lookups by
-``_id`` use the index (docs/decisions/0002; before that 1,500 took 61 s, docs/decisions/0020).
-Set CAMPAIGNS_TEST_RUN_SIZE lower for a quick run."""
+"""The issue's 10,000: 148-161 s in a full campaigns run on the shared local stack of the
+2-core machine (2026-11-27), most of it the participants' serialized writes and the relay;
+the run itself is linear (docs/performance.md, "Campaigns at 100,000"). Set
+CAMPAIGNS_TEST_RUN_SIZE lower for a quick run."""
 
 
 async def seed_people(c: Campaigns, count: int, tag: str) -> None:

@@ -74,6 +74,11 @@ class NotifySettings(ServiceSettings):
     worker_batch_size: int = 48
     """Due notifications claimed, read and settled together; each write of a batch is one bulk
     command (FerretDB v1 wants at most 50 statements per command)."""
+    worker_prefetch_batches: int = 8
+    """Batches read with one due query (then claimed and sent one batch after the other): the
+    due query reads every waiting entry on the local store, so with a large backlog one query
+    per batch was most of the worker's store time. A prefetched candidate another worker took
+    meanwhile loses its claim and is skipped."""
     worker_concurrency: int = 8
     """Sends in flight at once across channels; each channel has its own bound as well
     (``smtp_pool_size``, ``gateway_concurrency``)."""

@@ -98,28 +98,37 @@ class DeliveryWorker:
         }
         self.lease = timedelta(seconds=self.settings.lease_s)
         self.batch_size = max(1, self.settings.worker_batch_size)
+        self.prefetch = max(1, self.settings.worker_prefetch_batches)
         self.orphan_grace = timedelta(seconds=self.settings.due_orphan_grace_s)
 
     async def run(self) -> None:
         """Batch after batch while there is work; a pause of ``worker_poll_s`` when there is
-        none. A batch is finished before the next is read, so at most one batch is in memory
+        none. At most ``worker_prefetch_batches`` batches of candidates are in memory at once,
         and the backlog stays in the store."""
         while True:
             if not await self.run_once():
                 await self.sleep(self.settings.worker_poll_s)
 
     async def run_once(self) -> int:
-        """Claim and handle one batch of due notifications; returns how many were taken."""
-        now = self.clock()
+        """Read up to ``worker_prefetch_batches`` batches of due notifications with one due
+        query, then claim and handle them one batch after the other; returns how many were
+        taken. Each claim is decided against the store at its own time (a candidate another
+        worker took, or that changed, since it was read loses its claim)."""
         db = self.runtime.db
-        due = await repo.due_notifications(db, now, self.batch_size, orphan_grace=self.orphan_grace)
-        if not due:
-            return 0
-        token = uuid.uuid4().hex
-        docs = await repo.claim_batch(db, due, now, self.lease, token)
-        if docs:
-            await self.deliver_batch(docs, token, now + self.lease)
-        return len(docs)
+        due = await repo.due_notifications(
+            db, self.clock(), self.batch_size * self.prefetch, orphan_grace=self.orphan_grace
+        )
+        taken = 0
+        for start in range(0, len(due), self.batch_size):
+            now = self.clock()
+            token = uuid.uuid4().hex
+            docs = await repo.claim_batch(
+                db, due[start : start + self.batch_size], now, self.lease, token
+            )
+            if docs:
+                await self.deliver_batch(docs, token, now + self.lease)
+            taken += len(docs)
+        return taken
 
     async def deliver_batch(
         self, docs: Sequence[Document], token: str, lease_until: datetime

@@ -338,3 +338,50 @@ async def test_claiming_moves_due_entries_to_the_lease_end_and_outcomes_clear_th
     assert entries["n1"]["next_attempt_at"] == retry_at
     later = await repo.due_notifications(mongo_db, retry_at, 10, orphan_grace=lease)
     assert [d["_id"] for d in later] == ["n1"]
+
+
+async def test_workers_racing_over_prefetched_batches_send_each_message_once(
+    notify: Harness,
+) -> None:
+    """Two more workers than the app's own, each reading several batches of candidates at
+    once, over the same due notifications: every message reaches the SMTP server once."""
+    from crm_notify.channels import build_senders
+    from crm_notify.handlers import send_ad_hoc
+    from crm_notify.worker import DeliveryWorker
+
+    h = notify
+    runtime = h.app.state.runtime
+    run = uuid.uuid4().hex[:10]
+    addresses = [f"race-{run}-{n}@example.com" for n in range(120)]
+    for address in addresses:
+        await send_ad_hoc(
+            runtime,
+            caller="race-test",
+            recipient={"kind": "address", "id": address},
+            channel=None,
+            subject="Hall booked",
+            body="Hall 2 is yours on Friday.",
+            language="en",
+            idempotency_key=None,
+        )
+    senders = build_senders(runtime.settings)
+    extra = [DeliveryWorker(runtime, senders) for _ in range(2)]
+    for worker in extra:
+        worker.batch_size, worker.prefetch = 7, 5  # small batches: many claims to race over
+
+    async def drain(worker: DeliveryWorker) -> None:
+        while await worker.run_once():
+            pass
+
+    try:
+        await asyncio.gather(*(drain(w) for w in extra))
+
+        async def all_delivered() -> bool:
+            return all(h.smtp.messages_to(a) for a in addresses)
+
+        await eventually(all_delivered, what="every racing message delivered")
+        assert sorted(len(h.smtp.messages_to(a)) for a in addresses) == [1] * len(addresses)
+    finally:
+        for sender in {id(s): s for s in senders.values()}.values():
+            with contextlib.suppress(Exception):
+                await sender.close()

@@ -111,20 +111,24 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Read up to ``worker_prefetch_batches`` batches of due notifications with one due
-        query, then claim and handle them one batch after the other; returns how many were
-        taken. Each claim is decided against the store at its own time (a candidate another
-        worker took, or that changed, since it was read loses its claim)."""
+        query, then claim and handle them one batch after the other (after the first batch,
+        only while they are never-tried ones); returns how many were taken. Each claim is
+        decided against the store at its own time: a candidate another worker took, or that
+        changed, since it was read loses its claim."""
         db = self.runtime.db
         due = await repo.due_notifications(
             db, self.clock(), self.batch_size * self.prefetch, orphan_grace=self.orphan_grace
         )
         taken = 0
         for start in range(0, len(due), self.batch_size):
+            candidates = due[start : start + self.batch_size]
+            if start and any(int(d["attempts"]) > 0 for d in candidates):
+                # Only never-tried work is taken ahead: a retry waits for a fresh due query,
+                # so new notifications that arrived meanwhile are not stuck behind retries.
+                break
             now = self.clock()
             token = uuid.uuid4().hex
-            docs = await repo.claim_batch(
-                db, due[start : start + self.batch_size], now, self.lease, token
-            )
+            docs = await repo.claim_batch(db, candidates, now, self.lease, token)
             if docs:
                 await self.deliver_batch(docs, token, now + self.lease)
             taken += len(docs)

@@ -3,19 +3,25 @@ event, clients registered from an event. Each counts a fact once, however often 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from crm_contracts.base import ContractEvent
 from crm_contracts.campaigns import NeedsIdentified
 from crm_contracts.contacts import SYSTEM_EMPLOYEE_ID, ClientRegistered, ContactRecorded
 from crm_contracts.envelope import Envelope
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.values import ClientSourceKind, NeedsSource, NotificationKind
-from crm_kit.problems import Conflict, NotFound
+from crm_kit.problems import NotFound
 from crm_kit.runtime import Runtime
 
 from crm_campaigns import projections
 from crm_campaigns.domain.errors import UnknownParticipant
 from crm_campaigns.handlers import participants
-from crm_campaigns.repository import EVENT_CONTACTS
-from crm_campaigns.repository.needs import Needs, new_client_first_time
+from crm_campaigns.handlers.gathering import Gatherer
+from crm_campaigns.projections import CLIENTS
+from crm_campaigns.repository.contacts import EventContacts, programmes_of, read_by_ids
+from crm_campaigns.repository.needs import Needs, need_docs, new_client_first_time
 from crm_campaigns.repository.participants import Counters
 from crm_campaigns.repository.planning import EventRepository
 
@@ -58,61 +64,96 @@ async def on_client_registered(rt: Runtime, event: ClientRegistered, envelope: E
         await Counters(rt).add(source.event_id, {"new_potential_clients": 1})
 
 
-async def on_contact_recorded(rt: Runtime, event: ContactRecorded, _: Envelope) -> None:
-    """A manager's report of a contact at an event: counted, its needs noted, and the person
-    taken as having attended."""
-    if event.event_id is None or event.employee_id == SYSTEM_EMPLOYEE_ID:
-        return  # the system's record of a questionnaire answer: counted from the answer itself
-    try:
-        marketing_event = await EventRepository(rt).get(event.event_id)
-    except NotFound:
+async def record_contacts(rt: Runtime, items: Sequence[tuple[ContactRecorded, Envelope]]) -> None:
+    """Managers' reports of contacts at events, many at once: each counted once, its needs
+    noted, and the person taken as having attended.
+
+    Store commands for n records of one event: one read of the events, bulk inserts of the
+    records (50 a write), one counter update per event, one mark, then for records naming needs
+    one read of their clients and bulk inserts of the needs, and per record naming a person the
+    attendance (a key read, and a write when the person is a participant)."""
+    wanted = {
+        event.contact_id: event
+        for event, _ in items
+        if event.event_id is not None and event.employee_id != SYSTEM_EMPLOYEE_ID
+    }  # the system's records of questionnaire answers are counted from the answers themselves
+    if not wanted:
         return
-    needs = (
-        [
-            NeedsIdentified(
-                event_id=event.event_id,
-                client_id=event.client_id,
-                person_id=event.person_id,
-                programme_id=marketing_event.programme_id,
-                source=NeedsSource.CONTACT_RECORD,
-                source_id=event.contact_id,
-                item_codes=event.need_item_codes,
-                tags=event.need_tags,
-                identified_at=event.recorded_at,
+    programmes = await programmes_of(rt, (e.event_id for e in wanted.values() if e.event_id))
+    events = [e for e in wanted.values() if e.event_id in programmes]
+    with_needs = [e for e in events if e.need_item_codes]
+    clients = (
+        await read_by_ids(rt, CLIENTS, (e.client_id for e in with_needs), {"field_of_activity": 1})
+        if with_needs
+        else {}
+    )
+    records: list[tuple[dict[str, Any], list[ContractEvent]]] = []
+    needs: list[dict[str, Any]] = []
+    for event in events:
+        assert event.event_id is not None
+        programme_id = programmes[event.event_id]
+        facts: list[ContractEvent] = []
+        if event.need_item_codes or event.need_tags:
+            facts.append(
+                NeedsIdentified(
+                    event_id=event.event_id,
+                    client_id=event.client_id,
+                    person_id=event.person_id,
+                    programme_id=programme_id,
+                    source=NeedsSource.CONTACT_RECORD,
+                    source_id=event.contact_id,
+                    item_codes=event.need_item_codes,
+                    tags=event.need_tags,
+                    identified_at=event.recorded_at,
+                )
             )
-        ]
-        if event.need_item_codes or event.need_tags
-        else []
-    )
-    try:
-        await rt.outbox(EVENT_CONTACTS, "contact record").insert(
-            {
-                "_id": event.contact_id,
-                "event_id": event.event_id,
-                "client_id": event.client_id,
-                "person_id": event.person_id,
-                "at": event.occurred_at,
-            },
-            needs,
+        document = {
+            "_id": event.contact_id,
+            "event_id": event.event_id,
+            "client_id": event.client_id,
+            "person_id": event.person_id,
+            "at": event.occurred_at,
+        }
+        records.append((document, facts))
+        needs += need_docs(
+            source=NeedsSource.CONTACT_RECORD.value,
+            source_id=event.contact_id,
+            item_codes=event.need_item_codes,
+            event_id=event.event_id,
+            programme_id=programme_id,
+            client_id=event.client_id,
+            person_id=event.person_id,
+            field_of_activity=clients.get(event.client_id, {}).get("field_of_activity"),
+            at=event.occurred_at,
         )
-        first = True
-    except Conflict:
-        first = False  # redelivered: counted before; the steps below are idempotent anyway
-    if first:
-        await Counters(rt).add(event.event_id, {"contact_records": 1})
-    client = await projections.get_client(rt.db, event.client_id)
-    await Needs(rt).record(
-        source=NeedsSource.CONTACT_RECORD.value,
-        source_id=event.contact_id,
-        item_codes=event.need_item_codes,
-        event_id=event.event_id,
-        programme_id=marketing_event.programme_id,
-        client_id=event.client_id,
-        person_id=event.person_id,
-        field_of_activity=(client or {}).get("field_of_activity"),
-        at=event.occurred_at,
-    )
-    if event.person_id is not None:
-        await participants.attendance_inferred(
-            rt, event.event_id, event.person_id, "contact_record"
-        )
+    contacts = EventContacts(rt)
+    uncounted = await contacts.claim(records)
+    per_event: dict[str, int] = {}
+    for doc in uncounted:
+        per_event[doc["event_id"]] = per_event.get(doc["event_id"], 0) + 1
+    for event_id, n in per_event.items():
+        await Counters(rt).add(event_id, {"contact_records": n})
+    await contacts.mark_counted([str(doc["_id"]) for doc in uncounted])
+    await Needs(rt).insert(needs)
+    for event in events:
+        if event.person_id is not None and event.event_id is not None:
+            await participants.attendance_inferred(
+                rt, event.event_id, event.person_id, "contact_record"
+            )
+
+
+gathered_contacts: Gatherer[tuple[ContactRecorded, Envelope]] = Gatherer(record_contacts)
+"""Contact records of the lanes the consumer runs at once, recorded together."""
+
+
+async def on_contacts_recorded(
+    rt: Runtime, items: Sequence[tuple[ContactRecorded, Envelope]]
+) -> None:
+    """The consumer's batch handler: a run of one client's consecutive records."""
+    await gathered_contacts(rt, items)
+
+
+async def on_contact_recorded(rt: Runtime, event: ContactRecorded, envelope: Envelope) -> None:
+    """One record (a lane of one, or the fallback when a run failed), gathered with the records
+    of the other lanes running at the same time."""
+    await gathered_contacts(rt, [(event, envelope)])

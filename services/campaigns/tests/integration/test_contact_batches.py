@@ -1,0 +1,171 @@
+"""Contact records handled many at a time: each counted once, whatever arrives twice, fails
+or is cut short, and a bad record dead-lettered alone while the others around it count."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from crm_campaigns.handlers import reactions
+from crm_campaigns.repository import EVENT_CONTACTS, NEEDS
+from crm_contracts.contacts import ContactRecorded
+from crm_contracts.envelope import Envelope
+from crm_contracts.topics import CONTACTS, dead_letter_topic
+from crm_contracts.values import ContactDirection, ContactKind
+from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic
+
+from .bus import NOW
+from .conftest import Campaigns
+from .test_plan_schedule import event_body
+
+
+def record(event_id: str, client_id: str, *codes: str) -> ContactRecorded:
+    return ContactRecorded(
+        contact_id=str(uuid.uuid4()),
+        client_id=client_id,
+        employee_id="emp-1",
+        kind=ContactKind.EVENT_TALK,
+        direction=ContactDirection.INBOUND,
+        occurred_at=NOW,
+        summary="Talked at the stand",
+        need_item_codes=codes,
+        event_id=event_id,
+        recorded_at=NOW,
+    )
+
+
+def pairs(*events: ContactRecorded) -> list[tuple[ContactRecorded, Envelope]]:
+    return [(e, Envelope.wrap(e, producer="test")) for e in events]
+
+
+async def new_event(c: Campaigns) -> str:
+    created = await c.http.post("/events", json=event_body(), headers=c.write())
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def contact_records(c: Campaigns, eid: str) -> int:
+    got = await c.http.get(f"/events/{eid}/effectiveness", headers=c.read())
+    assert got.status_code == 200, got.text
+    return int(got.json()["contact_records"])
+
+
+async def test_a_batch_delivered_twice_counts_once(campaigns: Campaigns) -> None:
+    c, rt = campaigns, campaigns.runtime
+    eid = await new_event(c)
+    batch = pairs(*(record(eid, f"client-{i % 3}", "WATER-1", "WATER-2") for i in range(7)))
+
+    await reactions.on_contacts_recorded(rt, batch)
+    await reactions.on_contacts_recorded(rt, batch)
+    # The same records again one by one, gathered as the consumer's lanes would be.
+    await asyncio.gather(*(reactions.on_contact_recorded(rt, e, env) for e, env in batch))
+
+    assert await contact_records(c, eid) == 7
+    assert await rt.db[NEEDS].count_documents({"event_id": eid}) == 14
+    stored = await rt.db[EVENT_CONTACTS].find({"event_id": eid}).to_list()
+    assert len(stored) == 7
+    assert all(doc["counted"] is True for doc in stored)
+
+
+async def test_a_record_whose_counting_was_cut_short_is_counted_when_redelivered(
+    campaigns: Campaigns,
+) -> None:
+    c, rt = campaigns, campaigns.runtime
+    eid = await new_event(c)
+    cut, whole, before_marks = pairs(record(eid, "k1"), record(eid, "k2"), record(eid, "k3"))
+    # A crash after the records' insert and before the counter: stored, not counted.
+    await rt.db[EVENT_CONTACTS].insert_one(
+        {"_id": cut[0].contact_id, "event_id": eid, "counted": False, "version": 1, "outbox": []}
+    )
+    # A record stored (and counted) before the mark was kept carries no mark at all.
+    await rt.db[EVENT_CONTACTS].insert_one(
+        {"_id": before_marks[0].contact_id, "event_id": eid, "version": 1, "outbox": []}
+    )
+
+    await reactions.on_contacts_recorded(rt, [cut, whole, before_marks])
+    await reactions.on_contacts_recorded(rt, [cut, whole, before_marks])
+
+    assert await contact_records(c, eid) == 2
+
+
+async def test_a_failing_record_among_gathered_ones_fails_alone(campaigns: Campaigns) -> None:
+    c, rt = campaigns, campaigns.runtime
+    eid = await new_event(c)
+    good = pairs(*(record(eid, f"client-{i}", "WATER-1") for i in range(4)))
+    # Needs named without a time: the NeedsIdentified it implies cannot be built.
+    bad_event = record(eid, "client-bad").model_copy(
+        update={"need_tags": ("pumps",), "recorded_at": None}
+    )
+    bad = (bad_event, Envelope.wrap(record(eid, "client-bad"), producer="test"))
+    calls_before = reactions.gathered_contacts.calls_made
+
+    outcomes = await asyncio.gather(
+        reactions.on_contact_recorded(rt, *good[0]),
+        reactions.on_contacts_recorded(rt, good[1:3]),
+        reactions.on_contact_recorded(rt, *bad),
+        reactions.on_contact_recorded(rt, *good[3]),
+        return_exceptions=True,
+    )
+
+    assert [isinstance(o, Exception) for o in outcomes] == [False, False, True, False]
+    # One call for the four callers together, then one per caller once it failed.
+    assert reactions.gathered_contacts.calls_made - calls_before == 5
+    assert await contact_records(c, eid) == 4
+    assert await rt.db[EVENT_CONTACTS].count_documents({"event_id": eid}) == 4
+
+
+async def _produce(stack: StackEndpoints, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(CONTACTS, value=value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _unreadable(event: ContactRecorded) -> bytes:
+    """A well-formed envelope whose payload does not validate (an unknown kind of contact)."""
+    doc: dict[str, Any] = json.loads(Envelope.wrap(event, producer="test").to_bytes())
+    doc["payload"]["kind"] = "telepathy"
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.timeout(300)
+async def test_through_the_topic_a_poison_record_is_dead_lettered_alone_and_the_rest_count(
+    stack: StackEndpoints, campaigns: Campaigns
+) -> None:
+    c = campaigns
+    eid = await new_event(c)
+    group = c.runtime.settings.consumer_group
+    dlq = dead_letter_topic(CONTACTS, group)
+    since = await end_offsets(stack.kafka_bootstrap, dlq)
+    # One client's run (a lane with a poison in the middle) and 30 clients of one record each
+    # (lanes gathered together), every good record sent twice.
+    lane_client = f"lane-{uuid.uuid4()}"
+    run = [record(eid, lane_client, "WATER-1") for _ in range(6)]
+    singles = [record(eid, f"single-{uuid.uuid4()}") for _ in range(30)]
+    poison = _unreadable(record(eid, lane_client))
+    messages: list[tuple[bytes, bytes]] = []
+    for i, event in enumerate(run + singles):
+        raw = Envelope.wrap(event, producer="test").to_bytes()
+        messages += [(event.client_id.encode(), raw)] * 2
+        if i == 2:
+            messages.append((lane_client.encode(), poison))
+    await _produce(stack, messages)
+
+    async def all_counted() -> bool:
+        return await contact_records(c, eid) >= 36
+
+    await eventually(all_counted, within=120, what="36 contact records counted")
+    dead = await read_topic(
+        stack.kafka_bootstrap, dlq, since=since, stop_when=lambda rs: len(rs) >= 1, within=60
+    )
+    assert [r.value for r in dead] == [poison]
+    assert await contact_records(c, eid) == 36
+    assert await c.runtime.db[NEEDS].count_documents({"event_id": eid}) == 6

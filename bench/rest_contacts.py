@@ -166,13 +166,12 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
     A registration in the service is, per request (counted by ``bench/rest_contacts_commands.py``
     with pymongo command monitoring): one ``_id $in`` read of the duplicate-key index, the
     client's insert (with its outbox element), the key index upsert, the search entry's guarded
-    update in one of 32 bucket documents, the search index's revision increment, and the relay's
-    removal of the published outbox element. A read is one ``find_one`` by ``_id``. The loop does
-    exactly that, with documents of the service's shape, so the ratio compares the service with
-    its own store work done by nothing but the driver.
+    update in its bucket document (the service's own bucket ids), the search index's revision
+    increment, and the relay's removal of the published outbox element. A read is one
+    ``find_one`` by ``_id``. The loop does exactly that, with documents of the service's shape,
+    so the ratio compares the service with its own store work done by nothing but the driver.
     """
-    import zlib
-
+    from crm_contacts.repository.search_index import BUCKET_IDS, REVISION, bucket_of
     from pymongo import AsyncMongoClient
 
     async def run() -> None:
@@ -182,9 +181,9 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
         db = client[f"bench_baseline_{uuid.uuid4().hex[:8]}"]
         run_id = uuid.uuid4().hex[:8]
         ids: list[str] = []
-        for bucket in range(32):
-            await db.client_search.insert_one({"_id": bucket, "e": {}})
-        await db.client_search.insert_one({"_id": "rev", "r": {}})
+        for bucket_id in BUCKET_IDS:
+            await db.client_search.insert_one({"_id": bucket_id, "e": {}})
+        await db.client_search.insert_one({"_id": REVISION, "r": {}, "epoch": run_id})
 
         async def register(i: int) -> None:
             doc_id = str(uuid.uuid4())
@@ -210,7 +209,7 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
             await db.client_keys.update_one(
                 {"_id": key}, {"$addToSet": {"c": {"$each": [doc_id]}}}, upsert=True
             )
-            bucket = zlib.crc32(doc_id.encode()) % 32
+            bucket = bucket_of(doc_id)
             path = f"e.{doc_id}"
             await db.client_search.update_one(
                 {
@@ -224,7 +223,7 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
                     }
                 },
             )
-            await db.client_search.update_one({"_id": "rev"}, {"$inc": {f"r.{bucket}": 1}})
+            await db.client_search.update_one({"_id": REVISION}, {"$inc": {f"r.{bucket}": 1}})
             await db.clients.update_one({"_id": doc_id}, {"$pull": {"outbox": entry}})
             ids.append(doc_id)
 

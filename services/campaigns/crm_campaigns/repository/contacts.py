@@ -1,11 +1,15 @@
 """Managers' contact records at events, written many at a time (the catch-up path).
 
 A record document (``event_contacts``, ``_id`` = the contact id) is the claim that its record
-is counted: it is inserted with ``counted: False``, the event's counter is moved, then it is
-marked ``counted: True``. A redelivered record finds its document: already counted (or stored
-before the mark existed) means nothing to do; not counted means the move before was cut short,
-and it is counted now. Only a failure between the counter's update and the mark can count a
-record twice (one write apart; before, a failure between the insert and the counter lost it).
+is counted: it is inserted (with ``counted: False``, meaning "see the mark"), the event's counter
+is moved, then a mark with the same ``_id`` is inserted in ``counted_contacts`` (small
+documents in bulk: marking the records themselves with one ``update_many`` by ``_id $in`` took
+120 ms for 175 records on the local store, against 5 ms per 50 inserted marks). A redelivered
+record finds its document: with a mark (or stored before marks were kept, so without the
+``counted`` field) it was counted, nothing to do; without one, the counting before was cut
+short, and it is counted now. Only a failure between the counter's update and the mark can
+count a record twice (one write apart; before, a failure between the insert and the counter
+lost it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ WRITE_CHUNK = 50
 READ_CHUNK = 400
 """Ids per ``_id $in`` read (the local store uses its index up to 500)."""
 COUNTED = "counted"
+COUNTED_CONTACTS = "counted_contacts"
+"""One mark per contact record whose counting completed (``_id`` = the contact id)."""
 DUPLICATE_KEY = 11000
 
 
@@ -85,12 +91,20 @@ class EventContacts:
         if not stored:
             return docs
         before = await read_by_ids(self.runtime, EVENT_CONTACTS, stored, {COUNTED: 1})
-        # A document without the mark was stored (and counted) before the mark was kept.
-        cut_short = {i for i, doc in before.items() if doc.get(COUNTED, True) is False}
+        # A document without the field was stored (and counted) before marks were kept.
+        unsure = [i for i, doc in before.items() if doc.get(COUNTED, True) is False]
+        marked = await read_by_ids(self.runtime, COUNTED_CONTACTS, unsure, {"_id": 1})
+        cut_short = set(unsure) - set(marked)
         taken = set(stored)
         return [d for d in docs if d["_id"] not in taken or d["_id"] in cut_short]
 
     async def mark_counted(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), READ_CHUNK):
-            chunk = list(ids[start : start + READ_CHUNK])
-            await self.collection.update_many({"_id": {"$in": chunk}}, {"$set": {COUNTED: True}})
+        marks = [{"_id": i} for i in ids]
+        for start in range(0, len(marks), WRITE_CHUNK):
+            try:
+                await self.runtime.db[COUNTED_CONTACTS].insert_many(
+                    marks[start : start + WRITE_CHUNK], ordered=False
+                )
+            except BulkWriteError as exc:  # marked by an earlier, cut-short attempt
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                    raise

@@ -1,6 +1,7 @@
 """Projection catch-up: campaigns' effectiveness counters over N ContactRecorded already queued.
 
     eval "$(uv run crm-stack env)" && uv run python bench/projection_catchup.py [--count 10000]
+        [--clients 500]
 
 1. A campaigns instance (own database and consumer group) schedules one event, then stops;
    its group's offsets now stand at the topic's end.
@@ -56,7 +57,7 @@ COMMANDS = _Commands()
 monitoring.register(COMMANDS)
 
 
-async def _produce(bootstrap: str, topic: str, eid: str, count: int) -> None:
+async def _produce(bootstrap: str, topic: str, eid: str, count: int, clients: int) -> None:
     from crm_contracts.contacts import ContactRecorded
     from crm_contracts.envelope import Envelope
     from crm_contracts.values import ContactDirection, ContactKind
@@ -69,7 +70,7 @@ async def _produce(bootstrap: str, topic: str, eid: str, count: int) -> None:
         for i in range(count):
             event = ContactRecorded(
                 contact_id=f"bench-contact-{uuid.uuid4().hex}",
-                client_id=f"bench-client-{i % 500}",
+                client_id=f"bench-client-{i % clients}",
                 employee_id="bench-employee",
                 kind=ContactKind.EVENT_TALK,
                 direction=ContactDirection(next(iter(ContactDirection)).value),
@@ -105,7 +106,7 @@ async def _raw_consume(bootstrap: str, since: dict[TopicPartition, int], count: 
         await consumer.stop()
 
 
-async def main(count: int) -> None:
+async def main(count: int, clients: int) -> None:
     from crm_campaigns.app import CampaignsSettings, create
     from crm_contracts.topics import CONTACTS
     from crm_kit.testing import (
@@ -143,7 +144,7 @@ async def main(count: int) -> None:
 
         since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
         t0 = time.monotonic()
-        await _produce(stack.kafka_bootstrap, CONTACTS, eid, count)
+        await _produce(stack.kafka_bootstrap, CONTACTS, eid, count, clients)
         print(f"produced {count} ContactRecorded in {time.monotonic() - t0:.1f} s")
 
         raw_s = await _raw_consume(
@@ -197,4 +198,12 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
-    asyncio.run(main(parser.parse_args().count))
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=500,
+        help="distinct clients the records cycle through (the Kafka key): 500 gives runs of "
+        "one client's records in a poll; as many as --count gives every record its own lane",
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.count, args.clients))

@@ -39,7 +39,11 @@ SUBSCRIPTIONS = [
             NotificationFailed: reactions.on_notification_failed,
             CatalogItemChanged: people.on_catalog_item_changed,
         },
-        batch_handlers={ContactRecorded: reactions.on_contacts_recorded},
+        batch_handlers={
+            ContactRecorded: reactions.on_contacts_recorded,
+            NotificationDelivered: reactions.on_notifications_reported,
+            NotificationFailed: reactions.on_notifications_reported,
+        },
         # Contact records are keyed by client, so a lane rarely holds more than one or two:
         # lanes run 50 at once and their records are written together (handlers/gathering.py).
         batch_size=500,

@@ -17,12 +17,13 @@ from crm_kit.runtime import Runtime
 
 from crm_campaigns import projections
 from crm_campaigns.domain.errors import UnknownParticipant
+from crm_campaigns.domain.participants import Participant
 from crm_campaigns.handlers import participants
 from crm_campaigns.handlers.gathering import Gatherer
 from crm_campaigns.projections import CLIENTS
 from crm_campaigns.repository.contacts import EventContacts, programmes_of, read_by_ids
 from crm_campaigns.repository.needs import Needs, need_docs, new_client_first_time
-from crm_campaigns.repository.participants import Counters
+from crm_campaigns.repository.participants import CHUNK, Counters, ParticipantRepository
 from crm_campaigns.repository.planning import EventRepository
 
 _INVITATIONS = {NotificationKind.INVITATION, NotificationKind.STAFF_NOTICE}
@@ -42,12 +43,71 @@ async def _delivery(
         return  # not one of ours (or removed since): nothing to move
 
 
-async def on_notification_delivered(rt: Runtime, event: NotificationDelivered, _: Envelope) -> None:
-    await _delivery(rt, event, delivered=True)
+Outcome = tuple[NotificationDelivered | NotificationFailed, Envelope]
 
 
-async def on_notification_failed(rt: Runtime, event: NotificationFailed, _: Envelope) -> None:
-    await _delivery(rt, event, delivered=False)
+async def record_deliveries(rt: Runtime, items: Sequence[Outcome]) -> None:
+    """Notify's outcomes of invitations, many at once: the participants read by ``_id $in``,
+    each moved participant written by a version-guarded statement (50 to a command), each
+    event's counters moved once. A participant changed meanwhile (its guard missed) goes
+    through the one-by-one path, which reads it again and retries a lost race."""
+    wanted = [
+        (event, isinstance(event, NotificationDelivered))
+        for event, _ in items
+        if event.kind in _INVITATIONS
+        and event.event_id is not None
+        and event.participant_id is not None
+    ]
+    if not wanted:
+        return
+    repo = ParticipantRepository(rt)
+    ids = list(dict.fromkeys(str(e.participant_id) for e, _ in wanted))
+    known: dict[str, Participant] = {}
+    for start in range(0, len(ids), CHUNK):
+        known.update(
+            {p.participant_id: p for p in await repo.by_ids(ids[start : start + CHUNK], {})}
+        )
+    reached: dict[str, dict[str, int]] = {}
+    for event, delivered in wanted:
+        p = known.get(str(event.participant_id))
+        if p is None or p.event_id != event.event_id:
+            continue  # not one of ours (or removed since): nothing to move
+        at = event.delivered_at if isinstance(event, NotificationDelivered) else event.failed_at
+        for milestone, n in (p.delivered(at) if delivered else p.failed(at)).items():
+            mine = reached.setdefault(p.participant_id, {})
+            mine[milestone] = mine.get(milestone, 0) + n
+    written = await repo.save_many([(known[pid], [], {}) for pid in reached])
+    per_event: dict[str, dict[str, int]] = {}
+    for pid, milestones in reached.items():
+        if pid in written:
+            totals = per_event.setdefault(known[pid].event_id, {})
+            for milestone, n in milestones.items():
+                totals[milestone] = totals.get(milestone, 0) + n
+    for event_id, totals in per_event.items():
+        await Counters(rt).add(event_id, totals)
+    for event, _ in items:
+        if str(event.participant_id) in reached and str(event.participant_id) not in written:
+            await _delivery(rt, event, delivered=isinstance(event, NotificationDelivered))
+
+
+gathered_deliveries: Gatherer[Outcome] = Gatherer(record_deliveries)
+"""Delivery outcomes (keyed by notification, so each its own lane) of the lanes running at
+once, recorded together."""
+
+
+async def on_notification_delivered(
+    rt: Runtime, event: NotificationDelivered, env: Envelope
+) -> None:
+    await gathered_deliveries(rt, [(event, env)])
+
+
+async def on_notification_failed(rt: Runtime, event: NotificationFailed, env: Envelope) -> None:
+    await gathered_deliveries(rt, [(event, env)])
+
+
+async def on_notifications_reported(rt: Runtime, items: Sequence[Outcome]) -> None:
+    """The consumer's batch handler for runs of delivered or failed outcomes."""
+    await gathered_deliveries(rt, items)
 
 
 async def on_client_registered(rt: Runtime, event: ClientRegistered, envelope: Envelope) -> None:

@@ -1,5 +1,6 @@
-"""Contact records handled many at a time: each counted once, whatever arrives twice, fails
-or is cut short, and a bad record dead-lettered alone while the others around it count."""
+"""Contact records and delivery outcomes handled many at a time: each counted once, whatever
+arrives twice, fails or is cut short, and a bad record dead-lettered alone while the others
+around it count."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from crm_contracts.topics import CONTACTS, dead_letter_topic
 from crm_contracts.values import ContactDirection, ContactKind
 from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic
 
-from .bus import NOW
+from .bus import NOW, client, delivered, failed, person, publish
 from .conftest import Campaigns
+from .test_participants import people_known
 from .test_plan_schedule import event_body
 
 
@@ -171,3 +173,52 @@ async def test_through_the_topic_a_poison_record_is_dead_lettered_alone_and_the_
     assert [r.value for r in dead] == [poison]
     assert await contact_records(c, eid) == 36
     assert await c.runtime.db[NEEDS].count_documents({"event_id": eid}) == 6
+
+
+async def test_delivery_outcomes_in_bulk_move_each_participant_once(
+    stack: StackEndpoints, campaigns: Campaigns
+) -> None:
+    c, rt = campaigns, campaigns.runtime
+    k = str(uuid.uuid4())
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    await publish(stack, client(k), *(person(k, i) for i in ids))
+    await people_known(c, ids)
+    eid = await new_event(c)
+    added = await c.http.post(
+        f"/events/{eid}/participants",
+        json={"people": [{"person_id": i} for i in ids]},
+        headers=c.write(),
+    )
+    pid = {p["person_id"]: p["id"] for p in added.json()["items"]}
+    started = await c.http.post(f"/events/{eid}/invitations", json={}, headers=c.write())
+    assert started.status_code == 202, started.text
+
+    async def finished() -> bool:
+        run = await c.http.get(started.headers["Location"], headers=c.read())
+        return bool(run.json()["state"] == "done")
+
+    await eventually(finished, within=120, what="the invitation run")
+    a, b, f, untouched = ids
+    f_failed = failed(eid, pid[f], f)
+    outcomes = [
+        delivered(eid, pid[a], a),
+        delivered(eid, pid[b], b),
+        f_failed,
+        delivered(eid, pid[a], a),  # a second notification about A: the first outcome stands
+        failed(eid, pid[b], b),  # too late: B was delivered
+        delivered(eid, "someone-else", a),  # not a participant of ours
+    ]
+    batch = [(o, Envelope.wrap(o, producer="test")) for o in outcomes]
+
+    await reactions.on_notifications_reported(rt, batch)
+    await reactions.on_notifications_reported(rt, batch)
+    await asyncio.gather(
+        *(reactions.on_notification_delivered(rt, o, env) for o, env in batch[:2]),
+        reactions.on_notification_failed(rt, f_failed, batch[2][1]),
+    )
+
+    figures = (await c.http.get(f"/events/{eid}/effectiveness", headers=c.read())).json()
+    assert (figures["delivered"], figures["failed"]) == (2, 1)
+    listed = await c.http.get(f"/events/{eid}/participants", headers=c.read())
+    status = {p["person_id"]: p["status"] for p in listed.json()["items"]}
+    assert status == {a: "delivered", b: "delivered", f: "failed", untouched: "invited"}

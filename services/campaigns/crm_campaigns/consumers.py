@@ -44,8 +44,9 @@ SUBSCRIPTIONS = [
             NotificationDelivered: reactions.on_notifications_reported,
             NotificationFailed: reactions.on_notifications_reported,
         },
-        # Contact records are keyed by client, so a lane rarely holds more than one or two:
-        # lanes run 50 at once and their records are written together (handlers/gathering.py).
+        # Contact records are keyed by client and delivery outcomes by notification, so a lane
+        # rarely holds more than one or two: lanes run 50 at once and their events are written
+        # together (handlers/gathering.py).
         batch_size=500,
         concurrency=50,
         description="Projections of clients, people, consent, employees and the catalogue; "

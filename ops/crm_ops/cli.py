@@ -2,7 +2,7 @@
 
 crm stack up|down|status|run|env|logs    the local stack (see `crm-stack --help`)
 crm token mint --sub APP --scope S …     mint a token for an internal app
-crm topics                               topics, partitions and messages held
+crm topics [--prefix P]                  topics, partitions and messages held
 crm lag [--group G]                      consumer-group lag per partition
 crm dlq list [TOPIC]                     dead-letter topics, or the letters in one
 crm dlq replay TOPIC [--dry-run]         send dead letters back to their source topic
@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p = sub.add_parser("token", help="mint a token (crm token mint --sub app --scope s)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
-    sub.add_parser("topics", help="topics with partitions and messages held")
+    p = sub.add_parser("topics", help="topics with partitions and messages held")
+    p.add_argument("--prefix", default="", help="only topics whose name starts with this")
     p = sub.add_parser("lag", help="consumer-group lag")
     p.add_argument("--group", help="one group (default: every crm-* group)")
     p = sub.add_parser("dlq", help="dead letters")
@@ -81,7 +82,7 @@ def service_spec(name: str) -> tuple[ServiceSpec, ServiceSettings]:
 async def _run(args: argparse.Namespace) -> int:
     bootstrap = _bootstrap(args)
     if args.command == "topics":
-        for info in await kafka.topics(bootstrap):
+        for info in await kafka.topics(bootstrap, prefix=args.prefix):
             print(f"{info.name:<48} partitions {info.partitions:>3}   messages {info.messages:>9}")
         return 0
     if args.command == "lag":

@@ -292,3 +292,21 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     return sorted(
         p["partition"] for t in described if t.get("topic") == topic for p in t["partitions"]
     )
+
+
+def client_registered(name: str = "Test client") -> Any:
+    """A fresh ``ClientRegistered`` (new client id, now), for tests that need some event."""
+    from datetime import UTC, datetime
+
+    from crm_contracts.contacts import ClientRegistered, ClientSource
+    from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
+
+    return ClientRegistered(
+        client_id=str(uuid.uuid4()),
+        kind=ClientKind.ORGANISATION,
+        name=name,
+        status=ClientStatus.POTENTIAL,
+        source=ClientSource(kind=ClientSourceKind.MANUAL),
+        version=1,
+        registered_at=datetime.now(UTC),
+    )

@@ -16,16 +16,14 @@ from typing import Any
 import pytest
 from crm_contracts.base import ContractEvent
 from crm_contracts.common import ChannelAddresses
-from crm_contracts.contacts import ClientRegistered, ClientSource, EmployeeRegistered
+from crm_contracts.contacts import ClientRegistered, EmployeeRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS
 from crm_contracts.values import (
-    ClientKind,
-    ClientSourceKind,
-    ClientStatus,
     Department,
 )
 from crm_kit.consumer import IdempotentConsumer, Outcome, RecordInfo
+from crm_kit.testing import client_registered
 
 
 class FakeDeadLetters:
@@ -58,18 +56,6 @@ class Calls:
         if any("poison" in n for n in names):
             raise RuntimeError("a poison event in the batch")
         self.log.append(("batch", names))
-
-
-def _client(name: str) -> ClientRegistered:
-    return ClientRegistered(
-        client_id=str(uuid.uuid4()),
-        kind=ClientKind.ORGANISATION,
-        name=name,
-        status=ClientStatus.POTENTIAL,
-        source=ClientSource(kind=ClientSourceKind.MANUAL),
-        version=1,
-        registered_at=datetime.now(UTC),
-    )
 
 
 def _employee(name: str) -> EmployeeRegistered:
@@ -113,7 +99,7 @@ async def test_consecutive_events_of_a_batch_type_go_in_one_call_and_only_once(
 ) -> None:
     calls, dead = Calls(), FakeDeadLetters()
     consumer = _consumer(mongo_db, calls, dead)
-    records = _records([_client(f"c{i}") for i in range(5)])
+    records = _records([client_registered(f"c{i}") for i in range(5)])
 
     assert await consumer.process_batch(records) == [Outcome.PROCESSED] * 5
     assert calls.log == [("batch", ["c0", "c1", "c2", "c3", "c4"])]
@@ -127,7 +113,12 @@ async def test_consecutive_events_of_a_batch_type_go_in_one_call_and_only_once(
 async def test_other_types_keep_their_place_in_the_lane(mongo_db: Any) -> None:
     calls, dead = Calls(), FakeDeadLetters()
     consumer = _consumer(mongo_db, calls, dead)
-    events: list[ContractEvent] = [_client("a1"), _client("a2"), _employee("e"), _client("a3")]
+    events: list[ContractEvent] = [
+        client_registered("a1"),
+        client_registered("a2"),
+        _employee("e"),
+        client_registered("a3"),
+    ]
 
     assert await consumer.process_batch(_records(events)) == [Outcome.PROCESSED] * 4
     # A run of one goes through the single handler.
@@ -139,7 +130,7 @@ async def test_a_failing_batch_falls_back_to_one_by_one_and_dead_letters_only_th
 ) -> None:
     calls, dead = Calls(), FakeDeadLetters()
     consumer = _consumer(mongo_db, calls, dead)
-    events = [_client("g1"), _client("poison"), _client("g2")]
+    events = [client_registered("g1"), client_registered("poison"), client_registered("g2")]
     records = _records(events)
 
     outcomes = await consumer.process_batch(records)
@@ -154,7 +145,7 @@ async def test_a_failing_batch_falls_back_to_one_by_one_and_dead_letters_only_th
 async def test_an_event_already_processed_splits_the_run_and_is_skipped(mongo_db: Any) -> None:
     calls, dead = Calls(), FakeDeadLetters()
     consumer = _consumer(mongo_db, calls, dead)
-    events = [_client(f"d{i}") for i in range(4)]
+    events = [client_registered(f"d{i}") for i in range(4)]
     records = _records(events)
     assert await consumer.process_batch([records[1]]) == [Outcome.PROCESSED]
 

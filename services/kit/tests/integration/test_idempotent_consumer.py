@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from crm_contracts.contacts import ClientRegistered, ClientSource
+from crm_contracts.contacts import ClientRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS, dead_letter_topic
-from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
 from crm_kit.app import ServiceSpec, Subscription, create_app
 from crm_kit.consumer import DLQ_ATTEMPTS, DLQ_ERROR, DLQ_SOURCE_TOPIC, headers_of
 from crm_kit.logs import current_correlation_id
@@ -21,6 +19,7 @@ from crm_kit.settings import ServiceSettings
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
+    client_registered,
     end_offsets,
     eventually,
     read_topic,
@@ -54,18 +53,6 @@ class Recorder:
         await rt.db["effects"].update_one(
             {"_id": event.client_id}, {"$inc": {"count": 1}}, upsert=True
         )
-
-
-def _registered(name: str) -> ClientRegistered:
-    return ClientRegistered(
-        client_id=str(uuid.uuid4()),
-        kind=ClientKind.ORGANISATION,
-        name=name,
-        status=ClientStatus.POTENTIAL,
-        source=ClientSource(kind=ClientSourceKind.MANUAL),
-        version=1,
-        registered_at=datetime.now(UTC),
-    )
 
 
 @pytest.fixture
@@ -116,8 +103,8 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     stack: StackEndpoints, consumer_app: Any
 ) -> None:
     app, recorder, _ = consumer_app
-    event = _registered(f"{recorder.run} twice")
-    sentinel = _registered(f"{recorder.run} sentinel")
+    event = client_registered(f"{recorder.run} twice")
+    sentinel = client_registered(f"{recorder.run} sentinel")
     raw = Envelope.wrap(event, producer="kit-test", correlation_id="dup-corr").to_bytes()
     key = event.client_id.encode()
     # The sentinel shares the key, so once it is handled both copies before it were too.
@@ -135,8 +122,8 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_mess
     stack: StackEndpoints, consumer_app: Any
 ) -> None:
     app, recorder, settings = consumer_app
-    poison = _registered(f"{recorder.run} poison")
-    good = _registered(f"{recorder.run} the next one")
+    poison = client_registered(f"{recorder.run} poison")
+    good = client_registered(f"{recorder.run} the next one")
     dlq = dead_letter_topic(CONTACTS, settings.consumer_group)
     since = await end_offsets(stack.kafka_bootstrap, dlq)
     key = poison.client_id.encode()
@@ -160,7 +147,7 @@ async def test_an_unparseable_message_is_dead_lettered_and_does_not_stop_the_con
     stack: StackEndpoints, consumer_app: Any
 ) -> None:
     app, recorder, settings = consumer_app
-    good = _registered(f"{recorder.run} after garbage")
+    good = client_registered(f"{recorder.run} after garbage")
     dlq = dead_letter_topic(CONTACTS, settings.consumer_group)
     since = await end_offsets(stack.kafka_bootstrap, dlq)
     key = good.client_id.encode()

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from crm_contracts.contacts import ClientRegistered, ClientSource
+from crm_contracts.contacts import ClientRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS
-from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
 from crm_kit.outbox import OutboxCollection
 from crm_kit.relay import OutboxRelay
 from crm_kit.runtime import BrokerPublisher
-from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic
+from crm_kit.testing import StackEndpoints, client_registered, end_offsets, eventually, read_topic
 from faststream.kafka import KafkaBroker
-
-
-def _registered(name: str) -> ClientRegistered:
-    return ClientRegistered(
-        client_id=str(uuid.uuid4()),
-        kind=ClientKind.ORGANISATION,
-        name=name,
-        status=ClientStatus.POTENTIAL,
-        source=ClientSource(kind=ClientSourceKind.MANUAL),
-        version=1,
-        registered_at=datetime.now(UTC),
-    )
 
 
 async def _published(stack: StackEndpoints, since: dict[int, int], ids: set[str]) -> list[str]:
@@ -52,7 +37,7 @@ async def test_writes_made_while_the_relay_is_stopped_are_published_exactly_once
 ) -> None:
     things = OutboxCollection(mongo_db["things"], producer="kit-test")
     # More than the store can take in one bulk update (see the relay's PULL_CHUNK).
-    events = [_registered(f"stopped-relay {i}") for i in range(250)]
+    events = [client_registered(f"stopped-relay {i}") for i in range(250)]
     since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
     for event in events:
         await things.insert({"_id": event.client_id}, [event])
@@ -92,7 +77,7 @@ async def test_a_local_write_wakes_the_relay_without_waiting_for_a_scan(
         await eventually(lambda: relay.running, what="relay started")
         things = OutboxCollection(mongo_db["things"], producer="kit-test", on_write=relay.wake)
         since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
-        event = _registered("woken")
+        event = client_registered("woken")
         await things.insert({"_id": event.client_id}, [event])
         await eventually(lambda: _pending(mongo_db), what="the outbox emptied", within=20)
     finally:
@@ -108,17 +93,20 @@ async def test_an_update_with_a_stale_version_is_refused_and_appends_no_event(
     from crm_kit.problems import VersionConflict
 
     things = OutboxCollection(mongo_db["things"], producer="kit-test")
-    first = _registered("versioned")
+    first = client_registered("versioned")
     await things.insert({"_id": first.client_id, "name": "a"}, [first])
     updated = await things.update(
-        first.client_id, {"$set": {"name": "b"}}, [_registered("second")], expected_version=1
+        first.client_id, {"$set": {"name": "b"}}, [client_registered("second")], expected_version=1
     )
     assert updated["version"] == 2
     assert len(updated["outbox"]) == 2
 
     with pytest.raises(VersionConflict):
         await things.update(
-            first.client_id, {"$set": {"name": "c"}}, [_registered("third")], expected_version=1
+            first.client_id,
+            {"$set": {"name": "c"}},
+            [client_registered("third")],
+            expected_version=1,
         )
     stored = await mongo_db["things"].find_one({"_id": first.client_id})
     assert stored["name"] == "b"
@@ -149,7 +137,7 @@ async def test_idle_scans_back_off_and_a_scan_that_finds_work_resets_them(
         # A write nobody woke the relay for (a peer that crashed): the scan finds it.
         since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
         things = OutboxCollection(mongo_db["things"], producer="kit-test")
-        event = _registered("found by a scan")
+        event = client_registered("found by a scan")
         await things.insert({"_id": event.client_id}, [event])
         assert await relay.scan() == 1
         assert relay.next_scan_in == 0.25

@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,71 +49,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiosmtpd.controller import Controller
 from pymongo import AsyncMongoClient, monitoring
+from store_commands import Commands
 
 TYPICAL_RECORD = 1000
 """Bytes of one InvitationRequested envelope with its signed link (printed from the run too)."""
-
-
-def shape(value: Any) -> Any:
-    """A filter with its values replaced by their kind: what decides an index or a scan."""
-    if isinstance(value, dict):
-        return {k: shape(v) if k.startswith("$") or isinstance(v, dict) else "·" for k, v in
-                sorted(value.items())}  # fmt: skip
-    if isinstance(value, list):
-        return f"[{len(value)}]"
-    return "·"
-
-
-def filter_of(name: str, command: Any) -> str:
-    if name in ("find", "count", "delete", "aggregate"):
-        if name == "delete":
-            deletes = command.get("deletes") or [{}]
-            return f"{shape(deletes[0].get('q', {}))} x{len(deletes)}"
-        if name == "aggregate":
-            stages = command.get("pipeline") or [{}]
-            return str(shape(stages[0].get("$match", {})))
-        return str(shape(command.get("filter") or command.get("query") or {}))
-    if name == "update":
-        updates = command.get("updates") or [{}]
-        return f"{shape(updates[0].get('q', {}))} x{len(updates)}"
-    if name == "findAndModify":
-        return str(shape(command.get("query", {})))
-    if name == "insert":
-        return f"x{len(command.get('documents') or [])}"
-    return ""
-
-
-class Commands(monitoring.CommandListener):
-    """Store commands sent while ``on``: count and seconds by database, collection, shape."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.seen: Counter[tuple[str, str, str, str]] = Counter()
-        self.seconds: defaultdict[tuple[str, str, str, str], float] = defaultdict(float)
-        self._keys: dict[int, tuple[str, str, str, str]] = {}
-        self.lock = threading.Lock()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        name = event.command_name
-        if not self.on or name in ("endSessions", "killCursors", "ping", "hello", "isMaster"):
-            return
-        target = event.command.get(name)
-        if name == "getMore":
-            target = event.command.get("collection")
-        key = (event.database_name, str(target), name, filter_of(name, event.command))
-        with self.lock:
-            self.seen[key] += 1
-            self._keys[event.request_id] = key
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        with self.lock:
-            key = self._keys.pop(event.request_id, None)
-            if key is not None:
-                self.seconds[key] += event.duration_micros / 1e6
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        with self.lock:
-            self._keys.pop(event.request_id, None)
 
 
 class CountingSmtp:
@@ -400,7 +339,7 @@ async def main(args: argparse.Namespace) -> None:
             watch_task = asyncio.create_task(watch.run(count))
             await asyncio.sleep(1.0)  # the watching consumer is assigned and positioned
 
-            commands.on = True
+            commands.phase = "run"
             incomplete = False
             t0 = time.monotonic()
             answer = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
@@ -421,7 +360,7 @@ async def main(args: argparse.Namespace) -> None:
                     raise SystemExit(f"bench: topic watch failed: {watch_task.exception()!r}")
             else:
                 await watch_task
-            commands.on = False
+            commands.phase = ""
             ended = time.monotonic()
             on_topic, delivered = watch.count, smtp.count
             # When the run did not finish in time, the times are up to the stop, the counts partial.
@@ -474,7 +413,7 @@ async def main(args: argparse.Namespace) -> None:
     print("    commands  seconds  ms each  service   command        collection  filter")
     slowest = sorted(commands.seconds.items(), key=lambda kv: -kv[1])[: args.top]
     for key, seconds in slowest:
-        database, collection, name, filt = key
+        _, database, collection, name, filt = key
         n = commands.seen[key]
         print(f"    {n:8d} {seconds:8.1f} {seconds / n * 1000:8.2f}  "
               f"{names.get(database, database):<9} {name:<14} {collection}  {filt}")  # fmt: skip

@@ -18,66 +18,13 @@ import asyncio
 import contextlib
 import os
 import tempfile
-import threading
 import time
 import uuid
-from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient, monitoring
-
-
-def shape(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: shape(v) if k.startswith("$") or isinstance(v, dict) else "·" for k, v in
-                sorted(value.items())}  # fmt: skip
-    if isinstance(value, list):
-        return f"[{len(value)}]"
-    return "·"
-
-
-def filter_of(name: str, command: Any) -> str:
-    if name in ("update", "delete"):
-        statements = command.get("updates" if name == "update" else "deletes") or [{}]
-        return f"{shape(statements[0].get('q', {}))} x{len(statements)}"
-    if name == "findAndModify":
-        return str(shape(command.get("query", {})))
-    if name == "insert":
-        return f"x{len(command.get('documents') or [])}"
-    if name in ("find", "count"):
-        return str(shape(command.get("filter") or command.get("query") or {}))
-    return ""
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self, database: str) -> None:
-        self.database = database
-        self.phase = ""
-        self.seen: Counter[tuple[str, str, str, str]] = Counter()
-        self.seconds: defaultdict[tuple[str, str, str, str], float] = defaultdict(float)
-        self._keys: dict[int, tuple[str, str, str, str]] = {}
-        self.lock = threading.Lock()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if not self.phase or event.database_name != self.database:
-            return
-        name = event.command_name
-        target = event.command.get("collection") if name == "getMore" else event.command.get(name)
-        key = (self.phase, str(target), name, filter_of(name, event.command))
-        with self.lock:
-            self.seen[key] += 1
-            self._keys[event.request_id] = key
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        with self.lock:
-            key = self._keys.pop(event.request_id, None)
-            if key is not None:
-                self.seconds[key] += event.duration_micros / 1e6
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        with self.lock:
-            self._keys.pop(event.request_id, None)
+from store_commands import Commands
 
 
 async def drive(count: int, concurrency: int, call: Any) -> float:
@@ -154,7 +101,7 @@ async def main(args: argparse.Namespace) -> None:
         for key in sorted(keys_of, key=lambda k: -commands.seconds[k])[: args.top]:
             count, seconds = commands.seen[key], commands.seconds[key]
             print(f"      {count:8d} {seconds:8.1f} {seconds / count * 1000:8.2f}  "
-                  f"{key[2]:<14} {key[1]}  {key[3]}")  # fmt: skip
+                  f"{key[3]:<14} {key[2]}  {key[4]}")  # fmt: skip
 
 
 if __name__ == "__main__":

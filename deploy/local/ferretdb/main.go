@@ -22,15 +22,36 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on (host:port)")
 	dataDir := flag.String("data-dir", "", "directory holding the SQLite databases (created if missing)")
 	logLevel := flag.String("log-level", "info", "log level: debug, info, warn or error")
+	synchronous := flag.String("synchronous", "normal",
+		"SQLite synchronous setting: normal (sync the WAL at checkpoints) or full (at every commit)")
 	flag.Parse()
 
-	if err := run(*listen, *dataDir, *logLevel); err != nil {
+	if err := run(*listen, *dataDir, *logLevel, *synchronous); err != nil {
 		fmt.Fprintf(os.Stderr, "crm-ferretdb: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, dataDir, logLevel string) error {
+// sqliteURL is FerretDB's SQLite URL for a data directory: every database file in WAL mode (the
+// backend's default) with the given synchronous setting.
+//
+// FerretDB's SQLite backend writes each updated document in a transaction of its own, so with
+// SQLite's default (full) every document updated costs a WAL sync. With normal, a committed
+// write survives the process being killed and is synced at the next checkpoint; only a power
+// loss or an operating-system crash can take back the last commits. That is MongoDB's own
+// default (a write acknowledged with w:1 is journaled within 100 ms), and this program is a
+// development and test store, never production's (docs/decisions/0002).
+func sqliteURL(dir, synchronous string) (string, error) {
+	switch synchronous {
+	case "normal", "full":
+	default:
+		return "", fmt.Errorf("bad -synchronous %q: want normal or full", synchronous)
+	}
+
+	return "file:" + dir + "/?_pragma=synchronous(" + synchronous + ")", nil
+}
+
+func run(listen, dataDir, logLevel, synchronous string) error {
 	if dataDir == "" {
 		return errors.New("-data-dir is required")
 	}
@@ -45,6 +66,11 @@ func run(listen, dataDir, logLevel string) error {
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return fmt.Errorf("data dir %q: %w", dataDir, err)
+	}
+
+	url, err := sqliteURL(abs, synchronous)
+	if err != nil {
+		return err
 	}
 
 	// SQLiteURL must name an existing directory and end with a slash.
@@ -67,7 +93,7 @@ func run(listen, dataDir, logLevel string) error {
 		Listener:  ferretdb.ListenerConfig{Unix: socket},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
+		SQLiteURL: url,
 	})
 	if err != nil {
 		return err

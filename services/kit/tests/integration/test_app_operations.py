@@ -118,3 +118,94 @@ async def test_the_asyncapi_document_lists_what_the_service_publishes(ops: Any) 
     document = (await ops.get("/asyncapi")).json()
     assert document["asyncapi"].startswith("3.")
     assert "crm.contacts.v1:ClientRegistered" in document["channels"]
+
+
+@pytest.fixture
+async def ops_app(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
+    spec = ServiceSpec(name="opstest", title="ops test", routers=[router])
+    app = create_app(spec, OpsSettings(**service_env(stack, jwt_keys, "opstest")))
+    async with running(app), http_client(app) as client:
+        yield app, client
+
+
+async def test_readiness_fails_when_the_store_or_the_broker_does_not_answer(ops_app: Any) -> None:
+    import dataclasses
+    import socket
+
+    from faststream.kafka import KafkaBroker
+    from pymongo import AsyncMongoClient
+
+    app, client = ops_app
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = probe.getsockname()[1]
+    runtime = app.state.runtime
+    dead_store: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{nowhere}", serverSelectionTimeoutMS=300, connectTimeoutMS=300
+    )
+    dead_broker = KafkaBroker(f"127.0.0.1:{nowhere}")  # never connected
+    try:
+        app.state.runtime = dataclasses.replace(runtime, db=dead_store["nothing"])
+        no_store = await client.get("/readyz")
+        app.state.runtime = dataclasses.replace(runtime, broker=dead_broker)
+        no_broker = await client.get("/readyz")
+    finally:
+        app.state.runtime = runtime
+        await dead_store.close()
+    assert (no_store.status_code, no_store.json()) == (
+        503,
+        {"status": "not ready", "checks": {"store": False, "broker": True, "outbox_relay": True}},
+    )
+    assert (no_broker.status_code, no_broker.json()) == (
+        503,
+        {"status": "not ready", "checks": {"store": True, "broker": False, "outbox_relay": True}},
+    )
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_the_request_correlation_id_reaches_the_consumers_json_log_line(
+    stack: StackEndpoints, jwt_keys: JwtKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import json
+    import logging
+
+    from crm_kit.app import Subscription
+    from crm_kit.runtime import Runtime
+
+    made: set[str] = set()
+    handled: asyncio.Event = asyncio.Event()
+
+    async def on_registered(rt: Runtime, event: ClientRegistered, _: Envelope) -> None:
+        if event.client_id in made:
+            logging.getLogger("crm.logtest").info("handled client %s", event.client_id)
+            handled.set()
+
+    spec = ServiceSpec(
+        name="logtest",
+        title="log test",
+        routers=[router],
+        outbox_collections=["things"],
+        subscriptions=[
+            Subscription(topics=(CONTACTS,), handlers={ClientRegistered: on_registered})
+        ],
+    )
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)  # where the kit's JSON log handler writes
+    app = create_app(spec, OpsSettings(**service_env(stack, jwt_keys, "logtest", log_json=True)))
+    try:
+        async with running(app), http_client(app) as client:
+            response = await client.post("/things", headers={"X-Correlation-ID": "log-corr-7"})
+            assert response.status_code == 201
+            made.add(response.json()["id"])
+            await asyncio.wait_for(handled.wait(), timeout=60)
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "_crm_handler", False):
+                logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    [line] = [entry for entry in lines if entry["message"].startswith("handled client")]
+    assert line["message"] == f"handled client {response.json()['id']}"
+    assert line["correlation_id"] == "log-corr-7"
+    assert line["service"] == "logtest"
+    assert line["level"] == "INFO"

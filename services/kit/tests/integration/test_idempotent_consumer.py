@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from typing import Any, ClassVar
@@ -12,7 +13,16 @@ from crm_contracts.contacts import ClientRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS, dead_letter_topic
 from crm_kit.app import ServiceSpec, Subscription, create_app
-from crm_kit.consumer import DLQ_ATTEMPTS, DLQ_ERROR, DLQ_SOURCE_TOPIC, headers_of
+from crm_kit.consumer import (
+    DLQ_ATTEMPTS,
+    DLQ_ERROR,
+    DLQ_SOURCE_TOPIC,
+    PROCESSED,
+    IdempotentConsumer,
+    Outcome,
+    RecordInfo,
+    headers_of,
+)
 from crm_kit.logs import current_correlation_id
 from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
@@ -158,3 +168,178 @@ async def test_an_unparseable_message_is_dead_lettered_and_does_not_stop_the_con
     dead = await _dead_letters(stack, dlq, since, key)
     assert [r.value for r in dead] == [garbage]
     assert headers_of(dead[0].headers)[DLQ_ATTEMPTS] == "0"
+
+
+class _DeadLetterSink:
+    """The dead-letter publisher of a consumer driven directly: records what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+    ) -> Any:
+        self.sent.append((topic, value, dict(headers or {})))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+async def test_markers_are_per_group_and_the_metrics_count_each_outcome(mongo_db: Any) -> None:
+    from prometheus_client import REGISTRY
+
+    service = f"kit-consumer-{uuid.uuid4().hex[:8]}"
+    effects: Counter[tuple[str, str]] = Counter()
+
+    def consumer(group: str, sink: _DeadLetterSink) -> IdempotentConsumer:
+        async def handle(event: ClientRegistered, _: Envelope) -> None:
+            if "poison" in event.name:
+                raise RuntimeError("poison")
+            effects[(group, event.client_id)] += 1
+
+        async def no_wait(_: float) -> None:
+            return None
+
+        return IdempotentConsumer(
+            db=mongo_db,
+            dead_letters=sink,
+            service=service,
+            group=group,
+            handlers={ClientRegistered.event_type: handle},
+            max_attempts=MAX_ATTEMPTS,
+            sleep=no_wait,
+        )
+
+    sink = _DeadLetterSink()
+    first, second = consumer("group-a", sink), consumer("group-b", _DeadLetterSink())
+    event = client_registered("once per group")
+    envelope = Envelope.wrap(event, producer="kit-test")
+    raw = envelope.to_bytes()
+    poison_raw = Envelope.wrap(client_registered("poison"), producer="kit-test").to_bytes()
+    record = RecordInfo(CONTACTS, 0, 7, event.client_id.encode())
+
+    assert await first.process(raw, record) == Outcome.PROCESSED
+    assert await first.process(raw, record) == Outcome.DUPLICATE
+    assert await second.process(raw, record) == Outcome.PROCESSED  # its own marker
+    assert await second.process(raw, record) == Outcome.DUPLICATE
+    assert effects == {("group-a", event.client_id): 1, ("group-b", event.client_id): 1}
+    markers = await mongo_db[PROCESSED].count_documents({"event_id": str(envelope.event_id)})
+    assert markers == 2
+
+    assert await first.process(b"\xff not json", record) == Outcome.DEAD_LETTERED
+    assert await first.process(poison_raw, record) == Outcome.DEAD_LETTERED
+    assert [(topic, value) for topic, value, _ in sink.sent] == [
+        (dead_letter_topic(CONTACTS, "group-a"), b"\xff not json"),
+        (dead_letter_topic(CONTACTS, "group-a"), poison_raw),
+    ]
+    assert "poison" in sink.sent[1][2][DLQ_ERROR]
+
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"service": service, "group": "group-a", **labels})
+
+    assert sample("crm_events_consumed_total", outcome="processed") == 1.0
+    assert sample("crm_events_consumed_total", outcome="duplicate") == 1.0
+    assert sample("crm_events_consumed_total", outcome="dead_lettered") == 2.0
+    assert sample("crm_events_dead_lettered_total", topic=CONTACTS) == 2.0
+    assert sample("crm_event_handler_retries_total") == float(MAX_ATTEMPTS - 1)
+
+
+class _Gate:
+    """A handler that holds this run's event until released, then stores its effect."""
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle(self, rt: Runtime, event: ClientRegistered, _: Envelope) -> None:
+        if not event.name.startswith(self.run):
+            return
+        self.entered.set()
+        await asyncio.wait_for(self.release.wait(), timeout=120)
+        await rt.db["effects"].update_one(
+            {"_id": event.client_id}, {"$inc": {"count": 1}}, upsert=True
+        )
+
+
+async def _committed(bootstrap: str, group: str, partition: int) -> int:
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    meta = offsets.get(TopicPartition(CONTACTS, partition))
+    return meta.offset if meta is not None else -1
+
+
+async def test_the_offset_is_committed_only_after_the_effect_is_stored(
+    stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    gate = _Gate(f"run-{uuid.uuid4().hex[:8]}")
+    spec = ServiceSpec(
+        name="kittest",
+        title="kit test",
+        subscriptions=[Subscription(topics=(CONTACTS,), handlers={ClientRegistered: gate.handle})],
+    )
+    settings = KitTestSettings(**service_env(stack, jwt_keys, "kittest"))
+    app = create_app(spec, settings)
+    event = client_registered(f"{gate.run} held")
+    async with running(app):
+        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            sent = await producer.send_and_wait(
+                CONTACTS,
+                Envelope.wrap(event, producer="kit-test").to_bytes(),
+                key=event.client_id.encode(),
+            )
+        finally:
+            await producer.stop()
+        try:
+            await eventually(gate.entered.is_set, what="the handler holding the event")
+            # The handler runs and nothing is stored yet: the offset has not moved past it.
+            held = await _committed(stack.kafka_bootstrap, settings.consumer_group, sent.partition)
+            assert held <= sent.offset
+            assert await _count(app, event.client_id) == 0
+        finally:
+            gate.release.set()
+
+        async def moved_on() -> bool:
+            committed = await _committed(
+                stack.kafka_bootstrap, settings.consumer_group, sent.partition
+            )
+            return committed > sent.offset
+
+        await eventually(moved_on, what="the offset committed past the event")
+        assert await _count(app, event.client_id) == 1
+
+
+def test_every_subscriber_acknowledges_manually_on_an_idempotent_acks_all_producer(
+    stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    from crm_kit.app import build_broker
+    from faststream import AckPolicy
+
+    spec = ServiceSpec(
+        name="kittest",
+        title="kit test",
+        subscriptions=[Subscription(topics=(CONTACTS,), handlers={ClientRegistered: _noop})],
+    )
+    settings = KitTestSettings(**service_env(stack, jwt_keys, "kittest"))
+    app = create_app(spec, settings)
+    broker = app.state.broker
+    subscribers = list(broker.subscribers)
+    assert len(subscribers) == 1
+    assert subscribers[0].ack_policy is AckPolicy.MANUAL  # never FastStream's ACK_FIRST
+    for built in (broker, build_broker(spec, settings)):
+        producer_config = built._connection_kwargs
+        assert producer_config["acks"] == "all"
+        assert producer_config["enable_idempotence"] is True
+
+
+async def _noop(rt: Runtime, event: ClientRegistered, _: Envelope) -> None:
+    return None

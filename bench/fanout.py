@@ -34,12 +34,9 @@ import contextlib
 import os
 import resource
 import shutil
-import socket
 import tempfile
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,44 +44,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiosmtpd.controller import Controller
 from pymongo import AsyncMongoClient, monitoring
 from store_commands import Commands
 
 TYPICAL_RECORD = 1000
 """Bytes of one InvitationRequested envelope with its signed link (printed from the run too)."""
-
-
-class CountingSmtp:
-    """Accepts every message; counts those to this run's domain and notes when N arrived."""
-
-    def __init__(self, domain: str, expected: int) -> None:
-        self.domain = domain
-        self.expected = expected
-        self.count = 0
-        self.recipients: Counter[str] = Counter()
-        self.first_at: float | None = None
-        self.all_at: float | None = None
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                if rcpt.endswith(self.domain):
-                    self.count += 1
-                    self.recipients[rcpt] += 1
-                    if self.first_at is None:
-                        self.first_at = time.monotonic()
-                    if len(self.recipients) >= self.expected and self.all_at is None:
-                        self.all_at = time.monotonic()
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def raw_kafka(bootstrap: str, count: int, size: int) -> tuple[float, float]:
@@ -227,6 +191,7 @@ async def main(args: argparse.Namespace) -> None:
     from crm_contracts.topics import CAMPAIGNS
     from crm_contracts.values import Channel, ClientKind, ClientSourceKind, ClientStatus
     from crm_kit.testing import (
+        CountingSmtp,
         StackEndpoints,
         bearer,
         end_offsets,
@@ -234,6 +199,7 @@ async def main(args: argparse.Namespace) -> None:
         new_jwt_keys,
         running,
         service_env,
+        smtp_server,
     )
     from crm_notify.app import create as create_notify
     from crm_notify.settings import NotifySettings
@@ -242,9 +208,7 @@ async def main(args: argparse.Namespace) -> None:
     stack = StackEndpoints(os.environ["CRM_KAFKA_BOOTSTRAP"], os.environ["CRM_MONGO_URI"])
     run = uuid.uuid4().hex[:8]
     tag = f"fanout-{run}"
-    smtp = CountingSmtp(f"@{run}.fanout.bench", count)
-    smtp_port = free_port()
-    controller = Controller(smtp, hostname="127.0.0.1", port=smtp_port, server_hostname="localhost")
+    smtp = CountingSmtp(f"@{run}.fanout.bench", expected=count)
 
     print(f"fan-out of {count} on {stack.kafka_bootstrap} / {stack.mongo_uri}", flush=True)
     raw_produce, raw_both = await raw_kafka(stack.kafka_bootstrap, count, TYPICAL_RECORD)
@@ -253,6 +217,8 @@ async def main(args: argparse.Namespace) -> None:
 
     folder = tempfile.mkdtemp(prefix="bench-fanout-")
     keys = new_jwt_keys(Path(folder))
+    servers = contextlib.ExitStack()
+    smtp_port = servers.enter_context(smtp_server(smtp))
     campaigns_env = service_env(stack, keys, "campaigns", log_level="WARNING")
     notify_env = service_env(
         stack,
@@ -283,7 +249,6 @@ async def main(args: argparse.Namespace) -> None:
     )
     guests = people(smtp.domain, client_id, count)
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all", linger_ms=5)
-    controller.start()
     await producer.start()
     watch_task: asyncio.Task[None] | None = None
     try:
@@ -373,7 +338,7 @@ async def main(args: argparse.Namespace) -> None:
         if watch_task is not None and not watch_task.done():
             watch_task.cancel()
         await producer.stop()
-        controller.stop()
+        servers.close()
         shutil.rmtree(folder)
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
         for name in (campaigns_env["mongo_database"], notify_env["mongo_database"]):
@@ -383,7 +348,7 @@ async def main(args: argparse.Namespace) -> None:
 
     rate = delivered / smtp_s
     raw_rate = count / raw_both
-    twice = sum(1 for n in smtp.recipients.values() if n > 1)
+    twice = sum(1 for n in smtp.received.values() if n > 1)
     print()
     sizes = f"{min(watch.sizes, default=0)}-{max(watch.sizes, default=0)} B"
     print(f"invitation fan-out of {count} participants (InvitationRequested {sizes})")

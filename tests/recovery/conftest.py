@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,20 +17,19 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiosmtpd.controller import Controller
 from crm_contracts.base import ContractEvent
 from crm_contracts.common import ChannelAddresses, ChannelConsent
 from crm_contracts.contacts import PersonAdded
 from crm_contracts.envelope import Envelope
 from crm_contracts.values import Channel, Language
-from crm_kit.testing import JwtKeys, StackEndpoints, service_env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from crm_kit.testing import (
+    CountingSmtp,
+    JwtKeys,
+    StackEndpoints,
+    free_port,
+    service_env,
+    smtp_server,
+)
 
 
 class ServiceProcess:
@@ -106,36 +102,11 @@ def service_process(
             service.stop()
 
 
-class CountingSmtp:
-    """Accepts every message and counts the messages per recipient address."""
-
-    def __init__(self, domain: str) -> None:
-        self.domain = domain
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                if rcpt.endswith(self.domain):
-                    self.received[rcpt] += 1
-        return "250 OK"
-
-    def snapshot(self) -> Counter[str]:
-        with self.lock:
-            return Counter(self.received)
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[CountingSmtp, int]]:
     handler = CountingSmtp(f"@{uuid.uuid4().hex[:8]}.recovery.test")
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 class FanOut:

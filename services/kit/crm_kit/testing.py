@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -310,3 +314,62 @@ def client_registered(name: str = "Test client") -> Any:
         version=1,
         registered_at=datetime.now(UTC),
     )
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class CountingSmtp:
+    """An aiosmtpd handler that accepts every message and counts the messages to each address
+    ending in ``domain`` (others are accepted, not counted), so that a run sees who got a
+    message and who got it twice. ``first_at`` is when the first counted one arrived and, with
+    ``expected``, ``all_at`` when that many distinct addresses had one (``time.monotonic``)."""
+
+    def __init__(self, domain: str, expected: int | None = None) -> None:
+        self.domain = domain
+        self.expected = expected
+        self.count = 0
+        """Messages counted, one per matching recipient."""
+        self.received: Counter[str] = Counter()
+        """Messages per matching recipient address."""
+        self.first_at: float | None = None
+        self.all_at: float | None = None
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                if rcpt.endswith(self.domain):
+                    self.count += 1
+                    self.received[rcpt] += 1
+                    if self.first_at is None:
+                        self.first_at = time.monotonic()
+                    done = self.expected is not None and len(self.received) >= self.expected
+                    if done and self.all_at is None:
+                        self.all_at = time.monotonic()
+        return "250 OK"
+
+    def snapshot(self) -> Counter[str]:
+        """A copy of the messages per address so far."""
+        with self.lock:
+            return Counter(self.received)
+
+
+@contextlib.contextmanager
+def smtp_server(handler: Any) -> Iterator[int]:
+    """Serve ``handler`` (an aiosmtpd handler such as :class:`CountingSmtp`) on a free loopback
+    port, in a thread of its own, for the block; yields the port."""
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()

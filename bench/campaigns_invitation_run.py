@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bson import encode
 from pymongo import monitoring
+from store_commands import Commands
 
 TYPICAL_RECORD = 1000
 """Bytes of one InvitationRequested envelope (measured: about 1 kB with the signed link)."""
@@ -59,41 +59,13 @@ def filter_of(name: str, command: Any) -> Any:
     return None
 
 
-class Commands(monitoring.CommandListener):
-    """Counts the store commands sent while ``phase`` is set, by phase, collection, command
-    name and filter shape."""
-
-    def __init__(self) -> None:
-        self.phase = ""
-        self.seen: Counter[tuple[str, str, str, str]] = Counter()
-        self.seconds: Counter[tuple[str, str, str, str]] = Counter()
-        self._keys: dict[int, tuple[str, str, str, str]] = {}
-        self._cursors: dict[int, str] = {}
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.phase and event.command_name not in ("endSessions", "killCursors"):
-            target = event.command.get(event.command_name)
-            filtered = str(shape(filter_of(event.command_name, event.command)))
-            if event.command_name == "getMore":
-                target = event.command.get("collection")
-                filtered = self._cursors.get(int(event.command.get("getMore", 0)), "?")
-            key = (self.phase, str(target), event.command_name, filtered)
-            self.seen[key] += 1
-            self._keys[event.request_id] = key
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        key = self._keys.pop(event.request_id, None)
-        if key is not None:
-            self.seconds[key] += event.duration_micros / 1e6
-            cursor = event.reply.get("cursor") if isinstance(event.reply, dict) else None
-            if isinstance(cursor, dict) and cursor.get("id"):
-                self._cursors[int(cursor["id"])] = key[3]
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self._keys.pop(event.request_id, None)
+def describe(name: str, command: Any) -> str:
+    """The shape of a command's filter (of an aggregate, its whole pipeline), in this bench's
+    notation rather than ``store_commands.filter_of``'s."""
+    return str(shape(filter_of(name, command)))
 
 
-COMMANDS = Commands()
+COMMANDS = Commands(describe=describe)
 
 
 async def raw_produce(bootstrap: str, count: int, size: int) -> float:
@@ -319,7 +291,7 @@ async def main(size: int, limit: float) -> None:
         print("    commands  seconds  command      collection               filter shape")
         timed = sorted(keys, key=lambda k: -commands.seconds[k])[:12]
         for key in timed:
-            _, collection, name, filtered = key
+            _, _, collection, name, filtered = key
             count, seconds = commands.seen[key], commands.seconds[key]
             print(f"    {count:8d} {seconds:8.1f}  {name:<12} {collection:<24} {filtered[:90]}")
     print("  largest document afterwards, by collection (bytes)")

@@ -30,9 +30,7 @@ import asyncio
 import contextlib
 import os
 import resource
-import socket
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -41,68 +39,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiosmtpd.controller import Controller
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaigns import InvitationRequested
 from crm_contracts.common import ChannelAddresses, ChannelConsent, Place, Recipient
 from crm_contracts.contacts import PersonAdded
 from crm_contracts.envelope import Envelope
 from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKind
-from crm_kit.testing import running
+from crm_kit.testing import CountingSmtp, running, smtp_server
 from crm_notify.app import create
 from crm_notify.settings import NotifySettings
 from pymongo import AsyncMongoClient, monitoring
-
-WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
-
-
-class StoreCommands(monitoring.CommandListener):
-    """Counts the commands sent to one database, writes apart, and by command and collection."""
-
-    def __init__(self, database: str) -> None:
-        self.database = database
-        self.writes = 0
-        self.reads = 0
-        self.by_kind: Counter[tuple[str, str]] = Counter()
-        self.lock = threading.Lock()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.database_name != self.database:
-            return
-        name = event.command_name
-        collection = event.command.get(name)
-        with self.lock:
-            self.by_kind[(name, collection if isinstance(collection, str) else "-")] += 1
-            if name in WRITES:
-                self.writes += 1
-            else:
-                self.reads += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-class CountingSmtp:
-    def __init__(self, run: str) -> None:
-        self.run = run
-        self.count = 0
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if any(self.run in r for r in envelope.rcpt_tos):
-            with self.lock:
-                self.count += 1
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from store_commands import Commands
 
 
 def peak_rss_mb() -> float:
@@ -116,7 +63,7 @@ def events(run: str, n: int) -> tuple[PersonAdded, InvitationRequested]:
         person_id=str(uuid.uuid4()),
         name=f"Guest {n}",
         language=Language.EN,
-        channels=ChannelAddresses(email=f"guest{n}.{run}@bench.example"),
+        channels=ChannelAddresses(email=f"guest{n}@{run}.bench.example"),
         preferred_channel=Channel.EMAIL,
         version=1,
         consents=(ChannelConsent(channel=Channel.EMAIL, granted=True, at=at, source="bench"),),
@@ -204,10 +151,9 @@ async def main(args: argparse.Namespace) -> None:
     bootstrap = os.environ.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     mongo_uri = os.environ.get("CRM_MONGO_URI", "mongodb://127.0.0.1:27017")
     run = uuid.uuid4().hex[:8]
-    smtp = CountingSmtp(run)
-    port = free_port()
-    controller = Controller(smtp, hostname="127.0.0.1", port=port, server_hostname="localhost")
-    controller.start()
+    smtp = CountingSmtp(f"@{run}.bench.example")
+    servers = contextlib.ExitStack()
+    port = servers.enter_context(smtp_server(smtp))
     settings = NotifySettings(
         environment="test",
         mongo_uri=mongo_uri,
@@ -229,7 +175,7 @@ async def main(args: argparse.Namespace) -> None:
     payloads = [Envelope.wrap(inv, producer="bench").to_bytes() for _, inv in pairs]
     raw = await raw_kafka(bootstrap, run, payloads)
     print(f"baseline: {args.count} produced and consumed in {raw:.1f} s", flush=True)
-    store = StoreCommands(settings.mongo_database)
+    store = Commands(settings.mongo_database)
     monitoring.register(store)
     app = create(settings)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
@@ -245,8 +191,7 @@ async def main(args: argparse.Namespace) -> None:
             for start in range(0, len(people), 50):
                 await db["recipients"].insert_many(people[start : start + 50])
             rss_before = peak_rss_mb()
-            writes_before, reads_before = store.writes, store.reads
-            kinds_before = Counter(store.by_kind)
+            store.phase = "run"
             started = time.monotonic()
             await asyncio.gather(*[await publish(producer, inv) for _, inv in pairs])
             published = time.monotonic() - started
@@ -265,12 +210,12 @@ async def main(args: argparse.Namespace) -> None:
                 if elapsed > args.timeout:
                     sys.exit(f"bench: only {smtp.count} of {args.count} within {args.timeout} s")
             took = time.monotonic() - started
-            writes, reads = store.writes - writes_before, store.reads - reads_before
-            kinds = Counter(store.by_kind)
-            kinds.subtract(kinds_before)
+            store.phase = ""
+            writes, reads = store.writes_and_reads()
+            kinds = Counter({kind: n for kind, (n, _) in store.by_command().items()})
     finally:
         await producer.stop()
-        controller.stop()
+        servers.close()
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri)
         await client.drop_database(settings.mongo_database)
         await client.close()

@@ -27,33 +27,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import monitoring
+from store_commands import Commands
 
-
-class _Commands(monitoring.CommandListener):
-    """Store commands sent by this process (the service runs in it), counted by name."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.micros: dict[str, int] = {}
-        self.names: dict[int, str] = {}
-        self.on = False
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.on:
-            name = f"{event.command_name} {event.command.get(event.command_name, '')}"
-            self.counts[name] = self.counts.get(name, 0) + 1
-            self.names[event.request_id] = name
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        name = self.names.pop(event.request_id, None)
-        if name is not None:
-            self.micros[name] = self.micros.get(name, 0) + event.duration_micros
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-COMMANDS = _Commands()
+COMMANDS = Commands()
 monitoring.register(COMMANDS)
 
 
@@ -159,7 +135,7 @@ async def main(count: int, clients: int) -> None:
 
         second = create(CampaignsSettings(**settings))
         calls_before = reactions.gathered_contacts.calls_made
-        COMMANDS.on = True
+        COMMANDS.phase = "catch-up"
         t1 = time.monotonic()
         async with running(second), http_client(second) as http:
             last = -1
@@ -173,7 +149,7 @@ async def main(count: int, clients: int) -> None:
                     last = counted
                 await asyncio.sleep(0.5)
             service_s = time.monotonic() - t1
-            COMMANDS.on = False
+            COMMANDS.phase = ""
         service_rate = count / service_s
         print(
             f"campaigns effectiveness counters caught up: {service_s:.1f} s, "
@@ -181,16 +157,16 @@ async def main(count: int, clients: int) -> None:
         )
         print(f"ratio service / raw consume: {service_rate / raw_rate:.4f}")
         calls = reactions.gathered_contacts.calls_made - calls_before
-        total = sum(COMMANDS.counts.values())
+        kinds = COMMANDS.by_command()
+        total = sum(n for n, _ in kinds.values())
         print(
             f"bulk calls of the contact reaction: {calls} ({count / max(calls, 1):.1f} records "
             f"each); store commands during catch-up: {total} ({total / count:.3f} per record)"
         )
-        store_s = sum(COMMANDS.micros.values()) / 1e6
+        store_s = sum(seconds for _, seconds in kinds.values())
         print(f"store time summed over the commands: {store_s:.1f} s of {service_s:.1f} s")
-        for name, n in sorted(COMMANDS.counts.items(), key=lambda kv: -kv[1])[:8]:
-            ms = COMMANDS.micros.get(name, 0) / 1000 / n
-            print(f"  {n:>7}  {name}  ({ms:.1f} ms each)")
+        for (name, collection), (n, seconds) in sorted(kinds.items(), key=lambda kv: -kv[1][0])[:8]:
+            print(f"  {n:>7}  {name} {collection}  ({seconds * 1000 / n:.1f} ms each)")
     finally:
         shutil.rmtree(folder)
 

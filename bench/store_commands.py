@@ -1,16 +1,21 @@
 """The benches' store profiler: pymongo command monitoring by phase, database, collection,
-command and filter shape, with the time the store took to answer each kind."""
+command and filter shape, with the time the store took to answer each kind. A ``getMore`` is
+counted under the filter of the command that opened its cursor."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from pymongo import monitoring
 
 Key = tuple[str, str, str, str, str]
 """(phase, database, collection, command, filter shape)."""
+
+WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
+"""The commands that write (the local store serializes them)."""
 
 _IGNORED = frozenset({"endSessions", "killCursors", "ping", "hello", "isMaster"})
 
@@ -44,14 +49,22 @@ def filter_of(name: str, command: Any) -> str:
 
 class Commands(monitoring.CommandListener):
     """Counts the store commands sent while ``phase`` is set (to ``database`` only, when
-    given), with their summed answer time; register it with ``monitoring.register``."""
+    given), with their summed answer time; register it with ``monitoring.register``.
 
-    def __init__(self, database: str | None = None) -> None:
+    ``describe(name, command)`` names a command's filter (default :func:`filter_of`); a
+    ``getMore`` takes the description of the command that opened its cursor (``?`` when that
+    was not seen)."""
+
+    def __init__(
+        self, database: str | None = None, describe: Callable[[str, Any], str] = filter_of
+    ) -> None:
         self.database = database
+        self.describe = describe
         self.phase = ""
         self.seen: Counter[Key] = Counter()
         self.seconds: defaultdict[Key, float] = defaultdict(float)
         self._keys: dict[int, Key] = {}
+        self._cursors: dict[int, str] = {}
         self.lock = threading.Lock()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
@@ -60,18 +73,44 @@ class Commands(monitoring.CommandListener):
             return
         if self.database is not None and event.database_name != self.database:
             return
-        target = event.command.get("collection") if name == "getMore" else event.command.get(name)
-        key = (self.phase, event.database_name, str(target), name, filter_of(name, event.command))
         with self.lock:
+            if name == "getMore":
+                target = event.command.get("collection")
+                described = self._cursors.get(int(event.command.get("getMore", 0)), "?")
+            else:
+                target = event.command.get(name)
+                described = self.describe(name, event.command)
+            key = (self.phase, event.database_name, str(target), name, described)
             self.seen[key] += 1
             self._keys[event.request_id] = key
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         with self.lock:
             key = self._keys.pop(event.request_id, None)
-            if key is not None:
-                self.seconds[key] += event.duration_micros / 1e6
+            if key is None:
+                return
+            self.seconds[key] += event.duration_micros / 1e6
+            cursor = event.reply.get("cursor") if isinstance(event.reply, dict) else None
+            if isinstance(cursor, dict) and cursor.get("id"):
+                self._cursors[int(cursor["id"])] = key[4]
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         with self.lock:
             self._keys.pop(event.request_id, None)
+
+    def by_command(self, phase: str | None = None) -> dict[tuple[str, str], tuple[int, float]]:
+        """(command, collection) → (commands, seconds), over ``phase`` or every phase; the
+        kinds first seen first."""
+        found: dict[tuple[str, str], tuple[int, float]] = {}
+        with self.lock:
+            for key, n in self.seen.items():
+                if phase is None or key[0] == phase:
+                    count, seconds = found.get((key[3], key[2]), (0, 0.0))
+                    found[(key[3], key[2])] = (count + n, seconds + self.seconds[key])
+        return found
+
+    def writes_and_reads(self, phase: str | None = None) -> tuple[int, int]:
+        """The commands that wrote and the others, over ``phase`` or every phase."""
+        kinds = self.by_command(phase)
+        writes = sum(n for (name, _), (n, _) in kinds.items() if name in WRITES)
+        return writes, sum(n for n, _ in kinds.values()) - writes

@@ -1,0 +1,160 @@
+"""The README's two commands, `make test`'s script and `.ci/run`, driven with stand-in tools.
+
+`deploy/local/test.sh` is what `make test` runs after installing: it lints, starts the stack
+unless it runs already, runs pytest with the stack's settings, and stops only what it started.
+Here `uv` is a stand-in (first on the script's PATH, in ``$HOME/.local/bin``) that logs every
+call and answers as told, so each branch is seen without a real stack or a real test run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+TEST_SH = REPO / "deploy" / "local" / "test.sh"
+CI_RUN = REPO / ".ci" / "run"
+
+pytestmark = pytest.mark.timeout(120)
+
+FAKE_UV = """#!/usr/bin/env bash
+echo "$*" >> "$FAKE_LOG"
+case "$*" in
+  *"crm-stack status"*) exit "${FAKE_STATUS:-3}" ;;
+  *"crm-stack up"*)
+    if [ "${FAKE_UP:-0}" != 0 ]; then
+      echo "crm-stack: error: port 9092 (Kafka) is busy" >&2
+    fi
+    exit "${FAKE_UP:-0}" ;;
+  *"crm-stack env"*) echo "export CRM_KAFKA_BOOTSTRAP=127.0.0.1:19" ;;
+  *"crm-stack down"*) exit 0 ;;
+  *pytest*)
+    echo "pytest sees CRM_KAFKA_BOOTSTRAP=${CRM_KAFKA_BOOTSTRAP:-unset}" >> "$FAKE_LOG"
+    exit "${FAKE_PYTEST:-0}" ;;
+  *ruff\\ check*) exit "${FAKE_RUFF:-0}" ;;
+esac
+exit 0
+"""
+
+
+def write_script(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+LINT = ["run --frozen ruff check .", "run --frozen ruff format --check .", "run --frozen mypy"]
+
+
+def run_test_sh(tmp_path: Path, **answers: str) -> tuple[int, str, list[str]]:
+    home = tmp_path / "home"
+    write_script(home / ".local" / "bin" / "uv", FAKE_UV)
+    log = tmp_path / "uv.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "FAKE_"))}
+    env.update(HOME=str(home), FAKE_LOG=str(log), **answers)
+    proc = subprocess.run(
+        ["bash", str(TEST_SH)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    calls = log.read_text().splitlines() if log.exists() else []
+    return proc.returncode, proc.stdout + proc.stderr, calls
+
+
+def test_a_stack_that_cannot_start_fails_the_run_before_any_test(tmp_path: Path) -> None:
+    code, output, calls = run_test_sh(tmp_path, FAKE_STATUS="3", FAKE_UP="1")
+    assert code != 0
+    assert "port 9092 (Kafka) is busy" in output
+    assert calls == [*LINT, "run --frozen crm-stack status", "run --frozen crm-stack up"]
+
+
+def test_a_run_that_collects_no_tests_fails(tmp_path: Path) -> None:
+    code, output, calls = run_test_sh(tmp_path, FAKE_STATUS="0", FAKE_PYTEST="5")
+    assert code == 1
+    assert "pytest collected no tests: failing" in output
+    assert "run --frozen pytest" in calls
+
+
+def test_it_starts_the_stack_passes_its_settings_to_pytest_and_stops_what_it_started(
+    tmp_path: Path,
+) -> None:
+    code, _, calls = run_test_sh(tmp_path, FAKE_STATUS="3")
+    assert code == 0
+    assert calls == [
+        *LINT,
+        "run --frozen crm-stack status",
+        "run --frozen crm-stack up",
+        "run --frozen crm-stack env",
+        "run --frozen pytest",
+        "pytest sees CRM_KAFKA_BOOTSTRAP=127.0.0.1:19",
+        "run --frozen crm-stack down",
+    ]
+
+
+def test_a_stack_already_running_is_used_and_left_running(tmp_path: Path) -> None:
+    code, _, calls = run_test_sh(tmp_path, FAKE_STATUS="0")
+    assert code == 0
+    assert not [c for c in calls if "crm-stack up" in c or "crm-stack down" in c]
+    assert "run --frozen pytest" in calls
+
+
+def test_failing_tests_fail_the_run_and_the_stack_it_started_is_still_stopped(
+    tmp_path: Path,
+) -> None:
+    code, _, calls = run_test_sh(tmp_path, FAKE_STATUS="3", FAKE_PYTEST="1")
+    assert code == 1
+    assert calls[-1] == "run --frozen crm-stack down"
+
+
+def test_a_lint_failure_fails_the_run_before_the_stack_and_tests(tmp_path: Path) -> None:
+    code, _, calls = run_test_sh(tmp_path, FAKE_RUFF="1")
+    assert code != 0
+    assert calls == [LINT[0]]
+
+
+def test_ci_runs_make_test_and_keeps_its_exit_status(tmp_path: Path) -> None:
+    assert os.access(CI_RUN, os.X_OK)
+    bin_dir = tmp_path / "bin"
+    write_script(bin_dir / "make", '#!/bin/sh\necho "$PWD $*" >> "$FAKE_LOG"\nexit "$FAKE_MAKE"\n')
+    log = tmp_path / "make.log"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_LOG": str(log)}
+    for status in (0, 2):
+        proc = subprocess.run(
+            [str(CI_RUN)], env={**env, "FAKE_MAKE": str(status)}, timeout=30, check=False
+        )
+        assert proc.returncode == status
+    assert log.read_text().splitlines() == [f"{REPO} test", f"{REPO} test"]
+
+
+@pytest.mark.parametrize(
+    ("target", "wanted"),
+    [
+        ("test", ["bash deploy/local/bootstrap.sh", "bash deploy/local/test.sh"]),
+        ("run", ["bash deploy/local/bootstrap.sh", "crm-stack run"]),
+        ("up", ["bash deploy/local/bootstrap.sh", "crm-stack up --with-services"]),
+        ("down", ["crm-stack down --with-services"]),
+        ("status", ["crm-stack status --with-services"]),
+    ],
+)
+def test_make_targets_install_then_drive_crm_stack(target: str, wanted: list[str]) -> None:
+    proc = subprocess.run(
+        ["make", "-n", "-C", str(REPO), target],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    found = [next((i for i, line in enumerate(lines) if line.endswith(w)), -1) for w in wanted]
+    assert -1 not in found, f"{wanted} not all in {lines}"
+    assert found == sorted(found)  # in this order: install first
+
+
+def test_the_readme_first_screen_shows_the_two_commands() -> None:
+    first_screen = (REPO / "README.md").read_text(encoding="utf-8").splitlines()[:24]
+    fence = [i for i, line in enumerate(first_screen) if line.startswith("```")]
+    assert len(fence) >= 2, "no code block on the README's first screen"
+    block = first_screen[fence[0] + 1 : fence[1]]
+    assert [line.split("#")[0].strip() for line in block] == ["make run", "make test"]

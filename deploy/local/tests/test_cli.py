@@ -444,3 +444,25 @@ def test_purge_refuses_a_dir_that_is_not_ours(
     assert code == 1
     assert "not purging" in err
     assert (victim / "keep.txt").exists()
+
+
+def test_defaults_are_the_documented_loopback_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CRM_STACK_KAFKA_PORT", "CRM_STACK_CONTROLLER_PORT", "CRM_STACK_MONGO_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = StackConfig.from_env()
+    assert (cfg.kafka_port, cfg.controller_port, cfg.mongo_port) == (9092, 9093, 27017)
+    assert cfg.kafka_bootstrap == "127.0.0.1:9092"
+    assert cfg.mongo_uri == "mongodb://127.0.0.1:27017"
+
+
+def test_ferretdb_is_v1_24_2_on_loopback_with_its_data_in_the_state_dir(tmp_path: Path) -> None:
+    from crm_stack.config import FERRETDB_SRC, ferretdb_version
+
+    assert ferretdb_version() == "v1.24.2"
+    assert "require github.com/FerretDB/FerretDB v1.24.2" in (FERRETDB_SRC / "go.mod").read_text()
+    cfg = StackConfig(state_dir=tmp_path / "st", cache_dir=tmp_path / "c", mongo_port=37017)
+    argv = ferretdb.command(cfg, tmp_path / "crm-ferretdb")
+    assert "-listen=127.0.0.1:37017" in argv
+    [data_dir] = [a.removeprefix("-data-dir=") for a in argv if a.startswith("-data-dir=")]
+    assert Path(data_dir).is_relative_to(cfg.state_dir.resolve())
+    assert ferretdb.binary_path(cfg).is_relative_to(cfg.cache_dir)  # built once, outside git

@@ -25,6 +25,7 @@ from crm_kit.testing import (
     service_env,
 )
 from fastapi import APIRouter
+from pymongo import AsyncMongoClient
 
 
 class OpsSettings(ServiceSettings):
@@ -209,3 +210,29 @@ async def test_the_request_correlation_id_reaches_the_consumers_json_log_line(
     assert line["correlation_id"] == "log-corr-7"
     assert line["service"] == "logtest"
     assert line["level"] == "INFO"
+
+
+async def test_the_lifespan_makes_the_indexes_starts_everything_and_shuts_it_down(
+    stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    from pymongo.errors import InvalidOperation
+
+    async def indexes(db: Any) -> None:
+        await db["things"].create_index("name", name="things_by_name")
+
+    spec = ServiceSpec(
+        name="opstest", title="ops test", outbox_collections=["things"], indexes=indexes
+    )
+    app = create_app(spec, OpsSettings(**service_env(stack, jwt_keys, "opstest")))
+    async with running(app):
+        runtime = app.state.runtime
+        names = [index["name"] async for index in await runtime.db["things"].list_indexes()]
+        assert "things_by_name" in names
+        assert runtime.relay.running
+        assert await runtime.broker.ping(timeout=5)
+    assert not runtime.relay.running
+    assert not await runtime.broker.ping(timeout=1)
+    with pytest.raises(InvalidOperation):
+        await runtime.db.command("ping")  # the client was closed
+    async with AsyncMongoClient(stack.mongo_uri) as cleanup:
+        await cleanup.drop_database(runtime.settings.mongo_database)

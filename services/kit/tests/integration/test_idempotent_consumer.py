@@ -190,6 +190,7 @@ async def test_markers_are_per_group_and_the_metrics_count_each_outcome(mongo_db
 
     service = f"kit-consumer-{uuid.uuid4().hex[:8]}"
     effects: Counter[tuple[str, str]] = Counter()
+    waits: list[tuple[str, float]] = []
 
     def consumer(group: str, sink: _DeadLetterSink) -> IdempotentConsumer:
         async def handle(event: ClientRegistered, _: Envelope) -> None:
@@ -197,8 +198,8 @@ async def test_markers_are_per_group_and_the_metrics_count_each_outcome(mongo_db
                 raise RuntimeError("poison")
             effects[(group, event.client_id)] += 1
 
-        async def no_wait(_: float) -> None:
-            return None
+        async def no_wait(seconds: float) -> None:
+            waits.append((group, seconds))
 
         return IdempotentConsumer(
             db=mongo_db,
@@ -207,6 +208,7 @@ async def test_markers_are_per_group_and_the_metrics_count_each_outcome(mongo_db
             group=group,
             handlers={ClientRegistered.event_type: handle},
             max_attempts=MAX_ATTEMPTS,
+            backoff_s=0.25,
             sleep=no_wait,
         )
 
@@ -233,6 +235,7 @@ async def test_markers_are_per_group_and_the_metrics_count_each_outcome(mongo_db
         (dead_letter_topic(CONTACTS, "group-a"), poison_raw),
     ]
     assert "poison" in sink.sent[1][2][DLQ_ERROR]
+    assert waits == [("group-a", 0.25), ("group-a", 0.5)]  # bounded, backing off between tries
 
     def sample(name: str, **labels: str) -> float | None:
         return REGISTRY.get_sample_value(name, {"service": service, "group": "group-a", **labels})

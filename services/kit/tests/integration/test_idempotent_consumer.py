@@ -135,6 +135,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_mess
     poison = client_registered(f"{recorder.run} poison")
     good = client_registered(f"{recorder.run} the next one")
     dlq = dead_letter_topic(CONTACTS, settings.consumer_group)
+    assert dlq == f"crm.contacts.v1.dlq.{settings.consumer_group}"  # <topic>.dlq.<group>
     since = await end_offsets(stack.kafka_bootstrap, dlq)
     key = poison.client_id.encode()
     poison_raw = Envelope.wrap(poison, producer="kit-test").to_bytes()

@@ -248,14 +248,15 @@ class IdempotentConsumer:
         marker = self._marker_id(str(envelope.event_id))
         if marker in done:
             return Outcome.DUPLICATE
+        # The handler's log lines, the retries' and the dead letter's carry the event's id.
         token = correlation_id.set(envelope.correlation_id)
         try:
             error = await self._run_with_retries(handler, envelope)
+            if error is not None:
+                await self._dead_letter(raw, record, error, attempts=self.max_attempts)
+                return Outcome.DEAD_LETTERED
         finally:
             correlation_id.reset(token)
-        if error is not None:
-            await self._dead_letter(raw, record, error, attempts=self.max_attempts)
-            return Outcome.DEAD_LETTERED
         self._mark(envelope, done, fresh)
         return Outcome.PROCESSED
 

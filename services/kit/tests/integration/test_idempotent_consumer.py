@@ -347,3 +347,45 @@ def test_every_subscriber_acknowledges_manually_on_an_idempotent_acks_all_produc
 
 async def _noop(rt: Runtime, event: ClientRegistered, _: Envelope) -> None:
     return None
+
+
+async def test_the_consumers_log_lines_for_an_event_carry_its_correlation_id(
+    mongo_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import json
+    import logging
+
+    from crm_kit.logs import configure_logging
+
+    async def failing(event: ClientRegistered, _: Envelope) -> None:
+        raise RuntimeError("cannot")
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    consumer = IdempotentConsumer(
+        db=mongo_db,
+        dead_letters=_DeadLetterSink(),
+        service="kittest",
+        group=f"group-{uuid.uuid4().hex[:8]}",
+        handlers={ClientRegistered.event_type: failing},
+        max_attempts=2,
+        sleep=no_wait,
+    )
+    event = client_registered("logged")
+    raw = Envelope.wrap(event, producer="kit-test", correlation_id="corr-dlq-9").to_bytes()
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    configure_logging("kittest", "INFO", as_json=True)
+    try:
+        outcome = await consumer.process(raw, RecordInfo(CONTACTS, 2, 40, b"k"))
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "_crm_handler", False):
+                logging.getLogger().removeHandler(handler)
+    assert outcome == Outcome.DEAD_LETTERED
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line["logger"] == "crm_kit.consumer"]
+    assert [line["message"].split()[0] for line in ours] == ["handler", "dead-lettered"]
+    assert [line["correlation_id"] for line in ours] == ["corr-dlq-9", "corr-dlq-9"]

@@ -4,8 +4,9 @@
     uv run python bench/rest_contacts.py [--requests 3000] [--concurrency 16]
 
 The load comes from a separate process, vegeta (a native load tool, built once with ``go
-install``), at fixed concurrency against the running contacts service; the reads wait 5 s after
-the registrations so that the service's relay and consumer are done with them. The baseline is
+install``), at fixed concurrency against the running contacts service; the reads begin once the
+service has settled after the registrations (its relay and consumer done with them: under 2 % of
+a core for two seconds, with ``--service-pid``; otherwise after 5 s). The baseline is
 a bare PyMongo loop in another process doing the same store work as the service (every store
 command of a registration, see ``_baseline``; one read by id) at the same concurrency against
 the same server. Prints p50, p99 and requests per second for each, and the service's share of
@@ -67,6 +68,23 @@ def _cpu_seconds(pid: int | None) -> float:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(pid: int | None, limit: float = 180.0) -> float:
+    """Wait until the service is done with what the registrations set off (its relay, and its
+    consumer adding each registration to the client's timeline and the search index): until it
+    used under 2 % of a core for two seconds running, at most ``limit`` seconds. Without a pid,
+    a fixed 5 s. Returns the seconds waited."""
+    started = time.monotonic()
+    if pid is None:
+        time.sleep(5)
+        return 5.0
+    quiet = 0
+    while quiet < 2 and time.monotonic() - started < limit:
+        before = _cpu_seconds(pid)
+        time.sleep(1)
+        quiet = quiet + 1 if _cpu_seconds(pid) - before < 0.02 else 0
+    return time.monotonic() - started
 
 
 VEGETA = "github.com/tsenart/vegeta/v12"
@@ -148,7 +166,7 @@ def _service(
         "cpu_ms": (_cpu_seconds(pid) - cpu) * 1000 / count,
     }
     ids = [json.loads(base64.b64decode(r["body"]))["id"] for r in made]
-    time.sleep(5)  # let the service's relay and consumer finish with the registrations
+    out["settled_s"] = _settle(pid)
     reads = [
         {"method": "GET", "url": f"{url}/clients/{ids[i % len(ids)]}", "header": header}
         for i in range(count)
@@ -287,6 +305,10 @@ def main() -> None:
         print(f"    service / baseline rate: {service['rps'] / base['rps']:.2f}")
         if args.service_pid is not None:
             print(f"    service CPU per request: {service['cpu_ms']:.2f} ms")
+        if operation == "register":
+            print(
+                f"  (reads began once the service had settled, {results['settled_s']:.0f} s later)"
+            )
 
 
 if __name__ == "__main__":

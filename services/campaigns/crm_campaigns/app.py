@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uvicorn
 from crm_contracts import campaigns as facts
-from crm_kit.app import ServiceSpec, create_app
+from crm_kit.app import ServiceSpec, create_app, serve
 from fastapi import FastAPI
 
 from crm_campaigns.api import (
@@ -60,4 +59,4 @@ def create(settings: CampaignsSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = CampaignsSettings()
-    uvicorn.run(create(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(create(settings), settings)

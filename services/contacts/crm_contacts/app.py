@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import uvicorn
 from crm_contracts import contacts as c
-from crm_kit.app import ServiceSpec, create_app
+from crm_kit.app import ServiceSpec, create_app, serve
 from crm_kit.settings import ServiceSettings
 from fastapi import FastAPI
 
@@ -59,4 +58,4 @@ def create(settings: ContactsSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = ContactsSettings()
-    uvicorn.run(create(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(create(settings), settings)

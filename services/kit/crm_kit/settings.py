@@ -58,6 +58,10 @@ class ServiceSettings(BaseSettings):
     (declared ``Content-Length`` or counted while streaming); 4 MiB unless set."""
     log_level: str = "INFO"
     log_json: bool = True
+    gc_young_threshold: int = Field(default=20_000, ge=0)
+    """Allocations between two young-generation collections in a served process (Python's
+    default is 700); 0 keeps Python's settings and skips freezing the start-up heap. See
+    ``crm_kit.app.serve``."""
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uvicorn
 from crm_contracts.campaigns import (
     EventCancelled,
     EventRescheduled,
@@ -22,7 +21,7 @@ from crm_contracts.contacts import (
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.proposals import PlanStepAssigned
 from crm_contracts.topics import CAMPAIGNS, CONTACTS, PROPOSALS
-from crm_kit.app import ServiceSpec, Subscription, create_app
+from crm_kit.app import ServiceSpec, Subscription, create_app, serve
 from fastapi import FastAPI
 
 from crm_notify import api, handlers
@@ -77,4 +76,4 @@ def create(settings: NotifySettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = NotifySettings()
-    uvicorn.run(create(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(create(settings), settings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uvicorn
 from crm_contracts.proposals import (
     CatalogItemChanged,
     PlanGenerated,
@@ -16,7 +15,7 @@ from crm_contracts.proposals import (
     ProposalWon,
     SalesModelPublished,
 )
-from crm_kit.app import ServiceSpec, create_app
+from crm_kit.app import ServiceSpec, create_app, serve
 from fastapi import FastAPI
 
 from crm_proposals.api import ROUTERS
@@ -86,4 +85,4 @@ def create(settings: ProposalsSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = ProposalsSettings()
-    uvicorn.run(create(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(create(settings), settings)

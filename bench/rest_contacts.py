@@ -10,7 +10,9 @@ a core for two seconds, with ``--service-pid``; otherwise after 5 s). The baseli
 a bare PyMongo loop in another process doing the same store work as the service (every store
 command of a registration, see ``_baseline``; one read by id) at the same concurrency against
 the same server. Prints p50, p99 and requests per second for each, and the service's share of
-the baseline's rate. With ``--service-pid`` it also prints the service process's CPU time per
+the baseline's rate. For the read there is a second baseline: the same ``find_one`` behind a
+bare FastAPI route on uvicorn (``_framework``), which shows what the HTTP framework alone costs
+next to the bare loop. With ``--service-pid`` it also prints the service process's CPU time per
 request (from /proc), the figure that does not drift with the machine's load.
 """
 
@@ -23,8 +25,11 @@ import json
 import multiprocessing
 import os
 import shutil
+import socket
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -258,6 +263,96 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
     asyncio.run(run())
 
 
+_FRAMEWORK_APP = """
+import os
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pymongo import AsyncMongoClient
+
+db = AsyncMongoClient(os.environ["BENCH_MONGO_URI"])[os.environ["BENCH_DB"]]
+app = FastAPI()
+
+
+@app.get("/clients/{client_id}")
+async def read(client_id: str) -> JSONResponse:
+    return JSONResponse(await db.clients.find_one({"_id": client_id}, {"outbox": 0}))
+"""
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _framework(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
+    """A second baseline for the read: the same ``find_one`` behind a bare FastAPI route on
+    uvicorn (the service's framework and server, with uvloop and httptools), without the
+    service's token check, middleware, access log or models, loaded by the same vegeta run.
+    What separates it from the bare PyMongo loop is the HTTP framework's own cost."""
+    from pymongo import MongoClient
+
+    name = f"bench_framework_{uuid.uuid4().hex[:8]}"
+    store: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
+    ids = [str(uuid.uuid4()) for _ in range(min(count, 3000))]
+    for start in range(0, len(ids), 500):
+        store[name].clients.insert_many(
+            [
+                {
+                    "_id": i,
+                    "name": f"framework client {i}",
+                    "region": "Bench",
+                    "status": "potential",
+                    "tags": [],
+                    "people": [],
+                    "version": 1,
+                }
+                for i in ids[start : start + 500]
+            ]
+        )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = Path(tempfile.mkdtemp(prefix="bench-framework-"))
+    (folder / "framework_app.py").write_text(_FRAMEWORK_APP)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "framework_app:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=folder,
+        env={**os.environ, "BENCH_MONGO_URI": mongo_uri, "BENCH_DB": name},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(port):
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("bench: the bare FastAPI app did not start")
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}"
+        reads = [
+            {"method": "GET", "url": f"{url}/clients/{ids[i % len(ids)]}"} for i in range(count)
+        ]
+        cpu = _cpu_seconds(server.pid)
+        out["framework_read"] = {
+            **_summary_of(_attack(_vegeta(), reads, concurrency), "framework read"),
+            "cpu_ms": (_cpu_seconds(server.pid) - cpu) * 1000 / count,
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        store.drop_database(name)
+        store.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=3000)
@@ -284,6 +379,7 @@ def main() -> None:
         out = manager.dict()
         for target, arguments in (
             (_baseline, (mongo, args.requests, args.concurrency, out)),
+            (_framework, (mongo, args.requests, args.concurrency, out)),
             (_service, (args.url, token, args.requests, args.concurrency, out, args.service_pid)),
         ):
             process = ctx.Process(target=target, args=arguments)
@@ -305,6 +401,17 @@ def main() -> None:
         print(f"    service / baseline rate: {service['rps'] / base['rps']:.2f}")
         if args.service_pid is not None:
             print(f"    service CPU per request: {service['cpu_ms']:.2f} ms")
+        if operation == "read":
+            bare = results["framework_read"]
+            print(
+                f"    {'bare FastAPI route':<18} p50 {bare['p50_ms']:7.2f} ms   "
+                f"p99 {bare['p99_ms']:7.2f} ms   {bare['rps']:8.0f} req/s   "
+                f"(CPU {bare['cpu_ms']:.2f} ms per request)"
+            )
+            print(
+                f"    bare FastAPI / PyMongo loop: {bare['rps'] / base['rps']:.2f}; "
+                f"service / bare FastAPI: {service['rps'] / bare['rps']:.2f}"
+            )
         if operation == "register":
             print(
                 f"  (reads began once the service had settled, {results['settled_s']:.0f} s later)"

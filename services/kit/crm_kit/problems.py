@@ -334,9 +334,11 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class BodySizeLimit:
     """ASGI middleware: 413 problem+json when a request body exceeds ``max_bytes``.
 
-    A declared ``Content-Length`` over the limit is refused before the app runs; a streamed
-    body is counted as it arrives and cut off at the limit, whatever the app then replies is
-    replaced by the 413. (Starlette's own ``max_body_size`` answers in text/plain.)
+    A declared ``Content-Length`` over the limit is refused before the app runs (one within it
+    needs nothing more: the server reads no further than the declared length); a streamed
+    (chunked) body is counted as it arrives and cut off at the limit, whatever the app then
+    replies is replaced by the 413. A request with neither has no body and passes straight
+    through. (Starlette's own ``max_body_size`` answers in text/plain.)
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -350,8 +352,16 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            # The server reads no more than a declared length; nothing to count.
+            await self.app(scope, receive, send)
+            return
+        if not any(k == b"transfer-encoding" for k, _ in scope["headers"]):
+            # Neither a length nor a chunked body: the request has no body (a GET, say).
+            await self.app(scope, receive, send)
             return
 
         received = 0

@@ -181,6 +181,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds used by a process and its threads (0 without a pid)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _store_pid() -> int | None:
+    """The FerretDB process of the crm-stack this bench runs against (its pid file), if any."""
+    from crm_stack.config import StackConfig
+    from crm_stack.proc import read_pid_file
+
+    record = read_pid_file(StackConfig.from_env().ferretdb_pid_file)
+    return record.pid if record is not None else None
+
+
 async def main(args: argparse.Namespace) -> None:
     commands = Commands()
     monitoring.register(commands)  # before the apps make their clients
@@ -306,6 +326,8 @@ async def main(args: argparse.Namespace) -> None:
 
             commands.phase = "run"
             incomplete = False
+            store_pid = _store_pid()
+            cpu0 = (_cpu_s(store_pid), _cpu_s(os.getpid()))
             t0 = time.monotonic()
             answer = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
             assert answer.status_code == 202, answer.text
@@ -327,6 +349,8 @@ async def main(args: argparse.Namespace) -> None:
                 await watch_task
             commands.phase = ""
             ended = time.monotonic()
+            store_cpu = _cpu_s(store_pid) - cpu0[0]
+            own_cpu = _cpu_s(os.getpid()) - cpu0[1]
             on_topic, delivered = watch.count, smtp.count
             # When the run did not finish in time, the times are up to the stop, the counts partial.
             topic_s = (watch.all_at or ended) - t0
@@ -370,6 +394,15 @@ async def main(args: argparse.Namespace) -> None:
     if rate > 0:
         print(f"  at this rate 100,000 would take   {100_000 / rate:8.0f} s  (goal ≤ 60 s)")
     print(f"  peak RSS of this process          {peak_rss_mb():8.0f} MB")
+    cores = os.cpu_count() or 1
+    if store_pid is not None and delivered:
+        per = store_cpu * 1000 / delivered
+        ceiling = cores * 1000 / per
+        print(f"  CPU of the store (FerretDB)       {store_cpu:8.1f} s  ({per:.2f} ms per "
+              f"invitation; {cores} cores at that alone: at most {ceiling:.0f} /s)")  # fmt: skip
+    if delivered:
+        print(f"  CPU of this process (services)    {own_cpu:8.1f} s  "
+              f"({own_cpu * 1000 / delivered:.2f} ms per invitation)")  # fmt: skip
     names = {campaigns_env["mongo_database"]: "campaigns", notify_env["mongo_database"]: "notify"}
     total = sum(commands.seen.values())
     store_s = sum(commands.seconds.values())

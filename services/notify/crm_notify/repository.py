@@ -177,37 +177,55 @@ async def notifications_by_id(
 
 
 async def due_in_lane(
-    db: AsyncDatabase[Document], lane: str | None, now: datetime, limit: int
+    db: AsyncDatabase[Document],
+    lane: str | None,
+    now: datetime,
+    limit: int,
+    *,
+    ordered: bool = True,
 ) -> list[Document]:
-    """Due entries of ``lane`` (both lanes when ``None``), fewest attempts first, then longest
-    waiting. Reads ``due_notifications`` only: what waits, not every notification ever sent."""
+    """Due entries of ``lane`` (both lanes when ``None``). Reads ``due_notifications`` only:
+    what waits, not every notification ever sent.
+
+    ``ordered``: fewest attempts first, then longest waiting; the store reads every entry of
+    the collection to sort them. Unordered, the entries come in the order they were stored and
+    the store stops reading at ``limit``: on the local FerretDB, 400 of 50,000 due entries took
+    24-50 ms unordered and 2.6-2.8 s ordered. The fresh lane is read that way, since its entries
+    are stored in the order they became due (a notification's first attempt)."""
     if limit <= 0:
         return []
     query: dict[str, Any] = {"next_attempt_at": {"$lte": now}}
     if lane is not None:
         query["lane"] = lane
-    due = (
-        db[DUE]
-        .find(query)
-        .sort([("attempts", ASCENDING), ("next_attempt_at", ASCENDING)])
-        .limit(limit)
-    )
-    return [doc async for doc in due]
+    cursor = db[DUE].find(query)
+    if ordered:
+        cursor = cursor.sort([("attempts", ASCENDING), ("next_attempt_at", ASCENDING)])
+    return [doc async for doc in cursor.limit(limit)]
 
 
 async def due_candidates(
-    db: AsyncDatabase[Document], now: datetime, limit: int, retry_share: float = 0.25
+    db: AsyncDatabase[Document],
+    now: datetime,
+    limit: int,
+    retry_share: float = 0.25,
+    *,
+    probe_retries: bool = True,
 ) -> list[Document]:
     """One batch of due entries in which fresh ones never queue behind retries.
 
-    One query, never-tried notifications first; only when fresh ones fill the whole batch does
-    a second query give retries their reserved ``retry_share`` of it, so a flood of fresh work
-    does not starve retries either."""
-    due = await due_in_lane(db, None, now, limit)
-    if len(due) < limit or int(due[-1]["attempts"]) > 0:
-        return due
+    Never-tried notifications first, in the order they were stored (read without a sort, so a
+    large backlog is not read whole for each batch). When they do not fill the batch, the
+    retries fill the rest, fewest attempts first. When they do, ``probe_retries`` asks for the
+    retries' reserved ``retry_share`` of the batch, so a flood of fresh work does not starve
+    retries either; that read goes through every due entry, so the worker asks for it only
+    every ``worker_retry_probe_s`` while fresh work fills its batches."""
+    fresh = await due_in_lane(db, FRESH_LANE, now, limit, ordered=False)
+    if len(fresh) < limit:
+        return fresh + await due_in_lane(db, RETRY_LANE, now, limit - len(fresh))
+    if not probe_retries:
+        return fresh
     retries = await due_in_lane(db, RETRY_LANE, now, max(1, int(limit * retry_share)))
-    return due[: limit - len(retries)] + retries
+    return fresh[: limit - len(retries)] + retries
 
 
 async def due_notifications(
@@ -217,6 +235,7 @@ async def due_notifications(
     *,
     orphan_grace: timedelta,
     retry_share: float = 0.25,
+    probe_retries: bool = True,
 ) -> list[Document]:
     """The notifications (without their outbox) that are due now, read through their due
     entries: one query of ``due_notifications`` and one ``_id $in`` read of the notifications.
@@ -230,7 +249,7 @@ async def due_notifications(
     not written yet, or never: see :func:`insert_notifications`) is looked at again after as
     long as it has existed, and deleted once it is older than ``orphan_grace``.
     """
-    entries = await due_candidates(db, now, limit, retry_share)
+    entries = await due_candidates(db, now, limit, retry_share, probe_retries=probe_retries)
     if not entries:
         return []
     docs = await notifications_by_id(db, [str(e["_id"]) for e in entries])

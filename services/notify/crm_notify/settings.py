@@ -79,6 +79,10 @@ class NotifySettings(ServiceSettings):
     due query reads every waiting entry on the local store, so with a large backlog one query
     per batch was most of the worker's store time. A prefetched candidate another worker took
     meanwhile loses its claim and is skipped."""
+    worker_retry_probe_s: float = Field(default=2.0, ge=0)
+    """While never-tried notifications fill every batch, how often a due query also takes the
+    retries' share of the batch (that read goes through every due entry; see
+    ``repository.due_candidates``). 0: every due query."""
     worker_concurrency: int = 8
     """Sends in flight at once across channels; each channel has its own bound as well
     (``smtp_pool_size``, ``gateway_concurrency``)."""

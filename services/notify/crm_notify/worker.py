@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class DeliveryWorker:
         self.batch_size = max(1, self.settings.worker_batch_size)
         self.prefetch = max(1, self.settings.worker_prefetch_batches)
         self.orphan_grace = timedelta(seconds=self.settings.due_orphan_grace_s)
+        self._retries_probed_at: float | None = None
 
     async def run(self) -> None:
         """Batch after batch while there is work; a pause of ``worker_poll_s`` when there is
@@ -116,9 +118,20 @@ class DeliveryWorker:
         decided against the store at its own time: a candidate another worker took, or that
         changed, since it was read loses its claim."""
         db = self.runtime.db
-        due = await repo.due_notifications(
-            db, self.clock(), self.batch_size * self.prefetch, orphan_grace=self.orphan_grace
+        started = time.monotonic()
+        probe = (
+            self._retries_probed_at is None
+            or started - self._retries_probed_at >= self.settings.worker_retry_probe_s
         )
+        due = await repo.due_notifications(
+            db,
+            self.clock(),
+            self.batch_size * self.prefetch,
+            orphan_grace=self.orphan_grace,
+            probe_retries=probe,
+        )
+        if probe:
+            self._retries_probed_at = started
         taken = 0
         for start in range(0, len(due), self.batch_size):
             candidates = due[start : start + self.batch_size]

@@ -385,3 +385,29 @@ async def test_workers_racing_over_prefetched_batches_send_each_message_once(
         for sender in {id(s): s for s in senders.values()}.values():
             with contextlib.suppress(Exception):
                 await sender.close()
+
+
+async def test_due_candidates_take_fresh_entries_in_stored_order_and_retries_their_share(
+    mongo_db: Any,
+) -> None:
+    now = utc_now()
+    past = now - timedelta(minutes=1)
+    fresh = [repo.due_entry(f"f{i:02d}", 0, past + timedelta(seconds=i), now) for i in range(8)]
+    retries = [
+        repo.due_entry("r-twice", 2, past, now),
+        repo.due_entry("r-once", 1, past + timedelta(seconds=1), now),
+        repo.due_entry("r-later", 1, now + timedelta(hours=1), now),  # not due yet
+    ]
+    await mongo_db[repo.DUE].insert_many([*retries, *fresh])
+
+    # Fresh work fills the batch: the fresh entries in the order they were stored ...
+    batch = await repo.due_candidates(mongo_db, now, 4, probe_retries=False)
+    assert [e["_id"] for e in batch] == ["f00", "f01", "f02", "f03"]
+
+    # ... and when the worker probes for retries, they take their share, fewest attempts first.
+    batch = await repo.due_candidates(mongo_db, now, 4, retry_share=0.5, probe_retries=True)
+    assert [e["_id"] for e in batch] == ["f00", "f01", "r-once", "r-twice"]
+
+    # Fresh work short of the batch: the due retries fill the rest, probe or not.
+    batch = await repo.due_candidates(mongo_db, now, 20, probe_retries=False)
+    assert [e["_id"] for e in batch] == [*(e["_id"] for e in fresh), "r-once", "r-twice"]

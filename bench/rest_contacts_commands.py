@@ -9,6 +9,13 @@ registrations then as many reads at ``--concurrency``, while pymongo command mon
 the commands by collection, command and filter shape with the time the store took to answer.
 Prints the commands per request and the largest kinds, and the rate in process next to nothing
 (no baseline: this is a profile, `bench/rest_contacts.py` has the rates). Not part of any test.
+
+With ``--sizes 0,5000,15000`` it profiles only registrations, once per size of the client base:
+before each round it loads clients straight into the store up to that size (documents of the
+service's shape with their search and duplicate-key index entries, no events), then registers
+``--requests`` clients and waits until the consumer has put every one on the timeline, so the
+round's commands include the consumer's. The relay's periodic scan is set to an hour (each scan
+reads every client on FerretDB), so that what is measured is the registrations' work.
 """
 
 from __future__ import annotations
@@ -20,11 +27,22 @@ import os
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient, monitoring
-from store_commands import Commands
+from store_commands import Commands, filter_of
+
+
+def described(name: str, command: Any) -> str:
+    """The filter's shape, and for an update its operators (``$max``, ``$inc``…), which tell
+    apart two updates by ``_id`` of one collection."""
+    found = filter_of(name, command)
+    if name == "update":
+        first = (command.get("updates") or [{}])[0].get("u") or {}
+        found += " " + ",".join(k for k in first if k.startswith("$"))
+    return found
 
 
 async def drive(count: int, concurrency: int, call: Any) -> float:
@@ -39,6 +57,42 @@ async def drive(count: int, concurrency: int, call: Any) -> float:
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.monotonic() - started
+
+
+async def load(db: Any, first: int, count: int, run: str) -> None:
+    """``count`` more clients straight into the store, with their index entries (no events)."""
+    from crm_contacts import domain
+    from crm_contacts.repository.documents import client_doc
+    from crm_contacts.repository.key_index import KeyIndex
+    from crm_contacts.repository.search_index import SearchCache, SearchIndex
+    from crm_contracts.values import ClientKind, ClientStatus
+
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for start in range(first, first + count, 500):
+        docs = []
+        for i in range(start, min(first + count, start + 500)):
+            client = domain.Client(
+                client_id=str(uuid.uuid4()),
+                kind=ClientKind.ORGANISATION,
+                name=f"Loaded {run} client {i}",
+                status=ClientStatus.ACTIVE,
+                registered_at=base + timedelta(seconds=i),
+                region="Bench",
+            )
+            docs.append({**client_doc(client), "version": 1, "outbox": []})
+        for at in range(0, len(docs), 50):
+            await db["clients"].insert_many(docs[at : at + 50])
+        # What the fill at start does for a new index, for these clients only.
+        await SearchIndex(db, SearchCache())._fill(docs)
+        await KeyIndex(db)._add({k: {d["_id"]} for d in docs for k in d["match_keys"]})
+
+
+async def on_timeline(db: Any, ids: list[str]) -> int:
+    found = 0
+    for start in range(0, len(ids), 400):
+        wanted = [f"registered:{i}" for i in ids[start : start + 400]]
+        found += len(await db["timeline"].find({"_id": {"$in": wanted}}, {"_id": 1}).to_list())
+    return found
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -56,11 +110,14 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-contacts-") as folder:
         keys = new_jwt_keys(Path(folder))
         env = service_env(stack, keys, "contacts", log_level="WARNING")
-        commands = Commands(env["mongo_database"])
+        if args.sizes:
+            env["relay_scan_interval_s"] = "3600"
+        commands = Commands(env["mongo_database"], described)
         monitoring.register(commands)  # before the app makes its client
         app = create(ContactsSettings(**env))  # type: ignore[arg-type]
         headers = bearer(keys, "contacts:read", "contacts:write")
         ids: list[str] = []
+        rounds: list[tuple[str, float, float]] = []
         run = uuid.uuid4().hex[:8]
         try:
             async with running(app), http_client(app) as http:
@@ -68,7 +125,10 @@ async def main(args: argparse.Namespace) -> None:
                 async def register(i: int) -> None:
                     r = await http.post(
                         "/clients",
-                        json={"name": f"Bench {run} client {i}", "region": "Bench"},
+                        json={
+                            "name": f"Bench {run} round {len(rounds)} client {i}",
+                            "region": "Bench",
+                        },
                         headers=headers,
                     )
                     assert r.status_code == 201, r.text
@@ -78,11 +138,31 @@ async def main(args: argparse.Namespace) -> None:
                     r = await http.get(f"/clients/{ids[i % len(ids)]}", headers=headers)
                     assert r.status_code == 200, r.text
 
-                commands.phase = "register"
-                register_s = await drive(args.requests, args.concurrency, register)
-                commands.phase = "read"
-                read_s = await drive(args.requests, args.concurrency, read)
-                commands.phase = ""
+                if args.sizes:
+                    db = app.state.runtime.db
+                    have = 0
+                    for size in args.sizes:
+                        await load(db, have, size - have, run)
+                        have = size
+                        ids.clear()
+                        commands.phase = f"register@{size}"
+                        started = time.monotonic()
+                        took = await drive(args.requests, args.concurrency, register)
+                        for _ in range(3000):  # at most ten minutes
+                            if await on_timeline(db, ids) == len(ids):
+                                break
+                            await asyncio.sleep(0.2)
+                        settled = time.monotonic() - started
+                        commands.phase = ""
+                        rounds.append((f"register@{size}", took, settled))
+                        have += args.requests
+                else:
+                    commands.phase = "register"
+                    register_s = await drive(args.requests, args.concurrency, register)
+                    commands.phase = "read"
+                    read_s = await drive(args.requests, args.concurrency, read)
+                    commands.phase = ""
+                    rounds.extend([("register", register_s, 0.0), ("read", read_s, 0.0)])
         finally:
             mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
             with contextlib.suppress(Exception):
@@ -91,12 +171,13 @@ async def main(args: argparse.Namespace) -> None:
 
     n = args.requests
     print(f"contacts in process, {n} requests per operation at concurrency {args.concurrency}")
-    for phase, took in (("register", register_s), ("read", read_s)):
+    for phase, took, settled in rounds:
         keys_of = [k for k in commands.seen if k[0] == phase]
         total = sum(commands.seen[k] for k in keys_of)
         store = sum(commands.seconds[k] for k in keys_of)
         print(f"  {phase}: {n / took:.0f} req/s in process; {total / n:.2f} store commands per "
-              f"request, {store:.1f} s of store time summed over {took:.1f} s")  # fmt: skip
+              f"request, {store:.1f} s of store time summed over {took:.1f} s"
+              + (f" (consumer done after {settled:.1f} s)" if settled else ""))  # fmt: skip
         print("      commands  seconds  ms each  command        collection  filter")
         for key in sorted(keys_of, key=lambda k: -commands.seconds[k])[: args.top]:
             count, seconds = commands.seen[key], commands.seconds[key]
@@ -109,4 +190,10 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[],
+        help="profile registrations at each of these numbers of existing clients (0,5000,…)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from crm_contacts.repository.search_index import REVISION, SEARCH, bucket_of
+from crm_contacts.repository.search_index import (
+    REVISION,
+    SEARCH,
+    bucket_of,
+    format_page,
+    page_of,
+    parse_page,
+)
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaign_parts import Participant, Respondent
 from crm_contracts.campaigns import (
@@ -394,7 +401,12 @@ async def test_a_lost_search_entry_is_repaired_by_the_next_fact_about_the_client
     # What a crash between the client's write and its entry's would leave behind (the entry
     # gone, and its bucket counted as written, so that every process's cache drops it).
     bucket = bucket_of(client["id"])
-    await contacts.db[SEARCH].update_one({"_id": bucket}, {"$unset": {f"e.{client['id']}": ""}})
+    page = await contacts.db[SEARCH].find_one({"_id": page_of(client["id"])})
+    entries = parse_page(page["s"])
+    del entries[client["id"]]
+    await contacts.db[SEARCH].update_one(
+        {"_id": page["_id"]}, {"$set": {"s": format_page(entries), "v": page["v"] + 1}}
+    )
     await contacts.db[SEARCH].update_one({"_id": REVISION}, {"$inc": {f"r.{bucket}": 1}})
     assert await found() == []
     # The fact comes round again (a producer's replay, in a new envelope).

@@ -13,12 +13,17 @@ from crm_contacts.repository.documents import client_doc
 from crm_contacts.repository.search_index import (
     BUCKET_IDS,
     BUCKETS,
+    PAGE_IDS,
+    READ_CHUNK,
     REVISION,
     SEARCH,
     SearchCache,
     SearchEntry,
     SearchIndex,
     bucket_of,
+    format_page,
+    page_of,
+    parse_page,
 )
 from crm_contracts.values import ClientKind, ClientStatus, Language
 from pymongo import AsyncMongoClient, monitoring
@@ -175,8 +180,58 @@ async def test_a_new_index_is_filled_from_the_stored_clients_at_start(mongo_db: 
     await SearchIndex(mongo_db).prepare(mongo_db["clients"])
     entries = await SearchIndex(mongo_db).entries()
     assert sorted(e.client_id for e in entries) == sorted(d["_id"] for d in docs)
-    bucket = await mongo_db[SEARCH].find_one({"_id": bucket_of(docs[0]["_id"])})
-    assert bucket["e"][docs[0]["_id"]].startswith("0000000001|")
+    page = await mongo_db[SEARCH].find_one({"_id": page_of(docs[0]["_id"])})
+    assert parse_page(page["s"])[docs[0]["_id"]].startswith("0000000001|")
+
+
+async def test_each_entry_is_kept_in_its_page_only(mongo_db: Any) -> None:
+    """A bucket is split into pages so that an entry write rewrites a page, not the bucket."""
+    filled = [_client_doc(1, "Perm") for _ in range(40)]
+    await mongo_db["clients"].insert_many(filled)
+    index = SearchIndex(mongo_db)
+    await index.prepare(mongo_db["clients"])
+    put = [_client_doc(1, "Omsk") for _ in range(40)]
+    for doc in put:
+        await index.put(doc)
+    await index.put({**put[0], "version": 2, "region": "Tver"})
+    stored = {
+        d["_id"]: set(parse_page(d["s"]))
+        async for d in mongo_db[SEARCH].find({"_id": {"$regex": "^b"}})
+    }
+    expected: dict[str, set[str]] = {}
+    for doc in filled + put:
+        expected.setdefault(page_of(doc["_id"]), set()).add(doc["_id"])
+    assert stored == expected
+    assert len(stored) > BUCKETS // 2  # the 80 entries are spread, not in a few documents
+    regions = {e.client_id: e.region for e in await index.entries()}
+    assert regions == {
+        **{d["_id"]: "Perm" for d in filled},
+        **{d["_id"]: "Omsk" for d in put[1:]},
+        put[0]["_id"]: "Tver",
+    }
+
+
+async def test_writers_of_one_page_in_two_processes_keep_each_other_entries(
+    mongo_db: Any,
+) -> None:
+    """Each process writes a page from its last known state, guarded by the page's counter:
+    one that another process wrote since reads it again instead of dropping its entries."""
+    a, b = SearchIndex(mongo_db, SearchCache()), SearchIndex(mongo_db, SearchCache())
+    first = _client_doc(1, "Perm")
+    same_page: list[dict[str, Any]] = []
+    while len(same_page) < 3:
+        doc = _client_doc(1, "Omsk")
+        if page_of(doc["_id"]) == page_of(first["_id"]):
+            same_page.append(doc)
+    await a.put(first)  # a knows the page now
+    await b.put(same_page[0])
+    await a.put(same_page[1])  # a's known page is one write behind
+    await b.put({**first, "version": 2, "region": "Tver"})
+    await a.put(same_page[2])
+    page = await mongo_db[SEARCH].find_one({"_id": page_of(first["_id"])})
+    assert page["v"] == 5
+    regions = {e.client_id: e.region for e in await SearchIndex(mongo_db, SearchCache()).entries()}
+    assert regions == {first["_id"]: "Tver", **{d["_id"]: "Omsk" for d in same_page}}
 
 
 async def _two_processes(db: Any) -> tuple[SearchIndex, SearchIndex]:
@@ -243,8 +298,13 @@ async def test_a_cached_search_reads_the_revision_and_only_the_buckets_written_s
         doc = _client_doc(1, "Perm")
         await writer.put(doc)
 
-        await reader.entries()  # cold: the revision, then every bucket in one read
-        assert [f["_id"] for f in finds.filters] == [REVISION, {"$in": list(BUCKET_IDS)}]
+        await reader.entries()  # cold: the revision, then every bucket's pages
+        pages = [p for b in BUCKET_IDS for p in PAGE_IDS[b]]
+        first, *chunks = [f["_id"] for f in finds.filters]  # the chunks are sent at once
+        assert first == REVISION
+        assert sorted(chunks, key=str) == [
+            {"$in": pages[at : at + READ_CHUNK]} for at in range(0, len(pages), READ_CHUNK)
+        ]
         assert cache.bucket_reads == BUCKETS
 
         finds.filters.clear()
@@ -255,7 +315,8 @@ async def test_a_cached_search_reads_the_revision_and_only_the_buckets_written_s
         finds.filters.clear()
         await writer.put({**doc, "version": 2, "region": "Omsk"})
         assert [e.region for e in await reader.entries()] == ["Omsk"]
-        assert finds.filters == [{"_id": REVISION}, {"_id": {"$in": [bucket_of(doc["_id"])]}}]
+        bucket = list(PAGE_IDS[bucket_of(doc["_id"])])  # its pages, one of them written
+        assert finds.filters == [{"_id": REVISION}, {"_id": {"$in": bucket}}]
         assert cache.bucket_reads == BUCKETS + 1
     finally:
         await watched.close()
@@ -267,9 +328,12 @@ async def test_a_rewrite_of_a_current_entry_still_reaches_the_caches(mongo_db: A
     a, b = await _two_processes(mongo_db)
     doc = _client_doc(1, "Perm")
     assert await _regions(b) == {}
-    await mongo_db[SEARCH].update_one(  # the entry, without its revision increment
-        {"_id": bucket_of(doc["_id"])},
-        {"$set": {f"e.{doc['_id']}": f"{1:010d}|{SearchEntry.of_client_doc(doc).encode()}"}},
+    await mongo_db[SEARCH].insert_one(  # the entry, without its revision increment
+        {
+            "_id": page_of(doc["_id"]),
+            "v": 1,
+            "s": format_page({doc["_id"]: f"{1:010d}|{SearchEntry.of_client_doc(doc).encode()}"}),
+        }
     )
     assert await _regions(b) == {}  # b's cached bucket is still the counted one
     await a.put(doc)

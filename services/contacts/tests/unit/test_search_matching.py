@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import random
+import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 
 from crm_contacts.repository.clients import ClientFilter
-from crm_contacts.repository.search_index import SearchEntry, decode_bucket, millis_of
+from crm_contacts.repository.search_index import (
+    BUCKET_IDS,
+    PAGE_IDS,
+    PAGES,
+    SearchEntry,
+    bucket_of,
+    decode_bucket,
+    format_page,
+    millis_of,
+    page_of,
+    parse_page,
+)
 from crm_contracts.values import ClientStatus
 
 AT = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
@@ -64,3 +78,25 @@ def test_text_matches_the_name_an_email_or_phone_digits() -> None:
     assert ClientFilter(text="495 123-45").matches(ENTRY)
     assert not ClientFilter(text="495 999").matches(ENTRY)
     assert not ClientFilter(text="nord").matches(ENTRY)
+
+
+def test_pages_split_every_bucket_evenly() -> None:
+    """An entry's page is one of its bucket's, and the pages share the entries evenly, so that
+    a page's size (what an entry write rewrites) is the bucket's divided by ``PAGES``."""
+    rng = random.Random(7)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(32 * PAGES * 40)]
+    counts: Counter[str] = Counter()
+    for client_id in ids:
+        page = page_of(client_id)
+        assert page in PAGE_IDS[bucket_of(client_id)]
+        counts[page] += 1
+    assert len(counts) == len(BUCKET_IDS) * PAGES
+    assert max(counts.values()) < 2 * 40
+    assert min(counts.values()) > 40 // 2
+
+
+def test_a_page_string_gives_back_its_entries() -> None:
+    entry = SearchEntry("c1", 1, "active", None, None, (), None, "a|b\nc", (), ())
+    entries = {"c1": "0000000002|" + entry.encode(), "c2": "0000000003|"}
+    assert parse_page(format_page(entries)) == entries
+    assert parse_page("") == {}

@@ -188,13 +188,21 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
 
     A registration in the service is, per request (counted by ``bench/rest_contacts_commands.py``
     with pymongo command monitoring): one ``_id $in`` read of the duplicate-key index, the
-    client's insert (with its outbox element), the key index upsert, the search entry's guarded
-    update in its bucket document (the service's own bucket ids), the search index's revision
-    increment, and the relay's removal of the published outbox element. A read is one
-    ``find_one`` by ``_id``. The loop does exactly that, with documents of the service's shape,
-    so the ratio compares the service with its own store work done by nothing but the driver.
+    client's insert (with its outbox element), the key index upsert, the search entry's write
+    (its page document written whole from the last known copy, guarded by the page's counter,
+    read again when another writer got in first: the service's own page ids), the search
+    index's revision increment, and the relay's removal of the published outbox element. A read
+    is one ``find_one`` by ``_id``. The loop does exactly that, with documents of the service's
+    shape, so the ratio compares the service with its own store work done by nothing but the
+    driver.
     """
-    from crm_contacts.repository.search_index import BUCKET_IDS, REVISION, bucket_of
+    from crm_contacts.repository.search_index import (
+        BUCKET_IDS,
+        PAGE_IDS,
+        REVISION,
+        bucket_of,
+        page_of,
+    )
     from pymongo import AsyncMongoClient
 
     async def run() -> None:
@@ -204,9 +212,30 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
         db = client[f"bench_baseline_{uuid.uuid4().hex[:8]}"]
         run_id = uuid.uuid4().hex[:8]
         ids: list[str] = []
-        for bucket_id in BUCKET_IDS:
-            await db.client_search.insert_one({"_id": bucket_id, "e": {}})
+        pages: dict[str, tuple[int, str]] = {}  # the process's last known page, as the service
+        await db.client_search.insert_many(
+            [{"_id": page, "v": 1, "s": ""} for b in BUCKET_IDS for page in PAGE_IDS[b]]
+        )
         await db.client_search.insert_one({"_id": REVISION, "r": {}, "epoch": run_id})
+
+        async def put_entry(doc_id: str, line: str) -> None:
+            """The search entry's write: the page written whole from the last known copy,
+            guarded by its counter, read again when another writer got in first."""
+            page = page_of(doc_id)
+            while True:
+                if page not in pages:
+                    found = await db.client_search.find_one({"_id": page})
+                    assert found is not None
+                    pages[page] = (int(found["v"]), str(found["s"]))
+                version, text = pages[page]
+                merged = f"{text}\n{line}" if text else line
+                written = await db.client_search.update_one(
+                    {"_id": page, "v": version}, {"$set": {"s": merged, "v": version + 1}}
+                )
+                if written.matched_count:
+                    pages[page] = (version + 1, merged)
+                    return
+                del pages[page]
 
         async def register(i: int) -> None:
             doc_id = str(uuid.uuid4())
@@ -233,18 +262,10 @@ def _baseline(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
                 {"_id": key}, {"$addToSet": {"c": {"$each": [doc_id]}}}, upsert=True
             )
             bucket = bucket_of(doc_id)
-            path = f"e.{doc_id}"
-            await db.client_search.update_one(
-                {
-                    "_id": bucket,
-                    "$or": [{path: {"$exists": False}}, {path: {"$lt": "0000000001|"}}],
-                },
-                {
-                    "$set": {
-                        path: f'0000000001|["2026-11-27T00:00:00+00:00","potential",null,'
-                        f'"Bench",[],null,"{name}",[],[]]'
-                    }
-                },
+            await put_entry(
+                doc_id,
+                f'{doc_id}|0000000001|["2026-11-27T00:00:00+00:00","potential",null,'
+                f'"Bench",[],null,"{name}",[],[]]',
             )
             await db.client_search.update_one({"_id": REVISION}, {"$inc": {f"r.{bucket}": 1}})
             await db.clients.update_one({"_id": doc_id}, {"$pull": {"outbox": entry}})

@@ -44,6 +44,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from proc import cpu_seconds
 from pymongo import AsyncMongoClient, monitoring
 from store_commands import Commands
 
@@ -181,17 +182,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cpu_s(pid: int | None) -> float:
-    """User + system CPU seconds used by a process and its threads (0 without a pid)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _store_pid() -> int | None:
     """The FerretDB process of the crm-stack this bench runs against (its pid file), if any."""
     from crm_stack.config import StackConfig
@@ -327,7 +317,7 @@ async def main(args: argparse.Namespace) -> None:
             commands.phase = "run"
             incomplete = False
             store_pid = _store_pid()
-            cpu0 = (_cpu_s(store_pid), _cpu_s(os.getpid()))
+            cpu0 = (cpu_seconds(store_pid), cpu_seconds(os.getpid()))
             t0 = time.monotonic()
             answer = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
             assert answer.status_code == 202, answer.text
@@ -349,8 +339,8 @@ async def main(args: argparse.Namespace) -> None:
                 await watch_task
             commands.phase = ""
             ended = time.monotonic()
-            store_cpu = _cpu_s(store_pid) - cpu0[0]
-            own_cpu = _cpu_s(os.getpid()) - cpu0[1]
+            store_cpu = cpu_seconds(store_pid) - cpu0[0]
+            own_cpu = cpu_seconds(os.getpid()) - cpu0[1]
             on_topic, delivered = watch.count, smtp.count
             # When the run did not finish in time, the times are up to the stop, the counts partial.
             topic_s = (watch.all_at or ended) - t0

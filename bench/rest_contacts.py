@@ -37,6 +37,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from proc import cpu_seconds
+
 Result = dict[str, float]
 
 
@@ -67,14 +69,6 @@ async def _drive(count: int, concurrency: int, call: Callable[[int], Awaitable[A
     return _summary(latencies, time.perf_counter() - started)
 
 
-def _cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds the process has used (0 without a pid)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _settle(pid: int | None, limit: float = 180.0) -> float:
     """Wait until the service is done with what the registrations set off (its relay, and its
     consumer adding each registration to the client's timeline and the search index): until it
@@ -86,9 +80,9 @@ def _settle(pid: int | None, limit: float = 180.0) -> float:
         return 5.0
     quiet = 0
     while quiet < 2 and time.monotonic() - started < limit:
-        before = _cpu_seconds(pid)
+        before = cpu_seconds(pid)
         time.sleep(1)
-        quiet = quiet + 1 if _cpu_seconds(pid) - before < 0.02 else 0
+        quiet = quiet + 1 if cpu_seconds(pid) - before < 0.02 else 0
     return time.monotonic() - started
 
 
@@ -164,11 +158,11 @@ def _service(
         }
         for i in range(count)
     ]
-    cpu = _cpu_seconds(pid)
+    cpu = cpu_seconds(pid)
     made = _attack(vegeta, registrations, concurrency)
     out["service_register"] = {
         **_summary_of(made, "register"),
-        "cpu_ms": (_cpu_seconds(pid) - cpu) * 1000 / count,
+        "cpu_ms": (cpu_seconds(pid) - cpu) * 1000 / count,
     }
     ids = [json.loads(base64.b64decode(r["body"]))["id"] for r in made]
     out["settled_s"] = _settle(pid)
@@ -176,10 +170,10 @@ def _service(
         {"method": "GET", "url": f"{url}/clients/{ids[i % len(ids)]}", "header": header}
         for i in range(count)
     ]
-    cpu = _cpu_seconds(pid)
+    cpu = cpu_seconds(pid)
     out["service_read"] = {
         **_summary_of(_attack(vegeta, reads, concurrency), "read"),
-        "cpu_ms": (_cpu_seconds(pid) - cpu) * 1000 / count,
+        "cpu_ms": (cpu_seconds(pid) - cpu) * 1000 / count,
     }
 
 
@@ -311,6 +305,7 @@ def _framework(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
     uvicorn (the service's framework and server, with uvloop and httptools), without the
     service's token check, middleware, access log or models, loaded by the same vegeta run.
     What separates it from the bare PyMongo loop is the HTTP framework's own cost."""
+    from crm_kit.testing import free_port
     from pymongo import MongoClient
 
     name = f"bench_framework_{uuid.uuid4().hex[:8]}"
@@ -331,9 +326,7 @@ def _framework(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
                 for i in ids[start : start + 500]
             ]
         )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="bench-framework-"))
     (folder / "framework_app.py").write_text(_FRAMEWORK_APP)
     server = subprocess.Popen(
@@ -361,10 +354,10 @@ def _framework(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
         reads = [
             {"method": "GET", "url": f"{url}/clients/{ids[i % len(ids)]}"} for i in range(count)
         ]
-        cpu = _cpu_seconds(server.pid)
+        cpu = cpu_seconds(server.pid)
         out["framework_read"] = {
             **_summary_of(_attack(_vegeta(), reads, concurrency), "framework read"),
-            "cpu_ms": (_cpu_seconds(server.pid) - cpu) * 1000 / count,
+            "cpu_ms": (cpu_seconds(server.pid) - cpu) * 1000 / count,
         }
     finally:
         server.terminate()

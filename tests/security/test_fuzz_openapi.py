@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import schemathesis
 import uvicorn
-from crm_kit.testing import JwtKeys, StackEndpoints, bearer
+from crm_kit.testing import JwtKeys, StackEndpoints, bearer, free_port
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -75,18 +74,11 @@ CHECKS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class _Server:
     """One service under uvicorn in a thread of its own."""
 
     def __init__(self, app: Any) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
         )

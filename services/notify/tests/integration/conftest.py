@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from crm_kit.testing import (
     StackEndpoints,
     bearer,
     eventually,
+    free_port,
     http_client,
     read_topic,
     running,
@@ -39,13 +39,6 @@ from crm_notify.settings import NotifySettings
 from pymongo import AsyncMongoClient
 
 GATEWAY_TOKEN = "test-gateway-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from crm_contracts.base import ContractEvent
 from crm_contracts.common import ChannelAddresses, ChannelConsent, Recipient
-from crm_contracts.contacts import ClientRegistered, ClientSource, PersonAdded
+from crm_contracts.contacts import ClientRegistered, ClientSource, ContactRecorded, PersonAdded
 from crm_contracts.envelope import Envelope
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.topics import CAMPAIGNS
@@ -18,6 +18,8 @@ from crm_contracts.values import (
     ClientKind,
     ClientSourceKind,
     ClientStatus,
+    ContactDirection,
+    ContactKind,
     FailureKind,
     Language,
     NotificationKind,
@@ -67,6 +69,29 @@ def person(client_id: str, person_id: str, *, consent: bool = True) -> PersonAdd
         consents=(ChannelConsent(channel=Channel.EMAIL, granted=consent, at=NOW, source="api"),),
         version=1,
         added_at=NOW,
+    )
+
+
+def contact_recorded(
+    event_id: str,
+    client_id: str,
+    *,
+    codes: tuple[str, ...] = (),
+    person_id: str | None = None,
+) -> ContactRecorded:
+    """A manager's talk with the client at the event's stand, naming ``codes`` as needs."""
+    return ContactRecorded(
+        contact_id=str(uuid.uuid4()),
+        client_id=client_id,
+        person_id=person_id,
+        employee_id="emp-1",
+        kind=ContactKind.EVENT_TALK,
+        direction=ContactDirection.INBOUND,
+        occurred_at=NOW,
+        summary="Talked at the stand",
+        need_item_codes=codes,
+        event_id=event_id,
+        recorded_at=NOW,
     )
 
 

@@ -17,28 +17,12 @@ from crm_campaigns.repository.contacts import COUNTED_CONTACTS
 from crm_contracts.contacts import ContactRecorded
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS, dead_letter_topic
-from crm_contracts.values import ContactDirection, ContactKind
 from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic
 
-from .bus import NOW, client, delivered, failed, person, publish
+from .bus import client, contact_recorded, delivered, failed, person, publish
 from .conftest import Campaigns
 from .test_participants import people_known
 from .test_plan_schedule import event_body
-
-
-def record(event_id: str, client_id: str, *codes: str) -> ContactRecorded:
-    return ContactRecorded(
-        contact_id=str(uuid.uuid4()),
-        client_id=client_id,
-        employee_id="emp-1",
-        kind=ContactKind.EVENT_TALK,
-        direction=ContactDirection.INBOUND,
-        occurred_at=NOW,
-        summary="Talked at the stand",
-        need_item_codes=codes,
-        event_id=event_id,
-        recorded_at=NOW,
-    )
 
 
 def pairs(*events: ContactRecorded) -> list[tuple[ContactRecorded, Envelope]]:
@@ -60,7 +44,9 @@ async def contact_records(c: Campaigns, eid: str) -> int:
 async def test_a_batch_delivered_twice_counts_once(campaigns: Campaigns) -> None:
     c, rt = campaigns, campaigns.runtime
     eid = await new_event(c)
-    batch = pairs(*(record(eid, f"client-{i % 3}", "WATER-1", "WATER-2") for i in range(7)))
+    batch = pairs(
+        *(contact_recorded(eid, f"client-{i % 3}", codes=("WATER-1", "WATER-2")) for i in range(7))
+    )
 
     await reactions.on_contacts_recorded(rt, batch)
     await reactions.on_contacts_recorded(rt, batch)
@@ -80,7 +66,9 @@ async def test_a_record_whose_counting_was_cut_short_is_counted_when_redelivered
 ) -> None:
     c, rt = campaigns, campaigns.runtime
     eid = await new_event(c)
-    cut, whole, before_marks = pairs(record(eid, "k1"), record(eid, "k2"), record(eid, "k3"))
+    cut, whole, before_marks = pairs(
+        contact_recorded(eid, "k1"), contact_recorded(eid, "k2"), contact_recorded(eid, "k3")
+    )
     # A crash after the records' insert and before the counter: stored, not counted.
     await rt.db[EVENT_CONTACTS].insert_one(
         {"_id": cut[0].contact_id, "event_id": eid, "counted": False, "version": 1, "outbox": []}
@@ -99,12 +87,12 @@ async def test_a_record_whose_counting_was_cut_short_is_counted_when_redelivered
 async def test_a_failing_record_among_gathered_ones_fails_alone(campaigns: Campaigns) -> None:
     c, rt = campaigns, campaigns.runtime
     eid = await new_event(c)
-    good = pairs(*(record(eid, f"client-{i}", "WATER-1") for i in range(4)))
+    good = pairs(*(contact_recorded(eid, f"client-{i}", codes=("WATER-1",)) for i in range(4)))
     # Needs named without a time: the NeedsIdentified it implies cannot be built.
-    bad_event = record(eid, "client-bad").model_copy(
+    bad_event = contact_recorded(eid, "client-bad").model_copy(
         update={"need_tags": ("pumps",), "recorded_at": None}
     )
-    bad = (bad_event, Envelope.wrap(record(eid, "client-bad"), producer="test"))
+    bad = (bad_event, Envelope.wrap(contact_recorded(eid, "client-bad"), producer="test"))
     calls_before = reactions.gathered_contacts.calls_made
 
     outcomes = await asyncio.gather(
@@ -152,9 +140,9 @@ async def test_through_the_topic_a_poison_record_is_dead_lettered_alone_and_the_
     # One client's run (a lane with a poison in the middle) and 30 clients of one record each
     # (lanes gathered together), every good record sent twice.
     lane_client = f"lane-{uuid.uuid4()}"
-    run = [record(eid, lane_client, "WATER-1") for _ in range(6)]
-    singles = [record(eid, f"single-{uuid.uuid4()}") for _ in range(30)]
-    poison = _unreadable(record(eid, lane_client))
+    run = [contact_recorded(eid, lane_client, codes=("WATER-1",)) for _ in range(6)]
+    singles = [contact_recorded(eid, f"single-{uuid.uuid4()}") for _ in range(30)]
+    poison = _unreadable(contact_recorded(eid, lane_client))
     messages: list[tuple[bytes, bytes]] = []
     for i, event in enumerate(run + singles):
         raw = Envelope.wrap(event, producer="test").to_bytes()

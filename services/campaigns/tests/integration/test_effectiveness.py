@@ -22,31 +22,15 @@ from crm_contracts.campaigns import (
     QuestionnaireSubmitted,
 )
 from crm_contracts.common import FieldOfActivity
-from crm_contracts.contacts import SYSTEM_EMPLOYEE_ID, ClientSource, ContactRecorded
+from crm_contracts.contacts import SYSTEM_EMPLOYEE_ID, ClientSource
 from crm_contracts.topics import CAMPAIGNS
-from crm_contracts.values import ClientSourceKind, ClientStatus, ContactDirection, ContactKind
+from crm_contracts.values import ClientSourceKind, ClientStatus, ContactKind
 from crm_kit.testing import StackEndpoints, end_offsets, eventually
 
-from .bus import NOW, client, delivered, failed, our_facts, person, publish
+from .bus import client, contact_recorded, delivered, failed, our_facts, person, publish
 from .conftest import Campaigns
 from .test_participants import people_known
 from .test_plan_schedule import event_body
-
-
-def contact(event_id: str, client_id: str, person_id: str | None, code: str) -> ContactRecorded:
-    return ContactRecorded(
-        contact_id=str(uuid.uuid4()),
-        client_id=client_id,
-        person_id=person_id,
-        employee_id="emp-1",
-        kind=ContactKind.EVENT_TALK,
-        direction=ContactDirection.INBOUND,
-        occurred_at=NOW,
-        summary="Talked at the stand",
-        need_item_codes=(code,),
-        event_id=event_id,
-        recorded_at=NOW,
-    )
 
 
 @pytest.mark.timeout(600)
@@ -136,13 +120,13 @@ async def test_effectiveness_is_exact_when_every_fact_arrives_twice(
 
     # Contacts' own record of E's questionnaire answer (employee "system") counts for nothing:
     # the answer itself is counted below, from QuestionnaireSubmitted.
-    echo = contact(eid, k, ids["E"], "PUMP-1").model_copy(
+    echo = contact_recorded(eid, k, person_id=ids["E"], codes=("PUMP-1",)).model_copy(
         update={"employee_id": SYSTEM_EMPLOYEE_ID, "kind": ContactKind.OTHER}
     )
     await publish(
         stack,
-        contact(eid, k, ids["E"], "PUMP-1"),
-        contact(eid, k, None, "VALVE-2"),
+        contact_recorded(eid, k, person_id=ids["E"], codes=("PUMP-1",)),
+        contact_recorded(eid, k, codes=("VALVE-2",)),
         echo,
         times=2,
     )

@@ -43,53 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from proc import cpu_seconds
 from pymongo import AsyncMongoClient, monitoring
+from raw_kafka import raw_kafka
 from store_commands import Commands
 
 TYPICAL_RECORD = 1000
 """Bytes of one InvitationRequested envelope with its signed link (printed from the run too)."""
-
-
-async def raw_kafka(bootstrap: str, count: int, size: int) -> tuple[float, float]:
-    """Seconds for aiokafka to produce ``count`` records (acks=all) and to consume them back."""
-    topic = f"bench.fanout.raw.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=f"bench-fanout-raw-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await producer.start()
-        await consumer.start()
-        payload = os.urandom(size)
-        try:
-            started = time.monotonic()
-            sends = [
-                await producer.send(topic, payload, key=str(i % 1000).encode())
-                for i in range(count)
-            ]
-            await asyncio.gather(*sends)
-            produced = time.monotonic() - started
-            seen = 0
-            while seen < count:
-                batch = await consumer.getmany(timeout_ms=500, max_records=1000)
-                seen += sum(len(records) for records in batch.values())
-            return produced, time.monotonic() - started
-        finally:
-            await consumer.stop()
-            await producer.stop()
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([topic])
-        await admin.close()
 
 
 class TopicWatch:
@@ -221,7 +181,10 @@ async def main(args: argparse.Namespace) -> None:
     smtp = CountingSmtp(f"@{run}.fanout.bench", expected=count)
 
     print(f"fan-out of {count} on {stack.kafka_bootstrap} / {stack.mongo_uri}", flush=True)
-    raw_produce, raw_both = await raw_kafka(stack.kafka_bootstrap, count, TYPICAL_RECORD)
+    raw = await raw_kafka(
+        stack.kafka_bootstrap, [os.urandom(TYPICAL_RECORD)] * count, name="fanout", keys=1000
+    )
+    raw_produce, raw_both = raw.produced, raw.consumed
     print(f"baseline: produced in {raw_produce:.1f} s, and consumed back by {raw_both:.1f} s",
           flush=True)  # fmt: skip
 

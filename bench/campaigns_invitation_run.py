@@ -27,10 +27,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bson import encode
 from pymongo import monitoring
+from raw_kafka import raw_kafka
 from store_commands import Commands
 
 TYPICAL_RECORD = 1000
@@ -66,33 +65,6 @@ def describe(name: str, command: Any) -> str:
 
 
 COMMANDS = Commands(describe=describe)
-
-
-async def raw_produce(bootstrap: str, count: int, size: int) -> float:
-    """Seconds for aiokafka to produce ``count`` records and have every one acknowledged."""
-    topic = f"bench.invitations.raw.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-        )
-        await producer.start()
-        payload = os.urandom(size)
-        try:
-            started = time.perf_counter()
-            futures = [
-                await producer.send(topic, payload, key=str(i % 1000).encode())
-                for i in range(count)
-            ]
-            await asyncio.gather(*futures)
-            return time.perf_counter() - started
-        finally:
-            await producer.stop()
-    finally:
-        await admin.delete_topics([topic])
-        await admin.close()
 
 
 class Stopped(Exception):
@@ -217,7 +189,18 @@ async def main(size: int, limit: float) -> None:
 
     stack = StackEndpoints(os.environ["CRM_KAFKA_BOOTSTRAP"], os.environ["CRM_MONGO_URI"])
     # The median of three: one produce of a few hundred records is quick and noisy.
-    raw = sorted([await raw_produce(stack.kafka_bootstrap, size, TYPICAL_RECORD) for _ in "abc"])[1]
+    produced = [
+        await raw_kafka(
+            stack.kafka_bootstrap,
+            [os.urandom(TYPICAL_RECORD)] * size,
+            name="invitations",
+            keys=1000,
+            consume=False,
+            idempotent=True,
+        )
+        for _ in "abc"
+    ]
+    raw = sorted(r.produced for r in produced)[1]
 
     folder = tempfile.mkdtemp(prefix="bench-campaigns-")
     keys = new_jwt_keys(Path(folder))

@@ -37,8 +37,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaigns import InvitationRequested
 from crm_contracts.common import ChannelAddresses, ChannelConsent, Place, Recipient
@@ -49,6 +48,7 @@ from crm_kit.testing import CountingSmtp, running, smtp_server
 from crm_notify.app import create
 from crm_notify.settings import NotifySettings
 from pymongo import AsyncMongoClient, monitoring
+from raw_kafka import raw_kafka
 from store_commands import Commands
 
 
@@ -110,43 +110,6 @@ async def publish(producer: AIOKafkaProducer, event: ContractEvent) -> Any:
     return await producer.send(event.topic, envelope.to_bytes(), key=event.aggregate_key().encode())
 
 
-async def raw_kafka(bootstrap: str, run: str, payloads: list[bytes]) -> float:
-    """Seconds to produce ``payloads`` with aiokafka and consume them back, nothing else."""
-    topic = f"bench.notify.raw.{run}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=f"bench-notify-raw-{run}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await producer.start()
-        await consumer.start()
-        try:
-            started = time.monotonic()
-            sends = [
-                await producer.send(topic, p, key=str(i).encode()) for i, p in enumerate(payloads)
-            ]
-            await asyncio.gather(*sends)
-            seen = 0
-            while seen < len(payloads):
-                batch = await consumer.getmany(timeout_ms=500, max_records=1000)
-                seen += sum(len(records) for records in batch.values())
-            return time.monotonic() - started
-        finally:
-            await consumer.stop()
-            await producer.stop()
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([topic])
-        await admin.close()
-
-
 async def main(args: argparse.Namespace) -> None:
     bootstrap = os.environ.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     mongo_uri = os.environ.get("CRM_MONGO_URI", "mongodb://127.0.0.1:27017")
@@ -173,7 +136,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     pairs = [events(run, n) for n in range(args.count)]
     payloads = [Envelope.wrap(inv, producer="bench").to_bytes() for _, inv in pairs]
-    raw = await raw_kafka(bootstrap, run, payloads)
+    raw = (await raw_kafka(bootstrap, payloads, name="notify")).consumed
     print(f"baseline: {args.count} produced and consumed in {raw:.1f} s", flush=True)
     store = Commands(settings.mongo_database)
     monitoring.register(store)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_kit.testing import StackEndpoints
+from crm_kit.testing import StackEndpoints, forget_groups_blocking
 from crm_kit.tokens import keygen
 from crm_stack import services
 from crm_stack.config import StackConfig
@@ -50,6 +50,7 @@ def processes(
         yield Processes(state, state / "keys" / "jwt-private.pem")
     finally:
         services.down(cfg, say=lambda _: None)
+        forget_groups_blocking(stack.kafka_bootstrap, (f"e2e-{name}-{run}" for name in names))
         client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
         try:
             for name in names:

@@ -26,6 +26,7 @@ from crm_kit.testing import (
     CountingSmtp,
     JwtKeys,
     StackEndpoints,
+    forget_groups_blocking,
     free_port,
     service_env,
     smtp_server,
@@ -84,8 +85,10 @@ class ServiceProcess:
 def service_process(
     stack: StackEndpoints, jwt_keys: JwtKeys, tmp_path: Path
 ) -> Iterator[Callable[..., ServiceProcess]]:
-    """Make a service process (own database and consumer group, a free port); stopped after."""
+    """Make a service process (own database and consumer group, a free port); stopped after,
+    and then its group forgotten (its dead-letter topics and offsets)."""
     made: list[ServiceProcess] = []
+    groups: list[str] = []
 
     def make(name: str, **overrides: str) -> ServiceProcess:
         settings = service_env(
@@ -93,6 +96,8 @@ def service_process(
         )
         service = ServiceProcess(name, settings, tmp_path / f"{name}.log")
         made.append(service)
+        if "consumer_group" not in overrides:  # only a group of the test's own
+            groups.append(settings["consumer_group"])
         return service
 
     try:
@@ -100,6 +105,7 @@ def service_process(
     finally:
         for service in made:
             service.stop()
+        forget_groups_blocking(stack.kafka_bootstrap, groups)
 
 
 @pytest.fixture

@@ -8,14 +8,17 @@ test never passes, or is skipped, having tested nothing.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import logging
 import os
 import socket
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+log = logging.getLogger(__name__)
 
 HOW_TO = (
     "run the tests with `make test` (it starts the local stack), or start it with "
@@ -118,13 +123,18 @@ def unique(prefix: str) -> str:
 def service_env(
     stack: StackEndpoints, keys: JwtKeys, service: str, **overrides: Any
 ) -> dict[str, str]:
-    """Settings for one service instance under test, isolated in its own database and group."""
+    """Settings for one service instance under test, isolated in its own database and group.
+
+    The group is the test's own (unless ``consumer_group`` is overridden): ``running`` deletes
+    its dead-letter topics and committed offsets once the app has stopped.
+    """
+    group = unique(f"test-{service}")
     env = {
         "environment": "test",
         "mongo_uri": stack.mongo_uri,
         "kafka_bootstrap": stack.kafka_bootstrap,
         "mongo_database": unique(f"test_{service}"),
-        "consumer_group": unique(f"test-{service}"),
+        "consumer_group": group,
         "jwt_public_key_file": str(keys.public_file),
         "jwt_issuer": keys.issuer,
         "jwt_audience": keys.audience,
@@ -135,7 +145,14 @@ def service_env(
         "log_json": "false",
     }
     env.update({k: str(v) for k, v in overrides.items()})
+    if env["consumer_group"] == group:
+        _GROUPS_MADE.add(group)
     return env
+
+
+_GROUPS_MADE: set[str] = set()
+"""Consumer groups ``service_env`` made: the only ones ``running`` forgets by itself, so that a
+test run with a shared group's name (``crm-contacts``, say) never deletes that group's letters."""
 
 
 @pytest.fixture
@@ -240,14 +257,24 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 @contextlib.asynccontextmanager
-async def running(app: Any, *, drop_database: bool = True) -> AsyncIterator[Any]:
+async def running(
+    app: Any, *, drop_database: bool = True, forget_group: bool = True
+) -> AsyncIterator[Any]:
     """Run an app's lifespan (store, broker, relay, consumers) around a block.
 
     Afterwards its test database is dropped, only once the app has stopped: dropping a database
-    that consumers are still reading can crash FerretDB.
+    that consumers are still reading can crash FerretDB. Its consumer group, if ``service_env``
+    made it, is forgotten too (:func:`forget_groups`: the dead-letter topics the kit created at
+    start-up and the committed offsets), also when the block failed: on a long-lived broker they
+    would otherwise pile up by the thousand. A test that runs the same settings again afterwards
+    (a restart) passes ``forget_group=False`` to the first run.
     """
-    async with app.router.lifespan_context(app):
-        yield app
+    try:
+        async with app.router.lifespan_context(app):
+            yield app
+    finally:
+        if forget_group:
+            await forget_groups(app.state.settings.kafka_bootstrap, _own_groups_of(app))
     if drop_database:
         from pymongo import AsyncMongoClient
 
@@ -257,6 +284,151 @@ async def running(app: Any, *, drop_database: bool = True) -> AsyncIterator[Any]
             await client.drop_database(settings.mongo_database)
         finally:
             await client.close()
+
+
+def _own_groups_of(app: Any) -> set[str]:
+    """The app's consumer group if it consumes at all and ``service_env`` made the group."""
+    group = app.state.settings.consumer_group
+    consumes = bool(list(app.state.broker.subscribers))
+    return {group} if consumes and group in _GROUPS_MADE else set()
+
+
+@contextlib.asynccontextmanager
+async def _admin(bootstrap: str) -> AsyncIterator[Any]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def _delete_topics(admin: Any, names: list[str]) -> None:
+    """Ask the controller to delete ``names``; it answers once they are gone from the topic list
+    and removes their files later on its own. A topic already gone is no error."""
+    from aiokafka.errors import UnknownTopicOrPartitionError, for_code
+
+    if not names:
+        return
+    response = await admin.delete_topics(names)
+    for topic, code in response.topic_error_codes:
+        if code and code != UnknownTopicOrPartitionError.errno:
+            log.warning("test topic %s not deleted: %s", topic, for_code(code).__name__)
+
+
+async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
+    """Delete topics a test made (see :class:`FreshTopics`), without waiting for the broker to
+    remove their files. One already gone is fine; any other failure is logged as a warning, not
+    raised, so that cleaning up never fails a test that passed. The services' own topics are
+    refused: the broker may be the team's long-lived one."""
+    from crm_contracts.topics import SERVICE_TOPICS
+
+    wanted = sorted(set(names))
+    shared = [n for n in wanted if n in SERVICE_TOPICS or n.startswith("__")]
+    if shared:
+        raise ValueError(f"refusing to delete shared topics {shared}")
+    if not wanted:
+        return
+    try:
+        async with _admin(bootstrap) as admin:
+            await _delete_topics(admin, wanted)
+    except Exception:
+        log.warning("could not delete test topics %s", wanted, exc_info=True)
+
+
+async def forget_groups(bootstrap: str, groups: Iterable[str]) -> None:
+    """Delete what a test's consumer groups leave on the broker once their consumers stopped:
+    their dead-letter topics (``<topic>.dlq.<group>``, which the kit creates at start-up for every
+    consumed topic) and their committed offsets. Only for groups a test made for itself.
+
+    Failures are logged as warnings, not raised (as :func:`delete_topics`); a group that committed
+    nothing, or topics already gone, are no failure.
+    """
+    from aiokafka.errors import GroupIdNotFound, for_code
+    from aiokafka.protocol.admin import DeleteGroupsRequest
+    from crm_contracts.topics import dead_letter_topic
+
+    wanted = sorted(set(groups))
+    if not wanted:
+        return
+    # Whatever topic a group consumed, its dead-letter topic ends the same way.
+    endings = tuple(dead_letter_topic("", g) for g in wanted)
+    try:
+        async with _admin(bootstrap) as admin:
+            letters = [t for t in await admin.list_topics() if t.endswith(endings)]
+            await _delete_topics(admin, sorted(letters))
+            # aiokafka's admin client has no call for the broker's DeleteGroups request: it is
+            # sent as is to each group's coordinator (one node on the local stack).
+            by_node: dict[int, list[str]] = {}
+            for group in wanted:
+                by_node.setdefault(await admin.find_coordinator(group), []).append(group)
+            for node, node_groups in by_node.items():
+                response = await admin._send_request(DeleteGroupsRequest(node_groups), node)
+                for group, code in response.results:
+                    if code and code != GroupIdNotFound.errno:
+                        log.warning("test group %s not deleted: %s", group, for_code(code).__name__)
+    except Exception:
+        log.warning("could not clean up after test groups %s", wanted, exc_info=True)
+
+
+def forget_groups_blocking(bootstrap: str, groups: Iterable[str]) -> None:
+    """:func:`forget_groups` for a synchronous fixture (services run as processes). It runs in a
+    thread of its own: the event loop that pytest-asyncio keeps for the session is left alone."""
+    wanted = list(groups)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, forget_groups(bootstrap, wanted)).result()
+
+
+class FreshTopics:
+    """Topics of one test, under names no earlier run used, deleted when it is done.
+
+    ``name`` gives a fresh name and ``adopt`` takes a name derived from one (its dead-letter
+    topic, say): both are deleted at the end whether the test created them (``create``), a
+    producer's auto-creation did, or nothing did.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.names: list[str] = []
+
+    def name(self, prefix: str) -> str:
+        return self.adopt(unique(prefix))
+
+    def adopt(self, name: str) -> str:
+        if name not in self.names:
+            self.names.append(name)
+        return name
+
+    async def create(self, *names: str, partitions: int = 1) -> None:
+        from aiokafka.admin import NewTopic
+
+        for name in names:
+            self.adopt(name)
+        from aiokafka.errors import for_code
+
+        async with _admin(self.bootstrap) as admin:
+            response = await admin.create_topics(
+                [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+            )
+        errors = response.topic_errors
+        failed = {topic: for_code(code).__name__ for topic, code, *_ in errors if code}
+        if failed:
+            raise RuntimeError(f"topics not created: {failed}")
+
+    async def __aenter__(self) -> FreshTopics:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await delete_topics(self.bootstrap, self.names)
+
+
+@pytest.fixture
+async def fresh_topics(stack: StackEndpoints) -> AsyncIterator[FreshTopics]:
+    """The test's own topics (:class:`FreshTopics`), deleted after it."""
+    async with FreshTopics(stack.kafka_bootstrap) as topics:
+        yield topics
 
 
 def http_client(app: Any) -> Any:

@@ -65,7 +65,8 @@ def test_each_service_is_built_here_and_checked_on_healthz(
     compose: dict[str, Any], name: str
 ) -> None:
     service = compose["services"][name]
-    assert (REPO / service["build"]["dockerfile"]) == REPO / "services" / name / "Dockerfile"
+    assert (REPO / service["build"]["dockerfile"]) == REPO / "deploy" / "Dockerfile"
+    assert service["build"]["args"] == {"SERVICE": name, "PORT": str(SERVICES[name])}
     assert (COMPOSE.parent / service["build"]["context"]).resolve() == REPO
     assert f"http://127.0.0.1:{SERVICES[name]}/healthz" in healthcheck_command(service)
     assert f"{SERVICES[name]}:{SERVICES[name]}" in service["ports"]
@@ -114,6 +115,11 @@ def test_notify_sends_mail_to_the_catcher(compose: dict[str, Any]) -> None:
 def test_the_services_mount_the_development_keys_read_only(compose: dict[str, Any]) -> None:
     keys = compose["services"]["jwt-keys"]
     assert "crm-token keygen /keys" in " ".join(keys["command"])
+    # The contacts image under the same tag: built the same way, or one build would replace it.
+    assert (keys["image"], keys["build"]) == (
+        compose["services"]["contacts"]["image"],
+        compose["services"]["contacts"]["build"],
+    )
     for name in SERVICES:
         assert "jwt-keys:/keys:ro" in compose["services"][name]["volumes"]
         assert compose["services"][name]["read_only"] is True

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import schemathesis
 import uvicorn
-from crm_kit.testing import JwtKeys, StackEndpoints, bearer, free_port
+from crm_kit.testing import JwtKeys, StackEndpoints, bearer, forget_groups_blocking, free_port
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -119,6 +119,9 @@ def base_urls(stack: StackEndpoints, jwt_keys: JwtKeys) -> Iterator[dict[str, st
         for server in servers.values():
             if server.thread.is_alive():
                 server.__exit__()
+        # Run under uvicorn, not running(): their groups' dead-letter topics are deleted here.
+        groups = [app.state.settings.consumer_group for app in apps.values()]
+        forget_groups_blocking(stack.kafka_bootstrap, groups)
         client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
         try:
             for app in apps.values():

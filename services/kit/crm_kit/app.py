@@ -34,7 +34,7 @@ from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document
 from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
 from crm_kit.relay import OutboxRelay
-from crm_kit.runtime import BrokerPublisher, Runtime
+from crm_kit.runtime import BrokerPublisher, Runtime, ServiceDatabase
 from crm_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongo_uri, tz_aware=True, uuidRepresentation="standard"
         )
-        db = client[settings.mongo_database]
+        db = ServiceDatabase(client, settings.mongo_database)
         if spec.indexes is not None:
             await spec.indexes(db)
         publisher = BrokerPublisher(broker)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_kit.outbox import Document, OutboxCollection
@@ -29,6 +30,27 @@ class BrokerPublisher:
             value, topic, key=key, headers=headers, no_confirm=True
         )
         return future
+
+
+class ServiceDatabase(AsyncDatabase[Document]):
+    """The service's database, handing out one collection object per name.
+
+    PyMongo builds a new ``AsyncCollection`` on every ``db[name]`` (options, codec, read and
+    write concerns resolved again each time); repositories built per request asked for three
+    to five of them on every call, measurable next to a read by id's own ~0.5 ms of CPU.
+    Collection objects hold no per-operation state, so one per name serves every caller.
+    ``get_collection`` with options still builds a new one.
+    """
+
+    def __init__(self, client: AsyncMongoClient[Document], name: str) -> None:
+        self.__collections: dict[str, AsyncCollection[Document]] = {}
+        super().__init__(client, name)
+
+    def __getitem__(self, name: str) -> AsyncCollection[Document]:
+        found = self.__collections.get(name)
+        if found is None:
+            found = self.__collections[name] = super().__getitem__(name)
+        return found
 
 
 @dataclass

@@ -278,6 +278,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             service=spec.name,
             scan_interval=settings.relay_scan_interval_s,
             max_scan_interval=settings.relay_scan_max_interval_s,
+            scan_share=settings.relay_scan_max_share,
             batch_size=settings.relay_batch_size,
         )
         runtime = Runtime(settings, client, db, broker, relay)

@@ -49,6 +49,10 @@ class ServiceSettings(BaseSettings):
     relay_scan_interval_s: float = 1.0
     relay_scan_max_interval_s: float = 30.0
     """The relay's periodic scan backs off to this while it finds nothing (writes wake it)."""
+    relay_scan_max_share: float = Field(default=0.1, gt=0, le=1)
+    """The share of time the relay's periodic scans may take: after a scan that took ``t``
+    seconds the next waits at least ``t * (1 - share) / share`` (on the local FerretDB a scan
+    reads every document of the outbox collections)."""
     relay_batch_size: int = 500
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "crm-local"

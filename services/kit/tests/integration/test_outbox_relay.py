@@ -126,6 +126,7 @@ async def test_idle_scans_back_off_and_a_scan_that_finds_work_resets_them(
         service="kit-test",
         scan_interval=0.25,
         max_scan_interval=1.0,
+        clock=lambda: 0.0,  # scans take no time here: only the back-off shows
     )
     try:
         waits = [relay.next_scan_in]
@@ -144,6 +145,32 @@ async def test_idle_scans_back_off_and_a_scan_that_finds_work_resets_them(
     finally:
         await broker.stop()
     assert await _published(stack, since, {event.client_id}) == [event.client_id]
+
+
+async def test_a_slow_scan_is_not_repeated_before_its_share_of_time_allows(
+    mongo_db: Any,
+) -> None:
+    ticks = iter([100.0, 102.0, 200.0, 200.5, 300.0, 300.0])  # each scan reads the clock twice
+    relay = OutboxRelay(
+        mongo_db,
+        ["things"],
+        _Acked(),
+        service="kit-test",
+        scan_interval=0.25,
+        max_scan_interval=30.0,
+        scan_share=0.1,
+        clock=lambda: next(ticks),
+    )
+    assert relay.next_scan_in == 0.25
+    await relay.scan()  # took 2 s: scans may take a tenth of the time, so 18 s until the next
+    assert relay.next_scan_in == pytest.approx(18.0)
+    await relay.scan()  # took 0.5 s: 4.5 s of cost, but the idle back-off (1 s) is shorter
+    assert relay.next_scan_in == pytest.approx(4.5)
+    await relay.scan()  # took nothing: back to the back-off, third idle scan in a row
+    assert relay.next_scan_in == pytest.approx(2.0)
+
+    with pytest.raises(ValueError, match="scan_share"):
+        OutboxRelay(mongo_db, ["things"], _Acked(), service="kit-test", scan_share=0)
 
 
 class _Acked:

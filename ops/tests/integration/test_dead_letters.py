@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
-
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from crm_contracts.topics import dead_letter_topic
 from crm_kit.consumer import DLQ_ERROR, DLQ_SOURCE_TOPIC
-from crm_kit.testing import StackEndpoints, read_topic
+from crm_kit.testing import FreshTopics, StackEndpoints, forget_groups, read_topic
 from crm_ops import kafka
 from crm_ops.cli import main
 
 
-async def _topics(stack: StackEndpoints, *names: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(n, num_partitions=2, replication_factor=1) for n in names]
-        )
-    finally:
-        await admin.close()
-
-
 async def test_dead_letters_are_listed_and_replayed_to_their_source_exactly_once(
-    stack: StackEndpoints,
+    stack: StackEndpoints, fresh_topics: FreshTopics
 ) -> None:
-    source = f"test.ops.{uuid.uuid4().hex[:8]}"
+    source = fresh_topics.name("test.ops")
     dlq = dead_letter_topic(source, "crm-test")
-    await _topics(stack, source, dlq)
+    await fresh_topics.create(source, dlq, partitions=2)
+    try:
+        await _list_and_replay(stack, source, dlq)
+    finally:
+        # The tool's own replay progress for this throw-away topic.
+        await forget_groups(stack.kafka_bootstrap, [kafka.replay_group(dlq)])
+
+
+async def _list_and_replay(stack: StackEndpoints, source: str, dlq: str) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     await producer.start()
     try:

@@ -7,14 +7,20 @@ import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from crm_contracts.contacts import ClientRegistered, EmployeeRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.examples import example_events
 from crm_contracts.topics import CONTACTS
 from crm_kit.app import create_app
 from crm_kit.rebuild import rebuild
-from crm_kit.testing import JwtKeys, StackEndpoints, eventually, running, service_env
+from crm_kit.testing import (
+    FreshTopics,
+    JwtKeys,
+    StackEndpoints,
+    eventually,
+    running,
+    service_env,
+)
 from crm_ops import kafka
 from crm_proposals.app import SPEC, ProposalsSettings
 from crm_proposals.repository import CLIENTS
@@ -31,7 +37,7 @@ async def _caught_up(bootstrap: str, group: str, topic: str) -> bool:
 
 
 async def test_a_rebuilt_projection_equals_the_live_one_and_can_replace_a_damaged_one(
-    stack: StackEndpoints, jwt_keys: JwtKeys
+    stack: StackEndpoints, jwt_keys: JwtKeys, fresh_topics: FreshTopics
 ) -> None:
     events = [
         _fresh(ClientRegistered, client_id=str(uuid.uuid4())),
@@ -40,13 +46,8 @@ async def test_a_rebuilt_projection_equals_the_live_one_and_can_replace_a_damage
     ]
     # The proposals service's own projection handlers, fed from a private copy of the contacts
     # topic, so the replay covers this test's events and not the shared stack's whole history.
-    topic = f"test.rebuild.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
+    topic = fresh_topics.name("test.rebuild")
+    await fresh_topics.create(topic, partitions=3)
     (contacts_subscription,) = [s for s in SPEC.subscriptions if CONTACTS in s.topics]
     spec = dataclasses.replace(
         SPEC,

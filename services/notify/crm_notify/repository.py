@@ -316,22 +316,34 @@ async def repair_due(db: AsyncDatabase[Document], now: datetime) -> int:
     :func:`insert_notifications` and :func:`claim_batch`), so this is what catches the rest:
     notifications stored before due entries existed, or written by hand. It reads every
     notification (on the local FerretDB a scan of the collection), so the service runs it at
-    start and then rarely (``due_repair_interval_s``). Racing the worker is harmless: an entry
-    re-created for a notification that was sent in between is deleted when the worker reads it.
+    start and then rarely (``due_repair_interval_s``).
     """
     waiting = db[NOTIFICATIONS].find(
         {"status": {"$in": list(WAITING)}}, {"attempts": 1, "next_attempt_at": 1}
     )
-    docs = [doc async for doc in waiting]
-    missing: list[Document] = []
-    for chunk in _chunks(docs, ID_LOOKUP_CHUNK):
+    return await restore_due_entries(db, [doc async for doc in waiting], now)
+
+
+async def restore_due_entries(
+    db: AsyncDatabase[Document], seen: Sequence[Document], now: datetime
+) -> int:
+    """Create the due entries missing for ``seen``, notifications read as waiting.
+
+    The read of a large collection takes seconds, and meanwhile the worker sends some of them
+    and deletes their entries; so the notifications found without an entry are read again by
+    id, and only those still waiting get one, from their current attempt and time (a 100,000
+    invitation run had re-created thousands of entries for notifications already sent).
+    """
+    missing_ids: list[str] = []
+    for chunk in _chunks(list(seen), ID_LOOKUP_CHUNK):
         ids = [str(d["_id"]) for d in chunk]
         have = {str(d["_id"]) async for d in db[DUE].find({"_id": {"$in": ids}}, {"_id": 1})}
-        missing.extend(
-            due_entry(str(d["_id"]), int(d["attempts"]), d["next_attempt_at"], now)
-            for d in chunk
-            if str(d["_id"]) not in have
-        )
+        missing_ids.extend(i for i in ids if i not in have)
+    still_waiting = await notifications_by_id(db, missing_ids, {"status": {"$in": list(WAITING)}})
+    missing = [
+        due_entry(nid, int(doc["attempts"]), doc["next_attempt_at"], now)
+        for nid, doc in still_waiting.items()
+    ]
     created = 0
     for chunk in _chunks(missing, WRITE_CHUNK):
         created += await _insert_new(db, DUE, chunk)

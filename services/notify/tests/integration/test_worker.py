@@ -189,6 +189,31 @@ async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db:
     assert stored["taken"]["lease"] == "other"
 
 
+async def test_the_repair_gives_no_entry_back_to_a_notification_sent_since_it_was_read(
+    mongo_db: Any,
+) -> None:
+    """The repair's read of every waiting notification is a snapshot: one sent meanwhile (its
+    outcome written, its entry deleted) must not get its entry back; one still waiting gets an
+    entry from its current attempt and time, not the snapshot's."""
+    now = store_time()
+    later = now + timedelta(minutes=5)
+    stored = [
+        {"_id": "sent-meanwhile", "status": "delivered", "attempts": 1, "next_attempt_at": now},
+        {"_id": "still-waiting", "status": "retry", "attempts": 2, "next_attempt_at": later},
+        {"_id": "has-entry", "status": "pending", "attempts": 0, "next_attempt_at": now},
+    ]
+    await mongo_db[repo.NOTIFICATIONS].insert_many(stored)
+    await mongo_db[repo.DUE].insert_one(repo.due_entry("has-entry", 0, now, now))
+    # What the repair's scan saw earlier, when all three were waiting on their first attempt.
+    seen = [{"_id": d["_id"], "attempts": 0, "next_attempt_at": now} for d in stored]
+
+    assert await repo.restore_due_entries(mongo_db, seen, now) == 1
+
+    entries = {d["_id"]: d async for d in mongo_db[repo.DUE].find({})}
+    assert sorted(entries) == ["has-entry", "still-waiting"]
+    assert entries["still-waiting"] == repo.due_entry("still-waiting", 2, later, now)
+
+
 async def test_a_waiting_notification_without_its_due_entry_is_delivered_once_repaired(
     notify: Harness,
 ) -> None:

@@ -38,11 +38,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from guests import guest
 from proc import cpu_seconds
 from pymongo import AsyncMongoClient, monitoring
 from raw_kafka import raw_kafka
@@ -94,25 +95,7 @@ async def publish(producer: AIOKafkaProducer, events: Sequence[Any]) -> None:
 
 
 def people(domain: str, client_id: str, count: int) -> list[Any]:
-    from crm_contracts.common import ChannelAddresses, ChannelConsent
-    from crm_contracts.contacts import PersonAdded
-    from crm_contracts.values import Channel, Language
-
-    at = datetime.now(UTC) - timedelta(minutes=1)
-    return [
-        PersonAdded(
-            client_id=client_id,
-            person_id=str(uuid.uuid4()),
-            name=f"Guest {n}",
-            language=Language.EN,
-            channels=ChannelAddresses(email=f"guest{n}{domain}"),
-            preferred_channel=Channel.EMAIL,
-            version=1,
-            consents=(ChannelConsent(channel=Channel.EMAIL, granted=True, at=at, source="bench"),),
-            added_at=at,
-        )
-        for n in range(count)
-    ]
+    return [guest(n, f"guest{n}{domain}", client_id) for n in range(count)]
 
 
 async def copy_people(collection: Any, guests: list[Any], key: Any) -> None:

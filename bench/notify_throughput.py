@@ -40,13 +40,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaigns import InvitationRequested
-from crm_contracts.common import ChannelAddresses, ChannelConsent, Place, Recipient
+from crm_contracts.common import Place, Recipient
 from crm_contracts.contacts import PersonAdded
 from crm_contracts.envelope import Envelope
-from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKind
+from crm_contracts.values import Channel, ParticipantRole, RecipientKind
 from crm_kit.testing import CountingSmtp, running, smtp_server
 from crm_notify.app import create
 from crm_notify.settings import NotifySettings
+from guests import guest
 from pymongo import AsyncMongoClient, monitoring
 from raw_kafka import raw_kafka
 from store_commands import Commands
@@ -57,18 +58,7 @@ def peak_rss_mb() -> float:
 
 
 def events(run: str, n: int) -> tuple[PersonAdded, InvitationRequested]:
-    at = datetime.now(UTC) - timedelta(minutes=1)
-    person = PersonAdded(
-        client_id=str(uuid.uuid4()),
-        person_id=str(uuid.uuid4()),
-        name=f"Guest {n}",
-        language=Language.EN,
-        channels=ChannelAddresses(email=f"guest{n}@{run}.bench.example"),
-        preferred_channel=Channel.EMAIL,
-        version=1,
-        consents=(ChannelConsent(channel=Channel.EMAIL, granted=True, at=at, source="bench"),),
-        added_at=at,
-    )
+    person = guest(n, f"guest{n}@{run}.bench.example", str(uuid.uuid4()))
     starts = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)
     invitation = InvitationRequested(
         event_id=f"bench-{run}",

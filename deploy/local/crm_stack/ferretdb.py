@@ -164,6 +164,11 @@ def command(cfg: StackConfig, binary: Path) -> list[str]:
     ]
 
 
+def environment(cfg: StackConfig) -> dict[str, str]:
+    """The store process's environment: ours, with the Go collector's target set."""
+    return {**os.environ, "GOGC": cfg.ferretdb_gogc}
+
+
 def expected_args(cfg: StackConfig) -> list[str]:
     """What FerretDB's command line must hold for `down` to treat its pid as ours."""
     return [f"-data-dir={cfg.ferretdb_data_dir.resolve()}"]

@@ -169,7 +169,10 @@ def up(
             if binary is not None:
                 _check_ports(f)
                 proc = start_detached(
-                    ferretdb.command(cfg, binary), cfg.ferretdb_log, cwd=cfg.state_dir
+                    ferretdb.command(cfg, binary),
+                    cfg.ferretdb_log,
+                    cwd=cfg.state_dir,
+                    env=ferretdb.environment(cfg),
                 )
                 write_pid_file(f.pid_file, proc.pid)
                 started.append(f)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
-from crm_stack.config import StackConfig
+from crm_stack.config import DEFAULT_FERRETDB_GOGC, StackConfig
 from crm_stack.proc import group_members, is_alive, read_pid_file
 from pymongo import MongoClient
 
@@ -103,6 +103,11 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
     status = must(crm_stack(env, "status", timeout=60))
     assert "kafka     running" in status
     assert "ferretdb  running" in status
+    # The store runs with the stack's collector target (CRM_STACK_FERRETDB_GOGC, default 400).
+    ferretdb_record = read_pid_file(state / "ferretdb.pid")
+    assert ferretdb_record is not None
+    environ = Path(f"/proc/{ferretdb_record.pid}/environ").read_bytes().split(b"\0")
+    assert f"GOGC={DEFAULT_FERRETDB_GOGC}".encode() in environ
 
     exports = must(crm_stack(env, "env", timeout=60))
     assert f"CRM_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}" in exports

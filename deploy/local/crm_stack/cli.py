@@ -83,9 +83,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = StackConfig.from_env()
     if args.command == "up":
-        stack.up(cfg, kafka_timeout=args.kafka_timeout, ferretdb_timeout=args.ferretdb_timeout)
+        timeouts = {"kafka_timeout": args.kafka_timeout, "ferretdb_timeout": args.ferretdb_timeout}
         if args.with_services:
-            services.up(cfg)
+            services.up_with_stack(cfg, **timeouts)
+        else:
+            stack.up(cfg, **timeouts)
         return 0
     if args.command == "down":
         if args.with_services:

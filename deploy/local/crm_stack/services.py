@@ -188,6 +188,27 @@ def status_lines(cfg: StackConfig) -> tuple[list[str], bool]:
     return lines, ok
 
 
+def up_with_stack(
+    cfg: StackConfig,
+    say: Say = print,
+    *,
+    kafka_timeout: float | None = None,
+    ferretdb_timeout: float | None = None,
+) -> list[Service]:
+    """`up --with-services`: the stack, then the services. If a service does not start, the
+    services this call started are stopped (by :func:`up`) and so is the stack, unless it was
+    running before: a failed command leaves nothing of its own behind."""
+    stack_was_running = stack.is_running(cfg)
+    stack.up(cfg, kafka_timeout=kafka_timeout, ferretdb_timeout=ferretdb_timeout)
+    try:
+        return up(cfg, say)
+    except BaseException:
+        if not stack_was_running:
+            say("stopping the stack this command started")
+            stack.down(cfg)
+        raise
+
+
 def run(cfg: StackConfig, say: Say = print) -> None:
     """`make run`: stack and services in the foreground; Ctrl-C stops what this started."""
     stack_was_running = stack.is_running(cfg)

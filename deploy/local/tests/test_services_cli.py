@@ -141,13 +141,16 @@ def test_up_with_services_then_down_stops_exactly_them(
         assert f"stopped {svc.name} (pid {pid})" in out
 
 
+@pytest.mark.parametrize("stack_was_running", [False, True])
 def test_a_service_that_dies_at_start_is_named_and_the_others_are_stopped(
     sandbox: Any,
     stand_ins: tuple[StandIn, ...],
     stack_calls: list[str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    stack_was_running: bool,
 ) -> None:
+    monkeypatch.setattr(stack, "is_running", lambda *a: stack_was_running)
     healthy, _ = stand_ins
     dying = StandIn(
         "campaigns", free_port(), http_ready=False, program=healthy.program, refuse=True
@@ -160,3 +163,5 @@ def test_a_service_that_dies_at_start_is_named_and_the_others_are_stopped(
     assert "stand-in service refuses to start" in err  # the log's last lines
     assert sandbox.live_processes() == []
     assert not list(StackConfig.from_env().state_dir.glob("*.pid"))
+    # the stack too, unless it was running before the command
+    assert stack_calls == (["stack up"] if stack_was_running else ["stack up", "stack down"])

@@ -84,8 +84,8 @@ def stack() -> Iterator[StackEndpoints]:
         yield from_env
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.mongodb import MongoDbContainer
+        from testcontainers.community.kafka import KafkaContainer
+        from testcontainers.community.mongodb import MongoDbContainer
 
         with KafkaContainer().with_kraft() as k, MongoDbContainer("mongo:7") as m:
             yield StackEndpoints(k.get_bootstrap_server(), m.get_connection_url())

@@ -70,13 +70,13 @@ def test_endpoints_in_the_environment_come_first(monkeypatch: pytest.MonkeyPatch
 def test_a_docker_engine_that_answers_gets_kafka_and_mongo_containers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import testcontainers.kafka
-    import testcontainers.mongodb
+    import testcontainers.community.kafka
+    import testcontainers.community.mongodb
 
     _Container.log = []
     monkeypatch.setattr(testing, "_docker_answers", _docker(True))
-    monkeypatch.setattr(testcontainers.kafka, "KafkaContainer", FakeKafka)
-    monkeypatch.setattr(testcontainers.mongodb, "MongoDbContainer", FakeMongo)
+    monkeypatch.setattr(testcontainers.community.kafka, "KafkaContainer", FakeKafka)
+    monkeypatch.setattr(testcontainers.community.mongodb, "MongoDbContainer", FakeMongo)
     session = start_stack()
     assert next(session) == StackEndpoints(
         "container-kafka:9093", "mongodb://container-mongo/mongo:7"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -29,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from crm_kit.testing import free_port
 from crm_stack.config import DEFAULT_FERRETDB_GOGC, StackConfig
 from crm_stack.ferretdb import binary_path, ensure_binary
 from proc import cpu_seconds
@@ -49,12 +49,6 @@ COMPARISONS: dict[str, tuple[Variant, Variant]] = {
         (f"GOGC={DEFAULT_FERRETDB_GOGC}", ["-synchronous=normal"], {"GOGC": DEFAULT_FERRETDB_GOGC}),
     ),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -74,6 +74,12 @@ class Sandbox:
     controller_port: int
     mongo_port: int
 
+    free_port = staticmethod(free_port)
+
+    def script(self, name: str, text: str) -> Path:
+        """An executable in the sandbox's ``bin`` (``{python}`` stands for this interpreter)."""
+        return write_script(self.bin / name, text)
+
     def live_processes(self) -> list[int]:
         """Live processes whose command line mentions this sandbox (fakes a test started)."""
         return _leftovers(self.root)

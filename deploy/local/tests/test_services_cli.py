@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,19 +35,6 @@ time.sleep(120)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def write_script(path: Path, text: str) -> Path:
-    path.write_text(text.replace("{python}", sys.executable))
-    path.chmod(0o755)
-    return path
-
-
 @dataclass(frozen=True)
 class StandIn(services.Service):
     program: Path = field(default=Path("/nonexistent"))
@@ -65,9 +50,9 @@ class StandIn(services.Service):
 
 @pytest.fixture
 def stand_ins(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[StandIn, ...]:
-    program = write_script(sandbox.bin / "crm-standin", FAKE_SERVICE)
+    program = sandbox.script("crm-standin", FAKE_SERVICE)
     fakes = tuple(
-        StandIn(name, free_port(), http_ready=False, program=program)
+        StandIn(name, sandbox.free_port(), http_ready=False, program=program)
         for name in ("contacts", "campaigns")
     )
     monkeypatch.setattr(services, "SERVICES", fakes)
@@ -153,7 +138,7 @@ def test_a_service_that_dies_at_start_is_named_and_the_others_are_stopped(
     monkeypatch.setattr(stack, "is_running", lambda *a: stack_was_running)
     healthy, _ = stand_ins
     dying = StandIn(
-        "campaigns", free_port(), http_ready=False, program=healthy.program, refuse=True
+        "campaigns", sandbox.free_port(), http_ready=False, program=healthy.program, refuse=True
     )
     monkeypatch.setattr(services, "SERVICES", (healthy, dying))
     assert cli.main(["up", "--with-services"]) == 1

@@ -403,11 +403,10 @@ class FreshTopics:
 
     async def create(self, *names: str, partitions: int = 1) -> None:
         from aiokafka.admin import NewTopic
+        from aiokafka.errors import for_code
 
         for name in names:
             self.adopt(name)
-        from aiokafka.errors import for_code
-
         async with _admin(self.bootstrap) as admin:
             response = await admin.create_topics(
                 [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]

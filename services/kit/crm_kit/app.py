@@ -418,4 +418,10 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         gc.freeze()
         _, middle, old = gc.get_threshold()
         gc.set_threshold(settings.gc_young_threshold, max(middle, 20), max(old, 50))
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        timeout_keep_alive=settings.http_keep_alive_s,
+        log_config=None,
+    )

@@ -37,6 +37,12 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_keep_alive_s: int = Field(default=65, ge=1)
+    """Seconds an idle HTTP connection is kept open (uvicorn's default is 5). Longer than the
+    idle expiry of the callers' connection pools (httpx: 5 s) and of a load balancer in front
+    (commonly 60 s), so the caller, not the service, closes an idle connection: when both gave
+    up at 5 s, a caller could send on a connection the service was closing that instant and get
+    a read error (a POST is not retried). Seen in the end-to-end test."""
     mongo_uri: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = ""
     kafka_bootstrap: str = "127.0.0.1:9092"

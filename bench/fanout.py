@@ -7,8 +7,8 @@ database and consumer group (`crm_kit.testing.service_env`); an SMTP server here
 accepts and counts the messages. The people arrive as contacts' `PersonAdded` events (after
 one `ClientRegistered`), so both services' projections fill the way they do in production;
 by default only the first goes through the services and the others are copies of the documents
-it produced (`--seed events` sends all N through them: their guarded upserts scan the whole
-collection on the local FerretDB, so that load grows with N squared and is not what is timed).
+it produced (`--seed events` sends all N through them, which makes the set-up longer; the set-up
+is not what is timed).
 Then: a programme whose portrait is the client's tag, an event, its participants selected by
 portrait, and the invitation run (`POST /events/{id}/invitations`). Timed from that call:
 
@@ -126,12 +126,10 @@ def peak_rss_mb() -> float:
 
 
 def _store_pid() -> int | None:
-    """The FerretDB process of the crm-stack this bench runs against (its pid file), if any."""
-    from crm_stack.config import StackConfig
-    from crm_stack.proc import read_pid_file
+    """The mongod of the crm-stack this bench runs against (its pid file), if any."""
+    from crm_stack.stack import store_pid
 
-    record = read_pid_file(StackConfig.from_env().ferretdb_pid_file)
-    return record.pid if record is not None else None
+    return store_pid()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -334,7 +332,7 @@ async def main(args: argparse.Namespace) -> None:
     if store_pid is not None and delivered:
         per = store_cpu * 1000 / delivered
         ceiling = cores * 1000 / per
-        print(f"  CPU of the store (FerretDB)       {store_cpu:8.1f} s  ({per:.2f} ms per "
+        print(f"  CPU of the store (mongod)         {store_cpu:8.1f} s  ({per:.2f} ms per "
               f"invitation; {cores} cores at that alone: at most {ceiling:.0f} /s)")  # fmt: skip
     if delivered:
         print(f"  CPU of this process (services)    {own_cpu:8.1f} s  "

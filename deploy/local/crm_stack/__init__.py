@@ -1,4 +1,4 @@
-"""crm_stack: the local Kafka + FerretDB stack without Docker (`crm-stack up|down|status|env|logs`).
+"""crm_stack: the local Kafka + MongoDB stack without Docker (`crm-stack up|down|status|env|logs`).
 
 Importable from a pytest conftest::
 

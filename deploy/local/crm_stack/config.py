@@ -16,19 +16,20 @@ REPO_ROOT = PACKAGE_ROOT.parent.parent
 
 KAFKA_POM = PACKAGE_ROOT / "kafka" / "pom.xml"
 KAFKA_LOG4J2 = PACKAGE_ROOT / "kafka" / "log4j2.properties"
-FERRETDB_SRC = PACKAGE_ROOT / "ferretdb"
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 DEFAULT_MONGO_PORT = 27017
 DEFAULT_KAFKA_TIMEOUT = 120.0
-DEFAULT_FERRETDB_TIMEOUT = 60.0
+DEFAULT_MONGO_TIMEOUT = 60.0
 DEFAULT_KAFKA_HEAP = "-Xms512m -Xmx768m"
-DEFAULT_FERRETDB_GOGC = "400"
-"""The Go collector's target for the store process (GOGC; Go's default is 100). The store
-allocates for every document it decodes and rewrites; at 100 its collector took about a tenth
-of its CPU in a fan-out (perf); at 400 it runs a quarter as often, for a larger heap (peak RSS
-152 MB in a 10,000-invitation fan-out; decision 0002)."""
+DEFAULT_MONGO_CACHE_GB = "1"
+"""mongod's WiredTiger cache (``--wiredTigerCacheSizeGB``; its own default is half the memory
+less 1 GB, ~11 GB here). The store's memory stays near this plus a few hundred MB."""
+DEFAULT_MONGO_OPLOG_MB = 1024
+"""The oplog (``--oplogSize``): how far back a change stream can resume. A 100,000-invitation
+fan-out writes about 0.5 GB of it."""
+REPLICA_SET = "rs0"
 
 JWT_ISSUER = "crm-local"
 JWT_AUDIENCE = "crm"
@@ -62,20 +63,24 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
+def _env_gigabytes(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StackError(f"{name}={raw!r} is not a number of gigabytes") from None
+    if not 0.25 <= value <= 64:
+        raise StackError(f"{name}={raw!r} must be between 0.25 and 64")
+    return raw
+
+
 def kafka_version() -> str:
     """The Kafka version pinned in deploy/local/kafka/pom.xml (``<kafka.version>``)."""
     match = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", KAFKA_POM.read_text())
     if match is None:
         raise StackError(f"{KAFKA_POM} has no <kafka.version> property")
-    return match.group(1)
-
-
-def ferretdb_version() -> str:
-    """The FerretDB module version required by deploy/local/ferretdb/go.mod."""
-    go_mod = FERRETDB_SRC / "go.mod"
-    match = re.search(r"github\.com/FerretDB/FerretDB\s+(v[^\s]+)", go_mod.read_text())
-    if match is None:
-        raise StackError(f"{go_mod} does not require github.com/FerretDB/FerretDB")
     return match.group(1)
 
 
@@ -89,9 +94,10 @@ class StackConfig:
     controller_port: int = DEFAULT_CONTROLLER_PORT
     mongo_port: int = DEFAULT_MONGO_PORT
     kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT
-    ferretdb_timeout: float = DEFAULT_FERRETDB_TIMEOUT
+    mongo_timeout: float = DEFAULT_MONGO_TIMEOUT
     kafka_heap: str = DEFAULT_KAFKA_HEAP
-    ferretdb_gogc: str = DEFAULT_FERRETDB_GOGC
+    mongo_cache_gb: str = DEFAULT_MONGO_CACHE_GB
+    mongo_oplog_mb: int = DEFAULT_MONGO_OPLOG_MB
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -108,10 +114,9 @@ class StackConfig:
             controller_port=_env_port("CRM_STACK_CONTROLLER_PORT", DEFAULT_CONTROLLER_PORT),
             mongo_port=_env_port("CRM_STACK_MONGO_PORT", DEFAULT_MONGO_PORT),
             kafka_timeout=_env_seconds("CRM_STACK_KAFKA_TIMEOUT", DEFAULT_KAFKA_TIMEOUT),
-            ferretdb_timeout=_env_seconds("CRM_STACK_FERRETDB_TIMEOUT", DEFAULT_FERRETDB_TIMEOUT),
+            mongo_timeout=_env_seconds("CRM_STACK_MONGO_TIMEOUT", DEFAULT_MONGO_TIMEOUT),
             kafka_heap=os.environ.get("CRM_STACK_KAFKA_HEAP", "").strip() or DEFAULT_KAFKA_HEAP,
-            ferretdb_gogc=os.environ.get("CRM_STACK_FERRETDB_GOGC", "").strip()
-            or DEFAULT_FERRETDB_GOGC,
+            mongo_cache_gb=_env_gigabytes("CRM_STACK_MONGO_CACHE_GB", DEFAULT_MONGO_CACHE_GB),
         )
         ports = [cfg.kafka_port, cfg.controller_port, cfg.mongo_port]
         if len(set(ports)) != len(ports):
@@ -179,24 +184,21 @@ class StackConfig:
         return self.logs_dir / "kafka.out"
 
     @property
-    def ferretdb_data_dir(self) -> Path:
-        return self.state_dir / "ferretdb" / "data"
+    def mongo_data_dir(self) -> Path:
+        return self.state_dir / "mongo" / "data"
 
     @property
-    def ferretdb_pid_file(self) -> Path:
-        return self.state_dir / "ferretdb.pid"
+    def mongo_pid_file(self) -> Path:
+        return self.state_dir / "mongod.pid"
 
     @property
-    def ferretdb_log(self) -> Path:
-        return self.logs_dir / "ferretdb.log"
+    def mongo_log(self) -> Path:
+        return self.logs_dir / "mongod.log"
 
     # --- cache layout -----------------------------------------------------------------------
 
     def kafka_home(self, version: str) -> Path:
         return self.cache_dir / f"kafka-{version}"
-
-    def ferretdb_home(self, version: str) -> Path:
-        return self.cache_dir / f"ferretdb-{version}"
 
     # --- what clients use -------------------------------------------------------------------
 
@@ -206,7 +208,7 @@ class StackConfig:
 
     @property
     def mongo_uri(self) -> str:
-        return f"mongodb://{HOST}:{self.mongo_port}"
+        return f"mongodb://{HOST}:{self.mongo_port}/?replicaSet={REPLICA_SET}"
 
     def client_env(self) -> dict[str, str]:
         """The variables services and tests read to find this stack."""

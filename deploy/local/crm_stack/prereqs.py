@@ -13,13 +13,11 @@ MIN_JAVA = 17
 _INSTALL_HINT = {
     "java": "apt-get install -y openjdk-17-jre-headless",
     "mvn": "apt-get install -y maven",
-    "go": "apt-get install -y golang (Go 1.24 or newer)",
 }
 
 _PURPOSE = {
     "java": "runs the Kafka broker",
     "mvn": "fetches the Kafka jars from Maven Central",
-    "go": "builds the embedded FerretDB",
 }
 
 

@@ -193,13 +193,13 @@ def up_with_stack(
     say: Say = print,
     *,
     kafka_timeout: float | None = None,
-    ferretdb_timeout: float | None = None,
+    mongo_timeout: float | None = None,
 ) -> list[Service]:
     """`up --with-services`: the stack, then the services. If a service does not start, the
     services this call started are stopped (by :func:`up`) and so is the stack, unless it was
     running before: a failed command leaves nothing of its own behind."""
     stack_was_running = stack.is_running(cfg)
-    stack.up(cfg, kafka_timeout=kafka_timeout, ferretdb_timeout=ferretdb_timeout)
+    stack.up(cfg, kafka_timeout=kafka_timeout, mongo_timeout=mongo_timeout)
     try:
         return up(cfg, say)
     except BaseException:

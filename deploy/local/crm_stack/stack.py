@@ -1,4 +1,4 @@
-"""`up`, `down`, `status`: the stack as a whole (Kafka broker + FerretDB)."""
+"""`up`, `down`, `status`: the stack as a whole (Kafka broker + mongod)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_stack import ferretdb, kafka, keys
+from crm_stack import kafka, keys, mongod
 from crm_stack.config import StackConfig, kafka_version
 from crm_stack.errors import StackError
 from crm_stack.prereqs import require_java, require_tool
@@ -75,13 +75,13 @@ def _kafka(cfg: StackConfig) -> Component:
     )
 
 
-def _ferretdb(cfg: StackConfig) -> Component:
+def _mongod(cfg: StackConfig) -> Component:
     return Component(
-        name="ferretdb",
-        pid_file=cfg.ferretdb_pid_file,
-        expected_args=ferretdb.expected_args(cfg),
-        ports={"FerretDB (MongoDB)": (cfg.mongo_port, "CRM_STACK_MONGO_PORT")},
-        log=cfg.ferretdb_log,
+        name="mongod",
+        pid_file=cfg.mongo_pid_file,
+        expected_args=mongod.expected_args(cfg),
+        ports={"MongoDB": (cfg.mongo_port, "CRM_STACK_MONGO_PORT")},
+        log=cfg.mongo_log,
     )
 
 
@@ -105,7 +105,7 @@ def _check_ports(comp: Component) -> None:
 def _init_state(cfg: StackConfig) -> None:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     cfg.marker_file.write_text("state dir of crm-stack (deploy/local); `crm-stack down --purge`\n")
-    for folder in (cfg.logs_dir, cfg.kafka_dir, cfg.ferretdb_data_dir, cfg.keys_dir):
+    for folder in (cfg.logs_dir, cfg.kafka_dir, cfg.mongo_data_dir, cfg.keys_dir):
         folder.mkdir(parents=True, exist_ok=True)
 
 
@@ -113,7 +113,7 @@ def up(
     config: StackConfig | None = None,
     *,
     kafka_timeout: float | None = None,
-    ferretdb_timeout: float | None = None,
+    mongo_timeout: float | None = None,
     say: Say = _print,
 ) -> None:
     """Bring the stack up (fetching/building once) and wait until both parts answer.
@@ -123,28 +123,23 @@ def up(
     """
     cfg = config or StackConfig.from_env()
     k_timeout = kafka_timeout if kafka_timeout is not None else cfg.kafka_timeout
-    f_timeout = ferretdb_timeout if ferretdb_timeout is not None else cfg.ferretdb_timeout
+    m_timeout = mongo_timeout if mongo_timeout is not None else cfg.mongo_timeout
     started_at = time.monotonic()
     with _locked(cfg):
         _init_state(cfg)
-        k, f = _kafka(cfg), _ferretdb(cfg)
+        k, f = _kafka(cfg), _mongod(cfg)
         k_pid, f_pid = k.pid(), f.pid()
         if k_pid is None:
             _drop_stale_pid_file(k, say)
         if f_pid is None:
             _drop_stale_pid_file(f, say)
 
-        if (
-            k_pid is not None
-            and f_pid is not None
-            and kafka.is_ready(cfg)
-            and (ferretdb.is_ready(cfg))
-        ):
+        if k_pid is not None and f_pid is not None and kafka.is_ready(cfg) and mongod.is_ready(cfg):
             kafka.ensure_topics(cfg)
             keys.ensure_dev_keys(cfg)
             say(
                 f"already running and healthy: kafka pid {k_pid} on {cfg.kafka_bootstrap}, "
-                f"ferretdb pid {f_pid} on {cfg.mongo_uri}"
+                f"mongod pid {f_pid} on {cfg.mongo_uri}"
             )
             return
 
@@ -152,8 +147,7 @@ def up(
         java = require_java() if k_pid is None else ""
         if k_pid is None and not kafka.jars_ready(cfg):
             require_tool("mvn")
-        if f_pid is None and not ferretdb.binary_current(cfg):
-            require_tool("go")
+        binary = mongod.binary_path() if f_pid is None else None
         if k_pid is None:
             _check_ports(k)
         if f_pid is None:
@@ -161,23 +155,17 @@ def up(
 
         # 2. fetch / build once
         libs = kafka.ensure_jars(cfg, say) if k_pid is None else None
-        binary = ferretdb.ensure_binary(cfg, say) if f_pid is None else None
 
         started: list[Component] = []
         try:
-            # 3. start (FerretDB first: it is ready in well under a second)
+            # 3. start (mongod first: it is ready in about a second)
             if binary is not None:
                 _check_ports(f)
-                proc = start_detached(
-                    ferretdb.command(cfg, binary),
-                    cfg.ferretdb_log,
-                    cwd=cfg.state_dir,
-                    env=ferretdb.environment(cfg),
-                )
+                proc = start_detached(mongod.command(cfg, binary), cfg.mongo_log, cwd=cfg.state_dir)
                 write_pid_file(f.pid_file, proc.pid)
                 started.append(f)
                 f_pid = proc.pid
-                say(f"ferretdb started (pid {proc.pid}), log {cfg.ferretdb_log}")
+                say(f"mongod started (pid {proc.pid}), log {cfg.mongo_log}")
             if libs is not None:
                 kafka.write_server_properties(cfg)
                 kafka.ensure_formatted(cfg, java, libs, say)
@@ -194,8 +182,10 @@ def up(
             assert f_pid is not None
             assert k_pid is not None
             fp, kp = f_pid, k_pid
-            ferretdb.wait_ready(cfg, f_timeout, lambda: is_alive(fp))
-            say(f"ferretdb ready on {cfg.mongo_uri}")
+            done = mongod.wait_ready(cfg, m_timeout, lambda: is_alive(fp))
+            if done:
+                say(done)
+            say(f"mongod ready (primary) on {cfg.mongo_uri}")
             kafka.wait_ready(cfg, k_timeout, lambda: is_alive(kp))
             kafka.wait_group_coordinator(cfg, k_timeout)
             say(f"kafka ready on {cfg.kafka_bootstrap} (group coordinator loaded)")
@@ -228,7 +218,7 @@ def down(config: StackConfig | None = None, *, purge: bool = False, say: Say = _
         say(f"nothing to stop: {cfg.state_dir} does not exist")
         return
     with _locked(cfg):
-        for comp in (_kafka(cfg), _ferretdb(cfg)):
+        for comp in (_kafka(cfg), _mongod(cfg)):
             pid = comp.pid()
             if pid is None:
                 if comp.pid_file.exists():
@@ -283,7 +273,7 @@ class ComponentStatus:
 def status(config: StackConfig | None = None) -> list[ComponentStatus]:
     cfg = config or StackConfig.from_env()
     k_pid = _kafka(cfg).pid()
-    f_pid = _ferretdb(cfg).pid()
+    f_pid = _mongod(cfg).pid()
     return [
         ComponentStatus(
             "kafka",
@@ -292,10 +282,10 @@ def status(config: StackConfig | None = None) -> list[ComponentStatus]:
             k_pid is not None and kafka.is_ready(cfg),
         ),
         ComponentStatus(
-            "ferretdb",
+            "mongod",
             f_pid,
             cfg.mongo_uri,
-            f_pid is not None and ferretdb.is_ready(cfg),
+            f_pid is not None and mongod.is_ready(cfg),
         ),
     ]
 
@@ -308,3 +298,8 @@ def broker_pid(config: StackConfig | None = None) -> int | None:
 def is_running(config: StackConfig | None = None) -> bool:
     """True if both parts run (pid files ours) and answer."""
     return all(s.ok for s in status(config))
+
+
+def store_pid(config: StackConfig | None = None) -> int | None:
+    """The pid of the mongod this stack started, if it runs (fault-injection tests, benches)."""
+    return _mongod(config or StackConfig.from_env()).pid()

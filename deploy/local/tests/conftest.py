@@ -38,14 +38,14 @@ if "kafka.Kafka" in args:
 sys.exit(0)
 """
 
-# `mvn` and `go` must not be reached in unit tests: fail loudly if they are.
+# `mvn` must not be reached in unit tests: fail loudly if it is.
 FAKE_FAIL = """#!/bin/sh
 echo "fake $0 must not run in unit tests" >&2
 exit 99
 """
 
-# A FerretDB stand-in that listens nowhere (so ping never answers) and keeps its arguments.
-FAKE_FERRETDB = """#!{python}
+# A mongod stand-in that listens nowhere (so ping never answers) and keeps its arguments.
+FAKE_MONGOD = """#!{python}
 import time
 time.sleep(120)
 """
@@ -106,7 +106,7 @@ def _leftovers(root: Path) -> list[int]:
 
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    """Env pointing crm-stack at a private state dir, cache, free ports and fake java/mvn/go."""
+    """Env pointing crm-stack at a private state dir, cache, free ports and fake java/mvn/mongod."""
     box = Sandbox(
         root=tmp_path,
         state=tmp_path / "state",
@@ -119,14 +119,14 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
     box.bin.mkdir()
     write_script(box.bin / "java", FAKE_JAVA)
     write_script(box.bin / "mvn", FAKE_FAIL)
-    write_script(box.bin / "go", FAKE_FAIL)
+    monkeypatch.setenv("CRM_STACK_MONGOD", str(write_script(box.bin / "mongod", FAKE_MONGOD)))
     monkeypatch.setenv("PATH", str(box.bin))
     monkeypatch.setenv("CRM_STACK_DIR", str(box.state))
     monkeypatch.setenv("CRM_STACK_CACHE", str(box.cache))
     monkeypatch.setenv("CRM_STACK_KAFKA_PORT", str(box.kafka_port))
     monkeypatch.setenv("CRM_STACK_CONTROLLER_PORT", str(box.controller_port))
     monkeypatch.setenv("CRM_STACK_MONGO_PORT", str(box.mongo_port))
-    for var in ("CRM_STACK_KAFKA_TIMEOUT", "CRM_STACK_FERRETDB_TIMEOUT", "FAKE_KAFKA"):
+    for var in ("CRM_STACK_KAFKA_TIMEOUT", "CRM_STACK_MONGO_TIMEOUT", "FAKE_KAFKA"):
         monkeypatch.delenv(var, raising=False)
     yield box
     for pid in _leftovers(tmp_path):  # safety net: never leave a fake behind

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_stack import cli, ferretdb, kafka
+from crm_stack import cli, kafka, mongod
 from crm_stack.config import StackConfig, kafka_version
 from crm_stack.keys import DEV_MARKER
 from crm_stack.prereqs import parse_java_major
@@ -41,17 +43,12 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _prepare_cache(box: Any) -> StackConfig:
-    """Pretend the jars were fetched and FerretDB built (so `up` goes on to start things)."""
+    """Pretend the jars were fetched (so `up` goes on to start things)."""
     cfg = StackConfig.from_env()
     libs = kafka.libs_dir(cfg)
     libs.mkdir(parents=True)
     (libs / f"kafka_2.13-{kafka_version()}.jar").write_bytes(b"")
     kafka.complete_marker(cfg).write_text(kafka.pom_digest() + "\n")
-    binary = ferretdb.binary_path(cfg)
-    binary.parent.mkdir(parents=True)
-    binary.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(120)\n")
-    binary.chmod(0o755)
-    ferretdb.stamp_path(cfg).write_text(ferretdb.source_digest() + "\n")
     return cfg
 
 
@@ -88,16 +85,40 @@ def test_missing_java_via_console_entry_has_no_traceback(sandbox: Any) -> None:
     ]
 
 
-@pytest.mark.parametrize(("tool", "package"), [("mvn", "maven"), ("go", "golang")])
-def test_missing_build_tool_is_named_when_needed(
-    sandbox: Any, capsys: pytest.CaptureFixture[str], tool: str, package: str
+def test_missing_maven_is_named_when_the_jars_are_needed(
+    sandbox: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (sandbox.bin / tool).unlink()
+    (sandbox.bin / "mvn").unlink()
     code, _, err = run_cli(capsys, "up")
     assert code == 1
     [line] = error_lines(err)
-    assert f"`{tool}` is not on PATH" in line
-    assert f"apt-get install -y {package}" in line
+    assert "`mvn` is not on PATH" in line
+    assert "apt-get install -y maven" in line
+
+
+def test_a_mongod_override_that_is_not_a_program_is_named(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_STACK_MONGOD", str(sandbox.root / "no-such-mongod"))
+    code, _, err = run_cli(capsys, "up")
+    assert code == 1
+    [line] = error_lines(err)
+    assert "CRM_STACK_MONGOD=" in line
+    assert "is not an executable file" in line
+    assert sandbox.live_processes() == []
+
+
+def test_without_an_override_mongod_comes_from_the_locked_wheel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CRM_STACK_MONGOD", raising=False)
+    binary = mongod.binary_path()
+    assert binary.name == "mongod"
+    assert "fiftyone" in binary.parts
+    version = subprocess.run(
+        [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert "db version v6.0.5" in version.stdout
 
 
 def test_old_java_is_refused(
@@ -132,7 +153,7 @@ def test_parse_java_major(text: str, major: int | None) -> None:
     [
         ("CRM_STACK_KAFKA_PORT", "(Kafka)"),
         ("CRM_STACK_CONTROLLER_PORT", "(Kafka controller)"),
-        ("CRM_STACK_MONGO_PORT", "(FerretDB (MongoDB))"),
+        ("CRM_STACK_MONGO_PORT", "(MongoDB)"),
     ],
 )
 def test_busy_port_is_named(
@@ -185,13 +206,13 @@ def test_down_leaves_a_foreign_pid_alone_and_drops_the_stale_pid_file(
     cfg = StackConfig.from_env()
     cfg.state_dir.mkdir(parents=True)
     cfg.kafka_pid_file.write_text(f"{sleeper.pid}\n")  # bare pid
-    write_pid_file(cfg.ferretdb_pid_file, sleeper.pid)  # full record, but not FerretDB's cmdline
+    write_pid_file(cfg.mongo_pid_file, sleeper.pid)  # full record, but not mongod's cmdline
     code, out, _ = run_cli(capsys, "down")
     assert code == 0
     time.sleep(0.2)
     assert sleeper.poll() is None, "down signalled a process that is not crm-stack's"
     assert not cfg.kafka_pid_file.exists()
-    assert not cfg.ferretdb_pid_file.exists()
+    assert not cfg.mongo_pid_file.exists()
     assert f"pid {sleeper.pid} is not ours; left alone" in out
 
 
@@ -253,40 +274,41 @@ def test_status_exits_3_when_nothing_runs(sandbox: Any, capsys: pytest.CaptureFi
     code, out, _ = run_cli(capsys, "status")
     assert code == 3
     assert "kafka     stopped" in out
-    assert "ferretdb  stopped" in out
+    assert "mongod    stopped" in out
 
 
 # --- failures during start-up -------------------------------------------------------------
 
 
-def test_ferretdb_timeout_names_it_and_stops_what_up_started(
+def test_mongod_timeout_names_it_and_stops_what_up_started(
     sandbox: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = _prepare_cache(sandbox)
-    code, out, err = run_cli(capsys, "up", "--ferretdb-timeout", "1")
+    code, out, err = run_cli(capsys, "up", "--mongo-timeout", "1")
     assert code == 1
     [line] = error_lines(err)
-    assert f"FerretDB did not answer ping on {cfg.mongo_uri} within 1 s" in line
-    assert str(cfg.ferretdb_log) in line
-    assert "stopped what this `up` had started: ferretdb, kafka" in out
+    assert f"mongod did not answer on {cfg.mongo_uri} within 1 s" in line
+    assert str(cfg.mongo_log) in line
+    assert "stopped what this `up` had started: mongod, kafka" in out
     assert sandbox.live_processes() == []
     assert not cfg.kafka_pid_file.exists()
-    assert not cfg.ferretdb_pid_file.exists()
+    assert not cfg.mongo_pid_file.exists()
 
 
-def test_kafka_dying_after_ferretdb_started_stops_ferretdb(
+def test_kafka_dying_after_mongod_started_stops_mongod(
     sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = _prepare_cache(sandbox)
     monkeypatch.setenv("FAKE_KAFKA", "exit")
-    monkeypatch.setattr(ferretdb, "is_ready", lambda _cfg: True)
+    monkeypatch.setattr(mongod, "is_ready", lambda _cfg: True)
+    monkeypatch.setattr(mongod, "wait_ready", lambda *_args: None)
     code, out, err = run_cli(capsys, "up", "--kafka-timeout", "20")
     assert code == 1
     [line] = error_lines(err)
     assert "the Kafka broker exited during start-up" in line
     assert str(cfg.kafka_log) in line
     assert "fake broker refuses to start" in err  # the console log's last lines are shown
-    assert "ferretdb" in out
+    assert "mongod" in out
     assert "stopped what this `up` had started" in out
     assert sandbox.live_processes() == []
 
@@ -295,7 +317,8 @@ def test_kafka_timeout_names_the_broker_and_its_log(
     sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = _prepare_cache(sandbox)
-    monkeypatch.setattr(ferretdb, "is_ready", lambda _cfg: True)
+    monkeypatch.setattr(mongod, "is_ready", lambda _cfg: True)
+    monkeypatch.setattr(mongod, "wait_ready", lambda *_args: None)
     code, _, err = run_cli(capsys, "up", "--kafka-timeout", "2")
     assert code == 1
     [line] = error_lines(err)
@@ -330,13 +353,6 @@ def test_half_finished_download_is_not_ready(sandbox: Any) -> None:
     assert not kafka.jars_ready(cfg)
     kafka.complete_marker(cfg).write_text(kafka.pom_digest() + "\n")
     assert kafka.jars_ready(cfg)
-
-
-def test_ferretdb_binary_is_rebuilt_when_sources_change(sandbox: Any) -> None:
-    cfg = _prepare_cache(sandbox)
-    assert ferretdb.binary_current(cfg)
-    ferretdb.stamp_path(cfg).write_text("built from older sources\n")
-    assert not ferretdb.binary_current(cfg)
 
 
 # --- generated configuration --------------------------------------------------------------
@@ -407,7 +423,8 @@ def test_env_prints_exports(sandbox: Any, capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run_cli(capsys, "env")
     assert code == 0
     exports = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines())
-    assert exports["CRM_MONGO_URI"] == f"mongodb://127.0.0.1:{sandbox.mongo_port}"
+    uri = f"mongodb://127.0.0.1:{sandbox.mongo_port}/?replicaSet=rs0"
+    assert exports["CRM_MONGO_URI"] == shlex.quote(uri)
     assert exports["CRM_KAFKA_BOOTSTRAP"] == f"127.0.0.1:{sandbox.kafka_port}"
     assert exports["CRM_JWT_PUBLIC_KEY_FILE"] == str(sandbox.state / "keys" / "jwt-public.pem")
     assert exports["CRM_JWT_PRIVATE_KEY_FILE"] == str(sandbox.state / "keys" / "jwt-private.pem")
@@ -452,17 +469,27 @@ def test_defaults_are_the_documented_loopback_ports(monkeypatch: pytest.MonkeyPa
     cfg = StackConfig.from_env()
     assert (cfg.kafka_port, cfg.controller_port, cfg.mongo_port) == (9092, 9093, 27017)
     assert cfg.kafka_bootstrap == "127.0.0.1:9092"
-    assert cfg.mongo_uri == "mongodb://127.0.0.1:27017"
+    assert cfg.mongo_uri == "mongodb://127.0.0.1:27017/?replicaSet=rs0"
 
 
-def test_ferretdb_is_v1_24_2_on_loopback_with_its_data_in_the_state_dir(tmp_path: Path) -> None:
-    from crm_stack.config import FERRETDB_SRC, ferretdb_version
-
-    assert ferretdb_version() == "v1.24.2"
-    assert "require github.com/FerretDB/FerretDB v1.24.2" in (FERRETDB_SRC / "go.mod").read_text()
+def test_mongod_is_a_replica_set_on_loopback_with_bounded_memory_and_state_dir_data(
+    tmp_path: Path,
+) -> None:
     cfg = StackConfig(state_dir=tmp_path / "st", cache_dir=tmp_path / "c", mongo_port=37017)
-    argv = ferretdb.command(cfg, tmp_path / "crm-ferretdb")
-    assert "-listen=127.0.0.1:37017" in argv
-    [data_dir] = [a.removeprefix("-data-dir=") for a in argv if a.startswith("-data-dir=")]
-    assert Path(data_dir).is_relative_to(cfg.state_dir.resolve())
-    assert ferretdb.binary_path(cfg).is_relative_to(cfg.cache_dir)  # built once, outside git
+    argv = mongod.command(cfg, tmp_path / "mongod")
+    option = {a: b for a, b in itertools.pairwise(argv) if a.startswith("--")}
+    assert (option["--bind_ip"], option["--port"]) == ("127.0.0.1", "37017")
+    assert option["--replSet"] == "rs0"
+    assert Path(option["--dbpath"]).is_relative_to(cfg.state_dir.resolve())
+    assert float(option["--wiredTigerCacheSizeGB"]) <= 1  # not half the machine's memory
+    assert cfg.mongo_uri == "mongodb://127.0.0.1:37017/?replicaSet=rs0"
+
+
+def test_the_store_cache_size_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_stack.errors import StackError
+
+    monkeypatch.setenv("CRM_STACK_MONGO_CACHE_GB", "lots")
+    with pytest.raises(StackError, match="not a number of gigabytes"):
+        StackConfig.from_env()
+    monkeypatch.setenv("CRM_STACK_MONGO_CACHE_GB", "0.5")
+    assert StackConfig.from_env().mongo_cache_gb == "0.5"

@@ -29,9 +29,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_kit.auth import TokenVerifier
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
+from crm_kit.housekeeping import ensure_kit_indexes
 from crm_kit.logs import CORRELATION_HEADER, configure_logging, correlation_id, new_correlation_id
 from crm_kit.metrics import LatencyMiddleware, metrics_response
-from crm_kit.outbox import Document
+from crm_kit.outbox import Document, Outbox
 from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
 from crm_kit.relay import OutboxRelay
 from crm_kit.runtime import BrokerPublisher, Runtime, ServiceDatabase
@@ -67,7 +68,6 @@ class ServiceSpec:
     title: str
     description: str = ""
     routers: Sequence[APIRouter] = ()
-    outbox_collections: Sequence[str] = ()
     projections: Sequence[str] = ()
     """Collections built only from consumed events: what `crm rebuild` replays and compares."""
     subscriptions: Sequence[Subscription] = ()
@@ -271,17 +271,15 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         if spec.indexes is not None:
             await spec.indexes(db)
         publisher = BrokerPublisher(broker)
+        await ensure_kit_indexes(db, settings)
         relay = OutboxRelay(
             db,
-            spec.outbox_collections,
             publisher,
             service=spec.name,
-            scan_interval=settings.relay_scan_interval_s,
-            max_scan_interval=settings.relay_scan_max_interval_s,
-            scan_share=settings.relay_scan_max_share,
             batch_size=settings.relay_batch_size,
+            lease_s=settings.relay_lease_s,
         )
-        runtime = Runtime(settings, client, db, broker, relay)
+        runtime = Runtime(settings, client, db, broker, relay, Outbox(db, producer=spec.name))
         for sub in spec.subscriptions:
             group = sub.group or settings.consumer_group
             consumers[group] = IdempotentConsumer(

@@ -6,10 +6,12 @@ handler, retrying a bounded number of times with exponential back-off, and dead-
 message with the error when the budget is spent. The caller commits the offset only after
 :meth:`IdempotentConsumer.process` returned, so a crash anywhere redelivers the message.
 
-The marker and the handler's effect are two writes (the store has no multi-document
-transactions), so a crash between them redelivers an event whose effect is already stored:
-handlers must be idempotent on their own (upsert by a natural id, or a version guard). The
-marker makes the common redelivery cheap and keeps non-repeatable side effects from repeating.
+The marker and the handler's effect are two writes (a handler's effect is its own unit: a
+document update or a transaction with its outbox events, and a batch's markers are written in
+one insert after the batch), so a crash between them redelivers an event whose effect is already
+stored: handlers must be idempotent on their own (upsert by a natural id, or a version guard).
+The marker makes the common redelivery cheap and keeps non-repeatable side effects from
+repeating; a TTL index expires markers after ``processed_marker_ttl_days``.
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ Handler = Callable[[ContractEvent, Envelope], Awaitable[None]]
 BatchHandler = Callable[[Sequence[tuple[ContractEvent, Envelope]]], Awaitable[None]]
 """Handles several events of one type at once (e.g. one bulk write for all of them)."""
 PROCESSED = "processed_events"
-MARKER_LOOKUP_CHUNK = 400
-"""Markers looked up per query (the local FerretDB uses its index for an ``$in`` of at most 500)."""
 
 # Headers a dead letter carries next to the original bytes, so it can be understood and replayed.
 DLQ_ERROR = "x-dlq-error"
@@ -226,15 +226,9 @@ class IdempotentConsumer:
         )
 
     async def _markers_present(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` have a marker: one ``_id $in`` query per batch, which the local
-        FerretDB answers from the ``_id`` index too (docs/decisions/0002)."""
-        found: set[str] = set()
-        for start in range(0, len(ids), MARKER_LOOKUP_CHUNK):
-            chunk = list(ids[start : start + MARKER_LOOKUP_CHUNK])
-            found.update(
-                [d["_id"] async for d in self.markers.find({"_id": {"$in": chunk}}, {"_id": 1})]
-            )
-        return found
+        """Which of ``ids`` have a marker: one ``_id $in`` query per batch."""
+        found = self.markers.find({"_id": {"$in": list(ids)}}, {"_id": 1})
+        return {d["_id"] async for d in found}
 
     async def _handle_one(
         self,

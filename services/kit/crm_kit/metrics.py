@@ -38,7 +38,7 @@ HANDLER_RETRIES = Counter(
 )
 OUTBOX_BACKLOG = Gauge(
     "crm_outbox_backlog_documents",
-    "Documents holding events not yet published, as of the relay's last scan",
+    "Events waiting in the outbox when the relay last read it (at most one batch)",
     ["service"],
 )
 

@@ -1,28 +1,41 @@
-"""The transactional outbox: a state change and its events in one atomic document update.
+"""The transactional outbox: a state change and its events in one MongoDB transaction.
 
-Pending events live in the changed document's ``outbox`` array. Each element is
-``{"id", "topic", "key", "value"}`` where ``value`` is the envelope as a JSON string: a string
-keeps arbitrary payload keys (dots, dollars) away from the store's field-name rules, and is
-published byte for byte. The relay (``relay.py``) publishes and then pulls exactly those elements.
+Pending events live in the service database's ``outbox`` collection, one document per event,
+``{"_id": ObjectId, "topic", "key", "value"}``, where ``value`` is the envelope as a JSON
+string (published byte for byte; payload keys never meet the store's field-name rules). They
+are inserted in the same transaction as the state change that caused them, so either both are
+stored or neither is. The relay (``relay.py``) learns of them from a change stream, publishes
+them and deletes them. ``_id`` is made here, in write order, so the relay's recovery read of
+what is left follows the order events were written in (docs/decisions/0006).
+
+A write that causes no event is a plain single-document write, with no transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from bson import ObjectId
 from crm_contracts.base import ContractEvent
 from crm_contracts.envelope import Envelope
-from pymongo import ReturnDocument
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
 
 from crm_kit.logs import current_correlation_id
 from crm_kit.problems import Conflict, NotFound, VersionConflict
 
 Document = dict[str, Any]
 OUTBOX = "outbox"
+"""The collection of events not yet published."""
 VERSION = "version"
+
+T = TypeVar("T")
 
 
 def outbox_entry(
@@ -32,6 +45,7 @@ def outbox_entry(
     correlation_id: str | None = None,
     causation_id: str | None = None,
 ) -> Document:
+    """The outbox document of one event (its ``_id`` orders it after every earlier one)."""
     envelope = Envelope.wrap(
         event,
         producer=producer,
@@ -40,35 +54,54 @@ def outbox_entry(
         causation_id=causation_id,
     )
     return {
-        "id": str(envelope.event_id),
+        "_id": ObjectId(),
+        "event_id": str(envelope.event_id),
         "topic": event.topic,
         "key": envelope.key,
         "value": envelope.to_bytes().decode(),
     }
 
 
+class Outbox:
+    """The service's outbox collection and the transactions that write to it."""
+
+    def __init__(self, db: AsyncDatabase[Document], *, producer: str) -> None:
+        self.db = db
+        self.collection: AsyncCollection[Document] = db[OUTBOX]
+        self.producer = producer
+        self._client: AsyncMongoClient[Document] = db.client
+
+    def entries(
+        self, events: Sequence[ContractEvent], causation_id: str | None = None
+    ) -> list[Document]:
+        return [outbox_entry(e, producer=self.producer, causation_id=causation_id) for e in events]
+
+    async def add(self, session: AsyncClientSession, entries: Sequence[Document]) -> None:
+        """Store ``entries`` as part of ``session``'s transaction."""
+        if entries:
+            await self.collection.insert_many(list(entries), ordered=True, session=session)
+
+    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction, retried as a whole on transient errors (a write
+        conflict with a concurrent transaction, a primary stepping down). ``work`` must
+        therefore be safe to run again: it reads what it needs through the session."""
+        async with self._client.start_session() as session:
+            return await session.with_transaction(
+                work,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+
+
 class OutboxCollection:
     """One collection whose writes carry their events; every write bumps ``version``."""
 
     def __init__(
-        self,
-        collection: AsyncCollection[Document],
-        *,
-        producer: str,
-        on_write: Callable[[str, Any], None] | None = None,
-        entity: str = "document",
+        self, collection: AsyncCollection[Document], outbox: Outbox, *, entity: str = "document"
     ) -> None:
         self.collection = collection
-        self.producer = producer
+        self.outbox = outbox
         self.entity = entity
-        self._on_write = on_write
-
-    def _entries(self, events: Sequence[ContractEvent], causation_id: str | None) -> list[Document]:
-        return [outbox_entry(e, producer=self.producer, causation_id=causation_id) for e in events]
-
-    def _written(self, doc_id: Any) -> None:
-        if self._on_write is not None:
-            self._on_write(self.collection.name, doc_id)
 
     async def insert(
         self,
@@ -78,13 +111,21 @@ class OutboxCollection:
         causation_id: str | None = None,
     ) -> Document:
         """Insert a new document at version 1 with its events; a taken ``_id`` is a 409."""
-        doc: Document = {**document, VERSION: 1, OUTBOX: self._entries(events, causation_id)}
+        doc: Document = {**document, VERSION: 1}
+        entries = self.outbox.entries(events, causation_id)
+
+        async def work(session: AsyncClientSession | None) -> None:
+            await self.collection.insert_one(doc, session=session)
+            if session is not None:
+                await self.outbox.add(session, entries)
+
         try:
-            await self.collection.insert_one(doc)
+            if entries:
+                await self.outbox.transaction(work)
+            else:
+                await work(None)
         except DuplicateKeyError as exc:
             raise Conflict(f"{self.entity} {document.get('_id')} already exists") from exc
-        if events:
-            self._written(doc["_id"])
         return doc
 
     async def update(
@@ -97,7 +138,7 @@ class OutboxCollection:
         extra_filter: Mapping[str, Any] | None = None,
         causation_id: str | None = None,
     ) -> Document:
-        """Apply update operators and append events in one atomic update.
+        """Apply update operators and store the events, atomically.
 
         ``expected_version`` turns the write into an optimistic one: a document that moved on
         meanwhile is refused with :class:`VersionConflict`. ``extra_filter`` lets a caller guard
@@ -105,20 +146,23 @@ class OutboxCollection:
         """
         update: dict[str, dict[str, Any]] = {op: dict(v) for op, v in changes.items()}
         update.setdefault("$inc", {})[VERSION] = 1
-        entries = self._entries(events, causation_id)
-        if entries:
-            update.setdefault("$push", {})[OUTBOX] = {"$each": entries}
         query: dict[str, Any] = {"_id": doc_id, **(extra_filter or {})}
         if expected_version is not None:
             query[VERSION] = expected_version
-        after = await self.collection.find_one_and_update(
-            query, update, return_document=ReturnDocument.AFTER
-        )
+        entries = self.outbox.entries(events, causation_id)
+
+        async def work(session: AsyncClientSession | None) -> Document | None:
+            after = await self.collection.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER, session=session
+            )
+            if after is not None and session is not None:
+                await self.outbox.add(session, entries)
+            return after
+
+        after = await (self.outbox.transaction(work) if entries else work(None))
         if after is None:
             await self._explain_miss(doc_id, expected_version)
         assert after is not None
-        if entries:
-            self._written(doc_id)
         return after
 
     async def _explain_miss(self, doc_id: Any, expected_version: int | None) -> None:

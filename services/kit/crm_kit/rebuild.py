@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_kit.app import ServiceSpec
-from crm_kit.outbox import OUTBOX, Document
+from crm_kit.outbox import Document, Outbox
 from crm_kit.relay import OutboxRelay
 from crm_kit.runtime import BrokerPublisher, Runtime
 from crm_kit.settings import ServiceSettings
@@ -58,10 +58,10 @@ class RebuildReport:
 
 
 async def content_hash(db: AsyncDatabase[Document], collection: str) -> tuple[int, str]:
-    """Count and SHA-256 of a collection's documents in ``_id`` order, outbox left out."""
+    """Count and SHA-256 of a collection's documents in ``_id`` order."""
     digest = hashlib.sha256()
     count = 0
-    async for doc in db[collection].find({}, {OUTBOX: 0}).sort("_id", 1):
+    async for doc in db[collection].find({}).sort("_id", 1):
         digest.update(json_util.dumps(doc, sort_keys=True).encode())
         digest.update(b"\n")
         count += 1
@@ -98,8 +98,8 @@ async def rebuild(
     scratch_name = f"{settings.mongo_database}_rebuild_{int(time.time())}"
     scratch = client[scratch_name]
     broker = KafkaBroker(settings.kafka_bootstrap)  # never started: handlers write, never send
-    relay = OutboxRelay(scratch, (), BrokerPublisher(broker), service=spec.name)
-    runtime = Runtime(settings, client, scratch, broker, relay)
+    relay = OutboxRelay(scratch, BrokerPublisher(broker), service=spec.name)  # never started
+    runtime = Runtime(settings, client, scratch, broker, relay, Outbox(scratch, producer=spec.name))
     try:
         if spec.indexes is not None:
             await spec.indexes(scratch)

@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crm_kit.outbox import Document, OutboxCollection
+from crm_kit.outbox import Document, Outbox, OutboxCollection
 from crm_kit.relay import OutboxRelay
 from crm_kit.settings import ServiceSettings
 
@@ -60,15 +60,13 @@ class Runtime:
     db: AsyncDatabase[Document]
     broker: KafkaBroker
     relay: OutboxRelay
+    events: Outbox
+    """The outbox collection: ``events.transaction(work)`` runs a state change and
+    ``events.add(session, events.entries([...]))`` in one transaction."""
 
     def outbox(self, collection: str, entity: str = "document") -> OutboxCollection:
-        """A collection whose writes carry their events and wake the relay."""
-        return OutboxCollection(
-            self.db[collection],
-            producer=self.settings.service_name,
-            on_write=self.relay.wake,
-            entity=entity,
-        )
+        """A collection whose writes carry their events (in one transaction with them)."""
+        return OutboxCollection(self.db[collection], self.events, entity=entity)
 
 
 async def get_runtime(request: Request) -> Runtime:

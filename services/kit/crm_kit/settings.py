@@ -52,14 +52,14 @@ class ServiceSettings(BaseSettings):
     beginning (tests on a long-lived stack; a new reporting replica that needs no history)."""
     consumer_max_attempts: int = 3
     consumer_retry_backoff_ms: int = 200
-    relay_scan_interval_s: float = 1.0
-    relay_scan_max_interval_s: float = 30.0
-    """The relay's periodic scan backs off to this while it finds nothing (writes wake it)."""
-    relay_scan_max_share: float = Field(default=0.1, gt=0, le=1)
-    """The share of time the relay's periodic scans may take: after a scan that took ``t``
-    seconds the next waits at least ``t * (1 - share) / share`` (on the local FerretDB a scan
-    reads every document of the outbox collections)."""
-    relay_batch_size: int = 500
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_lease_s: float = Field(default=10.0, gt=0)
+    """How long the outbox relay's lease lasts unrenewed: one relay per database publishes,
+    and when its process dies another (or the restarted one) takes over after at most this."""
+    processed_marker_ttl_days: float = Field(default=30.0, gt=0)
+    """How long a consumer's processed-event markers are kept (a TTL index removes them). A
+    redelivery later than this is caught by the handlers' own idempotence (upsert by a
+    natural id, version guards), as a replay of a whole topic is."""
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "crm-local"
     jwt_audience: str = "crm"

@@ -140,7 +140,7 @@ def service_env(
         "jwt_audience": keys.audience,
         # A test needs what it publishes itself, not the history of a long-lived stack.
         "consumer_start_at_end": "true",
-        "relay_scan_interval_s": "0.5",
+        "relay_lease_s": "3",
         "consumer_retry_backoff_ms": "20",
         "log_json": "false",
     }
@@ -262,12 +262,12 @@ async def running(
 ) -> AsyncIterator[Any]:
     """Run an app's lifespan (store, broker, relay, consumers) around a block.
 
-    Afterwards its test database is dropped, only once the app has stopped: dropping a database
-    that consumers are still reading can crash FerretDB. Its consumer group, if ``service_env``
-    made it, is forgotten too (:func:`forget_groups`: the dead-letter topics the kit created at
-    start-up and the committed offsets), also when the block failed: on a long-lived broker they
-    would otherwise pile up by the thousand. A test that runs the same settings again afterwards
-    (a restart) passes ``forget_group=False`` to the first run.
+    Afterwards its test database is dropped, only once the app has stopped (a running app would
+    write to it again: its relay's lease, its consumers' markers). Its consumer group, if
+    ``service_env`` made it, is forgotten too (:func:`forget_groups`: the dead-letter topics
+    the kit created at start-up and the committed offsets), also when the block failed: on a
+    long-lived broker they would otherwise pile up by the thousand. A test that runs the same
+    settings again afterwards (a restart) passes ``forget_group=False`` to the first run.
     """
     try:
         async with app.router.lifespan_context(app):

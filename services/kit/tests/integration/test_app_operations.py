@@ -56,7 +56,6 @@ async def ops(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
         name="opstest",
         title="ops test",
         routers=[router],
-        outbox_collections=["things"],
         produces=[ClientRegistered],
     )
     settings = OpsSettings(**service_env(stack, jwt_keys, "opstest"))
@@ -186,7 +185,6 @@ async def test_the_request_correlation_id_reaches_the_consumers_json_log_line(
         name="logtest",
         title="log test",
         routers=[router],
-        outbox_collections=["things"],
         subscriptions=[
             Subscription(topics=(CONTACTS,), handlers={ClientRegistered: on_registered})
         ],
@@ -220,9 +218,7 @@ async def test_the_lifespan_makes_the_indexes_starts_everything_and_shuts_it_dow
     async def indexes(db: Any) -> None:
         await db["things"].create_index("name", name="things_by_name")
 
-    spec = ServiceSpec(
-        name="opstest", title="ops test", outbox_collections=["things"], indexes=indexes
-    )
+    spec = ServiceSpec(name="opstest", title="ops test", indexes=indexes)
     app = create_app(spec, OpsSettings(**service_env(stack, jwt_keys, "opstest")))
     async with running(app):
         runtime = app.state.runtime

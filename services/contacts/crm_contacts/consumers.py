@@ -12,7 +12,7 @@ from crm_contacts import projections
 TIMELINE = Subscription(
     topics=(CONTACTS, CAMPAIGNS, PROPOSALS, NOTIFY),
     handlers={
-        # The contacts topic: each fact about a client repairs its search entry; the
+        # The contacts topic: each fact about a client repairs its duplicate marks; the
         # registrations, status moves, people added and curators join the timeline.
         c.ClientRegistered: projections.on_client_fact,
         c.ClientUpdated: projections.on_client_fact,
@@ -33,8 +33,8 @@ TIMELINE = Subscription(
         },
     },
     description="The per-client timeline (contacts' own facts about a client and the other "
-    "services'), potential clients from questionnaires, and the repair of a client's search "
-    "entry after each fact about it.",
+    "services'), potential clients from questionnaires, and the repair of a client's "
+    "duplicate marks after each fact about it.",
 )
 
 SUBSCRIPTIONS = [TIMELINE]

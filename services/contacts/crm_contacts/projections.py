@@ -340,8 +340,8 @@ async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope)
         from_client=e.merged_client_id, to_client=e.survivor_client_id
     )
     clients = ClientRepository(runtime)
-    await clients.refresh_search_entry(e.merged_client_id)
-    await clients.refresh_search_entry(e.survivor_client_id)
+    await clients.refresh_shared(e.merged_client_id)
+    await clients.refresh_shared(e.survivor_client_id)
     await on_fact(runtime, e, env)
 
 
@@ -356,11 +356,10 @@ ClientFact = (
 
 
 async def on_client_fact(runtime: Runtime, e: ClientFact, env: Envelope) -> None:
-    """Repair the client's search entry should the write after its document have been lost
-    (a crash between the two; a current entry is left as it is, though its bucket is counted
-    as written, see ``search_index``), then put the fact on the timeline if it is one of
-    ``FACTS`` (updates are not)."""
-    known = await ClientRepository(runtime).refresh_search_entry(e.client_id)
+    """Mark the client's shared duplicate keys again, should the marking after its write
+    have been lost (a crash between the two), then put the fact on the timeline if it is one
+    of ``FACTS`` (updates are not)."""
+    known = await ClientRepository(runtime).refresh_shared(e.client_id)
     if known and type(e) in FACTS:
         await on_fact(runtime, e, env)
 

@@ -83,8 +83,11 @@ async def register_client(
     responses=problem_responses(422),
     summary="Search clients by portrait, curator, period and text",
     description="Filters combine with AND; repeated `status`, `region`, `field_of_activity` "
-    "mean any of them, repeated `tag` all of them. `q` matches the name, a person's e-mail or "
-    "phone. Ordered by registration time, then id.",
+    "mean any of them, repeated `tag` all of them. `q` matches a client whose name has a word "
+    "starting with each of its words (case, accents, punctuation and legal forms such as LLC "
+    "aside); with `@` or `.` in it, also a person's e-mail address from the start of one of "
+    "its parts (`petrov@acme` finds `ivan.petrov@acme.example`); written like a phone number, "
+    "also a person's phone holding its digits. Ordered by registration time, then id.",
 )
 async def search_clients(
     runtime: RuntimeDep,

@@ -19,7 +19,6 @@ from crm_contacts.repository import (
 from crm_contacts.repository.dismissals import pair_id
 from crm_contacts.repository.pagination import decode_cursor, encode_cursor
 from crm_kit.clock import utc_now
-from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
 
@@ -36,23 +35,15 @@ async def likely_duplicates(
 ) -> Page[DuplicatePair]:
     """Pairs of live clients sharing a tax id, e-mail, phone or normalised name.
 
-    Ordered by the pair's two ids. The store cannot collect ids in a ``$group`` (FerretDB has
-    ``$sum`` and ``$count`` only), so the shared keys are counted there and their holders read
-    back; the work is proportional to the number of duplicates, not of clients. A pair
-    dismissed as "not a duplicate" stays out unless it came to share something new since.
+    Ordered by the pair's two ids. The keys marked shared come with their holders from one
+    indexed read (``ClientRepository.sharing_keys``); the work grows with the duplicates, not
+    with the clients. A pair dismissed as "not a duplicate" stays out unless it came to share
+    something new since.
     """
-    repo = ClientRepository(runtime)
-    keys = await repo.shared_keys()
-    holders = await repo.holders(keys) if keys else []
-    by_key: dict[str, list[Document]] = {}
-    for doc in holders:
-        for key in doc["match_keys"]:
-            if key in keys:
-                by_key.setdefault(key, []).append(doc)
     pairs: dict[tuple[str, str], DuplicatePair] = {}
-    for docs in by_key.values():
-        for i, a in enumerate(docs):
-            for b in docs[i + 1 :]:
+    for holders in await ClientRepository(runtime).sharing_keys():
+        for i, a in enumerate(holders):
+            for b in holders[i + 1 :]:
                 first, second = sorted((a, b), key=lambda d: str(d["_id"]))
                 ids = (str(first["_id"]), str(second["_id"]))
                 if ids in pairs:
@@ -93,10 +84,10 @@ async def merge_clients(
 ) -> MergeResult:
     """Move the merged client's people and contact records to the survivor.
 
-    No multi-document transaction is available, so the steps are ordered to be safely
-    repeatable: records and timeline first (re-pointing is idempotent), then the survivor takes
-    the people (ones it already has are skipped), and last the merged client is marked with its
-    ``ClientsMerged`` fact. A merge interrupted half-way is finished by asking again.
+    Each step is its own write, ordered so that the whole is safely repeatable: records and
+    timeline first (re-pointing is idempotent), then the survivor takes the people (ones it
+    already has are skipped), and last the merged client is marked with its ``ClientsMerged``
+    fact. A merge interrupted half-way is finished by asking again.
     """
     if command.survivor_id == command.merged_id:
         raise CannotMergeIntoItself(

@@ -18,7 +18,7 @@ from crm_contracts.values import (
 from crm_kit.outbox import Document
 
 from crm_contacts import domain
-from crm_contacts.domain.matching import normalise_name
+from crm_contacts.repository.search import SEARCH_TERMS, search_terms
 
 
 def channels_doc(channels: domain.Channels) -> Document:
@@ -73,17 +73,14 @@ def person_of(doc: Document) -> domain.Person:
 def client_doc(client: domain.Client) -> Document:
     """The whole client state, with what search and duplicate matching need beside it."""
     activity = client.field_of_activity
-    emails = sorted({p.channels.email for p in client.people if p.channels.email})
     return {
         "_id": client.client_id,
         "kind": client.kind.value,
         "name": client.name,
-        "name_norm": normalise_name(client.name),
         "status": client.status.value,
         "tax_id": client.tax_id,
         "country": client.country,
         "field_of_activity": {"code": activity.code, "label": activity.label} if activity else None,
-        "activity_code": activity.code if activity else None,
         "region": client.region,
         "size": client.size.value if client.size else None,
         "tags": list(client.tags),
@@ -121,7 +118,7 @@ def client_doc(client: domain.Client) -> Document:
         "curator_id": client.curator_id,
         "merged_into": client.merged_into,
         "match_keys": list(client.match_keys()),
-        "emails": emails,
+        SEARCH_TERMS: search_terms(client),
     }
 
 

@@ -47,15 +47,14 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
 
 
 def after(sort_field: str, cursor: str | None) -> dict[str, Any]:
-    """The filter selecting what comes after ``cursor`` in ascending (sort_field, _id) order."""
+    """The filter selecting what comes after ``cursor`` in ascending (sort_field, _id) order:
+    a range on ``sort_field`` (index bounds) less the ties up to the cursor's id."""
     if cursor is None:
         return {}
     value, doc_id = decode_cursor(cursor)
     return {
-        "$or": [
-            {sort_field: {"$gt": value}},
-            {sort_field: value, "_id": {"$gt": doc_id}},
-        ]
+        sort_field: {"$gte": value},
+        "$nor": [{sort_field: value, "_id": {"$lte": doc_id}}],
     }
 
 

@@ -9,14 +9,6 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from crm_contacts.repository.search_index import (
-    REVISION,
-    SEARCH,
-    bucket_of,
-    format_page,
-    page_of,
-    parse_page,
-)
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaign_parts import Participant, Respondent
 from crm_contracts.campaigns import (
@@ -385,33 +377,34 @@ async def test_participants_needs_and_revisions_join_the_timeline_once_each(
     assert [e["at"] for e in items] == sorted(e["at"] for e in items)
 
 
-async def test_a_lost_search_entry_is_repaired_by_the_next_fact_about_the_client(
+async def test_lost_duplicate_marks_are_put_back_by_the_next_fact_about_the_client(
     contacts: Contacts,
 ) -> None:
-    tag = f"t{uuid.uuid4().hex[:8]}"
+    tax_id = str(uuid.uuid4().int)[:10]
     since = await contacts.offsets()
-    client = await contacts.register(tags=[tag])
-    [registered] = await contacts.events(since, client["id"], only=("ClientRegistered",))
-
-    async def found() -> list[str]:
-        response = await contacts.api.get("/clients", params={"tag": tag}, headers=contacts.reader)
-        return [c["id"] for c in response.json()["items"]]
-
-    assert await found() == [client["id"]]
-    # What a crash between the client's write and its entry's would leave behind (the entry
-    # gone, and its bucket counted as written, so that every process's cache drops it).
-    bucket = bucket_of(client["id"])
-    page = await contacts.db[SEARCH].find_one({"_id": page_of(client["id"])})
-    entries = parse_page(page["s"])
-    del entries[client["id"]]
-    await contacts.db[SEARCH].update_one(
-        {"_id": page["_id"]}, {"$set": {"s": format_page(entries), "v": page["v"] + 1}}
+    first = await contacts.register(tax_id=tax_id, country="RU")
+    second = await contacts.api.post(
+        "/clients?insist=true",
+        json={"name": f"Twin {tax_id}", "tax_id": tax_id, "country": "RU"},
+        headers=contacts.writer,
     )
-    await contacts.db[SEARCH].update_one({"_id": REVISION}, {"$inc": {f"r.{bucket}": 1}})
-    assert await found() == []
+    assert second.status_code == 201, second.text
+    pair_ids = sorted([first["id"], second.json()["id"]])
+    [registered] = await contacts.events(since, first["id"], only=("ClientRegistered",))
+
+    async def listed() -> list[list[str]]:
+        response = await contacts.api.get(
+            "/duplicates", params={"limit": 200}, headers=contacts.reader
+        )
+        return [p["client_ids"] for p in response.json()["items"] if p["client_ids"] == pair_ids]
+
+    assert await listed() == [pair_ids]
+    # What a crash right after each client's write would leave behind: no marks at all.
+    await contacts.db["clients"].update_many({"_id": {"$in": pair_ids}}, {"$unset": {"shared": ""}})
+    assert await listed() == []
     # The fact comes round again (a producer's replay, in a new envelope).
     await _publish(contacts, _wrap(registered.open_as(ClientRegistered), "contacts"))
-    assert await eventually(found, what="the repaired search entry") == [client["id"]]
+    assert await eventually(listed, what="the pair marked again") == [pair_ids]
 
 
 async def test_needs_without_a_client_land_on_the_client_their_source_is_about(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from crm_contacts.repository.key_index import KeyIndex
 from crm_contracts.contacts import ClientRegistered, ClientsMerged, PersonAdded
 
 from .conftest import Contacts, unique_name
@@ -402,28 +402,23 @@ async def test_a_dismissal_of_a_client_with_itself_or_an_unknown_one_is_refused(
     assert await contacts.db["duplicate_dismissals"].count_documents({}) == before
 
 
-async def test_the_duplicate_check_reads_the_key_index_and_a_lost_index_is_refilled(
+async def test_two_clients_registered_at_once_with_one_tax_id_are_listed_as_a_pair(
     contacts: Contacts,
 ) -> None:
     tax_id = str(uuid.uuid4().int)[:10]
-    first = await contacts.register(tax_id=tax_id, country="RU")
-    assert await contacts.db["client_keys"].find_one({"_id": f"tax:{tax_id}"}) is not None
-
-    # The index lost (a new installation, or the entries gone): the check no longer sees it...
-    await contacts.db["client_keys"].delete_many({})
-    body = {"name": unique_name(), "tax_id": tax_id, "country": "RU"}
-    probe = await contacts.api.post(
-        "/clients", params={"insist": "false"}, json=body, headers=contacts.writer
+    bodies = [{"name": unique_name(), "tax_id": tax_id, "country": "RU"} for _ in range(2)]
+    created = await asyncio.gather(
+        *(
+            contacts.api.post(
+                "/clients", params={"insist": "true"}, json=b, headers=contacts.writer
+            )
+            for b in bodies
+        )
     )
-    assert probe.status_code == 201
-    second_id = probe.json()["id"]
-
-    # ...until the fill at start rebuilds it from the clients themselves.
-    await KeyIndex(contacts.db).prepare(contacts.db["clients"])
-    again = {"name": unique_name(), "tax_id": tax_id, "country": "RU"}
-    refused = await contacts.api.post("/clients", json=again, headers=contacts.writer)
-    assert refused.status_code == 409
-    assert sorted(c["id"] for c in refused.json()["candidates"]) == sorted([first["id"], second_id])
+    assert [r.status_code for r in created] == [201, 201]
+    pair_ids = sorted(r.json()["id"] for r in created)
+    listed = [p for p in await _pairs(contacts) if sorted(p["client_ids"]) == pair_ids]
+    assert [p["reasons"] for p in listed] == [["tax_id"]]
 
 
 async def test_a_key_a_client_no_longer_holds_is_no_match(contacts: Contacts) -> None:
@@ -436,7 +431,31 @@ async def test_a_key_a_client_no_longer_holds_is_no_match(contacts: Contacts) ->
         headers={**contacts.writer, "If-Match": read.headers["ETag"]},
     )
     assert changed.status_code == 200, changed.text
-    # The index still lists the client under the old key; the candidate is checked and dropped.
     body = {"name": unique_name(), "tax_id": old_tax, "country": "RU"}
     accepted = await contacts.api.post("/clients", json=body, headers=contacts.writer)
     assert accepted.status_code == 201, accepted.text
+
+
+async def test_a_pair_leaves_the_list_once_it_shares_nothing_any_more(contacts: Contacts) -> None:
+    tax_id = str(uuid.uuid4().int)[:10]
+    first = await contacts.register(tax_id=tax_id, country="RU")
+    second = (
+        await contacts.api.post(
+            "/clients?insist=true",
+            json={"name": unique_name(), "tax_id": tax_id, "country": "RU"},
+            headers=contacts.writer,
+        )
+    ).json()
+    pair_ids = sorted([first["id"], second["id"]])
+
+    async def listed() -> list[list[str]]:
+        return [p["reasons"] for p in await _pairs(contacts) if sorted(p["client_ids"]) == pair_ids]
+
+    assert await listed() == [["tax_id"]]
+    changed = await contacts.api.patch(
+        f"/clients/{first['id']}",
+        json={"tax_id": str(uuid.uuid4().int)[:10]},
+        headers={**contacts.writer, "If-Match": '"1"'},
+    )
+    assert changed.status_code == 200, changed.text
+    assert await listed() == []

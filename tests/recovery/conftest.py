@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,20 +17,36 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from crm_campaigns.app import CampaignsSettings
+from crm_campaigns.app import create as create_campaigns
 from crm_contracts.base import ContractEvent
 from crm_contracts.common import ChannelAddresses, ChannelConsent
-from crm_contracts.contacts import PersonAdded
+from crm_contracts.contacts import ClientRegistered, ClientSource, PersonAdded
 from crm_contracts.envelope import Envelope
-from crm_contracts.values import Channel, Language
+from crm_contracts.values import (
+    Channel,
+    ClientKind,
+    ClientSourceKind,
+    ClientStatus,
+    Language,
+    RecipientKind,
+)
 from crm_kit.testing import (
     CountingSmtp,
     JwtKeys,
     StackEndpoints,
+    bearer,
+    eventually,
     forget_groups_blocking,
     free_port,
+    http_client,
+    running,
     service_env,
     smtp_server,
 )
+from crm_notify.app import create as create_notify
+from crm_notify.repository import recipient_key
+from crm_notify.settings import NotifySettings
 
 
 class ServiceProcess:
@@ -162,3 +178,162 @@ class FanOut:
 @pytest.fixture
 def fan_out() -> FanOut:
     return FanOut()
+
+
+def wait_bound(participants: int, floor_s: float) -> float:
+    """A wait's upper bound: ``floor_s`` at the suite's count, growing with a larger one."""
+    return max(floor_s, participants * 0.1)
+
+
+FanOutRun = Callable[..., Awaitable[tuple[dict[str, int], int]]]
+
+
+@pytest.fixture
+def fan_out_through(
+    stack: StackEndpoints, jwt_keys: JwtKeys, smtp: tuple[Any, int], fan_out: FanOut
+) -> FanOutRun:
+    """``await fan_out_through(fault, participants=N, kill_at=K)``: see fan_out_through_a_fault."""
+
+    async def run(
+        fault: Callable[[], Awaitable[None]],
+        *,
+        participants: int,
+        kill_at: int,
+        notify_settings: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, int], int]:
+        return await fan_out_through_a_fault(
+            stack,
+            jwt_keys,
+            smtp,
+            fan_out,
+            fault,
+            participants=participants,
+            kill_at=kill_at,
+            notify_settings=notify_settings,
+        )
+
+    return run
+
+
+async def fan_out_through_a_fault(
+    stack: StackEndpoints,
+    jwt_keys: JwtKeys,
+    smtp: tuple[Any, int],
+    fan_out: FanOut,
+    fault: Callable[[], Awaitable[None]],
+    *,
+    participants: int,
+    kill_at: int,
+    notify_settings: dict[str, Any] | None = None,
+) -> tuple[dict[str, int], int]:
+    """An invitation run for ``participants`` people through campaigns and notify (in this
+    process, on the real stack, the people arriving as contacts' events), with ``fault``
+    awaited once ``kill_at`` messages have reached the SMTP server. Returns how many messages
+    each address received, once every participant has one, and how many had arrived when the
+    fault struck."""
+    counter, smtp_port = smtp
+    tag = f"recovery-{uuid.uuid4().hex[:8]}"
+    client_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    client = ClientRegistered(
+        client_id=client_id,
+        kind=ClientKind.ORGANISATION,
+        name=f"Recovery {tag}",
+        status=ClientStatus.ACTIVE,
+        tags=(tag,),
+        source=ClientSource(kind=ClientSourceKind.MANUAL),
+        version=1,
+        registered_at=now,
+    )
+    people = fan_out.people(counter.domain, client_id, participants)
+    person_ids = [p.person_id for p in people]
+    recipient_keys = [recipient_key(RecipientKind.PERSON, p) for p in person_ids]
+
+    campaigns = create_campaigns(CampaignsSettings(**service_env(stack, jwt_keys, "campaigns")))
+    notify = create_notify(
+        NotifySettings(
+            **service_env(
+                stack,
+                jwt_keys,
+                "notify",
+                smtp_host="127.0.0.1",
+                smtp_port=smtp_port,
+                gateway_url=None,
+                retry_base_s=0.5,
+                retry_cap_s=2.0,
+                retry_max_attempts=20,
+                worker_poll_s=0.1,
+                **(notify_settings or {}),
+            )
+        )
+    )
+    headers = bearer(jwt_keys, "campaigns:read", "campaigns:write")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        async with running(campaigns), running(notify), http_client(campaigns) as http:
+            await fan_out.publish(producer, [client, *people])
+            cdb, ndb = campaigns.state.runtime.db, notify.state.runtime.db
+
+            async def projections_hold_everyone() -> bool:
+                return (
+                    await fan_out.known(cdb["people_projection"], person_ids) == participants
+                    and await fan_out.known(ndb["recipients"], recipient_keys) == participants
+                )
+
+            await eventually(
+                projections_hold_everyone,
+                within=wait_bound(participants, 120),
+                what="both projections",
+            )
+
+            programme = await http.post(
+                "/programmes",
+                json={
+                    "name": tag,
+                    "portrait": {"tags": [tag]},
+                    "starts_on": "2031-01-01",
+                    "ends_on": "2031-12-31",
+                },
+                headers=headers,
+            )
+            assert programme.status_code == 201, programme.text
+            event = await http.post(
+                "/events",
+                json={
+                    "kind": "seminar",
+                    "title": "Recovery seminar",
+                    "place": {"venue": "Hall 2"},
+                    "starts_at": "2031-05-01T10:00:00Z",
+                    "ends_at": "2031-05-01T12:00:00Z",
+                    "timezone": "UTC",
+                    "programme_id": programme.json()["id"],
+                },
+                headers=headers,
+            )
+            assert event.status_code == 201, event.text
+            eid = event.json()["id"]
+            selected = await http.post(
+                f"/events/{eid}/participants/by-portrait", json={}, headers=headers
+            )
+            assert selected.status_code in (200, 201), selected.text
+            run = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
+            assert run.status_code == 202, run.text
+
+            deadline = time.monotonic() + wait_bound(participants, 180)
+            while sum(counter.snapshot().values()) < kill_at:
+                assert time.monotonic() < deadline, f"only {counter.snapshot().total()} sent"
+                await asyncio.sleep(0.05)
+            killed_at = sum(counter.snapshot().values())
+            await fault()
+
+            await eventually(
+                lambda: len(counter.snapshot()) == participants,
+                within=wait_bound(participants, 240),
+                what="an invitation for every participant",
+            )
+            await asyncio.sleep(3.0)  # a late duplicate would arrive now
+    finally:
+        await producer.stop()
+
+    return dict(counter.snapshot()), killed_at

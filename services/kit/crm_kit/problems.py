@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pymongo.errors import ConnectionFailure
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -266,6 +267,19 @@ def install_problem_handlers(
         )
         return problem.to_response(request.url.path)
 
+    async def on_store_unavailable(request: Request, exc: Exception) -> Response:
+        # The store did not answer (restarting, electing a primary): a 503 the caller can retry,
+        # not a 500; a transaction whose commit was unknown was already retried by the driver.
+        logger.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        problem = Problem(
+            "the service's database did not answer; try again shortly",
+            status=503,
+            title="Store unavailable",
+            type=PROBLEM_TYPE_BASE + "store-unavailable",
+            headers={"Retry-After": "2"},
+        )
+        return problem.to_response(request.url.path)
+
     async def on_unhandled(request: Request, exc: Exception) -> Response:
         # Starlette re-raises after this response, so the server logs the traceback too;
         # this line ties it to the request.
@@ -284,6 +298,7 @@ def install_problem_handlers(
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     for error_class in statuses:
         app.add_exception_handler(error_class, on_domain_error)
+    app.add_exception_handler(ConnectionFailure, on_store_unavailable)
     app.add_exception_handler(Exception, on_unhandled)
 
 

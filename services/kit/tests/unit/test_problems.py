@@ -102,6 +102,12 @@ def _app() -> FastAPI:
     async def boom() -> None:
         raise SecretLeakError("password=hunter2 in /etc/secrets")
 
+    @app.get("/store-down")
+    async def store_down() -> None:
+        from pymongo.errors import ServerSelectionTimeoutError
+
+        raise ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused")
+
     @app.post("/checks")
     async def check() -> None:
         raise InvalidInput([FieldError(field="body.iban", message="bad checksum", type="iban")])
@@ -315,3 +321,16 @@ def test_openapi_documents_problem_json_for_error_statuses() -> None:
         content = responses[status]["content"]
         assert list(content) == [PROBLEM_JSON]
         assert "errors" in content[PROBLEM_JSON]["schema"]["properties"]
+
+
+async def test_a_store_that_does_not_answer_is_a_503_to_retry_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/store-down")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["retry-after"] == "2"
+    body = response.json()
+    assert body["type"].endswith("/store-unavailable")
+    assert "did not answer" in body["detail"]
+    assert "27017" not in body["detail"]  # the store's address stays in the log

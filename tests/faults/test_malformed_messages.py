@@ -210,8 +210,8 @@ async def test_one_poison_message_among_many_is_the_only_one_dead_lettered(
             await future
 
         async def all_good_processed() -> bool:
-            # A count first, the exact set only once it can hold: reading every marker on each
-            # poll is a heavy query on FerretDB at 10,000.
+            # A count first, the exact set only once it can hold: no need to read every marker
+            # on each poll at 10,000.
             try:
                 markers = await app.state.runtime.db[PROCESSED].count_documents({"group": group})
             except AutoReconnect:

@@ -1,7 +1,7 @@
 """Schemathesis against every operation of every service, with a token holding every scope.
 
 Each service runs for real (uvicorn on a free loopback port, its own event loop, the shared
-Kafka and FerretDB), and Schemathesis generates requests from the service's OpenAPI document,
+Kafka and MongoDB), and Schemathesis generates requests from the service's OpenAPI document,
 a bounded number per operation. Every response must be no server error (5xx), carry a
 documented content type, and match the documented schema of its status.
 """

@@ -26,11 +26,11 @@ from crm_contacts.repository.pagination import (
     decode_cursor,
     page_of,
 )
-from crm_contacts.repository.search import SEARCH_TERMS, ClientFilter
+from crm_contacts.repository.search import SEARCH_CHANNELS, SEARCH_TERMS, ClientFilter
 
 CLIENTS = "clients"
 SHARED = "shared"
-_HIDDEN = {"outbox": 0, SEARCH_TERMS: 0, SHARED: 0}
+_HIDDEN = {"outbox": 0, SEARCH_TERMS: 0, SEARCH_CHANNELS: 0, SHARED: 0}
 """Derived fields no caller reads back (and a pending outbox of documents written before the
 outbox had its own collection)."""
 _ORDER = [("registered_at", 1), ("_id", 1)]

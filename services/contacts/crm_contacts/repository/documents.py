@@ -18,7 +18,12 @@ from crm_contracts.values import (
 from crm_kit.outbox import Document
 
 from crm_contacts import domain
-from crm_contacts.repository.search import SEARCH_TERMS, search_terms
+from crm_contacts.repository.search import (
+    SEARCH_CHANNELS,
+    SEARCH_TERMS,
+    search_channels,
+    search_terms,
+)
 
 
 def channels_doc(channels: domain.Channels) -> Document:
@@ -119,6 +124,7 @@ def client_doc(client: domain.Client) -> Document:
         "merged_into": client.merged_into,
         "match_keys": list(client.match_keys()),
         SEARCH_TERMS: search_terms(client),
+        SEARCH_CHANNELS: search_channels(client),
     }
 
 

@@ -21,7 +21,12 @@ from crm_contacts.repository.dismissals import DISMISSALS
 from crm_contacts.repository.documents import client_of
 from crm_contacts.repository.employees import EMPLOYEES
 from crm_contacts.repository.records import CONTACTS
-from crm_contacts.repository.search import SEARCH_TERMS, search_terms
+from crm_contacts.repository.search import (
+    SEARCH_CHANNELS,
+    SEARCH_TERMS,
+    search_channels,
+    search_terms,
+)
 from crm_contacts.repository.timeline import TIMELINE
 
 FORMATS = "store_format"
@@ -51,6 +56,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     CLIENTS: [
         _index("registered_at", "_id"),
         _index(SEARCH_TERMS, "registered_at", "_id"),
+        _index(SEARCH_CHANNELS),
         _index("match_keys"),
         _index(SHARED, partialFilterExpression={SHARED: {"$exists": True}}),
         _index("people.person_id"),
@@ -107,11 +113,12 @@ async def _backfill_terms(clients: AsyncCollection[Document]) -> None:
     version, so a client written meanwhile (with its terms, by the service) is left alone."""
     ops: list[UpdateOne] = []
     async for doc in clients.find({}, {"outbox": 0, SHARED: 0}):
-        terms = search_terms(client_of(doc))
+        client = client_of(doc)
+        derived = {SEARCH_TERMS: search_terms(client), SEARCH_CHANNELS: search_channels(client)}
         stale = [f for f in _DROPPED_FIELDS if f in doc]
-        if doc.get(SEARCH_TERMS) == terms and not stale:
+        if all(doc.get(k) == v for k, v in derived.items()) and not stale:
             continue
-        update: dict[str, Any] = {"$set": {SEARCH_TERMS: terms}}
+        update: dict[str, Any] = {"$set": derived}
         if stale:
             update["$unset"] = dict.fromkeys(stale, "")
         ops.append(UpdateOne({"_id": doc["_id"], "version": doc.get("version")}, update))

@@ -1,9 +1,8 @@
 """Client search as one indexed query: the terms a client is found by, and the filter on them.
 
-Each client document carries ``search_terms``, every value a search can ask for, typed by a
-prefix: ``s:<status>``, ``a:<activity code>``, ``r:<region>``, ``t:<tag>``, ``c:<curator id>``,
-``n:<prefix of a name word>``, ``e:<e-mail from the start of one of its parts>`` and
-``p:<phone digits from any position>``. One compound index, (``search_terms``,
+Each client document carries ``search_terms``, the values a filter or a name query asks for,
+typed by a prefix: ``s:<status>``, ``a:<activity code>``, ``r:<region>``, ``t:<tag>``,
+``c:<curator id>`` and ``n:<prefix of a name word>``. One compound index, (``search_terms``,
 ``registered_at``, ``_id``), serves every filter with the search's order: an equality on one
 term gives the index's entries of that term already in (registration time, id) order, so a page
 reads about as many entries as it needs (the store checks the filter's other terms on the
@@ -12,8 +11,10 @@ the first query of a shape. A search without any term walks (``registered_at``, 
 
 Name words are folded as duplicate matching folds them (:func:`normalise_name`: case, accents,
 punctuation, legal forms), and every prefix of a word is a term, so ``q=volg nor`` is an
-equality on ``n:volg`` checked for ``n:nor``. E-mail and phone fragments are prefix ranges on
-the ``e:``/``p:`` terms (few clients share one; the matches are sorted after the scan).
+equality on ``n:volg`` checked for ``n:nor``. The people's e-mail addresses and phones are in
+``search_channels`` (``e:<the address from the start of one of its parts>``, ``p:<the phone's
+digits from any position>``), looked up as prefix ranges: few clients share a fragment of an
+address, so their matches are sorted after the scan and that index keeps no order of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from crm_contacts.domain.channels import PHONE_CHANNELS
 from crm_contacts.domain.matching import looks_like_phone, normalise_name
 
 SEARCH_TERMS = "search_terms"
+SEARCH_CHANNELS = "search_channels"
 WORD_PREFIX_MAX = 24
 """Name words are indexed (and matched) on their first 24 characters."""
 PHONE_DIGITS_MIN = 4
@@ -63,7 +65,7 @@ def _phone_terms(number: str) -> list[str]:
 
 
 def search_terms(client: domain.Client) -> list[str]:
-    """What ``client`` is found by; a merged client by nothing."""
+    """What ``client`` is found by in a filter or by its name; a merged client by nothing."""
     if client.merged_into is not None:
         return []
     terms = [f"s:{client.status.value}"]
@@ -75,6 +77,14 @@ def search_terms(client: domain.Client) -> list[str]:
     if client.curator_id:
         terms.append(f"c:{client.curator_id}")
     terms += _name_terms(client.name)
+    return list(dict.fromkeys(terms))
+
+
+def search_channels(client: domain.Client) -> list[str]:
+    """What ``client`` is found by through its people's e-mail addresses and phones."""
+    if client.merged_into is not None:
+        return []
+    terms: list[str] = []
     for person in client.people:
         if person.channels.email:
             terms += _email_terms(person.channels.email)
@@ -142,9 +152,9 @@ def _text_options(text: str) -> tuple[list[str], list[dict[str, Any]]]:
     others: list[dict[str, Any]] = []
     lowered = text.strip().lower()
     if "@" in lowered or "." in lowered:
-        others.append({SEARCH_TERMS: {"$regex": "^" + re.escape(f"e:{lowered}")}})
+        others.append({SEARCH_CHANNELS: {"$regex": "^" + re.escape(f"e:{lowered}")}})
     if looks_like_phone(text):
         digits = re.sub(r"\D", "", text)
         if digits:
-            others.append({SEARCH_TERMS: {"$regex": f"^p:{digits}"}})
+            others.append({SEARCH_CHANNELS: {"$regex": f"^p:{digits}"}})
     return names, others

@@ -13,7 +13,7 @@ from crm_contacts import domain
 from crm_contacts.repository import create_indexes
 from crm_contacts.repository.documents import client_doc
 from crm_contacts.repository.indexes import FORMAT, FORMATS
-from crm_contacts.repository.search import search_terms
+from crm_contacts.repository.search import search_channels, search_terms
 from crm_contracts.values import ClientKind, ClientStatus, Language
 
 from .conftest import Contacts
@@ -155,7 +155,7 @@ async def test_a_database_from_before_gets_search_terms_and_duplicate_marks_at_s
     old_docs = []
     for client in clients:
         doc = client_doc(client)
-        del doc["search_terms"]
+        del doc["search_terms"], doc["search_channels"]
         old_docs.append({**doc, "version": 1, "name_norm": "x", "emails": [], "outbox": []})
     await mongo_db["clients"].insert_many(old_docs)
     await mongo_db["client_search"].insert_one({"_id": "rev", "r": {}})
@@ -167,6 +167,7 @@ async def test_a_database_from_before_gets_search_terms_and_duplicate_marks_at_s
         for client in clients:
             doc = stored[client.client_id]
             assert doc["search_terms"] == search_terms(client)
+            assert doc["search_channels"] == search_channels(client)
             assert not {"name_norm", "emails"} & set(doc)
         # The phone is every client's: a key that makes a pair, marked on each holder.
         assert {k: sorted(d.get("shared", ())) for k, d in stored.items()} == {

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crm_contacts import domain
-from crm_contacts.repository.search import ClientFilter, search_terms
+from crm_contacts.repository.search import ClientFilter, search_channels, search_terms
 from crm_contracts.values import ClientKind, ClientStatus, Language
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -36,16 +36,21 @@ def _client() -> domain.Client:
     return client
 
 
-def _matches(terms: list[str], query: dict[str, Any]) -> bool:
-    """What the store does with ``query`` on a document holding ``terms`` (the operators a
-    search uses, on the ``search_terms`` field; other fields are taken as matching)."""
+def _matches(client: domain.Client, query: dict[str, Any]) -> bool:
+    """What the store does with ``query`` on ``client``'s document (the operators a search
+    uses, on the search fields; the other fields are taken as matching)."""
     if "$and" in query:
-        return all(_matches(terms, q) for q in query["$and"])
+        return all(_matches(client, q) for q in query["$and"])
     if "$or" in query:
-        return any(_matches(terms, q) for q in query["$or"])
-    condition = query.get("search_terms")
-    if condition is None:
-        return "_id" not in query  # {"_id": {"$in": []}} selects nothing
+        return any(_matches(client, q) for q in query["$or"])
+    if "_id" in query:
+        return False  # {"_id": {"$in": []}}: nothing to look for
+    if "search_terms" in query:
+        terms, condition = search_terms(client), query["search_terms"]
+    elif "search_channels" in query:
+        terms, condition = search_channels(client), query["search_channels"]
+    else:
+        return True
     if "$all" in condition:
         return set(condition["$all"]) <= set(terms)
     if "$in" in condition:
@@ -62,7 +67,7 @@ def test_a_client_is_found_by_its_portrait_and_every_prefix_of_its_name_words() 
 
 
 def test_an_email_is_found_from_the_start_of_each_part_and_a_phone_from_any_digit() -> None:
-    terms = set(search_terms(_client()))
+    terms = set(search_channels(_client()))
     assert {
         "e:ivan.petrov@acme.example",
         "e:petrov@acme.example",
@@ -75,11 +80,12 @@ def test_an_email_is_found_from_the_start_of_each_part_and_a_phone_from_any_digi
 
 
 def test_a_merged_client_is_found_by_nothing() -> None:
-    assert search_terms(replace(_client(), merged_into="c2")) == []
+    merged = replace(_client(), merged_into="c2")
+    assert (search_terms(merged), search_channels(merged)) == ([], [])
 
 
 def test_filters_and_text_select_what_they_say() -> None:
-    terms = search_terms(_client())
+    client = _client()
     selected = [
         ClientFilter(),
         ClientFilter(statuses=(ClientStatus.POTENTIAL, ClientStatus.ACTIVE), regions=("Perm",)),
@@ -102,8 +108,8 @@ def test_filters_and_text_select_what_they_say() -> None:
         ClientFilter(text="916 999"),
         ClientFilter(text="!!!"),
     ]
-    assert [f for f in selected if not _matches(terms, f.query())] == []
-    assert [f for f in refused if _matches(terms, f.query())] == []
+    assert [f for f in selected if not _matches(client, f.query())] == []
+    assert [f for f in refused if _matches(client, f.query())] == []
 
 
 def test_a_search_leaves_merged_clients_out_and_bounds_the_period() -> None:

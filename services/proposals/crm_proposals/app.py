@@ -30,7 +30,6 @@ from crm_proposals.domain.errors import (
 from crm_proposals.repository import (
     CLIENTS,
     EMPLOYEES,
-    OUTBOX_COLLECTIONS,
     PEOPLE,
     PROPOSAL_CONTACTS,
     create_indexes,
@@ -52,7 +51,6 @@ SPEC = ServiceSpec(
     "schemas below describe the payloads. Money is `amount_minor` (an integer, minor units) "
     "with its `currency`. Contracts only grow: ignore fields you do not know.",
     routers=ROUTERS,
-    outbox_collections=OUTBOX_COLLECTIONS,
     projections=[CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS],
     subscriptions=SUBSCRIPTIONS,
     produces=[

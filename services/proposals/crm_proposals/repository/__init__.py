@@ -15,7 +15,6 @@ PROPOSAL_CONTACTS = "proposal_contacts"
 MINING = "mining_state"
 """The latest mining run's decisive steps, by which skipped steps are flagged."""
 
-OUTBOX_COLLECTIONS = (CATALOG, PROPOSALS, SALES_MODELS)
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
 
@@ -24,9 +23,11 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[PROPOSALS].create_index([("client_id", 1), ("_id", 1)])
     await db[PROPOSALS].create_index([("status", 1), ("_id", 1)])
     await db[PROPOSALS].create_index([("curator_id", 1), ("_id", 1)])
-    await db[PROPOSALS].create_index("registered_at")
+    await db[PROPOSALS].create_index([("registered_at", 1), ("_id", 1)])
+    await db[PROPOSALS].create_index([("curator_id", 1), ("registered_at", 1), ("_id", 1)])
     await db[PROPOSALS].create_index("plan.steps.step_id")
     await db[PROPOSALS].create_index([("flagged", 1), ("_id", 1)])
     await db[CATALOG].create_index([("active", 1), ("_id", 1)])
+    await db[CATALOG].create_index([("kind", 1), ("_id", 1)])
     await db[PROPOSAL_CONTACTS].create_index([("proposal_id", 1), ("occurred_at", 1)])
     await db[PEOPLE].create_index("client_id")

@@ -58,11 +58,11 @@ class CatalogRepository:
         return _from_doc(doc)
 
     async def get(self, code: str) -> CatalogItem | None:
-        doc = await self.items.collection.find_one({"_id": code}, {"outbox": 0})
+        doc = await self.items.collection.find_one({"_id": code})
         return _from_doc(doc) if doc else None
 
     async def get_many(self, codes: set[str]) -> dict[str, CatalogItem]:
-        cursor = self.items.collection.find({"_id": {"$in": sorted(codes)}}, {"outbox": 0})
+        cursor = self.items.collection.find({"_id": {"$in": sorted(codes)}})
         return {d["_id"]: _from_doc(d) async for d in cursor}
 
     async def list(

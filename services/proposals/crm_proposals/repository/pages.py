@@ -21,7 +21,7 @@ async def page(
     flt: dict[str, Any] = dict(query)
     if cursor:
         flt["_id"] = {"$gt": cursor}
-    docs = [d async for d in collection.find(flt, {"outbox": 0}).sort("_id", 1).limit(size + 1)]
+    docs = [d async for d in collection.find(flt).sort("_id", 1).limit(size + 1)]
     more = len(docs) > size
     docs = docs[:size]
     return docs, (docs[-1]["_id"] if more and docs else None)

@@ -149,11 +149,11 @@ class ProposalRepository:
         return result.modified_count == 1
 
     async def get(self, proposal_id: str) -> Proposal | None:
-        doc = await self.collection.find_one({"_id": proposal_id}, {"outbox": 0})
+        doc = await self.collection.find_one({"_id": proposal_id})
         return from_doc(doc) if doc else None
 
     async def get_by_step(self, step_id: str) -> Proposal | None:
-        doc = await self.collection.find_one({"plan.steps.step_id": step_id}, {"outbox": 0})
+        doc = await self.collection.find_one({"plan.steps.step_id": step_id})
         return from_doc(doc) if doc else None
 
     async def list(
@@ -168,7 +168,8 @@ class ProposalRepository:
     ) -> tuple[list[Proposal], str | None]:
         query: dict[str, Any] = {}
         if flagged is not None:
-            query["flagged"] = True if flagged else {"$ne": True}
+            # Point values (not ``$ne``), so the (flagged, _id) index gives the id order.
+            query["flagged"] = True if flagged else {"$in": [False, None]}
         if client_id:
             query["client_id"] = client_id
         if status:
@@ -187,6 +188,9 @@ class ProposalRepository:
         curator_id: str | None = None,
         with_plan: bool = False,
     ) -> AsyncIterator[Proposal]:
+        """At most :data:`SCAN_LIMIT` proposals, in the order of the index that serves the
+        filter: by id within the statuses when they are given (the mining), otherwise by
+        registration time (the pipeline report, by period and curator)."""
         query: dict[str, Any] = {}
         if statuses is not None:
             query["status"] = {"$in": [s.value for s in statuses]}
@@ -201,7 +205,8 @@ class ProposalRepository:
             query["curator_id"] = curator_id
         if with_plan:
             query["plan"] = {"$ne": None}
-        cursor = self.collection.find(query, {"outbox": 0}).sort("_id", 1).limit(SCAN_LIMIT)
+        order = [("_id", 1)] if statuses is not None else [("registered_at", 1), ("_id", 1)]
+        cursor = self.collection.find(query).sort(order).limit(SCAN_LIMIT)
         async for doc in cursor:
             yield from_doc(doc)
 

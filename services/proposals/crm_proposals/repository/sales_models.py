@@ -57,7 +57,7 @@ class SalesModelRepository:
         return _from_doc(doc)
 
     async def get(self, model_id: str) -> SalesModel | None:
-        doc = await self.models.collection.find_one({"_id": model_id}, {"outbox": 0})
+        doc = await self.models.collection.find_one({"_id": model_id})
         return _from_doc(doc) if doc else None
 
     async def list(

@@ -40,6 +40,38 @@ from crm_kit.testing import (
 from crm_proposals.app import ProposalsSettings, create
 
 ALL_SCOPES = ("proposals:read", "proposals:write", "proposals:admin")
+TEST_READ = "test"
+"""The comment on the tests' own reads, which the query-plan check leaves out."""
+KIT_COLLECTIONS = frozenset({"outbox", "outbox_lease", "processed_events"})
+
+
+async def profile_every_operation(db: Any) -> None:
+    """Turn the store's profiler on for ``db``, with room for a module's operations."""
+    await db.command("profile", 0)
+    await db.drop_collection("system.profile")
+    await db.create_collection("system.profile", capped=True, size=64 << 20)
+    await db.command("profile", 2)
+
+
+async def collection_scans(db: Any) -> list[str]:
+    """The service's operations the profiler saw reading a whole collection (the kit's own
+    collections and the tests' reads aside)."""
+    await db.command("profile", 0)
+    found = db["system.profile"].find(
+        {"planSummary": {"$regex": "COLLSCAN"}, "command.comment": {"$ne": TEST_READ}}
+    )
+    return [
+        f"{op['op']} {op['ns']} {op['planSummary']}: {_shape(op.get('command') or {})}"
+        async for op in found
+        if op["ns"].split(".", 1)[1] not in KIT_COLLECTIONS
+    ]
+
+
+def _shape(command: dict[str, Any]) -> Any:
+    for key in ("filter", "q", "query", "pipeline"):
+        if key in command:
+            return command[key]
+    return command
 
 
 @dataclass
@@ -172,18 +204,11 @@ class Crm:
         return created.json()
 
     async def settled(self) -> None:
-        """Wait until the relay has published and pulled every pending event.
-
-        Each write's events are then on the topic before the next write. (It was also how the
-        tests avoided FerretDB v1 losing a write raced by the relay's ``$pull``, which the local
-        store's write-serializing proxy now prevents; see docs/decisions/0030.)
-        """
+        """Wait until the relay has published every pending event (the outbox is empty), so
+        each write's events are on the topic before the next write."""
 
         async def drained() -> bool:
-            for name in ("proposals", "catalog", "sales_models"):
-                if await self.db[name].count_documents({"outbox": {"$ne": []}}):
-                    return False
-            return True
+            return await self.db["outbox"].count_documents({}, comment=TEST_READ) == 0
 
         await eventually(drained, what="the outbox relay drained")
 
@@ -209,7 +234,7 @@ class Crm:
         return response
 
     async def count(self, collection: str, query: dict[str, Any] | None = None) -> int:
-        n: int = await self.db[collection].count_documents(query or {})
+        n: int = await self.db[collection].count_documents(query or {}, comment=TEST_READ)
         return n
 
 
@@ -223,8 +248,11 @@ async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
         # running() drops the test database once the app (and its consumers) stopped.
         async with running(app), http_client(app) as http:
             crm = Crm(app, http, stack, jwt_keys, producer)
+            await profile_every_operation(crm.db)
             # The consumer is live once a first employee shows in the projection.
             await crm.employee("Sentinel", within=240)
             yield crm
+            # Every query the module's tests made the service run was served by an index.
+            assert await collection_scans(crm.db) == []
     finally:
         await producer.stop()

@@ -18,7 +18,6 @@ from crm_campaigns.api import (
 from crm_campaigns.consumers import SUBSCRIPTIONS
 from crm_campaigns.domain.errors import CampaignsError, Missing, StateConflict
 from crm_campaigns.handlers.invitations import invitation_worker
-from crm_campaigns.repository import OUTBOX_COLLECTIONS
 from crm_campaigns.repository.indexes import create_indexes
 from crm_campaigns.settings import CampaignsSettings
 
@@ -46,7 +45,6 @@ SPEC = ServiceSpec(
     ],
     workers=[invitation_worker],
     produces=PRODUCES,
-    outbox_collections=OUTBOX_COLLECTIONS,
     domain_errors={CampaignsError: 422, StateConflict: 409, Missing: 404},
     subscriptions=SUBSCRIPTIONS,
     indexes=create_indexes,

@@ -195,7 +195,7 @@ async def _page(
         questionnaire=q,
         event=event,
         anonymous=claims.participant_id is None,
-        catalog=await catalog_names(runtime.db),
+        catalog=await catalog_names(runtime.db, (o for x in q.questions for o in x.options)),
         error=error,
     )
 

@@ -56,31 +56,22 @@ async def market_needs(
         match["programme_id"] = programme_id
     if field_of_activity:
         match["field_of_activity"] = field_of_activity
-    needs = Needs(runtime)
-    mentions = {r["item_code"]: r["n"] for r in await needs.grouped(match, ["item_code"])}
-    clients: dict[str, int] = {}
-    for r in await needs.grouped(match, ["item_code", "client_id"]):
-        if r.get("client_id"):
-            clients[r["item_code"]] = clients.get(r["item_code"], 0) + 1
-    fields: dict[str, list[FieldShare]] = {}
-    for r in await needs.grouped(match, ["item_code", "field_of_activity"]):
-        fields.setdefault(r["item_code"], []).append(
-            FieldShare(field_of_activity=r["field_of_activity"], mentions=r["n"])
-        )
-    total = sum(mentions.values())
-    names = await catalog_names(runtime.db)
+    items = await Needs(runtime).per_item(match)
+    total = sum(item["mentions"] for item in items)
+    names = await catalog_names(runtime.db, (item["item_code"] for item in items))
     rows = [
         NeedRow(
-            item_code=code,
-            name=names.get(code, code),
-            mentions=n,
-            distinct_clients=clients.get(code, 0),
-            share=round(n / total, 4) if total else 0.0,
+            item_code=item["item_code"],
+            name=names.get(item["item_code"], item["item_code"]),
+            mentions=item["mentions"],
+            distinct_clients=item["distinct_clients"],
+            share=round(item["mentions"] / total, 4) if total else 0.0,
             by_field_of_activity=sorted(
-                fields.get(code, []), key=lambda f: (-f.mentions, f.field_of_activity)
+                (FieldShare(**f) for f in item["by_field_of_activity"]),
+                key=lambda f: (-f.mentions, f.field_of_activity),
             ),
         )
-        for code, n in mentions.items()
+        for item in items
     ]
     rows.sort(key=lambda r: (-r.mentions, r.item_code))
     return MarketNeeds(total_mentions=total, items=rows)

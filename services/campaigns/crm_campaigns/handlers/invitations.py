@@ -24,7 +24,6 @@ from crm_campaigns.handlers.participants import (
 from crm_campaigns.links import LinkPurpose
 from crm_campaigns.projections import people as directory
 from crm_campaigns.repository.participants import (
-    CHUNK,
     Counters,
     InvitationRuns,
     ParticipantRepository,
@@ -33,15 +32,21 @@ from crm_campaigns.repository.planning import EventRepository
 from crm_campaigns.settings import settings_of
 
 
-def _targets(event_id: str, statuses: Sequence[str]) -> dict[str, Any]:
-    return {"event_id": event_id, "status": {"$in": list(statuses)}}
+def _targets(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's participants: in its statuses, and added before it was asked for (someone
+    added later waits for the next run)."""
+    return {
+        "event_id": run["event_id"],
+        "status": {"$in": list(run["statuses"])},
+        "added_at": {"$lte": run["created_at"]},
+    }
 
 
 async def start_invitations(
     runtime: Runtime, event_id: str, statuses: Sequence[str]
 ) -> dict[str, Any]:
-    """Queue a run and answer at once: reading its participants takes one scan of the
-    participants, which the worker does (at 100,000 it would hold the request too long)."""
+    """Queue a run and answer at once: the worker goes through the participants (at 100,000
+    that would hold the request too long)."""
     event = await EventRepository(runtime).get(event_id)
     event.ensure_open()
     run = {
@@ -60,33 +65,26 @@ async def start_invitations(
 
 
 async def run_invitations(runtime: Runtime, run: dict[str, Any]) -> None:
-    """Work one run through, a page of one chunk's ids at a time; resumable from its cursor
-    (chunk, position) after a crash.
+    """Work one run through, a page of participants at a time in ``_id`` order; resumable
+    from its cursor (the last id done) after a crash.
 
-    First the run's participants are fixed: their ids are read once (one scan with a
-    projection) and stored in chunk documents; a run stopped before its ``chunks`` were
-    recorded reads them again (the chunks are replaced), since nobody was invited yet.
-
-    Each page is fetched with one ``_id $in`` and only participants still in one of the run's
-    statuses are taken; the domain invites a participant once (``invite`` reaches nothing for
-    one already invited), and every write is guarded by the version read. So a page done
-    again after a crash, or a participant changed meanwhile, invites no one twice."""
+    First the run's participants are counted (its ``total``). Each page is read after the
+    cursor, and only participants still in one of the run's statuses are taken; the domain
+    invites a participant once (``invite`` reaches nothing for one already invited), and
+    every write is guarded by the version read. So a page done again after a crash, or a
+    participant changed meanwhile, invites no one twice."""
     runs = InvitationRuns(runtime)
     repo = ParticipantRepository(runtime)
     event = await EventRepository(runtime).get(run["event_id"])
-    targets = _targets(event.event_id, run["statuses"])
-    if "chunks" not in run:
-        ids = await repo.ids(targets)
-        run["chunks"] = await runs.write_chunks(run["_id"], ids)
-        run["total"] = len(ids)
-        await runs.planned(run["_id"], chunks=run["chunks"], total=len(ids))
+    targets = _targets(run)
+    if run.get("total") is None:
+        run["total"] = await repo.count(targets)
+        await runs.planned(run["_id"], total=run["total"])
     sign = signer(runtime)
     ttl = timedelta(days=settings_of(runtime).invitation_link_ttl_days)
-    chunk_no, position = int(run.get("chunk") or 0), int(run.get("position") or 0)
-    while chunk_no < run["chunks"]:
-        chunk = await runs.chunk(run["_id"], chunk_no)
-        page = chunk[position : position + BATCH]
-        batch = await repo.by_ids(page, targets) if page else []
+    after: str | None = run.get("after")
+    processed = int(run.get("processed") or 0)
+    while batch := await repo.next_batch(targets, after=after, limit=BATCH):
         people = await directory.people(runtime.db, [p.person_id for p in batch if p.person_id])
         staff = await directory.employees(
             runtime.db, [p.employee_id for p in batch if p.employee_id]
@@ -126,17 +124,11 @@ async def run_invitations(runtime: Runtime, run: dict[str, Any]) -> None:
             for key, value in deltas[pid].items():
                 totals[key] = totals.get(key, 0) + value
         await Counters(runtime).add(event.event_id, totals)
-        position += len(page)
-        if position >= len(chunk):
-            chunk_no, position = chunk_no + 1, 0
-        await runs.progress(
-            run["_id"],
-            chunk=chunk_no,
-            position=position,
-            processed=min(int(run["total"]), chunk_no * CHUNK + position),
-            invited=len(written),
-        )
-    await runs.finish(run["_id"], utc_now())
+        after = batch[-1].participant_id
+        # Someone who moved into the run's statuses meanwhile is taken too, beyond the total.
+        processed = min(int(run["total"]), processed + len(batch))
+        await runs.progress(run["_id"], after=after, processed=processed, invited=len(written))
+    await runs.finish(run["_id"], utc_now(), processed=int(run["total"]))
 
 
 async def invitation_worker(runtime: Runtime) -> None:

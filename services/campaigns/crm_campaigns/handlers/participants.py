@@ -66,18 +66,14 @@ async def _add(
     waitlist: bool,
     by_portrait: bool,
     result: Added,
-    listed: set[str] | None = None,
 ) -> None:
-    """Add the candidates not yet on the list. ``listed``, when given, is the natural keys
-    already on it, read once by the caller and kept up to date here (a selection adding many
-    groups scans the list once, not once per group); the unique (event, who) index still
-    refuses a key a concurrent add listed meanwhile."""
+    """Add the candidates not yet on the list (a concurrent add that listed one meanwhile
+    keeps it: the insert leaves it out, by the unique (event, who) index)."""
     repo = ParticipantRepository(runtime)
     unique: dict[str, Participant] = {}
     for p in candidates:
         unique.setdefault(p.who, p)
-    if listed is None:
-        listed = await repo.already_listed(event.event_id, list(unique))
+    listed = await repo.already_listed(event.event_id, list(unique))
     fresh = [p for who, p in unique.items() if who not in listed]
     result.already_listed += len(candidates) - len(fresh)
     seats = Seats(runtime)
@@ -93,8 +89,6 @@ async def _add(
             )
     for p in takers[granted:]:
         p.status = ParticipantStatus.WAITLISTED
-    waiting = len(takers) - granted
-    await seats.count_waiting(event.event_id, waiting)  # before they are written: never below
     now = utc_now()
     inserted = await repo.insert_many(
         fresh,
@@ -108,12 +102,9 @@ async def _add(
     )  # a concurrent add listed them first
     await seats.release(event.event_id, lost_seats)
     kept = [p for p in fresh if p.participant_id in inserted]
-    listed.update(p.who for p in fresh)
     result.already_listed += len(fresh) - len(kept)
     result.added.extend(kept)
-    kept_waiting = sum(1 for p in kept if p.status == ParticipantStatus.WAITLISTED)
-    await seats.count_waiting(event.event_id, kept_waiting - waiting)
-    result.waitlisted += kept_waiting
+    result.waitlisted += sum(1 for p in kept if p.status == ParticipantStatus.WAITLISTED)
     planned = sum(1 for p in kept if p.status == ParticipantStatus.PLANNED)
     await Counters(runtime).add(event.event_id, {"planned": planned})
 
@@ -205,18 +196,10 @@ async def select_by_portrait(runtime: Runtime, event_id: str, body: SelectByPort
             runtime.db, projections.portrait_query(portrait)
         )
     ]
-    # One scan of the event's list and one of the people projection, whatever the sizes.
-    listed = await ParticipantRepository(runtime).listed(event_id)
     async for group in directory.consenting_people(runtime.db, client_ids, BATCH):
         candidates = [_person_participant(event_id, p, body.role, None, now) for p in group]
         await _add(
-            runtime,
-            event,
-            candidates,
-            waitlist=body.waitlist,
-            by_portrait=True,
-            result=result,
-            listed=listed,
+            runtime, event, candidates, waitlist=body.waitlist, by_portrait=True, result=result
         )
     return result
 
@@ -232,11 +215,8 @@ async def remove_participant(runtime: Runtime, event_id: str, participant_id: st
         # The natural key is freed so the same person can be added again later.
         extra={"removed": True, "removed_at": now, "who": f"removed:{p.participant_id}"},
     )
-    await repo.forget_key(p)
     if p.status != ParticipantStatus.WAITLISTED and p.invited_at is None:
         await Counters(runtime).add(event_id, {"planned": -1})
-    if p.status == ParticipantStatus.WAITLISTED:
-        await Seats(runtime).count_waiting(event_id, -1)
     if held_seat:
         await seat_freed(runtime, event_id)
 
@@ -253,11 +233,11 @@ async def seat_freed(runtime: Runtime, event_id: str) -> None:
 async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
     """Fill free seats from the waiting list, longest waiting first; returns how many moved.
 
-    The waiting list is read once (one scan), not once per seat, and not at all while the
-    kept count says nobody waits. Each promotion reserves its
-    seat first and is a version-guarded write, so concurrent promotions (or adds) cannot give
-    one seat twice; a promoted participant is planned (ParticipantPromoted, written with the
-    new state) and is invited by the next invitation run."""
+    The waiting list is read in its order from its own index, only as far as seats are
+    free. Each promotion reserves its seat first and is a version-guarded write, so
+    concurrent promotions (or adds) cannot give one seat twice; a promoted participant is
+    planned (ParticipantPromoted, written with the new state) and is invited by the next
+    invitation run."""
     if event.status.value != "scheduled":
         return 0
     repo = ParticipantRepository(runtime)
@@ -265,13 +245,7 @@ async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
     # With no capacity (any more), everyone waiting comes in.
     limited = event.capacity is not None
     promoted = 0
-    counted = await seats.waiting(event.event_id)
-    if counted is not None and counted <= 0:
-        return 0  # nobody waits: no scan (a decline or removal frees a seat often)
-    queue = await repo.waitlisted(event.event_id)
-    if not queue and counted is not None:
-        await seats.none_waiting(event.event_id, counted)
-    for waiting in queue:
+    async for waiting in repo.waitlisted(event.event_id):
         if limited and await seats.reserve(event.event_id, event.capacity or 0, 1) == 0:
             break
         candidate: Participant | None = waiting
@@ -295,7 +269,6 @@ async def promote_waitlisted(runtime: Runtime, event: MarketingEvent) -> int:
             if limited:
                 await seats.release(event.event_id, 1)
             continue
-        await seats.count_waiting(event.event_id, -1)
         await Counters(runtime).add(event.event_id, reached)
         promoted += 1
     return promoted
@@ -323,15 +296,16 @@ async def capacity_changed(
 async def mark_no_shows(runtime: Runtime, event_id: str) -> int:
     """Once the event is completed: everyone who accepted and was not seen is a no-show.
     Idempotent (a participant is marked once), so it can run again after an interruption.
-    Their ids are read in one scan, then fetched and marked a page (``_id $in``) at a time;
+    They are read a page at a time in ``_id`` order and marked by version-guarded writes;
     each no-show is published as AttendanceRecorded (not attended) with its new state."""
     repo = ParticipantRepository(runtime)
     marked = 0
     now = utc_now()
-    query = {"event_id": event_id, "answer": "accepted", "attended_at": None, "no_show_at": None}
-    ids = await repo.ids(query)
-    for start in range(0, len(ids), BATCH):
-        batch = await repo.by_ids(ids[start : start + BATCH], query)
+    query = {"event_id": event_id, "status": ParticipantStatus.ACCEPTED.value,
+             "answer": "accepted", "attended_at": None, "no_show_at": None}  # fmt: skip
+    after: str | None = None
+    while batch := await repo.next_batch(query, after=after, limit=BATCH):
+        after = batch[-1].participant_id
         changed: list[tuple[Participant, Sequence[ContractEvent], dict[str, Any]]] = []
         for p in batch:
             if p.mark_no_show(now):

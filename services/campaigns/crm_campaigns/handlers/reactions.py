@@ -23,7 +23,7 @@ from crm_campaigns.handlers.gathering import Gatherer
 from crm_campaigns.projections import CLIENTS
 from crm_campaigns.repository.contacts import EventContacts, programmes_of, read_by_ids
 from crm_campaigns.repository.needs import Needs, need_docs, new_client_first_time
-from crm_campaigns.repository.participants import CHUNK, Counters, ParticipantRepository
+from crm_campaigns.repository.participants import Counters, ParticipantRepository
 from crm_campaigns.repository.planning import EventRepository
 
 _INVITATIONS = {NotificationKind.INVITATION, NotificationKind.STAFF_NOTICE}
@@ -48,8 +48,8 @@ Outcome = tuple[NotificationDelivered | NotificationFailed, Envelope]
 
 async def record_deliveries(rt: Runtime, items: Sequence[Outcome]) -> None:
     """Notify's outcomes of invitations, many at once: the participants read by ``_id $in``,
-    each moved participant written by a version-guarded statement (50 to a command), each
-    event's counters moved once. A participant changed meanwhile (its guard missed) goes
+    the moved ones written by version-guarded statements in one bulk command, each event's
+    counters moved once. A participant changed meanwhile (its guard missed) goes
     through the one-by-one path, which reads it again and retries a lost race."""
     wanted = [
         (event, isinstance(event, NotificationDelivered))
@@ -62,11 +62,7 @@ async def record_deliveries(rt: Runtime, items: Sequence[Outcome]) -> None:
         return
     repo = ParticipantRepository(rt)
     ids = list(dict.fromkeys(str(e.participant_id) for e, _ in wanted))
-    known: dict[str, Participant] = {}
-    for start in range(0, len(ids), CHUNK):
-        known.update(
-            {p.participant_id: p for p in await repo.by_ids(ids[start : start + CHUNK], {})}
-        )
+    known: dict[str, Participant] = {p.participant_id: p for p in await repo.by_ids(ids, {})}
     reached: dict[str, dict[str, int]] = {}
     for event, delivered in wanted:
         p = known.get(str(event.participant_id))
@@ -128,10 +124,11 @@ async def record_contacts(rt: Runtime, items: Sequence[tuple[ContactRecorded, En
     """Managers' reports of contacts at events, many at once: each counted once, its needs
     noted, and the person taken as having attended.
 
-    Store commands for n records of one event: one read of the events, bulk inserts of the
-    records (50 a write), one counter update per event, one mark, then for records naming needs
-    one read of their clients and bulk inserts of the needs, and per record naming a person the
-    attendance (a key read, and a write when the person is a participant)."""
+    Store commands for n records of one event: one read of the events, one transaction
+    inserting the new records with their events, one counter update per event, one marking
+    them counted, then for records naming needs one read of their clients and one insert of
+    the needs, and per record naming a person the attendance (an indexed read, and a write
+    when the person is a participant)."""
     wanted = {
         event.contact_id: event
         for event, _ in items

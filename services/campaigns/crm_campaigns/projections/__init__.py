@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_campaigns.domain.programmes import Portrait
+from crm_campaigns.repository import READS_ALL
 
 CLIENTS = "client_projection"
 
@@ -28,7 +29,11 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     from crm_campaigns.projections import people
 
     await people.create_indexes(db)
+    # A portrait filters on any of these; the planner takes the most selective one.
     await db[CLIENTS].create_index([("status", 1), ("region", 1)])
+    await db[CLIENTS].create_index("field_of_activity")
+    await db[CLIENTS].create_index("region")
+    await db[CLIENTS].create_index("size")
     await db[CLIENTS].create_index("tags")
 
 
@@ -75,7 +80,11 @@ async def on_client_status_changed(rt: Runtime, event: ClientStatusChanged, _: E
 async def matching_clients(
     db: AsyncDatabase[Document], query: dict[str, Any]
 ) -> AsyncIterator[Document]:
-    async for doc in db[CLIENTS].find(query, {"field_of_activity": 1, "status": 1}):
+    # An empty portrait asks for every client.
+    comment = None if query else READS_ALL
+    async for doc in db[CLIENTS].find(
+        query, {"field_of_activity": 1, "status": 1}, comment=comment
+    ):
         yield doc
 
 

@@ -147,29 +147,32 @@ async def employees(db: AsyncDatabase[Document], ids: list[str]) -> dict[str, Do
     return {d["_id"]: d async for d in db[EMPLOYEES].find({"_id": {"$in": ids}})}
 
 
-async def catalog_names(db: AsyncDatabase[Document]) -> dict[str, str]:
-    return {
-        d["_id"]: str(d.get("name") or d["_id"]) async for d in db[CATALOG].find({}, {"name": 1})
-    }
+async def catalog_names(db: AsyncDatabase[Document], codes: Iterable[str]) -> dict[str, str]:
+    """The catalogue names of ``codes`` that are known."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    found = db[CATALOG].find({"_id": {"$in": wanted}}, {"name": 1})
+    return {d["_id"]: str(d.get("name") or d["_id"]) async for d in found}
 
 
 async def consenting_people(
     db: AsyncDatabase[Document], client_ids: list[str], batch: int
 ) -> AsyncIterator[list[Document]]:
     """People of these clients who agreed to be contacted on at least one channel, in groups
-    of ``batch``, in ``_id`` order.
-
-    One scan of the projection, whatever the number of clients: FerretDB evaluates the filter
-    over every document anyway (docs/decisions/0002), so a query per few hundred clients
-    would read the whole projection again each time. Up to ``batch`` clients are filtered in
-    the store; more are filtered here."""
-    wanted = set(client_ids)
-    if not wanted:
+    of ``batch``: one read through the (client, id) index, in that order."""
+    if not client_ids:
         return
-    query: dict[str, Any] = {"consented.0": {"$exists": True}, "name": {"$exists": True}}
-    if len(wanted) <= batch:
-        query["client_id"] = {"$in": sorted(wanted)}
-    found = [d async for d in db[PEOPLE].find(query) if d.get("client_id") in wanted]
-    found.sort(key=lambda d: str(d["_id"]))
-    for start in range(0, len(found), batch):
-        yield found[start : start + batch]
+    query = {
+        "client_id": {"$in": sorted(set(client_ids))},
+        "consented.0": {"$exists": True},
+        "name": {"$exists": True},
+    }
+    group: list[Document] = []
+    async for person in db[PEOPLE].find(query).sort([("client_id", 1), ("_id", 1)]):
+        group.append(person)
+        if len(group) == batch:
+            yield group
+            group = []
+    if group:
+        yield group

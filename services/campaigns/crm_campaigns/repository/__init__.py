@@ -7,7 +7,6 @@ EVENTS = "events"
 TASK_TEMPLATES = "task_templates"
 PARTICIPANTS = "participants"
 INVITATION_RUNS = "invitation_runs"
-INVITATION_CHUNKS = "invitation_run_chunks"
 EFFECTIVENESS = "effectiveness"
 QUESTIONNAIRES = "questionnaires"
 RESPONSES = "questionnaire_responses"
@@ -16,11 +15,6 @@ NEW_CLIENTS = "new_clients"
 NEEDS = "needs"
 CALENDAR_FEEDS = "calendar_feeds"
 
-PARTICIPANT_KEYS = "participant_keys"
-KEYS_KEPT = "participant_keys_kept"
-"""Set on an event document made since participant keys are kept: a key missing for such an
-event means no such participant, without a scan."""
-WAITING = "waitlisted_count"
-"""The field of an event document that counts its waiting list (see ``Seats``)."""
-
-OUTBOX_COLLECTIONS = (PROGRAMMES, EVENTS, PARTICIPANTS, RESPONSES, EVENT_CONTACTS)
+READS_ALL = "reads the whole collection by design"
+"""The comment on a query whose answer is every document (a report or a selection without a
+filter): the one kind of query no index narrows."""

@@ -1,15 +1,12 @@
 """Managers' contact records at events, written many at a time (the catch-up path).
 
 A record document (``event_contacts``, ``_id`` = the contact id) is the claim that its record
-is counted: it is inserted (with ``counted: False``, meaning "see the mark"), the event's counter
-is moved, then a mark with the same ``_id`` is inserted in ``counted_contacts`` (small
-documents in bulk: marking the records themselves with one ``update_many`` by ``_id $in`` took
-120 ms for 175 records on the local store, against 5 ms per 50 inserted marks). A redelivered
-record finds its document: with a mark (or stored before marks were kept, so without the
-``counted`` field) it was counted, nothing to do; without one, the counting before was cut
-short, and it is counted now. Only a failure between the counter's update and the mark can
-count a record twice (one write apart; before, a failure between the insert and the counter
-lost it).
+is counted: it is inserted with its events and ``counted: False``, the event's counter is
+moved, then the records are marked ``counted: True`` (one ``update_many``). A redelivered record
+finds its document: marked (or stored before the mark was kept, so without the field) it was
+counted, nothing to do; unmarked, the counting before was cut short, and it is counted now.
+Only a failure between the counter's update and the mark can count a record twice (one write
+apart).
 """
 
 from __future__ import annotations
@@ -18,34 +15,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from crm_contracts.base import ContractEvent
-from crm_kit.outbox import OUTBOX, VERSION, Document, outbox_entry
+from crm_kit.outbox import VERSION, Document
 from crm_kit.runtime import Runtime
-from pymongo.errors import BulkWriteError
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from crm_campaigns.repository import EVENT_CONTACTS, EVENTS
 
-WRITE_CHUNK = 50
-"""Documents per bulk insert (decision 0002: the local store wants bulk writes of 20-50)."""
-READ_CHUNK = 400
-"""Ids per ``_id $in`` read (the local store uses its index up to 500)."""
 COUNTED = "counted"
-COUNTED_CONTACTS = "counted_contacts"
-"""One mark per contact record whose counting completed (``_id`` = the contact id)."""
-DUPLICATE_KEY = 11000
 
 
 async def read_by_ids(
     runtime: Runtime, collection: str, ids: Iterable[str], projection: Mapping[str, Any]
 ) -> dict[str, Document]:
-    """The documents of ``ids`` that exist, by ``_id``, with ``_id $in`` reads of at most
-    :data:`READ_CHUNK` (each cursor exhausted)."""
+    """The documents of ``ids`` that exist, by ``_id`` (one ``_id $in`` read)."""
     wanted = list(dict.fromkeys(ids))
-    found: dict[str, Document] = {}
-    for start in range(0, len(wanted), READ_CHUNK):
-        chunk = wanted[start : start + READ_CHUNK]
-        cursor = runtime.db[collection].find({"_id": {"$in": chunk}}, dict(projection))
-        found.update({str(doc["_id"]): doc async for doc in cursor})
-    return found
+    if not wanted:
+        return {}
+    cursor = runtime.db[collection].find({"_id": {"$in": wanted}}, dict(projection))
+    return {str(doc["_id"]): doc async for doc in cursor}
 
 
 async def programmes_of(runtime: Runtime, event_ids: Iterable[str]) -> dict[str, str | None]:
@@ -63,48 +50,33 @@ class EventContacts:
     async def claim(
         self, records: Sequence[tuple[Mapping[str, Any], Sequence[ContractEvent]]]
     ) -> list[Document]:
-        """Insert each record (a document with its events) unless stored; returns the records
-        not yet counted: the new ones, and stored ones whose counting was cut short."""
-        producer = self.runtime.settings.service_name
-        docs: list[Document] = [
-            {
-                **document,
-                COUNTED: False,
-                VERSION: 1,
-                OUTBOX: [outbox_entry(e, producer=producer) for e in events],
-            }
-            for document, events in records
-        ]
-        stored: list[str] = []
-        for start in range(0, len(docs), WRITE_CHUNK):
-            chunk = docs[start : start + WRITE_CHUNK]
-            try:
-                await self.collection.insert_many(chunk, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                stored.extend(str(chunk[e["index"]]["_id"]) for e in errors)
-        for doc in docs:
-            if doc[OUTBOX]:
-                self.runtime.relay.wake(EVENT_CONTACTS, doc["_id"])
-        if not stored:
-            return docs
-        before = await read_by_ids(self.runtime, EVENT_CONTACTS, stored, {COUNTED: 1})
-        # A document without the field was stored (and counted) before marks were kept.
-        unsure = [i for i, doc in before.items() if doc.get(COUNTED, True) is False]
-        marked = await read_by_ids(self.runtime, COUNTED_CONTACTS, unsure, {"_id": 1})
-        cut_short = set(unsure) - set(marked)
-        taken = set(stored)
-        return [d for d in docs if d["_id"] not in taken or d["_id"] in cut_short]
+        """Insert each record with its events unless stored (one transaction); returns the
+        records not yet counted: the new ones, and stored ones whose counting was cut short."""
+        if not records:
+            return []
+        events = self.runtime.events
+        docs: list[Document] = [{**document, COUNTED: False, VERSION: 1} for document, _ in records]
+        facts = {str(doc["_id"]): evs for doc, (_, evs) in zip(docs, records, strict=True)}
+
+        async def work(session: AsyncClientSession) -> dict[str, bool]:
+            # A duplicate key would abort the transaction: what is stored is read first.
+            ids = [doc["_id"] for doc in docs]
+            found = self.collection.find({"_id": {"$in": ids}}, {COUNTED: 1}, session=session)
+            # A document without the field was stored (and counted) before marks were kept.
+            stored = {str(d["_id"]): d.get(COUNTED, True) is not False async for d in found}
+            new = [doc for doc in docs if str(doc["_id"]) not in stored]
+            if new:
+                await self.collection.insert_many(new, ordered=True, session=session)
+            await events.add(
+                session, [e for doc in new for e in events.entries(facts[str(doc["_id"])])]
+            )
+            return stored
+
+        counted = await events.transaction(work)
+        return [d for d in docs if not counted.get(str(d["_id"]), False)]
 
     async def mark_counted(self, ids: Sequence[str]) -> None:
-        marks = [{"_id": i} for i in ids]
-        for start in range(0, len(marks), WRITE_CHUNK):
-            try:
-                await self.runtime.db[COUNTED_CONTACTS].insert_many(
-                    marks[start : start + WRITE_CHUNK], ordered=False
-                )
-            except BulkWriteError as exc:  # marked by an earlier, cut-short attempt
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
+        if ids:
+            await self.collection.update_many(
+                {"_id": {"$in": list(ids)}}, {"$set": {COUNTED: True}}
+            )

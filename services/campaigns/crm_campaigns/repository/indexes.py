@@ -1,4 +1,5 @@
-"""Indexes of every collection the service owns, made at start-up."""
+"""Indexes of every collection the service owns, made at start-up: each query of the
+repository and the projections is served by one of them."""
 
 from __future__ import annotations
 
@@ -6,18 +7,36 @@ from crm_kit.outbox import Document
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_campaigns import projections
-from crm_campaigns.repository import EVENTS, NEEDS, PARTICIPANTS, PROGRAMMES
+from crm_campaigns.repository import (
+    EVENTS,
+    INVITATION_RUNS,
+    NEEDS,
+    PARTICIPANTS,
+    PROGRAMMES,
+)
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await projections.create_indexes(db)
+    # The plan-schedule: by period, kind, programme, responsible employee or status.
     await db[EVENTS].create_index([("starts_at", 1), ("_id", 1)])
-    await db[EVENTS].create_index([("kind", 1), ("starts_at", 1)])
-    await db[EVENTS].create_index([("programme_id", 1), ("starts_at", 1)])
-    await db[EVENTS].create_index("responsible_employee_ids")
+    await db[EVENTS].create_index([("kind", 1), ("starts_at", 1), ("_id", 1)])
+    await db[EVENTS].create_index([("programme_id", 1), ("starts_at", 1), ("_id", 1)])
+    await db[EVENTS].create_index([("responsible_employee_ids", 1), ("starts_at", 1), ("_id", 1)])
+    await db[EVENTS].create_index([("status", 1), ("starts_at", 1), ("_id", 1)])
     await db[PROGRAMMES].create_index("name")
     # One person or employee is on an event's list at most once.
     await db[PARTICIPANTS].create_index([("event_id", 1), ("who", 1)], unique=True)
+    await db[PARTICIPANTS].create_index([("event_id", 1), ("_id", 1)])
     await db[PARTICIPANTS].create_index([("event_id", 1), ("status", 1), ("_id", 1)])
-    await db[PARTICIPANTS].create_index("check_in_code")
+    await db[PARTICIPANTS].create_index([("event_id", 1), ("check_in_code", 1)])
+    # The waiting list in its order; only the waiting are in it.
+    await db[PARTICIPANTS].create_index(
+        [("event_id", 1), ("added_at", 1), ("_id", 1)],
+        name="waiting_list",
+        partialFilterExpression={"status": "waitlisted"},
+    )
+    await db[INVITATION_RUNS].create_index([("state", 1), ("created_at", 1)])
     await db[NEEDS].create_index([("at", 1)])
+    await db[NEEDS].create_index([("programme_id", 1), ("at", 1)])
+    await db[NEEDS].create_index([("field_of_activity", 1), ("at", 1)])

@@ -9,9 +9,9 @@ from typing import Any
 from crm_kit.runtime import Runtime
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crm_campaigns.repository import NEEDS, NEW_CLIENTS
+from crm_campaigns.repository import NEEDS, NEW_CLIENTS, READS_ALL
 
-WRITE_CHUNK = 50
+DUPLICATE_KEY = 11000
 
 
 def need_docs(
@@ -76,23 +76,57 @@ class Needs:
         )
 
     async def insert(self, docs: Sequence[dict[str, Any]]) -> None:
-        """Insert needs in bulk writes of :data:`WRITE_CHUNK`; one already there (a redelivered
-        fact) is left as it is."""
-        for start in range(0, len(docs), WRITE_CHUNK):
-            try:
-                await self.collection.insert_many(docs[start : start + WRITE_CHUNK], ordered=False)
-            except BulkWriteError as exc:  # a redelivered fact: the needs are already there
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                    raise
+        """Insert needs in one unordered bulk insert; one already there (a redelivered fact)
+        is left as it is."""
+        if not docs:
+            return
+        try:
+            await self.collection.insert_many(list(docs), ordered=False)
+        except BulkWriteError as exc:  # a redelivered fact: the needs are already there
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
 
-    async def grouped(self, match: dict[str, Any], keys: Sequence[str]) -> list[dict[str, Any]]:
-        """Counts per combination of ``keys`` ($group with $sum only, which FerretDB has)."""
+    async def per_item(self, match: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per item code among the needs matching ``match``: its mentions, its distinct clients
+        and its mentions per field of activity, in one aggregation."""
         pipeline: list[dict[str, Any]] = [
             {"$match": match},
-            {"$group": {"_id": {k: f"${k}" for k in keys}, "n": {"$sum": 1}}},
+            {
+                "$facet": {
+                    "mentions": [{"$group": {"_id": "$item_code", "n": {"$sum": 1}}}],
+                    "clients": [
+                        {"$match": {"client_id": {"$nin": [None, ""]}}},
+                        {"$group": {"_id": {"item": "$item_code", "client": "$client_id"}}},
+                        {"$group": {"_id": "$_id.item", "n": {"$sum": 1}}},
+                    ],
+                    "fields": [
+                        {
+                            "$group": {
+                                "_id": {"item": "$item_code", "field": "$field_of_activity"},
+                                "n": {"$sum": 1},
+                            }
+                        },
+                    ],
+                }
+            },
         ]
-        cursor = await self.collection.aggregate(pipeline)
-        return [{**row["_id"], "n": row["n"]} async for row in cursor]
+        cursor = await self.collection.aggregate(pipeline, comment=None if match else READS_ALL)
+        facets = await cursor.next()
+        clients = {row["_id"]: row["n"] for row in facets["clients"]}
+        fields: dict[str, list[dict[str, Any]]] = {}
+        for row in facets["fields"]:
+            fields.setdefault(row["_id"]["item"], []).append(
+                {"field_of_activity": row["_id"]["field"], "mentions": row["n"]}
+            )
+        return [
+            {
+                "item_code": row["_id"],
+                "mentions": row["n"],
+                "distinct_clients": clients.get(row["_id"], 0),
+                "by_field_of_activity": fields.get(row["_id"], []),
+            }
+            for row in facets["mentions"]
+        ]
 
 
 async def first_time(runtime: Runtime, collection: str, key: str, doc: dict[str, Any]) -> bool:

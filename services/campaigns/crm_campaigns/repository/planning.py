@@ -18,10 +18,9 @@ from crm_campaigns.domain.tasks import DEFAULT_KINDS, TaskTemplate, default_temp
 from crm_campaigns.repository import (
     CALENDAR_FEEDS,
     EVENTS,
-    KEYS_KEPT,
     PROGRAMMES,
+    READS_ALL,
     TASK_TEMPLATES,
-    WAITING,
 )
 from crm_campaigns.repository.documents import (
     event_doc,
@@ -50,7 +49,7 @@ class ProgrammeRepository:
         await self.store.insert({"_id": programme.programme_id, **programme_doc(programme)}, facts)
 
     async def get(self, programme_id: str) -> Programme:
-        doc = await self.store.collection.find_one({"_id": programme_id}, {"outbox": 0})
+        doc = await self.store.collection.find_one({"_id": programme_id})
         if doc is None:
             raise NotFound(f"programme {programme_id} not found")
         return programme_of(doc)
@@ -67,7 +66,7 @@ class ProgrammeRepository:
 
     async def list(self, *, cursor: str | None, limit: int) -> Page[Programme]:
         docs = (
-            await self.store.collection.find(after("_id", cursor), {"outbox": 0})
+            await self.store.collection.find(after("_id", cursor))
             .sort("_id", 1)
             .limit(limit)
             .to_list()
@@ -107,15 +106,11 @@ class EventRepository:
         self.store = runtime.outbox(EVENTS, "event")
 
     async def add(self, event: MarketingEvent, facts: Sequence[ContractEvent]) -> int:
-        # The waiting count starts with the event; one made before it was kept has none, and
-        # its waiting list is then looked up whenever a seat is freed.
-        doc = await self.store.insert(
-            {"_id": event.event_id, **event_doc(event), WAITING: 0, KEYS_KEPT: True}, facts
-        )
+        doc = await self.store.insert({"_id": event.event_id, **event_doc(event)}, facts)
         return int(doc["version"])
 
     async def get(self, event_id: str) -> MarketingEvent:
-        doc = await self.store.collection.find_one({"_id": event_id}, {"outbox": 0})
+        doc = await self.store.collection.find_one({"_id": event_id})
         if doc is None:
             raise NotFound(f"event {event_id} not found")
         return event_of(doc)
@@ -136,7 +131,7 @@ class EventRepository:
         if page:
             query = {"$and": [query, page]} if query else page
         docs = (
-            await self.store.collection.find(query, {"outbox": 0})
+            await self.store.collection.find(query)
             .sort([("starts_at", 1), ("_id", 1)])
             .limit(limit)
             .to_list()
@@ -150,7 +145,7 @@ class TemplateRepository:
         self.configured = tuple(getattr(runtime.settings, "event_kinds", DEFAULT_KINDS))
 
     async def kinds(self) -> frozenset[str]:
-        stored = await self.collection.distinct("_id")
+        stored = await self.collection.distinct("_id", comment=READS_ALL)  # the edited kinds
         return frozenset(self.configured) | frozenset(str(k) for k in stored)
 
     async def get(self, kind: str) -> TaskTemplate:

@@ -9,14 +9,56 @@ from typing import Any
 import httpx
 import pytest
 from crm_campaigns.app import CampaignsSettings, create
+from crm_campaigns.repository import READS_ALL
+from crm_contracts.topics import CAMPAIGNS
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
     bearer,
+    end_offsets,
+    eventually,
     http_client,
     running,
     service_env,
 )
+
+TEST_READ = "test"
+"""The comment on the tests' own reads, which the query-plan check leaves out."""
+KIT_COLLECTIONS = frozenset({"outbox", "outbox_lease", "processed_events"})
+
+
+async def profile_every_operation(db: Any) -> None:
+    """Turn the store's profiler on for ``db``, with room for a test's operations."""
+    await db.command("profile", 0)
+    await db.drop_collection("system.profile")
+    await db.create_collection("system.profile", capped=True, size=64 << 20)
+    await db.command("profile", 2)
+
+
+async def collection_scans(db: Any) -> list[str]:
+    """The service's operations the profiler saw reading a whole collection: the kit's own
+    collections, the tests' reads and the queries that read everything by design aside."""
+    await db.command("profile", 0)
+    allowed = [TEST_READ, READS_ALL]
+    found = db["system.profile"].find(
+        {
+            "planSummary": {"$regex": "COLLSCAN"},
+            "command.comment": {"$nin": allowed},
+            "originatingCommand.comment": {"$nin": allowed},
+        }
+    )
+    return [
+        f"{op['op']} {op['ns']} {op['planSummary']}: {_shape(op.get('command') or {})}"
+        async for op in found
+        if op["ns"].split(".", 1)[1] not in KIT_COLLECTIONS
+    ]
+
+
+def _shape(command: dict[str, Any]) -> Any:
+    for key in ("filter", "q", "query", "pipeline"):
+        if key in command:
+            return command[key]
+    return command
 
 
 @dataclass
@@ -39,10 +81,25 @@ class Campaigns:
         return headers
 
 
+async def topic_end(c: Campaigns, stack: StackEndpoints) -> dict[int, int]:
+    """The campaigns topic's end once every event written so far is published (the outbox is
+    empty), so what is read after it was caused by what the test does next."""
+
+    async def drained() -> bool:
+        outbox = c.runtime.db["outbox"]
+        return await outbox.count_documents({}, comment=TEST_READ) == 0
+
+    await eventually(drained, what="the outbox relay drained")
+    return await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+
+
 @pytest.fixture
 async def campaigns(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Campaigns]:
     # service_env starts the group at the topics' end; running() drops the database after.
     settings = CampaignsSettings(**service_env(stack, jwt_keys, "campaigns"))
     app = create(settings)
     async with running(app), http_client(app) as http:
+        await profile_every_operation(app.state.runtime.db)
         yield Campaigns(app, http, jwt_keys)
+        # Every query the test made the service run was served by an index.
+        assert await collection_scans(app.state.runtime.db) == []

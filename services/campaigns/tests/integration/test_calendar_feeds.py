@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar
 
-from .conftest import Campaigns
+from .conftest import TEST_READ, Campaigns
 from .test_plan_schedule import schedule
 
 
@@ -25,7 +25,7 @@ async def test_a_feed_link_serves_its_filtered_schedule_until_revoked(
         "/calendar-feeds", json={"label": "Seminars", "kind": "seminar"}, headers=c.read()
     )
     assert read_only.status_code == 403, read_only.text  # a feed link is made with write scope
-    assert await c.runtime.db["calendar_feeds"].count_documents({}) == 0
+    assert await c.runtime.db["calendar_feeds"].count_documents({}, comment=TEST_READ) == 0
     created = await c.http.post(
         "/calendar-feeds", json={"label": "Seminars", "kind": "seminar"}, headers=c.write()
     )
@@ -81,4 +81,4 @@ async def test_a_feed_refuses_bad_settings_naming_the_field(campaigns: Campaigns
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "body.valid_days"
-    assert await campaigns.runtime.db["calendar_feeds"].count_documents({}) == 0
+    assert await campaigns.runtime.db["calendar_feeds"].count_documents({}, comment=TEST_READ) == 0

@@ -23,12 +23,11 @@ from crm_contracts.campaigns import (
 )
 from crm_contracts.common import FieldOfActivity
 from crm_contracts.contacts import SYSTEM_EMPLOYEE_ID, ClientSource
-from crm_contracts.topics import CAMPAIGNS
 from crm_contracts.values import ClientSourceKind, ClientStatus, ContactKind
-from crm_kit.testing import StackEndpoints, end_offsets, eventually
+from crm_kit.testing import StackEndpoints, eventually
 
 from .bus import client, contact_recorded, delivered, failed, our_facts, person, publish
-from .conftest import Campaigns
+from .conftest import Campaigns, topic_end
 from .test_participants import people_known
 from .test_plan_schedule import event_body
 
@@ -69,7 +68,7 @@ async def test_effectiveness_is_exact_when_every_fact_arrives_twice(
     pid = {p["person_id"]: p["id"] for p in added.json()["items"]}
     by = {name: pid[person_id] for name, person_id in ids.items()}
 
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     run = await c.http.post(f"/events/{eid}/invitations", json={}, headers=c.write())
     assert run.status_code == 202
 

@@ -4,10 +4,9 @@ employees) under If-Match; dates only through a reschedule."""
 from __future__ import annotations
 
 from crm_contracts.campaigns import EventScheduled, ParticipantPromoted
-from crm_contracts.topics import CAMPAIGNS
-from crm_kit.testing import StackEndpoints, end_offsets
+from crm_kit.testing import StackEndpoints
 
-from .conftest import Campaigns
+from .conftest import Campaigns, topic_end
 from .test_plan_schedule import START, facts_of, schedule
 from .test_waitlist_and_no_show import add_one, people, status_of
 
@@ -53,7 +52,7 @@ async def test_an_event_is_amended_under_if_match_and_a_larger_capacity_seats_th
     assert unchanged.json()["version"] == 1
     assert unchanged.json()["title"] == event["title"]
 
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     patched = await c.http.patch(f"/events/{eid}", json=change, headers=c.write(1))
     assert patched.status_code == 200, patched.text
     assert patched.headers["ETag"] == '"2"'

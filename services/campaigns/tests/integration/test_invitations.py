@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from crm_contracts.campaigns import InvitationRequested
-from crm_contracts.topics import CAMPAIGNS
-from crm_kit.testing import StackEndpoints, end_offsets, eventually
+from crm_kit.testing import StackEndpoints, eventually
 
 from .bus import NOW, our_facts
-from .conftest import Campaigns
+from .conftest import Campaigns, topic_end
 from .test_plan_schedule import schedule
 
 RUN_SIZE = int(os.environ.get("CAMPAIGNS_TEST_RUN_SIZE", "10000"))
@@ -69,7 +68,7 @@ async def test_a_run_invites_every_participant_exactly_once(
     )
     assert selected.json()["added"] == RUN_SIZE
 
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(campaigns, stack)
     started = await campaigns.http.post(
         f"/events/{eid}/invitations", json={}, headers=campaigns.write()
     )
@@ -113,7 +112,7 @@ async def test_a_run_invites_every_participant_exactly_once(
     assert effectiveness.json()["invited"] == RUN_SIZE
 
 
-async def test_a_run_keeps_its_ids_in_bounded_chunks_and_a_resumed_run_invites_no_one_twice(
+async def test_a_run_keeps_only_its_cursor_and_a_resumed_run_invites_no_one_twice(
     stack: StackEndpoints, campaigns: Campaigns
 ) -> None:
     size = 1100
@@ -131,7 +130,7 @@ async def test_a_run_keeps_its_ids_in_bounded_chunks_and_a_resumed_run_invites_n
         f"/events/{eid}/participants/by-portrait", json={}, headers=campaigns.write(), timeout=120
     )
     assert selected.json()["added"] == size
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(campaigns, stack)
     started = await campaigns.http.post(
         f"/events/{eid}/invitations", json={}, headers=campaigns.write()
     )
@@ -145,27 +144,26 @@ async def test_a_run_keeps_its_ids_in_bounded_chunks_and_a_resumed_run_invites_n
     first = await eventually(finished, within=300, interval=0.5, what="the invitation run")
     assert (first["total"], first["processed"], first["invited"]) == (size, size, size)
 
-    # The ids live in chunk documents of at most 500, keyed by run and number; the run's own
-    # document holds only its cursor.
+    # The run's document holds its cursor (the last id done), not the ids it covers.
     db = campaigns.runtime.db
-    chunks = await db["invitation_run_chunks"].find({"run_id": rid}).to_list()
-    assert sorted(c["_id"] for c in chunks) == [f"{rid}:0", f"{rid}:1", f"{rid}:2"]
-    assert sorted(len(c["ids"]) for c in chunks) == [100, 500, 500]
-    listed = await db["participants"].find({"event_id": eid}, {"_id": 1}).to_list()
-    assert sorted(i for c in chunks for i in c["ids"]) == sorted(d["_id"] for d in listed)
+    listed = sorted(
+        [d["_id"] for d in await db["participants"].find({"event_id": eid}, {"_id": 1}).to_list()]
+    )
     stored = await db["invitation_runs"].find_one({"_id": rid})
-    assert (stored["chunks"], stored["chunk"], stored["position"]) == (3, 3, 0)
+    assert stored["after"] == listed[-1]
     assert not any(isinstance(v, list) and len(v) > 10 for v in stored.values())
 
     # A process stopped after writing pages whose cursor it had not yet stored: the worker
-    # takes the run up again from its first chunk.
-    await db["invitation_runs"].update_one(
-        {"_id": rid},
-        {"$set": {"state": "running", "chunk": 0, "position": 0, "finished_at": None}},
-    )
-    again = await eventually(finished, within=300, interval=0.5, what="the resumed run")
-    assert again["finished_at"] != first["finished_at"]
-    assert (again["total"], again["processed"], again["invited"]) == (size, size, size)
+    # takes the run up again from there (here: from its start, and from the middle).
+    for after, processed in ((None, 0), (listed[size // 2], size // 2)):
+        await db["invitation_runs"].update_one(
+            {"_id": rid},
+            {"$set": {"state": "running", "after": after, "processed": processed,
+                      "finished_at": None}},
+        )  # fmt: skip
+        again = await eventually(finished, within=300, interval=0.5, what="the resumed run")
+        assert again["finished_at"] != first["finished_at"]
+        assert (again["total"], again["processed"], again["invited"]) == (size, size, size)
 
     def requested(envelopes: list[Any]) -> int:
         return sum(e.event_type == "InvitationRequested" for e in envelopes)

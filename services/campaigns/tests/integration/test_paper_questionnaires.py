@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from crm_contracts.campaigns import NeedsIdentified, QuestionnaireSubmitted
-from crm_contracts.topics import CAMPAIGNS
-from crm_kit.testing import StackEndpoints, end_offsets
+from crm_kit.testing import StackEndpoints
 
 from .bus import our_facts
-from .conftest import Campaigns
+from .conftest import TEST_READ, Campaigns, topic_end
 from .test_invitations import seed_people
 from .test_plan_schedule import schedule
 
@@ -66,7 +65,7 @@ async def test_a_paper_questionnaire_keyed_in_through_the_api(
 ) -> None:
     c = campaigns
     eid, (pid,) = await event_with_questionnaire(c, people=1)
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     keyed = await c.http.post(
         f"/events/{eid}/questionnaire/responses",
         json={
@@ -119,7 +118,7 @@ async def test_a_csv_of_paper_questionnaires_answers_row_by_row(
 ) -> None:
     c = campaigns
     eid, (first, second) = await event_with_questionnaire(c, people=2)
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     rows = [
         "participant_id,name,organisation,email,consented_channels,format,interest,rating,remarks",
         f"{first},,,,,Webinar,PUMP-1;VALVE-2,4,Call me",  # 2: created
@@ -208,6 +207,6 @@ async def test_a_csv_with_an_unknown_column_is_refused_whole(campaigns: Campaign
         headers={**c.write(), "Content-Type": "text/csv"},
     )
     assert not_utf8.status_code == 422
-    assert await c.runtime.db["questionnaire_responses"].count_documents({}) == 0
+    assert await c.runtime.db["questionnaire_responses"].count_documents({}, comment=TEST_READ) == 0
     figures = (await c.http.get(f"/events/{eid}/effectiveness", headers=c.read())).json()
     assert figures["questionnaire_responses"] == 0

@@ -8,12 +8,11 @@ from typing import Any
 from crm_contracts.campaigns import ParticipantsAdded
 from crm_contracts.common import FieldOfActivity
 from crm_contracts.contacts import EmployeeRegistered
-from crm_contracts.topics import CAMPAIGNS
 from crm_contracts.values import ClientStatus, Department
-from crm_kit.testing import StackEndpoints, end_offsets, eventually
+from crm_kit.testing import StackEndpoints, eventually
 
 from .bus import NOW, client, our_facts, person, publish
-from .conftest import Campaigns
+from .conftest import Campaigns, topic_end
 from .test_plan_schedule import schedule
 
 
@@ -55,7 +54,7 @@ async def test_people_and_employees_are_added_by_hand_with_roles(
 
     await eventually(employee_known, what="the employee in the projection")
     event = await schedule(campaigns)
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(campaigns, stack)
     response = await add(
         campaigns,
         event["id"],

@@ -18,10 +18,10 @@ from crm_contracts.campaigns import (
 )
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CAMPAIGNS
-from crm_kit.testing import StackEndpoints, end_offsets, read_topic
+from crm_kit.testing import StackEndpoints, read_topic
 from icalendar import Calendar
 
-from .conftest import Campaigns
+from .conftest import Campaigns, topic_end
 
 START = datetime(2031, 3, 10, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 
@@ -64,7 +64,7 @@ async def facts_of(stack: StackEndpoints, since: dict[int, int], key: str, count
 async def test_scheduling_an_event_publishes_it_with_its_generated_tasks(
     stack: StackEndpoints, campaigns: Campaigns
 ) -> None:
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(campaigns, stack)
     event = await schedule(campaigns)
     assert event["status"] == "scheduled"
     assert event["version"] == 1
@@ -108,7 +108,7 @@ async def test_rescheduling_moves_open_tasks_and_cancelling_cancels_them(
     assert done.status_code == 200, done.text
     assert done.headers["ETag"] == '"2"'
 
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(campaigns, stack)
     later = START + timedelta(days=7)
     moved = await campaigns.http.post(
         f"/events/{eid}/reschedule",
@@ -201,7 +201,7 @@ async def test_an_event_ending_before_it_starts_is_refused_naming_the_field(
 async def test_the_plan_schedule_filters_by_period_kind_programme_and_responsible(
     stack: StackEndpoints, campaigns: Campaigns
 ) -> None:
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(campaigns, stack)
     created = await campaigns.http.post(
         "/programmes",
         json={

@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 import uvicorn
 from crm_contracts.campaigns import InvitationRequested, QuestionnaireSubmitted
-from crm_contracts.topics import CAMPAIGNS
-from crm_kit.testing import StackEndpoints, end_offsets, eventually
+from crm_kit.testing import StackEndpoints, eventually
 from playwright.async_api import Browser, Page, async_playwright
 
 from .bus import our_facts
-from .conftest import Campaigns
+from .conftest import Campaigns, topic_end
 from .test_invitations import seed_people
 from .test_plan_schedule import schedule
 
@@ -90,7 +89,7 @@ async def invited(
     eid = event["id"]
     added = await c.http.post(f"/events/{eid}/participants/by-portrait", json={}, headers=c.write())
     assert added.json()["added"] == count
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     run = await c.http.post(f"/events/{eid}/invitations", json={}, headers=c.write())
     assert run.status_code == 202, run.text
     envelopes = await our_facts(
@@ -127,7 +126,7 @@ async def test_an_invitation_is_accepted_in_the_browser_and_a_second_answer_chan
         assert await page.locator("h1").inner_text() == "Pumps for water utilities"
         assert invitation.check_in_code in await page.locator("dl").inner_text()
 
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     await first.get_by_role("button", name="Yes, I will come").click()
     await first.wait_for_selector("#answer")
     assert "you accepted the invitation" in await first.locator("#answer").inner_text()
@@ -220,7 +219,7 @@ async def test_the_questionnaire_is_filled_in_on_a_phone(
     await page.wait_for_selector("[role=alert]")
     assert "must be answered" in await page.locator("[role=alert]").inner_text()
 
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     await page.get_by_label("Webinar", exact=True).tap()
     await page.get_by_label("Pumps", exact=True).tap()
     await page.get_by_label("Service", exact=True).tap()

@@ -9,11 +9,10 @@ from typing import Any
 
 from crm_campaigns.links import LinkPurpose, LinkSigner
 from crm_contracts.campaigns import AttendanceRecorded, ParticipantPromoted
-from crm_contracts.topics import CAMPAIGNS
-from crm_kit.testing import StackEndpoints, end_offsets
+from crm_kit.testing import StackEndpoints
 
 from .bus import our_facts
-from .conftest import Campaigns
+from .conftest import Campaigns, topic_end
 from .test_invitations import seed_people
 from .test_plan_schedule import event_body, schedule
 
@@ -81,7 +80,7 @@ async def test_a_decline_or_a_removal_promotes_the_longest_waiting(
 ) -> None:
     c = campaigns
     a, b, w1, w2, late = await people(c, 5)
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     eid = (await schedule(c, capacity=2))["id"]
     pa, pb = await add_one(c, eid, a), await add_one(c, eid, b)
     q1, q2 = await add_one(c, eid, w1), await add_one(c, eid, w2)
@@ -131,7 +130,7 @@ async def test_completing_an_event_marks_each_accepted_absentee_a_no_show(
 ) -> None:
     c = campaigns
     a, b, d, silent = await people(c, 4)
-    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    since = await topic_end(c, stack)
     start = datetime.now(UTC) - timedelta(hours=1)
     created = await c.http.post(
         "/events",
@@ -240,43 +239,28 @@ async def test_a_first_capacity_counts_the_seats_already_taken(campaigns: Campai
     assert (await add_one(c, eid, late))["status"] == "waitlisted"
 
 
-async def test_a_kept_waiting_count_follows_the_list_and_an_older_event_without_one_promotes(
-    campaigns: Campaigns,
-) -> None:
+async def test_each_freed_seat_goes_to_the_next_one_waiting(campaigns: Campaigns) -> None:
     c = campaigns
     a, b, w, x = await people(c, 4)
-    db = c.runtime.db
     eid = (await schedule(c, capacity=1))["id"]
-
-    async def counted() -> Any:
-        doc = await db["events"].find_one({"_id": eid}, {"waitlisted_count": 1})
-        assert doc is not None
-        return doc.get("waitlisted_count")
-
     pa = await add_one(c, eid, a)
-    assert await counted() == 0
     pw = await add_one(c, eid, w)
     assert pw["status"] == "waitlisted"
-    assert await counted() == 1
     await invite_all(c, eid)
     await answer(c, eid, pa["id"], "declined")
     assert (await status_of(c, eid, pw["id"]))["status"] == "planned"
-    assert await counted() == 0
 
-    # An event stored before the count was kept has none: its list is looked up instead.
     px = await add_one(c, eid, x)
     assert px["status"] == "waitlisted"
-    await db["events"].update_one({"_id": eid}, {"$unset": {"waitlisted_count": ""}})
     removed = await c.http.delete(f"/events/{eid}/participants/{pw['id']}", headers=c.write())
     assert removed.status_code == 204
     assert (await status_of(c, eid, px["id"]))["status"] == "planned"
-    assert await counted() is None
     pb = await add_one(c, eid, b)
     assert pb["status"] == "waitlisted"
     assert (await figures(c, eid))["planned"] == 2
 
 
-async def test_check_in_by_code_and_by_person_find_the_participant_through_kept_keys(
+async def test_check_in_by_code_and_by_person_find_the_participant(
     campaigns: Campaigns,
 ) -> None:
     from crm_campaigns.handlers.participants import attendance_inferred
@@ -286,8 +270,6 @@ async def test_check_in_by_code_and_by_person_find_the_participant_through_kept_
     eid = (await schedule(c, capacity=None))["id"]
     pa, pb = await add_one(c, eid, a), await add_one(c, eid, b)
     pg = await add_one(c, eid, gone)
-    db = c.runtime.db
-    assert await db["participant_keys"].count_documents({"participant_id": pa["id"]}) == 2
 
     async def check_in(code: str) -> Any:
         return await c.http.post(
@@ -309,9 +291,5 @@ async def test_check_in_by_code_and_by_person_find_the_participant_through_kept_
     await attendance_inferred(c.runtime, eid, gone, "questionnaire")
     assert (await status_of(c, eid, again["id"]))["status"] == "attended"
 
-    # An event stored before keys were kept is looked up by scanning, as before.
-    await db["events"].update_one({"_id": eid}, {"$unset": {"participant_keys_kept": ""}})
-    await db["participant_keys"].delete_many({})
     await attendance_inferred(c.runtime, eid, b, "contact_record")
     assert (await status_of(c, eid, pb["id"]))["status"] == "attended"
-    assert (await check_in(pa["check_in_code"])).json()["id"] == pa["id"]

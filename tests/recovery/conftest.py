@@ -47,6 +47,8 @@ from crm_kit.testing import (
 from crm_notify.app import create as create_notify
 from crm_notify.repository import recipient_key
 from crm_notify.settings import NotifySettings
+from crm_stack import stack as local_stack
+from crm_stack.config import StackConfig
 
 
 class ServiceProcess:
@@ -178,6 +180,45 @@ class FanOut:
 @pytest.fixture
 def fan_out() -> FanOut:
     return FanOut()
+
+
+class LocalStack:
+    """The crm-stack the tests run on, whose broker or store a test kills and restarts."""
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+
+    def pid(self, part: str) -> int | None:
+        if part == "broker":
+            return local_stack.broker_pid(self.cfg)
+        assert part == "store", part
+        return local_stack.store_pid(self.cfg)
+
+    async def kill_and_restart(self, part: str, outage_s: float) -> None:
+        """SIGKILL the part, wait ``outage_s``, and start it again (`crm-stack up`)."""
+        pid = self.pid(part)
+        assert pid is not None, f"the {part} does not run"
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(outage_s)
+        await asyncio.to_thread(local_stack.up, self.cfg, say=lambda _: None)
+
+
+@pytest.fixture
+def local_parts(stack: StackEndpoints) -> Iterator[LocalStack]:
+    """The local stack's broker and store to kill; whatever happens, both run again afterwards."""
+    cfg = StackConfig.from_env()
+    assert (cfg.kafka_bootstrap, cfg.mongo_uri) == (stack.kafka_bootstrap, stack.mongo_uri), (
+        f"the tests use {stack.kafka_bootstrap} and {stack.mongo_uri} but crm-stack's settings "
+        f"name {cfg.kafka_bootstrap} and {cfg.mongo_uri}: set the same CRM_STACK_* variables"
+    )
+    parts = LocalStack(cfg)
+    for part in ("broker", "store"):
+        assert parts.pid(part) is not None, f"the {part} was not started by crm-stack"
+    try:
+        yield parts
+    finally:
+        if not local_stack.is_running(cfg):
+            local_stack.up(cfg, say=lambda _: None)
 
 
 def wait_bound(participants: int, floor_s: float) -> float:

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
 from crm_contracts.topics import CONTACTS
@@ -39,8 +36,6 @@ from crm_kit.testing import (
     running,
     service_env,
 )
-from crm_stack import stack as local_stack
-from crm_stack.config import StackConfig
 
 PARTICIPANTS = int(os.environ.get("CRM_RECOVERY_INVITATIONS", "150"))
 BATCH = 16
@@ -48,35 +43,11 @@ BATCH = 16
 OUTAGE_S = 4.0
 
 
-@pytest.fixture
-def local_store(stack: StackEndpoints) -> Iterator[StackConfig]:
-    """The local stack's configuration; whatever happens, mongod runs again afterwards."""
-    cfg = StackConfig.from_env()
-    assert cfg.mongo_uri == stack.mongo_uri, (
-        f"the tests use {stack.mongo_uri} but crm-stack's settings name {cfg.mongo_uri}: "
-        "set the same CRM_STACK_* variables for both"
-    )
-    assert local_stack.store_pid(cfg) is not None, "mongod was not started by crm-stack"
-    try:
-        yield cfg
-    finally:
-        if local_stack.store_pid(cfg) is None:
-            local_stack.up(cfg, say=lambda _: None)
-
-
-async def _kill_and_restart(cfg: StackConfig) -> None:
-    pid = local_stack.store_pid(cfg)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    await asyncio.sleep(OUTAGE_S)
-    await asyncio.to_thread(local_stack.up, cfg, say=lambda _: None)
-
-
 async def test_store_killed_mid_fan_out_every_invitation_arrives_and_few_twice(
-    fan_out_through: Any, local_store: StackConfig
+    fan_out_through: Any, local_parts: Any
 ) -> None:
     received, killed_at = await fan_out_through(
-        lambda: _kill_and_restart(local_store),
+        lambda: local_parts.kill_and_restart("store", OUTAGE_S),
         participants=PARTICIPANTS,
         kill_at=PARTICIPANTS // 4,
         notify_settings={"worker_batch_size": BATCH},
@@ -89,7 +60,7 @@ async def test_store_killed_mid_fan_out_every_invitation_arrives_and_few_twice(
 
 
 async def test_store_killed_during_registrations_every_accepted_one_is_stored_and_published(
-    stack: StackEndpoints, jwt_keys: JwtKeys, local_store: StackConfig
+    stack: StackEndpoints, jwt_keys: JwtKeys, local_parts: Any
 ) -> None:
     contacts = create_contacts(ContactsSettings(**service_env(stack, jwt_keys, "contacts")))
     headers = bearer(jwt_keys, "contacts:read", "contacts:write")
@@ -117,7 +88,7 @@ async def test_store_killed_during_registrations_every_accepted_one_is_stored_an
         deadline = time.monotonic() + 120
         while len(accepted) < 60 and time.monotonic() < deadline:
             if len(accepted) == 20 and killer is None:
-                killer = asyncio.create_task(_kill_and_restart(local_store))
+                killer = asyncio.create_task(local_parts.kill_and_restart("store", OUTAGE_S))
             await register(n)
             n += 1
         assert killer is not None

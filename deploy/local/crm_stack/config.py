@@ -50,30 +50,28 @@ def _env_port(name: str, default: int) -> int:
     return port
 
 
-def _env_seconds(name: str, default: float) -> float:
+def _env_number(name: str, unit: str, low: float, high: float) -> float | None:
+    """The number in ``name``, checked to lie in ``(low, high]``; None when unset."""
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
         value = float(raw)
     except ValueError:
-        raise StackError(f"{name}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise StackError(f"{name}={raw!r} must be positive")
+        raise StackError(f"{name}={raw!r} is not a number of {unit}") from None
+    if not low < value <= high:
+        raise StackError(f"{name}={raw!r} must be more than {low:g} and at most {high:g} {unit}")
     return value
 
 
+def _env_seconds(name: str, default: float) -> float:
+    value = _env_number(name, "seconds", 0, float("inf"))
+    return default if value is None else value
+
+
 def _env_gigabytes(name: str, default: str) -> str:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise StackError(f"{name}={raw!r} is not a number of gigabytes") from None
-    if not 0.25 <= value <= 64:
-        raise StackError(f"{name}={raw!r} must be between 0.25 and 64")
-    return raw
+    value = _env_number(name, "gigabytes", 0.2, 64)
+    return default if value is None else f"{value:g}"
 
 
 def kafka_version() -> str:

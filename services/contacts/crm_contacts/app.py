@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from crm_contacts import api, consumers
 from crm_contacts.domain import ContactsError, InvalidInputError, StateConflict, UnknownReference
 from crm_contacts.domain.errors import PersonNotFound
-from crm_contacts.repository import CLIENTS, CONTACTS, EMPLOYEES, create_indexes
+from crm_contacts.repository import create_indexes
 
 
 class ContactsSettings(ServiceSettings):
@@ -26,7 +26,6 @@ SPEC = ServiceSpec(
     description="The one client base every department shares: clients, people, employees, "
     "curators and contact records.",
     routers=api.ROUTERS,
-    outbox_collections=[CLIENTS, EMPLOYEES, CONTACTS],
     subscriptions=consumers.SUBSCRIPTIONS,
     produces=[
         c.ClientRegistered,

@@ -6,7 +6,7 @@ from typing import Any
 
 from crm_contracts.base import ContractEvent
 from crm_contracts.values import Department
-from crm_kit.outbox import OUTBOX, Document
+from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
 from crm_contacts import domain
@@ -37,7 +37,7 @@ class EmployeeRepository:
         return employee_of(doc)
 
     async def get(self, employee_id: str) -> domain.Employee | None:
-        doc: Document | None = await self.collection.find_one({"_id": employee_id}, {OUTBOX: 0})
+        doc: Document | None = await self.collection.find_one({"_id": employee_id})
         return employee_of(doc) if doc else None
 
     async def list(
@@ -58,9 +58,7 @@ class EmployeeRepository:
             clauses.append(resume)
         query = {"$and": clauses} if clauses else {}
         found = (
-            self.collection.find(query, {OUTBOX: 0})
-            .sort([("registered_at", 1), ("_id", 1)])
-            .limit(limit + 1)
+            self.collection.find(query).sort([("registered_at", 1), ("_id", 1)]).limit(limit + 1)
         )
         kept, next_cursor = page_of([d async for d in found], "registered_at", limit)
         return Page([employee_of(d) for d in kept], next_cursor)

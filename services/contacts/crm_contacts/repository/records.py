@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_contracts.base import ContractEvent
-from crm_kit.outbox import OUTBOX, Document
+from crm_kit.outbox import Document
 from crm_kit.problems import Conflict
 from crm_kit.runtime import Runtime
 
@@ -49,7 +49,7 @@ class RecordRepository:
         return True
 
     async def get(self, contact_id: str) -> domain.ContactRecord | None:
-        doc: Document | None = await self.collection.find_one({"_id": contact_id}, {OUTBOX: 0})
+        doc: Document | None = await self.collection.find_one({"_id": contact_id})
         return record_of(doc) if doc else None
 
     async def list(
@@ -60,7 +60,7 @@ class RecordRepository:
         if resume:
             clauses.append(resume)
         found = (
-            self.collection.find({"$and": clauses}, {OUTBOX: 0})
+            self.collection.find({"$and": clauses})
             .sort([("occurred_at", 1), ("_id", 1)])
             .limit(limit + 1)
         )

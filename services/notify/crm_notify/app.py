@@ -26,9 +26,9 @@ from fastapi import FastAPI
 
 from crm_notify import api, handlers
 from crm_notify.domain import IdempotencyKeyReused, NotifyError
-from crm_notify.repository import NOTIFICATIONS, create_indexes
+from crm_notify.repository import create_indexes
 from crm_notify.settings import NotifySettings
-from crm_notify.worker import run_claim_cleanup, run_delivery, run_due_repair
+from crm_notify.worker import run_delivery
 
 __all__ = ["SPEC", "NotifySettings", "create", "main"]
 
@@ -38,7 +38,6 @@ SPEC = ServiceSpec(
     description="Delivery of invitations and staff notifications by e-mail, SMS, pager and fax, "
     "from templates per kind and language, honouring consent and the preferred channel.",
     routers=[api.router],
-    outbox_collections=[NOTIFICATIONS],
     subscriptions=[
         Subscription(
             topics=(CONTACTS, CAMPAIGNS, PROPOSALS),
@@ -58,7 +57,7 @@ SPEC = ServiceSpec(
                 PlanStepAssigned: handlers.on_plan_step_assigned,
             },
             # A campaign's invitations share its Kafka key, so they arrive together in one
-            # lane: stored with a few bulk writes per consumer batch instead of two per event.
+            # lane: stored with one insert per consumer batch instead of one per event.
             batch_handlers={InvitationRequested: handlers.on_invitations_requested},
             description="Requests to notify, and the projection of people and employees.",
         )
@@ -66,7 +65,7 @@ SPEC = ServiceSpec(
     produces=[NotificationDelivered, NotificationFailed],
     indexes=create_indexes,
     domain_errors={NotifyError: 422, IdempotencyKeyReused: 409},
-    workers=[run_delivery, run_claim_cleanup, run_due_repair],
+    workers=[run_delivery],
 )
 
 

@@ -198,9 +198,9 @@ def invitation_notification(
 async def on_invitations_requested(
     rt: Runtime, items: Sequence[tuple[InvitationRequested, Envelope]]
 ) -> None:
-    """Store the notifications of several ``InvitationRequested`` together: bulk inserts of
-    ``repository.WRITE_CHUNK`` (due entries, then notifications), nothing read back; an
-    invitation already stored (a redelivered event) is left as it is."""
+    """Store the notifications of several ``InvitationRequested`` together: one unordered
+    insert, nothing read back; an invitation already stored (a redelivered event) is left as it
+    is."""
     settings, now = settings_of(rt), utc_now()
     docs = [invitation_notification(settings, event, envelope, now) for event, envelope in items]
     await repo.insert_notifications(rt.db, docs)
@@ -313,9 +313,6 @@ async def _tell_audience(
                 calendar={**calendar, "uid": uid},
             )
         )
-        if len(batch) >= 500:
-            await repo.insert_notifications(rt.db, batch)
-            batch = []
     await repo.insert_notifications(rt.db, batch)
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crm_contracts.values import Channel, Language, NotificationKind, RecipientKind
-from crm_kit.clock import utc_now
-from crm_kit.outbox import OUTBOX, VERSION, Document
-from pymongo import ASCENDING, DESCENDING, DeleteOne, ReturnDocument, UpdateOne
+from crm_kit.outbox import VERSION, Document
+from crm_kit.runtime import Runtime
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crm_notify.domain import Reachability, Status
 from crm_notify.templates import Template
@@ -23,33 +24,27 @@ RECIPIENTS = "recipients"
 INVITEES = "event_invitees"
 TASKS = "event_tasks"
 TEMPLATES = "templates"
-CLAIMS = "delivery_claims"
-DUE = "due_notifications"
-PROCESSED = "processed_events"  # the kit's consumer markers
 DUPLICATE_KEY = 11000
+READS_ALL = "reads the whole collection by design"
+"""The comment on a query whose answer is every document of a small collection (the template
+overrides): the one kind of query no index narrows."""
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
-    # Every collection is created here, before any concurrency: FerretDB v1 (SQLite) creates a
-    # collection under a registry-wide lock while waiting for a connection, and a first insert
-    # under load has deadlocked the whole server that way.
-    existing = set(await db.list_collection_names())
-    for name in (NOTIFICATIONS, RECIPIENTS, INVITEES, TASKS, TEMPLATES, CLAIMS, DUE, PROCESSED):
-        if name not in existing:
-            with contextlib.suppress(CollectionInvalid):
-                await db.create_collection(name)
     n = db[NOTIFICATIONS]
-    await n.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+    # Due work: never-tried ones (pending, attempt 0) in due order, and retries or expired
+    # leases (retry, sending) fewest attempts first; both ranges end at "now".
     await n.create_index(
         [("status", ASCENDING), ("attempts", ASCENDING), ("next_attempt_at", ASCENDING)]
     )
+    # The log, newest first, whole or by one filter; the others narrow what these read.
     await n.create_index([("seq", DESCENDING)])
-    await n.create_index([("recipient.id", ASCENDING), ("seq", DESCENDING)])
-    await n.create_index([("source.event_id", ASCENDING)])
-    await n.create_index([("event_id", ASCENDING), ("kind", ASCENDING)])
-    await db[DUE].create_index([("next_attempt_at", ASCENDING)])
-    await db[INVITEES].create_index([("event_id", ASCENDING)])
-    await db[TASKS].create_index([("event_id", ASCENDING), ("open", ASCENDING)])
+    for field in ("recipient.id", "kind", "status", "source.event_id"):
+        await n.create_index([(field, ASCENDING), ("seq", DESCENDING)])
+    # An event's invitations, its audience when it moves or is cancelled.
+    await n.create_index([("event_id", ASCENDING), ("kind", ASCENDING), ("_id", ASCENDING)])
+    await db[INVITEES].create_index([("event_id", ASCENDING), ("_id", ASCENDING)])
+    await db[TASKS].create_index([("event_id", ASCENDING), ("open", ASCENDING), ("_id", ASCENDING)])
 
 
 def recipient_key(kind: RecipientKind | str, recipient_id: str) -> str:
@@ -58,19 +53,9 @@ def recipient_key(kind: RecipientKind | str, recipient_id: str) -> str:
 
 # --- notifications -------------------------------------------------------------------------
 
-WRITE_CHUNK = 50
-"""Statements per bulk command: FerretDB v1 holds a pooled connection per statement until the
-command ends and deadlocks past about 100 (docs/decisions/0002)."""
-
-ID_LOOKUP_CHUNK = 400
-"""Ids per ``_id $in`` read: the local FerretDB answers an ``$in`` of at most 500 string ids
-from the ``_id`` index (docs/decisions/0002)."""
-
 WAITING = (Status.PENDING.value, Status.RETRY.value, Status.SENDING.value)
 FINAL = (Status.DELIVERED.value, Status.FAILED.value)
-FRESH_LANE = "fresh"
-"""Never tried (``pending``)."""
-RETRY_LANE = "retry"
+RETRIED = (Status.RETRY.value, Status.SENDING.value)
 """Tried before: waiting for a retry, or claimed (``sending``) until its lease runs out."""
 
 
@@ -84,32 +69,7 @@ def new_notification(doc: Mapping[str, Any], now: datetime) -> Document:
         "created_at": now,
         "seq": f"{now.isoformat()}|{doc['_id']}",
         VERSION: 1,
-        OUTBOX: [],
     }
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
-
-
-def due_entry(
-    notification_id: str, attempts: int, next_attempt_at: datetime, now: datetime
-) -> Document:
-    """The ``due_notifications`` document of a waiting notification."""
-    return {
-        "_id": notification_id,
-        "lane": RETRY_LANE if attempts else FRESH_LANE,
-        "attempts": attempts,
-        "next_attempt_at": next_attempt_at,
-        "written_at": now,
-    }
-
-
-def _reschedule(notification_id: str, attempts: int, at: datetime, now: datetime) -> UpdateOne:
-    """Set (or re-create) the due entry of a notification that is still waiting."""
-    entry = due_entry(notification_id, attempts, at, now)
-    del entry["_id"]
-    return UpdateOne({"_id": notification_id}, {"$set": entry}, upsert=True)
 
 
 async def _insert_new(db: AsyncDatabase[Document], name: str, docs: Sequence[Document]) -> int:
@@ -128,226 +88,54 @@ async def _insert_new(db: AsyncDatabase[Document], name: str, docs: Sequence[Doc
 
 
 async def insert_notifications(db: AsyncDatabase[Document], docs: Sequence[Document]) -> int:
-    """Insert what is new, ``WRITE_CHUNK`` at a time; a notification that already exists is
-    left as it is. Returns how many were new.
-
-    Each chunk's due entries (``due_notifications``, one per notification, keyed by its id) are
-    written first and the notifications after them, so no crash leaves a notification that the
-    delivery worker cannot find:
-
-    - a crash before the due entries: nothing written; the consumer has not written the event's
-      processed marker (the kit writes it after the handler), so the event is redelivered and
-      both are written then;
-    - a crash between the two: due entries without notifications. The event is redelivered and
-      writes the notifications (the entries are already there); meanwhile the worker finds no
-      notification for such an entry and looks again later, with a growing pause, and deletes
-      it only once it is older than ``orphan_grace`` (:func:`due_notifications`);
-    - a redelivery of an event whose notifications were already sent writes due entries for
-      final notifications: the worker reads the notification, sees it final and deletes the
-      entry. An entry never decides by itself that something is sent (the notification's own
-      status, due time and claim do), so a superfluous entry costs a read, never a message.
-    """
-    inserted = 0
-    now = utc_now()
-    for chunk in _chunks(docs, WRITE_CHUNK):
-        entries = [
-            due_entry(str(d["_id"]), int(d["attempts"]), d["next_attempt_at"], now)
-            for d in chunk
-            if d["status"] in WAITING
-        ]
-        await _insert_new(db, DUE, entries)
-        inserted += await _insert_new(db, NOTIFICATIONS, chunk)
-    return inserted
+    """Insert what is new in one unordered command; a notification that already exists (a
+    redelivered request) is left as it is. Returns how many were new."""
+    return await _insert_new(db, NOTIFICATIONS, docs)
 
 
 async def find_notification(db: AsyncDatabase[Document], notification_id: str) -> Document | None:
-    return await db[NOTIFICATIONS].find_one({"_id": notification_id}, {OUTBOX: 0})
+    return await db[NOTIFICATIONS].find_one({"_id": notification_id})
 
 
 async def notifications_by_id(
     db: AsyncDatabase[Document], ids: Sequence[str], extra: Mapping[str, Any] | None = None
 ) -> dict[str, Document]:
-    """The notifications among ``ids`` (without their outbox) that also match ``extra``, by id:
-    one ``_id $in`` read per ``ID_LOOKUP_CHUNK``."""
-    found: dict[str, Document] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids)), ID_LOOKUP_CHUNK):
-        cursor = db[NOTIFICATIONS].find({"_id": {"$in": list(chunk)}, **(extra or {})}, {OUTBOX: 0})
-        found.update({str(doc["_id"]): doc async for doc in cursor})
-    return found
-
-
-async def due_in_lane(
-    db: AsyncDatabase[Document],
-    lane: str | None,
-    now: datetime,
-    limit: int,
-    *,
-    ordered: bool = True,
-) -> list[Document]:
-    """Due entries of ``lane`` (both lanes when ``None``). Reads ``due_notifications`` only:
-    what waits, not every notification ever sent.
-
-    ``ordered``: fewest attempts first, then longest waiting; the store reads every entry of
-    the collection to sort them. Unordered, the entries come in the order they were stored and
-    the store stops reading at ``limit``: on the local FerretDB, 400 of 50,000 due entries took
-    24-50 ms unordered and 2.6-2.8 s ordered. The fresh lane is read that way, since its entries
-    are stored in the order they became due (a notification's first attempt)."""
-    if limit <= 0:
-        return []
-    query: dict[str, Any] = {"next_attempt_at": {"$lte": now}}
-    if lane is not None:
-        query["lane"] = lane
-    cursor = db[DUE].find(query)
-    if ordered:
-        cursor = cursor.sort([("attempts", ASCENDING), ("next_attempt_at", ASCENDING)])
-    return [doc async for doc in cursor.limit(limit)]
-
-
-async def due_candidates(
-    db: AsyncDatabase[Document],
-    now: datetime,
-    limit: int,
-    retry_share: float = 0.25,
-    *,
-    probe_retries: bool = True,
-) -> list[Document]:
-    """One batch of due entries in which fresh ones never queue behind retries.
-
-    Never-tried notifications first, in the order they were stored (read without a sort, so a
-    large backlog is not read whole for each batch). When they do not fill the batch, the
-    retries fill the rest, fewest attempts first. When they do, ``probe_retries`` asks for the
-    retries' reserved ``retry_share`` of the batch, so a flood of fresh work does not starve
-    retries either; that read goes through every due entry, so the worker asks for it only
-    every ``worker_retry_probe_s`` while fresh work fills its batches."""
-    fresh = await due_in_lane(db, FRESH_LANE, now, limit, ordered=False)
-    if len(fresh) < limit:
-        return fresh + await due_in_lane(db, RETRY_LANE, now, limit - len(fresh))
-    if not probe_retries:
-        return fresh
-    retries = await due_in_lane(db, RETRY_LANE, now, max(1, int(limit * retry_share)))
-    return fresh[: limit - len(retries)] + retries
+    """The notifications among ``ids`` that also match ``extra``, by id (one ``_id $in``)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    cursor = db[NOTIFICATIONS].find({"_id": {"$in": wanted}, **(extra or {})})
+    return {str(doc["_id"]): doc async for doc in cursor}
 
 
 async def due_notifications(
-    db: AsyncDatabase[Document],
-    now: datetime,
-    limit: int,
-    *,
-    orphan_grace: timedelta,
-    retry_share: float = 0.25,
-    probe_retries: bool = True,
+    db: AsyncDatabase[Document], now: datetime, limit: int, retry_share: float = 0.25
 ) -> list[Document]:
-    """The notifications (without their outbox) that are due now, read through their due
-    entries: one query of ``due_notifications`` and one ``_id $in`` read of the notifications.
+    """One batch of notifications due now, in which fresh ones never queue behind retries.
 
-    The notification decides, never the entry: one is returned only while its own status is a
-    waiting one and its own ``next_attempt_at`` has come, so an entry that lags behind (a crash
-    between a notification's write and its entry's, or an entry written again by a redelivered
-    event) can never get a message sent that should not be. Entries that disagree are put
-    right on the way: a final notification's entry is deleted, a waiting one's gets the
-    notification's due time and attempts. An entry without a notification (its notification
-    not written yet, or never: see :func:`insert_notifications`) is looked at again after as
-    long as it has existed, and deleted once it is older than ``orphan_grace``.
-    """
-    entries = await due_candidates(db, now, limit, retry_share, probe_retries=probe_retries)
-    if not entries:
+    Never-tried notifications first, in the order they became due. When they do not fill the
+    batch, the retries (and claims whose lease ran out) fill the rest, fewest attempts first;
+    when they do, the retries still get their ``retry_share`` of it, so a flood of fresh work
+    does not starve them either. Both reads are index ranges that stop at the batch."""
+    if limit <= 0:
         return []
-    docs = await notifications_by_id(db, [str(e["_id"]) for e in entries])
-    due: list[Document] = []
-    fixes: list[UpdateOne | DeleteOne] = []
-    for entry in entries:
-        nid = str(entry["_id"])
-        doc = docs.get(nid)
-        if doc is None:
-            age = now - entry.get("written_at", now)
-            if age >= orphan_grace:
-                fixes.append(DeleteOne({"_id": nid}))
-            else:
-                later = now + max(age, timedelta(seconds=1))
-                fixes.append(UpdateOne({"_id": nid}, {"$set": {"next_attempt_at": later}}))
-        elif doc["status"] not in WAITING:
-            fixes.append(DeleteOne({"_id": nid}))
-        elif doc["next_attempt_at"] > now:
-            fixes.append(_reschedule(nid, int(doc["attempts"]), doc["next_attempt_at"], now))
-        else:
-            due.append(doc)
-    await apply_due_changes(db, fixes)
-    return due
-
-
-async def apply_due_changes(
-    db: AsyncDatabase[Document], changes: Sequence[UpdateOne | DeleteOne]
-) -> None:
-    """Write changes of due entries, ``WRITE_CHUNK`` per command."""
-    for chunk in _chunks(changes, WRITE_CHUNK):
-        await db[DUE].bulk_write(list(chunk), ordered=False)
-
-
-def due_change(
-    notification_id: str, attempts: int, changes: Mapping[str, Any], now: datetime
-) -> UpdateOne | DeleteOne:
-    """The change of a due entry that goes with an outcome's ``changes`` of the notification
-    (tried ``attempts`` times): a final outcome deletes it, a retry moves it to the retry's
-    time."""
-    if changes["status"] in FINAL:
-        return DeleteOne({"_id": notification_id})
-    return _reschedule(notification_id, attempts, changes["next_attempt_at"], now)
-
-
-async def sync_due(db: AsyncDatabase[Document], ids: Sequence[str], now: datetime) -> None:
-    """Make the due entries of ``ids`` agree with their notifications as they are now: deleted
-    for a final notification, due when the notification is. Used where a guarded write did not
-    hold for every notification, so which ones changed is read rather than assumed."""
-    docs = await notifications_by_id(db, ids)
-    changes: list[UpdateOne | DeleteOne] = []
-    for nid in ids:
-        doc = docs.get(nid)
-        if doc is None or doc["status"] in FINAL:
-            changes.append(DeleteOne({"_id": nid}))
-        else:
-            changes.append(_reschedule(nid, int(doc["attempts"]), doc["next_attempt_at"], now))
-    await apply_due_changes(db, changes)
-
-
-async def repair_due(db: AsyncDatabase[Document], now: datetime) -> int:
-    """Re-create the due entry of every waiting notification that has none; returns how many.
-
-    Nothing in this module's write order leaves a waiting notification without an entry (see
-    :func:`insert_notifications` and :func:`claim_batch`), so this is what catches the rest:
-    notifications stored before due entries existed, or written by hand. It reads every
-    notification (on the local FerretDB a scan of the collection), so the service runs it at
-    start and then rarely (``due_repair_interval_s``).
-    """
-    waiting = db[NOTIFICATIONS].find(
-        {"status": {"$in": list(WAITING)}}, {"attempts": 1, "next_attempt_at": 1}
+    due = {"$lte": now}
+    fresh = (
+        await db[NOTIFICATIONS]
+        .find({"status": Status.PENDING.value, "attempts": 0, "next_attempt_at": due})
+        .sort("next_attempt_at", ASCENDING)
+        .limit(limit)
+        .to_list()
     )
-    return await restore_due_entries(db, [doc async for doc in waiting], now)
-
-
-async def restore_due_entries(
-    db: AsyncDatabase[Document], seen: Sequence[Document], now: datetime
-) -> int:
-    """Create the due entries missing for ``seen``, notifications read as waiting.
-
-    The read of a large collection takes seconds, and meanwhile the worker sends some of them
-    and deletes their entries; so the notifications found without an entry are read again by
-    id, and only those still waiting get one, from their current attempt and time (a 100,000
-    invitation run had re-created thousands of entries for notifications already sent).
-    """
-    missing_ids: list[str] = []
-    for chunk in _chunks(list(seen), ID_LOOKUP_CHUNK):
-        ids = [str(d["_id"]) for d in chunk]
-        have = {str(d["_id"]) async for d in db[DUE].find({"_id": {"$in": ids}}, {"_id": 1})}
-        missing_ids.extend(i for i in ids if i not in have)
-    still_waiting = await notifications_by_id(db, missing_ids, {"status": {"$in": list(WAITING)}})
-    missing = [
-        due_entry(nid, int(doc["attempts"]), doc["next_attempt_at"], now)
-        for nid, doc in still_waiting.items()
-    ]
-    created = 0
-    for chunk in _chunks(missing, WRITE_CHUNK):
-        created += await _insert_new(db, DUE, chunk)
-    return created
+    share = limit - len(fresh) if len(fresh) < limit else max(1, int(limit * retry_share))
+    retries = (
+        await db[NOTIFICATIONS]
+        .find({"status": {"$in": list(RETRIED)}, "next_attempt_at": due})
+        .sort([("attempts", ASCENDING), ("next_attempt_at", ASCENDING)])
+        .limit(share)
+        .to_list()
+    )
+    return fresh[: limit - len(retries)] + retries
 
 
 async def claim_batch(
@@ -360,29 +148,13 @@ async def claim_batch(
     """Take the next attempt of each candidate that no other worker took; returns the taken
     notifications as they are after the claim.
 
-    A claim is the insert of a ``(notification, attempt)`` marker with a unique id: FerretDB
-    evaluates a ``findAndModify`` filter apart from its write, so two workers could both "win"
-    it, whereas a unique ``_id`` admits exactly one (on MongoDB as well). The winner then moves
-    the notification to ``sending`` under its lease token, guarded by the attempt count it saw
-    (a stale candidate changes nothing), and ``next_attempt_at`` to the lease's end, so a worker
-    that dies leaves the notification due again when the lease runs out; last, the due entries
-    move to the lease's end too (a crash before that leaves entries that are due too early,
-    which :func:`due_notifications` puts right without sending). Each step is one bulk command
-    per ``WRITE_CHUNK``; the taken documents are read back only when a guard refused.
-    """
-    won: list[Document] = []
-    for chunk in _chunks(candidates, WRITE_CHUNK):
-        marks = [{"_id": f"{d['_id']}:{d['attempts']}", "token": token, "at": now} for d in chunk]
-        lost: set[int] = set()
-        try:
-            await db[CLAIMS].insert_many(marks, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            lost = {int(e["index"]) for e in errors}
-        won.extend(d for i, d in enumerate(chunk) if i not in lost)
-    if not won:
+    One bulk command of single-document updates, each guarded by what the candidate was read
+    as (its attempt count, a waiting status, due by now): each update is atomic, so of the
+    workers racing for one attempt exactly one matches, and a stale candidate changes nothing.
+    The winner moves the notification to ``sending`` under its lease token and
+    ``next_attempt_at`` to the lease's end, so a worker that dies leaves it due again when the
+    lease runs out. The taken documents are read back only when a guard refused."""
+    if not candidates:
         return []
     claimed = {
         "status": Status.SENDING.value,
@@ -390,34 +162,28 @@ async def claim_batch(
         "next_attempt_at": now + lease,
         "claimed_at": now,
     }
-    matched = 0
-    for chunk in _chunks(won, WRITE_CHUNK):
-        result = await db[NOTIFICATIONS].bulk_write(
-            [
-                UpdateOne(
-                    {"_id": d["_id"], "attempts": d["attempts"]},
-                    {"$set": claimed, "$inc": {"attempts": 1}},
-                )
-                for d in chunk
-            ],
-            ordered=False,
+    ops = [
+        UpdateOne(
+            {
+                "_id": d["_id"],
+                "attempts": d["attempts"],
+                "status": {"$in": list(WAITING)},
+                "next_attempt_at": {"$lte": now},
+            },
+            {"$set": claimed, "$inc": {"attempts": 1}},
         )
-        matched += result.matched_count
-    if matched == len(won):
-        taken = [{**d, **claimed, "attempts": int(d["attempts"]) + 1} for d in won]
-    else:
-        taken = await held(db, [str(d["_id"]) for d in won], token, full=True)
-    await apply_due_changes(
-        db, [_reschedule(str(d["_id"]), int(d["attempts"]), now + lease, now) for d in taken]
-    )
-    return taken
+        for d in candidates
+    ]
+    result = await db[NOTIFICATIONS].bulk_write(ops, ordered=False)
+    if result.modified_count == len(ops):
+        return [{**d, **claimed, "attempts": int(d["attempts"]) + 1} for d in candidates]
+    return await held(db, [str(d["_id"]) for d in candidates], token, full=True)
 
 
 async def held(
     db: AsyncDatabase[Document], ids: Sequence[str], token: str, *, full: bool = False
 ) -> list[Document]:
-    """The notifications among ``ids`` that are still leased with ``token``: one ``_id $in``
-    read per ``ID_LOOKUP_CHUNK``."""
+    """The notifications among ``ids`` that are still leased with ``token``."""
     found = await notifications_by_id(db, ids, {"lease": token})
     if full:
         return list(found.values())
@@ -427,8 +193,7 @@ async def held(
 async def renew_leases(
     db: AsyncDatabase[Document], ids: Sequence[str], token: str, until: datetime
 ) -> set[str]:
-    """Extend the lease of the notifications a worker still holds, and their due entries;
-    returns those it holds."""
+    """Extend the lease of the notifications a worker still holds; returns those it holds."""
     if not ids:
         return set()
     result = await db[NOTIFICATIONS].update_many(
@@ -438,40 +203,30 @@ async def renew_leases(
         kept = set(ids)
     else:
         kept = {str(doc["_id"]) for doc in await held(db, ids, token)}
-    if kept:
-        await db[DUE].update_many(
-            {"_id": {"$in": sorted(kept)}}, {"$set": {"next_attempt_at": until}}
-        )
     return kept
 
 
-async def settle(db: AsyncDatabase[Document], outcomes: Sequence[UpdateOne]) -> int:
-    """Write outcomes (each guarded by its lease) in bulk commands; returns how many held."""
-    matched = 0
-    for chunk in _chunks(outcomes, WRITE_CHUNK):
-        result = await db[NOTIFICATIONS].bulk_write(list(chunk), ordered=False)
-        matched += result.matched_count
-    return matched
+async def settle(
+    runtime: Runtime, token: str, outcomes: Sequence[tuple[str, UpdateOne, Sequence[Document]]]
+) -> set[str]:
+    """Write the outcomes of the notifications still held under ``token`` (lease-guarded
+    updates) and their events, in one transaction; returns the ids written."""
+    notifications = runtime.db[NOTIFICATIONS]
 
+    async def work(session: AsyncClientSession) -> set[str]:
+        ids = [nid for nid, _, _ in outcomes]
+        still = notifications.find(
+            {"_id": {"$in": ids}, "lease": token}, {"_id": 1}, session=session
+        )
+        held = {str(d["_id"]) async for d in still}
+        ops = [op for nid, op, _ in outcomes if nid in held]
+        if ops:
+            await notifications.bulk_write(ops, ordered=False, session=session)
+        entries = [e for nid, _, events in outcomes if nid in held for e in events]
+        await runtime.events.add(session, entries)
+        return held
 
-async def purge_claims(
-    db: AsyncDatabase[Document], before: datetime, chunk: int = WRITE_CHUNK
-) -> int:
-    """Delete claim markers made before ``before``, ``chunk`` at a time; returns how many.
-
-    Safe once the claim is older than any scan-to-claim gap: a notification's attempt count
-    has moved past the claimed attempt, and a stale claim would fail the attempt guard of
-    :func:`claim_batch` anyway."""
-    deleted = 0
-    while True:
-        old = db[CLAIMS].find({"at": {"$lt": before}}, {"_id": 1}).limit(chunk)
-        ids = [doc["_id"] async for doc in old]
-        if not ids:
-            return deleted
-        result = await db[CLAIMS].delete_many({"_id": {"$in": ids}, "at": {"$lt": before}})
-        deleted += result.deleted_count
-        if len(ids) < chunk:
-            return deleted
+    return await runtime.events.transaction(work)
 
 
 async def list_notifications(
@@ -495,17 +250,29 @@ async def list_notifications(
         query["status"] = status.value
     if source:
         query["source.event_id"] = source
+    # ``seq`` starts with the creation time in UTC (ISO 8601, which sorts as the time does), so
+    # a period is a range of it, read from the same index as the order; the cursor is one too.
+    seq: dict[str, Any] = {}
     period: dict[str, Any] = {}
     if since:
         period["$gte"] = since
+        seq["$gte"] = _utc_iso(since)
+    uppers = [bound for bound in (after, _utc_iso(until) if until else None) if bound]
     if until:
         period["$lt"] = until
+    if uppers:
+        seq["$lt"] = min(uppers)
     if period:
         query["created_at"] = period
-    if after:
-        query["seq"] = {"$lt": after}
-    cursor = db[NOTIFICATIONS].find(query, {OUTBOX: 0}).sort("seq", DESCENDING).limit(limit)
+    if seq:
+        query["seq"] = seq
+    cursor = db[NOTIFICATIONS].find(query).sort("seq", DESCENDING).limit(limit)
     return [doc async for doc in cursor]
+
+
+def _utc_iso(at: datetime) -> str:
+    """``at`` as the start of a ``seq`` (a time without a zone is taken as UTC)."""
+    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).isoformat()
 
 
 # --- recipients projection -----------------------------------------------------------------
@@ -549,13 +316,11 @@ async def reachability(db: AsyncDatabase[Document], key: str) -> Reachability | 
 async def reachabilities(
     db: AsyncDatabase[Document], keys: Sequence[str]
 ) -> dict[str, Reachability]:
-    """The projection's state of several recipients, by key: one ``_id $in`` read per
-    ``ID_LOOKUP_CHUNK`` (answered from the ``_id`` index on the local FerretDB)."""
-    found: dict[str, Reachability] = {}
-    for chunk in _chunks(sorted(set(keys)), ID_LOOKUP_CHUNK):
-        cursor = db[RECIPIENTS].find({"_id": {"$in": list(chunk)}})
-        found.update({str(doc["_id"]): _reachability(doc) async for doc in cursor})
-    return found
+    """The projection's state of several recipients, by key (one ``_id $in`` read)."""
+    if not keys:
+        return {}
+    cursor = db[RECIPIENTS].find({"_id": {"$in": sorted(set(keys))}})
+    return {str(doc["_id"]): _reachability(doc) async for doc in cursor}
 
 
 def _reachability(doc: Document) -> Reachability:
@@ -645,7 +410,8 @@ async def template_override(
 
 
 async def template_overrides(db: AsyncDatabase[Document]) -> dict[str, Document]:
-    return {doc["_id"]: doc async for doc in db[TEMPLATES].find({})}
+    """Every edited template (one per kind and language at most)."""
+    return {doc["_id"]: doc async for doc in db[TEMPLATES].find({}, comment=READS_ALL)}
 
 
 async def save_template(

@@ -72,32 +72,16 @@ class NotifySettings(ServiceSettings):
     """How long a claimed notification stays with its worker before another may take it; a
     batch held up by a rate limit renews its leases before they run out."""
     worker_batch_size: int = 48
-    """Due notifications claimed, read and settled together; each write of a batch is one bulk
-    command (FerretDB v1 wants at most 50 statements per command)."""
+    """Due notifications claimed, sent and settled together: one bulk claim, one transaction
+    per flush of outcomes."""
     worker_prefetch_batches: int = 8
-    """Batches read with one due query (then claimed and sent one batch after the other): the
-    due query reads every waiting entry on the local store, so with a large backlog one query
-    per batch was most of the worker's store time. A prefetched candidate another worker took
+    """Batches read with one due query (then claimed and sent one batch after the other), so a
+    backlog costs one due read per eight batches. A prefetched candidate another worker took
     meanwhile loses its claim and is skipped."""
-    worker_retry_probe_s: float = Field(default=30.0, ge=0)
-    """While never-tried notifications fill every batch, how often a due query also takes the
-    retries' share of the batch. That read goes through every due entry (on the local store a
-    scan of the whole backlog: 2.6 s at 50,000), so asked for every 2 s during a 100,000
-    fan-out it kept the store busy by itself; retries wait their back-off anyway. 0: every
-    due query (``repository.due_candidates``)."""
     worker_concurrency: int = 8
     """Sends in flight at once across channels; each channel has its own bound as well
     (``smtp_pool_size``, ``gateway_concurrency``)."""
     worker_poll_s: float = 0.5
-    claim_retention_s: float = 86400.0
-    """Claim markers (``delivery_claims``) older than this are deleted."""
-    claim_cleanup_interval_s: float = 600.0
-    due_orphan_grace_s: float = 600.0
-    """A due entry whose notification is still missing after this long is deleted (its
-    notification was never written: the consumer writes the entry first)."""
-    due_repair_interval_s: float = 900.0
-    """How often every waiting notification is checked for its due entry (also at start); each
-    check reads the whole notifications collection."""
     answer_base_url: str = "http://127.0.0.1:8002"
     """Where the public invitation answer page ``/i/{token}`` lives, when campaigns gave no
     full link."""

@@ -1,17 +1,15 @@
 """The delivery worker: claims due notifications a batch at a time, sends them, records the
 outcomes.
 
-Due work is found through ``due_notifications``, a small collection with one entry per waiting
-notification (deleted when it ends delivered or failed), so finding a batch reads what waits and
-not every notification ever stored (``repository.due_notifications``). A batch is read from two
-lanes (never-tried notifications first, retries with a reserved share), claimed with one bulk
-insert of claim markers and one bulk update under the batch's lease token, and sent with
-bounded concurrency (per process and per channel). Each outcome and its
-``NotificationDelivered`` / ``NotificationFailed`` fact is one update guarded by the lease,
-written in bulk commands while the batch runs, so a worker that lost its lease cannot overwrite
-the one that took over. A crash after the channel accepted and before the outcome was written
-sends the message again once the lease runs out: delivery to the channel is at-least-once, the
-recorded outcome exactly-once.
+A batch is read from the notifications' due index in two lanes (never-tried notifications
+first, retries with a reserved share, ``repository.due_notifications``), claimed with one bulk
+update of attempt-guarded statements under the batch's lease token, and sent with bounded
+concurrency (per process and per channel). Each outcome is one update guarded by the lease,
+written with its ``NotificationDelivered`` / ``NotificationFailed`` fact in one transaction per
+flush while the batch runs, so a worker that lost its lease cannot overwrite the one that took
+over. A crash after the channel accepted and before the outcome was written sends the message
+again once the lease runs out (at most the batch's unwritten outcomes): delivery to the channel
+is at-least-once, the recorded outcome exactly-once.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +29,10 @@ from crm_contracts.common import Recipient
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.values import Channel, FailureKind, Language, NotificationKind, RecipientKind
 from crm_kit.clock import utc_now
-from crm_kit.outbox import OUTBOX, VERSION, Document, outbox_entry
+from crm_kit.outbox import VERSION, Document
 from crm_kit.runtime import Runtime
 from prometheus_client import Counter
-from pymongo import DeleteOne, UpdateOne
+from pymongo import UpdateOne
 
 from crm_notify import repository as repo
 from crm_notify.channels import Attachment, Outgoing, Sender, build_senders
@@ -73,7 +70,7 @@ class _Batch:
     lease_until: datetime
     held: set[str]
     settled: set[str] = field(default_factory=set)
-    outcomes: list[tuple[str, UpdateOne, bool, UpdateOne | DeleteOne]] = field(default_factory=list)
+    outcomes: list[tuple[str, UpdateOne, list[Document]]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -100,8 +97,6 @@ class DeliveryWorker:
         self.lease = timedelta(seconds=self.settings.lease_s)
         self.batch_size = max(1, self.settings.worker_batch_size)
         self.prefetch = max(1, self.settings.worker_prefetch_batches)
-        self.orphan_grace = timedelta(seconds=self.settings.due_orphan_grace_s)
-        self._retries_probed_at: float | None = None
 
     async def run(self) -> None:
         """Batch after batch while there is work; a pause of ``worker_poll_s`` when there is
@@ -118,20 +113,7 @@ class DeliveryWorker:
         decided against the store at its own time: a candidate another worker took, or that
         changed, since it was read loses its claim."""
         db = self.runtime.db
-        started = time.monotonic()
-        probe = (
-            self._retries_probed_at is None
-            or started - self._retries_probed_at >= self.settings.worker_retry_probe_s
-        )
-        due = await repo.due_notifications(
-            db,
-            self.clock(),
-            self.batch_size * self.prefetch,
-            orphan_grace=self.orphan_grace,
-            probe_retries=probe,
-        )
-        if probe:
-            self._retries_probed_at = started
+        due = await repo.due_notifications(db, self.clock(), self.batch_size * self.prefetch)
         taken = 0
         for start in range(0, len(due), self.batch_size):
             candidates = due[start : start + self.batch_size]
@@ -291,13 +273,9 @@ class DeliveryWorker:
     ) -> None:
         """Queue the outcome for the batch's next bulk write, guarded by the lease."""
         update: dict[str, Any] = {"$set": dict(changes), "$inc": {VERSION: 1}}
-        if events:
-            producer = self.settings.service_name
-            entries = [outbox_entry(e, producer=producer) for e in events]
-            update["$push"] = {OUTBOX: {"$each": entries}}
+        entries = self.runtime.events.entries(events)
         op = UpdateOne({"_id": doc["_id"], "lease": batch.token}, update)
-        due = repo.due_change(str(doc["_id"]), int(doc["attempts"]), changes, self.clock())
-        batch.outcomes.append((str(doc["_id"]), op, bool(events), due))
+        batch.outcomes.append((str(doc["_id"]), op, entries))
 
     async def _flush_while_running(self, batch: _Batch, done: asyncio.Event) -> None:
         while not done.is_set():
@@ -307,19 +285,14 @@ class DeliveryWorker:
                 await self._flush(batch, tries=1)
 
     async def _flush(self, batch: _Batch, *, tries: int) -> None:
-        """Write the outcomes gathered so far in bulk commands, then their due entries (deleted
-        for a final outcome, moved to the retry's time otherwise), and wake the outbox relay.
-
-        The entries are written after the notifications: a crash between the two leaves a final
-        notification's entry (deleted when next read) or a retry's entry at the lease's end
-        (the retry waits at most that long)."""
+        """Write the outcomes gathered so far with their events, in one transaction."""
         async with batch.lock:
             pending, batch.outcomes = batch.outcomes, []
             if not pending:
                 return
             for attempt in range(1, tries + 1):
                 try:
-                    matched = await repo.settle(self.runtime.db, [op for _, op, _, _ in pending])
+                    held = await repo.settle(self.runtime, batch.token, pending)
                     break
                 except Exception:
                     if attempt == tries:
@@ -328,27 +301,13 @@ class DeliveryWorker:
                         batch.outcomes[:0] = pending if tries == 1 else []
                         return
                     await self.sleep(1.0)
-            batch.settled.update(nid for nid, _, _, _ in pending)
-            try:
-                if matched == len(pending):
-                    await repo.apply_due_changes(self.runtime.db, [due for *_, due in pending])
-                else:
-                    log.warning(
-                        "%d of %d notifications were taken over before their outcome was written",
-                        len(pending) - matched,
-                        len(pending),
-                    )
-                    # Which outcomes held is read back, not assumed: an entry of a
-                    # notification another worker holds must stay.
-                    ids = [nid for nid, *_ in pending]
-                    await repo.sync_due(self.runtime.db, ids, self.clock())
-            except Exception:
-                # The entries lag behind: a final one is deleted when next read, a retry's
-                # is due at the lease's end at the latest.
-                log.exception("could not update the due entries of %d outcomes", len(pending))
-            for nid, _, has_events, _ in pending:
-                if has_events:
-                    self.runtime.relay.wake(repo.NOTIFICATIONS, nid)
+            batch.settled.update(nid for nid, _, _ in pending)
+            if len(held) < len(pending):
+                log.warning(
+                    "%d of %d notifications were taken over before their outcome was written",
+                    len(pending) - len(held),
+                    len(pending),
+                )
 
     async def _still_held(self, batch: _Batch, notification_id: str) -> bool:
         """Whether the batch still holds the notification, renewing the batch's leases when
@@ -457,29 +416,6 @@ def _bare_address(mail_from: str) -> str:
     from email.utils import parseaddr
 
     return parseaddr(mail_from)[1] or "crm@localhost"
-
-
-async def run_claim_cleanup(runtime: Runtime) -> None:
-    """Delete claim markers older than ``claim_retention_s`` every ``claim_cleanup_interval_s``
-    (FerretDB v1 has no TTL indexes)."""
-    settings = settings_of(runtime)
-    while True:
-        before = utc_now() - timedelta(seconds=settings.claim_retention_s)
-        deleted = await repo.purge_claims(runtime.db, before)
-        if deleted:
-            log.info("deleted %d claim markers older than %s", deleted, before.isoformat())
-        await asyncio.sleep(settings.claim_cleanup_interval_s)
-
-
-async def run_due_repair(runtime: Runtime) -> None:
-    """Re-create missing due entries at start and every ``due_repair_interval_s``
-    (``repository.repair_due``)."""
-    settings = settings_of(runtime)
-    while True:
-        created = await repo.repair_due(runtime.db, utc_now())
-        if created:
-            log.warning("re-created the due entries of %d waiting notifications", created)
-        await asyncio.sleep(settings.due_repair_interval_s)
 
 
 async def run_delivery(runtime: Runtime) -> None:

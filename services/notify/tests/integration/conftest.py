@@ -35,10 +35,44 @@ from crm_kit.testing import (
 )
 from crm_notify.app import create
 from crm_notify.devservers import GatewaySink
+from crm_notify.repository import READS_ALL
 from crm_notify.settings import NotifySettings
-from pymongo import AsyncMongoClient
 
 GATEWAY_TOKEN = "test-gateway-token"
+KIT_COLLECTIONS = frozenset({"outbox", "outbox_lease", "processed_events"})
+
+
+async def profile_every_operation(db: Any) -> None:
+    """Turn the store's profiler on for ``db``, with room for a module's operations."""
+    await db.command("profile", 0)
+    await db.drop_collection("system.profile")
+    await db.create_collection("system.profile", capped=True, size=64 << 20)
+    await db.command("profile", 2)
+
+
+async def collection_scans(db: Any) -> list[str]:
+    """The service's operations the profiler saw reading a whole collection: the kit's own
+    collections and the queries that read everything by design aside."""
+    await db.command("profile", 0)
+    found = db["system.profile"].find(
+        {
+            "planSummary": {"$regex": "COLLSCAN"},
+            "command.comment": {"$ne": READS_ALL},
+            "originatingCommand.comment": {"$ne": READS_ALL},
+        }
+    )
+    return [
+        f"{op['op']} {op['ns']} {op['planSummary']}: {_shape(op.get('command') or {})}"
+        async for op in found
+        if op["ns"].split(".", 1)[1] not in KIT_COLLECTIONS
+    ]
+
+
+def _shape(command: dict[str, Any]) -> Any:
+    for key in ("filter", "q", "query", "pipeline"):
+        if key in command:
+            return command[key]
+    return command
 
 
 @dataclass
@@ -149,18 +183,16 @@ async def notify(
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
     await producer.start()
     try:
+        # running() drops the test database once the app (and its worker) stopped.
         async with running(app), http_client(app) as client:
+            db = app.state.runtime.db
+            await profile_every_operation(db)
             yield Harness(client, app, smtp, gateway, producer, jwt_keys, stack)
+            # Every query the module's tests made the service run was served by an index.
+            assert await collection_scans(db) == []
     finally:
         await producer.stop()
         await gateway.stop()
-        # Dropped once the app has stopped: FerretDB's SQLite backend has crashed (SIGBUS in
-        # the WAL) when a database was dropped while the delivery worker was still querying it.
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
-        try:
-            await mongo.drop_database(settings.mongo_database)
-        finally:
-            await mongo.close()
 
 
 def unique(prefix: str) -> str:

@@ -1,7 +1,7 @@
 """The delivery worker's scheduling on the real store: fresh notifications do not queue behind
-retries, recipients that never become known end failed, old claim markers are deleted, due work
-is found through due entries that follow the notifications (and are put right or re-created when
-they do not)."""
+retries, recipients that never become known end failed, due work is read from the
+notifications' own index, a claim admits one worker per attempt, and outcomes are written only
+while the lease holds."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from typing import Any
 from crm_contracts.notify import NotificationFailed
 from crm_contracts.topics import NOTIFY
 from crm_kit.clock import utc_now
+from crm_kit.outbox import Outbox
 from crm_kit.testing import bearer, end_offsets, eventually
 from crm_notify import repository as repo
-from crm_notify.settings import NotifySettings
-from crm_notify.worker import run_claim_cleanup
 from pymongo import UpdateOne
 
 from .conftest import Harness, final_notification, outcome_events, unique
@@ -63,16 +62,11 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
     later = utc_now() + timedelta(days=1)
     docs = [unknown_recipient_retry(f"{run}-{n}", 1, later) for n in range(UNKNOWN)]
     try:
-        for start in range(0, UNKNOWN, 50):
-            assert await repo.insert_notifications(h.db, docs[start : start + 50]) == 50
-        # All of them due at once, an hour overdue, just before the fresh one arrives (the
-        # notifications and their due entries, as the worker writes a retry's time).
+        assert await repo.insert_notifications(h.db, docs) == UNKNOWN
+        # All of them due at once, an hour overdue, just before the fresh one arrives.
         overdue = {"$set": {"next_attempt_at": utc_now() - timedelta(hours=1)}}
         made_due = await h.db["notifications"].update_many(mine, overdue)
         assert made_due.modified_count == UNKNOWN
-        ids = [d["_id"] for d in docs]
-        entries_due = await h.db[repo.DUE].update_many({"_id": {"$in": ids}}, overdue)
-        assert entries_due.modified_count == UNKNOWN
         address = f"{unique('fresh')}@example.com"
         sent = await h.client.post(
             "/notifications",
@@ -109,7 +103,6 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
         assert retried["next_attempt_at"] - retried["claimed_at"] >= timedelta(seconds=120)
     finally:
         await h.db["notifications"].delete_many(mine)
-        await h.db[repo.DUE].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
 
 
 async def test_an_unknown_recipient_ends_failed_with_the_reason_after_its_attempt_cap(
@@ -141,32 +134,38 @@ async def test_an_unknown_recipient_ends_failed_with_the_reason_after_its_attemp
     assert failed.source_event_id == source_id
 
 
-async def test_claim_markers_older_than_the_retention_are_deleted_in_chunks(mongo_db: Any) -> None:
+def store_time() -> Any:
+    """Now, to the millisecond the store keeps, so times read back compare equal."""
     now = utc_now()
-    old = [
-        {"_id": f"n{n}:0", "token": "t", "at": now - timedelta(days=2, seconds=n)}
-        for n in range(120)
-    ]
-    recent = [{"_id": f"r{n}:0", "token": "t", "at": now - timedelta(minutes=n)} for n in range(5)]
-    claims = mongo_db[repo.CLAIMS]
-    for start in range(0, len(old), 50):
-        await claims.insert_many(old[start : start + 50])
-    await claims.insert_many(recent)
-    settings = NotifySettings(claim_retention_s=86400.0, claim_cleanup_interval_s=0.1)
-    cleaner = asyncio.create_task(
-        run_claim_cleanup(SimpleNamespace(settings=settings, db=mongo_db))  # type: ignore[arg-type]
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def waiting(nid: str, status: str, attempts: int, at: Any) -> dict[str, Any]:
+    """A notification as the due query sees it."""
+    return {"_id": nid, "status": status, "attempts": attempts, "next_attempt_at": at}
+
+
+async def test_racing_claims_of_one_attempt_admit_one_worker_each(mongo_db: Any) -> None:
+    await repo.create_indexes(mongo_db)
+    now = store_time()
+    lease = timedelta(minutes=2)
+    docs = [waiting(f"n{n:02d}", "pending", 0, now - timedelta(seconds=1)) for n in range(40)]
+    await mongo_db[repo.NOTIFICATIONS].insert_many(docs)
+    due = await repo.due_notifications(mongo_db, now, 100)
+
+    won = await asyncio.gather(
+        *(repo.claim_batch(mongo_db, due, now, lease, f"worker-{w}") for w in range(4))
     )
-    try:
 
-        async def purged() -> bool:
-            return await claims.count_documents({}) == len(recent)
-
-        await eventually(purged, what="old claim markers deleted")
-    finally:
-        cleaner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cleaner
-    assert sorted([c["_id"] async for c in claims.find({})]) == sorted(c["_id"] for c in recent)
+    taken = [d["_id"] for batch in won for d in batch]
+    assert sorted(taken) == [d["_id"] for d in docs]
+    stored = {d["_id"]: d async for d in mongo_db[repo.NOTIFICATIONS].find({})}
+    for w, batch in enumerate(won):
+        for doc in batch:
+            assert (doc["lease"], doc["attempts"]) == (f"worker-{w}", 1)
+            assert stored[doc["_id"]]["lease"] == f"worker-{w}"
+    # A stale candidate (its attempt claimed meanwhile) changes nothing.
+    assert await repo.claim_batch(mongo_db, due, now + lease, lease, "late") == []
 
 
 async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db: Any) -> None:
@@ -189,47 +188,21 @@ async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db:
     assert stored["taken"]["lease"] == "other"
 
 
-async def test_the_repair_gives_no_entry_back_to_a_notification_sent_since_it_was_read(
-    mongo_db: Any,
-) -> None:
-    """The repair's read of every waiting notification is a snapshot: one sent meanwhile (its
-    outcome written, its entry deleted) must not get its entry back; one still waiting gets an
-    entry from its current attempt and time, not the snapshot's."""
-    now = store_time()
-    later = now + timedelta(minutes=5)
-    stored = [
-        {"_id": "sent-meanwhile", "status": "delivered", "attempts": 1, "next_attempt_at": now},
-        {"_id": "still-waiting", "status": "retry", "attempts": 2, "next_attempt_at": later},
-        {"_id": "has-entry", "status": "pending", "attempts": 0, "next_attempt_at": now},
-    ]
-    await mongo_db[repo.NOTIFICATIONS].insert_many(stored)
-    await mongo_db[repo.DUE].insert_one(repo.due_entry("has-entry", 0, now, now))
-    # What the repair's scan saw earlier, when all three were waiting on their first attempt.
-    seen = [{"_id": d["_id"], "attempts": 0, "next_attempt_at": now} for d in stored]
-
-    assert await repo.restore_due_entries(mongo_db, seen, now) == 1
-
-    entries = {d["_id"]: d async for d in mongo_db[repo.DUE].find({})}
-    assert sorted(entries) == ["has-entry", "still-waiting"]
-    assert entries["still-waiting"] == repo.due_entry("still-waiting", 2, later, now)
-
-
-async def test_a_waiting_notification_without_its_due_entry_is_delivered_once_repaired(
+async def test_a_notification_written_straight_to_the_store_is_delivered_once(
     notify: Harness,
 ) -> None:
-    """A notification stored before due entries existed (or written by hand) has no entry: the
-    worker does not see it until the repair re-creates the entry; then it is sent once and its
-    entry is gone with the outcome."""
+    """Nothing but the notification itself makes it due: one written by hand (or by an
+    earlier version) is found by the worker and sent once."""
     h = notify
-    address = f"{unique('legacy')}@example.com"
-    source_id = f"{uuid.uuid4().hex}-legacy"
+    address = f"{unique('by-hand')}@example.com"
+    source_id = f"{uuid.uuid4().hex}-by-hand"
     doc = repo.new_notification(
         {
             "_id": str(uuid.uuid4()),
             "kind": "ad_hoc",
             "recipient": {"kind": "address", "id": address},
             "source": {"event_id": source_id, "event_type": "AdHocSend"},
-            "variables": {"subject": "Stored before", "body": "Kept in the store."},
+            "variables": {"subject": "Stored by hand", "body": "Kept in the store."},
             "event_id": None,
             "participant_id": None,
             "language_hint": "en",
@@ -241,127 +214,79 @@ async def test_a_waiting_notification_without_its_due_entry_is_delivered_once_re
         utc_now(),
     )
     await h.db[repo.NOTIFICATIONS].insert_one(doc)
-    # The worker polls every 0.1 s in this harness; a second later it still has not seen it.
-    await asyncio.sleep(1.0)
-    untouched = await h.db[repo.NOTIFICATIONS].find_one({"_id": doc["_id"]})
-    assert (untouched["status"], untouched["attempts"]) == ("pending", 0)
-
-    assert await repo.repair_due(h.db, utc_now()) >= 1
 
     notification = await final_notification(h, source_id)
     assert (notification["status"], notification["attempts"]) == ("delivered", 1)
     assert len(h.smtp.messages_to(address)) == 1
 
-    async def entry_gone() -> bool:
-        # Deleted right after the outcome is written, in the next command.
-        return await h.db[repo.DUE].find_one({"_id": doc["_id"]}) is None
 
-    await eventually(entry_gone, what="the due entry deleted with the outcome")
-    # A second repair finds nothing missing for it: a delivered notification needs no entry.
-    await repo.repair_due(h.db, utc_now())
-    assert await h.db[repo.DUE].find_one({"_id": doc["_id"]}) is None
-
-
-def store_time() -> Any:
-    """Now, to the millisecond the store keeps, so times read back compare equal."""
-    now = utc_now()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-async def test_due_entries_that_disagree_with_their_notification_are_put_right(
-    mongo_db: Any,
-) -> None:
+async def test_only_waiting_notifications_whose_time_has_come_are_due(mongo_db: Any) -> None:
+    await repo.create_indexes(mongo_db)
     now = store_time()
-    grace = timedelta(minutes=10)
     lease_end = now + timedelta(minutes=2)
-
-    def notification(nid: str, status: str, attempts: int, at: Any) -> dict[str, Any]:
-        return {"_id": nid, "status": status, "attempts": attempts, "next_attempt_at": at}
-
     await mongo_db[repo.NOTIFICATIONS].insert_many(
         [
-            notification("ready", "pending", 0, now - timedelta(seconds=5)),
-            notification("retry-ready", "retry", 2, now - timedelta(seconds=1)),
-            notification("leased", "sending", 1, lease_end),
-            notification("delivered", "delivered", 1, now - timedelta(minutes=1)),
-        ]
-    )
-    past = now - timedelta(seconds=1)
-    await mongo_db[repo.DUE].insert_many(
-        [
-            repo.due_entry("ready", 0, now - timedelta(seconds=5), now),
-            # An entry written before the retry: still says attempt 1.
-            repo.due_entry("retry-ready", 1, past, now),
-            # Claimed by a worker that died before moving the entry to the lease's end.
-            repo.due_entry("leased", 0, past, now),
-            # Written again by a redelivered request after the notification was sent.
-            repo.due_entry("delivered", 0, past, now),
-            # Its notification is being written right now (the entry goes first).
-            repo.due_entry("young-orphan", 0, past, now - timedelta(seconds=3)),
-            # Its notification was never written (the request was dead-lettered).
-            repo.due_entry("old-orphan", 0, past, now - grace - timedelta(seconds=1)),
+            waiting("ready", "pending", 0, now - timedelta(seconds=5)),
+            waiting("retry-ready", "retry", 2, now - timedelta(seconds=1)),
+            waiting("retry-later", "retry", 1, now + timedelta(minutes=1)),
+            waiting("leased", "sending", 1, lease_end),
+            # Its worker died: the lease ran out, so the attempt is taken again.
+            waiting("lease-ran-out", "sending", 1, now - timedelta(seconds=1)),
+            waiting("delivered", "delivered", 1, now - timedelta(minutes=1)),
+            waiting("failed", "failed", 3, now - timedelta(minutes=1)),
         ]
     )
 
-    due = await repo.due_notifications(mongo_db, now, 10, orphan_grace=grace)
+    due = await repo.due_notifications(mongo_db, now, 10)
 
-    assert [d["_id"] for d in due] == ["ready", "retry-ready"]
-    entries = {e["_id"]: e async for e in mongo_db[repo.DUE].find({})}
-    assert sorted(entries) == ["leased", "ready", "retry-ready", "young-orphan"]
-    assert (entries["leased"]["next_attempt_at"], entries["leased"]["lane"]) == (
-        lease_end,
-        "retry",
-    )
-    assert entries["leased"]["attempts"] == 1
-    # Looked at again after as long as it has existed (3 s).
-    assert entries["young-orphan"]["next_attempt_at"] == now + timedelta(seconds=3)
-    # A second look finds only what is due and leaves the rest as it was put.
-    again = await repo.due_notifications(mongo_db, now, 10, orphan_grace=grace)
-    assert [d["_id"] for d in again] == ["ready", "retry-ready"]
+    assert [d["_id"] for d in due] == ["ready", "lease-ran-out", "retry-ready"]
+    assert [d["_id"] for d in await repo.due_notifications(mongo_db, lease_end, 10)] == [
+        "ready",
+        "lease-ran-out",
+        "retry-later",
+        "leased",
+        "retry-ready",
+    ]
 
 
-async def test_claiming_moves_due_entries_to_the_lease_end_and_outcomes_clear_them(
+async def test_outcomes_are_written_with_their_events_only_while_the_lease_holds(
     mongo_db: Any,
 ) -> None:
+    await repo.create_indexes(mongo_db)
     now = store_time()
     lease = timedelta(minutes=2)
     docs = [repo.new_notification({"_id": f"n{n}"}, now - timedelta(seconds=1)) for n in range(3)]
     assert await repo.insert_notifications(mongo_db, docs) == 3
-    # The same requests again (a redelivered event): nothing new, one entry each.
+    # The same requests again (a redelivered event): nothing new.
     assert await repo.insert_notifications(mongo_db, docs) == 0
-    assert await mongo_db[repo.DUE].count_documents({}) == 3
-
-    due = await repo.due_notifications(mongo_db, now, 10, orphan_grace=timedelta(minutes=10))
-    taken = await repo.claim_batch(mongo_db, due, now, lease, "mine")
-
+    taken = await repo.claim_batch(
+        mongo_db, await repo.due_notifications(mongo_db, now, 10), now, lease, "mine"
+    )
     assert sorted(d["_id"] for d in taken) == ["n0", "n1", "n2"]
-    entries = {e["_id"]: e async for e in mongo_db[repo.DUE].find({})}
-    assert {(e["lane"], e["attempts"], e["next_attempt_at"]) for e in entries.values()} == {
-        ("retry", 1, now + lease)
-    }
-    assert await repo.due_notifications(mongo_db, now, 10, orphan_grace=lease) == []
+    assert await repo.due_notifications(mongo_db, now, 10) == []
+    # Another worker took n2 over once the lease ran out.
+    await mongo_db[repo.NOTIFICATIONS].update_one({"_id": "n2"}, {"$set": {"lease": "other"}})
 
     retry_at = now + timedelta(seconds=30)
     delivered = {"status": "delivered", "lease": None}
     retried = {"status": "retry", "next_attempt_at": retry_at, "lease": None}
-    await repo.settle(
-        mongo_db,
+    entry = {"_id": "e0", "event_id": "x", "topic": "t", "key": "n0", "value": "{}"}
+    runtime = SimpleNamespace(db=mongo_db, events=Outbox(mongo_db, producer="notify"))
+    written = await repo.settle(
+        runtime,  # type: ignore[arg-type]
+        "mine",
         [
-            UpdateOne({"_id": "n0", "lease": "mine"}, {"$set": delivered}),
-            UpdateOne({"_id": "n1", "lease": "mine"}, {"$set": retried}),
+            ("n0", UpdateOne({"_id": "n0", "lease": "mine"}, {"$set": delivered}), [entry]),
+            ("n1", UpdateOne({"_id": "n1", "lease": "mine"}, {"$set": retried}), []),
+            ("n2", UpdateOne({"_id": "n2", "lease": "mine"}, {"$set": delivered}), [entry]),
         ],
     )
-    await repo.apply_due_changes(
-        mongo_db,
-        [
-            repo.due_change("n0", 1, delivered, now),
-            repo.due_change("n1", 1, retried, now),
-        ],
-    )
-    entries = {e["_id"]: e async for e in mongo_db[repo.DUE].find({})}
-    assert sorted(entries) == ["n1", "n2"]
-    assert entries["n1"]["next_attempt_at"] == retry_at
-    later = await repo.due_notifications(mongo_db, retry_at, 10, orphan_grace=lease)
+
+    assert written == {"n0", "n1"}
+    stored = {d["_id"]: d async for d in mongo_db[repo.NOTIFICATIONS].find({})}
+    assert [stored[n]["status"] for n in ("n0", "n1", "n2")] == ["delivered", "retry", "sending"]
+    assert [e["_id"] async for e in mongo_db["outbox"].find({})] == ["e0"]
+    later = await repo.due_notifications(mongo_db, retry_at, 10)
     assert [d["_id"] for d in later] == ["n1"]
 
 
@@ -412,27 +337,26 @@ async def test_workers_racing_over_prefetched_batches_send_each_message_once(
                 await sender.close()
 
 
-async def test_due_candidates_take_fresh_entries_in_stored_order_and_retries_their_share(
+async def test_fresh_notifications_come_first_in_due_order_and_retries_take_their_share(
     mongo_db: Any,
 ) -> None:
-    now = utc_now()
+    await repo.create_indexes(mongo_db)
+    now = store_time()
     past = now - timedelta(minutes=1)
-    fresh = [repo.due_entry(f"f{i:02d}", 0, past + timedelta(seconds=i), now) for i in range(8)]
+    fresh = [waiting(f"f{i:02d}", "pending", 0, past + timedelta(seconds=i)) for i in range(8)]
     retries = [
-        repo.due_entry("r-twice", 2, past, now),
-        repo.due_entry("r-once", 1, past + timedelta(seconds=1), now),
-        repo.due_entry("r-later", 1, now + timedelta(hours=1), now),  # not due yet
+        waiting("r-twice", "retry", 2, past),
+        waiting("r-once", "retry", 1, past + timedelta(seconds=1)),
+        waiting("r-later", "retry", 1, now + timedelta(hours=1)),  # not due yet
     ]
-    await mongo_db[repo.DUE].insert_many([*retries, *fresh])
+    await mongo_db[repo.NOTIFICATIONS].insert_many([*retries, *reversed(fresh)])
 
-    # Fresh work fills the batch: the fresh entries in the order they were stored ...
-    batch = await repo.due_candidates(mongo_db, now, 4, probe_retries=False)
-    assert [e["_id"] for e in batch] == ["f00", "f01", "f02", "f03"]
+    # Fresh work fills the batch: the retries still get their share, fewest attempts first.
+    batch = await repo.due_notifications(mongo_db, now, 4)
+    assert [d["_id"] for d in batch] == ["f00", "f01", "f02", "r-once"]
+    batch = await repo.due_notifications(mongo_db, now, 4, retry_share=0.5)
+    assert [d["_id"] for d in batch] == ["f00", "f01", "r-once", "r-twice"]
 
-    # ... and when the worker probes for retries, they take their share, fewest attempts first.
-    batch = await repo.due_candidates(mongo_db, now, 4, retry_share=0.5, probe_retries=True)
-    assert [e["_id"] for e in batch] == ["f00", "f01", "r-once", "r-twice"]
-
-    # Fresh work short of the batch: the due retries fill the rest, probe or not.
-    batch = await repo.due_candidates(mongo_db, now, 20, probe_retries=False)
-    assert [e["_id"] for e in batch] == [*(e["_id"] for e in fresh), "r-once", "r-twice"]
+    # Fresh work short of the batch: the due retries fill the rest.
+    batch = await repo.due_notifications(mongo_db, now, 20)
+    assert [d["_id"] for d in batch] == [*(d["_id"] for d in fresh), "r-once", "r-twice"]

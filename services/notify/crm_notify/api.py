@@ -14,9 +14,9 @@ from crm_kit.problems import FieldError, InvalidInput, NotFound, problem_respons
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from crm_notify import handlers
-from crm_notify import repository as repo
 from crm_notify.domain import KIND_VARIABLES, Status
+from crm_notify.handlers import ad_hoc, settings_of
+from crm_notify.repository import notifications, templates
 from crm_notify.schemas import (
     AdHocSend,
     ChannelOut,
@@ -68,7 +68,7 @@ async def list_notifications(
     cursor: str | None = None,
     limit: PageLimit = 50,
 ) -> NotificationPage:
-    docs = await repo.list_notifications(
+    docs = await notifications.list_notifications(
         runtime.db,
         recipient=recipient,
         kind=kind,
@@ -95,7 +95,7 @@ async def list_notifications(
     summary="One notification",
 )
 async def get_notification(notification_id: str, runtime: RuntimeDep, _: Reader) -> NotificationOut:
-    doc = await repo.find_notification(runtime.db, notification_id)
+    doc = await notifications.find_notification(runtime.db, notification_id)
     if doc is None:
         raise NotFound(f"notification {notification_id} not found")
     return NotificationOut.of(doc)
@@ -119,7 +119,7 @@ async def send_ad_hoc(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> NotificationOut:
-    doc, created = await handlers.send_ad_hoc(
+    doc, created = await ad_hoc.send_ad_hoc(
         runtime,
         caller=caller.subject,
         recipient=body.recipient.model_dump(mode="json"),
@@ -163,9 +163,9 @@ def _template_out(
     "/templates", response_model=list[TemplateOut], tags=["templates"], summary="All templates"
 )
 async def list_templates(runtime: RuntimeDep, _: Reader) -> list[TemplateOut]:
-    overrides = await repo.template_overrides(runtime.db)
+    overrides = await templates.template_overrides(runtime.db)
     return [
-        _template_out(kind, language, overrides.get(repo.template_key(kind, language)))
+        _template_out(kind, language, overrides.get(templates.template_key(kind, language)))
         for kind, language in SHIPPED
     ]
 
@@ -179,7 +179,8 @@ async def list_templates(runtime: RuntimeDep, _: Reader) -> list[TemplateOut]:
 async def get_template(
     kind: NotificationKind, language: Language, runtime: RuntimeDep, _: Reader
 ) -> TemplateOut:
-    return _template_out(kind, language, await repo.template_override(runtime.db, kind, language))
+    override = await templates.template_override(runtime.db, kind, language)
+    return _template_out(kind, language, override)
 
 
 @router.put(
@@ -198,7 +199,7 @@ async def put_template(
 ) -> TemplateOut:
     template = Template(subject=body.subject, text=body.text, html=body.html)
     validate(kind, template)
-    saved = await repo.save_template(
+    saved = await templates.save_template(
         runtime.db, kind, language, template, by=caller.subject, at=utc_now()
     )
     return _template_out(kind, language, saved)
@@ -214,14 +215,14 @@ async def put_template(
 async def reset_template(
     kind: NotificationKind, language: Language, runtime: RuntimeDep, _: Admin
 ) -> Response:
-    if not await repo.delete_template(runtime.db, kind, language):
+    if not await templates.delete_template(runtime.db, kind, language):
         raise NotFound(f"the {kind.value}/{language.value} template is not customised")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/channels", response_model=list[ChannelOut], tags=["channels"], summary="Channels")
 async def list_channels(runtime: RuntimeDep, _: Reader) -> list[ChannelOut]:
-    settings = handlers.settings_of(runtime)
+    settings = settings_of(runtime)
     configured = settings.configured_channels()
     return [
         ChannelOut(

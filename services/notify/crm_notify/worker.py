@@ -2,14 +2,15 @@
 outcomes.
 
 A batch is read from the notifications' due index in two lanes (never-tried notifications
-first, retries with a reserved share, ``repository.due_notifications``), claimed with one bulk
-update of attempt-guarded statements under the batch's lease token, and sent with bounded
-concurrency (per process and per channel). Each outcome is one update guarded by the lease,
-written with its ``NotificationDelivered`` / ``NotificationFailed`` fact in one transaction per
-flush while the batch runs, so a worker that lost its lease cannot overwrite the one that took
-over. A crash after the channel accepted and before the outcome was written sends the message
-again once the lease runs out (at most the batch's unwritten outcomes): delivery to the channel
-is at-least-once, the recorded outcome exactly-once.
+first, retries with a reserved share: ``repository.delivery.due_notifications``), claimed with
+one bulk update of attempt-guarded statements under the batch's lease token, and sent with
+bounded concurrency (per process and per channel); composing each message is ``messages``'.
+Each outcome is one update guarded by the lease, written with its ``NotificationDelivered`` /
+``NotificationFailed`` fact in one transaction per flush while the batch runs, so a worker
+that lost its lease cannot overwrite the one that took over. A crash after the channel
+accepted and before the outcome was written sends the message again once the lease runs out
+(at most the batch's unwritten outcomes): delivery to the channel is at-least-once, the
+recorded outcome exactly-once.
 """
 
 from __future__ import annotations
@@ -25,17 +26,16 @@ from typing import Any
 
 import jinja2
 from crm_contracts.base import ContractEvent
-from crm_contracts.common import Recipient
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
-from crm_contracts.values import Channel, FailureKind, Language, NotificationKind, RecipientKind
+from crm_contracts.values import Channel, FailureKind, RecipientKind
 from crm_kit.clock import utc_now
 from crm_kit.outbox import VERSION, Document
 from crm_kit.runtime import Runtime
 from prometheus_client import Counter
 from pymongo import UpdateOne
 
-from crm_notify import repository as repo
-from crm_notify.channels import Attachment, Outgoing, Sender, build_senders
+from crm_notify import messages
+from crm_notify.channels import Sender, build_senders
 from crm_notify.domain import (
     DeliveryFailure,
     NoUsableChannel,
@@ -48,9 +48,10 @@ from crm_notify.domain import (
     choose_channel,
 )
 from crm_notify.handlers import settings_of
-from crm_notify.ical import calendar_entry
+from crm_notify.repository import delivery, recipient_key
+from crm_notify.repository.recipients import reachabilities
+from crm_notify.repository.templates import template_overrides
 from crm_notify.settings import NotifySettings
-from crm_notify.templates import SHIPPED, Template, render
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class DeliveryWorker:
         decided against the store at its own time: a candidate another worker took, or that
         changed, since it was read loses its claim."""
         db = self.runtime.db
-        due = await repo.due_notifications(db, self.clock(), self.batch_size * self.prefetch)
+        due = await delivery.due_notifications(db, self.clock(), self.batch_size * self.prefetch)
         taken = 0
         for start in range(0, len(due), self.batch_size):
             candidates = due[start : start + self.batch_size]
@@ -123,7 +124,7 @@ class DeliveryWorker:
                 break
             now = self.clock()
             token = uuid.uuid4().hex
-            docs = await repo.claim_batch(db, candidates, now, self.lease, token)
+            docs = await delivery.claim_batch(db, candidates, now, self.lease, token)
             if docs:
                 await self.deliver_batch(docs, token, now + self.lease)
             taken += len(docs)
@@ -134,12 +135,12 @@ class DeliveryWorker:
     ) -> None:
         db = self.runtime.db
         keys = [
-            repo.recipient_key(d["recipient"]["kind"], d["recipient"]["id"])
+            recipient_key(d["recipient"]["kind"], d["recipient"]["id"])
             for d in docs
             if d["recipient"]["kind"] != RecipientKind.ADDRESS.value
         ]
-        known = await repo.reachabilities(db, keys)
-        overrides = await repo.template_overrides(db)
+        known = await reachabilities(db, keys)
+        overrides = await template_overrides(db)
         batch = _Batch(token=token, lease_until=lease_until, held={str(d["_id"]) for d in docs})
         gate = asyncio.Semaphore(max(1, self.settings.worker_concurrency))
         done = asyncio.Event()
@@ -170,8 +171,8 @@ class DeliveryWorker:
     ) -> None:
         attempt = int(doc["attempts"])
         recipient = doc["recipient"]
-        key = repo.recipient_key(recipient["kind"], recipient["id"])
-        who = self._address_reachability(doc) or known.get(key)
+        key = recipient_key(recipient["kind"], recipient["id"])
+        who = messages.address_reachability(doc, self.settings.default_language) or known.get(key)
         if who is None:
             outcome, reason = after_unknown_recipient(
                 key, attempt, self.unknown_policy, self.clock()
@@ -192,7 +193,9 @@ class DeliveryWorker:
             self._settle(batch, doc, None, failed, exc.reason)
             return
         try:
-            message = self._compose(doc, who, channel, overrides)
+            message = messages.compose(
+                doc, who, channel, overrides, mail_from=self.settings.mail_from, now=self.clock()
+            )
         except (jinja2.TemplateError, KeyError, ValueError) as exc:
             failed = Outcome(Status.FAILED, FailureKind.TEMPLATE_ERROR)
             self._settle(batch, doc, channel, failed, f"template: {exc}")
@@ -210,7 +213,7 @@ class DeliveryWorker:
         now = self.clock()
         OUTCOMES.labels(channel.value, "delivered").inc()
         event = NotificationDelivered(
-            **self._outcome_fields(doc, attempt), channel=channel, delivered_at=now
+            **messages.outcome_fields(doc, attempt), channel=channel, delivered_at=now
         )
         changes = {
             "status": Status.DELIVERED.value,
@@ -248,7 +251,7 @@ class DeliveryWorker:
         now = self.clock()
         OUTCOMES.labels(label, outcome.failure.value).inc()
         event = NotificationFailed(
-            **self._outcome_fields(doc, int(doc["attempts"])),
+            **messages.outcome_fields(doc, int(doc["attempts"])),
             channel=channel,
             failure=outcome.failure,
             reason=reason,
@@ -292,7 +295,7 @@ class DeliveryWorker:
                 return
             for attempt in range(1, tries + 1):
                 try:
-                    held = await repo.settle(self.runtime, batch.token, pending)
+                    held = await delivery.settle(self.runtime, batch.token, pending)
                     break
                 except Exception:
                     if attempt == tries:
@@ -317,23 +320,12 @@ class DeliveryWorker:
                 if self.clock() + self.lease / 2 >= batch.lease_until:
                     until = self.clock() + self.lease
                     open_ids = sorted(batch.held - batch.settled)
-                    kept = await repo.renew_leases(self.runtime.db, open_ids, batch.token, until)
+                    kept = await delivery.renew_leases(
+                        self.runtime.db, open_ids, batch.token, until
+                    )
                     batch.held = kept | batch.settled
                     batch.lease_until = until
         return notification_id in batch.held
-
-    def _address_reachability(self, doc: Document) -> Reachability | None:
-        recipient = doc["recipient"]
-        if recipient["kind"] != RecipientKind.ADDRESS.value:
-            return None
-        channel = Channel(doc.get("address_channel") or Channel.EMAIL.value)
-        return Reachability(
-            kind=RecipientKind.ADDRESS,
-            name=recipient["id"],
-            language=Language(doc.get("language_hint") or self.settings.default_language),
-            addresses={channel: recipient["id"]},
-            preferred=channel,
-        )
 
     async def _pace(self, channel: Channel) -> None:
         bucket = self.buckets.get(channel)
@@ -341,81 +333,6 @@ class DeliveryWorker:
             wait = bucket.take()
             if wait > 0:
                 await self.sleep(wait)
-
-    @staticmethod
-    def _template(
-        kind: NotificationKind, language: Language, overrides: Mapping[str, Document]
-    ) -> Template:
-        override = overrides.get(repo.template_key(kind, language))
-        if override is not None:
-            return Template(override["subject"], override["text"], override.get("html"))
-        return SHIPPED[(kind, language)]
-
-    def _compose(
-        self,
-        doc: Document,
-        who: Reachability,
-        channel: Channel,
-        overrides: Mapping[str, Document],
-    ) -> Outgoing:
-        kind = NotificationKind(doc["kind"])
-        language = who.language
-        if who.kind is RecipientKind.ADDRESS and doc.get("language_hint"):
-            language = Language(doc["language_hint"])
-        template = self._template(kind, language, overrides)
-        rendered = render(template, {**doc["variables"], "recipient_name": who.name})
-        address = who.addresses[channel]
-        attachments: tuple[Attachment, ...] = ()
-        calendar = doc.get("calendar")
-        if calendar and channel is Channel.EMAIL:
-            attachments = (
-                calendar_entry(
-                    method=calendar["method"],
-                    uid=calendar["uid"],
-                    sequence=int(calendar["sequence"]),
-                    title=calendar["title"],
-                    starts_at=calendar["starts_at"],
-                    ends_at=calendar["ends_at"],
-                    location=calendar["location"],
-                    description=rendered.text,
-                    url=calendar.get("url"),
-                    attendee=address,
-                    organizer=_bare_address(self.settings.mail_from),
-                    stamp=self.clock(),
-                ),
-            )
-        return Outgoing(
-            to=address,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            reference=str(doc["_id"]),
-            attachments=attachments,
-        )
-
-    @staticmethod
-    def _outcome_fields(doc: Document, attempts: int) -> dict[str, Any]:
-        recipient = doc["recipient"]
-        return {
-            "notification_id": str(doc["_id"]),
-            "source_event_id": doc["source"]["event_id"],
-            "source_event_type": doc["source"]["event_type"],
-            "recipient": Recipient(
-                kind=RecipientKind(recipient["kind"]),
-                id=recipient["id"],
-                client_id=recipient.get("client_id"),
-            ),
-            "kind": NotificationKind(doc["kind"]),
-            "attempts": attempts,
-            "event_id": doc.get("event_id"),
-            "participant_id": doc.get("participant_id"),
-        }
-
-
-def _bare_address(mail_from: str) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(mail_from)[1] or "crm@localhost"
 
 
 async def run_delivery(runtime: Runtime) -> None:

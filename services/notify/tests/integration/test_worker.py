@@ -17,7 +17,8 @@ from crm_contracts.topics import NOTIFY
 from crm_kit.clock import utc_now
 from crm_kit.outbox import Outbox
 from crm_kit.testing import bearer, end_offsets, eventually
-from crm_notify import repository as repo
+from crm_notify.repository import NOTIFICATIONS, delivery, notifications
+from crm_notify.repository.indexes import create_indexes
 from pymongo import UpdateOne
 
 from .conftest import Harness, final_notification, outcome_events, unique
@@ -28,7 +29,7 @@ UNKNOWN = 200
 def unknown_recipient_retry(source_id: str, attempts: int, due_at: Any) -> dict[str, Any]:
     """A curator notice for an employee notify never heard of, waiting for another attempt."""
     now = utc_now()
-    doc = repo.new_notification(
+    doc = notifications.new_notification(
         {
             "_id": str(uuid.uuid4()),
             "kind": "curator_assigned",
@@ -62,7 +63,7 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
     later = utc_now() + timedelta(days=1)
     docs = [unknown_recipient_retry(f"{run}-{n}", 1, later) for n in range(UNKNOWN)]
     try:
-        assert await repo.insert_notifications(h.db, docs) == UNKNOWN
+        assert await notifications.insert_notifications(h.db, docs) == UNKNOWN
         # All of them due at once, an hour overdue, just before the fresh one arrives.
         overdue = {"$set": {"next_attempt_at": utc_now() - timedelta(hours=1)}}
         made_due = await h.db["notifications"].update_many(mine, overdue)
@@ -113,7 +114,7 @@ async def test_an_unknown_recipient_ends_failed_with_the_reason_after_its_attemp
     cap = h.app.state.runtime.settings.unknown_recipient_max_attempts
     source_id = f"{uuid.uuid4().hex}-cap"
     doc = unknown_recipient_retry(source_id, cap - 1, utc_now() - timedelta(seconds=1))
-    assert await repo.insert_notifications(h.db, [doc]) == 1
+    assert await notifications.insert_notifications(h.db, [doc]) == 1
 
     notification = await final_notification(h, source_id)
 
@@ -146,26 +147,26 @@ def waiting(nid: str, status: str, attempts: int, at: Any) -> dict[str, Any]:
 
 
 async def test_racing_claims_of_one_attempt_admit_one_worker_each(mongo_db: Any) -> None:
-    await repo.create_indexes(mongo_db)
+    await create_indexes(mongo_db)
     now = store_time()
     lease = timedelta(minutes=2)
     docs = [waiting(f"n{n:02d}", "pending", 0, now - timedelta(seconds=1)) for n in range(40)]
-    await mongo_db[repo.NOTIFICATIONS].insert_many(docs)
-    due = await repo.due_notifications(mongo_db, now, 100)
+    await mongo_db[NOTIFICATIONS].insert_many(docs)
+    due = await delivery.due_notifications(mongo_db, now, 100)
 
     won = await asyncio.gather(
-        *(repo.claim_batch(mongo_db, due, now, lease, f"worker-{w}") for w in range(4))
+        *(delivery.claim_batch(mongo_db, due, now, lease, f"worker-{w}") for w in range(4))
     )
 
     taken = [d["_id"] for batch in won for d in batch]
     assert sorted(taken) == [d["_id"] for d in docs]
-    stored = {d["_id"]: d async for d in mongo_db[repo.NOTIFICATIONS].find({})}
+    stored = {d["_id"]: d async for d in mongo_db[NOTIFICATIONS].find({})}
     for w, batch in enumerate(won):
         for doc in batch:
             assert (doc["lease"], doc["attempts"]) == (f"worker-{w}", 1)
             assert stored[doc["_id"]]["lease"] == f"worker-{w}"
     # A stale candidate (its attempt claimed meanwhile) changes nothing.
-    assert await repo.claim_batch(mongo_db, due, now + lease, lease, "late") == []
+    assert await delivery.claim_batch(mongo_db, due, now + lease, lease, "late") == []
 
 
 async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db: Any) -> None:
@@ -176,13 +177,13 @@ async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db:
         for n in range(3)
     ]
     docs.append({"_id": "taken", "status": "sending", "lease": "other", "next_attempt_at": ends})
-    await mongo_db[repo.NOTIFICATIONS].insert_many(docs)
+    await mongo_db[NOTIFICATIONS].insert_many(docs)
     until = now + timedelta(minutes=2)
 
-    kept = await repo.renew_leases(mongo_db, ["n0", "n1", "n2", "taken"], "mine", until)
+    kept = await delivery.renew_leases(mongo_db, ["n0", "n1", "n2", "taken"], "mine", until)
 
     assert kept == {"n0", "n1", "n2"}
-    stored = {d["_id"]: d async for d in mongo_db[repo.NOTIFICATIONS].find({})}
+    stored = {d["_id"]: d async for d in mongo_db[NOTIFICATIONS].find({})}
     assert [stored[f"n{n}"]["next_attempt_at"] for n in range(3)] == [until] * 3
     assert stored["taken"]["next_attempt_at"] == ends
     assert stored["taken"]["lease"] == "other"
@@ -196,7 +197,7 @@ async def test_a_notification_written_straight_to_the_store_is_delivered_once(
     h = notify
     address = f"{unique('by-hand')}@example.com"
     source_id = f"{uuid.uuid4().hex}-by-hand"
-    doc = repo.new_notification(
+    doc = notifications.new_notification(
         {
             "_id": str(uuid.uuid4()),
             "kind": "ad_hoc",
@@ -213,7 +214,7 @@ async def test_a_notification_written_straight_to_the_store_is_delivered_once(
         },
         utc_now(),
     )
-    await h.db[repo.NOTIFICATIONS].insert_one(doc)
+    await h.db[NOTIFICATIONS].insert_one(doc)
 
     notification = await final_notification(h, source_id)
     assert (notification["status"], notification["attempts"]) == ("delivered", 1)
@@ -221,10 +222,10 @@ async def test_a_notification_written_straight_to_the_store_is_delivered_once(
 
 
 async def test_only_waiting_notifications_whose_time_has_come_are_due(mongo_db: Any) -> None:
-    await repo.create_indexes(mongo_db)
+    await create_indexes(mongo_db)
     now = store_time()
     lease_end = now + timedelta(minutes=2)
-    await mongo_db[repo.NOTIFICATIONS].insert_many(
+    await mongo_db[NOTIFICATIONS].insert_many(
         [
             waiting("ready", "pending", 0, now - timedelta(seconds=5)),
             waiting("retry-ready", "retry", 2, now - timedelta(seconds=1)),
@@ -237,10 +238,10 @@ async def test_only_waiting_notifications_whose_time_has_come_are_due(mongo_db: 
         ]
     )
 
-    due = await repo.due_notifications(mongo_db, now, 10)
+    due = await delivery.due_notifications(mongo_db, now, 10)
 
     assert [d["_id"] for d in due] == ["ready", "lease-ran-out", "retry-ready"]
-    assert [d["_id"] for d in await repo.due_notifications(mongo_db, lease_end, 10)] == [
+    assert [d["_id"] for d in await delivery.due_notifications(mongo_db, lease_end, 10)] == [
         "ready",
         "lease-ran-out",
         "retry-later",
@@ -252,27 +253,30 @@ async def test_only_waiting_notifications_whose_time_has_come_are_due(mongo_db: 
 async def test_outcomes_are_written_with_their_events_only_while_the_lease_holds(
     mongo_db: Any,
 ) -> None:
-    await repo.create_indexes(mongo_db)
+    await create_indexes(mongo_db)
     now = store_time()
     lease = timedelta(minutes=2)
-    docs = [repo.new_notification({"_id": f"n{n}"}, now - timedelta(seconds=1)) for n in range(3)]
-    assert await repo.insert_notifications(mongo_db, docs) == 3
+    docs = [
+        notifications.new_notification({"_id": f"n{n}"}, now - timedelta(seconds=1))
+        for n in range(3)
+    ]
+    assert await notifications.insert_notifications(mongo_db, docs) == 3
     # The same requests again (a redelivered event): nothing new.
-    assert await repo.insert_notifications(mongo_db, docs) == 0
-    taken = await repo.claim_batch(
-        mongo_db, await repo.due_notifications(mongo_db, now, 10), now, lease, "mine"
+    assert await notifications.insert_notifications(mongo_db, docs) == 0
+    taken = await delivery.claim_batch(
+        mongo_db, await delivery.due_notifications(mongo_db, now, 10), now, lease, "mine"
     )
     assert sorted(d["_id"] for d in taken) == ["n0", "n1", "n2"]
-    assert await repo.due_notifications(mongo_db, now, 10) == []
+    assert await delivery.due_notifications(mongo_db, now, 10) == []
     # Another worker took n2 over once the lease ran out.
-    await mongo_db[repo.NOTIFICATIONS].update_one({"_id": "n2"}, {"$set": {"lease": "other"}})
+    await mongo_db[NOTIFICATIONS].update_one({"_id": "n2"}, {"$set": {"lease": "other"}})
 
     retry_at = now + timedelta(seconds=30)
     delivered = {"status": "delivered", "lease": None}
     retried = {"status": "retry", "next_attempt_at": retry_at, "lease": None}
     entry = {"_id": "e0", "event_id": "x", "topic": "t", "key": "n0", "value": "{}"}
     runtime = SimpleNamespace(db=mongo_db, events=Outbox(mongo_db, producer="notify"))
-    written = await repo.settle(
+    written = await delivery.settle(
         runtime,  # type: ignore[arg-type]
         "mine",
         [
@@ -283,10 +287,10 @@ async def test_outcomes_are_written_with_their_events_only_while_the_lease_holds
     )
 
     assert written == {"n0", "n1"}
-    stored = {d["_id"]: d async for d in mongo_db[repo.NOTIFICATIONS].find({})}
+    stored = {d["_id"]: d async for d in mongo_db[NOTIFICATIONS].find({})}
     assert [stored[n]["status"] for n in ("n0", "n1", "n2")] == ["delivered", "retry", "sending"]
     assert [e["_id"] async for e in mongo_db["outbox"].find({})] == ["e0"]
-    later = await repo.due_notifications(mongo_db, retry_at, 10)
+    later = await delivery.due_notifications(mongo_db, retry_at, 10)
     assert [d["_id"] for d in later] == ["n1"]
 
 
@@ -296,7 +300,7 @@ async def test_workers_racing_over_prefetched_batches_send_each_message_once(
     """Two more workers than the app's own, each reading several batches of candidates at
     once, over the same due notifications: every message reaches the SMTP server once."""
     from crm_notify.channels import build_senders
-    from crm_notify.handlers import send_ad_hoc
+    from crm_notify.handlers.ad_hoc import send_ad_hoc
     from crm_notify.worker import DeliveryWorker
 
     h = notify
@@ -340,7 +344,7 @@ async def test_workers_racing_over_prefetched_batches_send_each_message_once(
 async def test_fresh_notifications_come_first_in_due_order_and_retries_take_their_share(
     mongo_db: Any,
 ) -> None:
-    await repo.create_indexes(mongo_db)
+    await create_indexes(mongo_db)
     now = store_time()
     past = now - timedelta(minutes=1)
     fresh = [waiting(f"f{i:02d}", "pending", 0, past + timedelta(seconds=i)) for i in range(8)]
@@ -349,14 +353,14 @@ async def test_fresh_notifications_come_first_in_due_order_and_retries_take_thei
         waiting("r-once", "retry", 1, past + timedelta(seconds=1)),
         waiting("r-later", "retry", 1, now + timedelta(hours=1)),  # not due yet
     ]
-    await mongo_db[repo.NOTIFICATIONS].insert_many([*retries, *reversed(fresh)])
+    await mongo_db[NOTIFICATIONS].insert_many([*retries, *reversed(fresh)])
 
     # Fresh work fills the batch: the retries still get their share, fewest attempts first.
-    batch = await repo.due_notifications(mongo_db, now, 4)
+    batch = await delivery.due_notifications(mongo_db, now, 4)
     assert [d["_id"] for d in batch] == ["f00", "f01", "f02", "r-once"]
-    batch = await repo.due_notifications(mongo_db, now, 4, retry_share=0.5)
+    batch = await delivery.due_notifications(mongo_db, now, 4, retry_share=0.5)
     assert [d["_id"] for d in batch] == ["f00", "f01", "r-once", "r-twice"]
 
     # Fresh work short of the batch: the due retries fill the rest.
-    batch = await repo.due_notifications(mongo_db, now, 20)
+    batch = await delivery.due_notifications(mongo_db, now, 20)
     assert [d["_id"] for d in batch] == [*(d["_id"] for d in fresh), "r-once", "r-twice"]

@@ -1,13 +1,9 @@
-"""Use cases: keep the projections, turn requests into notifications, ad-hoc sends.
-
-A consumed request makes one notification per recipient whose id is derived from (source
-event, recipient, kind), so a redelivered event finds its notification already there. The
-sending itself is the delivery worker's (``worker.py``).
-"""
+"""Requests from other services' facts, each turned into one notification per recipient:
+invitations, task and plan-step assignments, curator assignments, an event's move or
+cancellation told to its audience."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,38 +17,22 @@ from crm_contracts.campaigns import (
     TaskCancelled,
     TaskCompleted,
 )
-from crm_contracts.common import ChannelAddresses, Place
-from crm_contracts.contacts import (
-    ConsentChanged,
-    CuratorAssigned,
-    EmployeeRegistered,
-    EmployeeUpdated,
-    PersonAdded,
-    PersonUpdated,
-)
+from crm_contracts.common import Place
+from crm_contracts.contacts import CuratorAssigned
 from crm_contracts.envelope import Envelope
 from crm_contracts.proposals import PlanStepAssigned
-from crm_contracts.values import Channel, NotificationKind, RecipientKind
+from crm_contracts.values import NotificationKind, RecipientKind
 from crm_kit.clock import utc_now
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
-from crm_notify import repository as repo
-from crm_notify.domain import (
-    KIND_VARIABLES,
-    IdempotencyKeyReused,
-    notification_id,
-    request_fingerprint,
-)
+from crm_notify.domain import notification_id
+from crm_notify.handlers import declared_variables, settings_of
+from crm_notify.repository.audience import close_task, event_audience, remember_task
+from crm_notify.repository.notifications import insert_notifications, new_notification
 from crm_notify.settings import NotifySettings
 
 K = NotificationKind
-
-
-def settings_of(rt: Runtime) -> NotifySettings:
-    settings = rt.settings
-    assert isinstance(settings, NotifySettings)
-    return settings
 
 
 def _local(at: datetime, tz: str) -> str:
@@ -66,12 +46,6 @@ def _local(at: datetime, tz: str) -> str:
 def _place(place: Place) -> str:
     parts = [p for p in (place.venue, place.address, place.online_url) if p]
     return ", ".join(parts) or "—"
-
-
-def _variables(kind: NotificationKind, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Every variable the kind declares, so strict rendering never meets a missing one."""
-    declared = KIND_VARIABLES[kind] - {"recipient_name"}
-    return {name: values.get(name) for name in sorted(declared)}
 
 
 def _recipient(kind: RecipientKind, rid: str, client_id: str | None = None) -> Document:
@@ -92,7 +66,7 @@ def _notification(
         "kind": kind.value,
         "recipient": recipient,
         "source": {"event_id": source_id, "event_type": envelope.event_type},
-        "variables": _variables(kind, variables),
+        "variables": declared_variables(kind, variables),
         "event_id": None,
         "participant_id": None,
         "language_hint": None,
@@ -101,54 +75,7 @@ def _notification(
         "calendar": None,
     }
     doc.update(extra)
-    return repo.new_notification(doc, now)
-
-
-# --- projection of people and employees ----------------------------------------------------
-
-
-def _channels(channels: ChannelAddresses) -> dict[str, str | None]:
-    return {c.value: channels.address(c) for c in Channel}
-
-
-async def on_person(rt: Runtime, event: PersonAdded | PersonUpdated, _: Envelope) -> None:
-    key = repo.recipient_key(RecipientKind.PERSON, event.person_id)
-    state = {
-        "kind": RecipientKind.PERSON.value,
-        "client_id": event.client_id,
-        "name": event.name,
-        "language": event.language.value,
-        "channels": _channels(event.channels),
-        "preferred": event.preferred_channel.value if event.preferred_channel else None,
-        "active": True,
-    }
-    await repo.upsert_recipient_state(rt.db, key, state, event.version)
-    if isinstance(event, PersonAdded):
-        await repo.set_consents(rt.db, key, {c.channel: (c.granted, c.at) for c in event.consents})
-
-
-async def on_consent(rt: Runtime, event: ConsentChanged, _: Envelope) -> None:
-    key = repo.recipient_key(RecipientKind.PERSON, event.person_id)
-    await repo.set_consent(rt.db, key, event.channel, event.granted, event.at)
-
-
-async def on_employee(
-    rt: Runtime, event: EmployeeRegistered | EmployeeUpdated, _: Envelope
-) -> None:
-    key = repo.recipient_key(RecipientKind.EMPLOYEE, event.employee_id)
-    state = {
-        "kind": RecipientKind.EMPLOYEE.value,
-        "client_id": None,
-        "name": event.name,
-        "language": event.language.value,
-        "channels": _channels(event.channels),
-        "preferred": event.preferred_channel.value if event.preferred_channel else None,
-        "active": event.active,
-    }
-    await repo.upsert_recipient_state(rt.db, key, state, event.version)
-
-
-# --- requests ------------------------------------------------------------------------------
+    return new_notification(doc, now)
 
 
 def invitation_notification(
@@ -203,7 +130,7 @@ async def on_invitations_requested(
     is."""
     settings, now = settings_of(rt), utc_now()
     docs = [invitation_notification(settings, event, envelope, now) for event, envelope in items]
-    await repo.insert_notifications(rt.db, docs)
+    await insert_notifications(rt.db, docs)
 
 
 async def on_invitation_requested(
@@ -216,9 +143,7 @@ async def on_invitation_requested(
 
 
 async def on_task_assigned(rt: Runtime, event: TaskAssigned, envelope: Envelope) -> None:
-    await repo.remember_task(
-        rt.db, event.event_id, event.task_id, event.event_title, event.assignee_id
-    )
+    await remember_task(rt.db, event.event_id, event.task_id, event.event_title, event.assignee_id)
     variables = {
         "event_title": event.event_title,
         "task_title": event.title,
@@ -233,15 +158,15 @@ async def on_task_assigned(rt: Runtime, event: TaskAssigned, envelope: Envelope)
         utc_now(),
         event_id=event.event_id,
     )
-    await repo.insert_notifications(rt.db, [doc])
+    await insert_notifications(rt.db, [doc])
 
 
 async def on_task_completed(rt: Runtime, event: TaskCompleted, _: Envelope) -> None:
-    await repo.close_task(rt.db, event.task_id)
+    await close_task(rt.db, event.task_id)
 
 
 async def on_task_cancelled(rt: Runtime, event: TaskCancelled, envelope: Envelope) -> None:
-    task = await repo.close_task(rt.db, event.task_id)
+    task = await close_task(rt.db, event.task_id)
     if event.assignee_id is None:
         return
     variables = {
@@ -257,7 +182,7 @@ async def on_task_cancelled(rt: Runtime, event: TaskCancelled, envelope: Envelop
         utc_now(),
         event_id=event.event_id,
     )
-    await repo.insert_notifications(rt.db, [doc])
+    await insert_notifications(rt.db, [doc])
 
 
 async def on_plan_step_assigned(rt: Runtime, event: PlanStepAssigned, envelope: Envelope) -> None:
@@ -275,7 +200,7 @@ async def on_plan_step_assigned(rt: Runtime, event: PlanStepAssigned, envelope: 
         variables,
         utc_now(),
     )
-    await repo.insert_notifications(rt.db, [doc])
+    await insert_notifications(rt.db, [doc])
 
 
 async def on_curator_assigned(rt: Runtime, event: CuratorAssigned, envelope: Envelope) -> None:
@@ -286,7 +211,7 @@ async def on_curator_assigned(rt: Runtime, event: CuratorAssigned, envelope: Env
         {"client_name": event.client_name},
         utc_now(),
     )
-    await repo.insert_notifications(rt.db, [doc])
+    await insert_notifications(rt.db, [doc])
 
 
 async def _tell_audience(
@@ -298,7 +223,7 @@ async def _tell_audience(
     calendar: Mapping[str, Any],
 ) -> None:
     now = utc_now()
-    audience = await repo.event_audience(rt.db, event_id)
+    audience = await event_audience(rt.db, event_id)
     batch: list[Document] = []
     for recipient in audience:
         uid = f"{event_id}.{recipient['id']}@crm"
@@ -313,7 +238,7 @@ async def _tell_audience(
                 calendar={**calendar, "uid": uid},
             )
         )
-    await repo.insert_notifications(rt.db, batch)
+    await insert_notifications(rt.db, batch)
 
 
 async def on_event_rescheduled(rt: Runtime, event: EventRescheduled, envelope: Envelope) -> None:
@@ -354,63 +279,3 @@ async def on_event_cancelled(rt: Runtime, event: EventCancelled, envelope: Envel
         "url": None,
     }
     await _tell_audience(rt, envelope, event.event_id, K.EVENT_CANCELLED, variables, calendar)
-
-
-# --- ad-hoc sends --------------------------------------------------------------------------
-
-
-async def send_ad_hoc(
-    rt: Runtime,
-    *,
-    caller: str,
-    recipient: Document,
-    channel: Channel | None,
-    subject: str,
-    body: str,
-    language: str | None,
-    idempotency_key: str | None,
-) -> tuple[Document, bool]:
-    """Queue an ad-hoc message; returns the notification and whether it is new.
-
-    With an ``Idempotency-Key`` the notification id is derived from the caller and the key, so
-    a repeated request finds the first one; the same key with a different request is refused.
-    """
-    fingerprint = request_fingerprint(
-        [recipient["kind"], recipient["id"], str(channel), subject, body, str(language)]
-    )
-    if idempotency_key is not None:
-        source_id = f"adhoc:{caller}:{idempotency_key}"
-        nid = str(uuid.uuid5(uuid.NAMESPACE_URL, source_id))
-    else:
-        nid = str(uuid.uuid4())
-        source_id = f"adhoc:{nid}"
-    existing = await repo.find_notification(rt.db, nid)
-    if existing is None:
-        doc = repo.new_notification(
-            {
-                "_id": nid,
-                "kind": K.AD_HOC.value,
-                "recipient": recipient,
-                "source": {"event_id": source_id, "event_type": "AdHocSend"},
-                "variables": _variables(K.AD_HOC, {"subject": subject, "body": body}),
-                "event_id": None,
-                "participant_id": None,
-                "language_hint": language,
-                "preferred_hint": channel.value if channel else None,
-                "channel_hints": [],
-                "address_channel": channel.value if channel else None,
-                "calendar": None,
-                "fingerprint": fingerprint,
-                "requested_by": caller,
-            },
-            utc_now(),
-        )
-        if await repo.insert_notifications(rt.db, [doc]) == 1:
-            return doc, True
-        existing = await repo.find_notification(rt.db, nid)
-        assert existing is not None
-    if existing.get("fingerprint") != fingerprint:
-        raise IdempotencyKeyReused(
-            f"the Idempotency-Key {idempotency_key!r} was used for a different request"
-        )
-    return existing, False

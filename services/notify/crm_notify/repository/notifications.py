@@ -1,0 +1,110 @@
+"""Notifications: one per (source event, recipient, kind), stored as requests arrive, and the
+delivery log read newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from crm_contracts.values import NotificationKind
+from crm_kit.outbox import VERSION, Document
+from pymongo import DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from crm_notify.domain import Status
+from crm_notify.repository import NOTIFICATIONS
+
+DUPLICATE_KEY = 11000
+
+WAITING = (Status.PENDING.value, Status.RETRY.value, Status.SENDING.value)
+
+
+def new_notification(doc: Mapping[str, Any], now: datetime) -> Document:
+    return {
+        **doc,
+        "status": Status.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease": None,
+        "created_at": now,
+        "seq": f"{now.isoformat()}|{doc['_id']}",
+        VERSION: 1,
+    }
+
+
+async def insert_notifications(db: AsyncDatabase[Document], docs: Sequence[Document]) -> int:
+    """Insert what is new in one unordered command; a notification that already exists (a
+    redelivered request) is left as it is. Returns how many were new."""
+    if not docs:
+        return 0
+    try:
+        result = await db[NOTIFICATIONS].insert_many(list(docs), ordered=False)
+        return len(result.inserted_ids)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return int(exc.details.get("nInserted", 0))
+
+
+async def find_notification(db: AsyncDatabase[Document], notification_id: str) -> Document | None:
+    return await db[NOTIFICATIONS].find_one({"_id": notification_id})
+
+
+async def notifications_by_id(
+    db: AsyncDatabase[Document], ids: Sequence[str], extra: Mapping[str, Any] | None = None
+) -> dict[str, Document]:
+    """The notifications among ``ids`` that also match ``extra``, by id (one ``_id $in``)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    cursor = db[NOTIFICATIONS].find({"_id": {"$in": wanted}, **(extra or {})})
+    return {str(doc["_id"]): doc async for doc in cursor}
+
+
+async def list_notifications(
+    db: AsyncDatabase[Document],
+    *,
+    recipient: str | None,
+    kind: NotificationKind | None,
+    status: Status | None,
+    source: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: str | None,
+    limit: int,
+) -> list[Document]:
+    query: dict[str, Any] = {}
+    if recipient:
+        query["recipient.id"] = recipient
+    if kind:
+        query["kind"] = kind.value
+    if status:
+        query["status"] = status.value
+    if source:
+        query["source.event_id"] = source
+    # ``seq`` starts with the creation time in UTC (ISO 8601, which sorts as the time does), so
+    # a period is a range of it, read from the same index as the order; the cursor is one too.
+    seq: dict[str, Any] = {}
+    period: dict[str, Any] = {}
+    if since:
+        period["$gte"] = since
+        seq["$gte"] = _utc_iso(since)
+    uppers = [bound for bound in (after, _utc_iso(until) if until else None) if bound]
+    if until:
+        period["$lt"] = until
+    if uppers:
+        seq["$lt"] = min(uppers)
+    if period:
+        query["created_at"] = period
+    if seq:
+        query["seq"] = seq
+    cursor = db[NOTIFICATIONS].find(query).sort("seq", DESCENDING).limit(limit)
+    return [doc async for doc in cursor]
+
+
+def _utc_iso(at: datetime) -> str:
+    """``at`` as the start of a ``seq`` (a time without a zone is taken as UTC)."""
+    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).isoformat()

@@ -114,7 +114,9 @@ class DeliveryWorker:
         decided against the store at its own time: a candidate another worker took, or that
         changed, since it was read loses its claim."""
         db = self.runtime.db
-        due = await delivery.due_notifications(db, self.clock(), self.batch_size * self.prefetch)
+        due = await delivery.due_notifications(
+            db, self.clock(), self.batch_size * self.prefetch, batch=self.batch_size
+        )
         taken = 0
         for start in range(0, len(due), self.batch_size):
             candidates = due[start : start + self.batch_size]

@@ -21,16 +21,24 @@ RETRIED = (Status.RETRY.value, Status.SENDING.value)
 
 
 async def due_notifications(
-    db: AsyncDatabase[Document], now: datetime, limit: int, retry_share: float = 0.25
+    db: AsyncDatabase[Document],
+    now: datetime,
+    limit: int,
+    retry_share: float = 0.25,
+    *,
+    batch: int | None = None,
 ) -> list[Document]:
-    """One batch of notifications due now, in which fresh ones never queue behind retries.
+    """Up to ``limit`` notifications due now, to be taken ``batch`` at a time (one batch when
+    not given), in which fresh ones never queue behind retries.
 
-    Never-tried notifications first, in the order they became due. When they do not fill the
-    batch, the retries (and claims whose lease ran out) fill the rest, fewest attempts first;
-    when they do, the retries still get their ``retry_share`` of it, so a flood of fresh work
-    does not starve them either. Both reads are index ranges that stop at the batch."""
+    Never-tried notifications first, in the order they became due. When they do not fill
+    ``limit``, the retries (and claims whose lease ran out) fill the rest, fewest attempts
+    first; when they do, the retries still get their ``retry_share`` of the first batch, so a
+    flood of fresh work does not starve them either. Both reads are index ranges that stop at
+    what they return."""
     if limit <= 0:
         return []
+    first = min(limit, batch or limit)
     due = {"$lte": now}
     fresh = (
         await db[NOTIFICATIONS]
@@ -39,15 +47,18 @@ async def due_notifications(
         .limit(limit)
         .to_list()
     )
-    share = limit - len(fresh) if len(fresh) < limit else max(1, int(limit * retry_share))
+    filled = len(fresh) == limit
     retries = (
         await db[NOTIFICATIONS]
         .find({"status": {"$in": list(RETRIED)}, "next_attempt_at": due})
         .sort([("attempts", ASCENDING), ("next_attempt_at", ASCENDING)])
-        .limit(share)
+        .limit(max(1, int(first * retry_share)) if filled else limit - len(fresh))
         .to_list()
     )
-    return fresh[: limit - len(retries)] + retries
+    if not filled:
+        return fresh + retries
+    taken = first - len(retries)
+    return fresh[:taken] + retries + fresh[taken : limit - len(retries)]
 
 
 async def claim_batch(

@@ -354,6 +354,7 @@ async def test_fresh_notifications_come_first_in_due_order_and_retries_take_thei
         waiting("r-later", "retry", 1, now + timedelta(hours=1)),  # not due yet
     ]
     await mongo_db[NOTIFICATIONS].insert_many([*retries, *reversed(fresh)])
+    fresh_ids = [d["_id"] for d in fresh]
 
     # Fresh work fills the batch: the retries still get their share, fewest attempts first.
     batch = await delivery.due_notifications(mongo_db, now, 4)
@@ -361,6 +362,10 @@ async def test_fresh_notifications_come_first_in_due_order_and_retries_take_thei
     batch = await delivery.due_notifications(mongo_db, now, 4, retry_share=0.5)
     assert [d["_id"] for d in batch] == ["f00", "f01", "r-once", "r-twice"]
 
+    # Read for several batches, the retries' share goes into the first of them.
+    batch = await delivery.due_notifications(mongo_db, now, 8, retry_share=0.5, batch=4)
+    assert [d["_id"] for d in batch] == ["f00", "f01", "r-once", "r-twice", *fresh_ids[2:6]]
+
     # Fresh work short of the batch: the due retries fill the rest.
     batch = await delivery.due_notifications(mongo_db, now, 20)
-    assert [d["_id"] for d in batch] == [*(d["_id"] for d in fresh), "r-once", "r-twice"]
+    assert [d["_id"] for d in batch] == [*fresh_ids, "r-once", "r-twice"]

@@ -6,14 +6,17 @@
 The load comes from a separate process, vegeta (a native load tool, built once with ``go
 install``), at fixed concurrency against the running contacts service; the reads begin once the
 service has settled after the registrations (its relay and consumer done with them: under 2 % of
-a core for two seconds, with ``--service-pid``; otherwise after 5 s). The baseline is
-a bare PyMongo loop in another process doing the same store work as the service (every store
-command of a registration, see ``_baseline``; one read by id) at the same concurrency against
-the same server. Prints p50, p99 and requests per second for each, and the service's share of
-the baseline's rate. For the read there is a second baseline: the same ``find_one`` behind a
-bare FastAPI route on uvicorn (``_framework``), which shows what the HTTP framework alone costs
-next to the bare loop. With ``--service-pid`` it also prints the service process's CPU time per
-request (from /proc), the figure that does not drift with the machine's load.
+a core for two seconds, with ``--service-pid``; otherwise after 5 s). The baseline is a bare
+PyMongo loop in another process doing the same store work as the service at the same
+concurrency against the same server: per registration the duplicate lookup on ``match_keys``,
+one transaction inserting the client and its event into the ``outbox`` collection, the
+shared-keys read, and a relay-like task deleting the events its change stream brings in
+batches; per read one ``find_one`` by ``_id`` (see ``_baseline``). Prints p50, p99 and requests
+per second for each, and the service's share of the baseline's rate. For the read there is a
+second baseline: the same ``find_one`` behind a bare FastAPI route on uvicorn (``_framework``),
+which shows what the HTTP framework alone costs next to the bare loop. With ``--service-pid``
+it also prints the service process's CPU time per request (from /proc), the figure that does
+not drift with the machine's load.
 """
 
 from __future__ import annotations
@@ -71,9 +74,9 @@ async def _drive(count: int, concurrency: int, call: Callable[[int], Awaitable[A
 
 def _settle(pid: int | None, limit: float = 180.0) -> float:
     """Wait until the service is done with what the registrations set off (its relay, and its
-    consumer adding each registration to the client's timeline and the search index): until it
-    used under 2 % of a core for two seconds running, at most ``limit`` seconds. Without a pid,
-    a fixed 5 s. Returns the seconds waited."""
+    consumer adding each registration to the client's timeline and checking its duplicate
+    marks): until it used under 2 % of a core for two seconds running, at most ``limit``
+    seconds. Without a pid, a fixed 5 s. Returns the seconds waited."""
     started = time.monotonic()
     if pid is None:
         time.sleep(5)
@@ -183,101 +186,143 @@ def _service(
     }
 
 
+HIDDEN = {"outbox": 0, "search_terms": 0, "search_channels": 0, "shared": 0}
+"""The read's projection: the derived fields the service never reads back."""
+
+
+def _registrations(count: int, label: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """``count`` registrations as the service stores them, made before any timing: the client
+    document (search terms, channels and match keys included, at version 1) and its outbox
+    entries (the ``ClientRegistered`` envelope), from the service's own domain and mappings."""
+    from crm_contacts import domain, events
+    from crm_contacts.repository.documents import client_doc
+    from crm_contracts.values import ClientKind
+    from crm_kit.clock import utc_now
+    from crm_kit.outbox import outbox_entry
+
+    made = []
+    for i in range(count):
+        now = utc_now()
+        client, happened = domain.register_client(
+            client_id=str(uuid.uuid4()),
+            kind=ClientKind.ORGANISATION,
+            name=f"{label} client {i}",
+            now=now,
+            by="bench",
+            region="Bench",
+        )
+        entries = [
+            outbox_entry(e, producer="contacts")
+            for e in events.client_events(client, happened, now=now)
+        ]
+        made.append(({**client_doc(client), "version": 1}, entries))
+    return made
+
+
 def _baseline(mongo_uri: str, count: int, reads: int, concurrency: int, out: Any) -> None:
     """The store work of the service's registration and read, as bare PyMongo calls.
 
-    A registration in the service is, per request (counted by ``bench/rest_contacts_commands.py``
-    with pymongo command monitoring): one ``_id $in`` read of the duplicate-key index, the
-    client's insert (with its outbox element), the key index upsert, the search entry's write
-    (its page document written whole from the last known copy, guarded by the page's counter,
-    read again when another writer got in first: the service's own page ids), the search
-    index's revision increment, and the relay's removal of the published outbox element. A read
-    is one ``find_one`` by ``_id``. The loop does exactly that, with documents of the service's
-    shape, so the ratio compares the service with its own store work done by nothing but the
-    driver.
+    A registration in the service is, per request (listed with pymongo command monitoring by
+    ``bench/rest_contacts_commands.py``): the duplicate lookup (a ``find`` on the ``match_keys``
+    index, live clients only, in registration order, at most 10); one transaction (snapshot
+    read concern, majority commit) inserting the client and its ``ClientRegistered`` event into
+    the ``outbox`` collection, then ``commitTransaction``; the shared-keys read (the other live
+    clients holding its keys, for ``shared`` marks — none here, every name is new, so no mark is
+    written, as in the service). Then the relay, holding a change stream on the outbox's
+    inserts, takes what it brings in batches and deletes them with one ``delete_many`` by
+    ``_id`` each. A read is one ``find_one`` by ``_id`` with the derived fields projected out.
+    The loop does exactly that, on a ``clients`` collection with the service's indexes and
+    documents and events made by the service's own code (before the timing), so the ratio
+    compares the service with its own store work done by nothing but the driver. Not mirrored:
+    the relay's publishing and its lease renewal (one ``findAndModify`` every few seconds), and
+    the contacts consumer's work on each registration (its timeline entry, the repair of the
+    shared marks), which the service does after answering.
     """
-    from crm_contacts.repository.search_index import (
-        BUCKET_IDS,
-        PAGE_IDS,
-        REVISION,
-        bucket_of,
-        page_of,
-    )
+    from crm_contacts.repository.clients import CLIENTS, duplicate_keys
+    from crm_contacts.repository.indexes import INDEXES
+    from crm_kit.outbox import OUTBOX
+    from crm_kit.settings import ServiceSettings
     from pymongo import AsyncMongoClient
+    from pymongo.read_concern import ReadConcern
+    from pymongo.write_concern import WriteConcern
+
+    # The relay's batch and change-stream wait at the service's default settings.
+    defaults = ServiceSettings.model_fields
+    batch_size = int(defaults["relay_batch_size"].default)
+    wait_ms = max(100, int(float(defaults["relay_lease_s"].default) * 1000 / 6))
 
     async def run() -> None:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             mongo_uri, tz_aware=True, uuidRepresentation="standard"
         )
         db = client[f"bench_baseline_{uuid.uuid4().hex[:8]}"]
-        run_id = uuid.uuid4().hex[:8]
+        clients, outbox = db[CLIENTS], db[OUTBOX]
+        made = _registrations(count, f"Baseline {uuid.uuid4().hex[:8]}")
         ids: list[str] = []
-        pages: dict[str, tuple[int, str]] = {}  # the process's last known page, as the service
-        await db.client_search.insert_many(
-            [{"_id": page, "v": 1, "s": ""} for b in BUCKET_IDS for page in PAGE_IDS[b]]
-        )
-        await db.client_search.insert_one({"_id": REVISION, "r": {}, "epoch": run_id})
+        await clients.create_indexes(INDEXES[CLIENTS])
+        await db.create_collection(OUTBOX)
 
-        async def put_entry(doc_id: str, line: str) -> None:
-            """The search entry's write: the page written whole from the last known copy,
-            guarded by its counter, read again when another writer got in first."""
-            page = page_of(doc_id)
-            while True:
-                if page not in pages:
-                    found = await db.client_search.find_one({"_id": page})
-                    assert found is not None
-                    pages[page] = (int(found["v"]), str(found["s"]))
-                version, text = pages[page]
-                merged = f"{text}\n{line}" if text else line
-                written = await db.client_search.update_one(
-                    {"_id": page, "v": version}, {"$set": {"s": merged, "v": version + 1}}
-                )
-                if written.matched_count:
-                    pages[page] = (version + 1, merged)
-                    return
-                del pages[page]
+        async def relay(stream: Any) -> None:
+            """The relay's store side: what the stream brings, one ``delete_many`` a batch."""
+            deleted = 0
+            async with stream:
+                while deleted < count:
+                    batch: list[Any] = []
+                    while len(batch) < batch_size:
+                        change = await stream.try_next()
+                        if change is None:
+                            break
+                        batch.append(change["fullDocument"]["_id"])
+                    if batch:
+                        await outbox.delete_many({"_id": {"$in": batch}})
+                        deleted += len(batch)
 
         async def register(i: int) -> None:
-            doc_id = str(uuid.uuid4())
-            name = f"baseline {run_id} client {i}"
-            key = f"name:{name}"
-            entry = {"id": doc_id, "topic": "crm.contacts.v1", "key": doc_id, "value": "{}" * 300}
-            await db.client_keys.find({"_id": {"$in": [key]}}).to_list()
-            await db.clients.insert_one(
+            doc, entries = made[i]
+            keys = list(doc["match_keys"])
+            await (
+                clients.find({"match_keys": {"$in": keys}, "merged_into": None}, HIDDEN)
+                .sort([("registered_at", 1), ("_id", 1)])
+                .limit(10)
+                .to_list()
+            )
+
+            async def work(session: Any) -> None:
+                await clients.insert_one(doc, session=session)
+                await outbox.insert_many(entries, ordered=True, session=session)
+
+            async with client.start_session() as session:
+                await session.with_transaction(
+                    work,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern("majority"),
+                )
+            await clients.find(
                 {
-                    "_id": doc_id,
-                    "name": name,
-                    "name_norm": name,
-                    "kind": "organisation",
-                    "status": "potential",
-                    "region": "Bench",
-                    "tags": [],
-                    "people": [],
-                    "match_keys": [key],
-                    "version": 1,
-                    "outbox": [entry],
-                }
-            )
-            await db.client_keys.update_one(
-                {"_id": key}, {"$addToSet": {"c": {"$each": [doc_id]}}}, upsert=True
-            )
-            bucket = bucket_of(doc_id)
-            await put_entry(
-                doc_id,
-                f'{doc_id}|0000000001|["2026-11-27T00:00:00+00:00","potential",null,'
-                f'"Bench",[],null,"{name}",[],[]]',
-            )
-            await db.client_search.update_one({"_id": REVISION}, {"$inc": {f"r.{bucket}": 1}})
-            await db.clients.update_one({"_id": doc_id}, {"$pull": {"outbox": entry}})
-            ids.append(doc_id)
+                    "match_keys": {"$in": duplicate_keys(keys)},
+                    "_id": {"$ne": doc["_id"]},
+                    "merged_into": None,
+                },
+                {"match_keys": 1, "shared": 1},
+            ).to_list()
+            ids.append(doc["_id"])
 
         async def read(i: int) -> None:
-            await db.clients.find_one({"_id": ids[i % len(ids)]}, {"outbox": 0})
+            await clients.find_one({"_id": ids[i % len(ids)]}, HIDDEN)
 
+        # Opened before the first insert, as the relay's is: it sees every event.
+        stream = await outbox.watch(
+            [{"$match": {"operationType": "insert"}}],
+            max_await_time_ms=wait_ms,
+            batch_size=batch_size,
+        )
+        relaying = asyncio.create_task(relay(stream))
         try:
             out["baseline_register"] = await _drive(count, concurrency, register)
+            await asyncio.wait_for(relaying, timeout=120)  # the reads begin once it is done
             out["baseline_read"] = await _drive(reads, concurrency, read)
         finally:
+            relaying.cancel()
             await client.drop_database(db.name)
             await client.close()
 
@@ -285,19 +330,23 @@ def _baseline(mongo_uri: str, count: int, reads: int, concurrency: int, out: Any
 
 
 _FRAMEWORK_APP = """
+import json
 import os
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pymongo import AsyncMongoClient
 
 db = AsyncMongoClient(os.environ["BENCH_MONGO_URI"])[os.environ["BENCH_DB"]]
 app = FastAPI()
+PROJECTION = {"outbox": 0, "search_terms": 0, "search_channels": 0, "shared": 0}
 
 
 @app.get("/clients/{client_id}")
-async def read(client_id: str) -> JSONResponse:
-    return JSONResponse(await db.clients.find_one({"_id": client_id}, {"outbox": 0}))
+async def read(client_id: str) -> Response:
+    doc = await db.clients.find_one({"_id": client_id}, PROJECTION)
+    # What JSONResponse does, with the registration time as text.
+    return Response(json.dumps(doc, default=str), media_type="application/json")
 """
 
 
@@ -316,22 +365,10 @@ def _framework(mongo_uri: str, count: int, concurrency: int, out: Any) -> None:
 
     name = f"bench_framework_{uuid.uuid4().hex[:8]}"
     store: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    ids = [str(uuid.uuid4()) for _ in range(min(count, 3000))]
-    for start in range(0, len(ids), 500):
-        store[name].clients.insert_many(
-            [
-                {
-                    "_id": i,
-                    "name": f"framework client {i}",
-                    "region": "Bench",
-                    "status": "potential",
-                    "tags": [],
-                    "people": [],
-                    "version": 1,
-                }
-                for i in ids[start : start + 500]
-            ]
-        )
+    docs = [doc for doc, _ in _registrations(min(count, 3000), f"Framework {name}")]
+    ids = [doc["_id"] for doc in docs]
+    for start in range(0, len(docs), 500):
+        store[name].clients.insert_many(docs[start : start + 500])
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="bench-framework-"))
     (folder / "framework_app.py").write_text(_FRAMEWORK_APP)

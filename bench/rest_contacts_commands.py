@@ -2,20 +2,24 @@
 
     eval "$(uv run crm-stack env)" && uv run python bench/rest_contacts_commands.py [--requests 300]
 
-The companion of `bench/rest_contacts.py` for finding out why the service is slower than the
-bare loop: the contacts app runs in this process (own database and consumer group via
-`crm_kit.testing.service_env`, no HTTP server, the same request bodies), ``--requests``
-registrations then as many reads at ``--concurrency``, while pymongo command monitoring counts
-the commands by collection, command and filter shape with the time the store took to answer.
-Prints the commands per request and the largest kinds, and the rate in process next to nothing
-(no baseline: this is a profile, `bench/rest_contacts.py` has the rates). Not part of any test.
+The companion of `bench/rest_contacts.py`: the list of store commands its bare loop has to
+mirror, and where to look when the service is slower than that loop. The contacts app runs in
+this process (own database and consumer group via `crm_kit.testing.service_env`, no HTTP
+server, the same request bodies), ``--requests`` registrations then as many reads at
+``--concurrency``, while pymongo command monitoring counts the commands by collection, command
+and filter shape (a transaction's commit under the service's database) with the time the store
+took to answer (for the relay's change stream, the time its ``getMore`` waited for an
+insert). The registrations' round lasts until the consumer has put every one on the
+timeline, so it holds the relay's and the consumer's commands too, and the reads' round holds
+only the reads. Prints the commands per request and the largest kinds, and the rate in process
+next to nothing (no baseline: this is a profile, `bench/rest_contacts.py` has the rates). On a
+shared stack the consumer also reads what other writers publish on the topics it follows, and
+those commands count as well. Not part of any test.
 
 With ``--sizes 0,5000,15000`` it profiles only registrations, once per size of the client base:
 before each round it loads clients straight into the store up to that size (documents of the
-service's shape with their search and duplicate-key index entries, no events), then registers
-``--requests`` clients and waits until the consumer has put every one on the timeline, so the
-round's commands include the consumer's. The relay's periodic scan is set to an hour (each scan
-reads every client on FerretDB), so that what is measured is the registrations' work.
+service's shape, search terms and match keys included, no events), then registers
+``--requests`` clients as above.
 """
 
 from __future__ import annotations
@@ -60,11 +64,10 @@ async def drive(count: int, concurrency: int, call: Any) -> float:
 
 
 async def load(db: Any, first: int, count: int, run: str) -> None:
-    """``count`` more clients straight into the store, with their index entries (no events)."""
+    """``count`` more clients straight into the store (no events): the indexes on their
+    fields are all there is to fill."""
     from crm_contacts import domain
     from crm_contacts.repository.documents import client_doc
-    from crm_contacts.repository.key_index import KeyIndex
-    from crm_contacts.repository.search_index import SearchCache, SearchIndex
     from crm_contracts.values import ClientKind, ClientStatus
 
     base = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,12 +82,8 @@ async def load(db: Any, first: int, count: int, run: str) -> None:
                 registered_at=base + timedelta(seconds=i),
                 region="Bench",
             )
-            docs.append({**client_doc(client), "version": 1, "outbox": []})
-        for at in range(0, len(docs), 50):
-            await db["clients"].insert_many(docs[at : at + 50])
-        # What the fill at start does for a new index, for these clients only.
-        await SearchIndex(db, SearchCache())._fill(docs)
-        await KeyIndex(db)._add({k: {d["_id"]} for d in docs for k in d["match_keys"]})
+            docs.append({**client_doc(client), "version": 1})
+        await db["clients"].insert_many(docs)
 
 
 async def on_timeline(db: Any, ids: list[str]) -> int:
@@ -110,8 +109,6 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-contacts-") as folder:
         keys = new_jwt_keys(Path(folder))
         env = service_env(stack, keys, "contacts", log_level="WARNING")
-        if args.sizes:
-            env["relay_scan_interval_s"] = "3600"
         commands = Commands(env["mongo_database"], described)
         monitoring.register(commands)  # before the app makes its client
         app = create(ContactsSettings(**env))  # type: ignore[arg-type]
@@ -138,31 +135,33 @@ async def main(args: argparse.Namespace) -> None:
                     r = await http.get(f"/clients/{ids[i % len(ids)]}", headers=headers)
                     assert r.status_code == 200, r.text
 
+                async def registrations(phase: str) -> None:
+                    """Register, then wait until the consumer has put every one on the
+                    timeline (at most ten minutes)."""
+                    ids.clear()
+                    commands.phase = phase
+                    started = time.monotonic()
+                    took = await drive(args.requests, args.concurrency, register)
+                    for _ in range(3000):
+                        if await on_timeline(db, ids) == len(ids):
+                            break
+                        await asyncio.sleep(0.2)
+                    commands.phase = ""
+                    rounds.append((phase, took, time.monotonic() - started))
+
+                db = app.state.runtime.db
                 if args.sizes:
-                    db = app.state.runtime.db
                     have = 0
                     for size in args.sizes:
                         await load(db, have, size - have, run)
-                        have = size
-                        ids.clear()
-                        commands.phase = f"register@{size}"
-                        started = time.monotonic()
-                        took = await drive(args.requests, args.concurrency, register)
-                        for _ in range(3000):  # at most ten minutes
-                            if await on_timeline(db, ids) == len(ids):
-                                break
-                            await asyncio.sleep(0.2)
-                        settled = time.monotonic() - started
-                        commands.phase = ""
-                        rounds.append((f"register@{size}", took, settled))
-                        have += args.requests
+                        await registrations(f"register@{size}")
+                        have = size + args.requests
                 else:
-                    commands.phase = "register"
-                    register_s = await drive(args.requests, args.concurrency, register)
+                    await registrations("register")
                     commands.phase = "read"
                     read_s = await drive(args.requests, args.concurrency, read)
                     commands.phase = ""
-                    rounds.extend([("register", register_s, 0.0), ("read", read_s, 0.0)])
+                    rounds.append(("read", read_s, 0.0))
         finally:
             mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
             with contextlib.suppress(Exception):
@@ -189,7 +188,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--top", type=int, default=15)
     parser.add_argument(
         "--sizes",
         type=lambda text: [int(n) for n in text.split(",")],

@@ -1,6 +1,7 @@
 """The benches' store profiler: pymongo command monitoring by phase, database, collection,
 command and filter shape, with the time the store took to answer each kind. A ``getMore`` is
-counted under the filter of the command that opened its cursor."""
+counted under the filter of the command that opened its cursor; a ``commitTransaction`` or
+``abortTransaction`` (sent to ``admin``) under the database its transaction wrote to."""
 
 from __future__ import annotations
 
@@ -14,10 +15,20 @@ from pymongo import monitoring
 Key = tuple[str, str, str, str, str]
 """(phase, database, collection, command, filter shape)."""
 
-WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
-"""The commands that write (the local store serializes them)."""
+WRITES = frozenset({"insert", "update", "delete", "findAndModify", "commitTransaction"})
+"""The commands that write (a commit makes its transaction's writes durable)."""
 
 _IGNORED = frozenset({"endSessions", "killCursors", "ping", "hello", "isMaster"})
+_ENDS = frozenset({"commitTransaction", "abortTransaction"})
+"""The commands that end a transaction: sent to ``admin``, whatever database it wrote to."""
+
+
+def _transaction(command: Any) -> tuple[bytes, int] | None:
+    """(session id, transaction number) of a command in a transaction, else ``None``."""
+    lsid, number = command.get("lsid"), command.get("txnNumber")
+    if "autocommit" not in command or not isinstance(lsid, dict) or number is None:
+        return None  # a retryable write has a number too, but no transaction
+    return bytes(lsid["id"]), int(number)
 
 
 def shape(value: Any) -> Any:
@@ -65,16 +76,26 @@ class Commands(monitoring.CommandListener):
         self.seconds: defaultdict[Key, float] = defaultdict(float)
         self._keys: dict[int, Key] = {}
         self._cursors: dict[int, str] = {}
+        self._transactions: dict[bytes, int] = {}  # session → its transaction on ``database``
         self.lock = threading.Lock()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
         if not self.phase or name in _IGNORED:
             return
-        if self.database is not None and event.database_name != self.database:
-            return
         with self.lock:
-            if name == "getMore":
+            if self.database is not None and event.database_name != self.database:
+                ended = _transaction(event.command) if name in _ENDS else None
+                if ended is None or self._transactions.get(ended[0]) != ended[1]:
+                    return
+            elif self.database is not None:
+                begun = _transaction(event.command)
+                if begun is not None:
+                    self._transactions[begun[0]] = begun[1]
+            target: Any
+            if name in _ENDS:
+                target, described = "-", ""
+            elif name == "getMore":
                 target = event.command.get("collection")
                 described = self._cursors.get(int(event.command.get("getMore", 0)), "?")
             else:

@@ -137,7 +137,7 @@ async def on_catalog_item_changed(rt: Runtime, event: CatalogItemChanged, _: Env
 async def people(db: AsyncDatabase[Document], ids: list[str]) -> dict[str, Document]:
     if not ids:
         return {}
-    found = db[PEOPLE].find({"_id": {"$in": ids}}, batch_size=len(ids) + 1)
+    found = db[PEOPLE].find({"_id": {"$in": ids}})
     return {d["_id"]: d async for d in found}
 
 

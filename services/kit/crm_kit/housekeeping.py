@@ -7,16 +7,23 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import CollectionInvalid
 
 from crm_kit.consumer import PROCESSED
-from crm_kit.outbox import Document
+from crm_kit.outbox import OUTBOX, Document
 from crm_kit.settings import ServiceSettings
 
 MARKER_TTL_INDEX = "at_ttl"
 
 
 async def ensure_kit_indexes(db: AsyncDatabase[Document], settings: ServiceSettings) -> None:
+    # The outbox exists before the first transaction writes to it: concurrent transactions
+    # that each create it conflict and are retried.
+    with contextlib.suppress(CollectionInvalid):
+        await db.create_collection(OUTBOX)
     seconds = int(settings.processed_marker_ttl_days * 86_400)
     markers = db[PROCESSED]
     existing = {i["name"]: i async for i in await markers.list_indexes()}

@@ -155,27 +155,54 @@ class OutboxRelay:
         ) as stream:
             # Inserts committed after the stream opened and before the drain read them come
             # twice, from both: the ones the drain published are skipped until the stream
-            # has caught up (an empty batch).
+            # has caught up.
             drained = await self.drain()
-            while not self._stopping.is_set():
-                await self._renew_if_due()
-                batch = await self._next_batch(stream)
-                if not batch:
-                    drained.clear()
-                    continue
-                fresh = [d for d in batch if d["_id"] not in drained]
-                if fresh:
-                    await self._publish(fresh)
+            # The stream is read by a task of its own into a queue, so that what arrives while
+            # a batch is being published is there for the next one, and a batch goes out as
+            # soon as the stream has nothing more at hand (no wait for a fuller batch).
+            queue: asyncio.Queue[Document | None] = asyncio.Queue(maxsize=4 * self.batch_size)
+            reader = asyncio.create_task(_read_stream(stream, queue), name="outbox-stream")
+            try:
+                while not self._stopping.is_set():
+                    await self._renew_if_due()
+                    batch, caught_up = await self._next_batch(queue, reader)
+                    fresh = [d for d in batch if d["_id"] not in drained]
+                    if caught_up:
+                        drained.clear()
+                    if fresh:
+                        await self._publish(fresh)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader
 
-    async def _next_batch(self, stream: AsyncChangeStream[Document]) -> list[Document]:
-        """What the stream has now, up to ``batch_size`` events (waits at most one getMore)."""
-        batch: list[Document] = []
-        while len(batch) < self.batch_size:
-            change = await stream.try_next()
-            if change is None:
-                break
-            batch.append(change["fullDocument"])
-        return batch
+    async def _next_batch(
+        self, queue: asyncio.Queue[Document | None], reader: asyncio.Task[None]
+    ) -> tuple[list[Document], bool]:
+        """The events at hand, up to ``batch_size``, waiting only for the first; and whether
+        the stream said it had caught up (a read that found nothing new)."""
+        getter = asyncio.ensure_future(queue.get())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait(
+            {getter, reader, stopping}, return_when=asyncio.FIRST_COMPLETED
+        )
+        stopping.cancel()
+        if getter not in done:
+            getter.cancel()
+            if reader in done:
+                reader.result()  # the stream failed: raise its error, ending the pass
+                raise RuntimeError("the outbox change stream ended")
+            return [], False  # stopping
+        first = getter.result()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < self.batch_size and not queue.empty():
+            item = queue.get_nowait()
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
 
     async def drain(self) -> set[Any]:
         """Publish everything in the outbox now, in write order; returns the ids published."""
@@ -207,3 +234,13 @@ class OutboxRelay:
         await self.outbox.delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
         for entry in entries:
             EVENTS_PUBLISHED.labels(self.service, entry["topic"]).inc()
+
+
+async def _read_stream(
+    stream: AsyncChangeStream[Document], queue: asyncio.Queue[Document | None]
+) -> None:
+    """Every inserted outbox document, in commit order; None each time a read finds nothing
+    new (after waiting up to the stream's ``max_await_time_ms``)."""
+    while True:
+        change = await stream.try_next()
+        await queue.put(change["fullDocument"] if change is not None else None)

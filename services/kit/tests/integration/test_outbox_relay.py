@@ -144,7 +144,9 @@ async def test_a_write_reaches_the_running_relay_through_the_change_stream_witho
 ) -> None:
     broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
-    relay = _CountingDrains(mongo_db, BrokerPublisher(broker), service="kit-test")
+    # A lease of 10 minutes makes the stream's idle wait 100 s: an event published in time was
+    # sent as soon as it arrived, not after a read that came back empty.
+    relay = _CountingDrains(mongo_db, BrokerPublisher(broker), service="kit-test", lease_s=600)
     relay.start()
     try:
         await eventually(lambda: relay.holding and relay.drains == 1, what="relay serving")
@@ -292,11 +294,15 @@ async def test_one_relay_per_database_publishes_and_another_takes_over_when_it_s
 
 
 async def test_a_lease_left_by_a_dead_relay_is_taken_once_it_has_run_out(mongo_db: Any) -> None:
-    dead = OutboxRelay(mongo_db, _Acked(), service="kit-test", lease_s=0.5)
+    from datetime import UTC, datetime, timedelta
+
+    dead = OutboxRelay(mongo_db, _Acked(), service="kit-test", lease_s=60)
     assert await dead.acquire()  # and then the process "dies": never renewed, never released
-    heir = OutboxRelay(mongo_db, _Acked(), service="kit-test", lease_s=0.5)
+    heir = OutboxRelay(mongo_db, _Acked(), service="kit-test", lease_s=60)
     assert not await heir.acquire()
-    await asyncio.sleep(0.6)
+    # Time passes: the lease's expiry is now behind us.
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await mongo_db[LEASES].update_one({"owner": dead.owner}, {"$set": {"until": past}})
     assert await heir.acquire()
     assert not await dead.acquire()
 

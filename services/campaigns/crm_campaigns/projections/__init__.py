@@ -20,7 +20,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_campaigns.domain.programmes import Portrait
-from crm_campaigns.repository import READS_ALL
 
 CLIENTS = "client_projection"
 
@@ -80,11 +79,10 @@ async def on_client_status_changed(rt: Runtime, event: ClientStatusChanged, _: E
 async def matching_clients(
     db: AsyncDatabase[Document], query: dict[str, Any]
 ) -> AsyncIterator[Document]:
-    # An empty portrait asks for every client.
-    comment = None if query else READS_ALL
-    async for doc in db[CLIENTS].find(
-        query, {"field_of_activity": 1, "status": 1}, comment=comment
-    ):
+    """The ids of the clients matching a portrait's ``query``; an empty portrait asks for every
+    client, read from the ``_id`` index alone."""
+    found = db[CLIENTS].find(query, {"_id": 1})
+    async for doc in found if query else found.sort("_id", 1):
         yield doc
 
 

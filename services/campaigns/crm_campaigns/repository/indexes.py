@@ -14,6 +14,7 @@ from crm_campaigns.repository import (
     PARTICIPANTS,
     PROGRAMMES,
 )
+from crm_campaigns.repository.needs import BY_TIME
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
@@ -37,6 +38,9 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
         partialFilterExpression={"status": "waitlisted"},
     )
     await db[INVITATION_RUNS].create_index([("state", 1), ("created_at", 1)])
-    await db[NEEDS].create_index([("at", 1)])
-    await db[NEEDS].create_index([("programme_id", 1), ("at", 1)])
-    await db[NEEDS].create_index([("field_of_activity", 1), ("at", 1)])
+    # The market-needs report by period, programme or field of activity, each index holding
+    # every field the report counts.
+    counted = [("item_code", 1), ("field_of_activity", 1), ("client_id", 1)]
+    await db[NEEDS].create_index([("at", 1), *counted], name=BY_TIME)
+    await db[NEEDS].create_index([("programme_id", 1), ("at", 1), *counted])
+    await db[NEEDS].create_index([("field_of_activity", 1), ("at", 1), *counted[::2]])

@@ -9,9 +9,12 @@ from typing import Any
 from crm_kit.runtime import Runtime
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crm_campaigns.repository import NEEDS, NEW_CLIENTS, READS_ALL
+from crm_campaigns.repository import NEEDS, NEW_CLIENTS
 
 DUPLICATE_KEY = 11000
+BY_TIME = "needs_by_time"
+"""The index of needs by time that also holds every field the report counts: a report over a
+period, or over all time, reads only its keys."""
 
 
 def need_docs(
@@ -88,7 +91,8 @@ class Needs:
 
     async def per_item(self, match: dict[str, Any]) -> list[dict[str, Any]]:
         """Per item code among the needs matching ``match``: its mentions, its distinct clients
-        and its mentions per field of activity, in one aggregation."""
+        and its mentions per field of activity, in one aggregation that reads only index keys
+        (each report index holds the fields counted)."""
         pipeline: list[dict[str, Any]] = [
             {"$match": match},
             {
@@ -110,7 +114,13 @@ class Needs:
                 }
             },
         ]
-        cursor = await self.collection.aggregate(pipeline, comment=None if match else READS_ALL)
+        # By time unless a programme or field is asked for (their indexes lead with it); with
+        # no filter at all, the whole report index, which the planner would not pick by itself.
+        by_time = not ({"programme_id", "field_of_activity"} & set(match))
+        if by_time:
+            cursor = await self.collection.aggregate(pipeline, hint=BY_TIME)
+        else:
+            cursor = await self.collection.aggregate(pipeline)
         facets = await cursor.next()
         clients = {row["_id"]: row["n"] for row in facets["clients"]}
         fields: dict[str, list[dict[str, Any]]] = {}

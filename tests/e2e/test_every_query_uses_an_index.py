@@ -7,21 +7,23 @@ write path, the consumers reacting to each other's events, the relays), then eve
 search, report and card the APIs offer is read. A collection scan of a collection that grows with
 use fails the test, naming the collection, the command and its filter: the store plans the same
 query the same way through ``explain``, so this is ``explain`` run on every query actually made.
-Collections of a fixed or naturally small size (``FIXED_SIZE``) may be scanned.
+Only the kit's own collections and reads that say they read a small collection whole
+(``crm_kit.query_plans.READS_ALL``: notify's template overrides, campaigns' edited task-template
+kinds) may scan.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
+import os
 from typing import Any
 
 import httpx
 import pytest
 from crm_kit.auth import sign_token
+from crm_kit.query_plans import collection_scans, profile_every_operation
 from crm_ops.demo import SCOPES, DemoLoader
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -33,43 +35,8 @@ URLS = {
 }
 CLIENTS = 150
 
-FIXED_SIZE = {
-    # Collections whose size does not grow with use: a scan of them reads a handful of documents.
-    "outbox_lease": "one document per database, the relay's lease",
-    "task_templates": "one template per kind of marketing event",
-    "templates": "notify's message templates, a few per kind and language",
-    "channels": "notify's channel settings, one per channel",
-    "catalog_projection": "campaigns' copy of the catalogue: the goods and services offered",
-}
 
-
-def _is_change_stream(op: dict[str, Any]) -> bool:
-    """A change stream's getMore reads the oplog, which the profiler reports as a scan of the
-    watched collection: it is how the outbox relay waits, not a query."""
-    pipeline = op.get("originatingCommand", {}).get("pipeline") or [{}]
-    return "$changeStream" in pipeline[0]
-
-
-@pytest.fixture(scope="module")
-def profiled(processes: Any, stack: Any) -> Iterator[MongoClient[dict[str, Any]]]:
-    """The services' databases with the profiler keeping every collection scan."""
-    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
-    names = _service_databases(client)
-    for name in names:
-        db = client[name]
-        db.command("profile", 0)
-        db.drop_collection("system.profile")
-        db.create_collection("system.profile", capped=True, size=64 * 1024 * 1024)
-        db.command("profile", 1, slowms=-1, filter={"planSummary": {"$regex": "COLLSCAN"}})
-    yield client
-    for name in names:
-        client[name].command("profile", 0)
-    client.close()
-
-
-def _service_databases(client: MongoClient[dict[str, Any]]) -> list[str]:
-    import os
-
+def _service_databases() -> list[str]:
     names = [
         os.environ[f"CRM_{service.upper()}_MONGO_DATABASE"]
         for service in ("contacts", "campaigns", "proposals", "notify")
@@ -214,37 +181,28 @@ async def _read_everything(http: dict[str, httpx.AsyncClient]) -> int:
     return calls
 
 
-def test_every_query_on_realistic_data_is_served_by_an_index(
-    processes: Any, profiled: MongoClient[dict[str, Any]]
-) -> None:
-    async def run() -> int:
+def test_every_query_on_realistic_data_is_served_by_an_index(processes: Any, stack: Any) -> None:
+    async def run() -> tuple[int, list[str]]:
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
+        dbs = [mongo[name] for name in _service_databases()]
         http = {
             name: httpx.AsyncClient(base_url=url, headers=_headers(processes), timeout=60)
             for name, url in URLS.items()
         }
         try:
+            for db in dbs:
+                await profile_every_operation(db, scans_only=True)
             loader = DemoLoader(http, n_clients=CLIENTS, seed=11, say=lambda _: None)
             await loader.load()
             await asyncio.sleep(5)  # the consumers and relays finish reacting to the load
-            return await _read_everything(http)
+            calls = await _read_everything(http)
+            scans = [s for db in dbs for s in await collection_scans(db)]
+            return calls, scans
         finally:
             for client in http.values():
                 await client.aclose()
+            await mongo.close()
 
-    calls = asyncio.run(run())
+    calls, scans = asyncio.run(run())
     assert calls > 80
-
-    scans: dict[str, str] = {}
-    for name in _service_databases(profiled):
-        for op in profiled[name]["system.profile"].find({}):
-            collection = op["ns"].split(".", 1)[1]
-            if (
-                collection in FIXED_SIZE
-                or collection.startswith("system.")
-                or _is_change_stream(op)
-            ):
-                continue
-            command = {k: v for k, v in op.get("command", {}).items() if not k.startswith("$")}
-            shape = json.dumps(command, default=str, sort_keys=True)[:300]
-            scans.setdefault(f"{op['ns']} {op['op']}", shape)
-    assert not scans, "collection scans:\n" + "\n".join(f"{k}: {v}" for k, v in scans.items())
+    assert scans == [], "collection scans:\n" + "\n".join(scans)

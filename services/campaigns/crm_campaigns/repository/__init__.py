@@ -15,6 +15,5 @@ NEW_CLIENTS = "new_clients"
 NEEDS = "needs"
 CALENDAR_FEEDS = "calendar_feeds"
 
-READS_ALL = "reads the whole collection by design"
 """The comment on a query whose answer is every document (a report or a selection without a
 filter): the one kind of query no index narrows."""

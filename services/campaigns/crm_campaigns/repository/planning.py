@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from crm_contracts.base import ContractEvent
 from crm_kit.problems import NotFound, VersionConflict
+from crm_kit.query_plans import READS_ALL
 from crm_kit.runtime import Runtime
 from pymongo.errors import DuplicateKeyError
 
@@ -19,7 +20,6 @@ from crm_campaigns.repository import (
     CALENDAR_FEEDS,
     EVENTS,
     PROGRAMMES,
-    READS_ALL,
     TASK_TEMPLATES,
 )
 from crm_campaigns.repository.documents import (

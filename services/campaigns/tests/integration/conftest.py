@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from crm_campaigns.app import CampaignsSettings, create
-from crm_campaigns.repository import READS_ALL
 from crm_contracts.topics import CAMPAIGNS
+from crm_kit.query_plans import TEST_READ, collection_scans, profile_every_operation
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
@@ -21,44 +21,6 @@ from crm_kit.testing import (
     running,
     service_env,
 )
-
-TEST_READ = "test"
-"""The comment on the tests' own reads, which the query-plan check leaves out."""
-KIT_COLLECTIONS = frozenset({"outbox", "outbox_lease", "processed_events"})
-
-
-async def profile_every_operation(db: Any) -> None:
-    """Turn the store's profiler on for ``db``, with room for a test's operations."""
-    await db.command("profile", 0)
-    await db.drop_collection("system.profile")
-    await db.create_collection("system.profile", capped=True, size=64 << 20)
-    await db.command("profile", 2)
-
-
-async def collection_scans(db: Any) -> list[str]:
-    """The service's operations the profiler saw reading a whole collection: the kit's own
-    collections, the tests' reads and the queries that read everything by design aside."""
-    await db.command("profile", 0)
-    allowed = [TEST_READ, READS_ALL]
-    found = db["system.profile"].find(
-        {
-            "planSummary": {"$regex": "COLLSCAN"},
-            "command.comment": {"$nin": allowed},
-            "originatingCommand.comment": {"$nin": allowed},
-        }
-    )
-    return [
-        f"{op['op']} {op['ns']} {op['planSummary']}: {_shape(op.get('command') or {})}"
-        async for op in found
-        if op["ns"].split(".", 1)[1] not in KIT_COLLECTIONS
-    ]
-
-
-def _shape(command: dict[str, Any]) -> Any:
-    for key in ("filter", "q", "query", "pipeline"):
-        if key in command:
-            return command[key]
-    return command
 
 
 @dataclass

@@ -10,7 +10,6 @@ RECIPIENTS = "recipients"
 INVITEES = "event_invitees"
 TASKS = "event_tasks"
 TEMPLATES = "templates"
-READS_ALL = "reads the whole collection by design"
 """The comment on a query whose answer is every document of a small collection (the template
 overrides): the one kind of query no index narrows."""
 

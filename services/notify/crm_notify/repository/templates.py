@@ -6,10 +6,11 @@ from datetime import datetime
 
 from crm_contracts.values import Language, NotificationKind
 from crm_kit.outbox import Document
+from crm_kit.query_plans import READS_ALL
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crm_notify.repository import READS_ALL, TEMPLATES
+from crm_notify.repository import TEMPLATES
 from crm_notify.templates import Template
 
 

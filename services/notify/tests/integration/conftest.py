@@ -22,6 +22,7 @@ from crm_contracts.contacts import PersonAdded
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import NOTIFY
 from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKind
+from crm_kit.query_plans import collection_scans, profile_every_operation
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
@@ -35,44 +36,9 @@ from crm_kit.testing import (
 )
 from crm_notify.app import create
 from crm_notify.devservers import GatewaySink
-from crm_notify.repository import READS_ALL
 from crm_notify.settings import NotifySettings
 
 GATEWAY_TOKEN = "test-gateway-token"
-KIT_COLLECTIONS = frozenset({"outbox", "outbox_lease", "processed_events"})
-
-
-async def profile_every_operation(db: Any) -> None:
-    """Turn the store's profiler on for ``db``, with room for a module's operations."""
-    await db.command("profile", 0)
-    await db.drop_collection("system.profile")
-    await db.create_collection("system.profile", capped=True, size=64 << 20)
-    await db.command("profile", 2)
-
-
-async def collection_scans(db: Any) -> list[str]:
-    """The service's operations the profiler saw reading a whole collection: the kit's own
-    collections and the queries that read everything by design aside."""
-    await db.command("profile", 0)
-    found = db["system.profile"].find(
-        {
-            "planSummary": {"$regex": "COLLSCAN"},
-            "command.comment": {"$ne": READS_ALL},
-            "originatingCommand.comment": {"$ne": READS_ALL},
-        }
-    )
-    return [
-        f"{op['op']} {op['ns']} {op['planSummary']}: {_shape(op.get('command') or {})}"
-        async for op in found
-        if op["ns"].split(".", 1)[1] not in KIT_COLLECTIONS
-    ]
-
-
-def _shape(command: dict[str, Any]) -> Any:
-    for key in ("filter", "q", "query", "pipeline"):
-        if key in command:
-            return command[key]
-    return command
 
 
 @dataclass

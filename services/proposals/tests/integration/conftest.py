@@ -28,6 +28,7 @@ from crm_contracts.values import (
     Department,
     Language,
 )
+from crm_kit.query_plans import TEST_READ, collection_scans, profile_every_operation
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
@@ -40,38 +41,6 @@ from crm_kit.testing import (
 from crm_proposals.app import ProposalsSettings, create
 
 ALL_SCOPES = ("proposals:read", "proposals:write", "proposals:admin")
-TEST_READ = "test"
-"""The comment on the tests' own reads, which the query-plan check leaves out."""
-KIT_COLLECTIONS = frozenset({"outbox", "outbox_lease", "processed_events"})
-
-
-async def profile_every_operation(db: Any) -> None:
-    """Turn the store's profiler on for ``db``, with room for a module's operations."""
-    await db.command("profile", 0)
-    await db.drop_collection("system.profile")
-    await db.create_collection("system.profile", capped=True, size=64 << 20)
-    await db.command("profile", 2)
-
-
-async def collection_scans(db: Any) -> list[str]:
-    """The service's operations the profiler saw reading a whole collection (the kit's own
-    collections and the tests' reads aside)."""
-    await db.command("profile", 0)
-    found = db["system.profile"].find(
-        {"planSummary": {"$regex": "COLLSCAN"}, "command.comment": {"$ne": TEST_READ}}
-    )
-    return [
-        f"{op['op']} {op['ns']} {op['planSummary']}: {_shape(op.get('command') or {})}"
-        async for op in found
-        if op["ns"].split(".", 1)[1] not in KIT_COLLECTIONS
-    ]
-
-
-def _shape(command: dict[str, Any]) -> Any:
-    for key in ("filter", "q", "query", "pipeline"):
-        if key in command:
-            return command[key]
-    return command
 
 
 @dataclass

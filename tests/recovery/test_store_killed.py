@@ -22,6 +22,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
 from crm_contracts.topics import CONTACTS
@@ -36,6 +37,8 @@ from crm_kit.testing import (
     running,
     service_env,
 )
+
+pytestmark = pytest.mark.timeout(600)  # above the sum of the tests' own bounded waits
 
 PARTICIPANTS = int(os.environ.get("CRM_RECOVERY_INVITATIONS", "150"))
 BATCH = 16
@@ -93,6 +96,7 @@ async def test_store_killed_during_registrations_every_accepted_one_is_stored_an
             n += 1
         assert killer is not None
         await killer
+        print(f"{time.monotonic():.1f} registrations done: {len(accepted)} accepted, {refused}")
         assert len(accepted) >= 60, f"only {len(accepted)} accepted after the restart"
         # The outage met the registrations: one waited through it for the store, or was refused.
         assert refused or max(slowest) >= OUTAGE_S / 2, (refused, max(slowest))
@@ -105,7 +109,9 @@ async def test_store_killed_during_registrations_every_accepted_one_is_stored_an
             return await db["outbox"].count_documents({}) == 0
 
         await eventually(all_published, within=60, what="every event published")
+        print(f"{time.monotonic():.1f} outbox empty")
 
+    print(f"{time.monotonic():.1f} contacts stopped")
     ids = set(accepted)
     records = await read_topic(
         stack.kafka_bootstrap,

@@ -35,6 +35,8 @@ from crm_kit.outbox import OUTBOX, Document
 log = logging.getLogger(__name__)
 
 LEASES = "outbox_lease"
+STOP_WAIT_S = 60.0
+"""The longest a stopping relay waits for its pass to end (a store that does not answer)."""
 _LEASE_ID = "relay"
 
 
@@ -60,6 +62,7 @@ class OutboxRelay:
         batch_size: int = 500,
         lease_s: float = 10.0,
         retry_s: float = 1.0,
+        stream_wait_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if lease_s <= 0:
@@ -72,6 +75,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.lease_s = lease_s
         self.retry_s = retry_s
+        # How long one read of the change stream waits for news: also how soon a stopping
+        # relay's reader notices (and how often an idle relay checks its lease).
+        self.stream_wait_s = min(stream_wait_s, lease_s / 3)
         self.owner = f"{service}:{uuid.uuid4().hex}"
         self._clock = clock
         self._renewed_at = float("-inf")
@@ -86,9 +92,16 @@ class OutboxRelay:
             self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
 
     async def stop(self) -> None:
+        """Stop publishing and give up the lease; a pass still waiting on the store after
+        ``STOP_WAIT_S`` is cancelled (what it had not deleted is published again)."""
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_WAIT_S)
+            if not done:
+                log.error("outbox relay did not stop within %.0f s; cancelling it", STOP_WAIT_S)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
 
     @property
@@ -149,7 +162,7 @@ class OutboxRelay:
     async def _serve(self) -> None:
         """Hold the lease and publish until stopped: first what is there, then the stream."""
         pipeline = [{"$match": {"operationType": "insert"}}]
-        wait_ms = max(100, int(self.lease_s * 1000 / 6))
+        wait_ms = max(50, int(self.stream_wait_s * 1000))
         async with await self.outbox.watch(
             pipeline, max_await_time_ms=wait_ms, batch_size=self.batch_size
         ) as stream:
@@ -161,7 +174,10 @@ class OutboxRelay:
             # a batch is being published is there for the next one, and a batch goes out as
             # soon as the stream has nothing more at hand (no wait for a fuller batch).
             queue: asyncio.Queue[Document | None] = asyncio.Queue(maxsize=4 * self.batch_size)
-            reader = asyncio.create_task(_read_stream(stream, queue), name="outbox-stream")
+            done_reading = asyncio.Event()
+            reader = asyncio.create_task(
+                _read_stream(stream, queue, done_reading), name="outbox-stream"
+            )
             try:
                 while not self._stopping.is_set():
                     await self._renew_if_due()
@@ -172,9 +188,17 @@ class OutboxRelay:
                     if fresh:
                         await self._publish(fresh)
             finally:
-                reader.cancel()
-                with contextlib.suppress(BaseException):
-                    await reader
+                # The reader is told to stop, not cancelled: a store operation cancelled in
+                # flight can leave the driver's connection pool short. Its current read ends
+                # within the stream's wait (or the server selection timeout while the store is
+                # away); what it still puts in the queue is dropped and read again next pass.
+                done_reading.set()
+                while not reader.done():
+                    while not queue.empty():
+                        queue.get_nowait()
+                    await asyncio.wait({reader}, timeout=0.1)
+                if not reader.cancelled() and reader.exception() is not None:
+                    log.debug("outbox stream reader ended with %r", reader.exception())
 
     async def _next_batch(
         self, queue: asyncio.Queue[Document | None], reader: asyncio.Task[None]
@@ -237,10 +261,12 @@ class OutboxRelay:
 
 
 async def _read_stream(
-    stream: AsyncChangeStream[Document], queue: asyncio.Queue[Document | None]
+    stream: AsyncChangeStream[Document],
+    queue: asyncio.Queue[Document | None],
+    done: asyncio.Event,
 ) -> None:
     """Every inserted outbox document, in commit order; None each time a read finds nothing
-    new (after waiting up to the stream's ``max_await_time_ms``)."""
-    while True:
+    new (after waiting up to the stream's ``max_await_time_ms``). Ends once ``done`` is set."""
+    while not done.is_set():
         change = await stream.try_next()
         await queue.put(change["fullDocument"] if change is not None else None)

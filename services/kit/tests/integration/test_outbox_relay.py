@@ -144,9 +144,11 @@ async def test_a_write_reaches_the_running_relay_through_the_change_stream_witho
 ) -> None:
     broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
-    # A lease of 10 minutes makes the stream's idle wait 100 s: an event published in time was
-    # sent as soon as it arrived, not after a read that came back empty.
-    relay = _CountingDrains(mongo_db, BrokerPublisher(broker), service="kit-test", lease_s=600)
+    # A stream read that waits 10 s for news: an event published within 5 s was sent as soon as
+    # it arrived, not after a read that came back empty.
+    relay = _CountingDrains(
+        mongo_db, BrokerPublisher(broker), service="kit-test", lease_s=60, stream_wait_s=10
+    )
     relay.start()
     try:
         await eventually(lambda: relay.holding and relay.drains == 1, what="relay serving")
@@ -154,7 +156,7 @@ async def test_a_write_reaches_the_running_relay_through_the_change_stream_witho
         events = [client_registered(f"streamed {i}") for i in range(5)]
         for event in events:
             await _things(mongo_db).insert({"_id": event.client_id}, [event])
-        await eventually(lambda: _outbox_empty(mongo_db), what="the outbox emptied", within=20)
+        await eventually(lambda: _outbox_empty(mongo_db), what="the outbox emptied", within=5)
         assert relay.drains == 1  # the stream brought them; the collection was read once, at start
     finally:
         await relay.stop()

@@ -66,7 +66,6 @@ class Outbox:
     """The service's outbox collection and the transactions that write to it."""
 
     def __init__(self, db: AsyncDatabase[Document], *, producer: str) -> None:
-        self.db = db
         self.collection: AsyncCollection[Document] = db[OUTBOX]
         self.producer = producer
         self._client: AsyncMongoClient[Document] = db.client

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -118,11 +118,10 @@ class OutboxRelay:
         """Take or renew the lease; False while another relay's lease is still running."""
         now = datetime.now(UTC)
         try:
-            await self.leases.find_one_and_update(
+            await self.leases.update_one(
                 {"_id": _LEASE_ID, "$or": [{"owner": self.owner}, {"until": {"$lt": now}}]},
                 {"$set": {"owner": self.owner, "until": now + timedelta(seconds=self.lease_s)}},
                 upsert=True,
-                return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             self._holding = False

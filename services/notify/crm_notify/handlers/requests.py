@@ -142,6 +142,27 @@ async def on_invitation_requested(
     await on_invitations_requested(rt, [(event, envelope)])
 
 
+async def _tell_employee(
+    rt: Runtime,
+    envelope: Envelope,
+    kind: NotificationKind,
+    employee_id: str,
+    variables: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+) -> None:
+    """Queue one staff message about ``envelope``'s fact to the employee."""
+    doc = _notification(
+        envelope,
+        kind,
+        _recipient(RecipientKind.EMPLOYEE, employee_id),
+        variables,
+        utc_now(),
+        event_id=event_id,
+    )
+    await insert_notifications(rt.db, [doc])
+
+
 async def on_task_assigned(rt: Runtime, event: TaskAssigned, envelope: Envelope) -> None:
     await remember_task(rt.db, event.event_id, event.task_id, event.event_title, event.assignee_id)
     variables = {
@@ -150,15 +171,9 @@ async def on_task_assigned(rt: Runtime, event: TaskAssigned, envelope: Envelope)
         "category": event.category.value,
         "due_on": event.due_on.isoformat(),
     }
-    doc = _notification(
-        envelope,
-        K.TASK_ASSIGNED,
-        _recipient(RecipientKind.EMPLOYEE, event.assignee_id),
-        variables,
-        utc_now(),
-        event_id=event.event_id,
+    await _tell_employee(
+        rt, envelope, K.TASK_ASSIGNED, event.assignee_id, variables, event_id=event.event_id
     )
-    await insert_notifications(rt.db, [doc])
 
 
 async def on_task_completed(rt: Runtime, event: TaskCompleted, _: Envelope) -> None:
@@ -174,15 +189,9 @@ async def on_task_cancelled(rt: Runtime, event: TaskCancelled, envelope: Envelop
         "task_title": event.title,
         "reason": event.reason,
     }
-    doc = _notification(
-        envelope,
-        K.TASK_CANCELLED,
-        _recipient(RecipientKind.EMPLOYEE, event.assignee_id),
-        variables,
-        utc_now(),
-        event_id=event.event_id,
+    await _tell_employee(
+        rt, envelope, K.TASK_CANCELLED, event.assignee_id, variables, event_id=event.event_id
     )
-    await insert_notifications(rt.db, [doc])
 
 
 async def on_plan_step_assigned(rt: Runtime, event: PlanStepAssigned, envelope: Envelope) -> None:
@@ -193,25 +202,13 @@ async def on_plan_step_assigned(rt: Runtime, event: PlanStepAssigned, envelope: 
         "due_on": event.due_on.isoformat() if event.due_on else None,
         "approval": event.approval,
     }
-    doc = _notification(
-        envelope,
-        K.PLAN_STEP_ASSIGNED,
-        _recipient(RecipientKind.EMPLOYEE, event.assignee_id),
-        variables,
-        utc_now(),
-    )
-    await insert_notifications(rt.db, [doc])
+    await _tell_employee(rt, envelope, K.PLAN_STEP_ASSIGNED, event.assignee_id, variables)
 
 
 async def on_curator_assigned(rt: Runtime, event: CuratorAssigned, envelope: Envelope) -> None:
-    doc = _notification(
-        envelope,
-        K.CURATOR_ASSIGNED,
-        _recipient(RecipientKind.EMPLOYEE, event.curator_id),
-        {"client_name": event.client_name},
-        utc_now(),
+    await _tell_employee(
+        rt, envelope, K.CURATOR_ASSIGNED, event.curator_id, {"client_name": event.client_name}
     )
-    await insert_notifications(rt.db, [doc])
 
 
 async def _tell_audience(

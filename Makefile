@@ -7,13 +7,15 @@ export PATH := $(HOME)/.local/bin:$(PY_SCRIPTS):$(PATH)
 UV ?= uv
 RUN := $(UV) run --frozen
 
-.PHONY: help install run up down status test lint format token
+.PHONY: help install run up down status test lint format token demo crm
 
 help:
 	@echo "make run     install, start Kafka + MongoDB + the four services; Ctrl-C stops all"
 	@echo "make test    install, start the stack if needed, lint, run every test, stop what it started"
 	@echo "make up      the same as run, in the background;  make down  stops it"
 	@echo "make status  what runs;  make token SCOPES='contacts:read'  mints a development token"
+	@echo "make demo    loads the demo data into the running system (ARGS='--clients 1000')"
+	@echo "make crm ARGS='lag'  the operator's command line (topics, lag, dlq, rebuild, ...)"
 
 install:
 	@bash deploy/local/bootstrap.sh
@@ -44,3 +46,10 @@ format:
 
 token:
 	@eval "$$($(RUN) crm-stack env)" && $(RUN) crm-token mint --sub dev-cli $(foreach s,$(SCOPES),--scope $(s))
+
+# uv lives in a folder a new terminal may not have on its PATH; these targets find it.
+demo: install
+	@eval "$$($(RUN) crm-stack env)" && $(RUN) crm demo load $(ARGS)
+
+crm: install
+	@eval "$$($(RUN) crm-stack env)" && $(RUN) crm $(ARGS)

@@ -158,3 +158,40 @@ def test_the_readme_first_screen_shows_the_two_commands() -> None:
     assert len(fence) >= 2, "no code block on the README's first screen"
     block = first_screen[fence[0] + 1 : fence[1]]
     assert [line.split("#")[0].strip() for line in block] == ["make run", "make test"]
+
+
+@pytest.mark.parametrize(
+    ("args", "wanted"),
+    [
+        (["demo", "ARGS=--clients 5"], "run --frozen crm demo load --clients 5"),
+        (["crm", "ARGS=dlq list"], "run --frozen crm dlq list"),
+        (
+            ["token", "SCOPES=contacts:read"],
+            "run --frozen crm-token mint --sub dev-cli --scope contacts:read",
+        ),
+    ],
+)
+def test_the_readmes_make_commands_find_uv_from_a_new_terminal(
+    tmp_path: Path, args: list[str], wanted: str
+) -> None:
+    """A new terminal's PATH lacks the folder uv was installed into; the targets add it."""
+    home = tmp_path / "home"
+    write_script(home / ".local" / "bin" / "uv", FAKE_UV)
+    stand_ins = write_script(tmp_path / "bin" / "apt-get", "#!/bin/sh\nexit 0\n").parent
+    log = tmp_path / "uv.log"
+    # `uv run` exports UV (its own path), which the Makefile would take over its search.
+    dropped = ("CRM_", "FAKE_", "UV_", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if k != "UV" and not k.startswith(dropped)}
+    env.update(HOME=str(home), FAKE_LOG=str(log), PATH=f"{stand_ins}:/usr/local/bin:/usr/bin:/bin")
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(REPO), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = log.read_text().splitlines()
+    assert wanted in calls, calls
+    assert "run --frozen crm-stack env" in calls  # the stack's settings, wherever it keeps them

@@ -53,5 +53,6 @@ def calendar_entry(
         content=cal.to_ical(),
         maintype="text",
         subtype="calendar",
-        params=(("method", method),),
+        # RFC 5545 3.1.4: the text is UTF-8 and the part says so, or strict clients guess.
+        params=(("method", method), ("charset", "utf-8")),
     )

@@ -117,3 +117,50 @@ def test_an_e_mail_reads_back_as_written_in_any_language(subject: str) -> None:
     assert attachment.get_content_type() == "text/calendar"
     assert attachment.get_param("method") == "REQUEST"
     assert attachment.get_content().encode() == ics
+
+
+def test_an_invitations_calendar_part_declares_utf8_so_russian_titles_survive() -> None:
+    from datetime import UTC, datetime
+    from email import message_from_bytes
+    from email.policy import default
+
+    from crm_notify.channels import build_email
+    from crm_notify.ical import calendar_entry
+
+    settings = NotifySettings(
+        environment="development",
+        kafka_bootstrap="kafka:9092",
+        jwt_public_key_file=None,
+        mail_from="crm@example.ru",
+    )
+    starts = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+    entry = calendar_entry(
+        method="REQUEST",
+        uid="event-1@crm",
+        sequence=0,
+        title="Семинар «Весна»",
+        starts_at=starts,
+        ends_at=starts.replace(hour=11),
+        location="Москва, зал 2",
+        description="Программа семинара",
+        url=None,
+        attendee="ivan@example.ru",
+        organizer="crm@example.ru",
+        stamp=starts,
+    )
+    outgoing = Outgoing(
+        to="ivan@example.ru",
+        subject="Приглашение",
+        text="Ждём вас.",
+        html="<p>Ждём вас.</p>",
+        reference="0b0e9c8a-1111-2222-3333-444455556666",
+        attachments=(entry,),
+    )
+
+    parsed = message_from_bytes(build_email(settings, outgoing).data, policy=default)
+
+    (attachment,) = list(parsed.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("charset") == "utf-8"
+    assert attachment.get_param("method") == "REQUEST"
+    assert "SUMMARY:Семинар «Весна»" in attachment.get_content()

@@ -108,11 +108,18 @@ async def _run(args: argparse.Namespace) -> int:
             print(json.dumps(letter.describe(), ensure_ascii=False))
         return 0
     if args.command == "dlq" and args.dlq_command == "replay":
-        letters = await kafka.replay(bootstrap, args.topic, dry_run=args.dry_run)
+        result = await kafka.replay_all(bootstrap, args.topic, dry_run=args.dry_run)
         verb = "would replay" if args.dry_run else "replayed"
-        print(f"{verb} {len(letters)} dead letters from {args.topic}")
-        for letter in letters:
+        print(f"{verb} {len(result.replayed)} dead letters from {args.topic}")
+        for letter in result.replayed:
             print(json.dumps(letter.describe(), ensure_ascii=False))
+        if result.refused:
+            print(
+                f"refused {len(result.refused)} truncated dead letters: only the start of their "
+                "record was kept (it was larger than an event may be), so they cannot be replayed"
+            )
+            for letter in result.refused:
+                print(json.dumps(letter.describe(), ensure_ascii=False))
         return 0
     if args.command == "rebuild":
         from crm_kit.rebuild import rebuild

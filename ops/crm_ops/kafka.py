@@ -10,15 +10,17 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from crm_contracts.envelope import Envelope
-from crm_kit.consumer import (
+from crm_kit.consumer import headers_of
+from crm_kit.dead_letters import (
     DLQ_AT,
     DLQ_ATTEMPTS,
     DLQ_ERROR,
     DLQ_GROUP,
+    DLQ_ORIGINAL_SIZE,
     DLQ_SOURCE_OFFSET,
     DLQ_SOURCE_PARTITION,
     DLQ_SOURCE_TOPIC,
-    headers_of,
+    DLQ_TRUNCATED,
 )
 
 DLQ_MARK = ".dlq."
@@ -150,12 +152,21 @@ class DeadLetter:
     def source_topic(self) -> str:
         return self.headers.get(DLQ_SOURCE_TOPIC) or self.topic.split(DLQ_MARK)[0]
 
+    @property
+    def truncated(self) -> bool:
+        """Only the start of the original body was kept: it cannot be replayed."""
+        return self.headers.get(DLQ_TRUNCATED) == "true"
+
     def describe(self) -> dict[str, Any]:
-        try:
-            envelope = Envelope.from_bytes(self.value)
-            what = f"{envelope.event_type} {envelope.event_id}"
-        except Exception:
-            what = f"unparseable ({len(self.value)} bytes)"
+        if self.truncated:
+            size = self.headers.get(DLQ_ORIGINAL_SIZE, "?")
+            what = f"truncated to {len(self.value)} of {size} bytes (not replayable)"
+        else:
+            try:
+                envelope = Envelope.from_bytes(self.value)
+                what = f"{envelope.event_type} {envelope.event_id}"
+            except Exception:
+                what = f"unparseable ({len(self.value)} bytes)"
         return {
             "dead_letter": f"{self.topic}[{self.partition}]@{self.offset}",
             "source": f"{self.source_topic}[{self.headers.get(DLQ_SOURCE_PARTITION)}]"
@@ -203,8 +214,24 @@ def replay_group(topic: str) -> str:
     return f"{REPLAY_GROUP_PREFIX}.{topic}"
 
 
+@dataclass(frozen=True)
+class Replay:
+    replayed: list[DeadLetter]
+    refused: list[DeadLetter]
+    """Truncated letters: their body is cut, so republishing would send a broken record."""
+
+
 async def replay(bootstrap: str, topic: str, *, dry_run: bool = False) -> list[DeadLetter]:
+    """The letters :func:`replay_all` republished (or would, with ``dry_run``)."""
+    return (await replay_all(bootstrap, topic, dry_run=dry_run)).replayed
+
+
+async def replay_all(bootstrap: str, topic: str, *, dry_run: bool = False) -> Replay:
     """Publish every dead letter not replayed before back to its source topic, unchanged.
+
+    A truncated letter (``x-dlq-truncated: true``: its record was larger than an event may be)
+    is refused, never republished: only the start of its body was kept. It is reported, and
+    the replay's progress moves past it like past the others.
 
     Progress is kept as the offsets of a consumer group of this tool's own, committed after the
     republish was acknowledged, so a second replay does not send the same letters again.
@@ -219,16 +246,20 @@ async def replay(bootstrap: str, topic: str, *, dry_run: bool = False) -> list[D
             else:
                 c.seek(tp, committed)
         letters = await _read(c, tps)
+        result = Replay(
+            replayed=[letter for letter in letters if not letter.truncated],
+            refused=[letter for letter in letters if letter.truncated],
+        )
         if dry_run or not letters:
-            return letters
+            return result
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
         )
         await producer.start()
         try:
-            for letter in letters:
+            for letter in result.replayed:
                 await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
         finally:
             await producer.stop()
         await c.commit({tp: await c.position(tp) for tp in tps})
-        return letters
+        return result

@@ -124,31 +124,49 @@ async def _supervised(worker: Callable[[Runtime], Awaitable[None]], runtime: Run
             await asyncio.sleep(1.0)
 
 
+BATCH_RETRY_FIRST_S = 1.0
+BATCH_RETRY_MAX_S = 30.0
+
+
 def _batch_handler(
     consumers: Mapping[str, IdempotentConsumer], group: str
 ) -> Callable[[KafkaMessage], Awaitable[None]]:
+    failures = 0  # consecutive failed batches of this group: the back-off grows with them
+
     async def on_batch(msg: KafkaMessage) -> None:
+        nonlocal failures
         raw: Any = msg.raw_message
         records = raw if isinstance(raw, tuple) else (raw,)
         items = [
-            (r.value or b"", RecordInfo(r.topic, r.partition, r.offset, r.key)) for r in records
+            (
+                r.value or b"",
+                RecordInfo(
+                    r.topic, r.partition, r.offset, r.key, r.timestamp, tuple(r.headers or ())
+                ),
+            )
+            for r in records
         ]
         try:
             await consumers[group].process_batch(items)
         except Exception:
-            # Only the dead-letter publish or the store failing gets here: rewind and retry
-            # rather than let the commit move past these records.
+            # Only a transient failure gets here (the broker or the store away: a permanent
+            # refusal of a dead letter is dealt with in the consumer): rewind and retry, with
+            # a growing pause, rather than let the commit move past these records.
             first = items[0][1]
+            delay = min(BATCH_RETRY_FIRST_S * 2**failures, BATCH_RETRY_MAX_S)
+            failures += 1
             log.exception(
-                "could not finish a batch of %d from %s[%d]@%d",
+                "could not finish a batch of %d from %s[%d]@%d; retrying in %.0f s",
                 len(items),
                 first.topic,
                 first.partition,
                 first.offset,
+                delay,
             )
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(delay)
             await msg.nack()
             return
+        failures = 0
         await msg.ack()
 
     return on_batch
@@ -161,6 +179,7 @@ def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         client_id=f"crm-{spec.name}",
+        max_request_size=settings.kafka_max_message_bytes,
         log_level=logging.DEBUG,
     )
     for event in spec.produces:
@@ -279,7 +298,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             batch_size=settings.relay_batch_size,
             lease_s=settings.relay_lease_s,
         )
-        runtime = Runtime(settings, client, db, broker, relay, Outbox(db, producer=spec.name))
+        outbox = Outbox(db, producer=spec.name, max_event_bytes=settings.event_max_bytes)
+        runtime = Runtime(settings, client, db, broker, relay, outbox)
         for sub in spec.subscriptions:
             group = sub.group or settings.consumer_group
             consumers[group] = IdempotentConsumer(
@@ -298,6 +318,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_retry_backoff_ms / 1000,
                 concurrency=sub.concurrency,
+                max_record_bytes=settings.event_max_bytes,
             )
         dead_letter_topics = [
             dead_letter_topic(t, sub.group or settings.consumer_group)

@@ -1,6 +1,7 @@
 """The idempotent consumer: effect first, then the processed marker, then the offset.
 
-For every message: parse the envelope (unparseable → dead letter); skip event types this
+For every message: dead-letter it unparsed if it is larger than any event may be
+(``max_record_bytes``); parse the envelope (unparseable → dead letter); skip event types this
 consumer has no handler for; skip an event this group already processed; otherwise run the
 handler, retrying a bounded number of times with exponential back-off, and dead-letter the
 message with the error when the budget is spent. The caller commits the offset only after
@@ -12,6 +13,10 @@ one insert after the batch), so a crash between them redelivers an event whose e
 stored: handlers must be idempotent on their own (upsert by a natural id, or a version guard).
 The marker makes the common redelivery cheap and keeps non-repeatable side effects from
 repeating; a TTL index expires markers after ``processed_marker_ttl_days``.
+
+A dead letter always fits the broker (``crm_kit.dead_letters``: the record's headers and
+coordinates, the error, its body cut to a bound when larger than an event may be), and a
+refusal by the broker that would repeat for ever never rewinds the batch.
 """
 
 from __future__ import annotations
@@ -20,21 +25,36 @@ import asyncio
 import contextlib
 import enum
 import logging
-import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import Binary
 from crm_contracts.base import ContractEvent
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import dead_letter_topic
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from crm_kit.dead_letters import DLQ_AT as DLQ_AT
+from crm_kit.dead_letters import DLQ_ATTEMPTS as DLQ_ATTEMPTS
+from crm_kit.dead_letters import DLQ_ERROR as DLQ_ERROR
+from crm_kit.dead_letters import DLQ_ERROR_TYPE as DLQ_ERROR_TYPE
+from crm_kit.dead_letters import DLQ_GROUP as DLQ_GROUP
+from crm_kit.dead_letters import DLQ_SOURCE_OFFSET as DLQ_SOURCE_OFFSET
+from crm_kit.dead_letters import DLQ_SOURCE_PARTITION as DLQ_SOURCE_PARTITION
+from crm_kit.dead_letters import DLQ_SOURCE_TOPIC as DLQ_SOURCE_TOPIC
+from crm_kit.dead_letters import DeadLetter, OversizedRecord, build_dead_letter
+from crm_kit.dead_letters import RecordInfo as RecordInfo
 from crm_kit.logs import correlation_id
-from crm_kit.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, HANDLER_RETRIES
+from crm_kit.metrics import (
+    DEAD_LETTERS_KEPT,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    HANDLER_RETRIES,
+)
 from crm_kit.outbox import Document
+from crm_kit.records import DEFAULT_EVENT_MAX_BYTES, is_permanent
 from crm_kit.relay import Publisher
 
 log = logging.getLogger(__name__)
@@ -44,15 +64,9 @@ BatchHandler = Callable[[Sequence[tuple[ContractEvent, Envelope]]], Awaitable[No
 """Handles several events of one type at once (e.g. one bulk write for all of them)."""
 PROCESSED = "processed_events"
 
-# Headers a dead letter carries next to the original bytes, so it can be understood and replayed.
-DLQ_ERROR = "x-dlq-error"
-DLQ_ERROR_TYPE = "x-dlq-error-type"
-DLQ_ATTEMPTS = "x-dlq-attempts"
-DLQ_SOURCE_TOPIC = "x-dlq-source-topic"
-DLQ_SOURCE_PARTITION = "x-dlq-source-partition"
-DLQ_SOURCE_OFFSET = "x-dlq-source-offset"
-DLQ_GROUP = "x-dlq-group"
-DLQ_AT = "x-dlq-at"
+DEAD_LETTERS_UNPUBLISHED = "dead_letters_unpublished"
+"""Dead letters the broker refused for good even without their body (the last resort, in the
+service's own store): they are kept, logged at error level and counted, and consuming goes on."""
 
 
 class Outcome(enum.StrEnum):
@@ -60,14 +74,6 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     DEAD_LETTERED = "dead_lettered"
-
-
-@dataclass(frozen=True)
-class RecordInfo:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
 
 
 class IdempotentConsumer:
@@ -83,11 +89,14 @@ class IdempotentConsumer:
         max_attempts: int = 3,
         backoff_s: float = 0.2,
         concurrency: int = 1,
+        max_record_bytes: int = DEFAULT_EVENT_MAX_BYTES,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.markers = db[PROCESSED]
+        self.unpublished = db[DEAD_LETTERS_UNPUBLISHED]
+        self.max_record_bytes = max_record_bytes
         self.dead_letters = dead_letters
         self.service = service
         self.group = group
@@ -124,6 +133,12 @@ class IdempotentConsumer:
         outcomes: list[Outcome] = [Outcome.IGNORED] * len(items)
         work: list[tuple[int, bytes, RecordInfo, Envelope, Handler]] = []
         for index, (raw, record) in enumerate(items):
+            if len(raw) > self.max_record_bytes:
+                # Larger than any producer here writes: not parsed (nor kept whole).
+                error = OversizedRecord(len(raw), self.max_record_bytes)
+                await self._dead_letter(raw, record, error, attempts=0)
+                outcomes[index] = Outcome.DEAD_LETTERED
+                continue
             try:
                 envelope = Envelope.from_bytes(raw)
             except Exception as exc:
@@ -278,34 +293,73 @@ class IdempotentConsumer:
     async def _dead_letter(
         self, raw: bytes, record: RecordInfo, error: BaseException, *, attempts: int
     ) -> None:
+        """Publish the dead letter, awaited to the broker's acknowledgement (the offset moves
+        on only once it is safe). A transient failure raises (the batch is rewound and tried
+        again); a permanent refusal never does, or the batch would come back for ever: the
+        letter goes again without its body, and if even that is refused it is kept in the
+        store (``dead_letters_unpublished``)."""
         topic = dead_letter_topic(record.topic, self.group)
-        headers = {
-            DLQ_ERROR: _describe(error),
-            DLQ_ERROR_TYPE: type(error).__name__,
-            DLQ_ATTEMPTS: str(attempts),
-            DLQ_SOURCE_TOPIC: record.topic,
-            DLQ_SOURCE_PARTITION: str(record.partition),
-            DLQ_SOURCE_OFFSET: str(record.offset),
-            DLQ_GROUP: self.group,
-            DLQ_AT: datetime.now(UTC).isoformat(),
-        }
-        # Awaited to the broker's acknowledgement: the offset moves on only once it is safe.
-        sent = await self.dead_letters.send(topic, record.key or b"", raw, headers)
-        await sent
+        letter = build_dead_letter(
+            raw,
+            record,
+            error,
+            group=self.group,
+            attempts=attempts,
+            body_max_bytes=self.max_record_bytes,
+        )
+        try:
+            await self._send(topic, letter)
+        except Exception as refused:
+            if not is_permanent(refused):
+                raise
+            log.error(
+                "the broker refused the dead letter of %s[%d]@%d (%r); sending it without its body",
+                record.topic,
+                record.partition,
+                record.offset,
+                refused,
+            )
+            letter = letter.without_body()
+            try:
+                await self._send(topic, letter)
+            except Exception as again:
+                if not is_permanent(again):
+                    raise
+                await self._keep_unpublished(topic, letter, again)
+                return
         EVENTS_DEAD_LETTERED.labels(self.service, self.group, record.topic).inc()
         log.error(
-            "dead-lettered %s[%d]@%d to %s: %s",
+            "dead-lettered %s[%d]@%d to %s%s: %s",
             record.topic,
             record.partition,
             record.offset,
             topic,
-            headers[DLQ_ERROR],
+            " (body truncated)" if letter.truncated else "",
+            letter.headers[DLQ_ERROR],
         )
 
+    async def _send(self, topic: str, letter: DeadLetter) -> None:
+        sent = await self.dead_letters.send(topic, letter.key, letter.value, letter.headers)
+        await sent
 
-def _describe(error: BaseException) -> str:
-    text = "".join(traceback.format_exception_only(type(error), error)).strip()
-    return text[:4000]
+    async def _keep_unpublished(self, topic: str, letter: DeadLetter, error: BaseException) -> None:
+        await self.unpublished.insert_one(
+            {
+                "topic": topic,
+                "key": Binary(letter.key),
+                "value": Binary(letter.value),
+                "headers": letter.headers,
+                "error": repr(error)[:4000],
+                "at": datetime.now(UTC),
+            }
+        )
+        DEAD_LETTERS_KEPT.labels(self.service, self.group, topic).inc()
+        log.error(
+            "the broker refused the dead letter for %s even without its body (%r); kept in %s",
+            topic,
+            error,
+            DEAD_LETTERS_UNPUBLISHED,
+        )
 
 
 def headers_of(raw_headers: Any) -> dict[str, str]:

@@ -31,6 +31,21 @@ EVENTS_DEAD_LETTERED = Counter(
     "Messages sent to a dead-letter topic",
     ["service", "group", "topic"],
 )
+DEAD_LETTERS_KEPT = Counter(
+    "crm_dead_letters_kept_in_store_total",
+    "Dead letters the broker refused for good, kept in the service's store instead",
+    ["service", "group", "topic"],
+)
+OUTBOX_SET_ASIDE = Counter(
+    "crm_outbox_events_set_aside_total",
+    "Outbox events the broker refused for good, moved to outbox_failed",
+    ["service", "topic"],
+)
+EVENTS_REFUSED_TOO_LARGE = Counter(
+    "crm_events_refused_too_large_total",
+    "Events refused at the write because they would not fit the broker's limit",
+    ["service", "event_type"],
+)
 HANDLER_RETRIES = Counter(
     "crm_event_handler_retries_total",
     "Failed handler attempts that were retried",

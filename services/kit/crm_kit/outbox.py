@@ -1,12 +1,16 @@
 """The transactional outbox: a state change and its events in one MongoDB transaction.
 
 Pending events live in the service database's ``outbox`` collection, one document per event,
-``{"_id": ObjectId, "topic", "key", "value"}``, where ``value`` is the envelope as a JSON
-string (published byte for byte; payload keys never meet the store's field-name rules). They
-are inserted in the same transaction as the state change that caused them, so either both are
-stored or neither is. The relay (``relay.py``) learns of them from a change stream, publishes
-them and deletes them. ``_id`` is made here, in write order, so the relay's recovery read of
-what is left follows the order events were written in (docs/decisions/0006).
+``{"_id": ObjectId, "event_id", "event_type", "topic", "key", "value"}``, where ``value`` is
+the envelope as a JSON string (published byte for byte; payload keys never meet the store's
+field-name rules). They are inserted in the same transaction as the state change that caused
+them, so either both are stored or neither is. The relay (``relay.py``) learns of them from a
+change stream, publishes them and deletes them. ``_id`` is made here, in write order, so the
+relay's recovery read of what is left follows the order events were written in
+(docs/decisions/0006).
+
+An event that would not fit the broker's limit is refused when it is added, inside the
+transaction (``Outbox.add``: 413 ``EventTooLarge``), so nothing of that write is stored.
 
 A write that causes no event is a plain single-document write, with no transaction.
 """
@@ -28,7 +32,9 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from crm_kit.logs import current_correlation_id
-from crm_kit.problems import Conflict, NotFound, VersionConflict
+from crm_kit.metrics import EVENTS_REFUSED_TOO_LARGE
+from crm_kit.problems import Conflict, EventTooLarge, NotFound, VersionConflict
+from crm_kit.records import DEFAULT_EVENT_MAX_BYTES
 
 Document = dict[str, Any]
 OUTBOX = "outbox"
@@ -56,18 +62,36 @@ def outbox_entry(
     return {
         "_id": ObjectId(),
         "event_id": str(envelope.event_id),
+        "event_type": envelope.event_type,
         "topic": event.topic,
         "key": envelope.key,
         "value": envelope.to_bytes().decode(),
     }
 
 
-class Outbox:
-    """The service's outbox collection and the transactions that write to it."""
+def entry_size(entry: Mapping[str, Any]) -> int:
+    """The bytes of an outbox document's record: its encoded envelope and its key."""
+    return len(str(entry["value"]).encode()) + len(str(entry["key"]).encode())
 
-    def __init__(self, db: AsyncDatabase[Document], *, producer: str) -> None:
+
+class Outbox:
+    """The service's outbox collection and the transactions that write to it.
+
+    An event larger than ``max_event_bytes`` (encoded envelope plus key) could never be
+    published; :meth:`add` refuses it with :class:`EventTooLarge` (413) inside the transaction,
+    so the change that caused it is not stored either.
+    """
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        producer: str,
+        max_event_bytes: int = DEFAULT_EVENT_MAX_BYTES,
+    ) -> None:
         self.collection: AsyncCollection[Document] = db[OUTBOX]
         self.producer = producer
+        self.max_event_bytes = max_event_bytes
         self._client: AsyncMongoClient[Document] = db.client
 
     def entries(
@@ -76,7 +100,14 @@ class Outbox:
         return [outbox_entry(e, producer=self.producer, causation_id=causation_id) for e in events]
 
     async def add(self, session: AsyncClientSession, entries: Sequence[Document]) -> None:
-        """Store ``entries`` as part of ``session``'s transaction."""
+        """Store ``entries`` as part of ``session``'s transaction; an event too large for the
+        broker raises :class:`EventTooLarge`, which aborts the transaction."""
+        for entry in entries:
+            size = entry_size(entry)
+            if size > self.max_event_bytes:
+                event_type = str(entry.get("event_type", "event"))
+                EVENTS_REFUSED_TOO_LARGE.labels(self.producer, event_type).inc()
+                raise EventTooLarge(event_type, size, self.max_event_bytes)
         if entries:
             await self.collection.insert_many(list(entries), ordered=True, session=session)
 

@@ -204,6 +204,21 @@ class PayloadTooLarge(Problem):
         )
 
 
+class EventTooLarge(Problem):
+    """A write would cause an event larger than the broker takes: refused, nothing stored."""
+
+    status = 413
+    title = "Content too large"
+    slug = "event-too-large"
+
+    def __init__(self, event_type: str, size: int, max_bytes: int) -> None:
+        super().__init__(
+            f"the {event_type} event this change causes would be {size} bytes, more than the "
+            f"{max_bytes} an event may be; shorten the longest fields",
+            extra={"event_type": event_type, "size": size, "max_bytes": max_bytes},
+        )
+
+
 def field_path(loc: Sequence[int | str]) -> str:
     """``("body", "people", 0, "email")`` → ``body.people[0].email``."""
     path = ""

@@ -9,8 +9,10 @@ from then on publishes what the stream brings, in batches, as it is committed. N
 between writes the relay waits on the stream.
 
 Delivery is at-least-once: an event published but not yet deleted when the process dies is
-published again by the next holder. Any error (the broker refused, the store went away, the
-lease was lost) ends the pass; the next one starts over from the collection.
+published again by the next holder. A transient error (the broker or the store away, a
+timeout, the lease lost) ends the pass; the next one starts over from the collection. An event
+the broker refuses for good (too large, an invalid record, no right to write its topic) is
+moved to ``outbox_failed`` with the error, counted and logged, and the others go on.
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from crm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from crm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_SET_ASIDE
 from crm_kit.outbox import OUTBOX, Document
+from crm_kit.records import is_permanent
 
 log = logging.getLogger(__name__)
 
 LEASES = "outbox_lease"
+OUTBOX_FAILED = "outbox_failed"
+"""Outbox documents the broker refused for good, with ``error``, ``error_type`` and
+``failed_at``: kept for an operator, never published by the relay."""
 STOP_WAIT_S = 60.0
 """The longest a stopping relay waits for its pass to end (a store that does not answer)."""
 _LEASE_ID = "relay"
@@ -70,6 +76,7 @@ class OutboxRelay:
         self.db = db
         self.outbox = db[OUTBOX]
         self.leases = db[LEASES]
+        self.failed = db[OUTBOX_FAILED]
         self.publisher = publisher
         self.service = service
         self.batch_size = batch_size
@@ -246,17 +253,80 @@ class OutboxRelay:
 
     async def _publish(self, entries: Sequence[Document]) -> None:
         # Send everything first and await afterwards: the producer batches, and records with
-        # one key keep their order on their partition (idempotent producer). A failure ends
-        # the pass before anything of this batch is deleted: the next pass sends again.
-        futures = [
-            await self.publisher.send(e["topic"], e["key"].encode(), e["value"].encode())
-            for e in entries
-        ]
-        for future in futures:
-            await future
-        await self.outbox.delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
+        # one key keep their order on their partition (idempotent producer). A transient
+        # failure ends the pass before anything of this batch is deleted: the next pass sends
+        # again. A permanent refusal of one record (too large, invalid, not authorised for its
+        # topic) sets that document aside instead, so it cannot hold the others back.
+        refused: dict[Any, BaseException] = {}
+        sent: list[tuple[Document, Awaitable[Any]]] = []
         for entry in entries:
+            try:
+                sent.append((entry, await self._send(entry)))
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                refused[entry["_id"]] = exc  # the producer's own check: nothing was sent
+        transient: BaseException | None = None
+        in_refused_batch: list[Document] = []
+        for entry, future in sent:
+            try:
+                await future
+            except Exception as exc:
+                if not is_permanent(exc):
+                    transient = transient or exc
+                else:
+                    in_refused_batch.append(entry)
+        if transient is not None:
+            raise transient
+        # The broker refuses a whole producer batch for one bad record in it: each record of
+        # a refused batch goes again on its own, and only one refused alone is set aside.
+        for entry in in_refused_batch:
+            try:
+                await (await self._send(entry))
+            except Exception as exc:
+                if not is_permanent(exc):
+                    raise
+                refused[entry["_id"]] = exc
+        if refused:
+            await self._set_aside([e for e in entries if e["_id"] in refused], refused)
+        published = [e for e in entries if e["_id"] not in refused]
+        await self.outbox.delete_many({"_id": {"$in": [e["_id"] for e in published]}})
+        for entry in published:
             EVENTS_PUBLISHED.labels(self.service, entry["topic"]).inc()
+
+    async def _send(self, entry: Document) -> Awaitable[Any]:
+        return await self.publisher.send(
+            entry["topic"], entry["key"].encode(), entry["value"].encode()
+        )
+
+    async def _set_aside(
+        self, entries: Sequence[Document], errors: dict[Any, BaseException]
+    ) -> None:
+        """Move documents the broker refused for good to ``outbox_failed``, with the error."""
+        now = datetime.now(UTC)
+        for entry in entries:
+            error = errors[entry["_id"]]
+            # Upsert: a pass that stopped between this and the delete sets it aside again.
+            await self.failed.replace_one(
+                {"_id": entry["_id"]},
+                {
+                    **entry,
+                    "error": repr(error)[:4000],
+                    "error_type": type(error).__name__,
+                    "failed_at": now,
+                },
+                upsert=True,
+            )
+            OUTBOX_SET_ASIDE.labels(self.service, entry["topic"]).inc()
+            log.error(
+                "the broker refused %s %s for %s for good (%r); moved to %s",
+                entry.get("event_type", "event"),
+                entry.get("event_id"),
+                entry["topic"],
+                error,
+                OUTBOX_FAILED,
+            )
+        await self.outbox.delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
 
 
 async def _read_stream(

@@ -17,6 +17,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from crm_kit.records import DEFAULT_EVENT_MAX_BYTES, KAFKA_DEFAULT_MAX_MESSAGE_BYTES
+
 DEV_KEY_MARKER = "DEVELOPMENT-ONLY"
 """A file of this name beside a key marks the key as generated for local development."""
 
@@ -73,6 +75,16 @@ class ServiceSettings(BaseSettings):
     default is 700); 0 keeps Python's settings and skips freezing the start-up heap. See
     ``crm_kit.app.serve``."""
 
+    kafka_max_message_bytes: int = Field(default=KAFKA_DEFAULT_MAX_MESSAGE_BYTES, ge=65_536)
+    """The largest record the broker takes (its topics' ``max.message.bytes``; Kafka's default
+    is 1 MiB). The producer refuses anything larger before sending it."""
+    event_max_bytes: int = Field(default=DEFAULT_EVENT_MAX_BYTES, ge=1024)
+    """The largest event (encoded envelope plus key) a write may add to the outbox; a write
+    whose event is larger is refused with 413 and stores nothing. Also the largest record a
+    consumer handles: a larger one is dead-lettered unparsed, its body cut to a preview.
+    Default: 1 MiB less 64 KiB for key, headers and framing. Keep it that far under
+    ``kafka_max_message_bytes``."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -94,6 +106,16 @@ class ServiceSettings(BaseSettings):
             object.__setattr__(self, "consumer_group", f"crm-{self.service_name}")
         if self.environment == "production":
             self._refuse_development_material()
+        return self
+
+    @model_validator(mode="after")
+    def _events_fit_the_broker(self) -> ServiceSettings:
+        room = self.kafka_max_message_bytes - self.event_max_bytes
+        if room < 32 * 1024:
+            raise ValueError(
+                f"event_max_bytes ({self.event_max_bytes}) must stay at least 32 KiB under "
+                f"kafka_max_message_bytes ({self.kafka_max_message_bytes}): key, headers, framing"
+            )
         return self
 
     def _refuse_development_material(self) -> None:

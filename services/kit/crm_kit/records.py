@@ -17,13 +17,17 @@ from collections.abc import Mapping
 
 from aiokafka.errors import (
     CorruptRecordException,
+    InvalidProducerEpoch,
     InvalidTimestampError,
     InvalidTopicError,
     MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
     PolicyViolationError,
+    ProducerFenced,
     RecordListTooLargeError,
     RecordTooLargeError,
     TopicAuthorizationFailedError,
+    UnknownProducerId,
     UnsupportedForMessageFormatError,
 )
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -46,6 +50,15 @@ PERMANENT_RECORD_ERRORS: tuple[type[Exception], ...] = (
     UnsupportedForMessageFormatError,
     PolicyViolationError,
 )
+
+PRODUCER_OUT_OF_STEP: tuple[type[Exception], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+"""What an idempotent producer is answered once its sequence numbers no longer match the
+broker's (after a refused batch): not the record's fault; a fresh producer sends it."""
 
 
 def is_permanent(error: BaseException) -> bool:

@@ -33,7 +33,7 @@ from pymongo.errors import DuplicateKeyError
 
 from crm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_SET_ASIDE
 from crm_kit.outbox import OUTBOX, Document
-from crm_kit.records import is_permanent
+from crm_kit.records import PRODUCER_OUT_OF_STEP, is_permanent
 
 log = logging.getLogger(__name__)
 
@@ -272,14 +272,16 @@ class OutboxRelay:
             try:
                 await future
             except Exception as exc:
-                if not is_permanent(exc):
-                    transient = transient or exc
-                else:
+                if is_permanent(exc) or isinstance(exc, PRODUCER_OUT_OF_STEP):
                     in_refused_batch.append(entry)
+                else:
+                    transient = transient or exc
         if transient is not None:
             raise transient
-        # The broker refuses a whole producer batch for one bad record in it: each record of
-        # a refused batch goes again on its own, and only one refused alone is set aside.
+        # The broker refuses a whole producer batch for one bad record in it, and the records
+        # sent after it fail too (the producer is out of step until it is replaced: see
+        # ``BrokerPublisher``): each of them goes again on its own, in order, and only one
+        # refused alone is set aside.
         for entry in in_refused_batch:
             try:
                 await (await self._send(entry))

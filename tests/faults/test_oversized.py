@@ -70,7 +70,7 @@ async def _processed(app: FastAPI, group: str, event_id: str) -> bool:
     return marker is not None
 
 
-async def test_a_three_megabyte_compressed_record_is_dead_lettered_so_that_it_fits_and_the_next_is_processed(
+async def test_a_3_mb_compressed_record_is_dead_lettered_so_it_fits_and_the_next_is_processed(
     stack: StackEndpoints, jwt_keys: JwtKeys
 ) -> None:
     key = f"oversized-{uuid.uuid4().hex}"
@@ -162,7 +162,7 @@ async def _outbox_empty(app: Any) -> bool:
     return await app.state.runtime.db[OUTBOX].count_documents({}) == 0
 
 
-async def test_an_event_with_a_huge_venue_is_refused_with_a_problem_and_nothing_is_stored_or_published(
+async def test_a_huge_venue_is_refused_with_a_problem_and_nothing_is_stored_or_published(
     stack: StackEndpoints, jwt_keys: JwtKeys
 ) -> None:
     write = bearer(jwt_keys, "campaigns:read", "campaigns:write")

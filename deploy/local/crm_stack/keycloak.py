@@ -190,6 +190,16 @@ def prepare_realm(cfg: StackConfig, kc_home: Path, say: Say) -> None:
     recorded.write_text(digest + "\n")
 
 
+def demo_users() -> list[str]:
+    """The realm's people who sign in with a password (the demo's employees)."""
+    realm = json.loads(KEYCLOAK_REALM_FILE.read_text(encoding="utf-8"))
+    return [
+        str(user["username"])
+        for user in realm.get("users", [])
+        if any(c.get("type") == "password" for c in user.get("credentials", []))
+    ]
+
+
 def admin_password(cfg: StackConfig) -> str:
     """The provider's own administrator (user ``admin``) password, made once per stack."""
     path = cfg.keycloak_dir / "admin-password"

@@ -227,6 +227,13 @@ def up(
             say(f"kafka ready on {cfg.kafka_bootstrap} (group coordinator loaded)")
             keycloak.wait_ready(cfg, cfg.keycloak_timeout, lambda: is_alive(op))
             say(f"keycloak ready on {cfg.keycloak_url}, issuer {cfg.oidc_issuer}")
+            users = keycloak.demo_users()
+            say(
+                f"keycloak: {len(users)} demo employees sign in with the password "
+                f"dev-only-<username>: {', '.join(users)}; the provider's own console "
+                f"{cfg.keycloak_url}/admin is user admin, password in "
+                f"{cfg.keycloak_dir / 'admin-password'}"
+            )
 
             # 5. topics and keys
             counts = kafka.ensure_topics(cfg)

@@ -1,4 +1,4 @@
-"""`crm-stack up|down|status|env|logs`: the local Kafka + MongoDB stack, without Docker."""
+"""`crm-stack up|down|status|env|logs`: local Kafka, MongoDB and OIDC provider, without Docker."""
 
 from __future__ import annotations
 
@@ -18,10 +18,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="crm-stack",
         description=(
             "Local Kafka 4 broker (KRaft, from Maven Central jars) and MongoDB 6.0.5 (mongod from "
-            "a PyPI wheel, a single-node replica set), no Docker. State in $CRM_STACK_DIR "
+            "a PyPI wheel, a single-node replica set) and Keycloak (the OpenID Connect "
+            "provider, from Maven Central), no Docker. State in $CRM_STACK_DIR "
             "(default <repo>/.stack), downloads in $CRM_STACK_CACHE (default "
             "~/.cache/crm-stack); ports from "
-            "CRM_STACK_KAFKA_PORT, CRM_STACK_CONTROLLER_PORT, CRM_STACK_MONGO_PORT."
+            "CRM_STACK_KAFKA_PORT, CRM_STACK_CONTROLLER_PORT, CRM_STACK_MONGO_PORT, "
+            "CRM_STACK_KEYCLOAK_PORT."
         ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -58,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="print `export` lines for the services and tests")
 
     p_logs = sub.add_parser("logs", help="print the tail of a log")
-    p_logs.add_argument("component", nargs="?", choices=["kafka", "mongod"], default=None)
+    p_logs.add_argument(
+        "component", nargs="?", choices=["kafka", "mongod", "keycloak"], default=None
+    )
     p_logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
     return parser
 
@@ -67,8 +71,9 @@ def _logs(cfg: StackConfig, component: str | None, count: int) -> int:
     files = {
         "kafka": [cfg.kafka_log, cfg.kafka_console_log],
         "mongod": [cfg.mongo_log],
+        "keycloak": [cfg.keycloak_log],
     }
-    names = [component] if component else ["kafka", "mongod"]
+    names = [component] if component else ["kafka", "mongod", "keycloak"]
     for name in names:
         for path in files[name]:
             lines = tail_lines(path, count)

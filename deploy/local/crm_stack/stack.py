@@ -1,4 +1,4 @@
-"""`up`, `down`, `status`: the stack as a whole (Kafka broker + mongod)."""
+"""`up`, `down`, `status`: the stack as a whole (Kafka broker, mongod, the OIDC provider)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_stack import kafka, keys, mongod
+from crm_stack import kafka, keycloak, keys, mongod
 from crm_stack.config import StackConfig, kafka_version
 from crm_stack.errors import StackError
 from crm_stack.prereqs import require_java, require_tool
@@ -85,6 +85,16 @@ def _mongod(cfg: StackConfig) -> Component:
     )
 
 
+def _keycloak(cfg: StackConfig) -> Component:
+    return Component(
+        name="keycloak",
+        pid_file=cfg.keycloak_pid_file,
+        expected_args=keycloak.expected_args(cfg),
+        ports={"Keycloak": (cfg.keycloak_port, "CRM_STACK_KEYCLOAK_PORT")},
+        log=cfg.keycloak_log,
+    )
+
+
 def _drop_stale_pid_file(comp: Component, say: Say) -> None:
     record = read_pid_file(comp.pid_file)
     if comp.pid_file.exists():
@@ -105,7 +115,7 @@ def _check_ports(comp: Component) -> None:
 def _init_state(cfg: StackConfig) -> None:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     cfg.marker_file.write_text("state dir of crm-stack (deploy/local); `crm-stack down --purge`\n")
-    for folder in (cfg.logs_dir, cfg.kafka_dir, cfg.mongo_data_dir, cfg.keys_dir):
+    for folder in (cfg.logs_dir, cfg.kafka_dir, cfg.mongo_data_dir, cfg.keys_dir, cfg.keycloak_dir):
         folder.mkdir(parents=True, exist_ok=True)
 
 
@@ -116,7 +126,7 @@ def up(
     mongo_timeout: float | None = None,
     say: Say = _print,
 ) -> None:
-    """Bring the stack up (fetching/building once) and wait until both parts answer.
+    """Bring the stack up (fetching/building once) and wait until every part answers.
 
     Idempotent: parts already running are kept. Raises StackError on failure, after stopping
     whatever this call started.
@@ -127,19 +137,25 @@ def up(
     started_at = time.monotonic()
     with _locked(cfg):
         _init_state(cfg)
-        k, f = _kafka(cfg), _mongod(cfg)
-        k_pid, f_pid = k.pid(), f.pid()
-        if k_pid is None:
-            _drop_stale_pid_file(k, say)
-        if f_pid is None:
-            _drop_stale_pid_file(f, say)
+        k, f, o = _kafka(cfg), _mongod(cfg), _keycloak(cfg)
+        k_pid, f_pid, o_pid = k.pid(), f.pid(), o.pid()
+        for comp, pid in ((k, k_pid), (f, f_pid), (o, o_pid)):
+            if pid is None:
+                _drop_stale_pid_file(comp, say)
 
-        if k_pid is not None and f_pid is not None and kafka.is_ready(cfg) and mongod.is_ready(cfg):
+        if (
+            k_pid is not None
+            and f_pid is not None
+            and o_pid is not None
+            and kafka.is_ready(cfg)
+            and mongod.is_ready(cfg)
+            and keycloak.is_ready(cfg)
+        ):
             kafka.ensure_topics(cfg)
             keys.ensure_dev_keys(cfg)
             say(
                 f"already running and healthy: kafka pid {k_pid} on {cfg.kafka_bootstrap}, "
-                f"mongod pid {f_pid} on {cfg.mongo_uri}"
+                f"mongod pid {f_pid} on {cfg.mongo_uri}, keycloak pid {o_pid} on {cfg.keycloak_url}"
             )
             return
 
@@ -148,13 +164,18 @@ def up(
         if k_pid is None and not kafka.jars_ready(cfg):
             require_tool("mvn")
         binary = mongod.binary_path() if f_pid is None else None
-        if k_pid is None:
-            _check_ports(k)
-        if f_pid is None:
-            _check_ports(f)
+        java_home = keycloak.require_java_home() if o_pid is None else None
+        if o_pid is None and not keycloak.archive_ready(cfg):
+            require_tool("mvn")
+        for comp, pid in ((k, k_pid), (f, f_pid), (o, o_pid)):
+            if pid is None:
+                _check_ports(comp)
 
         # 2. fetch / build once
         libs = kafka.ensure_jars(cfg, say) if k_pid is None else None
+        kc_home = (
+            keycloak.ensure_home(cfg, keycloak.ensure_archive(cfg, say)) if o_pid is None else None
+        )
 
         started: list[Component] = []
         try:
@@ -177,11 +198,26 @@ def up(
                 started.append(k)
                 k_pid = proc.pid
                 say(f"kafka {kafka_version()} started (pid {proc.pid}), log {cfg.kafka_log}")
+            if kc_home is not None and java_home is not None:
+                # Started before the waits: it takes the longest, and starts while they run.
+                keycloak.prepare_realm(cfg, kc_home, say)
+                _check_ports(o)
+                proc = start_detached(
+                    keycloak.command(cfg, kc_home),
+                    cfg.keycloak_log,
+                    cwd=cfg.keycloak_dir,
+                    env=keycloak.environment(cfg, java_home),
+                )
+                write_pid_file(o.pid_file, proc.pid)
+                started.append(o)
+                o_pid = proc.pid
+                say(f"keycloak {keycloak.VERSION} started (pid {proc.pid}), log {cfg.keycloak_log}")
 
-            # 4. wait until both answer
+            # 4. wait until every part answers
             assert f_pid is not None
             assert k_pid is not None
-            fp, kp = f_pid, k_pid
+            assert o_pid is not None
+            fp, kp, op = f_pid, k_pid, o_pid
             done = mongod.wait_ready(cfg, m_timeout, lambda: is_alive(fp))
             if done:
                 say(done)
@@ -189,6 +225,15 @@ def up(
             kafka.wait_ready(cfg, k_timeout, lambda: is_alive(kp))
             kafka.wait_group_coordinator(cfg, k_timeout)
             say(f"kafka ready on {cfg.kafka_bootstrap} (group coordinator loaded)")
+            keycloak.wait_ready(cfg, cfg.keycloak_timeout, lambda: is_alive(op))
+            say(f"keycloak ready on {cfg.keycloak_url}, issuer {cfg.oidc_issuer}")
+            users = keycloak.demo_users()
+            say(
+                f"keycloak: {len(users)} demo employees sign in with the password "
+                f"dev-only-<username>: {', '.join(users)}; the provider's own console "
+                f"{cfg.keycloak_url}/admin is user admin, password in "
+                f"{cfg.keycloak_dir / 'admin-password'}"
+            )
 
             # 5. topics and keys
             counts = kafka.ensure_topics(cfg)
@@ -218,7 +263,7 @@ def down(config: StackConfig | None = None, *, purge: bool = False, say: Say = _
         say(f"nothing to stop: {cfg.state_dir} does not exist")
         return
     with _locked(cfg):
-        for comp in (_kafka(cfg), _mongod(cfg)):
+        for comp in (_keycloak(cfg), _kafka(cfg), _mongod(cfg)):
             pid = comp.pid()
             if pid is None:
                 if comp.pid_file.exists():
@@ -274,6 +319,7 @@ def status(config: StackConfig | None = None) -> list[ComponentStatus]:
     cfg = config or StackConfig.from_env()
     k_pid = _kafka(cfg).pid()
     f_pid = _mongod(cfg).pid()
+    o_pid = _keycloak(cfg).pid()
     return [
         ComponentStatus(
             "kafka",
@@ -287,6 +333,12 @@ def status(config: StackConfig | None = None) -> list[ComponentStatus]:
             cfg.mongo_uri,
             f_pid is not None and mongod.is_ready(cfg),
         ),
+        ComponentStatus(
+            "keycloak",
+            o_pid,
+            f"{cfg.keycloak_url} (issuer {cfg.oidc_issuer})",
+            o_pid is not None and keycloak.is_ready(cfg),
+        ),
     ]
 
 
@@ -296,7 +348,7 @@ def broker_pid(config: StackConfig | None = None) -> int | None:
 
 
 def is_running(config: StackConfig | None = None) -> bool:
-    """True if both parts run (pid files ours) and answer."""
+    """True if every part runs (pid files ours) and answers."""
     return all(s.ok for s in status(config))
 
 

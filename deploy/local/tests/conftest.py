@@ -51,6 +51,13 @@ time.sleep(120)
 """
 
 
+# A Keycloak stand-in (its kc.sh) that listens nowhere and keeps its arguments.
+FAKE_KC = """#!{python}
+import time
+time.sleep(120)
+"""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -73,6 +80,7 @@ class Sandbox:
     kafka_port: int
     controller_port: int
     mongo_port: int
+    keycloak_port: int
 
     free_port = staticmethod(free_port)
 
@@ -83,6 +91,24 @@ class Sandbox:
     def live_processes(self) -> list[int]:
         """Live processes whose command line mentions this sandbox (fakes a test started)."""
         return _leftovers(self.root)
+
+
+def _fake_keycloak(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider's archive counts as fetched and unpacks into a stand-in kc.sh; its Java
+    is whatever the test's `java` is (the real search looks through /usr/lib/jvm)."""
+    from crm_stack import keycloak
+    from crm_stack.config import StackConfig
+
+    def unpack(cfg: StackConfig, archive: Path) -> Path:
+        home = keycloak.home(cfg)
+        (home / "bin").mkdir(parents=True, exist_ok=True)
+        write_script(home / "bin" / "kc.sh", FAKE_KC)
+        return home
+
+    monkeypatch.setattr(keycloak, "require_java_home", lambda: box.bin.parent)
+    monkeypatch.setattr(keycloak, "archive_ready", lambda cfg: True)
+    monkeypatch.setattr(keycloak, "ensure_archive", lambda cfg, say: box.root / "kc.tar.gz")
+    monkeypatch.setattr(keycloak, "ensure_home", unpack)
 
 
 def _leftovers(root: Path) -> list[int]:
@@ -115,6 +141,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
         kafka_port=free_port(),
         controller_port=free_port(),
         mongo_port=free_port(),
+        keycloak_port=free_port(),
     )
     box.bin.mkdir()
     write_script(box.bin / "java", FAKE_JAVA)
@@ -126,6 +153,9 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
     monkeypatch.setenv("CRM_STACK_KAFKA_PORT", str(box.kafka_port))
     monkeypatch.setenv("CRM_STACK_CONTROLLER_PORT", str(box.controller_port))
     monkeypatch.setenv("CRM_STACK_MONGO_PORT", str(box.mongo_port))
+    monkeypatch.setenv("CRM_STACK_KEYCLOAK_PORT", str(box.keycloak_port))
+    monkeypatch.setenv("CRM_STACK_KEYCLOAK_TIMEOUT", "2")
+    _fake_keycloak(box, monkeypatch)
     for var in ("CRM_STACK_KAFKA_TIMEOUT", "CRM_STACK_MONGO_TIMEOUT", "FAKE_KAFKA"):
         monkeypatch.delenv(var, raising=False)
     yield box

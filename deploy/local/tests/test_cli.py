@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_stack import cli, kafka, mongod
+from crm_stack import cli, kafka, keycloak, mongod
 from crm_stack.config import StackConfig, kafka_version
 from crm_stack.keys import DEV_MARKER
 from crm_stack.prereqs import parse_java_major
@@ -289,7 +289,7 @@ def test_mongod_timeout_names_it_and_stops_what_up_started(
     [line] = error_lines(err)
     assert f"mongod did not answer on {cfg.mongo_uri} within 1 s" in line
     assert str(cfg.mongo_log) in line
-    assert "stopped what this `up` had started: mongod, kafka" in out
+    assert "stopped what this `up` had started: mongod, kafka, keycloak" in out
     assert sandbox.live_processes() == []
     assert not cfg.kafka_pid_file.exists()
     assert not cfg.mongo_pid_file.exists()
@@ -493,3 +493,35 @@ def test_the_store_cache_size_is_checked(monkeypatch: pytest.MonkeyPatch) -> Non
         StackConfig.from_env()
     monkeypatch.setenv("CRM_STACK_MONGO_CACHE_GB", "0.5")
     assert StackConfig.from_env().mongo_cache_gb == "0.5"
+
+
+def test_a_provider_that_never_answers_is_named_with_its_log_and_everything_is_stopped(
+    sandbox: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _prepare_cache(sandbox)
+    monkeypatch.setattr(mongod, "is_ready", lambda _cfg: True)
+    monkeypatch.setattr(mongod, "wait_ready", lambda *_args: None)
+    monkeypatch.setattr(kafka, "wait_ready", lambda *_args: None)
+    monkeypatch.setattr(kafka, "wait_group_coordinator", lambda *_args: None)
+    code, out, err = run_cli(capsys, "up")
+    assert code == 1
+    [line] = error_lines(err)
+    assert f"keycloak did not answer {cfg.oidc_issuer}/.well-known/openid-configuration" in line
+    assert "within 2 s (CRM_STACK_KEYCLOAK_TIMEOUT)" in line
+    assert str(cfg.keycloak_log) in line
+    assert "stopped what this `up` had started: mongod, kafka, keycloak" in out
+    assert sandbox.live_processes() == []
+    assert not cfg.keycloak_pid_file.exists()
+
+
+def test_the_provider_needs_java_21_and_says_which_javas_it_found(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.undo()  # the real search, over a Java 17 only
+    java = sandbox.bin / "java"
+    monkeypatch.setenv("PATH", str(sandbox.bin))
+    monkeypatch.setattr(keycloak, "_java_candidates", lambda: [java])
+    with pytest.raises(keycloak.StackError) as caught:
+        keycloak.require_java_home()
+    assert f"needs Java 21 or newer and none was found ({java} (Java 17))" in str(caught.value)
+    assert "CRM_STACK_KEYCLOAK_JAVA_HOME" in str(caught.value)

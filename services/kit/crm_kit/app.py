@@ -363,7 +363,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.broker = broker
-    if settings.jwt_public_key_file is not None:
+    if settings.jwt_public_key_file is not None or settings.oidc_issuer:
         app.state.token_verifier = TokenVerifier.from_settings(settings)
     install_problem_handlers(app, domain_errors=spec.domain_errors)
     app.add_middleware(LatencyMiddleware, service=spec.name)

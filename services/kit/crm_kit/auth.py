@@ -1,5 +1,10 @@
 """Bearer-token authentication: RS256 JWTs carrying per-service scopes.
 
+Tokens come from the OpenID Connect provider (``oidc_issuer``: its keys are read from its JWKS,
+see ``crm_kit.oidc``) or, for development, tests and scripts, from ``crm-token mint`` signed
+with the stack's development key (``jwt_public_key_file``, issuer ``jwt_issuer``). The token's
+``iss`` says which of the two checks it; both need the audience ``jwt_audience``.
+
 A token names its caller (``sub``) and what it may do (``scope``: space-separated, OAuth2
 style, e.g. ``"contacts:read contacts:write"``). Scopes match exactly: ``contacts:admin``
 grants nothing but ``contacts:admin``.
@@ -39,6 +44,7 @@ from cryptography.hazmat.primitives.serialization import (
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from crm_kit.oidc import ProviderKeys, UnknownSigningKey
 from crm_kit.problems import Forbidden, Unauthorized
 from crm_kit.settings import ServiceSettings
 
@@ -70,14 +76,25 @@ class Principal:
     subject: str
     scopes: frozenset[str]
     token_id: str | None = None
+    roles: frozenset[str] = frozenset()
+    """The provider's realm roles (``realm_access.roles``); none in a development token."""
     claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class TokenVerifier:
     def __init__(
-        self, public_key_pem: bytes | str, issuer: str, audience: str, leeway_s: int = 30
+        self,
+        public_key_pem: bytes | str | None,
+        issuer: str,
+        audience: str,
+        leeway_s: int = 30,
+        *,
+        providers: Iterable[ProviderKeys] = (),
     ) -> None:
-        self._key = _load_public_key(public_key_pem)
+        self._key = _load_public_key(public_key_pem) if public_key_pem is not None else None
+        self._providers = {provider.issuer: provider for provider in providers}
+        if self._key is None and not self._providers:
+            raise AuthConfigurationError("neither a public key nor a token provider is set")
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
@@ -86,25 +103,50 @@ class TokenVerifier:
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> "TokenVerifier":
         path = settings.jwt_public_key_file
-        if path is None:
+        providers = [ProviderKeys(settings.oidc_issuer)] if settings.oidc_issuer else []
+        if path is None and not providers:
             raise AuthConfigurationError(
-                "jwt_public_key_file is not set (CRM_JWT_PUBLIC_KEY_FILE); "
-                "`crm-token keygen <dir>` makes a development pair"
+                "neither oidc_issuer (CRM_OIDC_ISSUER) nor jwt_public_key_file "
+                "(CRM_JWT_PUBLIC_KEY_FILE) is set; `crm-token keygen <dir>` makes a "
+                "development pair"
             )
+        pem: bytes | None = None
+        if path is not None:
+            try:
+                pem = path.read_bytes()
+            except OSError as exc:
+                raise AuthConfigurationError(
+                    f"cannot read the JWT public key {path}: {exc.strerror}"
+                ) from exc
         try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise AuthConfigurationError(
-                f"cannot read the JWT public key {path}: {exc.strerror}"
-            ) from exc
-        try:
-            return cls(pem, settings.jwt_issuer, settings.jwt_audience)
+            return cls(pem, settings.jwt_issuer, settings.jwt_audience, providers=providers)
         except AuthConfigurationError as exc:
             raise AuthConfigurationError(f"{path}: {exc}") from exc
 
     VERIFIED_CACHE_SIZE: Final = 1024
     """How many recently verified tokens are remembered (an internal app reuses its token for
     many requests; the RSA check and claim validation are a measurable share of a simple read)."""
+
+    async def verify_async(self, token: str) -> Principal:
+        """As :meth:`verify`, also for tokens of the OpenID Connect provider (whose keys may
+        have to be read first: ``KeysUnavailable`` when the provider cannot be reached)."""
+        if not self._providers or token in self._verified:
+            return self.verify(token)
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(f"the token is invalid: {exc}") from exc
+        provider = self._providers.get(issuer) if isinstance(issuer, str) else None
+        if provider is None:
+            return self.verify(token)
+        try:
+            key = await provider.key_for(kid if isinstance(kid, str) else None)
+        except UnknownSigningKey as exc:
+            raise InvalidTokenError(str(exc)) from exc
+        principal = self._decode(token, key, provider.issuer)
+        self._remember(token, principal)
+        return principal
 
     def verify(self, token: str) -> Principal:
         """The token's principal, or ``InvalidTokenError`` saying why it was refused.
@@ -121,19 +163,24 @@ class TokenVerifier:
                 return principal
             del self._verified[token]
             raise InvalidTokenError("the token has expired")
-        principal = self._decode(token)
+        if self._key is None:
+            raise InvalidTokenError("the token's issuer is not one this service trusts")
+        principal = self._decode(token, self._key, self.issuer)
+        self._remember(token, principal)
+        return principal
+
+    def _remember(self, token: str, principal: Principal) -> None:
         self._verified[token] = (principal, float(principal.claims["exp"]))
         if len(self._verified) > self.VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
-        return principal
 
-    def _decode(self, token: str) -> Principal:
+    def _decode(self, token: str, key: Any, issuer: str) -> Principal:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=ALGORITHMS,
-                issuer=self.issuer,
+                issuer=issuer,
                 audience=self.audience,
                 leeway=self.leeway_s,
                 options={"require": REQUIRED_CLAIMS},
@@ -147,6 +194,7 @@ class TokenVerifier:
             subject=claims["sub"],
             scopes=_scopes_of(claims),
             token_id=str(token_id) if token_id is not None else None,
+            roles=_roles_of(claims),
             claims=claims,
         )
 
@@ -169,7 +217,7 @@ def requires(*scopes: str) -> Callable[..., Awaitable[Principal]]:
                 raise Unauthorized("the Authorization header must be 'Bearer <token>'")
             raise Unauthorized("a bearer token is required")
         try:
-            principal = _verifier_of(request).verify(credentials.credentials)
+            principal = await _verifier_of(request).verify_async(credentials.credentials)
         except InvalidTokenError as exc:
             raise Unauthorized(str(exc), error="invalid_token") from exc
         missing = sorted(needed - principal.scopes)
@@ -260,6 +308,14 @@ def _scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
     ):
         raise InvalidTokenError("the token's scopes claim must be a list of strings")
     return frozenset((scope or "").split()) | frozenset(listed or ())
+
+
+def _roles_of(claims: Mapping[str, Any]) -> frozenset[str]:
+    access = claims.get("realm_access")
+    roles = access.get("roles") if isinstance(access, Mapping) else None
+    if not isinstance(roles, list):
+        return frozenset()
+    return frozenset(role for role in roles if isinstance(role, str))
 
 
 def _as_bytes(pem: bytes | str) -> bytes:

@@ -65,6 +65,9 @@ class ServiceSettings(BaseSettings):
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "crm-local"
     jwt_audience: str = "crm"
+    oidc_issuer: str | None = None
+    """The OpenID Connect provider whose tokens are accepted (its keys come from its JWKS),
+    e.g. ``https://id.example.com/realms/crm``; beside or instead of ``jwt_public_key_file``."""
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
     """Request bodies larger than this are refused with 413 problem+json before a route runs
     (declared ``Content-Length`` or counted while streaming); 4 MiB unless set."""
@@ -120,9 +123,13 @@ class ServiceSettings(BaseSettings):
 
     def _refuse_development_material(self) -> None:
         key = self.jwt_public_key_file
-        if key is None:
-            raise InsecureProductionSettings("production needs jwt_public_key_file")
-        if (key.parent / DEV_KEY_MARKER).exists():
+        if key is None and not self.oidc_issuer:
+            raise InsecureProductionSettings("production needs oidc_issuer or jwt_public_key_file")
+        if self.oidc_issuer and not self.oidc_issuer.startswith("https://"):
+            raise InsecureProductionSettings(
+                f"production reads the provider's keys over https only, not {self.oidc_issuer}"
+            )
+        if key is not None and (key.parent / DEV_KEY_MARKER).exists():
             raise InsecureProductionSettings(
                 f"production refuses the development key {key} (marked {DEV_KEY_MARKER})"
             )

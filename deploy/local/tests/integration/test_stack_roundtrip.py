@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
 from crm_stack.config import REPLICA_SET, StackConfig
@@ -27,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 KAFKA_PORT = int(os.environ.get("CRM_STACK_IT_KAFKA_PORT", "19092"))
 CONTROLLER_PORT = int(os.environ.get("CRM_STACK_IT_CONTROLLER_PORT", "19093"))
 MONGO_PORT = int(os.environ.get("CRM_STACK_IT_MONGO_PORT", "37017"))
+KEYCLOAK_PORT = int(os.environ.get("CRM_STACK_IT_KEYCLOAK_PORT", "18180"))
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "CRM_STACK_KAFKA_PORT": str(KAFKA_PORT),
         "CRM_STACK_CONTROLLER_PORT": str(CONTROLLER_PORT),
         "CRM_STACK_MONGO_PORT": str(MONGO_PORT),
+        "CRM_STACK_KEYCLOAK_PORT": str(KEYCLOAK_PORT),
     }
     yield env
     # whatever happened above, leave nothing running
@@ -66,7 +69,7 @@ def must(proc: subprocess.CompletedProcess[str]) -> str:
 
 def recorded_pids(state: Path) -> list[int]:
     pids = []
-    for name in ("kafka.pid", "mongod.pid"):
+    for name in ("kafka.pid", "mongod.pid", "keycloak.pid"):
         record = read_pid_file(state / name)
         assert record is not None, f"{name} missing"
         pids.append(record.pid)
@@ -104,10 +107,15 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
     status = must(crm_stack(env, "status", timeout=60))
     assert "kafka     running" in status
     assert "mongod    running" in status
+    assert "keycloak  running" in status
 
     exports = must(crm_stack(env, "env", timeout=60))
     assert f"CRM_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}" in exports
     assert f"CRM_MONGO_URI='mongodb://127.0.0.1:{MONGO_PORT}/?replicaSet={REPLICA_SET}'" in exports
+    issuer = f"http://127.0.0.1:{KEYCLOAK_PORT}/realms/crm"
+    assert f"CRM_OIDC_ISSUER={issuer}" in exports
+    discovery = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=30)
+    assert discovery.json()["issuer"] == issuer
     cfg_keys = StackConfig(state_dir=state, cache_dir=state)
     assert cfg_keys.jwt_private_key.is_file()
     assert cfg_keys.jwt_public_key.is_file()
@@ -160,3 +168,4 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
         assert group_members(pid) == []
     assert not (state / "kafka.pid").exists()
     assert not (state / "mongod.pid").exists()
+    assert not (state / "keycloak.pid").exists()

@@ -54,8 +54,13 @@ def test_production_refuses_the_development_key(tmp_path: Path) -> None:
 
 
 def test_production_needs_a_key_at_all() -> None:
-    with pytest.raises(ValidationError, match="needs jwt_public_key_file"):
-        SampleSettings(environment="production")
+    with pytest.raises(ValidationError, match="needs oidc_issuer or jwt_public_key_file"):
+        SampleSettings(environment="production", oidc_issuer=None)
+
+
+def test_production_reads_the_providers_keys_over_https_only() -> None:
+    with pytest.raises(ValidationError, match="over https only"):
+        SampleSettings(environment="production", oidc_issuer="http://id.example.com/realms/crm")
 
 
 def test_production_refuses_a_development_secret(tmp_path: Path) -> None:

@@ -389,7 +389,11 @@ def test_keygen_writes_a_pair_marked_for_development_only(
     assert TokenVerifier(public_pem, ISSUER, AUDIENCE).verify(token).subject == "ops"
     # pydantic wraps the settings' InsecureProductionSettings in its ValidationError.
     with pytest.raises(ValueError, match="production refuses the development key"):
-        ServiceSettings(environment="production", jwt_public_key_file=directory / "jwt-public.pem")
+        ServiceSettings(
+            environment="production",
+            oidc_issuer=None,
+            jwt_public_key_file=directory / "jwt-public.pem",
+        )
 
 
 def test_keygen_refuses_to_overwrite_a_pair(

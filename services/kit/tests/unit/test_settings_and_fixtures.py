@@ -50,7 +50,7 @@ def test_a_service_variable_overrides_the_shared_one(monkeypatch: pytest.MonkeyP
 def test_production_refuses_the_development_key(tmp_path: Path) -> None:
     key = _key(tmp_path / "dev", development=True)
     with pytest.raises(ValidationError, match="refuses the development key"):
-        SampleSettings(environment="production", jwt_public_key_file=key)
+        SampleSettings(environment="production", oidc_issuer=None, jwt_public_key_file=key)
 
 
 def test_production_needs_a_key_at_all() -> None:
@@ -72,9 +72,12 @@ def test_production_refuses_a_development_secret(tmp_path: Path) -> None:
 
     key = _key(tmp_path / "prod", development=False)
     with pytest.raises(ValidationError, match="link_secret"):
-        WithSecret(environment="production", jwt_public_key_file=key)
+        WithSecret(environment="production", oidc_issuer=None, jwt_public_key_file=key)
     accepted = WithSecret(
-        environment="production", jwt_public_key_file=key, link_secret="a-real-secret"
+        environment="production",
+        oidc_issuer=None,
+        jwt_public_key_file=key,
+        link_secret="a-real-secret",
     )
     assert accepted.environment == "production"
 

@@ -61,10 +61,13 @@ def test_production_refuses_the_development_secrets(tmp_path: Path) -> None:
     key = tmp_path / "jwt-public.pem"
     key.write_text("not checked here")
     with pytest.raises(ValidationError, match="smtp_password"):
-        NotifySettings(environment="production", jwt_public_key_file=key)
+        NotifySettings(environment="production", oidc_issuer=None, jwt_public_key_file=key)
     with pytest.raises(ValidationError, match="gateway_token"):
         NotifySettings(
-            environment="production", jwt_public_key_file=key, smtp_password="real-secret"
+            environment="production",
+            oidc_issuer=None,
+            jwt_public_key_file=key,
+            smtp_password="real-secret",
         )
 
 

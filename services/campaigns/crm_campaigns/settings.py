@@ -19,6 +19,18 @@ class CampaignsSettings(ServiceSettings):
     invitation_link_ttl_days: int = 90
     public_base_url: str | None = None
     """Where /i/ and /q/ are reachable from outside, e.g. https://events.example.com."""
+    public_form_window_s: int = 60
+    """The window the public forms' (POST /i/, POST /q/) limits count in."""
+    public_form_posts_per_link: int = 10
+    """Posts one signed link may make in a window (a person answers once or twice)."""
+    public_form_posts_per_address: int = 60
+    """Posts one client address may make in a window, whatever the links (a venue's shared
+    network fills in several forms; a script guessing links is stopped)."""
+    anonymous_responses_per_seat: int = 2
+    """An event's anonymous questionnaire link takes this many answers per seat of its
+    capacity (walk-ins and colleagues of the invited answer too)…"""
+    anonymous_responses_max: int = 1000
+    """…and never more than this (the bound of an event without a capacity)."""
 
     def secrets(self) -> dict[str, str]:
         return {"link_secret": self.link_secret}

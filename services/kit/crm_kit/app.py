@@ -36,6 +36,7 @@ from crm_kit.outbox import Document, Outbox
 from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
 from crm_kit.relay import OutboxRelay
 from crm_kit.runtime import BrokerPublisher, Runtime, ServiceDatabase
+from crm_kit.security_headers import SecurityHeaders
 from crm_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -369,6 +370,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.add_middleware(LatencyMiddleware, service=spec.name)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(CorrelationMiddleware)
+    # Outermost, so the 413 and problem+json answers of the layers inside carry the headers.
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, docs_paths=[p for p in docs if p])
     app.include_router(_operational_router(spec, broker))
     for router in spec.routers:
         app.include_router(router)

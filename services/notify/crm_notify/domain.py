@@ -42,6 +42,14 @@ class InvalidTemplate(NotifyError):
         self.field = f"body.{part}"
 
 
+class TemplateTooCostly(InvalidTemplate):
+    """A template's trial rendering went past the render bounds (time, steps, output)."""
+
+    def __init__(self, part: str, message: str) -> None:
+        NotifyError.__init__(self, f"the {part} template renders past the bounds: {message}")
+        self.field = f"body.{part}"
+
+
 class IdempotencyKeyReused(NotifyError):
     """The same Idempotency-Key was sent with a different request."""
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import jinja2
 from crm_contracts.base import ContractEvent
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.values import Channel, FailureKind, RecipientKind
@@ -198,9 +197,13 @@ class DeliveryWorker:
             message = messages.compose(
                 doc, who, channel, overrides, mail_from=self.settings.mail_from, now=self.clock()
             )
-        except (jinja2.TemplateError, KeyError, ValueError) as exc:
+        except Exception as exc:
+            # Composing is pure (the template, the values, the calendar entry): what fails
+            # now fails on every attempt, so it is this notification's permanent failure,
+            # recorded and visible, never a retry (templates.RenderFailed, an overflow...).
             failed = Outcome(Status.FAILED, FailureKind.TEMPLATE_ERROR)
-            self._settle(batch, doc, channel, failed, f"template: {exc}")
+            reason = f"template: {type(exc).__name__}: {exc}"[:500]
+            self._settle(batch, doc, channel, failed, reason)
             return
         await self._pace(channel)
         if not await self._still_held(batch, str(doc["_id"])):

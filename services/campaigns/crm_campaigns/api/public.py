@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from crm_kit.clock import utc_now
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from crm_campaigns import pages
@@ -20,6 +20,7 @@ from crm_campaigns.domain.errors import AlreadyAnswered, CampaignsError, Missing
 from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.domain.participants import Participant
 from crm_campaigns.handlers import participants as handlers
+from crm_campaigns.handlers import public_forms
 from crm_campaigns.links import ExpiredLink, InvalidLink, LinkClaims, LinkPurpose
 from crm_campaigns.repository.participants import ParticipantRepository
 from crm_campaigns.repository.planning import EventRepository
@@ -37,6 +38,7 @@ _PAGE_STATUSES = {
     409: "The event no longer takes answers: a readable page",
     410: "The link has expired, or the event was cancelled: a readable page",
     422: "The form is incomplete or invalid: the page again, saying what to fix",
+    429: "Too many posts from this link or address: a readable page, with Retry-After",
 }
 
 
@@ -66,6 +68,22 @@ def bad_link(error: Exception) -> HTMLResponse:
         "We could not recognise this link. Please open it exactly as it was sent to you.",
         status_code=404,
         error=True,
+    )
+
+
+async def too_frequent(runtime: RuntimeDep, request: Request, token: str) -> HTMLResponse | None:
+    """The 429 page when this link or the caller's address posted too often, else None.
+    Counted before the link is checked, so guessing links is bounded too."""
+    address = request.client.host if request.client else None
+    wait = await public_forms.too_frequent(runtime, link=token, address=address)
+    if wait is None:
+        return None
+    return pages.message(
+        "Please wait a moment",
+        f"This form was sent too many times in a short while. Please try again in {wait} seconds.",
+        status_code=429,
+        error=True,
+        headers={"Retry-After": str(wait)},
     )
 
 
@@ -126,12 +144,14 @@ async def invitation_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
 @router.post(
     "/i/{token}",
     response_class=HTMLResponse,
-    responses=page_responses(404, 409, 410, 422),
+    responses=page_responses(404, 409, 410, 422, 429),
     summary="Accept or decline (a form)",
 )
 async def answer_invitation(
-    token: str, runtime: RuntimeDep, answer: Annotated[str, Form()] = ""
+    token: str, request: Request, runtime: RuntimeDep, answer: Annotated[str, Form()] = ""
 ) -> HTMLResponse:
+    if refused := await too_frequent(runtime, request, token):
+        return refused
     loaded = await _load(runtime, token)
     if isinstance(loaded, HTMLResponse):
         return loaded

@@ -11,8 +11,13 @@ from fastapi.responses import HTMLResponse
 
 from crm_campaigns import pages
 from crm_campaigns.api.common import IfMatch, Reader, Writer, etag
-from crm_campaigns.api.public import bad_link, page_responses
-from crm_campaigns.domain.errors import AlreadyResponded, CampaignsError, Missing
+from crm_campaigns.api.public import bad_link, page_responses, too_frequent
+from crm_campaigns.domain.errors import (
+    AlreadyResponded,
+    CampaignsError,
+    Missing,
+    QuestionnaireFull,
+)
 from crm_campaigns.domain.questionnaires import QuestionKind, Questionnaire
 from crm_campaigns.handlers import questionnaires as handlers
 from crm_campaigns.handlers.participants import public_url, signer
@@ -213,10 +218,12 @@ async def questionnaire_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
 @router.post(
     "/q/{token}",
     response_class=HTMLResponse,
-    responses=page_responses(404, 410, 422),
+    responses=page_responses(404, 409, 410, 422, 429),
     summary="Send the questionnaire (a form)",
 )
 async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    if refused := await too_frequent(runtime, request, token):
+        return refused
     try:
         claims = signer(runtime).verify(LinkPurpose.QUESTIONNAIRE, token, now=utc_now())
         q = await handlers.get_questionnaire(runtime, claims.event_id)
@@ -256,6 +263,13 @@ async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep
         )
     except AlreadyResponded:
         return pages.message(q.title, "Thank you — your answers are already with us.")
+    except QuestionnaireFull:
+        return pages.message(
+            q.title,
+            "This questionnaire has received all the answers it can take. Thank you all the same.",
+            status_code=409,
+            error=True,
+        )
     except CampaignsError as exc:
         return await _page(runtime, token, error=str(exc), status_code=422)
     return pages.message(q.title, "Thank you for your answers.")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any, Literal
 
+from crm_kit.csv_export import csv_text
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
@@ -78,26 +77,33 @@ async def market_needs(
 
 
 def as_csv(report: MarketNeeds) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "item_code",
-            "name",
-            "mentions",
-            "distinct_clients",
-            "share",
-            "field_of_activity",
-            "field_mentions",
-        ]
+    """One row per item and field of activity; names and codes come from other services and
+    from people's answers, so every text cell goes through the kit's formula guard."""
+    header = [
+        "item_code",
+        "name",
+        "mentions",
+        "distinct_clients",
+        "share",
+        "field_of_activity",
+        "field_mentions",
+    ]
+    return csv_text(
+        header,
+        (
+            [
+                row.item_code,
+                row.name,
+                row.mentions,
+                row.distinct_clients,
+                row.share,
+                f.field_of_activity,
+                f.mentions,
+            ]
+            for row in report.items
+            for f in row.by_field_of_activity or [FieldShare(field_of_activity="", mentions=0)]
+        ),
     )
-    for row in report.items:
-        for f in row.by_field_of_activity or [FieldShare(field_of_activity="", mentions=0)]:
-            writer.writerow(
-                [row.item_code, row.name, row.mentions, row.distinct_clients, row.share,
-                 f.field_of_activity, f.mentions]
-            )  # fmt: skip
-    return out.getvalue()
 
 
 @router.get(

@@ -71,6 +71,10 @@ class AlreadyResponded(StateConflict):
     """This participant's questionnaire was already submitted."""
 
 
+class QuestionnaireFull(StateConflict):
+    """The event's anonymous questionnaire link took all the answers it may take."""
+
+
 class Missing(CampaignsError):
     """Something the request refers to does not exist (404)."""
 

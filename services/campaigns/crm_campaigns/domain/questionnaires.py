@@ -112,3 +112,12 @@ def check_response(
                 f"question {q.question_id} must be answered", field="answers"
             )
     return CheckedResponse(tuple(checked), tuple(codes))
+
+
+def anonymous_answers_bound(capacity: int | None, *, per_seat: int, most: int) -> int:
+    """How many answers an event's anonymous questionnaire link takes: ``per_seat`` per seat
+    of the event's capacity (walk-ins and colleagues of the invited answer too), never more
+    than ``most``, which is also the bound of an event without a capacity."""
+    if capacity is not None and capacity > 0:
+        return min(most, capacity * per_seat)
+    return most

@@ -1,8 +1,8 @@
 """Questionnaires: the definition per event and responses, electronic or from paper.
 
 A participant answers once (the response id is derived from the participant); the anonymous
-per-event link takes any number of answers. A response is one insert with its
-QuestionnaireSubmitted (and NeedsIdentified for product interests); then the counters, the
+per-event link takes a bounded number of answers (a few per seat). A response is one insert
+with its QuestionnaireSubmitted (and NeedsIdentified for product interests); then the counters, the
 needs for the report and the inferred attendance follow, each idempotent on its own.
 """
 
@@ -30,11 +30,13 @@ from crm_campaigns.domain.errors import (
     CampaignsError,
     InvalidQuestionnaire,
     NoQuestionnaire,
+    QuestionnaireFull,
 )
 from crm_campaigns.domain.questionnaires import (
     GivenAnswer,
     Question,
     Questionnaire,
+    anonymous_answers_bound,
     check_response,
 )
 from crm_campaigns.handlers import participants
@@ -44,7 +46,9 @@ from crm_campaigns.repository.documents import questionnaire_doc, questionnaire_
 from crm_campaigns.repository.needs import Needs
 from crm_campaigns.repository.participants import Counters, ParticipantRepository
 from crm_campaigns.repository.planning import EventRepository
+from crm_campaigns.repository.throttle import AnonymousQuotas
 from crm_campaigns.schemas.questionnaires import AnswerBody, QuestionnaireBody, RespondentBody
+from crm_campaigns.settings import settings_of
 
 LINK_TTL = timedelta(days=365)
 
@@ -120,6 +124,8 @@ async def submit(
         response_id = f"{event_id}:{participant_id}"
     else:
         response_id = str(uuid.uuid4())
+        if channel == ResponseChannel.ELECTRONIC:
+            await _take_anonymous_answer(runtime, event_id, event.capacity)
     now = utc_now()
     facts: list[CampaignsEvent] = [
         QuestionnaireSubmitted(
@@ -202,6 +208,19 @@ async def submit(
     if person_id is not None:
         await participants.attendance_inferred(runtime, event_id, person_id, "questionnaire")
     return response_id, checked.product_interest_codes, now
+
+
+async def _take_anonymous_answer(runtime: Runtime, event_id: str, capacity: int | None) -> None:
+    """The anonymous link is public once printed or shown at the venue: it takes a bounded
+    number of answers (paper keyed in by staff is not counted)."""
+    settings = settings_of(runtime)
+    bound = anonymous_answers_bound(
+        capacity,
+        per_seat=settings.anonymous_responses_per_seat,
+        most=settings.anonymous_responses_max,
+    )
+    if not await AnonymousQuotas(runtime).take(event_id, bound):
+        raise QuestionnaireFull(f"the questionnaire's public link took its {bound} answers")
 
 
 async def response_exists(runtime: Runtime, event_id: str, participant_id: str) -> bool:

@@ -14,6 +14,8 @@ EVENT_CONTACTS = "event_contacts"
 NEW_CLIENTS = "new_clients"
 NEEDS = "needs"
 CALENDAR_FEEDS = "calendar_feeds"
+PUBLIC_FORM_POSTS = "public_form_posts"
+ANONYMOUS_QUOTAS = "anonymous_questionnaire_quotas"
 
 """The comment on a query whose answer is every document (a report or a selection without a
 filter): the one kind of query no index narrows."""

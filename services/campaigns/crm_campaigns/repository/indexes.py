@@ -13,6 +13,7 @@ from crm_campaigns.repository import (
     NEEDS,
     PARTICIPANTS,
     PROGRAMMES,
+    PUBLIC_FORM_POSTS,
 )
 from crm_campaigns.repository.needs import BY_TIME
 
@@ -44,3 +45,5 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[NEEDS].create_index([("at", 1), *counted], name=BY_TIME)
     await db[NEEDS].create_index([("programme_id", 1), ("at", 1), *counted])
     await db[NEEDS].create_index([("field_of_activity", 1), ("at", 1), *counted[::2]])
+    # The public forms' post counters go once their window is over (read by _id only).
+    await db[PUBLIC_FORM_POSTS].create_index("expires_at", expireAfterSeconds=0)

@@ -96,19 +96,19 @@ async def list_participants(
     event_id: str,
     runtime: RuntimeDep,
     _: Reader,
+    cursor: Cursor,
     participant_status: Annotated[ParticipantStatus | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
     limit: Limit = 100,
 ) -> ParticipantPage:
     await EventRepository(runtime).get(event_id)
     page = await ParticipantRepository(runtime).page(
         event_id,
         status=participant_status.value if participant_status else None,
-        cursor=cursor,
+        cursor=cursor.position,
         limit=limit,
     )
     return ParticipantPage(
-        items=[participant_out(p) for p in page.items], next_cursor=page.next_cursor
+        items=[participant_out(p) for p in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 

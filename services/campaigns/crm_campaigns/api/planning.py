@@ -109,10 +109,12 @@ async def define_programme(
 
 @router.get("/programmes", summary="Programmes, a page at a time")
 async def list_programmes(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> ProgrammePage:
-    page = await ProgrammeRepository(runtime).list(cursor=cursor, limit=limit)
-    return ProgrammePage(items=[programme_out(p) for p in page.items], next_cursor=page.next_cursor)
+    page = await ProgrammeRepository(runtime).list(cursor=cursor.position, limit=limit)
+    return ProgrammePage(
+        items=[programme_out(p) for p in page.items], next_cursor=cursor.next(page.next_cursor)
+    )
 
 
 @router.get("/programmes/{programme_id}", responses=problem_responses(404), summary="A programme")
@@ -179,21 +181,23 @@ def _filter(
 async def list_events(
     runtime: RuntimeDep,
     _: Reader,
+    cursor: Cursor,
     period_from: PeriodFrom = None,
     period_to: PeriodTo = None,
     kind: str | None = None,
     programme_id: str | None = None,
     responsible_employee_id: str | None = None,
     event_status: Annotated[str | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
     limit: Limit = 50,
 ) -> EventPage:
     where = _filter(
         period_from, period_to, kind, programme_id, responsible_employee_id, event_status
     )
-    page = await EventRepository(runtime).list(where, cursor=cursor, limit=limit)
+    page = await EventRepository(runtime).list(where, cursor=cursor.position, limit=limit)
     today = utc_now().date()
-    return EventPage(items=[event_out(e, today) for e in page.items], next_cursor=page.next_cursor)
+    return EventPage(
+        items=[event_out(e, today) for e in page.items], next_cursor=cursor.next(page.next_cursor)
+    )
 
 
 @router.get(
@@ -285,11 +289,11 @@ async def create_calendar_feed(
 
 @router.get("/calendar-feeds", summary="The calendar feed links, a page at a time")
 async def list_calendar_feeds(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> CalendarFeedPage:
-    page = await CalendarFeeds(runtime).list(cursor=cursor, limit=limit)
+    page = await CalendarFeeds(runtime).list(cursor=cursor.position, limit=limit)
     return CalendarFeedPage(
-        items=[feed_out(runtime, d) for d in page.items], next_cursor=page.next_cursor
+        items=[feed_out(runtime, d) for d in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 

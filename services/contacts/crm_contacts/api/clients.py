@@ -92,6 +92,7 @@ async def register_client(
 async def search_clients(
     runtime: RuntimeDep,
     _: Reader,
+    cursor: Cursor,
     status_: Annotated[list[ClientStatus], Query(alias="status")] = [],  # noqa: B006
     field_of_activity: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
     region: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
@@ -100,7 +101,6 @@ async def search_clients(
     registered_from: AwareDatetime | None = None,
     registered_to: AwareDatetime | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[ClientOut]:
     where = ClientFilter(
@@ -113,9 +113,9 @@ async def search_clients(
         registered_to=registered_to,
         text=q,
     )
-    page = await handlers.search_clients(runtime, where, cursor=cursor, limit=limit)
+    page = await handlers.search_clients(runtime, where, cursor=cursor.position, limit=limit)
     return Page[ClientOut](
-        items=[ClientOut.of(c) for c in page.items], next_cursor=page.next_cursor
+        items=[ClientOut.of(c) for c in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 
@@ -252,9 +252,9 @@ async def merge(
     "left out until it shares something it did not share when dismissed.",
 )
 async def list_duplicates(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[DuplicatePairOut]:
-    page = await duplicates.likely_duplicates(runtime, cursor=cursor, limit=limit)
+    page = await duplicates.likely_duplicates(runtime, cursor=cursor.position, limit=limit)
     return Page[DuplicatePairOut](
         items=[
             DuplicatePairOut(
@@ -264,7 +264,7 @@ async def list_duplicates(
             )
             for p in page.items
         ],
-        next_cursor=page.next_cursor,
+        next_cursor=cursor.next(page.next_cursor),
     )
 
 
@@ -299,9 +299,9 @@ async def dismiss_pair(
     summary="Pairs dismissed as not duplicates, oldest first",
 )
 async def list_dismissals(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[DismissalOut]:
-    page = await duplicates.dismissals(runtime, cursor=cursor, limit=limit)
+    page = await duplicates.dismissals(runtime, cursor=cursor.position, limit=limit)
     return Page[DismissalOut](
-        items=[DismissalOut.of(d) for d in page.items], next_cursor=page.next_cursor
+        items=[DismissalOut.of(d) for d in page.items], next_cursor=cursor.next(page.next_cursor)
     )

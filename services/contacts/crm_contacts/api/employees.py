@@ -41,16 +41,16 @@ async def register_employee(
 async def list_employees(
     runtime: RuntimeDep,
     _: Reader,
+    cursor: Cursor,
     department: Department | None = None,
     active: bool | None = None,
-    cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[EmployeeOut]:
     page = await handlers.list_employees(
-        runtime, department=department, active=active, cursor=cursor, limit=limit
+        runtime, department=department, active=active, cursor=cursor.position, limit=limit
     )
     return Page[EmployeeOut](
-        items=[EmployeeOut.of(e) for e in page.items], next_cursor=page.next_cursor
+        items=[EmployeeOut.of(e) for e in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 

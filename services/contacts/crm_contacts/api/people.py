@@ -48,12 +48,14 @@ async def add_person(
     summary="A client's people, in the order they were added",
 )
 async def list_people(
-    client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[PersonOut]:
-    client, page = await handlers.people_page(runtime, client_id, cursor=cursor, limit=limit)
+    client, page = await handlers.people_page(
+        runtime, client_id, cursor=cursor.position, limit=limit
+    )
     return Page[PersonOut](
         items=[PersonOut.of(client.client_id, p) for p in page.items],
-        next_cursor=page.next_cursor,
+        next_cursor=cursor.next(page.next_cursor),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from crm_contracts.values import DiscountKind, ProposalStatus
+from crm_kit.cursors import PageCursor
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -122,6 +123,7 @@ async def register(
 async def list_proposals(
     runtime: RuntimeDep,
     _: Reader,
+    cursor: PageCursor,
     client_id: str | None = None,
     status: ProposalStatus | None = None,
     curator_id: str | None = None,
@@ -132,7 +134,6 @@ async def list_proposals(
             "decisive (true), or only those without (false)."
         ),
     ] = None,
-    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ProposalOut]:
     found, nxt = await handlers.list_proposals(
@@ -140,11 +141,11 @@ async def list_proposals(
         client_id=client_id,
         status=status,
         curator_id=curator_id,
-        cursor=cursor,
+        cursor=cursor.position,
         limit=limit,
         flagged=flagged,
     )
-    return Page(items=[view(runtime, p) for p in found], next_cursor=nxt)
+    return Page(items=[view(runtime, p) for p in found], next_cursor=cursor.next(nxt))
 
 
 @router.get("/proposals/{proposal_id}", responses=problem_responses(404), summary="One proposal")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from crm_kit.cursors import PageCursor
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -96,11 +97,11 @@ async def create_model(
 async def list_models(
     runtime: RuntimeDep,
     _: Reader,
-    cursor: str | None = None,
+    cursor: PageCursor,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[SalesModelOut]:
-    models, nxt = await handlers.list_models(runtime, cursor=cursor, limit=limit)
-    return Page(items=[views.sales_model(m) for m in models], next_cursor=nxt)
+    models, nxt = await handlers.list_models(runtime, cursor=cursor.position, limit=limit)
+    return Page(items=[views.sales_model(m) for m in models], next_cursor=cursor.next(nxt))
 
 
 @router.get("/sales-models/{model_id}", responses=problem_responses(404), summary="One model")

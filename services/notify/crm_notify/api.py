@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from crm_contracts.values import Channel, Language, NotificationKind
 from crm_kit.auth import Principal, requires
 from crm_kit.clock import utc_now
 from crm_kit.cursors import PageCursor
-from crm_kit.http import PageLimit
+from crm_kit.fields import QueryDateTime
+from crm_kit.http import IdPath, PageLimit
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Depends, Header, Query, Response, status
@@ -43,12 +43,14 @@ async def list_notifications(
     runtime: RuntimeDep,
     _: Reader,
     cursor: PageCursor,
-    recipient: Annotated[str | None, Query(description="person/employee id or address")] = None,
+    recipient: Annotated[
+        str | None, Query(max_length=320, description="person/employee id or address")
+    ] = None,
     kind: NotificationKind | None = None,
     status: Status | None = None,
-    source: Annotated[str | None, Query(description="the source event id")] = None,
-    since: Annotated[datetime | None, Query(description="created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="created before")] = None,
+    source: Annotated[str | None, Query(max_length=64, description="the source event id")] = None,
+    since: Annotated[QueryDateTime | None, Query(description="created at or after")] = None,
+    until: Annotated[QueryDateTime | None, Query(description="created before")] = None,
     limit: PageLimit = 50,
 ) -> NotificationPage:
     docs = await notifications.list_notifications(
@@ -77,7 +79,9 @@ async def list_notifications(
     responses=problem_responses(404),
     summary="One notification",
 )
-async def get_notification(notification_id: str, runtime: RuntimeDep, _: Reader) -> NotificationOut:
+async def get_notification(
+    notification_id: IdPath, runtime: RuntimeDep, _: Reader
+) -> NotificationOut:
     doc = await notifications.find_notification(runtime.db, notification_id)
     if doc is None:
         raise NotFound(f"notification {notification_id} not found")

@@ -130,7 +130,7 @@ async def invitation_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
     summary="Accept or decline (a form)",
 )
 async def answer_invitation(
-    token: str, runtime: RuntimeDep, answer: Annotated[str, Form()] = ""
+    token: str, runtime: RuntimeDep, answer: Annotated[str, Form(max_length=20)] = ""
 ) -> HTMLResponse:
     loaded = await _load(runtime, token)
     if isinstance(loaded, HTMLResponse):

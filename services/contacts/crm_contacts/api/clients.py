@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_contracts.values import ClientStatus
+from crm_kit.http import BoundedLabel, IdPath, IdQuery
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -43,7 +44,7 @@ from crm_contacts.schemas.common import Page
 router = APIRouter(tags=["clients"])
 
 
-def _merged_pointer(client_id: str, survivor_id: str, suffix: str = "") -> JSONResponse:
+def _merged_pointer(client_id: IdPath, survivor_id: IdPath, suffix: str = "") -> JSONResponse:
     """What a read of a merged client answers: where its survivor is."""
     return JSONResponse(
         {"id": client_id, "merged_into": survivor_id},
@@ -93,11 +94,11 @@ async def search_clients(
     runtime: RuntimeDep,
     _: Reader,
     cursor: Cursor,
-    status_: Annotated[list[ClientStatus], Query(alias="status")] = [],  # noqa: B006
-    field_of_activity: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    region: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    curator_id: str | None = None,
+    status_: Annotated[list[ClientStatus], Query(alias="status", max_length=10)] = [],  # noqa: B006
+    field_of_activity: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
+    region: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
+    tag: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
+    curator_id: IdQuery = None,
     registered_from: AwareDatetime | None = None,
     registered_to: AwareDatetime | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -129,7 +130,7 @@ async def search_clients(
     summary="One client",
 )
 async def get_client(
-    client_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> ClientOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
     if client.merged_into is not None:
@@ -145,7 +146,7 @@ async def get_client(
     summary="Change a client's details (not its status)",
 )
 async def update_client(
-    client_id: str,
+    client_id: IdPath,
     body: ClientPatch,
     caller: Writer,
     version: IfMatch,
@@ -167,7 +168,7 @@ async def update_client(
     "partner, dealer → active | former; former → active. Any other move is a 409.",
 )
 async def change_status(
-    client_id: str,
+    client_id: IdPath,
     body: StatusChange,
     caller: Writer,
     version: IfMatch,
@@ -190,7 +191,7 @@ async def change_status(
     summary="The client's curator and the history of curators",
 )
 async def get_curator(
-    client_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> CuratorOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
     if client.merged_into is not None:
@@ -206,7 +207,7 @@ async def get_curator(
     summary="Assign or reassign the curator (an active sales employee)",
 )
 async def assign_curator(
-    client_id: str,
+    client_id: IdPath,
     body: CuratorIn,
     caller: Writer,
     version: IfMatch,
@@ -228,7 +229,7 @@ async def assign_curator(
     "then answers 301 pointing at this client. Asking again finishes an interrupted merge.",
 )
 async def merge(
-    client_id: str, body: MergeIn, runtime: RuntimeDep, caller: Admin, response: Response
+    client_id: IdPath, body: MergeIn, runtime: RuntimeDep, caller: Admin, response: Response
 ) -> MergeOut:
     result = await duplicates.merge_clients(
         runtime, commands.MergeClients(client_id, body.merged_client_id), by=caller.subject

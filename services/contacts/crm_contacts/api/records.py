@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm_kit.http import IdPath, IdQuery
 from crm_kit.problems import FieldError, InvalidInput, PayloadTooLarge, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Request, Response, status
@@ -87,11 +88,11 @@ async def list_contacts(
     runtime: RuntimeDep,
     _: Reader,
     cursor: Cursor,
-    client_id: str | None = None,
-    employee_id: str | None = None,
-    person_id: str | None = None,
-    event_id: str | None = None,
-    proposal_id: str | None = None,
+    client_id: IdQuery = None,
+    employee_id: IdQuery = None,
+    person_id: IdQuery = None,
+    event_id: IdQuery = None,
+    proposal_id: IdQuery = None,
     limit: Limit = 50,
 ) -> Page[ContactOut]:
     where = RecordFilter(client_id, employee_id, person_id, event_id, proposal_id)
@@ -107,7 +108,7 @@ async def list_contacts(
     responses=problem_responses(404),
     summary="One contact record",
 )
-async def get_contact(contact_id: str, runtime: RuntimeDep, _: Reader) -> ContactOut:
+async def get_contact(contact_id: IdPath, runtime: RuntimeDep, _: Reader) -> ContactOut:
     return ContactOut.of(await handlers.get_record(runtime, contact_id))
 
 
@@ -123,7 +124,7 @@ async def get_contact(contact_id: str, runtime: RuntimeDep, _: Reader) -> Contac
     "notifications), as they arrive.",
 )
 async def timeline(
-    client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
+    client_id: IdPath, runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[TimelineEntryOut]:
     page = await handlers.timeline_of(runtime, client_id, cursor=cursor.position, limit=limit)
     return Page[TimelineEntryOut](

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from crm_contracts.values import CatalogItemKind
 from crm_kit.cursors import PageCursor
+from crm_kit.http import CodePath
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -62,7 +63,9 @@ async def list_items(
 
 
 @router.get("/catalog/{code}", responses=problem_responses(404), summary="One catalogue item")
-async def get_item(code: str, runtime: RuntimeDep, _: Reader, response: Response) -> CatalogItemOut:
+async def get_item(
+    code: CodePath, runtime: RuntimeDep, _: Reader, response: Response
+) -> CatalogItemOut:
     item = await handlers.get(runtime, code)
     set_etag(response, item.version)
     return views.catalog_item(item)
@@ -74,7 +77,7 @@ async def get_item(code: str, runtime: RuntimeDep, _: Reader, response: Response
     summary="Change a catalogue item (publishes CatalogItemChanged)",
 )
 async def change_item(
-    code: str,
+    code: CodePath,
     body: CatalogItemUpdate,
     runtime: RuntimeDep,
     _: Admin,

@@ -107,7 +107,7 @@ class ServiceSettings(BaseSettings):
             raise InsecureProductionSettings(
                 f"production refuses the development key {key} (marked {DEV_KEY_MARKER})"
             )
-        for name, value in {"cursor_secret": self.cursor_secret, **self.secrets()}.items():
+        for name, value in {**self.secrets(), "cursor_secret": self.cursor_secret}.items():
             if value.startswith(DEV_SECRET_PREFIX):
                 raise InsecureProductionSettings(
                     f"production refuses the development value of {name}"

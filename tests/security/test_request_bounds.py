@@ -47,7 +47,7 @@ def unbounded(
         return unbounded(_resolve(node, components), where, components, seen | {ref})
     found: list[str] = []
     for key in ("anyOf", "oneOf", "allOf"):
-        for i, option in enumerate(node.get(key, [])):
+        for option in node.get(key, []):
             found += unbounded(option, where, components, seen)
     if "enum" in node or "const" in node:
         return found

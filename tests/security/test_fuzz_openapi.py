@@ -4,6 +4,11 @@ Each service runs for real (uvicorn on a free loopback port, its own event loop,
 Kafka and MongoDB), and Schemathesis generates requests from the service's OpenAPI document,
 a bounded number per operation. Every response must be no server error (5xx), carry a
 documented content type, and match the documented schema of its status.
+
+Then statefully: Schemathesis links operations (it infers the links from the documents: a
+``POST /clients`` answers an ``id`` that ``GET /clients/{client_id}`` takes), so sequences
+of calls reach the routes with ids in their paths with ids that exist, and a scenario of
+several calls must meet no server error either.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("CRM_FUZZ_EXAMPLES", "8"))
 """Generated requests per operation; the whole run stays within a few minutes on 2 cores."""
+
+STATEFUL_SCENARIOS = int(os.environ.get("CRM_FUZZ_SCENARIOS", "25"))
+"""Linked call sequences per service in the stateful run."""
+
+STATEFUL_STEPS = 6
+"""Calls at most in one sequence."""
 
 NOT_FUZZED = {
     # Operational endpoints whose bodies are not JSON documents of their own.
@@ -165,3 +176,40 @@ def test_generated_requests_get_documented_answers(
         case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=30)
 
     fuzz()
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_linked_call_sequences_meet_no_server_error(
+    service: str, base_urls: dict[str, str], jwt_keys: JwtKeys
+) -> None:
+    schema = _SCHEMAS[service]
+    base_url = base_urls[service]
+    headers = bearer(jwt_keys, *sorted(service_scopes(service)))
+    linked = schema.as_state_machine()
+    links = schema.statistic.transitions.total
+    # The inferred links are what lets the sequences reach /x/{id} with real ids.
+    assert links > 0, f"Schemathesis found no links between {service}'s operations"
+
+    class Sequences(linked):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": base_url, "headers": headers, "timeout": 30}
+
+        def validate_response(
+            self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(
+                response,
+                checks=[not_a_server_error, content_type_conformance],
+                transport_kwargs=kwargs,
+            )
+
+    Sequences.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

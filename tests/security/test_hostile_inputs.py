@@ -227,14 +227,14 @@ async def test_many_unknown_keys_get_a_small_error(
     services: dict[str, RunningService], op: Operation
 ) -> None:
     running = services[op.service]
-    body = {f"unknown{i}": 1 for i in range(5_000)}
+    body = {f"unknown{i}": 1 for i in range(3_000)}
     response = await running.api.request(
         op.method, op.url(), json=body, headers=running.admin | {"If-Match": '"1"'}
     )
     assert response.status_code == 422, response.text[:300]
     problem = response.json()
     assert len(problem["errors"]) <= MAX_LISTED_ERRORS
-    assert problem["errors_not_listed"] >= 5_000 - MAX_LISTED_ERRORS
+    assert problem["errors_not_listed"] >= 3_000 - MAX_LISTED_ERRORS
     assert len(response.content) < 10_000
 
 

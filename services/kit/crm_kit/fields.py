@@ -138,8 +138,5 @@ TimeZone = Annotated[
 ]
 """An IANA time-zone name the zone database knows."""
 
-# --- lists -----------------------------------------------------------------------------------
-
-MAX_TAGS: Final = 50
-MAX_CODES: Final = 200
-MAX_IDS: Final = 1000
+# Lists carry their own ``max_length`` where they are declared: how many of a thing fits
+# depends on the thing (50 tags, 500 lines, 1,000 participants at once).

@@ -77,9 +77,6 @@ IdPath = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 IdQuery = Annotated[str | None, Query(max_length=MAX_ID_LENGTH)]
 """An optional identifier filter: ``client_id: IdQuery = None``."""
 
-TextQuery = Annotated[str | None, Query(max_length=300)]
-"""An optional free-text filter or search."""
-
 LabelQuery = Annotated[str | None, Query(max_length=100)]
 """An optional filter by a kind, a role, a tag or a status word."""
 

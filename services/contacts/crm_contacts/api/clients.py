@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_contracts.values import ClientStatus
+from crm_kit.fields import DomainDateTime
 from crm_kit.http import BoundedLabel, IdPath, IdQuery
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from crm_contacts import commands
 from crm_contacts.api.common import (
@@ -99,8 +99,8 @@ async def search_clients(
     region: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
     tag: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
     curator_id: IdQuery = None,
-    registered_from: AwareDatetime | None = None,
-    registered_to: AwareDatetime | None = None,
+    registered_from: DomainDateTime | None = None,
+    registered_to: DomainDateTime | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Limit = 50,
 ) -> Page[ClientOut]:

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,8 +87,18 @@ async def _raw_body(msg: Any) -> Any:
     return msg.body
 
 
+_CORRELATION_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
+"""What a caller's correlation id may be: up to 128 visible ASCII characters of a token."""
+
+
 class CorrelationMiddleware:
-    """Takes the caller's correlation id (or makes one) and echoes it on the response."""
+    """Takes the caller's correlation id (or makes one) and echoes it on the response.
+
+    An id that is not 1 to 128 of ``A-Z a-z 0-9 . _ : @ / + = -`` (not UTF-8, too long, with
+    spaces or control characters) is replaced by a new one rather than refused: it only
+    labels logs and events, so a request is never lost over it, and the response's
+    ``X-Correlation-ID`` tells the caller the id that was used.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -97,8 +108,11 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send)
             return
         wanted = CORRELATION_HEADER.lower().encode()
-        value = next((v.decode() for k, v in scope["headers"] if k == wanted), None)
-        cid = (value or "")[:128] or new_correlation_id()
+        value = next((v for k, v in scope["headers"] if k == wanted), None)
+        if value is not None and _CORRELATION_ID.match(value):
+            cid = value.decode("ascii")
+        else:
+            cid = new_correlation_id()
         token = correlation_id.set(cid)
 
         async def send_with_header(message: Message) -> None:
@@ -360,7 +374,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         description=spec.description,
         version=spec.version,
         lifespan=lifespan,
-        responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422)},
+        responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (400, 401, 403, 422)},
     )
     app.state.settings = settings
     app.state.broker = broker

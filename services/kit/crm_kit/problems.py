@@ -8,6 +8,11 @@ Every error a service returns has the same body::
 
 plus any extension members a problem carries (``candidates`` on a duplicate, say).
 
+A body that is wrong in many places lists the first ``MAX_LISTED_ERRORS`` of them and says how
+many more there are (``errors_not_listed``); a field path, message or detail longer than
+``MAX_ECHO`` characters is cut (an unknown key may be a megabyte long), so an error body stays
+small whatever was sent.
+
 A field path starts with where the value came from (``body``, ``query``, ``path``, ``header``)
 and follows the value down: object keys joined with ``.``, list positions in brackets, e.g.
 ``body.people[0].email``.
@@ -30,7 +35,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pymongo.errors import ConnectionFailure
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,6 +46,12 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://crm.example/problems/"
+MAX_LISTED_ERRORS = 20
+"""Field errors listed in one problem; the rest are counted in ``errors_not_listed``."""
+MAX_ECHO = 200
+"""Characters of a field path or message kept; a longer one ends in an ellipsis."""
+MAX_DETAIL = 1000
+"""Characters of a problem's ``detail`` kept."""
 _STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
 
 
@@ -52,6 +63,11 @@ class FieldError(BaseModel):
     field: str = Field(examples=["body.people[0].email"])
     message: str = Field(examples=["unknown field"])
     type: str = Field(examples=["extra_forbidden"])
+
+    @field_validator("field", "message", "type")
+    @classmethod
+    def _clipped(cls, value: str) -> str:
+        return clip(value, MAX_ECHO)
 
 
 class ProblemDetails(BaseModel):
@@ -65,6 +81,9 @@ class ProblemDetails(BaseModel):
     detail: str | None = Field(default=None, examples=["client 665f1c2e does not exist"])
     instance: str | None = Field(default=None, examples=["/clients/665f1c2e"])
     errors: list[FieldError] | None = None
+    errors_not_listed: int | None = Field(
+        default=None, description="Field errors found beyond the ones `errors` lists."
+    )
 
 
 class Problem(Exception):
@@ -89,6 +108,7 @@ class Problem(Exception):
         extra: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        detail = clip(detail, MAX_DETAIL) if detail is not None else None
         super().__init__(detail or title or self.title)
         if status is not None:
             self.status = status
@@ -109,7 +129,7 @@ class Problem(Exception):
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
-            "instance": instance,
+            "instance": clip(instance, MAX_ECHO) if instance is not None else None,
         }
         if self.errors:
             body["errors"] = [error.model_dump() for error in self.errors]
@@ -190,7 +210,13 @@ class InvalidInput(Problem):
     slug = "invalid-input"
 
     def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
-        super().__init__(detail or _summarise(errors), errors=errors)
+        listed = errors[:MAX_LISTED_ERRORS]
+        more = len(errors) - len(listed)
+        super().__init__(
+            detail or _summarise(errors),
+            errors=listed,
+            extra={"errors_not_listed": more} if more else None,
+        )
 
 
 class PayloadTooLarge(Problem):
@@ -247,15 +273,20 @@ def install_problem_handlers(
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        found = exc.errors()
         errors = [
             FieldError(
                 field=field_path(error.get("loc", ())),
                 message="unknown field" if error["type"] == "extra_forbidden" else error["msg"],
                 type=error["type"],
             )
-            for error in exc.errors()
+            for error in found[:MAX_LISTED_ERRORS]
         ]
-        return InvalidInput(errors).to_response(request.url.path)
+        problem = InvalidInput(errors)
+        if len(found) > len(errors):
+            problem.detail = _summarise_count(len(found))
+            problem.extra["errors_not_listed"] = len(found) - len(errors)
+        return problem.to_response(request.url.path)
 
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -344,6 +375,7 @@ def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response_doc("A cursor this list did not issue"),
     401: _problem_response_doc("Missing or invalid bearer token"),
     403: _problem_response_doc("The token lacks a required scope"),
     404: _problem_response_doc("No such resource"),
@@ -438,7 +470,18 @@ class _BodyTooLargeError(Exception):
 def _summarise(errors: Sequence[FieldError]) -> str:
     if len(errors) == 1:
         return f"{errors[0].field}: {errors[0].message}"
+    if len(errors) > MAX_LISTED_ERRORS:
+        return _summarise_count(len(errors))
     return f"{len(errors)} fields are invalid; see errors"
+
+
+def _summarise_count(count: int) -> str:
+    return f"{count} fields are invalid; errors lists the first {MAX_LISTED_ERRORS}"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _phrase(status: int) -> str:

@@ -71,6 +71,9 @@ class ServiceSettings(BaseSettings):
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
     """Request bodies larger than this are refused with 413 problem+json before a route runs
     (declared ``Content-Length`` or counted while streaming); 4 MiB unless set."""
+    cursor_secret: str = "dev-only-cursor-secret"  # noqa: S105 - a development default
+    """Signs the list cursors this service issues (``crm_kit.cursors``), so a caller cannot
+    forge one; ``CRM_<SERVICE>_CURSOR_SECRET``. Changing it only invalidates cursors in use."""
     log_level: str = "INFO"
     log_json: bool = True
     gc_young_threshold: int = Field(default=20_000, ge=0)
@@ -133,7 +136,7 @@ class ServiceSettings(BaseSettings):
             raise InsecureProductionSettings(
                 f"production refuses the development key {key} (marked {DEV_KEY_MARKER})"
             )
-        for name, value in self.secrets().items():
+        for name, value in {**self.secrets(), "cursor_secret": self.cursor_secret}.items():
             if value.startswith(DEV_SECRET_PREFIX):
                 raise InsecureProductionSettings(
                     f"production refuses the development value of {name}"

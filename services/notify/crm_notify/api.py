@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
 from typing import Annotated
 
 from crm_contracts.values import Channel, Language, NotificationKind
 from crm_kit.auth import Principal, requires
 from crm_kit.clock import utc_now
-from crm_kit.http import PageLimit
-from crm_kit.problems import FieldError, InvalidInput, NotFound, problem_responses
+from crm_kit.cursors import PageCursor
+from crm_kit.fields import QueryDateTime
+from crm_kit.http import IdPath, PageLimit
+from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
@@ -33,23 +33,6 @@ Sender = Annotated[Principal, Depends(requires("notify:send"))]
 Admin = Annotated[Principal, Depends(requires("notify:admin"))]
 
 
-def _encode_cursor(seq: str) -> str:
-    return base64.urlsafe_b64encode(seq.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-        if not decoded:
-            raise ValueError("an empty cursor")
-        return decoded
-    except ValueError as exc:  # bad base64, non-ASCII input, or bytes that are not UTF-8
-        raise InvalidInput(
-            [FieldError(field="query.cursor", message="not a cursor of this list", type="cursor")]
-        ) from exc
-
-
 @router.get(
     "/notifications",
     response_model=NotificationPage,
@@ -59,13 +42,15 @@ def _decode_cursor(cursor: str) -> str:
 async def list_notifications(
     runtime: RuntimeDep,
     _: Reader,
-    recipient: Annotated[str | None, Query(description="person/employee id or address")] = None,
+    cursor: PageCursor,
+    recipient: Annotated[
+        str | None, Query(max_length=320, description="person/employee id or address")
+    ] = None,
     kind: NotificationKind | None = None,
     status: Status | None = None,
-    source: Annotated[str | None, Query(description="the source event id")] = None,
-    since: Annotated[datetime | None, Query(description="created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="created before")] = None,
-    cursor: str | None = None,
+    source: Annotated[str | None, Query(max_length=64, description="the source event id")] = None,
+    since: Annotated[QueryDateTime | None, Query(description="created at or after")] = None,
+    until: Annotated[QueryDateTime | None, Query(description="created before")] = None,
     limit: PageLimit = 50,
 ) -> NotificationPage:
     docs = await notifications.list_notifications(
@@ -76,14 +61,14 @@ async def list_notifications(
         source=source,
         since=since,
         until=until,
-        after=_decode_cursor(cursor) if cursor else None,
+        after=cursor.position,
         limit=limit + 1,
     )
     more = len(docs) > limit
     docs = docs[:limit]
     return NotificationPage(
         items=[NotificationOut.of(d) for d in docs],
-        next_cursor=_encode_cursor(docs[-1]["seq"]) if more else None,
+        next_cursor=cursor.next(docs[-1]["seq"] if more else None),
     )
 
 
@@ -94,7 +79,9 @@ async def list_notifications(
     responses=problem_responses(404),
     summary="One notification",
 )
-async def get_notification(notification_id: str, runtime: RuntimeDep, _: Reader) -> NotificationOut:
+async def get_notification(
+    notification_id: IdPath, runtime: RuntimeDep, _: Reader
+) -> NotificationOut:
     doc = await notifications.find_notification(runtime.db, notification_id)
     if doc is None:
         raise NotFound(f"notification {notification_id} not found")

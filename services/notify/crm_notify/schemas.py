@@ -12,6 +12,7 @@ from crm_contracts.values import (
     NotificationKind,
     RecipientKind,
 )
+from crm_kit.fields import Id
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crm_notify.domain import Status
@@ -23,7 +24,7 @@ class RecipientIn(BaseModel):
     kind: RecipientKind
     id: str = Field(min_length=1, max_length=320)
     """A person id, an employee id, or for kind ``address`` the address itself."""
-    client_id: str | None = None
+    client_id: Id | None = None
 
 
 class AdHocSend(BaseModel):

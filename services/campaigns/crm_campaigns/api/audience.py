@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_kit.auth import Principal, requires
+from crm_kit.http import IdPath
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Depends
@@ -22,7 +23,7 @@ Reader = Annotated[Principal, Depends(requires("campaigns:read"))]
     responses=problem_responses(404),
     summary="A client as campaigns sees it (its portrait, built from contacts' events)",
 )
-async def get_audience_client(client_id: str, runtime: RuntimeDep, _: Reader) -> AudienceClient:
+async def get_audience_client(client_id: IdPath, runtime: RuntimeDep, _: Reader) -> AudienceClient:
     doc = await projections.get_client(runtime.db, client_id)
     if doc is None:
         raise NotFound(f"client {client_id} is not known to campaigns (yet)")

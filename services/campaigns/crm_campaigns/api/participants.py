@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from crm_kit.http import IdPath
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -70,7 +71,7 @@ def _added(result: handlers.Added, listed: int = 100) -> AddedOut:
     summary="Add people and employees by hand (ParticipantsAdded); past capacity, a waiting list",
 )
 async def add_participants(
-    event_id: str, body: AddParticipants, runtime: RuntimeDep, _: Writer
+    event_id: IdPath, body: AddParticipants, runtime: RuntimeDep, _: Writer
 ) -> AddedOut:
     return _added(await handlers.add_participants(runtime, event_id, body))
 
@@ -82,7 +83,7 @@ async def add_participants(
     summary="Add the consenting people of clients matching the programme's portrait",
 )
 async def select_by_portrait(
-    event_id: str, body: SelectByPortrait, runtime: RuntimeDep, _: Writer
+    event_id: IdPath, body: SelectByPortrait, runtime: RuntimeDep, _: Writer
 ) -> AddedOut:
     return _added(await handlers.select_by_portrait(runtime, event_id, body), listed=0)
 
@@ -93,22 +94,22 @@ async def select_by_portrait(
     summary="An event's participants, by status",
 )
 async def list_participants(
-    event_id: str,
+    event_id: IdPath,
     runtime: RuntimeDep,
     _: Reader,
+    cursor: Cursor,
     participant_status: Annotated[ParticipantStatus | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
     limit: Limit = 100,
 ) -> ParticipantPage:
     await EventRepository(runtime).get(event_id)
     page = await ParticipantRepository(runtime).page(
         event_id,
         status=participant_status.value if participant_status else None,
-        cursor=cursor,
+        cursor=cursor.position,
         limit=limit,
     )
     return ParticipantPage(
-        items=[participant_out(p) for p in page.items], next_cursor=page.next_cursor
+        items=[participant_out(p) for p in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 
@@ -118,7 +119,7 @@ async def list_participants(
     summary="One participant",
 )
 async def get_participant(
-    event_id: str, participant_id: str, runtime: RuntimeDep, _: Reader
+    event_id: IdPath, participant_id: IdPath, runtime: RuntimeDep, _: Reader
 ) -> ParticipantOut:
     return participant_out(await ParticipantRepository(runtime).get(event_id, participant_id))
 
@@ -130,7 +131,7 @@ async def get_participant(
     summary="Remove a participant (ParticipantRemoved); they can be added again",
 )
 async def remove_participant(
-    event_id: str, participant_id: str, runtime: RuntimeDep, _: Writer
+    event_id: IdPath, participant_id: IdPath, runtime: RuntimeDep, _: Writer
 ) -> Response:
     await handlers.remove_participant(runtime, event_id, participant_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -158,7 +159,7 @@ def run_out(run: dict[str, Any]) -> InvitationRunOut:
     "the run works in the background, follow its Location",
 )
 async def start_invitations(
-    event_id: str, body: InviteBody, runtime: RuntimeDep, _: Writer, response: Response
+    event_id: IdPath, body: InviteBody, runtime: RuntimeDep, _: Writer, response: Response
 ) -> InvitationRunOut:
     run = await invitations.start_invitations(runtime, event_id, body.statuses)
     response.headers["Location"] = f"/events/{event_id}/invitations/{run['_id']}"
@@ -171,7 +172,7 @@ async def start_invitations(
     summary="The progress of an invitation run",
 )
 async def invitation_run(
-    event_id: str, run_id: str, runtime: RuntimeDep, _: Reader
+    event_id: IdPath, run_id: IdPath, runtime: RuntimeDep, _: Reader
 ) -> InvitationRunOut:
     run = await InvitationRuns(runtime).get(event_id, run_id)
     if run is None:
@@ -185,7 +186,9 @@ async def invitation_run(
     summary="Check a participant in, by id or by the code in their invitation "
     "(AttendanceRecorded); checking in twice changes nothing",
 )
-async def check_in(event_id: str, body: CheckIn, runtime: RuntimeDep, _: Writer) -> ParticipantOut:
+async def check_in(
+    event_id: IdPath, body: CheckIn, runtime: RuntimeDep, _: Writer
+) -> ParticipantOut:
     return participant_out(await handlers.check_in(runtime, event_id, body))
 
 
@@ -194,7 +197,7 @@ async def check_in(event_id: str, body: CheckIn, runtime: RuntimeDep, _: Writer)
     responses=problem_responses(404),
     summary="The event's effectiveness, from counters kept up to date as facts arrive",
 )
-async def get_effectiveness(event_id: str, runtime: RuntimeDep, _: Reader) -> EffectivenessOut:
+async def get_effectiveness(event_id: IdPath, runtime: RuntimeDep, _: Reader) -> EffectivenessOut:
     event = await EventRepository(runtime).get(event_id)
     counters = await Counters(runtime).get(event_id)
     e = effectiveness(

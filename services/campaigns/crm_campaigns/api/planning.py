@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from crm_kit.clock import utc_now
+from crm_kit.fields import DomainDateTime
+from crm_kit.http import IdPath, IdQuery, LabelQuery
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -25,7 +27,7 @@ from crm_campaigns.repository.planning import (
     ProgrammeRepository,
     ScheduleFilter,
 )
-from crm_campaigns.schemas.common import MoneyOut, PlaceBody
+from crm_campaigns.schemas.common import MoneyOut, PlaceOut
 from crm_campaigns.schemas.planning import (
     CalendarFeedBody,
     CalendarFeedOut,
@@ -34,7 +36,7 @@ from crm_campaigns.schemas.planning import (
     EventOut,
     EventPage,
     EventPatch,
-    PortraitBody,
+    PortraitOut,
     ProgrammeBody,
     ProgrammeOut,
     ProgrammePage,
@@ -55,7 +57,7 @@ def programme_out(p: Programme) -> ProgrammeOut:
     return ProgrammeOut(
         id=p.programme_id,
         name=p.name,
-        portrait=PortraitBody.model_validate(p.portrait, from_attributes=True),
+        portrait=PortraitOut.model_validate(p.portrait, from_attributes=True),
         promoted_item_codes=list(p.promoted_item_codes),
         starts_on=p.starts_on,
         ends_on=p.ends_on,
@@ -72,9 +74,7 @@ def event_out(e: MarketingEvent, today: date | None = None) -> EventOut:
         kind=e.kind,
         title=e.title,
         topic=e.topic,
-        place=PlaceBody(
-            venue=e.place.venue, address=e.place.address, online_url=e.place.online_url
-        ),
+        place=PlaceOut(venue=e.place.venue, address=e.place.address, online_url=e.place.online_url),
         starts_at=e.slot.starts_at,
         ends_at=e.slot.ends_at,
         timezone=e.slot.timezone,
@@ -109,15 +109,17 @@ async def define_programme(
 
 @router.get("/programmes", summary="Programmes, a page at a time")
 async def list_programmes(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> ProgrammePage:
-    page = await ProgrammeRepository(runtime).list(cursor=cursor, limit=limit)
-    return ProgrammePage(items=[programme_out(p) for p in page.items], next_cursor=page.next_cursor)
+    page = await ProgrammeRepository(runtime).list(cursor=cursor.position, limit=limit)
+    return ProgrammePage(
+        items=[programme_out(p) for p in page.items], next_cursor=cursor.next(page.next_cursor)
+    )
 
 
 @router.get("/programmes/{programme_id}", responses=problem_responses(404), summary="A programme")
 async def get_programme(
-    programme_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    programme_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> ProgrammeOut:
     programme = await ProgrammeRepository(runtime).get(programme_id)
     etag(response, programme.version)
@@ -130,7 +132,7 @@ async def get_programme(
     summary="Redefine a programme (If-Match; ProgrammeDefined with a higher version)",
 )
 async def redefine_programme(
-    programme_id: str,
+    programme_id: IdPath,
     body: ProgrammeBody,
     runtime: RuntimeDep,
     _: Writer,
@@ -160,8 +162,8 @@ async def schedule_event(
     return event_out(event)
 
 
-PeriodFrom = Annotated[AwareDatetime | None, Query(alias="from", description="Period start")]
-PeriodTo = Annotated[AwareDatetime | None, Query(alias="to", description="Period end")]
+PeriodFrom = Annotated[DomainDateTime | None, Query(alias="from", description="Period start")]
+PeriodTo = Annotated[DomainDateTime | None, Query(alias="to", description="Period end")]
 
 
 def _filter(
@@ -179,21 +181,23 @@ def _filter(
 async def list_events(
     runtime: RuntimeDep,
     _: Reader,
+    cursor: Cursor,
     period_from: PeriodFrom = None,
     period_to: PeriodTo = None,
-    kind: str | None = None,
-    programme_id: str | None = None,
-    responsible_employee_id: str | None = None,
-    event_status: Annotated[str | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
+    kind: LabelQuery = None,
+    programme_id: IdQuery = None,
+    responsible_employee_id: IdQuery = None,
+    event_status: Annotated[str | None, Query(alias="status", max_length=100)] = None,
     limit: Limit = 50,
 ) -> EventPage:
     where = _filter(
         period_from, period_to, kind, programme_id, responsible_employee_id, event_status
     )
-    page = await EventRepository(runtime).list(where, cursor=cursor, limit=limit)
+    page = await EventRepository(runtime).list(where, cursor=cursor.position, limit=limit)
     today = utc_now().date()
-    return EventPage(items=[event_out(e, today) for e in page.items], next_cursor=page.next_cursor)
+    return EventPage(
+        items=[event_out(e, today) for e in page.items], next_cursor=cursor.next(page.next_cursor)
+    )
 
 
 @router.get(
@@ -207,9 +211,9 @@ async def plan_schedule_ics(
     _: Reader,
     period_from: PeriodFrom = None,
     period_to: PeriodTo = None,
-    kind: str | None = None,
-    programme_id: str | None = None,
-    responsible_employee_id: str | None = None,
+    kind: LabelQuery = None,
+    programme_id: IdQuery = None,
+    responsible_employee_id: IdQuery = None,
 ) -> Response:
     where = _filter(period_from, period_to, kind, programme_id, responsible_employee_id, None)
     return Response(await _ics(runtime, where), media_type=ICS_MEDIA_TYPE)
@@ -285,11 +289,11 @@ async def create_calendar_feed(
 
 @router.get("/calendar-feeds", summary="The calendar feed links, a page at a time")
 async def list_calendar_feeds(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> CalendarFeedPage:
-    page = await CalendarFeeds(runtime).list(cursor=cursor, limit=limit)
+    page = await CalendarFeeds(runtime).list(cursor=cursor.position, limit=limit)
     return CalendarFeedPage(
-        items=[feed_out(runtime, d) for d in page.items], next_cursor=page.next_cursor
+        items=[feed_out(runtime, d) for d in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 
@@ -298,7 +302,7 @@ async def list_calendar_feeds(
     responses=problem_responses(404),
     summary="Revoke a calendar feed link: it stops working at once",
 )
-async def revoke_calendar_feed(feed_id: str, runtime: RuntimeDep, _: Writer) -> CalendarFeedOut:
+async def revoke_calendar_feed(feed_id: IdPath, runtime: RuntimeDep, _: Writer) -> CalendarFeedOut:
     return feed_out(runtime, await CalendarFeeds(runtime).revoke(feed_id, utc_now()))
 
 
@@ -335,7 +339,9 @@ async def subscribed_plan_schedule(token: str, runtime: RuntimeDep) -> Response:
 
 
 @router.get("/events/{event_id}", responses=problem_responses(404), summary="An event")
-async def get_event(event_id: str, runtime: RuntimeDep, _: Reader, response: Response) -> EventOut:
+async def get_event(
+    event_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
+) -> EventOut:
     event = await EventRepository(runtime).get(event_id)
     etag(response, event.version)
     return event_out(event)
@@ -352,7 +358,7 @@ async def get_event(event_id: str, runtime: RuntimeDep, _: Reader, response: Res
     "list.",
 )
 async def amend_event(
-    event_id: str,
+    event_id: IdPath,
     body: EventPatch,
     runtime: RuntimeDep,
     _: Writer,
@@ -370,7 +376,7 @@ async def amend_event(
     summary="Move an event (EventRescheduled); open tasks move with it",
 )
 async def reschedule_event(
-    event_id: str,
+    event_id: IdPath,
     body: RescheduleBody,
     runtime: RuntimeDep,
     _: Writer,
@@ -388,7 +394,7 @@ async def reschedule_event(
     summary="Cancel an event (EventCancelled); its open tasks are cancelled",
 )
 async def cancel_event(
-    event_id: str,
+    event_id: IdPath,
     body: ReasonBody,
     runtime: RuntimeDep,
     _: Writer,
@@ -406,7 +412,7 @@ async def cancel_event(
     summary="Close an event that took place (EventCompleted)",
 )
 async def complete_event(
-    event_id: str, runtime: RuntimeDep, _: Writer, version: IfMatch, response: Response
+    event_id: IdPath, runtime: RuntimeDep, _: Writer, version: IfMatch, response: Response
 ) -> EventOut:
     event = await handlers.complete_event(runtime, event_id, expected_version=version)
     etag(response, event.version)

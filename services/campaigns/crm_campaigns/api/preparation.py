@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from crm_kit.clock import utc_now
+from crm_kit.http import IdPath, LabelPath
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Response
@@ -25,7 +26,7 @@ from crm_campaigns.schemas.planning import (
     TaskOut,
     TaskPatch,
     TemplateBody,
-    TemplateItemBody,
+    TemplateItemOut,
     TemplateList,
     TemplateOut,
 )
@@ -52,7 +53,7 @@ def task_out(t: Task, today: date) -> TaskOut:
 def template_out(t: TaskTemplate) -> TemplateOut:
     return TemplateOut(
         kind=t.kind,
-        items=[TemplateItemBody.model_validate(i, from_attributes=True) for i in t.items],
+        items=[TemplateItemOut.model_validate(i, from_attributes=True) for i in t.items],
         version=t.version,
         edited=t.version > 0,
     )
@@ -90,7 +91,7 @@ def estimate_out(e: MarketingEvent, totals: EstimateTotals) -> EstimateOut:
     "/events/{event_id}/tasks", responses=problem_responses(404), summary="An event's tasks"
 )
 async def list_tasks(
-    event_id: str,
+    event_id: IdPath,
     runtime: RuntimeDep,
     _: Reader,
     response: Response,
@@ -111,8 +112,8 @@ async def list_tasks(
     summary="Move a task along (open → in progress → done | cancelled) or reassign it",
 )
 async def change_task(
-    event_id: str,
-    task_id: str,
+    event_id: IdPath,
+    task_id: IdPath,
     body: TaskPatch,
     runtime: RuntimeDep,
     caller: Writer,
@@ -133,7 +134,7 @@ async def list_templates(runtime: RuntimeDep, _: Reader) -> TemplateList:
 
 @router.get("/task-templates/{kind}", summary="The task template of one kind")
 async def get_template(
-    kind: str, runtime: RuntimeDep, _: Reader, response: Response
+    kind: LabelPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> TemplateOut:
     template = await TemplateRepository(runtime).get(kind)
     etag(response, template.version)
@@ -146,7 +147,7 @@ async def get_template(
     summary='Edit a kind\'s template (If-Match; "0" for a shipped default); a new kind is added',
 )
 async def edit_template(
-    kind: str,
+    kind: LabelPath,
     body: TemplateBody,
     runtime: RuntimeDep,
     _: Writer,
@@ -163,7 +164,7 @@ async def edit_template(
     "/events/{event_id}/estimate", responses=problem_responses(404), summary="The cost estimate"
 )
 async def get_estimate(
-    event_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    event_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> EstimateOut:
     event = await EventRepository(runtime).get(event_id)
     etag(response, event.version)
@@ -176,7 +177,7 @@ async def get_estimate(
     summary="Replace the estimate's lines (If-Match of the event)",
 )
 async def set_estimate(
-    event_id: str,
+    event_id: IdPath,
     body: EstimateBody,
     runtime: RuntimeDep,
     _: Writer,

@@ -148,7 +148,10 @@ async def invitation_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
     summary="Accept or decline (a form)",
 )
 async def answer_invitation(
-    token: str, request: Request, runtime: RuntimeDep, answer: Annotated[str, Form()] = ""
+    token: str,
+    request: Request,
+    runtime: RuntimeDep,
+    answer: Annotated[str, Form(max_length=20)] = "",
 ) -> HTMLResponse:
     if refused := await too_frequent(runtime, request, token):
         return refused

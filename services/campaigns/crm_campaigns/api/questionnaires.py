@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from crm_contracts.values import ResponseChannel
 from crm_kit.clock import utc_now
+from crm_kit.http import IdPath
 from crm_kit.problems import FieldError, InvalidInput, NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from crm_campaigns import pages
 from crm_campaigns.api.common import IfMatch, Reader, Writer, etag
@@ -30,9 +33,9 @@ from crm_campaigns.schemas.questionnaires import (
     ImportOut,
     ImportRowOut,
     LinkOut,
-    QuestionBody,
     QuestionnaireBody,
     QuestionnaireOut,
+    QuestionOut,
     RespondentBody,
     ResponseBody,
     ResponseOut,
@@ -46,7 +49,7 @@ def questionnaire_out(runtime: RuntimeDep, q: Questionnaire) -> QuestionnaireOut
         event_id=q.event_id,
         title=q.title,
         questions=[
-            QuestionBody(
+            QuestionOut(
                 question_id=x.question_id,
                 text=x.text,
                 kind=x.kind,
@@ -66,7 +69,7 @@ def questionnaire_out(runtime: RuntimeDep, q: Questionnaire) -> QuestionnaireOut
     summary='Define or change the event\'s questionnaire (If-Match; "0" for a new one)',
 )
 async def define_questionnaire(
-    event_id: str,
+    event_id: IdPath,
     body: QuestionnaireBody,
     runtime: RuntimeDep,
     _: Writer,
@@ -84,7 +87,7 @@ async def define_questionnaire(
     summary="The event's questionnaire",
 )
 async def get_questionnaire(
-    event_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    event_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> QuestionnaireOut:
     q = await handlers.get_questionnaire(runtime, event_id)
     etag(response, q.version)
@@ -97,7 +100,7 @@ async def get_questionnaire(
     summary="The participant's own questionnaire link (/q/{token})",
 )
 async def participant_link(
-    event_id: str, participant_id: str, runtime: RuntimeDep, _: Reader
+    event_id: IdPath, participant_id: IdPath, runtime: RuntimeDep, _: Reader
 ) -> LinkOut:
     await ParticipantRepository(runtime).get(event_id, participant_id)
     path = handlers.link(runtime, event_id, participant_id)
@@ -111,7 +114,7 @@ async def participant_link(
     summary="Key in a response from paper (QuestionnaireSubmitted, NeedsIdentified)",
 )
 async def key_in_response(
-    event_id: str, body: ResponseBody, runtime: RuntimeDep, _: Writer
+    event_id: IdPath, body: ResponseBody, runtime: RuntimeDep, _: Writer
 ) -> ResponseOut:
     response_id, codes, at = await handlers.submit(
         runtime,
@@ -150,7 +153,7 @@ MAX_CSV_BYTES = 2_000_000
     },
 )
 async def import_responses(
-    event_id: str, request: Request, runtime: RuntimeDep, _: Writer
+    event_id: IdPath, request: Request, runtime: RuntimeDep, _: Writer
 ) -> ImportOut:
     raw = await request.body()
     if len(raw) > MAX_CSV_BYTES:
@@ -232,26 +235,10 @@ async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep
     except (Missing, NotFound) as exc:
         return bad_link(InvalidLink(str(exc)))
     form = await request.form()
-    answers: list[AnswerBody] = []
-    for x in q.questions:
-        values = [str(v) for v in form.getlist(f"q_{x.question_id}") if str(v).strip()]
-        if not values:
-            continue
-        if x.kind == QuestionKind.SCALE:
-            scale = int(values[0]) if values[0].isdigit() else None
-            answers.append(AnswerBody(question_id=x.question_id, scale=scale))
-        elif x.kind == QuestionKind.FREE_TEXT:
-            answers.append(AnswerBody(question_id=x.question_id, text=values[0][:5000]))
-        else:
-            answers.append(AnswerBody(question_id=x.question_id, choices=values))
-    respondent = RespondentBody(
-        name=str(form.get("name") or "").strip()[:300] or None,
-        organisation=str(form.get("organisation") or "").strip()[:300] or None,
-        position=str(form.get("position") or "").strip()[:300] or None,
-        email=str(form.get("email") or "").strip()[:300] or None,
-        phone=str(form.get("phone") or "").strip()[:50] or None,
-        consented_channels=["email"] if form.get("consent_email") and form.get("email") else [],
-    )
+    try:
+        answers, respondent = _form_answers(q, form)
+    except ValidationError as exc:
+        return await _page(runtime, token, error=_form_error(exc), status_code=422)
     try:
         await handlers.submit(
             runtime,
@@ -273,3 +260,36 @@ async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep
     except CampaignsError as exc:
         return await _page(runtime, token, error=str(exc), status_code=422)
     return pages.message(q.title, "Thank you for your answers.")
+
+
+def _form_answers(q: Questionnaire, form: FormData) -> tuple[list[AnswerBody], RespondentBody]:
+    """The form's fields as the bodies the API takes; a ValidationError names what is wrong."""
+    answers: list[AnswerBody] = []
+    for x in q.questions:
+        values = [str(v) for v in form.getlist(f"q_{x.question_id}") if str(v).strip()]
+        if not values:
+            continue
+        if x.kind == QuestionKind.SCALE:
+            # Only ASCII digits: "²" is a digit to str.isdigit() but not to int().
+            raw = values[0].strip()
+            scale = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) <= 4 else None
+            answers.append(AnswerBody(question_id=x.question_id, scale=scale))
+        elif x.kind == QuestionKind.FREE_TEXT:
+            answers.append(AnswerBody(question_id=x.question_id, text=values[0][:5000]))
+        else:
+            answers.append(AnswerBody(question_id=x.question_id, choices=values))
+    respondent = RespondentBody(
+        name=str(form.get("name") or "").strip()[:300] or None,
+        organisation=str(form.get("organisation") or "").strip()[:300] or None,
+        position=str(form.get("position") or "").strip()[:300] or None,
+        email=str(form.get("email") or "").strip()[:320] or None,
+        phone=str(form.get("phone") or "").strip()[:40] or None,
+        consented_channels=["email"] if form.get("consent_email") and form.get("email") else [],
+    )
+    return answers, respondent
+
+
+def _form_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"Please check your answers ({where[:60]}): {first['msg'][:200]}"

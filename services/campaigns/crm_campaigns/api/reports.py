@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from crm_kit.csv_export import csv_text
+from crm_kit.fields import DomainDateTime
+from crm_kit.http import IdQuery, LabelQuery
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
@@ -115,10 +117,10 @@ def as_csv(report: MarketNeeds) -> str:
 async def get_market_needs(
     runtime: RuntimeDep,
     _: Reader,
-    period_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    period_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-    programme_id: str | None = None,
-    field_of_activity: str | None = None,
+    period_from: Annotated[DomainDateTime | None, Query(alias="from")] = None,
+    period_to: Annotated[DomainDateTime | None, Query(alias="to")] = None,
+    programme_id: IdQuery = None,
+    field_of_activity: LabelQuery = None,
     output: Annotated[Literal["json", "csv", "html"], Query(alias="format")] = "json",
 ) -> Any:
     report = await market_needs(runtime, period_from, period_to, programme_id, field_of_activity)

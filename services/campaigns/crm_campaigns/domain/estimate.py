@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from crm_campaigns.domain.errors import InvalidAmount
 from crm_campaigns.domain.money import Money
 
+MAX_LINE_MINOR = 10**15
+"""The largest amount one line may come to: 500 such lines still sum far below the store's
+64-bit integers."""
+
 
 @dataclass(frozen=True)
 class EstimateLine:
@@ -26,6 +30,13 @@ class EstimateLine:
             raise InvalidAmount("the actual unit cost must not be negative", field="actual_unit")
         if self.actual_unit is not None and self.actual_unit.currency != self.planned_unit.currency:
             raise InvalidAmount("planned and actual costs differ in currency", field="actual_unit")
+        unit = max(
+            self.planned_unit.amount_minor, (self.actual_unit or self.planned_unit).amount_minor
+        )
+        if unit * self.quantity > MAX_LINE_MINOR:
+            raise InvalidAmount(
+                f"a line may come to at most {MAX_LINE_MINOR} minor units", field="quantity"
+            )
 
     @property
     def planned(self) -> Money:

@@ -64,7 +64,7 @@ class Slot:
             raise InvalidSchedule("the event must end after it starts", field="ends_at")
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise InvalidSchedule(
                 f"{self.timezone!r} is not an IANA time zone", field="timezone"
             ) from exc

@@ -266,7 +266,7 @@ def _row_response(
         if not raw or q.kind.value == "contact_details":
             continue
         if q.kind.value == "scale":
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdecimal() and len(raw) <= 4):
                 raise InvalidQuestionnaire(
                     f"{q.question_id} takes a value from 1 to 5", field=q.question_id
                 )

@@ -22,7 +22,12 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
         value, doc_id, is_time = json.loads(base64.urlsafe_b64decode(padded))
         if is_time:
             value = datetime.fromisoformat(value)
-        return value, str(doc_id)
+        elif value is not None and not isinstance(value, str | int | float):
+            # Only a scalar is a sort value; an object here would be a query operator.
+            raise TypeError("the value part is a time or a scalar")
+        if not isinstance(doc_id, str):
+            raise TypeError("the id part is a string")
+        return value, doc_id
     except Exception as exc:
         raise InvalidInput(
             [FieldError(field="query.cursor", message="not a cursor this API gave", type="cursor")]

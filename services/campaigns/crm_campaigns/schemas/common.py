@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from crm_kit.fields import Currency, HttpUrl, LongText, MinorUnits, ShortText
+from pydantic import BaseModel, ConfigDict
 
-from pydantic import BaseModel, ConfigDict, Field
-
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+__all__ = ["Currency", "MoneyBody", "MoneyOut", "PlaceBody", "PlaceOut", "Strict"]
 
 
 class Strict(BaseModel):
@@ -16,7 +15,7 @@ class Strict(BaseModel):
 
 
 class MoneyBody(Strict):
-    amount_minor: int = Field(ge=0, description="Minor units (cents, kopecks); never a float")
+    amount_minor: MinorUnits
     currency: Currency
 
 
@@ -26,6 +25,13 @@ class MoneyOut(BaseModel):
 
 
 class PlaceBody(Strict):
-    venue: str | None = None
-    address: str | None = None
-    online_url: str | None = None
+    venue: ShortText | None = None
+    address: LongText | None = None
+    online_url: HttpUrl | None = None
+    """Only an http(s) address: the invitation page links to it."""
+
+
+class PlaceOut(BaseModel):
+    venue: str | None
+    address: str | None
+    online_url: str | None

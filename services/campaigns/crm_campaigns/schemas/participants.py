@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from crm_kit.fields import Id, Label
 from pydantic import BaseModel, Field
 
 from crm_campaigns.domain.participants import ParticipantStatus, Role
@@ -12,13 +13,13 @@ from crm_campaigns.schemas.common import MoneyOut, Strict
 
 
 class PersonRef(Strict):
-    person_id: str = Field(min_length=1)
+    person_id: Id
     role: Role | None = None
     """Default: partner or dealer for a partner's or dealer's people, guest otherwise."""
 
 
 class EmployeeRef(Strict):
-    employee_id: str = Field(min_length=1)
+    employee_id: Id
     role: Role = Role.STAFF
 
 
@@ -67,7 +68,7 @@ class ParticipantPage(BaseModel):
 
 
 class InviteBody(Strict):
-    statuses: list[Literal["planned", "failed"]] = ["planned"]
+    statuses: list[Literal["planned", "failed"]] = Field(default=["planned"], max_length=2)
     """Invite participants in these statuses: not yet invited, or whose delivery failed."""
 
 
@@ -86,8 +87,8 @@ class InvitationRunOut(BaseModel):
 
 
 class CheckIn(Strict):
-    participant_id: str | None = None
-    code: str | None = None
+    participant_id: Id | None = None
+    code: Label | None = None
     """The check-in code printed in the invitation (or its QR code)."""
 
 

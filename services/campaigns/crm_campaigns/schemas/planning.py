@@ -5,33 +5,57 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from crm_contracts.values import ClientSize, ClientStatus, Department
-from pydantic import AwareDatetime, BaseModel, Field
+from crm_kit.fields import (
+    Code,
+    Count,
+    Days,
+    DomainDate,
+    DomainDateTime,
+    Id,
+    Label,
+    LongText,
+    MinorUnits,
+    Name,
+    ShortText,
+    TimeZone,
+)
+from pydantic import BaseModel, Field
 
 from crm_campaigns.domain.tasks import TaskCategory, TaskStatus
-from crm_campaigns.schemas.common import Currency, MoneyBody, MoneyOut, PlaceBody, Strict
+from crm_campaigns.schemas.common import Currency, MoneyBody, MoneyOut, PlaceBody, PlaceOut, Strict
 
 
 class PortraitBody(Strict):
-    statuses: list[ClientStatus] = []
-    field_of_activity_codes: list[str] = []
-    regions: list[str] = []
-    sizes: list[ClientSize] = []
-    tags: list[str] = Field(default=[], description="A client matches with any one of them")
+    statuses: list[ClientStatus] = Field(default=[], max_length=10)
+    field_of_activity_codes: list[Code] = Field(default=[], max_length=200)
+    regions: list[ShortText] = Field(default=[], max_length=200)
+    sizes: list[ClientSize] = Field(default=[], max_length=10)
+    tags: list[Label] = Field(
+        default=[], max_length=50, description="A client matches with any one of them"
+    )
+
+
+class PortraitOut(BaseModel):
+    statuses: list[ClientStatus]
+    field_of_activity_codes: list[str]
+    regions: list[str]
+    sizes: list[ClientSize]
+    tags: list[str]
 
 
 class ProgrammeBody(Strict):
-    name: str = Field(min_length=1, max_length=300)
+    name: Name
     portrait: PortraitBody = PortraitBody()
-    promoted_item_codes: list[str] = []
-    starts_on: date
-    ends_on: date
+    promoted_item_codes: list[Code] = Field(default=[], max_length=200)
+    starts_on: DomainDate
+    ends_on: DomainDate
     budget: MoneyBody | None = None
 
 
 class ProgrammeOut(BaseModel):
     id: str
     name: str
-    portrait: PortraitBody
+    portrait: PortraitOut
     promoted_item_codes: list[str]
     starts_on: date
     ends_on: date
@@ -46,41 +70,41 @@ class ProgrammePage(BaseModel):
 
 
 class EventBody(Strict):
-    kind: str = Field(min_length=1, examples=["seminar"])
-    title: str = Field(min_length=1, max_length=300)
-    topic: str | None = None
+    kind: Label = Field(examples=["seminar"])
+    title: Name
+    topic: LongText | None = None
     place: PlaceBody
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    timezone: str = Field(examples=["Europe/Moscow"])
-    capacity: int | None = Field(default=None, ge=0)
+    starts_at: DomainDateTime
+    ends_at: DomainDateTime
+    timezone: TimeZone
+    capacity: Count | None = None
     budget: MoneyBody | None = None
-    responsible_employee_ids: list[str] = []
-    programme_id: str | None = None
+    responsible_employee_ids: list[Id] = Field(default=[], max_length=100)
+    programme_id: Id | None = None
 
 
 class RescheduleBody(Strict):
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    timezone: str | None = None
+    starts_at: DomainDateTime
+    ends_at: DomainDateTime
+    timezone: TimeZone | None = None
     place: PlaceBody | None = None
-    reason: str | None = None
+    reason: LongText | None = None
 
 
 class EventPatch(Strict):
     """What an event is, not when: dates move through ``POST /events/{id}/reschedule``.
     A field left out stays as it is; ``null`` clears the topic, capacity or budget."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    topic: str | None = Field(default=None, max_length=2000)
+    title: Name | None = None
+    topic: LongText | None = None
     place: PlaceBody | None = None
-    capacity: int | None = Field(default=None, ge=0)
+    capacity: Count | None = None
     budget: MoneyBody | None = None
-    responsible_employee_ids: list[str] | None = None
+    responsible_employee_ids: list[Id] | None = Field(default=None, max_length=100)
 
 
 class ReasonBody(Strict):
-    reason: str | None = None
+    reason: LongText | None = None
 
 
 class EventOut(BaseModel):
@@ -88,7 +112,7 @@ class EventOut(BaseModel):
     kind: str
     title: str
     topic: str | None
-    place: PlaceBody
+    place: PlaceOut
     starts_at: datetime
     ends_at: datetime
     timezone: str
@@ -133,26 +157,36 @@ class TaskList(BaseModel):
 
 class TaskPatch(Strict):
     status: TaskStatus | None = None
-    assignee_id: str | None = Field(default=None, min_length=1)
+    assignee_id: Id | None = None
 
 
 class TemplateItemBody(Strict):
     item_id: str = Field(min_length=1, max_length=100)
-    title: str = Field(min_length=1, max_length=300)
+    title: Name
     category: TaskCategory
-    days_before: int = Field(ge=0, le=3650)
+    days_before: Days
     department: Department | None = None
-    role: str | None = None
-    default_assignee_id: str | None = None
+    role: Label | None = None
+    default_assignee_id: Id | None = None
 
 
 class TemplateBody(Strict):
-    items: list[TemplateItemBody]
+    items: list[TemplateItemBody] = Field(max_length=200)
+
+
+class TemplateItemOut(BaseModel):
+    item_id: str
+    title: str
+    category: TaskCategory
+    days_before: int
+    department: Department | None
+    role: str | None
+    default_assignee_id: str | None
 
 
 class TemplateOut(BaseModel):
     kind: str
-    items: list[TemplateItemBody]
+    items: list[TemplateItemOut]
     version: int
     edited: bool
 
@@ -163,17 +197,17 @@ class TemplateList(BaseModel):
 
 
 class EstimateLineBody(Strict):
-    line_id: str | None = None
-    category: str = Field(min_length=1, examples=["venue"])
-    description: str = ""
-    quantity: int = Field(ge=0)
-    planned_unit_minor: int = Field(ge=0)
-    actual_unit_minor: int | None = Field(default=None, ge=0)
+    line_id: Id | None = None
+    category: Label = Field(examples=["venue"])
+    description: ShortText = ""
+    quantity: Count
+    planned_unit_minor: MinorUnits
+    actual_unit_minor: MinorUnits | None = None
 
 
 class EstimateBody(Strict):
     currency: Currency
-    lines: list[EstimateLineBody]
+    lines: list[EstimateLineBody] = Field(max_length=500)
 
 
 class EstimateLineOut(BaseModel):
@@ -205,9 +239,9 @@ class CalendarFeedBody(Strict):
     bearer token: the token in its URL reads this feed and nothing else."""
 
     label: str | None = Field(default=None, max_length=200, examples=["Marketing team"])
-    kind: str | None = None
-    programme_id: str | None = None
-    responsible_employee_id: str | None = None
+    kind: Label | None = None
+    programme_id: Id | None = None
+    responsible_employee_id: Id | None = None
     past_days: int = Field(default=90, ge=0, le=3650)
     """Events that ended up to this many days ago stay in the feed."""
     valid_days: int = Field(default=365, ge=1, le=3650)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from crm_contracts.values import Channel
+from crm_kit.fields import Email, Id, LongText, Name, Phone, ShortText
 from crm_kit.problems import FieldError
 from pydantic import BaseModel, Field
 
@@ -17,46 +18,56 @@ class QuestionBody(Strict):
     question_id: str = Field(min_length=1, max_length=100)
     text: str = Field(min_length=1, max_length=1000)
     kind: QuestionKind
-    options: list[str] = Field(default=[], description="Choices; catalogue codes for interest")
+    options: list[ShortText] = Field(
+        default=[], max_length=100, description="Choices; catalogue codes for interest"
+    )
     required: bool = False
 
 
 class QuestionnaireBody(Strict):
-    title: str = Field(min_length=1, max_length=300)
+    title: Name
     questions: list[QuestionBody] = Field(min_length=1, max_length=100)
+
+
+class QuestionOut(BaseModel):
+    question_id: str
+    text: str
+    kind: QuestionKind
+    options: list[str]
+    required: bool
 
 
 class QuestionnaireOut(BaseModel):
     event_id: str
     title: str
-    questions: list[QuestionBody]
+    questions: list[QuestionOut]
     version: int
     anonymous_link: str
     """The per-event link anyone at the event can answer through (/q/{token})."""
 
 
 class AnswerBody(Strict):
-    question_id: str
-    choices: list[str] = []
-    scale: int | None = None
-    text: str | None = Field(default=None, max_length=5000)
+    question_id: str = Field(min_length=1, max_length=100)
+    choices: list[ShortText] = Field(default=[], max_length=100)
+    scale: int | None = Field(default=None, ge=0, le=1000)
+    text: LongText | None = None
 
 
 class RespondentBody(Strict):
-    name: str | None = Field(default=None, max_length=300)
-    organisation: str | None = Field(default=None, max_length=300)
-    position: str | None = Field(default=None, max_length=300)
-    email: str | None = Field(default=None, max_length=300)
-    phone: str | None = Field(default=None, max_length=50)
-    consented_channels: list[Channel] = []
+    name: ShortText | None = None
+    organisation: ShortText | None = None
+    position: ShortText | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    consented_channels: list[Channel] = Field(default=[], max_length=5)
 
 
 class ResponseBody(Strict):
     """A response keyed in from paper (or sent by another application)."""
 
-    participant_id: str | None = None
+    participant_id: Id | None = None
     respondent: RespondentBody = RespondentBody()
-    answers: list[AnswerBody]
+    answers: list[AnswerBody] = Field(max_length=100)
 
 
 class ResponseOut(BaseModel):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_contracts.values import ClientStatus
+from crm_kit.fields import DomainDateTime
+from crm_kit.http import BoundedLabel, IdPath, IdQuery
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from crm_contacts import commands
 from crm_contacts.api.common import (
@@ -43,7 +44,7 @@ from crm_contacts.schemas.common import Page
 router = APIRouter(tags=["clients"])
 
 
-def _merged_pointer(client_id: str, survivor_id: str, suffix: str = "") -> JSONResponse:
+def _merged_pointer(client_id: IdPath, survivor_id: IdPath, suffix: str = "") -> JSONResponse:
     """What a read of a merged client answers: where its survivor is."""
     return JSONResponse(
         {"id": client_id, "merged_into": survivor_id},
@@ -92,15 +93,15 @@ async def register_client(
 async def search_clients(
     runtime: RuntimeDep,
     _: Reader,
-    status_: Annotated[list[ClientStatus], Query(alias="status")] = [],  # noqa: B006
-    field_of_activity: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    region: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
-    curator_id: str | None = None,
-    registered_from: AwareDatetime | None = None,
-    registered_to: AwareDatetime | None = None,
+    cursor: Cursor,
+    status_: Annotated[list[ClientStatus], Query(alias="status", max_length=10)] = [],  # noqa: B006
+    field_of_activity: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
+    region: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
+    tag: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
+    curator_id: IdQuery = None,
+    registered_from: DomainDateTime | None = None,
+    registered_to: DomainDateTime | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[ClientOut]:
     where = ClientFilter(
@@ -113,9 +114,9 @@ async def search_clients(
         registered_to=registered_to,
         text=q,
     )
-    page = await handlers.search_clients(runtime, where, cursor=cursor, limit=limit)
+    page = await handlers.search_clients(runtime, where, cursor=cursor.position, limit=limit)
     return Page[ClientOut](
-        items=[ClientOut.of(c) for c in page.items], next_cursor=page.next_cursor
+        items=[ClientOut.of(c) for c in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 
@@ -129,7 +130,7 @@ async def search_clients(
     summary="One client",
 )
 async def get_client(
-    client_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> ClientOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
     if client.merged_into is not None:
@@ -145,7 +146,7 @@ async def get_client(
     summary="Change a client's details (not its status)",
 )
 async def update_client(
-    client_id: str,
+    client_id: IdPath,
     body: ClientPatch,
     caller: Writer,
     version: IfMatch,
@@ -167,7 +168,7 @@ async def update_client(
     "partner, dealer → active | former; former → active. Any other move is a 409.",
 )
 async def change_status(
-    client_id: str,
+    client_id: IdPath,
     body: StatusChange,
     caller: Writer,
     version: IfMatch,
@@ -190,7 +191,7 @@ async def change_status(
     summary="The client's curator and the history of curators",
 )
 async def get_curator(
-    client_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> CuratorOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
     if client.merged_into is not None:
@@ -206,7 +207,7 @@ async def get_curator(
     summary="Assign or reassign the curator (an active sales employee)",
 )
 async def assign_curator(
-    client_id: str,
+    client_id: IdPath,
     body: CuratorIn,
     caller: Writer,
     version: IfMatch,
@@ -228,7 +229,7 @@ async def assign_curator(
     "then answers 301 pointing at this client. Asking again finishes an interrupted merge.",
 )
 async def merge(
-    client_id: str, body: MergeIn, runtime: RuntimeDep, caller: Admin, response: Response
+    client_id: IdPath, body: MergeIn, runtime: RuntimeDep, caller: Admin, response: Response
 ) -> MergeOut:
     result = await duplicates.merge_clients(
         runtime, commands.MergeClients(client_id, body.merged_client_id), by=caller.subject
@@ -252,9 +253,9 @@ async def merge(
     "left out until it shares something it did not share when dismissed.",
 )
 async def list_duplicates(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[DuplicatePairOut]:
-    page = await duplicates.likely_duplicates(runtime, cursor=cursor, limit=limit)
+    page = await duplicates.likely_duplicates(runtime, cursor=cursor.position, limit=limit)
     return Page[DuplicatePairOut](
         items=[
             DuplicatePairOut(
@@ -264,7 +265,7 @@ async def list_duplicates(
             )
             for p in page.items
         ],
-        next_cursor=page.next_cursor,
+        next_cursor=cursor.next(page.next_cursor),
     )
 
 
@@ -299,9 +300,9 @@ async def dismiss_pair(
     summary="Pairs dismissed as not duplicates, oldest first",
 )
 async def list_dismissals(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[DismissalOut]:
-    page = await duplicates.dismissals(runtime, cursor=cursor, limit=limit)
+    page = await duplicates.dismissals(runtime, cursor=cursor.position, limit=limit)
     return Page[DismissalOut](
-        items=[DismissalOut.of(d) for d in page.items], next_cursor=page.next_cursor
+        items=[DismissalOut.of(d) for d in page.items], next_cursor=cursor.next(page.next_cursor)
     )

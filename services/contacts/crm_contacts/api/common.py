@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_kit.auth import Principal, requires
+from crm_kit.cursors import PageCursor
 from crm_kit.http import IfMatch, expected_version, set_etag
 from fastapi import Depends, Query
 
@@ -13,9 +14,9 @@ Writer = Annotated[Principal, Depends(requires("contacts:write"))]
 Admin = Annotated[Principal, Depends(requires("contacts:admin"))]
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Cursor = Annotated[
-    str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
-]
+Cursor = PageCursor
+"""A list's ``cursor``, verified: hand ``cursor.position`` to the handler, answer
+``cursor.next(page.next_cursor)``."""
 Insist = Annotated[
     bool, Query(description="Register even though likely duplicates exist (they are listed).")
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm_contracts.values import Department
+from crm_kit.http import IdPath
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Response, status
@@ -41,16 +42,16 @@ async def register_employee(
 async def list_employees(
     runtime: RuntimeDep,
     _: Reader,
+    cursor: Cursor,
     department: Department | None = None,
     active: bool | None = None,
-    cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[EmployeeOut]:
     page = await handlers.list_employees(
-        runtime, department=department, active=active, cursor=cursor, limit=limit
+        runtime, department=department, active=active, cursor=cursor.position, limit=limit
     )
     return Page[EmployeeOut](
-        items=[EmployeeOut.of(e) for e in page.items], next_cursor=page.next_cursor
+        items=[EmployeeOut.of(e) for e in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 
@@ -61,7 +62,7 @@ async def list_employees(
     summary="One employee",
 )
 async def get_employee(
-    employee_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    employee_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> EmployeeOut:
     employee = await handlers.get_employee(runtime, employee_id)
     set_etag(response, employee.version)
@@ -75,7 +76,7 @@ async def get_employee(
     summary="Change an employee (department, role, channels, active flag)",
 )
 async def update_employee(
-    employee_id: str,
+    employee_id: IdPath,
     body: EmployeePatch,
     _: Writer,
     version: IfMatch,

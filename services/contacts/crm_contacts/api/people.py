@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm_contracts.values import Channel
+from crm_kit.http import IdPath
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Response, status
@@ -28,7 +29,7 @@ router = APIRouter(tags=["people"])
     "unless `insist=true`.",
 )
 async def add_person(
-    client_id: str,
+    client_id: IdPath,
     body: PersonCreate,
     runtime: RuntimeDep,
     _: Writer,
@@ -48,12 +49,14 @@ async def add_person(
     summary="A client's people, in the order they were added",
 )
 async def list_people(
-    client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    client_id: IdPath, runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[PersonOut]:
-    client, page = await handlers.people_page(runtime, client_id, cursor=cursor, limit=limit)
+    client, page = await handlers.people_page(
+        runtime, client_id, cursor=cursor.position, limit=limit
+    )
     return Page[PersonOut](
         items=[PersonOut.of(client.client_id, p) for p in page.items],
-        next_cursor=page.next_cursor,
+        next_cursor=cursor.next(page.next_cursor),
     )
 
 
@@ -64,7 +67,7 @@ async def list_people(
     summary="One person of a client",
 )
 async def get_person(
-    client_id: str, person_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, person_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> PersonOut:
     client = await handlers.people_of(runtime, client_id)
     person = client.person(person_id)
@@ -79,8 +82,8 @@ async def get_person(
     summary="Change a person's details (If-Match: the person's ETag)",
 )
 async def update_person(
-    client_id: str,
-    person_id: str,
+    client_id: IdPath,
+    person_id: IdPath,
     body: PersonPatch,
     _: Writer,
     version: IfMatch,
@@ -103,8 +106,8 @@ async def update_person(
     "preferred channel's consent clears the preference.",
 )
 async def set_consent(
-    client_id: str,
-    person_id: str,
+    client_id: IdPath,
+    person_id: IdPath,
     channel: Channel,
     body: ConsentIn,
     runtime: RuntimeDep,

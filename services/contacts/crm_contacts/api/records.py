@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm_kit.http import IdPath, IdQuery
 from crm_kit.problems import FieldError, InvalidInput, PayloadTooLarge, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Request, Response, status
@@ -86,18 +87,18 @@ async def import_contacts(request: Request, runtime: RuntimeDep, caller: Writer)
 async def list_contacts(
     runtime: RuntimeDep,
     _: Reader,
-    client_id: str | None = None,
-    employee_id: str | None = None,
-    person_id: str | None = None,
-    event_id: str | None = None,
-    proposal_id: str | None = None,
-    cursor: Cursor = None,
+    cursor: Cursor,
+    client_id: IdQuery = None,
+    employee_id: IdQuery = None,
+    person_id: IdQuery = None,
+    event_id: IdQuery = None,
+    proposal_id: IdQuery = None,
     limit: Limit = 50,
 ) -> Page[ContactOut]:
     where = RecordFilter(client_id, employee_id, person_id, event_id, proposal_id)
-    page = await handlers.list_records(runtime, where, cursor=cursor, limit=limit)
+    page = await handlers.list_records(runtime, where, cursor=cursor.position, limit=limit)
     return Page[ContactOut](
-        items=[ContactOut.of(r) for r in page.items], next_cursor=page.next_cursor
+        items=[ContactOut.of(r) for r in page.items], next_cursor=cursor.next(page.next_cursor)
     )
 
 
@@ -107,7 +108,7 @@ async def list_contacts(
     responses=problem_responses(404),
     summary="One contact record",
 )
-async def get_contact(contact_id: str, runtime: RuntimeDep, _: Reader) -> ContactOut:
+async def get_contact(contact_id: IdPath, runtime: RuntimeDep, _: Reader) -> ContactOut:
     return ContactOut.of(await handlers.get_record(runtime, contact_id))
 
 
@@ -123,9 +124,9 @@ async def get_contact(contact_id: str, runtime: RuntimeDep, _: Reader) -> Contac
     "notifications), as they arrive.",
 )
 async def timeline(
-    client_id: str, runtime: RuntimeDep, _: Reader, cursor: Cursor = None, limit: Limit = 50
+    client_id: IdPath, runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[TimelineEntryOut]:
-    page = await handlers.timeline_of(runtime, client_id, cursor=cursor, limit=limit)
+    page = await handlers.timeline_of(runtime, client_id, cursor=cursor.position, limit=limit)
     return Page[TimelineEntryOut](
         items=[
             TimelineEntryOut(
@@ -133,7 +134,7 @@ async def timeline(
             )
             for e in page.items
         ],
-        next_cursor=page.next_cursor,
+        next_cursor=cursor.next(page.next_cursor),
     )
 
 

@@ -36,7 +36,12 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, doc_id = json.loads(raw)
         if isinstance(value, dict):
+            # The one object a cursor holds is a time; nothing else (an operator) passes.
+            if set(value) != {"t"} or not isinstance(value["t"], str):
+                raise TypeError("the value part is a time or a scalar")
             value = datetime.fromisoformat(value["t"])
+        elif value is not None and not isinstance(value, str | int | float):
+            raise TypeError("the value part is a time or a scalar")
         if not isinstance(doc_id, str):
             raise TypeError("the id part must be a string")
     except (ValueError, TypeError, KeyError) as exc:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from crm_contracts.values import ClientKind, ClientSize, ClientSourceKind, ClientStatus
+from crm_kit.fields import HttpUrl
 from pydantic import BaseModel, Field
 
 from crm_contacts import commands, domain
@@ -29,7 +30,7 @@ class AddressIn(Strict):
     text: Annotated[str, Field(min_length=1, max_length=500)]
     city: Text | None = None
     postal_code: Annotated[str, Field(max_length=20)] | None = None
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", max_length=2)] | None = None
 
     def to_domain(self) -> domain.Address:
         return domain.Address(
@@ -50,7 +51,7 @@ class AddressOut(BaseModel):
 
 
 Tags = Annotated[list[Annotated[str, Field(max_length=60)]], Field(max_length=50)]
-Country = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]
+Country = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", max_length=2)]
 
 
 class ClientCreate(Strict):
@@ -62,7 +63,7 @@ class ClientCreate(Strict):
     region: Annotated[str, Field(max_length=100)] | None = None
     size: ClientSize | None = None
     tags: Tags = Field(default_factory=list)
-    website: Annotated[str, Field(max_length=300)] | None = None
+    website: HttpUrl | None = None
     addresses: Annotated[list[AddressIn], Field(max_length=10)] = Field(default_factory=list)
     source: ClientSourceKind = ClientSourceKind.MANUAL
     source_event_id: Ref | None = None
@@ -111,7 +112,7 @@ class ClientPatch(Strict):
     region: Annotated[str, Field(max_length=100)] | None = None
     size: ClientSize | None = None
     tags: Tags | None = None
-    website: Annotated[str, Field(max_length=300)] | None = None
+    website: HttpUrl | None = None
     addresses: Annotated[list[AddressIn], Field(max_length=10)] | None = None
 
     def changes(self) -> dict[str, Any]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
+from crm_kit.fields import Email, Id, LongText, Phone, ShortText
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
-Text = Annotated[str, Field(max_length=300)]
-LongText = Annotated[str, Field(max_length=5000)]
-Ref = Annotated[str, Field(min_length=1, max_length=64)]
+__all__ = ["ChannelsIn", "ChannelsOut", "LongText", "Page", "Ref", "Strict", "Text"]
+
+Text = ShortText
+Ref = Id
 
 
 class Strict(BaseModel):
@@ -22,10 +24,10 @@ class Strict(BaseModel):
 class ChannelsIn(Strict):
     """Addresses per channel as typed; each is validated and normalised (phones to E.164)."""
 
-    email: Annotated[str, Field(max_length=320)] | None = None
-    phone: Annotated[str, Field(max_length=40)] | None = None
-    mobile: Annotated[str, Field(max_length=40)] | None = None
-    fax: Annotated[str, Field(max_length=40)] | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    mobile: Phone | None = None
+    fax: Phone | None = None
     pager: Annotated[str, Field(max_length=64)] | None = None
 
 

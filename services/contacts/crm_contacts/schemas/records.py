@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from crm_contracts.values import ContactDirection, ContactKind
+from crm_kit.fields import DomainDateTime
 from crm_kit.problems import FieldError
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from crm_contacts import commands, domain
 from crm_contacts.schemas.common import LongText, Ref, Strict, Text
@@ -21,7 +22,7 @@ class ContactCreate(Strict):
     employee_id: Ref
     kind: ContactKind
     direction: ContactDirection = ContactDirection.OUTBOUND
-    occurred_at: AwareDatetime
+    occurred_at: DomainDateTime
     summary: Annotated[str, Field(min_length=1, max_length=5000)]
     outcome: LongText | None = None
     need_item_codes: Codes = Field(default_factory=list)

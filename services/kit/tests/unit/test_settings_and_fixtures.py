@@ -78,8 +78,19 @@ def test_production_refuses_a_development_secret(tmp_path: Path) -> None:
         oidc_issuer=None,
         jwt_public_key_file=key,
         link_secret="a-real-secret",
+        cursor_secret="a-real-cursor-secret",
     )
     assert accepted.environment == "production"
+
+
+def test_production_refuses_the_development_cursor_secret(tmp_path: Path) -> None:
+    key = _key(tmp_path / "prod", development=False)
+    with pytest.raises(ValidationError, match="cursor_secret"):
+        SampleSettings(environment="production", jwt_public_key_file=key)
+    accepted = SampleSettings(
+        environment="production", jwt_public_key_file=key, cursor_secret="a-real-cursor-secret"
+    )
+    assert accepted.cursor_secret == "a-real-cursor-secret"
 
 
 def test_development_accepts_the_development_key(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_contracts.values import CatalogItemKind
+from crm_kit.cursors import PageCursor
+from crm_kit.http import CodePath
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -49,19 +51,21 @@ async def create_item(
 async def list_items(
     runtime: RuntimeDep,
     _: Reader,
+    cursor: PageCursor,
     active: bool | None = None,
     kind: CatalogItemKind | None = None,
-    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[CatalogItemOut]:
     items, nxt = await handlers.list_items(
-        runtime, active=active, kind=kind, cursor=cursor, limit=limit
+        runtime, active=active, kind=kind, cursor=cursor.position, limit=limit
     )
-    return Page(items=[views.catalog_item(i) for i in items], next_cursor=nxt)
+    return Page(items=[views.catalog_item(i) for i in items], next_cursor=cursor.next(nxt))
 
 
 @router.get("/catalog/{code}", responses=problem_responses(404), summary="One catalogue item")
-async def get_item(code: str, runtime: RuntimeDep, _: Reader, response: Response) -> CatalogItemOut:
+async def get_item(
+    code: CodePath, runtime: RuntimeDep, _: Reader, response: Response
+) -> CatalogItemOut:
     item = await handlers.get(runtime, code)
     set_etag(response, item.version)
     return views.catalog_item(item)
@@ -73,7 +77,7 @@ async def get_item(code: str, runtime: RuntimeDep, _: Reader, response: Response
     summary="Change a catalogue item (publishes CatalogItemChanged)",
 )
 async def change_item(
-    code: str,
+    code: CodePath,
     body: CatalogItemUpdate,
     runtime: RuntimeDep,
     _: Admin,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from crm_kit.auth import Principal, requires
+from crm_kit.http import MAX_ETAG_LENGTH, set_etag
 from crm_kit.http import parse_if_match as expected_version
-from crm_kit.http import set_etag
 from fastapi import Depends, Header
 
 from crm_proposals.commands import Caller
@@ -20,7 +20,10 @@ Writer = Annotated[Principal, Depends(requires(WRITE))]
 Admin = Annotated[Principal, Depends(requires(ADMIN))]
 IfMatch = Annotated[
     str | None,
-    Header(description='The version read, as its ETag (`"3"`); required on every update.'),
+    Header(
+        max_length=MAX_ETAG_LENGTH,
+        description='The version read, as its ETag (`"3"`); required on every update.',
+    ),
 ]
 
 

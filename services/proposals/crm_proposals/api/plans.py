@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from crm_kit.clock import utc_now
+from crm_kit.http import IdPath
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Response, status
@@ -29,7 +30,7 @@ WRITE_ERRORS = problem_responses(404, 409, 412, 422, 428)
     "(replaces any earlier plan; publishes PlanGenerated and PlanStepAssigned)",
 )
 async def put_plan(
-    proposal_id: str,
+    proposal_id: IdPath,
     body: PlanCreate,
     runtime: RuntimeDep,
     _: Writer,
@@ -72,7 +73,9 @@ async def put_plan(
     responses=problem_responses(404),
     summary="The plan with its progress: done of total, overdue, next steps, expected finish",
 )
-async def get_plan(proposal_id: str, runtime: RuntimeDep, _: Reader, response: Response) -> PlanOut:
+async def get_plan(
+    proposal_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
+) -> PlanOut:
     proposal = await proposal_handlers.get(runtime, proposal_id)
     if proposal.plan is None:
         raise NotFound(f"proposal {proposal_id} has no plan yet")
@@ -87,7 +90,7 @@ async def get_plan(proposal_id: str, runtime: RuntimeDep, _: Reader, response: R
     summary="Add a step by hand to the plan",
 )
 async def add_step(
-    proposal_id: str,
+    proposal_id: IdPath,
     body: StepAdd,
     runtime: RuntimeDep,
     _: Writer,
@@ -114,7 +117,7 @@ async def add_step(
 
 
 @router.get("/steps/{step_id}", responses=problem_responses(404), summary="One plan step")
-async def get_step(step_id: str, runtime: RuntimeDep, _: Reader, response: Response) -> StepOut:
+async def get_step(step_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response) -> StepOut:
     proposal, step = await handlers.get_step(runtime, step_id)
     set_etag(response, proposal.version)
     return views.step(proposal.proposal_id, step)
@@ -124,7 +127,7 @@ async def get_step(step_id: str, runtime: RuntimeDep, _: Reader, response: Respo
     "/steps/{step_id}/block", responses=WRITE_ERRORS, summary="Block a ready or started step"
 )
 async def block_step(
-    step_id: str,
+    step_id: IdPath,
     body: BlockIn,
     runtime: RuntimeDep,
     caller: Writer,
@@ -144,7 +147,7 @@ async def block_step(
     "(complete and skip publish PlanStepCompleted)",
 )
 async def act_on_step(
-    step_id: str,
+    step_id: IdPath,
     action: Literal["start", "complete", "skip", "unblock"],
     runtime: RuntimeDep,
     caller: Writer,
@@ -163,7 +166,7 @@ async def act_on_step(
     summary="Assign a step to an employee of any department (publishes PlanStepAssigned)",
 )
 async def assign_step(
-    step_id: str,
+    step_id: IdPath,
     body: AssignIn,
     runtime: RuntimeDep,
     _: Writer,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from crm_contracts.values import DiscountKind, ProposalStatus
+from crm_kit.cursors import PageCursor
+from crm_kit.http import IdPath, IdQuery
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from crm_proposals.api import views
 from crm_proposals.api.common import (
@@ -122,9 +124,10 @@ async def register(
 async def list_proposals(
     runtime: RuntimeDep,
     _: Reader,
-    client_id: str | None = None,
+    cursor: PageCursor,
+    client_id: IdQuery = None,
     status: ProposalStatus | None = None,
-    curator_id: str | None = None,
+    curator_id: IdQuery = None,
     flagged: Annotated[
         bool | None,
         Query(
@@ -132,7 +135,6 @@ async def list_proposals(
             "decisive (true), or only those without (false)."
         ),
     ] = None,
-    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ProposalOut]:
     found, nxt = await handlers.list_proposals(
@@ -140,16 +142,16 @@ async def list_proposals(
         client_id=client_id,
         status=status,
         curator_id=curator_id,
-        cursor=cursor,
+        cursor=cursor.position,
         limit=limit,
         flagged=flagged,
     )
-    return Page(items=[view(runtime, p) for p in found], next_cursor=nxt)
+    return Page(items=[view(runtime, p) for p in found], next_cursor=cursor.next(nxt))
 
 
 @router.get("/proposals/{proposal_id}", responses=problem_responses(404), summary="One proposal")
 async def get_proposal(
-    proposal_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    proposal_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> ProposalOut:
     return respond(runtime, await handlers.get(runtime, proposal_id), response)
 
@@ -161,7 +163,7 @@ async def get_proposal(
     "(totals recomputed; publishes ProposalDraftEdited). Once presented, revise instead.",
 )
 async def edit_draft(
-    proposal_id: str,
+    proposal_id: IdPath,
     body: ProposalEdit,
     runtime: RuntimeDep,
     _: Writer,
@@ -190,7 +192,7 @@ async def edit_draft(
     summary="Revise a presented proposal: a new revision (publishes ProposalRevised)",
 )
 async def revise(
-    proposal_id: str,
+    proposal_id: IdPath,
     body: ProposalRevise,
     runtime: RuntimeDep,
     _: Writer,
@@ -217,7 +219,7 @@ async def revise(
     responses=problem_responses(404),
     summary="Every revision of a proposal, oldest first",
 )
-async def revisions(proposal_id: str, runtime: RuntimeDep, _: Reader) -> list[RevisionOut]:
+async def revisions(proposal_id: IdPath, runtime: RuntimeDep, _: Reader) -> list[RevisionOut]:
     proposal = await handlers.get(runtime, proposal_id)
     return [views.revision(r) for r in proposal.revisions]
 
@@ -227,7 +229,12 @@ async def revisions(proposal_id: str, runtime: RuntimeDep, _: Reader) -> list[Re
     responses=problem_responses(404),
     summary="One revision of a proposal",
 )
-async def revision(proposal_id: str, number: int, runtime: RuntimeDep, _: Reader) -> RevisionOut:
+async def revision(
+    proposal_id: IdPath,
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    runtime: RuntimeDep,
+    _: Reader,
+) -> RevisionOut:
     proposal = await handlers.get(runtime, proposal_id)
     for r in proposal.revisions:
         if r.number == number:
@@ -241,7 +248,7 @@ async def revision(proposal_id: str, number: int, runtime: RuntimeDep, _: Reader
     summary="Present, negotiate or withdraw (publishes ProposalStatusChanged)",
 )
 async def change_status(
-    proposal_id: str,
+    proposal_id: IdPath,
     body: StatusChangeIn,
     runtime: RuntimeDep,
     _: Writer,
@@ -258,7 +265,11 @@ async def change_status(
     summary="The client accepted: hand over to the back office (publishes ProposalWon)",
 )
 async def win(
-    proposal_id: str, runtime: RuntimeDep, _: Writer, response: Response, if_match: IfMatch = None
+    proposal_id: IdPath,
+    runtime: RuntimeDep,
+    _: Writer,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ProposalOut:
     command = ChangeStatus(proposal_id, expected_version(if_match), ProposalStatus.WON)
     return respond(runtime, await handlers.change_status(runtime, command), response)
@@ -270,7 +281,7 @@ async def win(
     summary="The client turned it down (publishes ProposalLost with the reason)",
 )
 async def lose(
-    proposal_id: str,
+    proposal_id: IdPath,
     body: LossIn,
     runtime: RuntimeDep,
     _: Writer,
@@ -288,5 +299,5 @@ async def lose(
     responses=problem_responses(404),
     summary="Registration, revisions, status changes and contact records linked to it",
 )
-async def history(proposal_id: str, runtime: RuntimeDep, _: Reader) -> list[HistoryEntryOut]:
+async def history(proposal_id: IdPath, runtime: RuntimeDep, _: Reader) -> list[HistoryEntryOut]:
     return [HistoryEntryOut(**e) for e in await handlers.history(runtime, proposal_id)]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from crm_kit.fields import QueryDateTime
+from crm_kit.http import IdQuery
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query
 
@@ -23,9 +23,9 @@ router = APIRouter(tags=["reports"])
 async def pipeline(
     runtime: RuntimeDep,
     _: Reader,
-    registered_from: datetime | None = Query(default=None, alias="from"),
-    registered_to: datetime | None = Query(default=None, alias="to"),
-    curator_id: str | None = None,
+    registered_from: QueryDateTime | None = Query(default=None, alias="from"),
+    registered_to: QueryDateTime | None = Query(default=None, alias="to"),
+    curator_id: IdQuery = None,
 ) -> PipelineOut:
     report = await handlers.pipeline_report(
         runtime,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from crm_kit.cursors import PageCursor
+from crm_kit.http import IdPath
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Response, status
@@ -96,16 +98,16 @@ async def create_model(
 async def list_models(
     runtime: RuntimeDep,
     _: Reader,
-    cursor: str | None = None,
+    cursor: PageCursor,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[SalesModelOut]:
-    models, nxt = await handlers.list_models(runtime, cursor=cursor, limit=limit)
-    return Page(items=[views.sales_model(m) for m in models], next_cursor=nxt)
+    models, nxt = await handlers.list_models(runtime, cursor=cursor.position, limit=limit)
+    return Page(items=[views.sales_model(m) for m in models], next_cursor=cursor.next(nxt))
 
 
 @router.get("/sales-models/{model_id}", responses=problem_responses(404), summary="One model")
 async def get_model(
-    model_id: str, runtime: RuntimeDep, _: Reader, response: Response
+    model_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
 ) -> SalesModelOut:
     model = await handlers.get(runtime, model_id)
     set_etag(response, model.version)
@@ -119,7 +121,7 @@ async def get_model(
     summary="Add a new version of a model's steps",
 )
 async def add_version(
-    model_id: str,
+    model_id: IdPath,
     body: SalesModelVersionIn,
     runtime: RuntimeDep,
     _: Admin,
@@ -139,7 +141,7 @@ async def add_version(
     summary="Publish a version for plans to be generated from (publishes SalesModelPublished)",
 )
 async def publish(
-    model_id: str,
+    model_id: IdPath,
     body: PublishIn,
     runtime: RuntimeDep,
     caller: Admin,

@@ -16,14 +16,14 @@ from crm_proposals.domain.sales_model import SalesModel
 from crm_proposals.schemas import (
     BucketOut,
     CatalogItemOut,
-    DiscountIn,
+    DiscountOut,
     FlaggedPlanOut,
     LineOut,
     MinedModelOut,
     MinedStepOut,
     ModelStepOut,
     ModelVersionOut,
-    MoneyBody,
+    MoneyOut,
     ParticipantOut,
     PipelineOut,
     PlanOut,
@@ -36,8 +36,8 @@ from crm_proposals.schemas import (
 )
 
 
-def money(amount: int, currency: str) -> MoneyBody:
-    return MoneyBody(amount_minor=amount, currency=currency)
+def money(amount: int, currency: str) -> MoneyOut:
+    return MoneyOut(amount_minor=amount, currency=currency)
 
 
 def catalog_item(item: CatalogItem) -> CatalogItemOut:
@@ -56,7 +56,7 @@ def catalog_item(item: CatalogItem) -> CatalogItemOut:
 def _line(line: PricedLine, currency: str) -> LineOut:
     discount = None
     if line.discount is not None:
-        discount = DiscountIn(
+        discount = DiscountOut(
             kind=line.discount.kind,
             basis_points=line.discount.basis_points,
             amount=money(line.discount.amount_minor, currency)

@@ -71,6 +71,11 @@ class Totals:
     total_minor: int
 
 
+MAX_LINE_MINOR = 10**15
+"""The largest amount one line may come to: 500 such lines still sum far below the store's
+64-bit integers."""
+
+
 def price_line(line_no: int, line: LineInput, currency: str) -> PricedLine:
     where = f"body.lines[{line_no - 1}]"
     if line.quantity <= 0:
@@ -86,6 +91,10 @@ def price_line(line_no: int, line: LineInput, currency: str) -> PricedLine:
             field=f"{where}.unit_price.currency",
         )
     gross = line.quantity * line.unit_price_minor
+    if gross > MAX_LINE_MINOR:
+        raise InvalidValue(
+            f"a line may come to at most {MAX_LINE_MINOR} minor units", field=f"{where}.quantity"
+        )
     discount = _discount_amount(line.discount, gross, where)
     return PricedLine(
         line_no=line_no,

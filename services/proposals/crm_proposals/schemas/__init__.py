@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crm_proposals.schemas.catalogue import CatalogItemCreate, CatalogItemOut, CatalogItemUpdate
-from crm_proposals.schemas.common import In, MoneyBody, Page
+from crm_proposals.schemas.common import In, MoneyBody, MoneyOut, Page
 from crm_proposals.schemas.plans import (
     AssignIn,
     BlockIn,
@@ -16,6 +16,7 @@ from crm_proposals.schemas.plans import (
 )
 from crm_proposals.schemas.proposals import (
     DiscountIn,
+    DiscountOut,
     HistoryEntryOut,
     LineIn,
     LineOut,
@@ -53,6 +54,7 @@ __all__ = [
     "CatalogItemOut",
     "CatalogItemUpdate",
     "DiscountIn",
+    "DiscountOut",
     "FlaggedPlanOut",
     "HistoryEntryOut",
     "In",
@@ -66,6 +68,7 @@ __all__ = [
     "ModelStepOut",
     "ModelVersionOut",
     "MoneyBody",
+    "MoneyOut",
     "Page",
     "ParticipantIn",
     "ParticipantOut",

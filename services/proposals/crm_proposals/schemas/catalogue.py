@@ -7,9 +7,10 @@ from datetime import datetime
 from crm_contracts.values import (
     CatalogItemKind,
 )
+from crm_kit.fields import Code
 from pydantic import BaseModel, Field
 
-from crm_proposals.schemas.common import In, MoneyBody
+from crm_proposals.schemas.common import In, MoneyBody, MoneyOut
 
 
 class CatalogItemUpdate(In):
@@ -21,7 +22,7 @@ class CatalogItemUpdate(In):
 
 
 class CatalogItemCreate(CatalogItemUpdate):
-    code: str = Field(min_length=1, max_length=64)
+    code: Code
 
 
 class CatalogItemOut(BaseModel):
@@ -29,7 +30,7 @@ class CatalogItemOut(BaseModel):
     name: str
     kind: CatalogItemKind
     unit: str
-    list_price: MoneyBody
+    list_price: MoneyOut
     active: bool
     changed_at: datetime
     version: int

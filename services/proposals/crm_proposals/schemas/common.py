@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from crm_kit.fields import MAX_MINOR_UNITS, Currency
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
-Currency = Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])
+
+Amount = Annotated[
+    int,
+    Field(
+        ge=-MAX_MINOR_UNITS,
+        le=MAX_MINOR_UNITS,
+        description="Integer minor units (cents, kopecks).",
+    ),
+]
+"""An amount a caller sends; its sign is the domain's rule (a negative price is refused there,
+naming the line), its size the store's."""
+
+Quantity = Annotated[
+    int, Field(ge=-1_000_000, le=1_000_000, description="Whole units, at least 1.")
+]
 
 
 class In(BaseModel):
@@ -22,5 +37,10 @@ class Page(BaseModel, Generic[T]):
 
 
 class MoneyBody(In):
+    amount_minor: Amount
+    currency: Currency
+
+
+class MoneyOut(BaseModel):
     amount_minor: int = Field(description="Integer minor units (cents, kopecks).")
-    currency: str = Currency
+    currency: str

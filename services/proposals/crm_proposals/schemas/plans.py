@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 from crm_contracts.values import (
     Department,
     PlanOrigin,
 )
+from crm_kit.fields import DomainDate, Id
 from pydantic import BaseModel, Field
 
 from crm_proposals.schemas.common import In
@@ -18,21 +20,27 @@ class StepIn(In):
     title: str = Field(min_length=1, max_length=300)
     department: Department | None = None
     role: str | None = Field(default=None, max_length=60)
-    assignee_id: str | None = None
-    due_on: date | None = None
-    depends_on: list[str] = Field(default_factory=list, description="Keys of other steps.")
+    assignee_id: Id | None = None
+    due_on: DomainDate | None = None
+    depends_on: list[Annotated[str, Field(max_length=60)]] = Field(
+        default_factory=list, max_length=200, description="Keys of other steps."
+    )
     required: bool = True
     approval: bool = False
 
 
 class PlanCreate(In):
-    sales_model_id: str | None = Field(
+    sales_model_id: Id | None = Field(
         default=None, description="Generate from this model's published version..."
     )
-    steps: list[StepIn] | None = Field(default=None, description="...or enter the steps by hand.")
-    starts_on: date | None = Field(default=None, description="Due dates count from here; today.")
-    assignees: dict[str, str] = Field(
-        default_factory=dict, description="Model step id → employee id."
+    steps: list[StepIn] | None = Field(
+        default=None, max_length=200, description="...or enter the steps by hand."
+    )
+    starts_on: DomainDate | None = Field(
+        default=None, description="Due dates count from here; today."
+    )
+    assignees: dict[Annotated[str, Field(max_length=60)], Id] = Field(
+        default_factory=dict, max_length=200, description="Model step id → employee id."
     )
 
 
@@ -40,16 +48,18 @@ class StepAdd(In):
     title: str = Field(min_length=1, max_length=300)
     department: Department | None = None
     role: str | None = Field(default=None, max_length=60)
-    assignee_id: str | None = None
-    due_on: date | None = None
-    depends_on: list[str] = Field(default_factory=list, description="Step ids of this plan.")
+    assignee_id: Id | None = None
+    due_on: DomainDate | None = None
+    depends_on: list[Id] = Field(
+        default_factory=list, max_length=200, description="Step ids of this plan."
+    )
     required: bool = True
     approval: bool = False
 
 
 class AssignIn(In):
-    assignee_id: str = Field(min_length=1)
-    due_on: date | None = None
+    assignee_id: Id
+    due_on: DomainDate | None = None
 
 
 class BlockIn(In):

@@ -10,22 +10,32 @@ from crm_contracts.values import (
     ProposalSide,
     ProposalStatus,
 )
+from crm_kit.fields import Code, Currency, DomainDate, Id
 from pydantic import BaseModel, Field
 
-from crm_proposals.schemas.common import In, MoneyBody
+from crm_proposals.schemas.common import In, MoneyBody, MoneyOut, Quantity
 
 
 class DiscountIn(In):
     kind: DiscountKind
     basis_points: int | None = Field(
-        default=None, description="For `percent`: hundredths of a percent, 1250 = 12.5 %."
+        default=None,
+        ge=-1_000_000,
+        le=1_000_000,
+        description="For `percent`: hundredths of a percent, 1250 = 12.5 %.",
     )
     amount: MoneyBody | None = Field(default=None, description="For `amount`: off the whole line.")
 
 
+class DiscountOut(BaseModel):
+    kind: DiscountKind
+    basis_points: int | None = None
+    amount: MoneyOut | None = None
+
+
 class LineIn(In):
-    item_code: str = Field(min_length=1)
-    quantity: int = Field(description="Whole units, at least 1.")
+    item_code: Code
+    quantity: Quantity
     unit_price: MoneyBody | None = Field(
         default=None, description="Defaults to the catalogue item's list price."
     )
@@ -35,21 +45,21 @@ class LineIn(In):
 class ParticipantIn(In):
     side: ProposalSide
     role: str = Field(min_length=1, max_length=60, examples=["decision_maker", "influencer"])
-    person_id: str | None = None
-    employee_id: str | None = None
-    client_id: str | None = Field(default=None, description="The partner, on the partner side.")
+    person_id: Id | None = None
+    employee_id: Id | None = None
+    client_id: Id | None = Field(default=None, description="The partner, on the partner side.")
 
 
 class ProposalCreate(In):
-    client_id: str = Field(min_length=1)
-    curator_id: str | None = Field(
+    client_id: Id
+    curator_id: Id | None = Field(
         default=None,
         description="Defaults to the client's curator; another employee needs proposals:admin.",
     )
     title: str = Field(min_length=1, max_length=300)
     preferences: str | None = Field(default=None, max_length=5000)
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    valid_until: date | None = None
+    currency: Currency | None = None
+    valid_until: DomainDate | None = None
     lines: list[LineIn] = Field(max_length=500)
     participants: list[ParticipantIn] = Field(default_factory=list, max_length=100)
 
@@ -58,8 +68,8 @@ class ProposalRevise(In):
     lines: list[LineIn] = Field(max_length=500)
     title: str | None = Field(default=None, min_length=1, max_length=300)
     preferences: str | None = Field(default=None, max_length=5000)
-    valid_until: date | None = None
-    participants: list[ParticipantIn] | None = None
+    valid_until: DomainDate | None = None
+    participants: list[ParticipantIn] | None = Field(default=None, max_length=100)
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -69,7 +79,7 @@ class ProposalEdit(In):
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     preferences: str | None = Field(default=None, max_length=5000)
-    valid_until: date | None = None
+    valid_until: DomainDate | None = None
     lines: list[LineIn] | None = Field(default=None, max_length=500)
     participants: list[ParticipantIn] | None = Field(default=None, max_length=100)
 
@@ -90,17 +100,17 @@ class LineOut(BaseModel):
     name: str
     unit: str
     quantity: int
-    unit_price: MoneyBody
-    discount: DiscountIn | None
-    gross: MoneyBody
-    discount_amount: MoneyBody
-    line_total: MoneyBody
+    unit_price: MoneyOut
+    discount: DiscountOut | None
+    gross: MoneyOut
+    discount_amount: MoneyOut
+    line_total: MoneyOut
 
 
 class TotalsOut(BaseModel):
-    subtotal: MoneyBody
-    discount: MoneyBody
-    total: MoneyBody
+    subtotal: MoneyOut
+    discount: MoneyOut
+    total: MoneyOut
 
 
 class ParticipantOut(BaseModel):

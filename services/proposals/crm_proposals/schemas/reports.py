@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from crm_proposals.schemas.common import MoneyBody
+from crm_proposals.schemas.common import MoneyOut
 
 
 class BucketOut(BaseModel):
@@ -12,7 +12,7 @@ class BucketOut(BaseModel):
     won: int = Field(description="Of them, won.")
     conversion_bp: int = Field(description="Won of registered, in basis points (rounded down).")
     overdue_steps: int = Field(description="Open steps past due, of open proposals.")
-    totals: list[MoneyBody] = Field(description="Current revisions' totals, per currency.")
+    totals: list[MoneyOut] = Field(description="Current revisions' totals, per currency.")
 
 
 class PipelineOut(BaseModel):

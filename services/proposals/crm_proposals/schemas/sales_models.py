@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from crm_contracts.values import (
     Department,
     SalesModelOrigin,
 )
+from crm_kit.fields import Version
 from pydantic import BaseModel, Field
 
 from crm_proposals.schemas.common import In
@@ -18,8 +20,12 @@ class ModelStepIn(In):
     title: str = Field(min_length=1, max_length=300)
     department: Department | None = None
     role: str | None = Field(default=None, max_length=60)
-    offset_days: int = Field(description="Days from the plan's start to the due date.")
-    depends_on: list[str] = Field(default_factory=list)
+    offset_days: int = Field(
+        ge=-3650, le=3650, description="Days from the plan's start to the due date."
+    )
+    depends_on: list[Annotated[str, Field(max_length=60)]] = Field(
+        default_factory=list, max_length=200
+    )
     required: bool = True
     approval: bool = False
 
@@ -35,7 +41,7 @@ class SalesModelVersionIn(In):
 
 
 class PublishIn(In):
-    version: int | None = Field(default=None, description="Defaults to the latest version.")
+    version: Version | None = Field(default=None, description="Defaults to the latest version.")
 
 
 class ModelStepOut(BaseModel):

@@ -7,7 +7,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from crm_stack import services, stack
+from crm_stack import security, services, stack
 from crm_stack.config import StackConfig
 from crm_stack.errors import EXIT_ERROR, EXIT_NOT_RUNNING, StackError
 from crm_stack.proc import tail_lines
@@ -109,7 +109,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             ok = ok and services_ok
         return 0 if ok else EXIT_NOT_RUNNING
     if args.command == "env":
-        for key, value in cfg.client_env().items():
+        for key, value in security.client_env(cfg).items():
             print(f"export {key}={shlex.quote(value)}")
         return 0
     if args.command == "logs":

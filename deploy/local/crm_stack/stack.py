@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_stack import kafka, keys, mongod
+from crm_stack import kafka, keys, mongod, security
 from crm_stack.config import StackConfig, kafka_version
 from crm_stack.errors import StackError
 from crm_stack.prereqs import require_java, require_tool
@@ -133,8 +133,17 @@ def up(
             _drop_stale_pid_file(k, say)
         if f_pid is None:
             _drop_stale_pid_file(f, say)
+        security.ensure_passwords(cfg)
+        if k_pid is not None and not kafka.runs_current_config(cfg):
+            # An older crm-stack started it (without authentication, say): restart it with
+            # today's settings; its data dir is kept.
+            say(f"kafka pid {k_pid} runs an older configuration; restarting it")
+            stop_process(k_pid, timeout=STOP_TIMEOUT)
+            k.pid_file.unlink(missing_ok=True)
+            k_pid = None
 
         if k_pid is not None and f_pid is not None and kafka.is_ready(cfg) and mongod.is_ready(cfg):
+            security.apply(cfg, require_java(), kafka.ensure_jars(cfg, say), say)
             kafka.ensure_topics(cfg)
             keys.ensure_dev_keys(cfg)
             say(
@@ -186,6 +195,10 @@ def up(
             if done:
                 say(done)
             say(f"mongod ready (primary) on {cfg.mongo_uri}")
+            if libs is not None:
+                # Users and ACLs first: on a data dir an older crm-stack formatted, the admin
+                # has no SCRAM credential until now (the tool goes through the controller).
+                security.apply(cfg, java, libs, say)
             kafka.wait_ready(cfg, k_timeout, lambda: is_alive(kp))
             kafka.wait_group_coordinator(cfg, k_timeout)
             say(f"kafka ready on {cfg.kafka_bootstrap} (group coordinator loaded)")

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
+from crm_kit.testing import stack_kafka_options
 from crm_stack.config import REPLICA_SET, StackConfig
 from crm_stack.proc import group_members, is_alive, read_pid_file
 from pymongo import MongoClient
@@ -76,7 +77,7 @@ def recorded_pids(state: Path) -> list[int]:
 async def topic_partitions(bootstrap: str) -> dict[str, int]:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap), request_timeout_ms=10000)
     await admin.start()
     try:
         topics = set(await admin.list_topics())

@@ -20,7 +20,7 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.topics import PARTITIONS, dead_letter_topic
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from pymongo import AsyncMongoClient
@@ -255,7 +255,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     for sub in spec.subscriptions:
         group = sub.group or settings.consumer_group
         broker.subscriber(
-            *sub.topics,
+            # The topics exist already (made by the stack or the deployment, with their
+            # partitions): a service may not create them, and FastStream would otherwise try.
+            *(Topic(t, declare=False) for t in sub.topics),
             group_id=group,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,

@@ -213,21 +213,30 @@ def service_groups(
 
 def service_acls(spec: ServiceSpec, default_group: str | None = None) -> list[AclRule]:
     """What a service's principal may do, from its spec: WRITE the topics of the events it
-    produces; READ the topics it subscribes to and its own consumer groups; CREATE and WRITE
-    the dead-letter topics of those groups (the kit creates them at start and the consumer
-    publishes to them). Nothing else: no other topic, group, or cluster operation."""
+    produces; READ the topics it subscribes to; READ its consumer groups; CREATE and WRITE the
+    dead-letter topics of those groups (the kit creates them at start and the consumer publishes
+    to them). Nothing else: no other topic, group, or cluster operation.
+
+    The service owns the group names that start with its principal's name (``crm-contacts``,
+    ``crm-contacts-reporting``…) and their dead-letter topics (``<topic>.dlq.crm-contacts…``),
+    so a second group or a test's own group needs no new rule; a group named otherwise in its
+    spec gets literal rules. No service's name is the beginning of another's.
+    """
     user = principal_of(spec.name)
     rules: set[AclRule] = set()
     for topic in {event.topic for event in spec.produces}:
         rules.add(AclRule(user, "TOPIC", "LITERAL", topic, "WRITE"))
         rules.add(AclRule(user, "TOPIC", "LITERAL", topic, "DESCRIBE"))
+    rules.add(AclRule(user, "GROUP", "PREFIXED", user, "READ"))
     for group, topics in service_groups(spec, default_group).items():
-        rules.add(AclRule(user, "GROUP", "LITERAL", group, "READ"))
+        own = group.startswith(user)
+        if not own:
+            rules.add(AclRule(user, "GROUP", "LITERAL", group, "READ"))
         for topic in topics:
             rules.add(AclRule(user, "TOPIC", "LITERAL", topic, "READ"))
-            letters = dead_letter_topic(topic, group)
+            letters = dead_letter_topic(topic, user if own else group)
             for op in _DEAD_LETTER_OPERATIONS:
-                rules.add(AclRule(user, "TOPIC", "LITERAL", letters, op))
+                rules.add(AclRule(user, "TOPIC", "PREFIXED" if own else "LITERAL", letters, op))
     return sorted(rules)
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
-from crm_kit.testing import stack_kafka_options
+from crm_kit.kafka import client_options
+from crm_stack import security
 from crm_stack.config import REPLICA_SET, StackConfig
 from crm_stack.proc import group_members, is_alive, read_pid_file
 from pymongo import MongoClient
@@ -74,10 +75,12 @@ def recorded_pids(state: Path) -> list[int]:
     return pids
 
 
-async def topic_partitions(bootstrap: str) -> dict[str, int]:
+async def topic_partitions(cfg: StackConfig) -> dict[str, int]:
+    """The service topics' partitions, asked as the stack's admin."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap), request_timeout_ms=10000)
+    access = security.admin_access(cfg)
+    admin = AIOKafkaAdminClient(**client_options(access), request_timeout_ms=10000)
     await admin.start()
     try:
         topics = set(await admin.list_topics())
@@ -109,12 +112,18 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
     exports = must(crm_stack(env, "env", timeout=60))
     assert f"CRM_KAFKA_BOOTSTRAP=127.0.0.1:{KAFKA_PORT}" in exports
     assert f"CRM_MONGO_URI='mongodb://127.0.0.1:{MONGO_PORT}/?replicaSet={REPLICA_SET}'" in exports
-    cfg_keys = StackConfig(state_dir=state, cache_dir=state)
+    cfg_keys = StackConfig(
+        state_dir=state, cache_dir=state, kafka_port=KAFKA_PORT, controller_port=CONTROLLER_PORT
+    )
+    assert "CRM_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT" in exports
+    assert f"CRM_KAFKA_USERNAME={security.ADMIN}" in exports
+    assert (cfg_keys.kafka_users_file.stat().st_mode & 0o777) == 0o600
+    passwords = security.ensure_passwords(cfg_keys)
     assert cfg_keys.jwt_private_key.is_file()
     assert cfg_keys.jwt_public_key.is_file()
     assert (cfg_keys.keys_dir / "DEVELOPMENT-ONLY").is_file()
 
-    counts = asyncio.run(topic_partitions(f"127.0.0.1:{KAFKA_PORT}"))
+    counts = asyncio.run(topic_partitions(cfg_keys))
     assert counts == {topic: PARTITIONS for topic in SERVICE_TOPICS}
 
     marker = str(uuid.uuid4())
@@ -151,7 +160,9 @@ def test_up_status_topics_ping_persist_down(stack_env: dict[str, str]) -> None:
         assert found is not None
     finally:
         client.close()
-    counts = asyncio.run(topic_partitions(f"127.0.0.1:{KAFKA_PORT}"))
+    # the same users and passwords after a restart
+    assert security.ensure_passwords(cfg_keys) == passwords
+    counts = asyncio.run(topic_partitions(cfg_keys))
     assert counts == {topic: PARTITIONS for topic in SERVICE_TOPICS}
 
     second_pids = recorded_pids(state)

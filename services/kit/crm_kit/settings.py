@@ -113,6 +113,12 @@ class ServiceSettings(BaseSettings):
             raise InsecureProductionSettings(
                 f"production refuses the development key {key} (marked {DEV_KEY_MARKER})"
             )
+        secrets = {**self.secrets(), "kafka_password": self.kafka_password.get_secret_value()}
+        for name, value in secrets.items():
+            if value.startswith(DEV_SECRET_PREFIX):
+                raise InsecureProductionSettings(
+                    f"production refuses the development value of {name}"
+                )
         if self.kafka_security_protocol in ("PLAINTEXT", "SSL"):
             raise InsecureProductionSettings(
                 "production needs an authenticated broker connection: kafka_security_protocol "
@@ -120,12 +126,6 @@ class ServiceSettings(BaseSettings):
             )
         if not self.kafka_username or not self.kafka_password.get_secret_value():
             raise InsecureProductionSettings("production needs kafka_username and kafka_password")
-        secrets = {"kafka_password": self.kafka_password.get_secret_value(), **self.secrets()}
-        for name, value in secrets.items():
-            if value.startswith(DEV_SECRET_PREFIX):
-                raise InsecureProductionSettings(
-                    f"production refuses the development value of {name}"
-                )
 
     def secrets(self) -> dict[str, str]:
         """Secret fields a service adds; production checks none keeps its dev default."""

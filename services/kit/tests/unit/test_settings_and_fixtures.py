@@ -69,9 +69,57 @@ def test_production_refuses_a_development_secret(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="link_secret"):
         WithSecret(environment="production", jwt_public_key_file=key)
     accepted = WithSecret(
-        environment="production", jwt_public_key_file=key, link_secret="a-real-secret"
+        environment="production",
+        jwt_public_key_file=key,
+        link_secret="a-real-secret",
+        **PRODUCTION_KAFKA,
     )
     assert accepted.environment == "production"
+
+
+PRODUCTION_KAFKA = {
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_username": "crm-sample",
+    "kafka_password": "a-real-password",
+}
+
+
+@pytest.mark.parametrize(
+    ("kafka", "refusal"),
+    [
+        ({}, "authenticated broker connection"),
+        ({**PRODUCTION_KAFKA, "kafka_security_protocol": "PLAINTEXT"}, "is PLAINTEXT"),
+        ({**PRODUCTION_KAFKA, "kafka_security_protocol": "SSL"}, "is SSL"),
+        ({**PRODUCTION_KAFKA, "kafka_password": ""}, "needs kafka_username and kafka_password"),
+        ({**PRODUCTION_KAFKA, "kafka_username": ""}, "needs kafka_username and kafka_password"),
+        ({**PRODUCTION_KAFKA, "kafka_password": "dev-only-x"}, "value of kafka_password"),
+    ],
+)
+def test_production_refuses_a_broker_without_real_credentials(
+    tmp_path: Path, kafka: dict[str, str], refusal: str
+) -> None:
+    key = _key(tmp_path / "prod", development=False)
+    with pytest.raises(ValidationError, match=refusal):
+        SampleSettings(environment="production", jwt_public_key_file=key, **kafka)
+    accepted = SampleSettings(environment="production", jwt_public_key_file=key, **PRODUCTION_KAFKA)
+    assert accepted.kafka_password.get_secret_value() == "a-real-password"
+    assert "a-real-password" not in repr(accepted)
+
+
+def test_kafka_credentials_come_from_the_services_own_variables_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CRM_KAFKA_USERNAME", "crm-stack-admin")
+    monkeypatch.setenv("CRM_KAFKA_PASSWORD", "admin-password")
+    monkeypatch.setenv("CRM_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("CRM_SAMPLE_KAFKA_USERNAME", "crm-sample")
+    monkeypatch.setenv("CRM_SAMPLE_KAFKA_PASSWORD", "own-password")
+    settings = SampleSettings()
+    assert (settings.kafka_username, settings.kafka_password.get_secret_value()) == (
+        "crm-sample",
+        "own-password",
+    )
+    assert settings.kafka_security_protocol == "SASL_PLAINTEXT"
 
 
 def test_development_accepts_the_development_key(tmp_path: Path) -> None:

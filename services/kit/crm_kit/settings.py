@@ -54,6 +54,8 @@ class ServiceSettings(BaseSettings):
     kafka_username: str = ""
     """The service's own Kafka user (``crm-<service>``); its ACLs say what it may read and write."""
     kafka_password: SecretStr = SecretStr("")
+    kafka_password_file: Path | None = None
+    """A file holding the password (a mounted secret); read at start when no password is set."""
     kafka_ca_file: Path | None = None
     consumer_group: str = ""
     consumer_start_at_end: bool = False
@@ -101,6 +103,9 @@ class ServiceSettings(BaseSettings):
             object.__setattr__(self, "mongo_database", f"crm_{self.service_name}")
         if not self.consumer_group:
             object.__setattr__(self, "consumer_group", f"crm-{self.service_name}")
+        if self.kafka_password_file is not None and not self.kafka_password.get_secret_value():
+            password = self.kafka_password_file.read_text().strip()
+            object.__setattr__(self, "kafka_password", SecretStr(password))
         if self.environment == "production":
             self._refuse_development_material()
         return self

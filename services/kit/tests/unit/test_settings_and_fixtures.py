@@ -139,3 +139,12 @@ def test_the_failure_without_a_stack_says_how_to_provide_one() -> None:
     message = unavailable_message()
     assert "CRM_KAFKA_BOOTSTRAP" in message
     assert "make test" in message
+
+
+def test_the_kafka_password_may_come_from_a_mounted_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-the-secret\n")
+    settings = SampleSettings(kafka_password_file=secret, kafka_username="crm-sample")
+    assert settings.kafka_password.get_secret_value() == "from-the-secret"
+    given = SampleSettings(kafka_password_file=secret, kafka_password="given")
+    assert given.kafka_password.get_secret_value() == "given"

@@ -61,9 +61,10 @@ def strimzi_users() -> str:
         pattern = "prefix" if ptype == "PREFIXED" else "literal"
         operations = ", ".join(op.capitalize() for op in ops)
         by_user[user] += [
-            f"        - resource: {{type: {rtype.lower()}, name: '{name}', patternType: {pattern}}}",
-            f"          operations: [{operations}]",
-            "          host: '*'",
+            f"      - resource: {{type: {rtype.lower()}, name: '{name}', "
+            f"patternType: {pattern}}}",
+            f"        operations: [{operations}]",
+            "        host: '*'",
         ]
     out = [f"# {_GENERATED}", "# One KafkaUser per service, the back office and the ops CLI."]
     for user, acls in by_user.items():

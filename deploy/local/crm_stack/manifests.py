@@ -61,8 +61,7 @@ def strimzi_users() -> str:
         pattern = "prefix" if ptype == "PREFIXED" else "literal"
         operations = ", ".join(op.capitalize() for op in ops)
         by_user[user] += [
-            f"      - resource: {{type: {rtype.lower()}, name: '{name}', "
-            f"patternType: {pattern}}}",
+            f"      - resource: {{type: {rtype.lower()}, name: '{name}', patternType: {pattern}}}",
             f"        operations: [{operations}]",
             "        host: '*'",
         ]

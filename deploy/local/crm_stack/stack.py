@@ -203,7 +203,9 @@ def up(
             kafka.wait_group_coordinator(cfg, k_timeout)
             say(f"kafka ready on {cfg.kafka_bootstrap} (group coordinator loaded)")
 
-            # 5. topics and keys
+            # 5. users and ACLs (if the broker was running already), topics and keys
+            if libs is None:
+                security.apply(cfg, require_java(), kafka.ensure_jars(cfg, say), say)
             counts = kafka.ensure_topics(cfg)
             say("topics: " + ", ".join(f"{t} ({n} partitions)" for t, n in counts.items()))
         except BaseException:

@@ -175,6 +175,16 @@ async def test_the_back_office_reads_every_service_topic_and_writes_none(
         await read_from_start(backoffice, CONTACTS, group=principal_of("contacts"))
 
 
+async def test_the_operator_sees_every_service_topic_and_writes_no_other_topic(
+    cfg: StackConfig,
+) -> None:
+    operator = access(cfg, OPERATOR)
+    assert await topic_errors(operator, list(SERVICE_TOPICS)) == dict.fromkeys(SERVICE_TOPICS, 0)
+    async with producer(operator) as p:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await asyncio.wait_for(p.send_and_wait(f"crm.forged.{uuid.uuid4().hex[:8]}", b"x"), 30)
+
+
 async def test_the_operator_cannot_create_topics(cfg: StackConfig) -> None:
     admin = AIOKafkaAdminClient(**client_options(access(cfg, OPERATOR)), request_timeout_ms=10000)
     await admin.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,9 @@ def test_each_services_environment_is_accepted_by_the_settings(
     compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     env = compose["services"][name]["environment"]
+    # Only what the file sets: the shell's stack variables (`crm-stack env`) must not leak in.
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
     # the password file the container mounts, here a local stand-in

@@ -3,6 +3,7 @@ operational rules hold (probes, resources, non-root, one HPA and PDB per service
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -420,6 +421,9 @@ def test_each_services_rendered_config_is_accepted_by_the_settings(
 ) -> None:
     objects = rendered[overlay]
     values = {**config(objects, "crm-config"), **config(objects, f"{name}-config")}
+    # Only what the file sets: the shell's stack variables (`crm-stack env`) must not leak in.
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     # The mounted Secret of its KafkaUser, here a local stand-in (Strimzi makes a random one).

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from crm_kit.testing import stack_kafka_options
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("CRM_STACK_CACHE", Path.home() / ".cache" / "crm-stack"))
@@ -54,7 +55,7 @@ def tools_classpath() -> str:
 
 
 async def make_topic(bootstrap: str, name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=6, replication_factor=1)])
@@ -97,7 +98,7 @@ def java_producer(bootstrap: str, topic: str, count: int, size: int) -> float:
 
 async def aiokafka_produce(bootstrap: str, topic: str, count: int, size: int) -> float:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        **stack_kafka_options(bootstrap), acks="all", enable_idempotence=True, linger_ms=5
     )
     await producer.start()
     payload = os.urandom(size)
@@ -118,7 +119,7 @@ async def aiokafka_produce(bootstrap: str, topic: str, count: int, size: int) ->
 async def aiokafka_consume(bootstrap: str, topic: str, count: int) -> float:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **stack_kafka_options(bootstrap),
         group_id=f"bench-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

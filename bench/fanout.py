@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from crm_kit.testing import stack_kafka_options
 from guests import guest
 from proc import cpu_seconds
 from pymongo import AsyncMongoClient, monitoring
@@ -63,7 +64,7 @@ class TopicWatch:
         self.all_at: float | None = None
 
     async def run(self, expected: int) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**stack_kafka_options(self.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             tps = [TopicPartition(self.topic, p) for p in self.since]
@@ -202,7 +203,9 @@ async def main(args: argparse.Namespace) -> None:
         registered_at=datetime.now(UTC),
     )
     guests = people(smtp.domain, client_id, count)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        **stack_kafka_options(stack.kafka_bootstrap), acks="all", linger_ms=5
+    )
     await producer.start()
     watch_task: asyncio.Task[None] | None = None
     try:

@@ -43,7 +43,7 @@ from crm_contracts.common import Place, Recipient
 from crm_contracts.contacts import PersonAdded
 from crm_contracts.envelope import Envelope
 from crm_contracts.values import Channel, ParticipantRole, RecipientKind
-from crm_kit.testing import CountingSmtp, running, smtp_server
+from crm_kit.testing import CountingSmtp, running, smtp_server, stack_kafka_options
 from crm_notify.app import create
 from crm_notify.settings import NotifySettings
 from guests import guest
@@ -130,7 +130,7 @@ async def main(args: argparse.Namespace) -> None:
     store = Commands(settings.mongo_database)
     monitoring.register(store)
     app = create(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**stack_kafka_options(bootstrap), acks="all", linger_ms=5)
     await producer.start()
     waiting_peak = 0
     try:

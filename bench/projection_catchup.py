@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from crm_kit.testing import stack_kafka_options
 from pymongo import monitoring
 from store_commands import Commands
 
@@ -39,7 +40,7 @@ async def _produce(bootstrap: str, topic: str, eid: str, count: int, clients: in
     from crm_contracts.values import ContactDirection, ContactKind
 
     now = datetime.now(UTC)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(**stack_kafka_options(bootstrap), acks="all", linger_ms=5)
     await producer.start()
     try:
         futures = []
@@ -65,7 +66,7 @@ async def _produce(bootstrap: str, topic: str, eid: str, count: int, clients: in
 
 
 async def _raw_consume(bootstrap: str, since: dict[TopicPartition, int], count: int) -> float:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**stack_kafka_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(since))

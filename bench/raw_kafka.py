@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from crm_kit.testing import stack_kafka_options
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,17 @@ async def raw_kafka(
     ``idempotent`` turns on the producer's idempotence."""
     run = uuid.uuid4().hex[:8]
     topic = f"bench.{name}.raw.{run}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotent, linger_ms=5
+            **stack_kafka_options(bootstrap), acks="all", enable_idempotence=idempotent, linger_ms=5
         )
         consumer = (
             AIOKafkaConsumer(
                 topic,
-                bootstrap_servers=bootstrap,
+                **stack_kafka_options(bootstrap),
                 group_id=f"bench-{name}-raw-{run}",
                 auto_offset_reset="earliest",
                 enable_auto_commit=False,

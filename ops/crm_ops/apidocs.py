@@ -24,8 +24,15 @@ def documents(service: str) -> dict[str, Any]:
     module = importlib.import_module(f"crm_{service}.app")
     settings_cls = getattr(module, f"{service.capitalize()}Settings")
     # Fixed settings, so the documents do not depend on the shell that generates them.
+    # The broker as compose runs it: SCRAM-SHA-512 users (the password is never in a document).
     settings = settings_cls(
-        environment="development", kafka_bootstrap="kafka:9092", jwt_public_key_file=None
+        environment="development",
+        kafka_bootstrap="kafka:9092",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_username=f"crm-{service}",
+        kafka_password="not-in-the-documents",  # noqa: S106 - never published
+        jwt_public_key_file=None,
     )
     app = module.create(settings)
     asyncapi = AsyncAPI(

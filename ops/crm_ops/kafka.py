@@ -22,14 +22,23 @@ from crm_kit.dead_letters import (
     DLQ_SOURCE_TOPIC,
     DLQ_TRUNCATED,
 )
+from crm_kit.kafka import REPLAY_GROUP_PREFIX, KafkaAccess, client_options
 
 DLQ_MARK = ".dlq."
-REPLAY_GROUP_PREFIX = "crm-ops-replay"
+OPS_ENV_PREFIX = "CRM_OPS_KAFKA_"
+"""The ops CLI's own Kafka user (``crm-ops``, see ``crm_kit.kafka.operator_acls``), when set;
+otherwise ``CRM_KAFKA_*``."""
+
+
+def options(bootstrap: str) -> dict[str, Any]:
+    """aiokafka options for ``bootstrap`` with the operator's credentials from the environment."""
+    access = KafkaAccess.from_env(bootstrap=bootstrap, prefixes=(OPS_ENV_PREFIX, "CRM_KAFKA_"))
+    return client_options(access)
 
 
 @asynccontextmanager
 async def admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    client = AIOKafkaAdminClient(**options(bootstrap))
     await client.start()
     try:
         yield client
@@ -40,7 +49,7 @@ async def admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
 @asynccontextmanager
 async def consumer(bootstrap: str, group: str | None = None) -> AsyncIterator[AIOKafkaConsumer]:
     c = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **options(bootstrap),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -252,9 +261,7 @@ async def replay_all(bootstrap: str, topic: str, *, dry_run: bool = False) -> Re
         )
         if dry_run or not letters:
             return result
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
-        )
+        producer = AIOKafkaProducer(**options(bootstrap), acks="all", enable_idempotence=True)
         await producer.start()
         try:
             for letter in result.replayed:

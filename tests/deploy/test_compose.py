@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from crm_kit.settings import ServiceSettings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "compose" / "compose.yaml"
 SERVICES = {"contacts": 8001, "campaigns": 8002, "proposals": 8003, "notify": 8004}
-INFRA = ("kafka", "kafka-init", "mongo", "jwt-keys", "mailpit")
+INFRA = ("kafka", "kafka-users", "kafka-init", "mongo", "jwt-keys", "mailpit")
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,61 @@ def test_kafka_runs_in_kraft_mode_and_its_init_job_creates_the_topics(
     for topic in SERVICE_TOPICS:
         assert topic in script
     assert f"--partitions {PARTITIONS}" in script
+
+
+def test_kafka_authenticates_every_client_and_authorises_by_acl(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    env = kafka["environment"]
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_LISTENER_NAME_HOST_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == "User:crm-stack-admin"
+    # no password in the file: the broker reads the admin's from the users volume
+    assert not any("password=" in str(v) for v in env.values())
+    assert "--command-config" in healthcheck_command(kafka)
+    assert {
+        "source": kafka["volumes"][1]["source"],
+        "subpath": kafka["volumes"][1]["volume"]["subpath"],
+    } == {"source": "kafka-users", "subpath": "crm-stack-admin"}
+
+
+def test_every_user_gets_a_password_and_its_acls_from_the_services_specs(
+    compose: dict[str, Any],
+) -> None:
+    from crm_stack import manifests, security
+
+    made = " ".join(compose["services"]["kafka-users"]["command"])
+    for user in security.principals():
+        assert user in made
+    assert "dev-only-" in made
+    init = " ".join(compose["services"]["kafka-init"]["command"])
+    assert "SCRAM-SHA-512=[iterations=8192" in init
+    assert "kafka-acls.sh" in init
+    assert (
+        "./kafka-acls.txt:/acls/kafka-acls.txt:ro" in compose["services"]["kafka-init"]["volumes"]
+    )
+    committed = (COMPOSE.parent / "kafka-acls.txt").read_text()
+    assert committed == manifests.compose_acls(), "run `uv run crm-stack acls --write`"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_logs_in_as_its_own_user_and_sees_only_its_password(
+    compose: dict[str, Any], name: str
+) -> None:
+    service = compose["services"][name]
+    env = service["environment"]
+    assert env[f"CRM_{name.upper()}_KAFKA_USERNAME"] == f"crm-{name}"
+    mounts = [v for v in service["volumes"] if isinstance(v, dict)]
+    assert [(m["source"], m["volume"]["subpath"], m["read_only"]) for m in mounts] == [
+        ("kafka-users", f"crm-{name}", True)
+    ]
+    assert env["CRM_KAFKA_PASSWORD_FILE"] == f"{mounts[0]['target']}/password"
+    assert service["depends_on"]["kafka-users"]["condition"] == "service_completed_successfully"
 
 
 def test_mongo_is_a_replica_set_that_initiates_itself(compose: dict[str, Any]) -> None:
@@ -88,11 +144,17 @@ def test_each_service_waits_for_a_healthy_broker_and_store(
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_services_environment_is_accepted_by_the_settings(
-    compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+    compose: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     env = compose["services"][name]["environment"]
+    # Only what the file sets: the shell's stack variables (`crm-stack env`) must not leak in.
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
+    # the password file the container mounts, here a local stand-in
+    (tmp_path / "password").write_text("dev-only-from-the-volume\n")
+    monkeypatch.setenv("CRM_KAFKA_PASSWORD_FILE", str(tmp_path / "password"))
 
     class Settings(ServiceSettings):
         service_name = name
@@ -103,6 +165,9 @@ def test_each_services_environment_is_accepted_by_the_settings(
     assert settings.kafka_bootstrap == "kafka:9092"
     assert "replicaSet=rs0" in settings.mongo_uri
     assert str(settings.jwt_public_key_file).startswith("/keys/")
+    assert settings.kafka_security_protocol == "SASL_PLAINTEXT"
+    assert settings.kafka_username == f"crm-{name}"
+    assert settings.kafka_password.get_secret_value() == "dev-only-from-the-volume"
 
 
 def test_notify_sends_mail_to_the_catcher(compose: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ operational rules hold (probes, resources, non-root, one HPA and PDB per service
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,11 +31,14 @@ CONSUMES = {
 }
 """Which topics each consumer group reads: one dead-letter topic per pair."""
 
+STRIMZI_SECRETS = {"crm-kafka-cluster-ca-cert"} | {f"crm-{name}" for name in SERVICES}
+"""Secrets Strimzi's operators make: the cluster CA, and a Secret per KafkaUser (its password)."""
+
 OUT_OF_BAND = {
-    "dev": {"crm-jwt-public-key"},
-    "prod": {"crm-jwt-public-key", "campaigns-secrets", "notify-secrets"},
+    "dev": {"crm-jwt-public-key"} | STRIMZI_SECRETS,
+    "prod": {"crm-jwt-public-key", "campaigns-secrets", "notify-secrets"} | STRIMZI_SECRETS,
 }
-"""Secrets an operator creates before applying the overlay (docs/deploy.md)."""
+"""Secrets an operator (or Strimzi) creates before applying the overlay (docs/deploy.md)."""
 
 _CONFIG_VALUE = {"type": ["string", "integer", "number", "boolean"]}
 KAFKA_TOPIC_SCHEMA: dict[str, Any] = {
@@ -79,7 +83,82 @@ KAFKA_TOPIC_SCHEMA: dict[str, Any] = {
 """The fields of Strimzi's KafkaTopic (v1beta2) that these manifests use; not in the
 Kubernetes schemas, so checked against this."""
 
-CUSTOM_SCHEMAS = {("kafka.strimzi.io/v1beta2", "KafkaTopic"): KAFKA_TOPIC_SCHEMA}
+_ACL = {
+    "type": "object",
+    "required": ["resource", "operations"],
+    "additionalProperties": False,
+    "properties": {
+        "resource": {
+            "type": "object",
+            "required": ["type", "name", "patternType"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                "name": {"type": "string", "minLength": 1},
+                "patternType": {"enum": ["literal", "prefix"]},
+            },
+        },
+        "operations": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "enum": [
+                    "Read",
+                    "Write",
+                    "Create",
+                    "Delete",
+                    "Alter",
+                    "Describe",
+                    "ClusterAction",
+                    "AlterConfigs",
+                    "DescribeConfigs",
+                    "IdempotentWrite",
+                    "All",
+                ]
+            },
+        },
+        "host": {"type": "string"},
+    },
+}
+KAFKA_USER_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+        "kind": {"const": "KafkaUser"},
+        "metadata": KAFKA_TOPIC_SCHEMA["properties"]["metadata"],
+        "spec": {
+            "type": "object",
+            "required": ["authentication", "authorization"],
+            "additionalProperties": False,
+            "properties": {
+                "authentication": {
+                    "type": "object",
+                    "required": ["type"],
+                    "additionalProperties": False,
+                    "properties": {"type": {"enum": ["scram-sha-512", "tls", "tls-external"]}},
+                },
+                "authorization": {
+                    "type": "object",
+                    "required": ["type", "acls"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"const": "simple"},
+                        "acls": {"type": "array", "minItems": 1, "items": _ACL},
+                    },
+                },
+            },
+        },
+    },
+}
+"""The fields of Strimzi's KafkaUser (v1beta2) that these manifests use."""
+
+CUSTOM_SCHEMAS = {
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): KAFKA_TOPIC_SCHEMA,
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): KAFKA_USER_SCHEMA,
+}
 
 Obj = dict[str, Any]
 
@@ -334,14 +413,24 @@ def test_each_service_listens_where_its_config_says(
 @pytest.mark.parametrize("overlay", OVERLAYS)
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_services_rendered_config_is_accepted_by_the_settings(
-    rendered: dict[str, list[Obj]], overlay: str, name: str, monkeypatch: pytest.MonkeyPatch
+    rendered: dict[str, list[Obj]],
+    overlay: str,
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     objects = rendered[overlay]
-    for key, value in {
-        **config(objects, "crm-config"),
-        **config(objects, f"{name}-config"),
-    }.items():
+    values = {**config(objects, "crm-config"), **config(objects, f"{name}-config")}
+    # Only what the file sets: the shell's stack variables (`crm-stack env`) must not leak in.
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
+    for key, value in values.items():
         monkeypatch.setenv(key, value)
+    # The mounted Secret of its KafkaUser, here a local stand-in (Strimzi makes a random one).
+    mounted = values[f"CRM_{name.upper()}_KAFKA_PASSWORD_FILE"]
+    assert mounted == f"{user_mount(deployment(objects, name))}/password"
+    (tmp_path / "password").write_text("made-by-the-user-operator")
+    monkeypatch.setenv(f"CRM_{name.upper()}_KAFKA_PASSWORD_FILE", str(tmp_path / "password"))
 
     class Settings(ServiceSettings):
         service_name = name
@@ -351,6 +440,71 @@ def test_each_services_rendered_config_is_accepted_by_the_settings(
     assert settings.http_port == SERVICES[name]
     assert settings.consumer_group == f"crm-{name}"
     assert str(settings.jwt_public_key_file) == "/etc/crm/jwt/jwt-public.pem"
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.kafka_username == f"crm-{name}"
+    assert settings.kafka_password.get_secret_value() == "made-by-the-user-operator"
+    assert str(settings.kafka_ca_file) == "/etc/crm/kafka-ca/ca.crt"
+
+
+def deployment(objects: list[Obj], name: str) -> Obj:
+    return next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == name)
+
+
+def user_mount(dep: Obj) -> str:
+    """Where a Deployment mounts the Secret of its KafkaUser (``crm-<name>``)."""
+    pod = dep["spec"]["template"]["spec"]
+    volume = next(
+        v["name"]
+        for v in pod["volumes"]
+        if v.get("secret", {}).get("secretName") == f"crm-{dep['metadata']['name']}"
+    )
+    mount: str = next(m["mountPath"] for m in container(dep)["volumeMounts"] if m["name"] == volume)
+    return mount
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_service_the_back_office_and_ops_have_a_kafka_user_with_its_acls(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    from crm_stack import manifests
+
+    users = {u["metadata"]["name"]: u for u in of_kind(rendered[overlay], "KafkaUser")}
+    assert set(users) == {f"crm-{n}" for n in SERVICES} | {"crm-backoffice", "crm-ops"}
+    for user in users.values():
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+        assert user["spec"]["authorization"]["type"] == "simple"
+
+    def allowed(user: str, operation: str) -> set[str]:
+        return {
+            acl["resource"]["name"]
+            for acl in users[user]["spec"]["authorization"]["acls"]
+            if acl["resource"]["type"] == "topic" and operation in acl["operations"]
+        }
+
+    own = {"crm-contacts": "crm.contacts.v1", "crm-campaigns": "crm.campaigns.v1"}
+    own |= {"crm-proposals": "crm.proposals.v1", "crm-notify": "crm.notify.v1"}
+    for user, consumed in CONSUMES.items():
+        assert allowed(user, "Read") == set(consumed)
+        assert allowed(user, "Write") & set(SERVICE_TOPICS) == {own[user]}
+    assert allowed("crm-backoffice", "Read") == set(SERVICE_TOPICS)
+    assert allowed("crm-backoffice", "Write") == set()
+    committed = (K8S / "base" / "kafka-users" / "users.yaml").read_text()
+    assert committed == manifests.strimzi_users(), "run `uv run crm-stack acls --write`"
+
+
+def test_the_kafka_cluster_takes_tls_scram_clients_and_authorises_each_request(
+    render: Any,
+) -> None:
+    objects = render(K8S / "kafka-cluster")
+    kafka = next(of_kind(objects, "Kafka"))
+    assert kafka["metadata"]["name"] == "crm-kafka"
+    listeners = kafka["spec"]["kafka"]["listeners"]
+    assert [(x["tls"], x["authentication"]["type"]) for x in listeners] == [(True, "scram-sha-512")]
+    assert listeners[0]["port"] == 9093
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    assert kafka["spec"]["kafka"]["config"]["allow.everyone.if.no.acl.found"] is False
+    assert "userOperator" in kafka["spec"]["entityOperator"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

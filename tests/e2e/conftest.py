@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,11 @@ def processes(
 ) -> Iterator[Processes]:
     state = tmp_path_factory.mktemp("e2e-state")
     keygen(state / "keys")
-    cfg = dataclasses.replace(StackConfig.from_env(), state_dir=state)
+    stack_cfg = StackConfig.from_env()
+    cfg = dataclasses.replace(stack_cfg, state_dir=state)
+    # The broker's users (one per service) are the stack's: the processes log in as them.
+    cfg.keys_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(stack_cfg.kafka_users_file, cfg.kafka_users_file)
     # Fresh consumer groups that start at the topics' end: the processes take only what happens
     # from now on, whatever a long-lived stack's groups have still to catch up on.
     run = uuid.uuid4().hex[:8]
@@ -41,7 +46,8 @@ def processes(
     # Own databases too, so a long-lived stack's leftovers (retries due, say) play no part.
     names = ("contacts", "campaigns", "proposals", "notify")
     for name in names:
-        env[f"CRM_{name.upper()}_CONSUMER_GROUP"] = f"e2e-{name}-{run}"
+        # Named in the service's own group space: each runs as its own Kafka user.
+        env[f"CRM_{name.upper()}_CONSUMER_GROUP"] = f"crm-{name}-e2e-{run}"
         env[f"CRM_{name.upper()}_MONGO_DATABASE"] = f"e2e_{name}_{run}"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -50,7 +56,7 @@ def processes(
         yield Processes(state, state / "keys" / "jwt-private.pem")
     finally:
         services.down(cfg, say=lambda _: None)
-        forget_groups_blocking(stack.kafka_bootstrap, (f"e2e-{name}-{run}" for name in names))
+        forget_groups_blocking(stack.kafka_bootstrap, (f"crm-{name}-e2e-{run}" for name in names))
         client: MongoClient[dict[str, Any]] = MongoClient(stack.mongo_uri)
         try:
             for name in names:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 from crm_kit.auth import sign_token
-from crm_kit.testing import eventually
+from crm_kit.testing import eventually, stack_kafka_options
 
 CONTACTS = "http://127.0.0.1:8001"
 CAMPAIGNS = "http://127.0.0.1:8002"
@@ -857,7 +857,7 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
         # The back office: a plain Kafka consumer, positioned before the deal is won.
         consumer = AIOKafkaConsumer(
             "crm.proposals.v1",
-            bootstrap_servers=stack.kafka_bootstrap,
+            **stack_kafka_options(stack.kafka_bootstrap),
             group_id=None,
             enable_auto_commit=False,
         )

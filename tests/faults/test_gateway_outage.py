@@ -44,6 +44,7 @@ from crm_kit.testing import (
     read_topic,
     running,
     service_env,
+    stack_kafka_options,
 )
 from crm_notify.app import create as create_notify
 from crm_notify.devservers import GatewaySink
@@ -125,7 +126,7 @@ async def test_gateway_answering_503_for_30_seconds_every_message_delivered_once
         )
     )
     notify = create_notify(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         async with running(notify), http_client(notify) as http:

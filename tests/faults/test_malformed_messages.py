@@ -36,7 +36,15 @@ from crm_contracts.examples import example_events
 from crm_contracts.topics import CONTACTS, dead_letter_topic
 from crm_kit.app import ServiceSpec
 from crm_kit.consumer import DLQ_SOURCE_TOPIC, PROCESSED, headers_of
-from crm_kit.testing import JwtKeys, StackEndpoints, eventually, read_topic, running, service_env
+from crm_kit.testing import (
+    JwtKeys,
+    StackEndpoints,
+    eventually,
+    read_topic,
+    running,
+    service_env,
+    stack_kafka_options,
+)
 from crm_notify.app import SPEC as NOTIFY_SPEC
 from crm_notify.app import create as create_notify
 from crm_notify.settings import NotifySettings
@@ -80,7 +88,7 @@ async def started(name: str, stack: StackEndpoints, keys: JwtKeys) -> AsyncItera
 @contextlib.asynccontextmanager
 async def producer(stack: StackEndpoints) -> AsyncIterator[AIOKafkaProducer]:
     kafka = AIOKafkaProducer(
-        bootstrap_servers=stack.kafka_bootstrap, acks="all", enable_idempotence=True
+        **stack_kafka_options(stack.kafka_bootstrap), acks="all", enable_idempotence=True
     )
     await kafka.start()
     try:

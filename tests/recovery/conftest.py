@@ -43,6 +43,7 @@ from crm_kit.testing import (
     running,
     service_env,
     smtp_server,
+    stack_kafka_options,
 )
 from crm_notify.app import create as create_notify
 from crm_notify.repository import recipient_key
@@ -309,7 +310,7 @@ async def fan_out_through_a_fault(
         )
     )
     headers = bearer(jwt_keys, "campaigns:read", "campaigns:write")
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         async with running(campaigns), running(notify), http_client(campaigns) as http:

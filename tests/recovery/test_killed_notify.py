@@ -28,7 +28,7 @@ from crm_contracts.common import Place, Recipient
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import NOTIFY
 from crm_contracts.values import ParticipantRole, RecipientKind
-from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic
+from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic, stack_kafka_options
 from crm_notify.repository import recipient_key
 from pymongo import AsyncMongoClient
 
@@ -84,7 +84,7 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
     )
     database = notify.env["CRM_NOTIFY_MONGO_DATABASE"]
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         notify.start()

@@ -7,7 +7,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from crm_stack import services, stack
+from crm_stack import security, services, stack
 from crm_stack.config import StackConfig
 from crm_stack.errors import EXIT_ERROR, EXIT_NOT_RUNNING, StackError
 from crm_stack.proc import tail_lines
@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="stack and the four services in the foreground; Ctrl-C stops them all"
     )
     sub.add_parser("env", help="print `export` lines for the services and tests")
+    p_acls = sub.add_parser("acls", help="print the broker ACLs derived from the services' specs")
+    p_acls.add_argument(
+        "--write",
+        action="store_true",
+        help="write them for compose (deploy/compose/kafka-acls.txt) and k8s "
+        "(deploy/k8s/base/kafka-users/users.yaml)",
+    )
 
     p_logs = sub.add_parser("logs", help="print the tail of a log")
     p_logs.add_argument(
@@ -114,8 +121,17 @@ def run(argv: Sequence[str] | None = None) -> int:
             ok = ok and services_ok
         return 0 if ok else EXIT_NOT_RUNNING
     if args.command == "env":
-        for key, value in cfg.client_env().items():
+        for key, value in security.client_env(cfg).items():
             print(f"export {key}={shlex.quote(value)}")
+        return 0
+    if args.command == "acls":
+        from crm_stack import manifests
+
+        if args.write:
+            for path in manifests.write():
+                print(f"wrote {path}")
+        else:
+            print(manifests.compose_acls(), end="")
         return 0
     if args.command == "logs":
         return _logs(cfg, args.component, args.lines)

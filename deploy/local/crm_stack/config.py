@@ -166,6 +166,11 @@ class StackConfig:
         return self.keys_dir / "jwt-public.pem"
 
     @property
+    def kafka_users_file(self) -> Path:
+        """The broker users' passwords (JSON, 0600), made once per stack and kept."""
+        return self.keys_dir / "kafka-users.json"
+
+    @property
     def kafka_dir(self) -> Path:
         return self.state_dir / "kafka"
 
@@ -244,7 +249,8 @@ class StackConfig:
         return f"{self.keycloak_url}/realms/{KEYCLOAK_REALM}"
 
     def client_env(self) -> dict[str, str]:
-        """The variables services and tests read to find this stack."""
+        """The variables services and tests read to find this stack (the broker's credentials
+        are added by ``crm_stack.security.client_env``)."""
         return {
             "CRM_MONGO_URI": self.mongo_uri,
             "CRM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,

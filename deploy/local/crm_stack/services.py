@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_stack import stack
+from crm_stack import security, stack
 from crm_stack.config import HOST, StackConfig
 from crm_stack.errors import StackError
 from crm_stack.proc import (
@@ -104,8 +104,17 @@ def _ready(svc: Service) -> bool:
 
 
 def _environment(cfg: StackConfig, svc: Service) -> dict[str, str]:
-    env = dict(os.environ)
+    # Each service connects as its own Kafka user: the admin's and the operator's credentials
+    # (exported by `crm-stack env` into the developer's shell) are not handed down.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CRM_KAFKA_", "CRM_OPS_KAFKA_"))
+        and not (k.startswith("CRM_") and "_KAFKA_" in k)
+    }
     env.update(cfg.client_env())
+    if svc.http_ready:
+        env.update(security.service_env(cfg, svc.name))
     env.setdefault("CRM_ENVIRONMENT", "development")
     if svc.http_ready:
         env[f"CRM_{svc.name.upper()}_HTTP_PORT"] = str(svc.port)

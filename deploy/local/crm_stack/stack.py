@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_stack import kafka, keycloak, keys, mongod
+from crm_stack import kafka, keycloak, keys, mongod, security
 from crm_stack.config import StackConfig, kafka_version
 from crm_stack.errors import StackError
 from crm_stack.prereqs import require_java, require_tool
@@ -142,6 +142,14 @@ def up(
         for comp, pid in ((k, k_pid), (f, f_pid), (o, o_pid)):
             if pid is None:
                 _drop_stale_pid_file(comp, say)
+        security.ensure_passwords(cfg)
+        if k_pid is not None and not kafka.runs_current_config(cfg):
+            # An older crm-stack started it (without authentication, say): restart it with
+            # today's settings; its data dir is kept.
+            say(f"kafka pid {k_pid} runs an older configuration; restarting it")
+            stop_process(k_pid, timeout=STOP_TIMEOUT)
+            k.pid_file.unlink(missing_ok=True)
+            k_pid = None
 
         if (
             k_pid is not None
@@ -151,6 +159,7 @@ def up(
             and mongod.is_ready(cfg)
             and keycloak.is_ready(cfg)
         ):
+            security.apply(cfg, require_java(), kafka.ensure_jars(cfg, say), say)
             kafka.ensure_topics(cfg)
             keys.ensure_dev_keys(cfg)
             say(
@@ -222,6 +231,10 @@ def up(
             if done:
                 say(done)
             say(f"mongod ready (primary) on {cfg.mongo_uri}")
+            if libs is not None:
+                # Users and ACLs first: on a data dir an older crm-stack formatted, the admin
+                # has no SCRAM credential until now (the tool goes through the controller).
+                security.apply(cfg, java, libs, say)
             kafka.wait_ready(cfg, k_timeout, lambda: is_alive(kp))
             kafka.wait_group_coordinator(cfg, k_timeout)
             say(f"kafka ready on {cfg.kafka_bootstrap} (group coordinator loaded)")
@@ -235,7 +248,9 @@ def up(
                 f"{cfg.keycloak_dir / 'admin-password'}"
             )
 
-            # 5. topics and keys
+            # 5. users and ACLs (if the broker was running already), topics and keys
+            if libs is None:
+                security.apply(cfg, require_java(), kafka.ensure_jars(cfg, say), say)
             counts = kafka.ensure_topics(cfg)
             say("topics: " + ", ".join(f"{t} ({n} partitions)" for t, n in counts.items()))
         except BaseException:

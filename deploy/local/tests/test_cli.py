@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shlex
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_stack import cli, kafka, keycloak, mongod
+from crm_stack import cli, kafka, keycloak, mongod, security
 from crm_stack.config import StackConfig, kafka_version
 from crm_stack.keys import DEV_MARKER
 from crm_stack.prereqs import parse_java_major
@@ -376,10 +377,12 @@ def test_server_properties_are_single_node_kraft(tmp_path: Path) -> None:
     assert props["node.id"] == "1"
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:19093"
     assert "controller.quorum.voters" not in props  # --standalone refuses it
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["listeners"] == "BROKER://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert props["controller.listener.names"] == "CONTROLLER"
-    assert props["inter.broker.listener.name"] == "PLAINTEXT"
-    assert props["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "BROKER"
+    assert props["listener.security.protocol.map"] == (
+        "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+    )
     log_dirs = Path(props["log.dirs"])
     assert log_dirs.is_absolute()
     assert log_dirs.is_relative_to(cfg.state_dir.resolve())
@@ -393,6 +396,68 @@ def test_server_properties_are_single_node_kraft(tmp_path: Path) -> None:
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["num.partitions"] == "6"
+
+
+def test_server_properties_authenticate_and_authorise(tmp_path: Path) -> None:
+    """SCRAM-SHA-512 for clients, the admin the only super user, nothing allowed without an ACL;
+    the controller takes the admin alone (PLAIN with its static password)."""
+    cfg = StackConfig(state_dir=tmp_path / "st", cache_dir=tmp_path / "c")
+    props = _properties(kafka.render_server_properties(cfg))
+    admin_password = security.ensure_passwords(cfg)[security.ADMIN]
+    assert props["authorizer.class.name"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:crm-stack-admin"
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["listener.name.broker.sasl.enabled.mechanisms"] == "SCRAM-SHA-512,PLAIN"
+    assert props["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
+    # the static PLAIN users know the admin alone
+    for key in ("listener.name.broker.plain", "listener.name.controller.plain"):
+        jaas = props[f"{key}.sasl.jaas.config"]
+        assert jaas.count("user_") == 1
+        assert f'user_crm-stack-admin="{admin_password}"' in jaas
+    # what holds a password is its owner's alone
+    kafka.write_server_properties(cfg)
+    assert cfg.server_properties.stat().st_mode & 0o777 == 0o600
+    assert cfg.kafka_users_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_passwords_are_made_once_and_new_users_added(tmp_path: Path) -> None:
+    cfg = StackConfig(state_dir=tmp_path / "st", cache_dir=tmp_path / "c")
+    first = security.ensure_passwords(cfg)
+    assert set(first) == {
+        "crm-stack-admin",
+        "crm-contacts",
+        "crm-campaigns",
+        "crm-proposals",
+        "crm-notify",
+        "crm-backoffice",
+        "crm-ops",
+    }
+    assert len(set(first.values())) == len(first)
+    assert all(p.startswith("dev-only-") for p in first.values())
+    # a stack made before a user existed gets that user, the others keep theirs
+    kept = {k: v for k, v in first.items() if k != "crm-ops"}
+    cfg.kafka_users_file.write_text(json.dumps(kept))
+    again = security.ensure_passwords(cfg)
+    assert {k: again[k] for k in kept} == kept
+    assert again["crm-ops"].startswith("dev-only-")
+    assert cfg.kafka_users_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_env_exports_the_admin_and_services_get_their_own_user(tmp_path: Path) -> None:
+    cfg = StackConfig(state_dir=tmp_path / "st", cache_dir=tmp_path / "c")
+    passwords = security.ensure_passwords(cfg)
+    env = security.client_env(cfg)
+    assert env["CRM_KAFKA_USERNAME"] == "crm-stack-admin"
+    assert env["CRM_KAFKA_PASSWORD"] == passwords["crm-stack-admin"]
+    assert env["CRM_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert env["CRM_OPS_KAFKA_USERNAME"] == "crm-ops"
+    own = security.service_env(cfg, "campaigns")
+    assert own["CRM_CAMPAIGNS_KAFKA_USERNAME"] == "crm-campaigns"
+    assert own["CRM_CAMPAIGNS_KAFKA_PASSWORD"] == passwords["crm-campaigns"]
 
 
 def test_broker_command_uses_log4j2_file_and_bounded_g1_heap(tmp_path: Path) -> None:

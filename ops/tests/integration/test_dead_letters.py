@@ -5,7 +5,13 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from crm_contracts.topics import dead_letter_topic
 from crm_kit.consumer import DLQ_ERROR, DLQ_SOURCE_TOPIC
-from crm_kit.testing import FreshTopics, StackEndpoints, forget_groups, read_topic
+from crm_kit.testing import (
+    FreshTopics,
+    StackEndpoints,
+    forget_groups,
+    read_topic,
+    stack_kafka_options,
+)
 from crm_ops import kafka
 from crm_ops.cli import main
 
@@ -24,7 +30,7 @@ async def test_dead_letters_are_listed_and_replayed_to_their_source_exactly_once
 
 
 async def _list_and_replay(stack: StackEndpoints, source: str, dlq: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for i in range(3):

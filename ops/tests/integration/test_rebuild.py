@@ -20,6 +20,7 @@ from crm_kit.testing import (
     eventually,
     running,
     service_env,
+    stack_kafka_options,
 )
 from crm_ops import kafka
 from crm_proposals.app import SPEC, ProposalsSettings
@@ -54,7 +55,7 @@ async def test_a_rebuilt_projection_equals_the_live_one_and_can_replace_a_damage
         routers=[],
         subscriptions=[dataclasses.replace(contacts_subscription, topics=(topic,))],
     )
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for event in events:

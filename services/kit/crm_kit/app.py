@@ -21,7 +21,7 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.topics import PARTITIONS, dead_letter_topic
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from pymongo import AsyncMongoClient
@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crm_kit.auth import TokenVerifier
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.housekeeping import ensure_kit_indexes
+from crm_kit.kafka import KafkaAccess, broker_options, client_options
 from crm_kit.logs import CORRELATION_HEADER, configure_logging, correlation_id, new_correlation_id
 from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document, Outbox
@@ -190,7 +191,7 @@ def _batch_handler(
 def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
     """The broker with its documented publishers; constructing it connects to nothing."""
     broker = KafkaBroker(
-        settings.kafka_bootstrap,
+        **broker_options(KafkaAccess.from_settings(settings)),
         acks="all",
         enable_idempotence=True,
         client_id=f"crm-{spec.name}",
@@ -232,9 +233,11 @@ async def _retrying(what: str, op: Callable[[], Awaitable[None]]) -> None:
             delay = min(delay * 2, 5.0)
 
 
-async def _start_new_groups_at_end(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> None:
+async def _start_new_groups_at_end(
+    access: KafkaAccess, groups: Mapping[str, Sequence[str]]
+) -> None:
     """Commit the current end offsets for every group that has none committed yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(access))
     await admin.start()
     try:
         fresh = {g: t for g, t in groups.items() if not await admin.list_consumer_group_offsets(g)}
@@ -247,7 +250,7 @@ async def _start_new_groups_at_end(bootstrap: str, groups: Mapping[str, Sequence
         await admin.close()
     for group, topics in fresh.items():
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            **client_options(access), group_id=group, enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -259,10 +262,12 @@ async def _start_new_groups_at_end(bootstrap: str, groups: Mapping[str, Sequence
             await consumer.stop()
 
 
-async def _ensure_topics(bootstrap: str, topics: Sequence[str]) -> None:
+async def _ensure_topics(access: KafkaAccess, topics: Sequence[str]) -> None:
+    """Create the service's dead-letter topics that are missing (its principal may CREATE
+    exactly these: see :func:`crm_kit.kafka.service_acls`)."""
     if not topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(access))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -284,7 +289,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     for sub in spec.subscriptions:
         group = sub.group or settings.consumer_group
         broker.subscriber(
-            *sub.topics,
+            # The topics exist already (made by the stack or the deployment, with their
+            # partitions): a service may not create them, and FastStream would otherwise try.
+            *(Topic(t, declare=False) for t in sub.topics),
             group_id=group,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
@@ -335,6 +342,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 concurrency=sub.concurrency,
                 max_record_bytes=settings.event_max_bytes,
             )
+        access = KafkaAccess.from_settings(settings)
         dead_letter_topics = [
             dead_letter_topic(t, sub.group or settings.consumer_group)
             for sub in spec.subscriptions
@@ -342,7 +350,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         ]
         await _retrying(
             "creating dead-letter topics",
-            lambda: _ensure_topics(settings.kafka_bootstrap, dead_letter_topics),
+            lambda: _ensure_topics(access, dead_letter_topics),
         )
         if settings.consumer_start_at_end:
             groups = {
@@ -350,7 +358,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             }
             await _retrying(
                 "starting new consumer groups at the end",
-                lambda: _start_new_groups_at_end(settings.kafka_bootstrap, groups),
+                lambda: _start_new_groups_at_end(access, groups),
             )
         await broker.start()
         relay.start()

@@ -24,6 +24,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_kit.app import ServiceSpec
+from crm_kit.kafka import KafkaAccess, broker_options, client_options
 from crm_kit.outbox import Document, Outbox
 from crm_kit.relay import OutboxRelay
 from crm_kit.runtime import BrokerPublisher, Runtime
@@ -68,8 +69,8 @@ async def content_hash(db: AsyncDatabase[Document], collection: str) -> tuple[in
     return count, digest.hexdigest()
 
 
-async def _topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _topic_partitions(access: KafkaAccess, topics: Sequence[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(**client_options(access))
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -97,7 +98,8 @@ async def rebuild(
     live = client[settings.mongo_database]
     scratch_name = f"{settings.mongo_database}_rebuild_{int(time.time())}"
     scratch = client[scratch_name]
-    broker = KafkaBroker(settings.kafka_bootstrap)  # never started: handlers write, never send
+    access = KafkaAccess.from_settings(settings)
+    broker = KafkaBroker(**broker_options(access))  # never started: handlers write, never send
     relay = OutboxRelay(scratch, BrokerPublisher(broker), service=spec.name)  # never started
     runtime = Runtime(settings, client, scratch, broker, relay, Outbox(scratch, producer=spec.name))
     try:
@@ -108,7 +110,7 @@ async def rebuild(
                 cls.event_type: functools.partial(handler, runtime)
                 for cls, handler in sub.handlers.items()
             }
-            await _replay(settings.kafka_bootstrap, sub.topics, handlers, report)
+            await _replay(access, sub.topics, handlers, report)
         for name in spec.projections:
             live_count, live_hash = await content_hash(live, name)
             rebuilt_count, rebuilt_hash = await content_hash(scratch, name)
@@ -135,12 +137,12 @@ async def rebuild(
 
 
 async def _replay(
-    bootstrap: str, topics: Sequence[str], handlers: dict[str, Any], report: RebuildReport
+    access: KafkaAccess, topics: Sequence[str], handlers: dict[str, Any], report: RebuildReport
 ) -> None:
-    tps = await _topic_partitions(bootstrap, topics)
+    tps = await _topic_partitions(access, topics)
     if not tps:
         return
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(access), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -48,6 +48,17 @@ class ServiceSettings(BaseSettings):
     mongo_uri: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = ""
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How the service talks to the broker: ``SASL_PLAINTEXT`` on the local stack's loopback,
+    ``SASL_SSL`` in k8s (``kafka_ca_file`` then names the cluster CA). Every client of the
+    service connects through :func:`crm_kit.kafka.kafka_security`."""
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    """The service's own Kafka user (``crm-<service>``); its ACLs say what it may read and write."""
+    kafka_password: SecretStr = SecretStr("")
+    kafka_password_file: Path | None = None
+    """A file holding the password (a mounted secret); read at start when no password is set."""
+    kafka_ca_file: Path | None = None
     consumer_group: str = ""
     consumer_start_at_end: bool = False
     """A consumer group with no committed offsets starts at the topics' end instead of their
@@ -110,6 +121,9 @@ class ServiceSettings(BaseSettings):
             object.__setattr__(self, "mongo_database", f"crm_{self.service_name}")
         if not self.consumer_group:
             object.__setattr__(self, "consumer_group", f"crm-{self.service_name}")
+        if self.kafka_password_file is not None and not self.kafka_password.get_secret_value():
+            password = self.kafka_password_file.read_text().strip()
+            object.__setattr__(self, "kafka_password", SecretStr(password))
         if self.environment == "production":
             self._refuse_development_material()
         return self
@@ -136,11 +150,23 @@ class ServiceSettings(BaseSettings):
             raise InsecureProductionSettings(
                 f"production refuses the development key {key} (marked {DEV_KEY_MARKER})"
             )
-        for name, value in {**self.secrets(), "cursor_secret": self.cursor_secret}.items():
+        secrets = {
+            **self.secrets(),
+            "cursor_secret": self.cursor_secret,
+            "kafka_password": self.kafka_password.get_secret_value(),
+        }
+        for name, value in secrets.items():
             if value.startswith(DEV_SECRET_PREFIX):
                 raise InsecureProductionSettings(
                     f"production refuses the development value of {name}"
                 )
+        if self.kafka_security_protocol in ("PLAINTEXT", "SSL"):
+            raise InsecureProductionSettings(
+                "production needs an authenticated broker connection: kafka_security_protocol "
+                f"is {self.kafka_security_protocol} (SASL_SSL or SASL_PLAINTEXT expected)"
+            )
+        if not self.kafka_username or not self.kafka_password.get_secret_value():
+            raise InsecureProductionSettings("production needs kafka_username and kafka_password")
 
     def secrets(self) -> dict[str, str]:
         """Secret fields a service adds; production checks none keeps its dev default."""

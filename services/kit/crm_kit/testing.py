@@ -27,6 +27,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from crm_kit.kafka import KafkaAccess, broker_options, client_options
+
 log = logging.getLogger(__name__)
 
 HOW_TO = (
@@ -62,6 +64,24 @@ def _docker_answers() -> bool:
 
 class StackUnavailable(RuntimeError):
     """Neither endpoints in the environment nor a Docker engine: integration tests cannot run."""
+
+
+def stack_kafka_options(bootstrap: str) -> dict[str, Any]:
+    """Keyword arguments for an aiokafka client (admin, consumer, producer) of a test, bench or
+    script, connecting to ``bootstrap`` with the stack's credentials: ``CRM_KAFKA_*`` as
+    ``crm-stack env`` exports them (the stack's admin user), PLAINTEXT when none are set (a
+    testcontainers broker). Every direct client outside the services goes through this or
+    :func:`stack_kafka_broker`: ``AIOKafkaProducer(**stack_kafka_options(bootstrap), acks="all")``.
+    """
+    return client_options(KafkaAccess.from_env(bootstrap=bootstrap))
+
+
+def stack_kafka_broker(bootstrap: str, **options: Any) -> Any:
+    """A FastStream ``KafkaBroker`` on ``bootstrap`` with the stack's credentials (as
+    :func:`stack_kafka_options`); ``options`` go to the broker (``acks``, ``client_id``…)."""
+    from faststream.kafka import KafkaBroker
+
+    return KafkaBroker(**broker_options(KafkaAccess.from_env(bootstrap=bootstrap)), **options)
 
 
 def endpoints_from_env(environ: Mapping[str, str]) -> StackEndpoints | None:
@@ -214,7 +234,7 @@ async def read_topic(
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**stack_kafka_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
@@ -246,7 +266,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """The current end offset of every partition of ``topic``."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**stack_kafka_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
@@ -297,7 +317,7 @@ def _own_groups_of(app: Any) -> set[str]:
 async def _admin(bootstrap: str) -> AsyncIterator[Any]:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
     try:
         await admin.start()
         yield admin
@@ -458,7 +478,7 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     """The partition numbers of ``topic`` (empty if it does not exist)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])

@@ -25,14 +25,14 @@ from crm_contracts.values import (
     NotificationKind,
     RecipientKind,
 )
-from crm_kit.testing import StackEndpoints, read_topic
+from crm_kit.testing import StackEndpoints, read_topic, stack_kafka_options
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
 
 
 async def publish(stack: StackEndpoints, *events: ContractEvent, times: int = 1) -> None:
     """Each event in its own envelope, sent ``times`` times (a redelivery is the same bytes)."""
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for event in events:

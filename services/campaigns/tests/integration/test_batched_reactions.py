@@ -16,7 +16,7 @@ from crm_campaigns.repository import EVENT_CONTACTS, NEEDS
 from crm_contracts.contacts import ContactRecorded
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS, dead_letter_topic
-from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic
+from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic, stack_kafka_options
 
 from .bus import client, contact_recorded, delivered, failed, person, publish
 from .conftest import TEST_READ, Campaigns
@@ -109,7 +109,7 @@ async def test_a_failing_record_among_gathered_ones_fails_alone(campaigns: Campa
 
 
 async def _produce(stack: StackEndpoints, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for key, value in messages:

@@ -34,7 +34,7 @@ from crm_contracts.values import (
     ResponseChannel,
     SelectionMode,
 )
-from crm_kit.testing import JwtKeys, StackEndpoints, eventually
+from crm_kit.testing import JwtKeys, StackEndpoints, eventually, stack_kafka_options
 
 from .conftest import Contacts, started
 
@@ -49,7 +49,7 @@ async def contacts(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Co
 
 
 async def _publish(contacts: Contacts, *envelopes: Envelope) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=contacts.stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(contacts.stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for envelope in envelopes:

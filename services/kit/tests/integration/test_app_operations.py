@@ -23,6 +23,7 @@ from crm_kit.testing import (
     read_topic,
     running,
     service_env,
+    stack_kafka_broker,
 )
 from fastapi import APIRouter
 from pymongo import AsyncMongoClient
@@ -132,7 +133,6 @@ async def test_readiness_fails_when_the_store_or_the_broker_does_not_answer(ops_
     import dataclasses
     import socket
 
-    from faststream.kafka import KafkaBroker
     from pymongo import AsyncMongoClient
 
     app, client = ops_app
@@ -143,7 +143,7 @@ async def test_readiness_fails_when_the_store_or_the_broker_does_not_answer(ops_
     dead_store: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         f"mongodb://127.0.0.1:{nowhere}", serverSelectionTimeoutMS=300, connectTimeoutMS=300
     )
-    dead_broker = KafkaBroker(f"127.0.0.1:{nowhere}")  # never connected
+    dead_broker = stack_kafka_broker(f"127.0.0.1:{nowhere}")  # never connected
     try:
         app.state.runtime = dataclasses.replace(runtime, db=dead_store["nothing"])
         no_store = await client.get("/readyz")

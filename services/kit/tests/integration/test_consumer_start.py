@@ -13,7 +13,14 @@ from crm_contracts.topics import CONTACTS
 from crm_kit.app import ServiceSpec, Subscription, create_app
 from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
-from crm_kit.testing import JwtKeys, StackEndpoints, eventually, running, service_env
+from crm_kit.testing import (
+    JwtKeys,
+    StackEndpoints,
+    eventually,
+    running,
+    service_env,
+    stack_kafka_options,
+)
 
 
 class StartSettings(ServiceSettings):
@@ -26,7 +33,7 @@ def _registered() -> ClientRegistered:
 
 
 async def _publish(stack: StackEndpoints, event: ClientRegistered) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         raw = Envelope.wrap(event, producer="kit-test").to_bytes()

@@ -28,6 +28,7 @@ from crm_kit.testing import (
     read_topic,
     running,
     service_env,
+    stack_kafka_options,
     unique,
 )
 
@@ -39,7 +40,7 @@ class CleanupSettings(ServiceSettings):
 async def _topics(bootstrap: str) -> set[str]:
     """Every topic the broker lists (a full listing: asking for one topic by name could have the
     broker create it again)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -48,7 +49,7 @@ async def _topics(bootstrap: str) -> set[str]:
 
 
 async def _committed(bootstrap: str, group: str) -> dict[Any, Any]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
     await admin.start()
     try:
         return dict(await admin.list_consumer_group_offsets(group))
@@ -87,7 +88,7 @@ async def test_running_deletes_its_groups_dead_letter_topic_and_offsets_once_the
     key = poison.client_id.encode()
 
     async with running(app):
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(**stack_kafka_options(bootstrap), acks="all")
         await producer.start()
         try:
             raw = Envelope.wrap(poison, producer="kit-test").to_bytes()

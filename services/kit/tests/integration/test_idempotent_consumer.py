@@ -35,6 +35,7 @@ from crm_kit.testing import (
     read_topic,
     running,
     service_env,
+    stack_kafka_options,
 )
 
 MAX_ATTEMPTS = 3
@@ -85,7 +86,7 @@ async def consumer_app(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
 
 
 async def _produce(stack: StackEndpoints, *records: tuple[bytes, bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         for key, value in records:
@@ -270,7 +271,7 @@ async def _committed(bootstrap: str, group: str, partition: int) -> int:
     from aiokafka import TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -293,7 +294,7 @@ async def test_the_offset_is_committed_only_after_the_effect_is_stored(
     app = create_app(spec, settings)
     event = client_registered(f"{gate.run} held")
     async with running(app):
-        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
         await producer.start()
         try:
             sent = await producer.send_and_wait(

@@ -13,8 +13,14 @@ from crm_kit.outbox import OUTBOX, Outbox, OutboxCollection
 from crm_kit.problems import VersionConflict
 from crm_kit.relay import LEASES, OutboxRelay
 from crm_kit.runtime import BrokerPublisher
-from crm_kit.testing import StackEndpoints, client_registered, end_offsets, eventually, read_topic
-from faststream.kafka import KafkaBroker
+from crm_kit.testing import (
+    StackEndpoints,
+    client_registered,
+    end_offsets,
+    eventually,
+    read_topic,
+    stack_kafka_broker,
+)
 
 
 def _things(db: Any) -> OutboxCollection:
@@ -118,7 +124,7 @@ async def test_writes_made_while_the_relay_is_stopped_are_published_exactly_once
         await things.insert({"_id": event.client_id}, [event])
     assert len(await _pending_ids(mongo_db)) == 250
 
-    broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
+    broker = stack_kafka_broker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
     relay = OutboxRelay(mongo_db, BrokerPublisher(broker), service="kit-test", batch_size=100)
     relay.start()
@@ -142,7 +148,7 @@ class _CountingDrains(OutboxRelay):
 async def test_a_write_reaches_the_running_relay_through_the_change_stream_without_a_scan(
     stack: StackEndpoints, mongo_db: Any
 ) -> None:
-    broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
+    broker = stack_kafka_broker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
     # A stream read that waits 10 s for news: an event published within 5 s was sent as soon as
     # it arrived, not after a read that came back empty.
@@ -179,7 +185,7 @@ async def test_one_aggregates_events_go_out_in_the_order_written_keyed_by_its_id
     assert len(written) == 4
 
     since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
-    broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
+    broker = stack_kafka_broker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
     try:
         relay = OutboxRelay(mongo_db, BrokerPublisher(broker), service="kit-test")
@@ -238,7 +244,7 @@ async def test_after_a_crash_between_publishing_and_deleting_the_events_are_publ
         raise RuntimeError("the process died before deleting what it published")
 
     since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
-    broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
+    broker = stack_kafka_broker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
     try:
         monkeypatch.setattr(AsyncCollection, "delete_many", crash)

@@ -26,6 +26,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+PRODUCTION_KAFKA = {
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_username": "crm-sample",
+    "kafka_password": "a-real-password",
+}
+"""A broker connection production accepts."""
+
+
 def _key(folder: Path, *, development: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     key = folder / "jwt-public.pem"
@@ -79,16 +87,73 @@ def test_production_refuses_a_development_secret(tmp_path: Path) -> None:
         jwt_public_key_file=key,
         link_secret="a-real-secret",
         cursor_secret="a-real-cursor-secret",
+        **PRODUCTION_KAFKA,
     )
     assert accepted.environment == "production"
+
+
+@pytest.mark.parametrize(
+    ("kafka", "refusal"),
+    [
+        ({}, "authenticated broker connection"),
+        ({**PRODUCTION_KAFKA, "kafka_security_protocol": "PLAINTEXT"}, "is PLAINTEXT"),
+        ({**PRODUCTION_KAFKA, "kafka_security_protocol": "SSL"}, "is SSL"),
+        ({**PRODUCTION_KAFKA, "kafka_password": ""}, "needs kafka_username and kafka_password"),
+        ({**PRODUCTION_KAFKA, "kafka_username": ""}, "needs kafka_username and kafka_password"),
+        ({**PRODUCTION_KAFKA, "kafka_password": "dev-only-x"}, "value of kafka_password"),
+    ],
+)
+def test_production_refuses_a_broker_without_real_credentials(
+    tmp_path: Path, kafka: dict[str, str], refusal: str
+) -> None:
+    key = _key(tmp_path / "prod", development=False)
+    with pytest.raises(ValidationError, match=refusal):
+        SampleSettings(
+            environment="production",
+            oidc_issuer=None,
+            jwt_public_key_file=key,
+            cursor_secret="a-real-cursor-secret",
+            **kafka,
+        )
+    accepted = SampleSettings(
+        environment="production",
+        oidc_issuer=None,
+        jwt_public_key_file=key,
+        cursor_secret="a-real-cursor-secret",
+        **PRODUCTION_KAFKA,
+    )
+    assert accepted.kafka_password.get_secret_value() == "a-real-password"
+    assert "a-real-password" not in repr(accepted)
+
+
+def test_kafka_credentials_come_from_the_services_own_variables_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CRM_KAFKA_USERNAME", "crm-stack-admin")
+    monkeypatch.setenv("CRM_KAFKA_PASSWORD", "admin-password")
+    monkeypatch.setenv("CRM_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("CRM_SAMPLE_KAFKA_USERNAME", "crm-sample")
+    monkeypatch.setenv("CRM_SAMPLE_KAFKA_PASSWORD", "own-password")
+    settings = SampleSettings()
+    assert (settings.kafka_username, settings.kafka_password.get_secret_value()) == (
+        "crm-sample",
+        "own-password",
+    )
+    assert settings.kafka_security_protocol == "SASL_PLAINTEXT"
 
 
 def test_production_refuses_the_development_cursor_secret(tmp_path: Path) -> None:
     key = _key(tmp_path / "prod", development=False)
     with pytest.raises(ValidationError, match="cursor_secret"):
-        SampleSettings(environment="production", jwt_public_key_file=key)
+        SampleSettings(
+            environment="production", oidc_issuer=None, jwt_public_key_file=key, **PRODUCTION_KAFKA
+        )
     accepted = SampleSettings(
-        environment="production", jwt_public_key_file=key, cursor_secret="a-real-cursor-secret"
+        environment="production",
+        oidc_issuer=None,
+        jwt_public_key_file=key,
+        cursor_secret="a-real-cursor-secret",
+        **PRODUCTION_KAFKA,
     )
     assert accepted.cursor_secret == "a-real-cursor-secret"
 
@@ -110,3 +175,12 @@ def test_the_failure_without_a_stack_says_how_to_provide_one() -> None:
     message = unavailable_message()
     assert "CRM_KAFKA_BOOTSTRAP" in message
     assert "make test" in message
+
+
+def test_the_kafka_password_may_come_from_a_mounted_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-the-secret\n")
+    settings = SampleSettings(kafka_password_file=secret, kafka_username="crm-sample")
+    assert settings.kafka_password.get_secret_value() == "from-the-secret"
+    given = SampleSettings(kafka_password_file=secret, kafka_password="given")
+    assert given.kafka_password.get_secret_value() == "given"

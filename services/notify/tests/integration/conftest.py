@@ -33,6 +33,7 @@ from crm_kit.testing import (
     read_topic,
     running,
     service_env,
+    stack_kafka_options,
 )
 from crm_notify.app import create
 from crm_notify.devservers import GatewaySink
@@ -146,7 +147,7 @@ async def notify(
         )
     )
     app = create(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         # running() drops the test database once the app (and its worker) stopped.

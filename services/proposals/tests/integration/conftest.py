@@ -37,6 +37,7 @@ from crm_kit.testing import (
     http_client,
     running,
     service_env,
+    stack_kafka_options,
 )
 from crm_proposals.app import ProposalsSettings, create
 
@@ -211,7 +212,7 @@ class Crm:
 async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
     settings = ProposalsSettings(**service_env(stack, jwt_keys, "proposals"))
     app = create(settings)  # its group starts at the topics' end (service_env)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
         # running() drops the test database once the app (and its consumers) stopped.

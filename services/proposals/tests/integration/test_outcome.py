@@ -12,14 +12,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from crm_contracts.contacts import ContactRecorded
 from crm_contracts.values import ContactDirection, ContactKind
-from crm_kit.testing import end_offsets, eventually
+from crm_kit.testing import end_offsets, eventually, stack_kafka_options
 
 TOPIC = "crm.proposals.v1"
 
 
 async def _first_with_key(bootstrap: str, since: dict[int, int], key: str, event_type: str) -> Any:
     """What a back-office consumer does: raw aiokafka and json, no project code."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**stack_kafka_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(TOPIC, p) for p in sorted(since)]

@@ -52,6 +52,7 @@ from crm_kit.testing import (
     read_topic,
     running,
     service_env,
+    stack_kafka_options,
 )
 from crm_ops import kafka as ops_kafka
 from crm_proposals.app import create as create_proposals
@@ -85,7 +86,7 @@ async def test_a_3_mb_compressed_record_is_dead_lettered_so_it_fits_and_the_next
     async with running(app):
         group = app.state.settings.consumer_group
         producer = AIOKafkaProducer(
-            bootstrap_servers=stack.kafka_bootstrap,
+            **stack_kafka_options(stack.kafka_bootstrap),
             acks="all",
             compression_type="gzip",
             max_request_size=8 * 1024 * 1024,

@@ -7,7 +7,13 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 from crm_contracts.topics import dead_letter_topic
 from crm_kit.dead_letters import DLQ_ORIGINAL_SIZE, DLQ_SOURCE_TOPIC, DLQ_TRUNCATED
-from crm_kit.testing import FreshTopics, StackEndpoints, forget_groups, read_topic
+from crm_kit.testing import (
+    FreshTopics,
+    StackEndpoints,
+    forget_groups,
+    read_topic,
+    stack_kafka_options,
+)
 from crm_ops import kafka
 from crm_ops.cli import main
 
@@ -19,7 +25,7 @@ async def test_a_truncated_dead_letter_is_refused_by_replay_and_the_whole_one_re
     dlq = dead_letter_topic(source, "crm-test")
     await fresh_topics.create(source, dlq)
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
         await producer.start()
         try:
             for value, truncated, size in (

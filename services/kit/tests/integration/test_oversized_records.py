@@ -43,8 +43,9 @@ from crm_kit.testing import (
     client_registered,
     end_offsets,
     read_topic,
+    stack_kafka_broker,
+    stack_kafka_options,
 )
-from faststream.kafka import KafkaBroker
 
 pytestmark = pytest.mark.integration
 
@@ -221,7 +222,7 @@ async def test_a_stored_event_the_producer_refuses_is_set_aside_and_the_next_one
     await mongo_db[OUTBOX].insert_many([big, after])
     since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
 
-    broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
+    broker = stack_kafka_broker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
     try:
         relay = OutboxRelay(mongo_db, BrokerPublisher(broker), service="kit-test")
@@ -243,7 +244,7 @@ async def test_an_event_over_the_topics_own_limit_is_set_aside_and_the_others_ke
 ) -> None:
     # The broker, not the producer, refuses it: the topic takes at most 4 KiB per batch.
     topic = fresh_topics.name("test.small-records")
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**stack_kafka_options(stack.kafka_bootstrap))
     await admin.start()
     try:
         await admin.create_topics(
@@ -259,7 +260,7 @@ async def test_an_event_over_the_topics_own_limit_is_set_aside_and_the_others_ke
     ]
     await mongo_db[OUTBOX].insert_many(entries)
 
-    broker = KafkaBroker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
+    broker = stack_kafka_broker(stack.kafka_bootstrap, acks="all", enable_idempotence=True)
     await broker.start()
     try:
         relay = OutboxRelay(mongo_db, BrokerPublisher(broker), service="kit-test")

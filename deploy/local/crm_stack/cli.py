@@ -114,6 +114,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         states = stack.status(cfg)
         for state in states:
             print(state.line())
+        for label, path in cfg.whereabouts().items():
+            print(f"{label:<9} {path}")
         ok = all(s.ok for s in states)
         if args.with_services:
             lines, services_ok = services.status_lines(cfg)
@@ -121,8 +123,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             ok = ok and services_ok
         return 0 if ok else EXIT_NOT_RUNNING
     if args.command == "env":
+        # The stack's own folder too, so that a shell which evaluates this finds the same
+        # stack from any folder (make token, crm, crm-stack status).
+        print(f"export CRM_STACK_DIR={shlex.quote(str(cfg.state_dir))}")
         for key, value in security.client_env(cfg).items():
             print(f"export {key}={shlex.quote(value)}")
+        for label, path in cfg.whereabouts().items():
+            print(f"# {label}: {path}")
         return 0
     if args.command == "acls":
         from crm_stack import manifests

@@ -248,6 +248,17 @@ class StackConfig:
         """The issuer of the provider's tokens (the ``iss`` claim), for the CRM realm."""
         return f"{self.keycloak_url}/realms/{KEYCLOAK_REALM}"
 
+    def whereabouts(self) -> dict[str, Path]:
+        """Where this stack keeps what a person looks for: its state, the mail and messages
+        notify sent (the local catcher and gateway sink), the development token key."""
+        return {
+            "state": self.state_dir,
+            "mail": self.state_dir / "mail",
+            "sms/pager": self.state_dir / "gateway.jsonl",
+            "token key": self.jwt_private_key,
+            "logs": self.logs_dir,
+        }
+
     def client_env(self) -> dict[str, str]:
         """The variables services and tests read to find this stack (the broker's credentials
         are added by ``crm_stack.security.client_env``)."""

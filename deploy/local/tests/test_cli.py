@@ -276,6 +276,9 @@ def test_status_exits_3_when_nothing_runs(sandbox: Any, capsys: pytest.CaptureFi
     assert code == 3
     assert "kafka     stopped" in out
     assert "mongod    stopped" in out
+    assert "keycloak  stopped" in out
+    assert f"state     {sandbox.state}" in out
+    assert f"mail      {sandbox.state / 'mail'}" in out
 
 
 # --- failures during start-up -------------------------------------------------------------
@@ -487,7 +490,15 @@ def test_pom_pins_kafka_4_and_the_slf4j_binding() -> None:
 def test_env_prints_exports(sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "env")
     assert code == 0
-    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines())
+    lines = out.splitlines()
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in lines if "=" in line)
+    assert all(line.startswith(("export ", "# ")) for line in lines)
+    assert exports["CRM_STACK_DIR"] == str(sandbox.state)
+    assert exports["CRM_OIDC_ISSUER"] == f"http://127.0.0.1:{sandbox.keycloak_port}/realms/crm"
+    # where a person finds what the stack keeps, as shell comments
+    assert f"# state: {sandbox.state}" in lines
+    assert f"# mail: {sandbox.state / 'mail'}" in lines
+    assert f"# token key: {sandbox.state / 'keys' / 'jwt-private.pem'}" in lines
     uri = f"mongodb://127.0.0.1:{sandbox.mongo_port}/?replicaSet=rs0"
     assert exports["CRM_MONGO_URI"] == shlex.quote(uri)
     assert exports["CRM_KAFKA_BOOTSTRAP"] == f"127.0.0.1:{sandbox.kafka_port}"

@@ -3,6 +3,7 @@ operational rules hold (probes, resources, non-root, one HPA and PDB per service
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Iterator
@@ -36,7 +37,9 @@ STRIMZI_SECRETS = {"crm-kafka-cluster-ca-cert"} | {f"crm-{name}" for name in SER
 
 OUT_OF_BAND = {
     "dev": {"crm-jwt-public-key"} | STRIMZI_SECRETS,
-    "prod": {"crm-jwt-public-key", "campaigns-secrets", "notify-secrets"} | STRIMZI_SECRETS,
+    "prod": {"crm-jwt-public-key"}
+    | {f"{name}-secrets" for name in SERVICES}  # each holds at least the cursor secret
+    | STRIMZI_SECRETS,
 }
 """Secrets an operator (or Strimzi) creates before applying the overlay (docs/deploy.md)."""
 
@@ -431,6 +434,17 @@ def test_each_services_rendered_config_is_accepted_by_the_settings(
     assert mounted == f"{user_mount(deployment(objects, name))}/password"
     (tmp_path / "password").write_text("made-by-the-user-operator")
     monkeypatch.setenv(f"CRM_{name.upper()}_KAFKA_PASSWORD_FILE", str(tmp_path / "password"))
+    if overlay == "prod":
+        # The operator's <service>-secrets (docs/deploy.md), here a stand-in value.
+        monkeypatch.setenv(f"CRM_{name.upper()}_CURSOR_SECRET", "made-by-the-operator")
+    else:
+        [secret] = [
+            o
+            for o in of_kind(objects, "Secret")
+            if o["metadata"]["name"].startswith(f"{name}-secrets-")
+        ]
+        cursor = base64.b64decode(secret["data"][f"CRM_{name.upper()}_CURSOR_SECRET"])
+        assert cursor.startswith(b"dev-only-")
 
     class Settings(ServiceSettings):
         service_name = name

@@ -135,8 +135,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         from crm_stack import manifests
 
         if args.write:
-            for path in manifests.write():
-                print(f"wrote {path}")
+            for written in manifests.write():
+                print(f"wrote {written}")
         else:
             print(manifests.compose_acls(), end="")
         return 0

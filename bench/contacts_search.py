@@ -126,7 +126,12 @@ async def main(clients: int, rounds: int, chunk: int) -> None:
     database = f"bench_contacts_{uuid.uuid4().hex[:8]}"
     keys = new_jwt_keys(Path(tempfile.mkdtemp(prefix="bench-contacts-")))
     token = sign_token(
-        keys.private_pem, subject="bench", scopes=["contacts:read"], issuer="bench", audience="crm"
+        keys.private_pem,
+        subject="bench",
+        scopes=["contacts:read"],
+        issuer="bench",
+        audience="crm",
+        roles=("integration",),
     )
     settings = ContactsSettings(
         environment="test",

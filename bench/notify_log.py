@@ -154,6 +154,7 @@ async def main(args: argparse.Namespace) -> None:
     token = sign_token(
         keys.private_pem,
         subject="bench",
+        roles=("integration",),
         scopes=("notify:read",),
         issuer=keys.issuer,
         audience=keys.audience,

@@ -433,6 +433,7 @@ def main() -> None:
     token = sign_token(
         key,
         subject="bench",
+        roles=("integration",),
         scopes=["contacts:read", "contacts:write"],
         issuer=os.environ.get("CRM_JWT_ISSUER", "crm-local"),
         audience=os.environ.get("CRM_JWT_AUDIENCE", "crm"),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crm_kit import access
 from faststream.specification import AsyncAPI
 
 SERVICES = ("contacts", "campaigns", "proposals", "notify")
@@ -77,11 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="crm-apidocs", description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a document is stale")
     args = parser.parse_args(argv)
+    authorization = ROOT / "docs" / "authorization.md"
     if args.check:
         problems = stale()
+        if not authorization.exists() or authorization.read_text() != access.render_markdown():
+            print("docs/authorization.md is stale: run `uv run crm-apidocs`", file=sys.stderr)
+            problems.append(authorization.name)
         for name in problems:
             print(f"docs/api/{name} is stale: run `uv run crm-apidocs`", file=sys.stderr)
         return 1 if problems else 0
     for path in write():
         print(path.relative_to(ROOT))
+    authorization.write_text(access.render_markdown())
+    print(authorization.relative_to(ROOT))
     return 0

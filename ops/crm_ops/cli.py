@@ -159,14 +159,17 @@ def _demo(args: argparse.Namespace) -> int:
     if not key.exists():
         print(f"crm: error: no private key at {key}: start the stack first", file=sys.stderr)
         return 1
-    headers = demo.bearer(
-        key.read_bytes(),
-        os.environ.get("CRM_JWT_ISSUER", "crm-local"),
-        os.environ.get("CRM_JWT_AUDIENCE", "crm"),
-    )
+    issuer = os.environ.get("CRM_JWT_ISSUER", "crm-local")
+    audience = os.environ.get("CRM_JWT_AUDIENCE", "crm")
+    headers = demo.bearer(key.read_bytes(), issuer, audience)
+    approver = demo.approver_bearer(key.read_bytes(), issuer, audience)
     urls = {name: getattr(args, name) for name in ("contacts", "campaigns", "proposals")}
     try:
-        asyncio.run(demo.load_over_http(urls, headers, n_clients=args.clients, seed=args.seed))
+        asyncio.run(
+            demo.load_over_http(
+                urls, headers, n_clients=args.clients, seed=args.seed, approver=approver
+            )
+        )
     except demo.AlreadyLoaded as exc:
         print(f"crm: {exc}", file=sys.stderr)
         return 3

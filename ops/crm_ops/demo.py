@@ -44,6 +44,9 @@ SETTLE_SECONDS = 90.0
 
 Say = Callable[[str], None]
 
+SignIn = Callable[[str], Mapping[str, str]]
+"""Headers of an employee's token with the discount-approver role: an approval is a person's."""
+
 
 class DemoError(RuntimeError):
     """A call was refused; the message carries the problem+json detail."""
@@ -195,7 +198,9 @@ class DemoLoader:
         seed: int = 7,
         today: date | None = None,
         say: Say = print,
+        approver: SignIn,
     ) -> None:
+        self.approver = approver
         self.contacts = Api(clients["contacts"])
         self.campaigns = Api(clients["campaigns"])
         self.proposals = Api(clients["proposals"])
@@ -737,7 +742,14 @@ class DemoLoader:
         steps = plan["steps"] if finish else plan["steps"][:1]
         for step in steps:
             for action in ("start", "complete"):
-                await self.proposals.call("POST", f"/steps/{step['id']}/{action}", if_match_of=here)
+                # Four eyes: the approval step's assignee approves, signed in as themselves.
+                as_person = action == "complete" and step["approval"] and step["assignee_id"]
+                await self.proposals.call(
+                    "POST",
+                    f"/steps/{step['id']}/{action}",
+                    if_match_of=here,
+                    headers=self.approver(step["assignee_id"]) if as_person else None,
+                )
 
 
 def _describe(s: Summary) -> str:
@@ -755,16 +767,42 @@ def _describe(s: Summary) -> str:
 def bearer(private_pem: bytes, issuer: str, audience: str) -> dict[str, str]:
     from crm_kit.auth import sign_token
 
+    # The demo loader is an internal app registering the demo's data on its own account.
     token = sign_token(
-        private_pem, subject="crm-demo", scopes=SCOPES, issuer=issuer, audience=audience
+        private_pem,
+        subject="crm-demo",
+        scopes=SCOPES,
+        issuer=issuer,
+        audience=audience,
+        roles=("integration",),
     )
     return {"Authorization": f"Bearer {token}"}
+
+
+def approver_bearer(private_pem: bytes, issuer: str, audience: str) -> SignIn:
+    """Development tokens of the demo's approvers (the demo stands in for them signing in)."""
+    from crm_kit.auth import sign_token
+
+    def headers(employee_id: str) -> dict[str, str]:
+        token = sign_token(
+            private_pem,
+            subject=f"crm-demo-{employee_id}",
+            scopes=("proposals:read", "proposals:write"),
+            issuer=issuer,
+            audience=audience,
+            roles=("discount-approver",),
+            employee_id=employee_id,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
 
 
 async def load_over_http(
     urls: Mapping[str, str],
     headers: Mapping[str, str],
     *,
+    approver: SignIn,
     n_clients: int,
     seed: int,
     say: Say = print,
@@ -775,7 +813,7 @@ async def load_over_http(
         for name, url in urls.items()
     }
     try:
-        loader = DemoLoader(opened, n_clients=n_clients, seed=seed, say=say)
+        loader = DemoLoader(opened, n_clients=n_clients, seed=seed, say=say, approver=approver)
         return await loader.load()
     finally:
         for client in opened.values():

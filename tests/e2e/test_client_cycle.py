@@ -50,6 +50,7 @@ def _token(processes: Any, *scopes: str) -> str:
     return sign_token(
         processes.private_key.read_bytes(),
         subject="e2e-cycle",
+        roles=("integration",),
         scopes=scopes,
         issuer="crm-local",
         audience="crm",
@@ -796,12 +797,23 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
         assert refused.status_code == 409, refused.text
 
         # 12. Steps done, one approval; won. ---------------------------------------------------
+        # The approval is a person's (four eyes): the finance approver, signed in as themselves.
+        approver_token = sign_token(
+            processes.private_key.read_bytes(),
+            subject="e2e-approver",
+            roles=("discount-approver",),
+            employee_id=approver,
+            scopes=("proposals:read", "proposals:write"),
+            issuer="crm-local",
+            audience="crm",
+        )
+
         async def step(key: str, action: str) -> Any:
+            headers = await etag(of(station["id"]))
+            if key == "approve" and action == "complete":
+                headers["Authorization"] = f"Bearer {approver_token}"
             return _ok(
-                await http.post(
-                    f"{PROPOSALS}/steps/{steps[key]['id']}/{action}",
-                    headers=await etag(of(station["id"])),
-                )
+                await http.post(f"{PROPOSALS}/steps/{steps[key]['id']}/{action}", headers=headers)
             )
 
         for key in ("survey", "approve"):

@@ -19,6 +19,7 @@ def _headers(processes: Any, *scopes: str) -> dict[str, str]:
     token = sign_token(
         processes.private_key.read_bytes(),
         subject="e2e",
+        roles=("integration",),
         scopes=scopes,
         issuer="crm-local",
         audience="crm",

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from crm_kit.auth import sign_token
 from crm_kit.query_plans import collection_scans, profile_every_operation
-from crm_ops.demo import SCOPES, DemoLoader
+from crm_ops.demo import SCOPES, DemoLoader, approver_bearer
 from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.timeout(900)
@@ -49,6 +49,7 @@ def _headers(processes: Any) -> dict[str, str]:
     token = sign_token(
         processes.private_key.read_bytes(),
         subject="index-check",
+        roles=("integration",),
         scopes=SCOPES,
         issuer="crm-local",
         audience="crm",
@@ -192,7 +193,10 @@ def test_every_query_on_realistic_data_is_served_by_an_index(processes: Any, sta
         try:
             for db in dbs:
                 await profile_every_operation(db, scans_only=True)
-            loader = DemoLoader(http, n_clients=CLIENTS, seed=11, say=lambda _: None)
+            approver = approver_bearer(processes.private_key.read_bytes(), "crm-local", "crm")
+            loader = DemoLoader(
+                http, n_clients=CLIENTS, seed=11, say=lambda _: None, approver=approver
+            )
             await loader.load()
             await asyncio.sleep(5)  # the consumers and relays finish reacting to the load
             calls = await _read_everything(http)

@@ -55,10 +55,16 @@ async def _all(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict
 
 
 async def test_the_demo_loads_through_the_apis_and_refuses_a_second_run(
-    apis: dict[str, httpx.AsyncClient],
+    apis: dict[str, httpx.AsyncClient], jwt_keys: JwtKeys
 ) -> None:
     said: list[str] = []
-    summary = await demo.DemoLoader(apis, n_clients=N_CLIENTS, seed=3, say=said.append).load()
+    summary = await demo.DemoLoader(
+        apis,
+        n_clients=N_CLIENTS,
+        seed=3,
+        say=said.append,
+        approver=demo.approver_bearer(jwt_keys.private_pem, jwt_keys.issuer, jwt_keys.audience),
+    ).load()
     contacts, campaigns, proposals = apis["contacts"], apis["campaigns"], apis["proposals"]
 
     employees = await _all(contacts, "/employees")
@@ -103,7 +109,13 @@ async def test_the_demo_loads_through_the_apis_and_refuses_a_second_run(
 
     # A second run is refused before it writes anything.
     with pytest.raises(demo.AlreadyLoaded, match="already loaded"):
-        await demo.DemoLoader(apis, n_clients=N_CLIENTS, seed=3, say=said.append).load()
+        await demo.DemoLoader(
+            apis,
+            n_clients=N_CLIENTS,
+            seed=3,
+            say=said.append,
+            approver=demo.approver_bearer(jwt_keys.private_pem, jwt_keys.issuer, jwt_keys.audience),
+        ).load()
     assert len(await _all(contacts, "/employees")) == len(demo.EMPLOYEES)
 
 

@@ -385,6 +385,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (400, 401, 403, 422)},
     )
     app.state.settings = settings
+    app.state.service_name = spec.name
     app.state.broker = broker
     if settings.jwt_public_key_file is not None or settings.oidc_issuer:
         app.state.token_verifier = TokenVerifier.from_settings(settings)

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.serialization import (
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from crm_kit import access
 from crm_kit.oidc import ProviderKeys, UnknownSigningKey
 from crm_kit.problems import Forbidden, Unauthorized
 from crm_kit.settings import ServiceSettings
@@ -52,7 +53,9 @@ ALGORITHMS: Final = ["RS256"]
 """The only signature algorithm accepted; it closes ``alg=none`` and HS256-with-public-key."""
 
 REQUIRED_CLAIMS: Final = ["exp", "iat", "iss", "aud", "sub"]
-_RESERVED_CLAIMS: Final = frozenset({*REQUIRED_CLAIMS, "jti", "scope"})
+_RESERVED_CLAIMS: Final = frozenset(
+    {*REQUIRED_CLAIMS, "jti", "scope", "realm_access", "employee_id"}
+)
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -79,6 +82,34 @@ class Principal:
     roles: frozenset[str] = frozenset()
     """The provider's realm roles (``realm_access.roles``); none in a development token."""
     claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def employee_id(self) -> str | None:
+        """The employee of contacts this person is (claim ``employee_id``; the provider maps it
+        from the user's attribute). None for an app calling on its own account."""
+        value = self.claims.get("employee_id")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def app(self) -> str:
+        """The app that called: the provider's ``azp`` (client id), else the subject."""
+        value = self.claims.get("azp")
+        return value if isinstance(value, str) and value else self.subject
+
+    def may_act_for(self, employee_id: str | None) -> bool:
+        """Whether this caller may say ``employee_id`` did something (see ``crm_kit.access``)."""
+        if employee_id is None or employee_id == self.employee_id:
+            return True
+        return bool(self.roles & access.ACTS_FOR_OTHERS)
+
+    def check_acts_for(self, employee_id: str | None, field_name: str) -> None:
+        """403 unless :meth:`may_act_for`: a person records work only as themselves."""
+        if not self.may_act_for(employee_id):
+            raise Forbidden(
+                f"{field_name} names another employee; a person records work as themselves "
+                f"(roles {', '.join(sorted(access.ACTS_FOR_OTHERS))} may act for others)",
+                extra={"field": field_name, "allowed_roles": sorted(access.ACTS_FOR_OTHERS)},
+            )
 
 
 class TokenVerifier:
@@ -231,11 +262,36 @@ def requires(*scopes: str) -> Callable[..., Awaitable[Principal]]:
                     )
                 },
             )
+        _check_roles(request, needed, principal)
         request.state.principal = principal
         return principal
 
     authenticate.required_scopes = needed  # type: ignore[attr-defined]
     return authenticate
+
+
+def _check_roles(request: Request, scopes: frozenset[str], principal: Principal) -> None:
+    """403 unless the caller holds one of the roles ``crm_kit.access`` lists for the route."""
+    service = getattr(request.app.state, "service_name", None) or next(
+        (scope.split(":", 1)[0] for scope in sorted(scopes)), ""
+    )
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    rule = access.rule_for(service, request.method, path) if path else None
+    if rule is None:
+        raise Forbidden(
+            f"{request.method} {path} is not in the authorization table; nobody may call it",
+            extra={"allowed_roles": []},
+        )
+    if principal.roles & rule.roles:
+        return
+    allowed = sorted(rule.roles)
+    held = ", ".join(sorted(principal.roles)) or "none"
+    raise Forbidden(
+        f"{request.method} {path} needs one of the roles {', '.join(allowed)} (the token holds "
+        f"{held})",
+        extra={"allowed_roles": allowed, "held_roles": sorted(principal.roles)},
+    )
 
 
 def scopes_required_by(route: Any) -> frozenset[str] | None:
@@ -268,8 +324,14 @@ def sign_token(
     ttl_s: int = 3600,
     now: datetime | None = None,
     extra_claims: Mapping[str, Any] | None = None,
+    roles: Iterable[str] = (),
+    employee_id: str | None = None,
 ) -> str:
-    """An RS256 token for ``subject`` with ``scopes``, valid ``ttl_s`` seconds from ``now``."""
+    """An RS256 token for ``subject`` with ``scopes``, valid ``ttl_s`` seconds from ``now``.
+
+    ``roles`` go where the provider puts realm roles (``realm_access.roles``); ``employee_id``
+    names the employee of contacts the token's person is.
+    """
     if ttl_s <= 0:
         raise ValueError("ttl_s must be positive")
     clashing = _RESERVED_CLAIMS.intersection(extra_claims or {})
@@ -278,8 +340,12 @@ def sign_token(
     issued_at = now or datetime.now(UTC)
     if issued_at.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    claims: dict[str, Any] = {
-        **(extra_claims or {}),
+    claims: dict[str, Any] = {**(extra_claims or {})}
+    if roles:
+        claims["realm_access"] = {"roles": sorted(set(roles))}
+    if employee_id is not None:
+        claims["employee_id"] = employee_id
+    claims |= {
         "sub": subject,
         "scope": " ".join(sorted(set(scopes))),
         "iss": issuer,

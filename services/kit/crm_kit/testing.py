@@ -460,11 +460,20 @@ def http_client(app: Any) -> Any:
     )
 
 
-def bearer(keys: JwtKeys, *scopes: str, subject: str = "test-app", **kw: Any) -> dict[str, str]:
+def bearer(
+    keys: JwtKeys,
+    *scopes: str,
+    subject: str = "test-app",
+    roles: tuple[str, ...] = ("integration",),
+    **kw: Any,
+) -> dict[str, str]:
+    """An ``Authorization`` header for a development token: by default an internal app
+    (role ``integration``) holding ``scopes``; pass ``roles`` and ``employee_id`` for a person."""
     from crm_kit.auth import sign_token
 
     token = sign_token(
         keys.private_pem,
+        roles=roles,
         subject=subject,
         scopes=scopes,
         issuer=kw.pop("issuer", keys.issuer),

@@ -2,6 +2,11 @@
 
     crm-token keygen .stack/keys
     crm-token mint --sub billing-app --scope contacts:read --scope contacts:write
+    crm-token mint --sub console --scope proposals:write --role sales --employee <employee id>
+
+These are development tokens, for tests and scripts: people sign in through the OpenID Connect
+provider, whose tokens the services verify by its keys. A minted token acts as an internal app
+(role ``integration``) unless ``--role`` says otherwise.
 
 ``mint`` signs with ``--key`` or ``CRM_JWT_PRIVATE_KEY_FILE``, for the issuer and audience in
 ``CRM_JWT_ISSUER`` / ``CRM_JWT_AUDIENCE`` (defaults ``crm-local`` / ``crm``, as the services).
@@ -35,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "mint":
             print(_mint(args))
+            print(
+                "crm-token: a development token, signed with the development key; "
+                "services in production refuse it",
+                file=sys.stderr,
+            )
         else:
             for path in keygen(Path(args.directory), force=args.force):
                 print(path)
@@ -91,6 +101,8 @@ def _mint(args: argparse.Namespace) -> str:
             issuer=args.issuer,
             audience=args.audience,
             ttl_s=args.ttl,
+            roles=args.role or ["integration"],
+            employee_id=args.employee,
         )
     except ValueError as exc:
         raise _RefusedError(f"{key_file}: {exc}") from exc
@@ -111,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SERVICE:ACTION",
         help="a granted scope, e.g. contacts:read; repeat for more",
     )
+    mint.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a realm role (docs/authorization.md); repeat for more (default: integration)",
+    )
+    mint.add_argument("--employee", help="the employee id of contacts the token's person is")
     mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (3600)")
     mint.add_argument("--key", help="RSA private key PEM (default: $CRM_JWT_PRIVATE_KEY_FILE)")
     mint.add_argument(

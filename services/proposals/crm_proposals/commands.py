@@ -16,6 +16,9 @@ from crm_proposals.domain.proposal import Participant
 class Caller:
     subject: str
     admin: bool = False
+    employee_id: str | None = None
+    """The employee of contacts the caller is (None: an app on its own account)."""
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

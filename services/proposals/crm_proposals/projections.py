@@ -173,6 +173,7 @@ class KnownEmployee:
     employee_id: str
     name: str
     active: bool
+    department: str | None = None
 
 
 class Projections:
@@ -196,7 +197,9 @@ class Projections:
     async def employees(self, ids: set[str]) -> dict[str, KnownEmployee]:
         cursor = self.db[EMPLOYEES].find({"_id": {"$in": sorted(ids)}})
         return {
-            d["_id"]: KnownEmployee(d["_id"], d.get("name", ""), bool(d.get("active", True)))
+            d["_id"]: KnownEmployee(
+                d["_id"], d.get("name", ""), bool(d.get("active", True)), d.get("department")
+            )
             async for d in cursor
         }
 

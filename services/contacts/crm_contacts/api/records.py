@@ -30,10 +30,14 @@ MAX_CSV_BYTES = 2_000_000
     response_model=ContactOut,
     responses=problem_responses(409, 422),
     summary="Record a contact with a client (any department)",
+    description="`employee_id` is who made the contact: a person's token may name only its own "
+    "employee (claim `employee_id`); an app with the `integration` or `operator` role may name "
+    "any (docs/authorization.md).",
 )
 async def record_contact(
     body: ContactCreate, runtime: RuntimeDep, caller: Writer, response: Response
 ) -> ContactOut:
+    caller.check_acts_for(body.employee_id, "body.employee_id")
     record = await handlers.record_contact(runtime, body.to_command(), by=caller.subject)
     response.headers["Location"] = f"/contacts/{record.contact_id}"
     return ContactOut.of(record)

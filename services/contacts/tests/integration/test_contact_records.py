@@ -7,6 +7,7 @@ from typing import Any
 
 from crm_contacts.api.records import MAX_CSV_BYTES
 from crm_contracts.contacts import ContactRecorded
+from crm_kit.testing import bearer
 
 from .conftest import Contacts
 
@@ -164,3 +165,47 @@ async def test_a_csv_over_the_import_limit_is_refused_with_413_and_nothing_is_re
         "/contacts", params={"client_id": client["id"]}, headers=contacts.reader
     )
     assert stored.json()["items"] == []
+
+
+async def test_a_person_records_a_contact_as_themselves_and_not_as_a_colleague(
+    contacts: Contacts,
+) -> None:
+    client, person, me = await _setup(contacts)
+    colleague = await contacts.employee(department="service")
+
+    def signed_in(employee_id: str) -> dict[str, str]:
+        return bearer(
+            contacts.keys,
+            "contacts:read",
+            "contacts:write",
+            subject=f"user-{employee_id}",
+            roles=("sales",),
+            employee_id=employee_id,
+        )
+
+    def body(employee_id: str) -> dict[str, Any]:
+        return {
+            "client_id": client["id"],
+            "person_id": person["id"],
+            "employee_id": employee_id,
+            "kind": "call",
+            "direction": "outbound",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "summary": "Called about the offer",
+        }
+
+    as_colleague = await contacts.api.post(
+        "/contacts", json=body(colleague["id"]), headers=signed_in(me["id"])
+    )
+    assert as_colleague.status_code == 403
+    assert as_colleague.headers["content-type"] == "application/problem+json"
+    assert as_colleague.json()["field"] == "body.employee_id"
+    assert await contacts.db["contacts"].count_documents({"client_id": client["id"]}) == 0
+
+    as_me = await contacts.api.post("/contacts", json=body(me["id"]), headers=signed_in(me["id"]))
+    assert as_me.status_code == 201, as_me.text
+    # An internal app (role integration) records for the employee it names.
+    for_colleague = await contacts.api.post(
+        "/contacts", json=body(colleague["id"]), headers=contacts.writer
+    )
+    assert for_colleague.status_code == 201, for_colleague.text

@@ -96,6 +96,7 @@ def _token(keys: KeyPair, *scopes: str, **overrides: Any) -> str:
         scopes=scopes,
         issuer=overrides.pop("issuer", ISSUER),
         audience=overrides.pop("audience", AUDIENCE),
+        roles=overrides.pop("roles", ("integration",)),
         **overrides,
     )
 

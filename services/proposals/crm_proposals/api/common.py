@@ -28,7 +28,12 @@ IfMatch = Annotated[
 
 
 def caller_of(principal: Principal) -> Caller:
-    return Caller(subject=principal.subject, admin=ADMIN in principal.scopes)
+    return Caller(
+        subject=principal.subject,
+        admin=ADMIN in principal.scopes,
+        employee_id=principal.employee_id,
+        roles=principal.roles,
+    )
 
 
 __all__ = [

@@ -125,6 +125,8 @@ class Proposal:
     """Steps of the plan skipped although the mined model holds them decisive (their keys)."""
     client_merges: tuple[ClientMerge, ...] = ()
     draft_edits: list[DraftEdit] = field(default_factory=list)
+    registered_by: str | None = None
+    """The employee who registered it (its author; None: an app on its own account)."""
     version: int = 1
 
     @property
@@ -290,11 +292,13 @@ def register(
     curator_id: str,
     content: Content,
     now: datetime,
+    registered_by: str | None = None,
 ) -> Proposal:
     return Proposal(
         proposal_id=proposal_id,
         client_id=client_id,
         curator_id=curator_id,
+        registered_by=registered_by,
         status=S.DRAFT,
         registered_at=now,
         revisions=[make_revision(1, content, now, None)],

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from crm_contracts.base import ContractEvent
 from crm_contracts.values import PlanOrigin
+from crm_kit import access
 from crm_kit.clock import utc_now
-from crm_kit.problems import NotFound
+from crm_kit.problems import Forbidden, NotFound
 from crm_kit.runtime import Runtime
 
 from crm_proposals import events
@@ -117,6 +118,7 @@ async def act(runtime: Runtime, command: ActOnStep, caller: Caller) -> tuple[Pro
     proposal = await _load_by_step(runtime, command.step_id)
     check_version("proposal", proposal.proposal_id, proposal.version, command.expected_version)
     plan: Plan = proposal.live_plan()
+    await _check_may_move(runtime, proposal, plan.step(command.step_id), command.action, caller)
     now = utc_now()
     outgoing: list[ContractEvent] = []
     if command.action == "start":
@@ -144,6 +146,42 @@ async def act(runtime: Runtime, command: ActOnStep, caller: Caller) -> tuple[Pro
     )
     assert saved.plan is not None
     return saved, saved.plan.step(command.step_id)
+
+
+async def _check_may_move(
+    runtime: Runtime, proposal: Proposal, step: Step, action: str, caller: Caller
+) -> None:
+    """The data rules of ``crm_kit.access`` for a step: four eyes on an approval, and a person
+    moves only their own step or, as a department head, one of their department's."""
+    if action == "complete" and step.approval:
+        if access.DISCOUNT_APPROVER not in caller.roles or caller.employee_id is None:
+            raise Forbidden(
+                "an approval step is completed by a person with the discount-approver role",
+                extra={"rule": "four-eyes", "allowed_roles": [access.DISCOUNT_APPROVER]},
+            )
+        client = await Projections(runtime.db).client(proposal.client_id)
+        curator = client.curator_id if client else None
+        if caller.employee_id in {proposal.registered_by, proposal.curator_id, curator}:
+            raise Forbidden(
+                "four eyes: the proposal's author or its client's curator may not approve its "
+                "discount",
+                extra={"rule": "four-eyes"},
+            )
+        return
+    if action not in ("start", "complete", "skip") or access.INTEGRATION in caller.roles:
+        return
+    if step.assignee_id is None or step.assignee_id == caller.employee_id:
+        return
+    if access.DEPARTMENT_HEAD in caller.roles and caller.employee_id is not None:
+        known = await Projections(runtime.db).employees({step.assignee_id, caller.employee_id})
+        mine, theirs = known.get(caller.employee_id), known.get(step.assignee_id)
+        if mine and theirs and mine.department is not None and mine.department == theirs.department:
+            return
+    raise Forbidden(
+        f"step {step.step_id} is assigned to employee {step.assignee_id}: only they or the head "
+        "of their department may move it",
+        extra={"rule": "step-assignee"},
+    )
 
 
 async def assign(runtime: Runtime, command: AssignStep) -> tuple[Proposal, Step]:

@@ -159,6 +159,7 @@ async def register(runtime: Runtime, command: RegisterProposal, caller: Caller) 
             participants=command.participants,
         ),
         now=utc_now(),
+        registered_by=caller.employee_id,
     )
     return await ProposalRepository(runtime).add(proposal, [events.proposal_registered(proposal)])
 

@@ -52,6 +52,7 @@ def _to_doc(p: Proposal) -> Document:
         "_id": p.proposal_id,
         "client_id": p.client_id,
         "registered_at": p.registered_at,
+        "registered_by": p.registered_by,
         "revisions": [dump(Revision, r) for r in p.revisions],
         **_mutable_fields(p),
         **_flag_fields(p),
@@ -74,6 +75,7 @@ def from_doc(doc: Document) -> Proposal:
         flagged_steps=tuple(doc.get("flagged_steps") or ()),
         client_merges=tuple(load(ClientMerge, m) for m in doc.get("client_merges") or ()),
         draft_edits=[load(DraftEdit, e) for e in doc.get("draft_edits") or ()],
+        registered_by=doc.get("registered_by"),
         version=doc["version"],
     )
 

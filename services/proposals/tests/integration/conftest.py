@@ -61,6 +61,26 @@ class Crm:
     def auth(self, *scopes: str) -> dict[str, str]:
         return bearer(self.keys, *(scopes or ALL_SCOPES))
 
+    def signed_in(self, employee_id: str, *roles: str) -> dict[str, str]:
+        """A signed-in employee's token (proposals:read/write) with these realm roles."""
+        return bearer(
+            self.keys,
+            "proposals:read",
+            "proposals:write",
+            subject=f"user-{employee_id}",
+            roles=roles,
+            employee_id=employee_id,
+        )
+
+    async def post_as(
+        self, headers: dict[str, str], path: str, version: int, body: Any = None
+    ) -> httpx.Response:
+        response = await self.http.post(
+            path, json=body, headers={**headers, "If-Match": f'"{version}"'}
+        )
+        await self.settled()
+        return response
+
     def writer(self) -> dict[str, str]:
         return bearer(self.keys, "proposals:read", "proposals:write")
 

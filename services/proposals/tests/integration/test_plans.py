@@ -120,7 +120,9 @@ async def test_a_plan_generated_from_a_published_model_runs_its_workflow(crm: An
     assert "approval" in refused.json()["detail"]
 
     # Completing a step whose dependencies are open is refused, and nothing changes.
-    early = await crm.post(f"/steps/{steps['approve']['id']}/complete", version)
+    # The approval is the approver's (four eyes): the boss, signed in with that role.
+    approver = crm.signed_in(boss, "discount-approver", "department-head")
+    early = await crm.post_as(approver, f"/steps/{steps['approve']['id']}/complete", version)
     assert early.status_code == 409
     assert steps["qualify"]["id"] in early.json()["detail"]
     unchanged = await crm.http.get(f"/steps/{steps['approve']['id']}", headers=crm.auth())
@@ -129,7 +131,11 @@ async def test_a_plan_generated_from_a_published_model_runs_its_workflow(crm: An
     for key in ("qualify", "approve"):
         started = await crm.post(f"/steps/{steps[key]['id']}/start", version)
         assert started.status_code == 200, started.text
-        done = await crm.post(f"/steps/{steps[key]['id']}/complete", version + 1)
+        done = await crm.post_as(
+            approver if key == "approve" else crm.auth(),
+            f"/steps/{steps[key]['id']}/complete",
+            version + 1,
+        )
         assert done.status_code == 200, done.text
         assert done.json()["state"] == "done"
         version += 2
@@ -246,9 +252,11 @@ async def test_a_revision_raising_the_discount_again_needs_a_new_approval(crm: A
         body: dict[str, Any] = got.json()
         return body
 
+    approver = crm.signed_in(await crm.employee("Approver"), "discount-approver")
+
     async def approve(step_id: str, version: int) -> None:
         assert (await crm.post(f"/steps/{step_id}/start", version)).status_code == 200
-        done = await crm.post(f"/steps/{step_id}/complete", version + 1)
+        done = await crm.post_as(approver, f"/steps/{step_id}/complete", version + 1)
         assert done.status_code == 200, done.text
 
     pid = (await crm.proposal(client_id, [line(2_000)]))["id"]

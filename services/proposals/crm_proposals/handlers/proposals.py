@@ -281,8 +281,12 @@ async def change_status(runtime: Runtime, command: ChangeStatus) -> domain.Propo
     )
     outgoing: list[ContractEvent]
     if command.status is ProposalStatus.WON:
-        client = await Projections(runtime.db).client(proposal.client_id)
-        outgoing = [events.proposal_won(proposal, client.name if client else None, now)]
+        projections = Projections(runtime.db)
+        client = await projections.client(proposal.client_id)
+        contact = await projections.contact_person(
+            proposal.client_id, events.contact_candidates(proposal)
+        )
+        outgoing = [events.proposal_won(proposal, client, contact, now)]
     elif command.status is ProposalStatus.LOST:
         proposal.competitor = command.competitor
         outgoing = [events.proposal_lost(proposal, command.reason or "", command.competitor, now)]

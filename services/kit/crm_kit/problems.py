@@ -15,7 +15,9 @@ small whatever was sent.
 
 A field path starts with where the value came from (``body``, ``query``, ``path``, ``header``)
 and follows the value down: object keys joined with ``.``, list positions in brackets, e.g.
-``body.people[0].email``, whether the schema or a service's own rules found the fault.
+``body.people[0].email``, whether the schema or a service's own rules found the fault (a
+domain error's field that names no origin is a body field: ``answers[1].scale`` is shown as
+``body.answers[1].scale``).
 
 Every fault of a request is listed, not only the first: the schema's all together; a service's
 own checks, which run once the schema passed, through ``crm_kit.refusals`` (one refusal keeps
@@ -263,11 +265,25 @@ def field_path(loc: Sequence[int | str]) -> str:
     return path
 
 
+ORIGINS = ("body", "query", "path", "header")
+"""Where a request value comes from: the first part of every field path."""
+
+
+def request_path(field: str) -> str:
+    """A domain error's field as a request path: one naming no origin (``answers[1].scale``,
+    as domain modules name what they were given) is in the body (``body.answers[1].scale``)."""
+    if any(field == o or field.startswith((f"{o}.", f"{o}[")) for o in ORIGINS):
+        return field
+    return f"body.{field}" if field[:1] != "[" else f"body{field}"
+
+
 def refusal_error(exc: BaseException) -> FieldError:
-    """A domain refusal as a field error: its ``field`` (the request path, else ``body``), its
-    message, and its kind from its class (``InvalidChannel`` → ``invalid-channel``)."""
+    """A domain refusal as a field error: its ``field`` as a request path (``body`` if it
+    names none), its message, and its kind from its class (``InvalidChannel`` →
+    ``invalid-channel``)."""
+    field = getattr(exc, "field", None)
     return FieldError(
-        field=getattr(exc, "field", None) or "body",
+        field=request_path(field) if field else "body",
         message=str(exc),
         type=_kebab(type(exc).__name__),
     )
@@ -331,6 +347,10 @@ def install_problem_handlers(
             return listed.to_response(request.url.path)
         slug = _kebab(type(exc).__name__)
         field = getattr(exc, "field", None)
+        if field and status != 404:
+            # A 404 names the missing thing as the service knows it (often a path parameter);
+            # any other refusal is of a value the caller sent, named by its request path.
+            field = request_path(field)
         errors = [FieldError(field=field, message=str(exc), type=slug)] if field else []
         problem = Problem(
             str(exc) or None,

@@ -17,6 +17,7 @@ from crm_kit.problems import (
     PreconditionRequired,
     VersionConflict,
     install_problem_handlers,
+    request_path,
 )
 from crm_kit.refusals import Refusals
 from fastapi import FastAPI
@@ -234,11 +235,28 @@ async def test_a_registered_domain_error_maps_to_its_status(client: httpx.AsyncC
     assert body["detail"] == "a client named Acme is already registered"
     assert body["errors"] == [
         {
-            "field": "name",
+            "field": "body.name",
             "message": "a client named Acme is already registered",
             "type": "client-already-registered",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "shown"),
+    [
+        ("name", "body.name"),
+        ("answers[1].scale", "body.answers[1].scale"),
+        ("[2].email", "body[2].email"),
+        ("body.people[0].channels.email", "body.people[0].channels.email"),
+        ("query.cursor", "query.cursor"),
+        ("path.proposal_id", "path.proposal_id"),
+        ("header.if-match", "header.if-match"),
+        ("bodyweight", "body.bodyweight"),
+    ],
+)
+def test_a_domain_field_naming_no_origin_is_shown_as_a_body_field(field: str, shown: str) -> None:
+    assert request_path(field) == shown
 
 
 async def test_every_value_a_service_refuses_is_listed_in_one_problem(

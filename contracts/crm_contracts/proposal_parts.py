@@ -107,3 +107,24 @@ class SalesModelStep(ContractModel):
     depends_on: tuple[Id, ...] = ()
     required: bool = True
     approval: bool = False
+
+
+class ClientContact(ContractModel):
+    """The person on the client's side whom the back office contacts about the contract.
+
+    The proposal's client-side participant (a decision maker first), or else the client's
+    first person on record. Addresses are normalised as in contacts' ``ChannelAddresses``.
+    """
+
+    person_id: Id
+    name: str
+    position: str | None = None
+    role: str | None = None
+    """The person's role in the proposal (``decision_maker``...); ``None`` when the person is
+    not a participant of it but the client's first person on record."""
+    email: str | None = None
+    """Lower-cased e-mail address."""
+    phone: str | None = None
+    """Phone number in E.164."""
+    mobile: str | None = None
+    """Mobile number in E.164."""

@@ -12,8 +12,10 @@ from typing import ClassVar
 from pydantic import Field
 
 from crm_contracts.base import ContractEvent
+from crm_contracts.common import Address
 from crm_contracts.money import Money
 from crm_contracts.proposal_parts import (
+    ClientContact,
     PlanStep,
     PricedLines,
     ProposalParticipant,
@@ -22,6 +24,7 @@ from crm_contracts.proposal_parts import (
 from crm_contracts.topics import PROPOSALS
 from crm_contracts.values import (
     CatalogItemKind,
+    ClientKind,
     Id,
     PlanOrigin,
     ProposalStatus,
@@ -123,13 +126,18 @@ class ProposalStatusChanged(_ProposalFact):
     """A proposal moved between draft, presented and negotiation (or was withdrawn).
 
     Won and lost have their own facts. Consumed by contacts' timeline.
+
+    Schema version 2 added ``version``.
     """
 
     event_type: ClassVar[str] = "ProposalStatusChanged"
+    schema_version: ClassVar[int] = 2
     client_id: Id
     from_status: ProposalStatus
     to_status: ProposalStatus
     changed_at: UtcDatetime
+    version: int | None = Field(default=None, ge=1)
+    """The proposal's version after this move (``None`` in messages of schema version 1)."""
 
 
 class PlanGenerated(_ProposalFact):
@@ -186,16 +194,35 @@ class PlanStepCompleted(_ProposalFact):
 class ProposalWon(_ProposalFact, PricedLines):
     """The client accepted the proposal: the hand-over to the back office.
 
-    Carries everything logistics and finance need to act without asking anyone: the client,
-    the curator, the accepted revision's lines with quantities and prices, the totals and the
-    currency. Consumed by the back office and contacts' timeline.
+    Carries everything logistics and finance need to open a contract without asking anyone:
+    the proposal's version and the accepted revision, the client with its legal details (tax
+    id, country, legal address) and contact person, the curator, the accepted revision's lines
+    with quantities and prices, the totals and the currency. The client's details are the
+    proposals service's copy of contacts' facts at the moment of the win; a field contacts has
+    no value for is ``None``. Consumed by the back office and contacts' timeline.
+
+    Schema version 2 added ``version``, ``client_kind``, ``client_tax_id``,
+    ``client_country``, ``client_legal_address`` and ``client_contact``.
     """
 
     event_type: ClassVar[str] = "ProposalWon"
+    schema_version: ClassVar[int] = 2
     revision: int = Field(ge=1)
     """The revision the client accepted."""
+    version: int | None = Field(default=None, ge=1)
+    """The proposal's version after the win (``None`` in messages of schema version 1)."""
     client_id: Id
     client_name: str | None = None
+    client_kind: ClientKind | None = None
+    """An organisation or a private person."""
+    client_tax_id: str | None = None
+    """The client's tax id (INN, BIN, UNP...) as contacts normalised it."""
+    client_country: str | None = None
+    """ISO 3166-1 alpha-2 code of the client's country."""
+    client_legal_address: Address | None = None
+    """The client's legal address (kind ``legal``), else its first address on record."""
+    client_contact: ClientContact | None = None
+    """Whom the back office contacts on the client's side."""
     curator_id: Id
     """The employee id of the client's curator."""
     title: str
@@ -204,10 +231,16 @@ class ProposalWon(_ProposalFact, PricedLines):
 
 
 class ProposalLost(_ProposalFact):
-    """The client turned the proposal down. Consumed by contacts' timeline and mining."""
+    """The client turned the proposal down. Consumed by contacts' timeline and mining.
+
+    Schema version 2 added ``version``.
+    """
 
     event_type: ClassVar[str] = "ProposalLost"
+    schema_version: ClassVar[int] = 2
     revision: int = Field(ge=1)
+    version: int | None = Field(default=None, ge=1)
+    """The proposal's version after the loss (``None`` in messages of schema version 1)."""
     client_id: Id
     curator_id: Id
     reason: str

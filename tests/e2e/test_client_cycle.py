@@ -173,7 +173,7 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
             )
             assert (item["code"], item["list_price"]) == (code, _minor(price))
 
-        async def client(name: str, region: str) -> str:
+        async def client(name: str, region: str, **legal: Any) -> str:
             body = {
                 "name": name,
                 "region": region,
@@ -181,6 +181,7 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
                 "size": "medium",
                 "tags": [tag],
                 "field_of_activity": {"code": "machinery", "label": "Machinery"},
+                **legal,
             }
             created = _ok(await http.post(f"{CONTACTS}/clients", json=body), 201)
             assert (created["status"], created["source"]["kind"]) == ("potential", "manual")
@@ -198,7 +199,18 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
             return str(created["id"])
 
         addr = {k: f"{k}-{run}@client.example" for k in ("a1", "a2", "b1", "b2", "c1", "d1")}
-        alpha = await client(f"ООО Альфа {run}", "Moscow")
+        # A 10-digit INN of this run's own, so no earlier run's alpha looks like a duplicate.
+        alpha_tax_id = str(int(run, 16) % 10**10).zfill(10)
+        alpha_address = {
+            "kind": "legal",
+            "text": "ул. Тверская, 7",
+            "city": "Москва",
+            "postal_code": "125009",
+            "country": "RU",
+        }
+        alpha = await client(
+            f"ООО Альфа {run}", "Moscow", tax_id=alpha_tax_id, addresses=[alpha_address]
+        )
         beta = await client(f"Beta Machines {run}", "Moscow")
         gamma = await client(f"ЗАО Гамма {run}", "Moscow")
         delta = await client(f"Delta Kazan {run}", "Kazan")  # outside the portrait
@@ -919,11 +931,30 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
             await consumer.stop()
         payload = envelope["payload"]
         assert envelope["key"] == station["id"]
+        assert envelope["schema_version"] == 2
         assert (payload["client_id"], payload["curator_id"], payload["revision"]) == (
             alpha,
             curator,
             1,
         )
+        # What a back office needs to open the contract: the version won, the client's legal
+        # details and the person to talk to (the proposal's decision maker, a1).
+        assert payload["version"] == won["version"]
+        assert (payload["client_name"], payload["client_kind"]) == (
+            f"ООО Альфа {run}",
+            "organisation",
+        )
+        assert (payload["client_tax_id"], payload["client_country"]) == (alpha_tax_id, "RU")
+        assert payload["client_legal_address"] == alpha_address
+        assert payload["client_contact"] == {
+            "person_id": a1,
+            "name": "Анна Смирнова",
+            "position": "Engineer",
+            "role": "decision_maker",
+            "email": addr["a1"],
+            "phone": None,
+            "mobile": None,
+        }
         assert payload["currency"] == "RUB"
         assert [
             (
@@ -983,13 +1014,30 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
             ("contact", "contacts"),  # the curator's talk with a1
             ("proposal_registered", "proposals"),
             ("proposal_registered", "proposals"),
+            ("proposal_status_changed", "proposals"),
+            ("proposal_status_changed", "proposals"),
+            ("proposal_status_changed", "proposals"),
             ("proposal_won", "proposals"),
             ("proposal_lost", "proposals"),
         ], [(e["at"], e["kind"], e["summary"]) for e in entries]
         answers = [e["summary"] for e in told_story if e["kind"] == "answered"]
         assert answers == ["Invitation accepted", "Invitation declined"]
-        registered = [e["refs"]["proposal_id"] for e in told_story if e["kind"].startswith("prop")]
-        assert registered == [station["id"], spare["id"], station["id"], spare["id"]]
+        about = [e["refs"]["proposal_id"] for e in told_story if e["kind"].startswith("prop")]
+        assert about == [
+            station["id"],
+            spare["id"],
+            station["id"],
+            station["id"],
+            spare["id"],
+            station["id"],
+            spare["id"],
+        ]
+        moves = [e["summary"] for e in told_story if e["kind"] == "proposal_status_changed"]
+        assert moves == [
+            "Proposal draft → presented",
+            "Proposal presented → negotiation",
+            "Proposal draft → presented",
+        ]
         invitations = [e for e in entries if e["summary"] == "invitation delivered by email"]
         assert sorted(e["refs"]["person_id"] for e in invitations) == sorted([a1, a2])
 

@@ -8,8 +8,20 @@ from typing import Any
 from crm_contracts import notify as nt
 from crm_contracts import proposals as pr
 from crm_contracts.base import ContractEvent
-from crm_contracts.examples._shared import AT, CLIENT, EMPLOYEE, EVENT, GUEST, PLAN, PROPOSAL, rub
+from crm_contracts.common import Address
+from crm_contracts.examples._shared import (
+    AT,
+    CLIENT,
+    EMPLOYEE,
+    EVENT,
+    GUEST,
+    PERSON,
+    PLAN,
+    PROPOSAL,
+    rub,
+)
 from crm_contracts.proposal_parts import (
+    ClientContact,
     LineDiscount,
     PlanStep,
     ProposalLine,
@@ -19,6 +31,7 @@ from crm_contracts.proposal_parts import (
 from crm_contracts.values import (
     CatalogItemKind,
     Channel,
+    ClientKind,
     DiscountKind,
     FailureKind,
     NotificationKind,
@@ -106,6 +119,7 @@ def proposals_examples() -> list[ContractEvent]:
             from_status=ProposalStatus.DRAFT,
             to_status=ProposalStatus.PRESENTED,
             changed_at=AT,
+            version=2,
         ),
         pr.PlanGenerated(
             proposal_id=PROPOSAL,
@@ -137,8 +151,27 @@ def proposals_examples() -> list[ContractEvent]:
             **PRICED,
             proposal_id=PROPOSAL,
             revision=2,
+            version=5,
             client_id=CLIENT,
             client_name="OOO Severstroy",
+            client_kind=ClientKind.ORGANISATION,
+            client_tax_id="7701234567",
+            client_country="RU",
+            client_legal_address=Address(
+                kind="legal",
+                text="ul. Tverskaya 7, office 12",
+                city="Moscow",
+                postal_code="125009",
+                country="RU",
+            ),
+            client_contact=ClientContact(
+                person_id=PERSON,
+                name="Irina Petrova",
+                position="Procurement director",
+                role="decision_maker",
+                email="i.petrova@example.com",
+                mobile="+79161234567",
+            ),
             curator_id=EMPLOYEE,
             title="Installation works",
             won_at=AT,
@@ -150,6 +183,7 @@ def proposals_examples() -> list[ContractEvent]:
             curator_id=EMPLOYEE,
             reason="Price",
             lost_at=AT,
+            version=3,
         ),
         pr.SalesModelPublished(
             model_id="sm-1",

@@ -252,13 +252,30 @@ def _proposal_revised(e: p.ProposalRevised) -> Fact:
     )
 
 
+def _version(version: int | None) -> str | None:
+    return str(version) if version is not None else None
+
+
+def _proposal_status_changed(e: p.ProposalStatusChanged) -> Fact:
+    # Keyed by the move itself (target and time), which messages of either schema version
+    # carry, so a redelivery or a producer's replay lands on the same entry.
+    return Fact(
+        e.client_id,
+        e.changed_at,
+        "proposal_status_changed",
+        f"Proposal {_label(e.from_status)} → {_label(e.to_status)}",
+        {"proposal_id": e.proposal_id, "version": _version(e.version)},
+        f"proposal_status_changed:{e.proposal_id}:{e.to_status.value}:{e.changed_at.isoformat()}",
+    )
+
+
 def _proposal_won(e: p.ProposalWon) -> Fact:
     return Fact(
         e.client_id,
         e.won_at,
         "proposal_won",
         f"Proposal won: {e.title}",
-        {"proposal_id": e.proposal_id},
+        {"proposal_id": e.proposal_id, "revision": str(e.revision), "version": _version(e.version)},
         f"proposal_won:{e.proposal_id}",
     )
 
@@ -269,7 +286,7 @@ def _proposal_lost(e: p.ProposalLost) -> Fact:
         e.lost_at,
         "proposal_lost",
         f"Proposal lost: {e.reason}",
-        {"proposal_id": e.proposal_id},
+        {"proposal_id": e.proposal_id, "revision": str(e.revision), "version": _version(e.version)},
         f"proposal_lost:{e.proposal_id}",
     )
 
@@ -308,6 +325,7 @@ FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     k.AttendanceRecorded: _attendance,
     p.ProposalRegistered: _proposal_registered,
     p.ProposalRevised: _proposal_revised,
+    p.ProposalStatusChanged: _proposal_status_changed,
     p.ProposalWon: _proposal_won,
     p.ProposalLost: _proposal_lost,
     n.NotificationDelivered: _delivered,

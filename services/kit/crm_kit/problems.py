@@ -15,7 +15,14 @@ small whatever was sent.
 
 A field path starts with where the value came from (``body``, ``query``, ``path``, ``header``)
 and follows the value down: object keys joined with ``.``, list positions in brackets, e.g.
-``body.people[0].email``.
+``body.people[0].email``, whether the schema or a service's own rules found the fault (a
+domain error's field that names no origin is a body field: ``answers[1].scale`` is shown as
+``body.answers[1].scale``).
+
+Every fault of a request is listed, not only the first: the schema's all together; a service's
+own checks, which run once the schema passed, through ``crm_kit.refusals`` (one refusal keeps
+its own type, e.g. ``invalid-channel``; several are one ``invalid-input`` problem whose errors
+each name their kind).
 
 409 or 412? ``VersionConflict`` (412) is only for a failed ``If-Match`` precondition: the client
 sent the version it read and the resource has moved on since. ``Conflict`` (409) is for a request
@@ -41,6 +48,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crm_kit.refusals import Refused, refusals_of
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +265,30 @@ def field_path(loc: Sequence[int | str]) -> str:
     return path
 
 
+ORIGINS = ("body", "query", "path", "header")
+"""Where a request value comes from: the first part of every field path."""
+
+
+def request_path(field: str) -> str:
+    """A domain error's field as a request path: one naming no origin (``answers[1].scale``,
+    as domain modules name what they were given) is in the body (``body.answers[1].scale``)."""
+    if any(field == o or field.startswith((f"{o}.", f"{o}[")) for o in ORIGINS):
+        return field
+    return f"body.{field}" if field[:1] != "[" else f"body{field}"
+
+
+def refusal_error(exc: BaseException) -> FieldError:
+    """A domain refusal as a field error: its ``field`` as a request path (``body`` if it
+    names none), its message, and its kind from its class (``InvalidChannel`` →
+    ``invalid-channel``)."""
+    field = getattr(exc, "field", None)
+    return FieldError(
+        field=request_path(field) if field else "body",
+        message=str(exc),
+        type=_kebab(type(exc).__name__),
+    )
+
+
 def install_problem_handlers(
     app: FastAPI, domain_errors: Mapping[type[Exception], int] | None = None
 ) -> None:
@@ -264,8 +297,12 @@ def install_problem_handlers(
     ``domain_errors`` maps a service's domain exceptions to statuses in one place; the
     exception's ``str()`` becomes ``detail`` and an optional ``field`` attribute names the
     offending field. A subclass inherits its base class's status unless mapped itself.
+    An exception carrying several refusals (``crm_kit.refusals.Refused``, 422 unless mapped)
+    is one ``invalid-input`` problem whose ``errors`` lists each, as a body the schema refused
+    in several places is.
     """
     statuses = dict(domain_errors or {})
+    statuses.setdefault(Refused, 422)
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
@@ -301,8 +338,19 @@ def install_problem_handlers(
 
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         status = next(statuses[cls] for cls in type(exc).__mro__ if cls in statuses)
+        several = refusals_of(exc)
+        if several:
+            # One request wrong in several places: one problem listing each, like a body the
+            # schema refused in several places.
+            listed = InvalidInput([refusal_error(e) for e in several])
+            listed.status = status
+            return listed.to_response(request.url.path)
         slug = _kebab(type(exc).__name__)
         field = getattr(exc, "field", None)
+        if field and status != 404:
+            # A 404 names the missing thing as the service knows it (often a path parameter);
+            # any other refusal is of a value the caller sent, named by its request path.
+            field = request_path(field)
         errors = [FieldError(field=field, message=str(exc), type=slug)] if field else []
         problem = Problem(
             str(exc) or None,

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from crm_contracts.money import Money
 from crm_contracts.proposal_parts import (
+    ClientContact,
     LineDiscount,
     PlanStep,
     ProposalLine,
@@ -26,13 +27,14 @@ from crm_contracts.proposals import (
     ProposalWon,
     SalesModelPublished,
 )
-from crm_contracts.values import DiscountKind, StepOutcome
+from crm_contracts.values import DiscountKind, ProposalSide, StepOutcome
 
 from crm_proposals.domain.catalogue import CatalogItem
 from crm_proposals.domain.plan import Plan, Step, StepState
 from crm_proposals.domain.pricing import PricedLine, Totals
 from crm_proposals.domain.proposal import Proposal, Revision, StatusChange
 from crm_proposals.domain.sales_model import ModelVersion, SalesModel
+from crm_proposals.projections import KnownClient, KnownPerson
 
 
 def _money(amount: int, currency: str) -> Money:
@@ -156,6 +158,8 @@ def proposal_revised(p: Proposal, r: Revision) -> ProposalRevised:
     )
 
 
+# A status move is saved as one write on top of the version the caller named, so the facts
+# it causes carry the version the proposal has after it: the loaded one plus one.
 def status_changed(p: Proposal, change: StatusChange) -> ProposalStatusChanged:
     return ProposalStatusChanged(
         proposal_id=p.proposal_id,
@@ -163,16 +167,56 @@ def status_changed(p: Proposal, change: StatusChange) -> ProposalStatusChanged:
         from_status=change.from_status,
         to_status=change.to_status,
         changed_at=change.at,
+        version=p.version + 1,
     )
 
 
-def proposal_won(p: Proposal, client_name: str | None, at: datetime) -> ProposalWon:
+def contact_candidates(p: Proposal) -> tuple[str, ...]:
+    """The client-side participants' person ids, decision makers first."""
+    people = [x for x in p.current.participants if x.side is ProposalSide.CLIENT and x.person_id]
+    people.sort(key=lambda x: x.role != "decision_maker")  # stable: otherwise as entered
+    return tuple(dict.fromkeys(x.person_id for x in people if x.person_id))
+
+
+def _client_contact(p: Proposal, person: KnownPerson | None) -> ClientContact | None:
+    if person is None:
+        return None
+    role = next(
+        (
+            x.role
+            for x in p.current.participants
+            if x.side is ProposalSide.CLIENT and x.person_id == person.person_id
+        ),
+        None,
+    )
+    return ClientContact(
+        person_id=person.person_id,
+        name=person.name,
+        position=person.position,
+        role=role,
+        email=person.email,
+        phone=person.phone,
+        mobile=person.mobile,
+    )
+
+
+def proposal_won(
+    p: Proposal, client: KnownClient | None, contact: KnownPerson | None, at: datetime
+) -> ProposalWon:
+    """The hand-over: the accepted revision, and the client as proposals' copy of contacts'
+    facts describes it now (``None`` where contacts has not told proposals yet)."""
     r = p.current
     return ProposalWon(
         proposal_id=p.proposal_id,
         revision=r.number,
+        version=p.version + 1,
         client_id=p.client_id,
-        client_name=client_name,
+        client_name=client.name if client else None,
+        client_kind=client.kind if client else None,
+        client_tax_id=client.tax_id if client else None,
+        client_country=client.country if client else None,
+        client_legal_address=client.legal_address if client else None,
+        client_contact=_client_contact(p, contact),
         curator_id=p.curator_id,
         title=r.title,
         valid_until=r.valid_until,
@@ -187,6 +231,7 @@ def proposal_lost(p: Proposal, reason: str, competitor: str | None, at: datetime
     return ProposalLost(
         proposal_id=p.proposal_id,
         revision=p.current.number,
+        version=p.version + 1,
         client_id=p.client_id,
         curator_id=p.curator_id,
         reason=reason,

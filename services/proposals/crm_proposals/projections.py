@@ -1,5 +1,6 @@
-"""Read models proposals keeps of contacts' facts: clients, their curators, their people,
-employees, and the contact records linked to a proposal.
+"""Read models proposals keeps of contacts' facts: clients (with the legal details a won deal
+hands to the back office), their curators, their people (with the addresses the back office
+reaches them at), employees, and the contact records linked to a proposal.
 
 Every handler is idempotent on its own: state-carrying facts replace the copy only when their
 version is newer, curator assignments only when they are later, contact records are upserted
@@ -10,9 +11,11 @@ replayed event changes nothing.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crm_contracts.common import Address
 from crm_contracts.contacts import (
     ClientRegistered,
     ClientsMerged,
@@ -26,6 +29,7 @@ from crm_contracts.contacts import (
     PersonUpdated,
 )
 from crm_contracts.envelope import Envelope
+from crm_contracts.values import ClientKind
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 from pymongo.asynchronous.collection import AsyncCollection
@@ -57,15 +61,28 @@ async def _upsert_guarded(
         )
 
 
+def _legal_address(addresses: tuple[Address, ...]) -> Address | None:
+    """The address a contract names: the legal one, else the first on record."""
+    return next((a for a in addresses if a.kind == "legal"), addresses[0] if addresses else None)
+
+
 async def on_client_state(
     rt: Runtime, event: ClientRegistered | ClientUpdated, _: Envelope
 ) -> None:
+    address = _legal_address(event.addresses)
     await _upsert_guarded(
         rt.db[CLIENTS],
         event.client_id,
         "version",
         event.version,
-        {"name": event.name, "status": event.status.value},
+        {
+            "name": event.name,
+            "status": event.status.value,
+            "kind": event.kind.value,
+            "tax_id": event.tax_id,
+            "country": event.country,
+            "legal_address": address.model_dump(mode="json") if address else None,
+        },
     )
 
 
@@ -111,13 +128,17 @@ async def on_clients_merged(rt: Runtime, event: ClientsMerged, _: Envelope) -> N
 
 
 async def on_person_state(rt: Runtime, event: PersonAdded | PersonUpdated, _: Envelope) -> None:
-    await _upsert_guarded(
-        rt.db[PEOPLE],
-        event.person_id,
-        "version",
-        event.version,
-        {"client_id": event.client_id, "name": event.name},
-    )
+    fields: dict[str, Any] = {
+        "client_id": event.client_id,
+        "name": event.name,
+        "position": event.position,
+        "email": event.channels.email,
+        "phone": event.channels.phone,
+        "mobile": event.channels.mobile,
+    }
+    if isinstance(event, PersonAdded):
+        fields["added_at"] = event.added_at  # orders a client's people: the first is the fallback
+    await _upsert_guarded(rt.db[PEOPLE], event.person_id, "version", event.version, fields)
 
 
 async def on_employee_state(
@@ -166,6 +187,35 @@ class KnownClient:
     status: str | None
     curator_id: str | None
     merged_into: str | None
+    kind: ClientKind | None = None
+    tax_id: str | None = None
+    country: str | None = None
+    legal_address: Address | None = None
+
+
+@dataclass(frozen=True)
+class KnownPerson:
+    """A client's person as contacts last described them."""
+
+    person_id: str
+    client_id: str
+    name: str
+    position: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+
+    @classmethod
+    def of(cls, doc: Document) -> KnownPerson:
+        return cls(
+            person_id=doc["_id"],
+            client_id=doc["client_id"],
+            name=doc.get("name") or "",
+            position=doc.get("position"),
+            email=doc.get("email"),
+            phone=doc.get("phone"),
+            mobile=doc.get("mobile"),
+        )
 
 
 @dataclass(frozen=True)
@@ -186,12 +236,17 @@ class Projections:
         doc = await self.db[CLIENTS].find_one({"_id": client_id})
         if doc is None or ("version" not in doc and "merged_into" not in doc):
             return None  # only a curator assignment arrived so far: not yet registered
+        address = doc.get("legal_address")
         return KnownClient(
             client_id,
             doc.get("name"),
             doc.get("status"),
             doc.get("curator_id"),
             doc.get("merged_into"),
+            kind=ClientKind(doc["kind"]) if doc.get("kind") else None,
+            tax_id=doc.get("tax_id"),
+            country=doc.get("country"),
+            legal_address=Address.model_validate(address) if address else None,
         )
 
     async def employees(self, ids: set[str]) -> dict[str, KnownEmployee]:
@@ -207,6 +262,24 @@ class Projections:
         """Person id → the client the person belongs to, for the known ones."""
         cursor = self.db[PEOPLE].find({"_id": {"$in": sorted(ids)}}, {"client_id": 1})
         return {d["_id"]: d["client_id"] async for d in cursor}
+
+    async def contact_person(
+        self, client_id: str, candidates: Sequence[str] = ()
+    ) -> KnownPerson | None:
+        """The first of ``candidates`` (person ids, in order of preference) known as the
+        client's person, else the client's first person on record, else ``None``."""
+        if candidates:
+            cursor = self.db[PEOPLE].find(
+                {"_id": {"$in": list(candidates)}, "client_id": client_id}
+            )
+            known = {d["_id"]: d async for d in cursor}
+            for person_id in candidates:
+                if person_id in known:
+                    return KnownPerson.of(known[person_id])
+        cursor = self.db[PEOPLE].find({"client_id": client_id}).sort([("added_at", 1), ("_id", 1)])
+        async for doc in cursor.limit(1):
+            return KnownPerson.of(doc)
+        return None
 
     async def contacts_of(self, proposal_id: str) -> list[Document]:
         cursor = (

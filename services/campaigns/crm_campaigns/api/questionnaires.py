@@ -5,7 +5,15 @@ from __future__ import annotations
 from crm_contracts.values import ResponseChannel
 from crm_kit.clock import utc_now
 from crm_kit.http import IdPath
-from crm_kit.problems import FieldError, InvalidInput, NotFound, problem_responses
+from crm_kit.problems import (
+    MAX_LISTED_ERRORS,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    field_path,
+    problem_responses,
+)
+from crm_kit.refusals import Refused, refusals_of
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -257,8 +265,10 @@ async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep
             status_code=409,
             error=True,
         )
-    except CampaignsError as exc:
-        return await _page(runtime, token, error=str(exc), status_code=422)
+    except (CampaignsError, Refused) as exc:
+        # Every answer that does not fit, not only the first.
+        told = "; ".join(str(e) for e in refusals_of(exc) or (exc,))
+        return await _page(runtime, token, error=told[:500], status_code=422)
     return pages.message(q.title, "Thank you for your answers.")
 
 
@@ -290,6 +300,8 @@ def _form_answers(q: Questionnaire, form: FormData) -> tuple[list[AnswerBody], R
 
 
 def _form_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"Please check your answers ({where[:60]}): {first['msg'][:200]}"
+    """Every fault of the form, each at its path (``[0].scale``), in one short sentence."""
+    told = "; ".join(
+        f"{field_path(e['loc'])[:60]}: {e['msg'][:120]}" for e in exc.errors()[:MAX_LISTED_ERRORS]
+    )
+    return f"Please check your answers ({told})"[:500]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from crm_kit.refusals import Refusals
+
 from crm_campaigns.domain.errors import InvalidQuestionnaire
 
 
@@ -74,44 +76,56 @@ class CheckedResponse:
 def check_response(
     questionnaire: Questionnaire, answers: tuple[GivenAnswer, ...]
 ) -> CheckedResponse:
-    """Every answer fits its question; every required question is answered."""
+    """Every answer fits its question; every required question is answered. Every answer
+    that does not is refused, not only the first."""
     checked: list[tuple[Question, GivenAnswer]] = []
     codes: list[str] = []
     seen: set[str] = set()
+    refusals = Refusals(InvalidQuestionnaire)
     for index, given in enumerate(answers):
-        q = questionnaire.question(given.question_id)
-        where = f"answers[{index}]"
-        if q.question_id in seen:
-            raise InvalidQuestionnaire(f"question {q.question_id} answered twice", field=where)
-        seen.add(q.question_id)
-        if q.kind in (
-            QuestionKind.SINGLE_CHOICE,
-            QuestionKind.MULTIPLE_CHOICE,
-            QuestionKind.PRODUCT_INTEREST,
-        ):
-            unknown = [c for c in given.choices if c not in q.options]
-            if unknown:
-                raise InvalidQuestionnaire(
-                    f"{', '.join(unknown)} is not an option of {q.question_id}",
-                    field=f"{where}.choices",
-                )
-            if q.kind == QuestionKind.SINGLE_CHOICE and len(given.choices) > 1:
-                raise InvalidQuestionnaire(
-                    f"{q.question_id} takes one choice", field=f"{where}.choices"
-                )
-            if q.kind == QuestionKind.PRODUCT_INTEREST:
-                codes.extend(c for c in given.choices if c not in codes)
-        if q.kind == QuestionKind.SCALE and (given.scale is None or not 1 <= given.scale <= 5):
-            raise InvalidQuestionnaire(
-                f"{q.question_id} takes a value from 1 to 5", field=f"{where}.scale"
-            )
-        checked.append((q, given))
+        with refusals.check():
+            checked.append(_checked_answer(questionnaire, given, f"answers[{index}]", seen, codes))
     for q in questionnaire.questions:
         if q.required and q.question_id not in seen:
-            raise InvalidQuestionnaire(
-                f"question {q.question_id} must be answered", field="answers"
-            )
+            with refusals.check():
+                raise InvalidQuestionnaire(
+                    f"question {q.question_id} must be answered", field="answers"
+                )
+    refusals.raise_if_any()
     return CheckedResponse(tuple(checked), tuple(codes))
+
+
+def _checked_answer(
+    questionnaire: Questionnaire, given: GivenAnswer, where: str, seen: set[str], codes: list[str]
+) -> tuple[Question, GivenAnswer]:
+    q = next((x for x in questionnaire.questions if x.question_id == given.question_id), None)
+    if q is None:
+        raise InvalidQuestionnaire(f"no question {given.question_id}", field=f"{where}.question_id")
+    if q.question_id in seen:
+        raise InvalidQuestionnaire(f"question {q.question_id} answered twice", field=where)
+    seen.add(q.question_id)
+    if q.kind in (
+        QuestionKind.SINGLE_CHOICE,
+        QuestionKind.MULTIPLE_CHOICE,
+        QuestionKind.PRODUCT_INTEREST,
+    ):
+        unknown = [c for c in given.choices if c not in q.options]
+        if unknown:
+            raise InvalidQuestionnaire(
+                f"{', '.join(unknown)} is not an option of {q.question_id}",
+                field=f"{where}.choices",
+            )
+        if q.kind == QuestionKind.SINGLE_CHOICE and len(given.choices) > 1:
+            raise InvalidQuestionnaire(
+                f"{q.question_id} takes one choice", field=f"{where}.choices"
+            )
+        if q.kind == QuestionKind.PRODUCT_INTEREST:
+            codes.extend(c for c in given.choices if c not in codes)
+    if q.kind == QuestionKind.SCALE and (given.scale is None or not 1 <= given.scale <= 5):
+        raise InvalidQuestionnaire(
+            f"{q.question_id} takes a value from 1 to 5", field=f"{where}.scale"
+        )
+    return q, given
 
 
 def anonymous_answers_bound(capacity: int | None, *, per_seat: int, most: int) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from crm_contracts.base import ContractEvent
 from crm_kit.clock import utc_now
 from crm_kit.problems import VersionConflict
+from crm_kit.refusals import Refusals
 from crm_kit.runtime import Runtime
 
 from crm_campaigns import facts, projections
@@ -132,18 +133,22 @@ async def add_participants(runtime: Runtime, event_id: str, body: AddParticipant
     now = utc_now()
     people = await directory.people(runtime.db, [r.person_id for r in body.people])
     employees = await directory.employees(runtime.db, [r.employee_id for r in body.employees])
+    refusals = Refusals(UnknownPerson)  # every unknown one named, not only the first
     for i, ref in enumerate(body.people):
         if ref.person_id not in people or "name" not in people[ref.person_id]:
-            raise UnknownPerson(
-                f"person {ref.person_id} is not known to campaigns",
-                field=f"body.people[{i}].person_id",
-            )
+            with refusals.check():
+                raise UnknownPerson(
+                    f"person {ref.person_id} is not known to campaigns",
+                    field=f"body.people[{i}].person_id",
+                )
     for i, eref in enumerate(body.employees):
         if eref.employee_id not in employees:
-            raise UnknownPerson(
-                f"employee {eref.employee_id} is not known to campaigns",
-                field=f"body.employees[{i}].employee_id",
-            )
+            with refusals.check():
+                raise UnknownPerson(
+                    f"employee {eref.employee_id} is not known to campaigns",
+                    field=f"body.employees[{i}].employee_id",
+                )
+    refusals.raise_if_any()
     statuses = await projections.client_statuses(
         runtime.db, [p.get("client_id", "") for p in people.values()]
     )

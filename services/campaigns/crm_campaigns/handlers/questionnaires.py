@@ -20,6 +20,7 @@ from crm_contracts.common import ChannelAddresses
 from crm_contracts.values import Channel, NeedsSource, QuestionKind, ResponseChannel
 from crm_kit.clock import utc_now
 from crm_kit.problems import Conflict, FieldError, InvalidInput, VersionConflict
+from crm_kit.refusals import Refused, refusals_of
 from crm_kit.runtime import Runtime
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
@@ -349,12 +350,13 @@ async def import_responses(runtime: Runtime, event_id: str, text: str) -> list[I
                 result.errors.append(
                     FieldError(field=column, message=error["msg"], type=error["type"])
                 )
-        except CampaignsError as exc:
-            column = exc.field or "row"
-            if column.startswith("answers[") and "]" in column:
-                index = int(column[len("answers[") : column.index("]")])
-                column = answers[index].question_id if index < len(answers) else "row"
-            result.errors.append(
-                FieldError(field=column, message=str(exc), type=type(exc).__name__)
-            )
+        except (CampaignsError, Refused) as exc:
+            for refusal in refusals_of(exc) or (exc,):
+                column = getattr(refusal, "field", None) or "row"
+                if column.startswith("answers[") and "]" in column:
+                    index = int(column[len("answers[") : column.index("]")])
+                    column = answers[index].question_id if index < len(answers) else "row"
+                result.errors.append(
+                    FieldError(field=column, message=str(refusal), type=type(refusal).__name__)
+                )
     return results

@@ -60,6 +60,29 @@ def submitted_and_needs(
     )
 
 
+async def test_every_answer_that_does_not_fit_is_refused_at_its_body_path(
+    campaigns: Campaigns,
+) -> None:
+    c = campaigns
+    eid, _ = await event_with_questionnaire(c)
+    bad = await c.http.post(
+        f"/events/{eid}/questionnaire/responses",
+        json={"answers": [{"question_id": "rating", "scale": 9},
+                          {"question_id": "format", "choices": ["Seminar"]},
+                          {"question_id": "interest", "choices": ["NO-SUCH"]},
+                          {"question_id": "nothing-like-it", "text": "?"}]},
+        headers=c.write(),
+    )  # fmt: skip
+    assert bad.status_code == 422, bad.text
+    problem = bad.json()
+    assert problem["type"] == "https://crm.example/problems/invalid-input"
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+        ("body.answers[0].scale", "invalid-questionnaire"),
+        ("body.answers[2].choices", "invalid-questionnaire"),
+        ("body.answers[3].question_id", "invalid-questionnaire"),
+    ]
+
+
 async def test_a_paper_questionnaire_keyed_in_through_the_api(
     stack: StackEndpoints, campaigns: Campaigns
 ) -> None:
@@ -97,7 +120,7 @@ async def test_a_paper_questionnaire_keyed_in_through_the_api(
         headers=c.write(),
     )  # fmt: skip
     assert bad.status_code == 422
-    assert bad.json()["errors"][0]["field"] == "answers[1].scale"
+    assert bad.json()["errors"][0]["field"] == "body.answers[1].scale"
 
     envelopes = await our_facts(
         stack, since, eid, until=lambda es: any(e.event_type == "NeedsIdentified" for e in es)

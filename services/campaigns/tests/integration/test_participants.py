@@ -86,6 +86,18 @@ async def test_an_unknown_participant_is_refused_naming_the_field(
     response = await add(campaigns, event["id"], people=[{"person_id": "nobody"}])
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "body.people[0].person_id"
+    several = await add(
+        campaigns,
+        event["id"],
+        people=[{"person_id": "nobody"}, {"person_id": "no-one-either"}],
+        employees=[{"employee_id": "no-such-employee"}],
+    )
+    assert several.status_code == 422
+    assert [e["field"] for e in several.json()["errors"]] == [
+        "body.people[0].person_id",
+        "body.people[1].person_id",
+        "body.employees[0].employee_id",
+    ]
     missing = await campaigns.http.get(
         f"/events/{event['id']}/participants/nobody", headers=campaigns.read()
     )

@@ -186,12 +186,12 @@ async def test_an_event_ending_before_it_starts_is_refused_naming_the_field(
         headers=campaigns.write(),
     )
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "ends_at"
+    assert response.json()["errors"][0]["field"] == "body.ends_at"
     unknown_kind = await campaigns.http.post(
         "/events", json=event_body(kind="picnic"), headers=campaigns.write()
     )
     assert unknown_kind.status_code == 422
-    assert unknown_kind.json()["errors"][0]["field"] == "kind"
+    assert unknown_kind.json()["errors"][0]["field"] == "body.kind"
     bad_zone = await campaigns.http.post(
         "/events", json=event_body(timezone="Mars/Olympus"), headers=campaigns.write()
     )

@@ -233,7 +233,7 @@ async def test_a_first_capacity_counts_the_seats_already_taken(campaigns: Campai
     await add_one(c, eid, b)
     too_small = await c.http.patch(f"/events/{eid}", json={"capacity": 1}, headers=c.write(1))
     assert too_small.status_code == 409
-    assert too_small.json()["errors"][0]["field"] == "capacity"
+    assert too_small.json()["errors"][0]["field"] == "body.capacity"
     limited = await c.http.patch(f"/events/{eid}", json={"capacity": 2}, headers=c.write(1))
     assert limited.status_code == 200, limited.text
     assert (await add_one(c, eid, late))["status"] == "waitlisted"

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import phonenumbers
 from crm_contracts.values import Channel
+from crm_kit.refusals import Refusals
 from email_validator import EmailNotValidError, validate_email
 
 from crm_contacts.domain.errors import ChannelWithoutAddress, InvalidChannel
@@ -70,20 +71,24 @@ class Channels:
     def parse(
         cls, raw: Mapping[str, str | None], *, region: str | None = None, prefix: str = "channels"
     ) -> Channels:
-        """Validate and normalise every given address; empty strings mean "none"."""
+        """Validate and normalise every given address; empty strings mean "none". Every bad
+        address is refused, not only the first."""
         values: dict[str, str | None] = {}
+        refusals = Refusals(InvalidChannel)
         for channel in Channel:
             value = raw.get(channel.value)
+            values[channel.value] = None
             if value is None or not value.strip():
-                values[channel.value] = None
                 continue
             field = f"{prefix}.{channel.value}"
-            if channel is Channel.EMAIL:
-                values[channel.value] = normalise_email(value, field=field)
-            elif channel is Channel.PAGER:
-                values[channel.value] = normalise_pager(value, field=field)
-            else:
-                values[channel.value] = normalise_phone(value, region, field=field)
+            with refusals.check():
+                if channel is Channel.EMAIL:
+                    values[channel.value] = normalise_email(value, field=field)
+                elif channel is Channel.PAGER:
+                    values[channel.value] = normalise_pager(value, field=field)
+                else:
+                    values[channel.value] = normalise_phone(value, region, field=field)
+        refusals.raise_if_any()
         return cls(**values)
 
     def merged_with(self, raw: Mapping[str, str | None], *, region: str | None) -> Channels:

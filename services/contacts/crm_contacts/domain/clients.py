@@ -17,6 +17,7 @@ from crm_contracts.values import (
     ClientStatus,
     Language,
 )
+from crm_kit.refusals import Refusals
 
 from crm_contacts.domain import matching
 from crm_contacts.domain.channels import (
@@ -154,8 +155,10 @@ class Client:
                 f"{sorted(unknown)[0]} cannot be changed here", field=sorted(unknown)[0]
             )
         values: dict[str, Any] = dict(changes)
+        refusals = Refusals(InvalidInputError)
         if "name" in values:
-            values["name"] = clean_name(values["name"])
+            with refusals.check():
+                values["name"] = clean_name(values["name"])
         if values.get("country"):
             values["country"] = values["country"].upper()
         if "tags" in values:
@@ -163,9 +166,11 @@ class Client:
         if "addresses" in values:
             values["addresses"] = tuple(values["addresses"] or ())
         if "tax_id" in values or "country" in values:
-            values["tax_id"] = normalise_tax_id(
-                values.get("tax_id", self.tax_id), values.get("country", self.country)
-            )
+            with refusals.check():
+                values["tax_id"] = normalise_tax_id(
+                    values.get("tax_id", self.tax_id), values.get("country", self.country)
+                )
+        refusals.raise_if_any()
         changed = tuple(
             name
             for name in EDITABLE_CLIENT_FIELDS
@@ -228,19 +233,26 @@ class Client:
         consent_source: str = "api",
     ) -> tuple[Client, list[Fact]]:
         self.ensure_live()
-        check_preferred(channels, preferred_channel, field="preferred_channel")
+        refusals = Refusals(InvalidInputError)
+        with refusals.check():
+            check_preferred(channels, preferred_channel, field="preferred_channel")
+        with refusals.check():
+            name = clean_name(name)
+        with refusals.check():
+            consents = initial_consents(
+                channels, consented, at=now, source=consent_source, field="consents"
+            )
+        refusals.raise_if_any()
         person = Person(
             person_id=person_id,
-            name=clean_name(name),
+            name=name,
             language=language,
             channels=channels,
             added_at=now,
             position=position,
             department=department,
             preferred_channel=preferred_channel,
-            consents=initial_consents(
-                channels, consented, at=now, source=consent_source, field="consents"
-            ),
+            consents=consents,
         )
         updated = replace(
             self, people=(*self.people, person), updated_at=now, version=self.version + 1
@@ -253,11 +265,15 @@ class Client:
         self.ensure_live()
         person = self.person(person_id)
         values = dict(changes)
+        refusals = Refusals(InvalidInputError)
         if "name" in values:
-            values["name"] = clean_name(values["name"])
+            with refusals.check():
+                values["name"] = clean_name(values["name"])
         channels = values.get("channels", person.channels)
         preferred = values.get("preferred_channel", person.preferred_channel)
-        check_preferred(channels, preferred, field="preferred_channel")
+        with refusals.check():
+            check_preferred(channels, preferred, field="preferred_channel")
+        refusals.raise_if_any()
         changed = tuple(
             name
             for name in EDITABLE_PERSON_FIELDS
@@ -347,14 +363,20 @@ def register_client(
     source: Source | None = None,
 ) -> tuple[Client, list[Fact]]:
     """A new client always starts as a potential one."""
+    refusals = Refusals(InvalidInputError)
+    with refusals.check():
+        name = clean_name(name)
+    with refusals.check():
+        tax_id = normalise_tax_id(tax_id, country)
+    refusals.raise_if_any()
     client = Client(
         client_id=client_id,
         kind=kind,
-        name=clean_name(name),
+        name=name,
         status=ClientStatus.POTENTIAL,
         registered_at=now,
         registered_by=by,
-        tax_id=normalise_tax_id(tax_id, country),
+        tax_id=tax_id,
         country=country.upper() if country else None,
         field_of_activity=field_of_activity,
         region=region,

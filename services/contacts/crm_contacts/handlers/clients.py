@@ -8,10 +8,13 @@ from dataclasses import replace
 from crm_contacts import commands, domain, events
 from crm_contacts.domain import matching
 from crm_contacts.handlers.common import (
+    add_person_to,
     check_version,
     fields_in,
+    in_request,
     load_client,
     referenced_employee,
+    request_refusals,
 )
 from crm_contacts.repository import ClientFilter, ClientRepository, EmployeeRepository, Page
 from crm_kit.clock import utc_now
@@ -36,7 +39,10 @@ async def register_client(
 ) -> domain.Client:
     """Register a potential client; a likely duplicate is refused unless the caller insists."""
     now = utc_now()
-    with fields_in("body"):
+    # The client's own values and each person's are checked apart, so that every bad value
+    # of the request is refused at once, each at the path it was sent at.
+    refusals = request_refusals()
+    with refusals.check(in_request("body")):
         client, happened = domain.register_client(
             client_id=str(uuid.uuid4()),
             kind=command.kind,
@@ -53,23 +59,21 @@ async def register_client(
             addresses=command.addresses,
             source=command.source,
         )
+    if refusals:
+        # The people are still checked, on a stand-in that has what they are checked
+        # against (the country their phone numbers are read in); it is never stored.
+        client, happened = domain.register_client(
+            client_id="unsaved", kind=command.kind, name="unsaved", now=now, country=command.country
+        )
     keys = list(client.own_keys())
     for at, new in enumerate(command.people):
-        with fields_in(f"body.people.{at}"):
-            channels = domain.Channels.parse(new.channels, region=client.country)
-            client, added = client.add_person(
-                person_id=str(uuid.uuid4()),
-                name=new.name,
-                language=new.language,
-                channels=channels,
-                now=now,
-                position=new.position,
-                department=new.department,
-                preferred_channel=new.preferred_channel,
-                consented=new.consents,
+        with refusals.check():
+            client, added, channels = add_person_to(
+                client, new, person_id=str(uuid.uuid4()), now=now, prefix=f"body.people[{at}]"
             )
-        happened.extend(added)
-        keys.extend(matching.channel_keys(channels))
+            happened.extend(added)
+            keys.extend(matching.channel_keys(channels))
+    refusals.raise_if_any()
     client = replace(client, version=1)  # one new document carrying every fact
     repo = ClientRepository(runtime)
     if not command.insist:

@@ -144,7 +144,9 @@ async def dismiss_pair(
     for at, client_id in enumerate(client_ids):
         client = await clients.get(client_id)
         if client is None:
-            raise UnknownReference(f"there is no client {client_id}", field=f"body.client_ids.{at}")
+            raise UnknownReference(
+                f"there is no client {client_id}", field=f"body.client_ids[{at}]"
+            )
         if client.merged_into is not None:
             raise merged_problem(client_id, client.merged_into)
         found.append(client)

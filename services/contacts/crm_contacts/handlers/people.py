@@ -8,7 +8,14 @@ from typing import TypeVar
 
 from crm_contacts import commands, domain, events
 from crm_contacts.domain import matching
-from crm_contacts.handlers.common import check_version, fields_in, load_client
+from crm_contacts.handlers.common import (
+    add_person_to,
+    check_version,
+    fields_in,
+    in_request,
+    load_client,
+    request_refusals,
+)
 from crm_contacts.repository import ClientRepository, Page
 from crm_contacts.repository.pagination import decode_cursor, encode_cursor
 from crm_kit.clock import utc_now
@@ -61,19 +68,9 @@ async def add_person(
     async def step() -> tuple[domain.Client, domain.Person]:
         client = await load_client(repo, command.client_id)
         now = utc_now()
-        with fields_in("body"):
-            channels = domain.Channels.parse(command.channels, region=client.country)
-            updated, happened = client.add_person(
-                person_id=person_id,
-                name=command.name,
-                language=command.language,
-                channels=channels,
-                now=now,
-                position=command.position,
-                department=command.department,
-                preferred_channel=command.preferred_channel,
-                consented=command.consents,
-            )
+        updated, happened, channels = add_person_to(
+            client, command, person_id=person_id, now=now, prefix="body"
+        )
         if not command.insist:
             keys = matching.person_keys(client.client_id, command.name, channels)
             candidates = person_candidates(keys, await repo.matching(keys))
@@ -104,12 +101,19 @@ async def update_person(
         check_version(f"person {person.person_id}", person.version, command.expected_version)
         now = utc_now()
         changes = dict(command.changes)
-        with fields_in("body"):
-            if "channels" in changes:
+        refusals = request_refusals()
+        if "channels" in changes:
+            with refusals.check(in_request("body")):
                 changes["channels"] = person.channels.merged_with(
                     changes["channels"], region=client.country
                 )
+            if refusals:
+                # Unreadable channels leave the preferred channel unjudgeable; the name is not.
+                changes = {k: v for k, v in changes.items() if k == "name"}
+        updated, happened = client, list[domain.Fact]()
+        with refusals.check(in_request("body")):
             updated, happened = client.update_person(person.person_id, changes, now=now)
+        refusals.raise_if_any()
         if not happened:
             return client, person
         saved = await repo.save(

@@ -23,7 +23,13 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.money import Money
 from crm_contracts.notify import NotificationDelivered
 from crm_contracts.proposal_parts import ProposalTotals
-from crm_contracts.proposals import ProposalRegistered, ProposalRevised
+from crm_contracts.proposals import (
+    ProposalLost,
+    ProposalRegistered,
+    ProposalRevised,
+    ProposalStatusChanged,
+    ProposalWon,
+)
 from crm_contracts.values import (
     Channel,
     NeedsSource,
@@ -375,6 +381,97 @@ async def test_participants_needs_and_revisions_join_the_timeline_once_each(
     assert items[3]["summary"] == "Needs identified (questionnaire): SOLAR-1, storage"
     assert items[3]["refs"]["source_id"] == needs.source_id
     assert [e["at"] for e in items] == sorted(e["at"] for e in items)
+
+
+async def test_a_proposals_status_moves_win_and_loss_join_the_timeline_once_each(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    won_id, lost_id = str(uuid.uuid4()), str(uuid.uuid4())
+    employee = "emp-curator"
+    zero = Money.zero("EUR")
+
+    def moved(proposal_id: str, to: ProposalStatus, hours: int, version: int) -> Envelope:
+        previous = (
+            ProposalStatus.DRAFT if to is ProposalStatus.PRESENTED else ProposalStatus.PRESENTED
+        )
+        return _wrap(
+            ProposalStatusChanged(
+                proposal_id=proposal_id,
+                client_id=client["id"],
+                from_status=previous,
+                to_status=to,
+                changed_at=T0 + timedelta(hours=hours),
+                version=version,
+            ),
+            "proposals",
+        )
+
+    presented = moved(won_id, ProposalStatus.PRESENTED, 1, 2)
+    won = ProposalWon(
+        proposal_id=won_id,
+        revision=1,
+        version=4,
+        client_id=client["id"],
+        curator_id=employee,
+        title="Solar roof",
+        currency="EUR",
+        lines=(),
+        totals=ProposalTotals(subtotal=zero, discount=zero, total=zero),
+        won_at=T0 + timedelta(hours=3),
+    )
+    lost = ProposalLost(
+        proposal_id=lost_id,
+        revision=1,
+        version=3,
+        client_id=client["id"],
+        curator_id=employee,
+        reason="Budget moved to next year",
+        lost_at=T0 + timedelta(hours=5),
+    )
+    # Each fact twice in one envelope and once more in a new one (a producer's replay).
+    await _publish(contacts, presented, presented, moved(won_id, ProposalStatus.PRESENTED, 1, 2))
+    await _publish(contacts, moved(won_id, ProposalStatus.NEGOTIATION, 2, 3))
+    await _publish(contacts, moved(lost_id, ProposalStatus.PRESENTED, 4, 2))
+    for fact in (won, lost):
+        envelope = _wrap(fact, "proposals")
+        await _publish(contacts, envelope, envelope, _wrap(fact, "proposals"))
+    url = f"/clients/{client['id']}/timeline"
+
+    async def both_closed() -> Any:
+        items = (await contacts.api.get(url, headers=contacts.reader)).json()["items"]
+        kinds = {e["kind"] for e in items}
+        return items if {"proposal_won", "proposal_lost"} <= kinds else None
+
+    items = await eventually(both_closed, what="the won and lost proposals on the timeline")
+    items = [e for e in items if e["source"] == "proposals"]
+    assert [(e["kind"], e["summary"], e["refs"]) for e in items] == [
+        (
+            "proposal_status_changed",
+            "Proposal draft → presented",
+            {"proposal_id": won_id, "version": "2"},
+        ),
+        (
+            "proposal_status_changed",
+            "Proposal presented → negotiation",
+            {"proposal_id": won_id, "version": "3"},
+        ),
+        (
+            "proposal_won",
+            "Proposal won: Solar roof",
+            {"proposal_id": won_id, "revision": "1", "version": "4"},
+        ),
+        (
+            "proposal_status_changed",
+            "Proposal draft → presented",
+            {"proposal_id": lost_id, "version": "2"},
+        ),
+        (
+            "proposal_lost",
+            "Proposal lost: Budget moved to next year",
+            {"proposal_id": lost_id, "revision": "1", "version": "3"},
+        ),
+    ]
 
 
 async def test_lost_duplicate_marks_are_put_back_by_the_next_fact_about_the_client(

@@ -83,6 +83,45 @@ async def test_a_malformed_phone_is_refused_naming_the_field_and_no_person_is_ad
     assert (stored["people"], stored["version"]) == ([], 1)
 
 
+async def test_every_bad_value_of_a_new_person_is_listed_not_only_the_first(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    response = await contacts.api.post(
+        f"/clients/{client['id']}/people",
+        json={
+            "name": " ",
+            "channels": {"email": "ivan@@example", "fax": "abc", "pager": "12 34"},
+            "preferred_channel": "fax",
+        },
+        headers=contacts.writer,
+    )
+    assert response.status_code == 422, response.text
+    assert [(e["field"], e["type"]) for e in response.json()["errors"]] == [
+        ("body.channels.email", "invalid-channel"),
+        ("body.channels.fax", "invalid-channel"),
+        ("body.name", "invalid-input"),
+    ]
+    stored = await contacts.stored_client(client["id"])
+    assert (stored["people"], stored["version"]) == ([], 1)
+
+
+async def test_every_bad_value_of_a_person_update_is_listed(contacts: Contacts) -> None:
+    client = await contacts.register()
+    person = await contacts.add_person(client["id"])
+    response = await contacts.api.patch(
+        f"/clients/{client['id']}/people/{person['id']}",
+        json={"name": " ", "channels": {"email": "x@@y", "mobile": "+7 12"}},
+        headers={**contacts.writer, "If-Match": '"1"'},
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [
+        "body.channels.email",
+        "body.channels.mobile",
+        "body.name",
+    ]
+
+
 async def test_a_preferred_channel_without_an_address_is_refused(contacts: Contacts) -> None:
     client = await contacts.register()
     response = await contacts.api.post(

@@ -170,7 +170,44 @@ async def test_a_bad_phone_of_a_person_given_at_registration_is_refused_naming_i
     }
     refused = await contacts.api.post("/clients", json=body, headers=contacts.writer)
     assert refused.status_code == 422
-    assert refused.json()["errors"][0]["field"] == "body.people.1.channels.phone"
+    assert [e["field"] for e in refused.json()["errors"]] == ["body.people[1].channels.phone"]
+    assert refused.json()["type"] == "https://crm.example/problems/invalid-channel"
+    assert await contacts.db["clients"].count_documents({"name": name}) == 0
+
+
+async def test_every_bad_value_of_a_registration_is_listed_each_at_its_path(
+    contacts: Contacts,
+) -> None:
+    name = unique_name()
+    body = {
+        "name": name,
+        "country": "RU",
+        "tax_id": "12345",
+        "people": [
+            {
+                "name": "Two bad",
+                "channels": {"email": "ivan@@example", "phone": "12ab", "mobile": "+7 12"},
+            },
+            {"name": "Fine", "channels": {"email": "fine@example.com"}},
+            {"name": "   ", "channels": {"email": "fine@example.com"}, "consents": ["fax"]},
+            {"name": "Bad mail", "channels": {"email": "no-at-sign"}, "preferred_channel": "email"},
+        ],
+    }
+    refused = await contacts.api.post("/clients", json=body, headers=contacts.writer)
+
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["type"] == "https://crm.example/problems/invalid-input"
+    assert problem["detail"] == "7 fields are invalid; see errors"
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+        ("body.tax_id", "invalid-tax-id"),
+        ("body.people[0].channels.email", "invalid-channel"),
+        ("body.people[0].channels.phone", "invalid-channel"),
+        ("body.people[0].channels.mobile", "invalid-channel"),
+        ("body.people[2].name", "invalid-input"),
+        ("body.people[2].consents", "channel-without-address"),
+        ("body.people[3].channels.email", "invalid-channel"),
+    ]
     assert await contacts.db["clients"].count_documents({"name": name}) == 0
 
 
@@ -391,7 +428,7 @@ async def test_a_dismissal_of_a_client_with_itself_or_an_unknown_one_is_refused(
     before = await contacts.db["duplicate_dismissals"].count_documents({})
     for ids, field in (
         ([client["id"], client["id"]], "body.client_ids"),
-        ([client["id"], str(uuid.uuid4())], "body.client_ids.1"),
+        ([client["id"], str(uuid.uuid4())], "body.client_ids[1]"),
         ([client["id"]], "body.client_ids"),
     ):
         refused = await contacts.api.post(

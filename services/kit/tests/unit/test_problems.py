@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from crm_kit.problems import (
+    MAX_LISTED_ERRORS,
     PROBLEM_RESPONSES,
     BodySizeLimit,
     Conflict,
@@ -16,7 +17,9 @@ from crm_kit.problems import (
     PreconditionRequired,
     VersionConflict,
     install_problem_handlers,
+    request_path,
 )
+from crm_kit.refusals import Refusals
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
@@ -64,10 +67,23 @@ class SecretLeakError(Exception):
     pass
 
 
+class BadValueError(ValueError):
+    """A value refusal as a domain module would define it, naming the request path."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _app() -> FastAPI:
     app = FastAPI(responses=PROBLEM_RESPONSES)
     install_problem_handlers(
-        app, domain_errors={ClientAlreadyRegisteredError: 409, EventAlreadyCancelledError: 409}
+        app,
+        domain_errors={
+            ClientAlreadyRegisteredError: 409,
+            EventAlreadyCancelledError: 409,
+            BadValueError: 422,
+        },
     )
 
     @app.post("/clients")
@@ -111,6 +127,17 @@ def _app() -> FastAPI:
     @app.post("/checks")
     async def check() -> None:
         raise InvalidInput([FieldError(field="body.iban", message="bad checksum", type="iban")])
+
+    @app.post("/people")
+    async def add_people(body: list[Person]) -> None:
+        # The schema passed; the service's own checks refuse every bad e-mail, not only the
+        # first, each at the path it was sent at.
+        refusals = Refusals(BadValueError)
+        for index, person in enumerate(body):
+            with refusals.check():
+                if "@" not in person.email:
+                    raise BadValueError("not an e-mail address", f"body[{index}].email")
+        refusals.raise_if_any()
 
     @app.post("/upload")
     async def upload(body: dict[str, Any]) -> dict[str, int]:
@@ -208,11 +235,70 @@ async def test_a_registered_domain_error_maps_to_its_status(client: httpx.AsyncC
     assert body["detail"] == "a client named Acme is already registered"
     assert body["errors"] == [
         {
-            "field": "name",
+            "field": "body.name",
             "message": "a client named Acme is already registered",
             "type": "client-already-registered",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "shown"),
+    [
+        ("name", "body.name"),
+        ("answers[1].scale", "body.answers[1].scale"),
+        ("[2].email", "body[2].email"),
+        ("body.people[0].channels.email", "body.people[0].channels.email"),
+        ("query.cursor", "query.cursor"),
+        ("path.proposal_id", "path.proposal_id"),
+        ("header.if-match", "header.if-match"),
+        ("bodyweight", "body.bodyweight"),
+    ],
+)
+def test_a_domain_field_naming_no_origin_is_shown_as_a_body_field(field: str, shown: str) -> None:
+    assert request_path(field) == shown
+
+
+async def test_every_value_a_service_refuses_is_listed_in_one_problem(
+    client: httpx.AsyncClient,
+) -> None:
+    people = [
+        {"name": "A", "email": "a-at-example"},
+        {"name": "B", "email": "b@example.com"},
+        {"name": "C", "email": "c-at-example"},
+    ]
+
+    body = _problem(await client.post("/people", json=people), 422)
+
+    assert body["type"] == "https://crm.example/problems/invalid-input"
+    assert body["title"] == "Invalid input"
+    assert body["detail"] == "2 fields are invalid; see errors"
+    assert body["errors"] == [
+        {"field": f"body[{i}].email", "message": "not an e-mail address", "type": "bad-value"}
+        for i in (0, 2)
+    ]
+
+
+async def test_one_value_a_service_refuses_keeps_its_own_problem_type(
+    client: httpx.AsyncClient,
+) -> None:
+    people = [{"name": "A", "email": "a@example.com"}, {"name": "B", "email": "b-at-example"}]
+
+    body = _problem(await client.post("/people", json=people), 422)
+
+    assert body["type"] == "https://crm.example/problems/bad-value"
+    assert [e["field"] for e in body["errors"]] == ["body[1].email"]
+
+
+async def test_many_refused_values_are_capped_like_schema_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    people = [{"name": str(i), "email": "nope"} for i in range(MAX_LISTED_ERRORS + 5)]
+
+    body = _problem(await client.post("/people", json=people), 422)
+
+    assert len(body["errors"]) == MAX_LISTED_ERRORS
+    assert body["errors_not_listed"] == 5
 
 
 async def test_a_domain_error_without_a_field_has_no_errors(client: httpx.AsyncClient) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crm_contracts.values import DiscountKind
+from crm_kit.refusals import Refusals
 
 from crm_proposals.domain.errors import InvalidValue
 
@@ -139,7 +140,13 @@ def _discount_amount(discount: Discount | None, gross: int, where: str) -> int:
 def price_lines(lines: Sequence[LineInput], currency: str) -> tuple[tuple[PricedLine, ...], Totals]:
     if not lines:
         raise InvalidValue("a proposal needs at least one line", field="body.lines")
-    priced = tuple(price_line(n, line, currency) for n, line in enumerate(lines, start=1))
+    refusals = Refusals(InvalidValue)
+    priced_lines: list[PricedLine] = []
+    for n, line in enumerate(lines, start=1):
+        with refusals.check():
+            priced_lines.append(price_line(n, line, currency))
+    refusals.raise_if_any()  # every bad line named, not only the first
+    priced = tuple(priced_lines)
     subtotal = sum(p.gross_minor for p in priced)
     discount = sum(p.discount_minor for p in priced)
     return priced, Totals(subtotal, discount, subtotal - discount)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from crm_contracts.values import ProposalSide, ProposalStatus
+from crm_kit.refusals import Refusals
 
 from crm_proposals.domain.errors import (
     ApprovalRequired,
@@ -248,14 +249,21 @@ class Proposal:
 
 
 def make_revision(number: int, content: Content, now: datetime, reason: str | None) -> Revision:
-    if not content.title.strip():
-        raise InvalidValue("a proposal needs a title", field="body.title")
-    if content.valid_until is not None and content.valid_until < now.date():
-        raise InvalidValue(
-            f"the validity date {content.valid_until} is already past", field="body.valid_until"
-        )
-    lines, totals = price_lines(content.lines, content.currency)
-    _check_participants(content.participants)
+    refusals = Refusals(InvalidValue)
+    with refusals.check():
+        if not content.title.strip():
+            raise InvalidValue("a proposal needs a title", field="body.title")
+    with refusals.check():
+        if content.valid_until is not None and content.valid_until < now.date():
+            raise InvalidValue(
+                f"the validity date {content.valid_until} is already past",
+                field="body.valid_until",
+            )
+    with refusals.check():
+        lines, totals = price_lines(content.lines, content.currency)
+    with refusals.check():
+        _check_participants(content.participants)
+    refusals.raise_if_any()
     return Revision(
         number=number,
         title=content.title.strip(),
@@ -271,18 +279,23 @@ def make_revision(number: int, content: Content, now: datetime, reason: str | No
 
 
 def _check_participants(participants: Sequence[Participant]) -> None:
+    refusals = Refusals(InvalidValue)
     for index, p in enumerate(participants):
         where = f"body.participants[{index}]"
-        if p.side is ProposalSide.COMPANY and p.employee_id is None:
-            raise InvalidValue(
-                "a company-side participant is an employee", field=f"{where}.employee_id"
-            )
-        if p.side is ProposalSide.CLIENT and p.person_id is None:
-            raise InvalidValue("a client-side participant is a person", field=f"{where}.person_id")
-        if p.side is ProposalSide.PARTNER and p.client_id is None:
-            raise InvalidValue(
-                "a partner-side participant names the partner", field=f"{where}.client_id"
-            )
+        with refusals.check():
+            if p.side is ProposalSide.COMPANY and p.employee_id is None:
+                raise InvalidValue(
+                    "a company-side participant is an employee", field=f"{where}.employee_id"
+                )
+            if p.side is ProposalSide.CLIENT and p.person_id is None:
+                raise InvalidValue(
+                    "a client-side participant is a person", field=f"{where}.person_id"
+                )
+            if p.side is ProposalSide.PARTNER and p.client_id is None:
+                raise InvalidValue(
+                    "a partner-side participant names the partner", field=f"{where}.client_id"
+                )
+    refusals.raise_if_any()
 
 
 def register(

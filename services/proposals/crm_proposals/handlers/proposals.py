@@ -9,6 +9,7 @@ from crm_contracts.base import ContractEvent
 from crm_contracts.values import ClientStatus, ProposalSide, ProposalStatus
 from crm_kit.clock import utc_now
 from crm_kit.problems import Forbidden, NotFound
+from crm_kit.refusals import Refusals
 from crm_kit.runtime import Runtime
 
 from crm_proposals import events
@@ -42,23 +43,30 @@ async def _lines(
     """Catalogue items behind the lines: names, units and list prices as default prices."""
     items = await CatalogRepository(runtime).get_many({r.item_code for r in requested})
     resolved: list[LineInput] = []
+    refusals = _refusals()
     for index, r in enumerate(requested):
         where = f"body.lines[{index}]"
         item = items.get(r.item_code)
-        if item is None:
-            raise UnknownReference(
-                f"there is no catalogue item {r.item_code!r}", field=f"{where}.item_code"
-            )
-        if not item.active:
-            raise InvalidValue(
-                f"catalogue item {r.item_code!r} is no longer offered", field=f"{where}.item_code"
-            )
+        with refusals.check():
+            if item is None:
+                raise UnknownReference(
+                    f"there is no catalogue item {r.item_code!r}", field=f"{where}.item_code"
+                )
+            if not item.active:
+                raise InvalidValue(
+                    f"catalogue item {r.item_code!r} is no longer offered",
+                    field=f"{where}.item_code",
+                )
+        if item is None or not item.active:
+            continue
         price_currency = r.unit_price_currency or item.currency
         currency = currency or price_currency
         if r.discount_currency is not None and r.discount_currency != currency:
-            raise InvalidValue(
-                f"the discount must be in {currency}", field=f"{where}.discount.amount.currency"
-            )
+            with refusals.check():
+                raise InvalidValue(
+                    f"the discount must be in {currency}",
+                    field=f"{where}.discount.amount.currency",
+                )
         resolved.append(
             LineInput(
                 item_code=item.code,
@@ -72,9 +80,15 @@ async def _lines(
                 discount=r.discount,
             )
         )
+    refusals.raise_if_any()
     if currency is None:
         raise InvalidValue("a proposal needs at least one line", field="body.lines")
     return currency, tuple(resolved)
+
+
+def _refusals() -> Refusals:
+    """A collector of the value refusals (422) of one request's independent parts."""
+    return Refusals(InvalidValue, UnknownReference)
 
 
 async def _check_participants(
@@ -84,26 +98,30 @@ async def _check_participants(
     projections = Projections(runtime.db)
     employees = await projections.employees({p.employee_id for p in participants if p.employee_id})
     people = await projections.people({p.person_id for p in participants if p.person_id})
+    refusals = _refusals()
     for index, p in enumerate(participants):
+        where = f"body.participants[{index}]"
         if p.side is ProposalSide.CLIENT and p.person_id and people.get(p.person_id) != client_id:
-            raise UnknownReference(
-                f"person {p.person_id} is not known as one of client {client_id}'s people",
-                field=f"body.participants[{index}].person_id",
-            )
+            with refusals.check():
+                raise UnknownReference(
+                    f"person {p.person_id} is not known as one of client {client_id}'s people",
+                    field=f"{where}.person_id",
+                )
         if p.employee_id and p.employee_id not in employees:
-            raise UnknownReference(
-                f"employee {p.employee_id} is not known",
-                field=f"body.participants[{index}].employee_id",
-            )
+            with refusals.check():
+                raise UnknownReference(
+                    f"employee {p.employee_id} is not known", field=f"{where}.employee_id"
+                )
         if (
             p.side is ProposalSide.PARTNER
             and p.client_id
             and await projections.client(p.client_id) is None
         ):
-            raise UnknownReference(
-                f"partner {p.client_id} is not a known client",
-                field=f"body.participants[{index}].client_id",
-            )
+            with refusals.check():
+                raise UnknownReference(
+                    f"partner {p.client_id} is not a known client", field=f"{where}.client_id"
+                )
+    refusals.raise_if_any()
 
 
 async def _curator(runtime: Runtime, command: RegisterProposal, caller: Caller) -> str:
@@ -144,8 +162,12 @@ async def _curator(runtime: Runtime, command: RegisterProposal, caller: Caller) 
 
 async def register(runtime: Runtime, command: RegisterProposal, caller: Caller) -> domain.Proposal:
     curator = await _curator(runtime, command, caller)
-    currency, lines = await _lines(runtime, command.lines, command.currency)
-    await _check_participants(runtime, command.client_id, command.participants)
+    refusals = _refusals()
+    with refusals.check():
+        currency, lines = await _lines(runtime, command.lines, command.currency)
+    with refusals.check():
+        await _check_participants(runtime, command.client_id, command.participants)
+    refusals.raise_if_any()
     proposal = domain.register(
         proposal_id=new_id(),
         client_id=command.client_id,
@@ -180,11 +202,15 @@ async def load_for_change(runtime: Runtime, proposal_id: str, expected: int) -> 
 async def revise(runtime: Runtime, command: ReviseProposal) -> domain.Proposal:
     proposal = await load_for_change(runtime, command.proposal_id, command.expected_version)
     current = proposal.current
-    currency, lines = await _lines(runtime, command.lines, current.currency)
+    refusals = _refusals()
+    with refusals.check():
+        currency, lines = await _lines(runtime, command.lines, current.currency)
     participants = current.participants
     if command.participants is not None:
         participants = command.participants
-        await _check_participants(runtime, proposal.client_id, participants)
+        with refusals.check():
+            await _check_participants(runtime, proposal.client_id, participants)
+    refusals.raise_if_any()
     revision = proposal.revise(
         domain.Content(
             title=command.title or current.title,
@@ -223,17 +249,20 @@ async def edit_draft(runtime: Runtime, command: EditDraft) -> domain.Proposal:
         if name in command.changed and getattr(command, name) is None:
             raise InvalidValue(f"{name} cannot be null", field=f"body.{name}")
     current = proposal.current
+    refusals = _refusals()
+    currency, lines = (
+        current.currency,
+        tuple(_as_input(li, current.currency) for li in current.lines),
+    )
     if command.lines is not None:
-        currency, lines = await _lines(runtime, command.lines, current.currency)
-    else:
-        currency, lines = (
-            current.currency,
-            tuple(_as_input(li, current.currency) for li in current.lines),
-        )
+        with refusals.check():
+            currency, lines = await _lines(runtime, command.lines, current.currency)
     participants = current.participants
     if "participants" in command.changed:
         participants = command.participants or ()
-        await _check_participants(runtime, proposal.client_id, participants)
+        with refusals.check():
+            await _check_participants(runtime, proposal.client_id, participants)
+    refusals.raise_if_any()
     revision = proposal.edit_draft(
         domain.Content(
             title=command.title if command.title is not None else current.title,
@@ -282,8 +311,12 @@ async def change_status(runtime: Runtime, command: ChangeStatus) -> domain.Propo
     )
     outgoing: list[ContractEvent]
     if command.status is ProposalStatus.WON:
-        client = await Projections(runtime.db).client(proposal.client_id)
-        outgoing = [events.proposal_won(proposal, client.name if client else None, now)]
+        projections = Projections(runtime.db)
+        client = await projections.client(proposal.client_id)
+        contact = await projections.contact_person(
+            proposal.client_id, events.contact_candidates(proposal)
+        )
+        outgoing = [events.proposal_won(proposal, client, contact, now)]
     elif command.status is ProposalStatus.LOST:
         proposal.competitor = command.competitor
         outgoing = [events.proposal_lost(proposal, command.reason or "", command.competitor, now)]

@@ -116,9 +116,12 @@ class Crm:
         return employee_id
 
     async def client_with_curator(
-        self, name: str = "Acme", status: ClientStatus = ClientStatus.ACTIVE
+        self, name: str = "Acme", status: ClientStatus = ClientStatus.ACTIVE, **details: Any
     ) -> tuple[str, str]:
-        """A client registered in contacts, with a curator assigned: (client id, curator id)."""
+        """A client registered in contacts, with a curator assigned: (client id, curator id).
+
+        ``details`` are more of ``ClientRegistered``'s fields (tax id, country, addresses...).
+        """
         curator = await self.employee("Curator")
         client_id = uuid.uuid4().hex
         now = datetime.now(UTC)
@@ -131,6 +134,7 @@ class Crm:
                 source=ClientSource(kind=ClientSourceKind.MANUAL),
                 version=1,
                 registered_at=now,
+                **details,
             ),
             CuratorAssigned(
                 client_id=client_id, client_name=name, curator_id=curator, assigned_at=now
@@ -145,8 +149,11 @@ class Crm:
         )
         return client_id, curator
 
-    async def person(self, client_id: str, name: str = "Olga") -> str:
-        """A person of the client, added in contacts and projected here."""
+    async def person(
+        self, client_id: str, name: str = "Olga", *, phone: str | None = None, **details: Any
+    ) -> str:
+        """A person of the client, added in contacts and projected here; ``details`` are more
+        of ``PersonAdded``'s fields (position...)."""
         person_id = uuid.uuid4().hex
         await self.publish(
             PersonAdded(
@@ -154,9 +161,10 @@ class Crm:
                 person_id=person_id,
                 name=name,
                 language=Language.EN,
-                channels=ChannelAddresses(email=f"{person_id}@example.com"),
+                channels=ChannelAddresses(email=f"{person_id}@example.com", phone=phone),
                 version=1,
                 added_at=datetime.now(UTC),
+                **details,
             )
         )
         await eventually(

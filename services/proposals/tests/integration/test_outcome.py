@@ -10,8 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from crm_contracts.contacts import ContactRecorded
-from crm_contracts.values import ContactDirection, ContactKind
+from crm_contracts.common import Address
+from crm_contracts.contacts import ClientSource, ClientUpdated, ContactRecorded
+from crm_contracts.values import (
+    ClientKind,
+    ClientSourceKind,
+    ClientStatus,
+    ContactDirection,
+    ContactKind,
+)
 from crm_kit.testing import end_offsets, eventually, stack_kafka_options
 
 TOPIC = "crm.proposals.v1"
@@ -42,7 +49,25 @@ async def _first_with_key(bootstrap: str, since: dict[int, int], key: str, event
 
 
 async def test_a_won_proposal_hands_over_everything_the_back_office_needs(crm: Any) -> None:
-    client_id, curator = await crm.client_with_curator(name="Polar Logistics")
+    client_id, curator = await crm.client_with_curator(
+        name="Polar Logistics",
+        tax_id="7707083893",
+        country="RU",
+        addresses=(
+            Address(kind="postal", text="PO box 12", city="Moscow"),
+            Address(
+                kind="legal",
+                text="ul. Vavilova 19",
+                city="Moscow",
+                postal_code="117312",
+                country="RU",
+            ),
+        ),
+    )
+    await crm.person(client_id, "First on record")
+    buyer = await crm.person(
+        client_id, "Irina Petrova", phone="+74951234567", position="Procurement director"
+    )
     consulting = await crm.catalogue_item(price=120_000)
     licence = await crm.catalogue_item(price=33_333)
     lines = [
@@ -54,7 +79,14 @@ async def test_a_won_proposal_hands_over_everything_the_back_office_needs(crm: A
             "discount": {"kind": "percent", "basis_points": 750},
         },
     ]
-    pid = (await crm.proposal(client_id, lines, valid_until="2099-12-31"))["id"]
+    pid = (
+        await crm.proposal(
+            client_id,
+            lines,
+            valid_until="2099-12-31",
+            participants=[{"side": "client", "role": "decision_maker", "person_id": buyer}],
+        )
+    )["id"]
     since = await end_offsets(crm.stack.kafka_bootstrap, TOPIC)
     assert (
         await crm.post(f"/proposals/{pid}/status", 1, {"status": "presented"})
@@ -65,13 +97,33 @@ async def test_a_won_proposal_hands_over_everything_the_back_office_needs(crm: A
     assert record.key == pid.encode()
     assert message["producer"] == "proposals"
     assert message["key"] == pid
-    assert message["schema_version"] == 1
+    assert message["schema_version"] == 2
     uuid.UUID(message["event_id"])
     payload = message["payload"]
     assert payload["proposal_id"] == pid
     assert payload["revision"] == 1
+    assert payload["version"] == 3  # registered 1, presented 2, won 3
     assert payload["client_id"] == client_id
     assert payload["client_name"] == "Polar Logistics"
+    assert payload["client_kind"] == "organisation"
+    assert (payload["client_tax_id"], payload["client_country"]) == ("7707083893", "RU")
+    assert payload["client_legal_address"] == {
+        "kind": "legal",
+        "text": "ul. Vavilova 19",
+        "city": "Moscow",
+        "postal_code": "117312",
+        "country": "RU",
+    }
+    # The proposal's decision maker, not merely the client's first person on record.
+    assert payload["client_contact"] == {
+        "person_id": buyer,
+        "name": "Irina Petrova",
+        "position": "Procurement director",
+        "role": "decision_maker",
+        "email": f"{buyer}@example.com",
+        "phone": "+74951234567",
+        "mobile": None,
+    }
     assert payload["curator_id"] == curator
     assert payload["title"] == "Offer"
     assert payload["valid_until"] == "2099-12-31"
@@ -99,6 +151,68 @@ async def test_a_won_proposal_hands_over_everything_the_back_office_needs(crm: A
         "total": {"amount_minor": 554_250, "currency": "EUR"},
     }
     datetime.fromisoformat(payload["won_at"])
+
+
+async def test_without_a_client_side_participant_the_contact_is_the_clients_first_person(
+    crm: Any,
+) -> None:
+    client_id, curator = await crm.client_with_curator(name="Old Name", country="KZ")
+    first = await crm.person(client_id, "Aigerim", position="Owner")
+    await crm.person(client_id, "Later one")
+    # Contacts corrects the client's legal details before the win; the win hands over these.
+    await crm.publish(
+        ClientUpdated(
+            client_id=client_id,
+            kind=ClientKind.ORGANISATION,
+            name="Steppe Trade LLP",
+            status=ClientStatus.ACTIVE,
+            tax_id="123456789012",
+            country="KZ",
+            addresses=(Address(kind="postal", text="Abay ave 1", city="Almaty"),),
+            source=ClientSource(kind=ClientSourceKind.MANUAL),
+            version=2,
+            changed_fields=("name", "tax_id", "addresses"),
+            updated_at=datetime.now(UTC),
+        )
+    )
+    await eventually(
+        lambda: crm.db["client_projection"].find_one({"_id": client_id, "version": 2}),
+        within=120,
+        what="the client's update projected",
+    )
+    item = await crm.catalogue_item()
+    pid = (await crm.proposal(client_id, [{"item_code": item, "quantity": 1}]))["id"]
+    since = await end_offsets(crm.stack.kafka_bootstrap, TOPIC)
+    await crm.post(f"/proposals/{pid}/status", 1, {"status": "presented"})
+    assert (await crm.post(f"/proposals/{pid}/win", 2)).status_code == 200
+
+    _, moved = await _first_with_key(crm.stack.kafka_bootstrap, since, pid, "ProposalStatusChanged")
+    _, won = await _first_with_key(crm.stack.kafka_bootstrap, since, pid, "ProposalWon")
+    assert (moved["schema_version"], moved["payload"]["version"]) == (2, 2)
+    payload = won["payload"]
+    assert (payload["version"], payload["curator_id"]) == (3, curator)
+    assert (payload["client_name"], payload["client_tax_id"]) == (
+        "Steppe Trade LLP",
+        "123456789012",
+    )
+    # No legal address on record: the first address stands in for it.
+    assert payload["client_legal_address"]["text"] == "Abay ave 1"
+    contact = payload["client_contact"]
+    assert (contact["person_id"], contact["name"], contact["role"]) == (first, "Aigerim", None)
+    assert contact["email"] == f"{first}@example.com"
+
+
+async def test_a_lost_proposal_carries_its_version(crm: Any) -> None:
+    client_id, _ = await crm.client_with_curator()
+    item = await crm.catalogue_item()
+    pid = (await crm.proposal(client_id, [{"item_code": item, "quantity": 1}]))["id"]
+    since = await end_offsets(crm.stack.kafka_bootstrap, TOPIC)
+    await crm.post(f"/proposals/{pid}/status", 1, {"status": "presented"})
+    lost = await crm.post(f"/proposals/{pid}/loss", 2, {"reason": "Price"})
+    assert lost.status_code == 200, lost.text
+
+    _, message = await _first_with_key(crm.stack.kafka_bootstrap, since, pid, "ProposalLost")
+    assert (message["schema_version"], message["payload"]["version"]) == (2, 3)
 
 
 async def test_the_asyncapi_document_describes_proposal_won(crm: Any) -> None:

@@ -129,6 +129,40 @@ async def test_a_discount_over_100_percent_is_refused_naming_it(crm: Any) -> Non
     assert body["errors"][0]["field"] == "body.lines[0].discount.basis_points"
 
 
+async def test_every_bad_line_and_participant_is_listed_each_at_its_path(crm: Any) -> None:
+    client_id, _ = await crm.client_with_curator()
+    item = await crm.catalogue_item()
+    before = await crm.count("proposals")
+    response = await crm.http.post(
+        "/proposals",
+        json={
+            "client_id": client_id,
+            "title": "Bad in many places",
+            "lines": [
+                {"item_code": "NO-SUCH-ITEM", "quantity": 1},
+                {"item_code": item, "quantity": 1},
+                {"item_code": "NOR-THIS-ONE", "quantity": 2},
+            ],
+            "participants": [
+                {"side": "client", "role": "decision_maker", "person_id": "nobody"},
+                {"side": "company", "role": "engineer", "employee_id": "no-such-employee"},
+            ],
+        },
+        headers=crm.writer(),
+    )
+
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "https://crm.example/problems/invalid-input"
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+        ("body.lines[0].item_code", "unknown-reference"),
+        ("body.lines[2].item_code", "unknown-reference"),
+        ("body.participants[0].person_id", "unknown-reference"),
+        ("body.participants[1].employee_id", "unknown-reference"),
+    ]
+    assert await crm.count("proposals") == before
+
+
 async def test_naming_another_curator_needs_the_admin_scope(crm: Any) -> None:
     client_id, _ = await crm.client_with_curator()
     other = await crm.employee("Other")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from crm_contracts.values import DiscountKind
+from crm_kit.refusals import Refused
 from crm_proposals.domain.errors import InvalidValue
 from crm_proposals.domain.pricing import (
     Discount,
@@ -69,6 +70,16 @@ def test_a_line_in_another_currency_is_refused() -> None:
     with pytest.raises(InvalidValue) as refused:
         price_lines([line(1, 100), line(1, 100, currency="USD")], "EUR")
     assert refused.value.field == "body.lines[1].unit_price.currency"
+
+
+def test_every_bad_line_is_refused_not_only_the_first() -> None:
+    with pytest.raises(Refused) as refused:
+        price_lines([line(0, 100), line(1, 100), line(1, 100, pct(10_001)), line(1, -5)], "EUR")
+    assert [getattr(e, "field", None) for e in refused.value.errors] == [
+        "body.lines[0].quantity",
+        "body.lines[2].discount.basis_points",
+        "body.lines[3].unit_price",
+    ]
 
 
 def test_a_proposal_without_lines_is_refused() -> None:

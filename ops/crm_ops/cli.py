@@ -9,6 +9,9 @@ crm dlq replay TOPIC [--dry-run]         send dead letters back to their source 
 crm rebuild SERVICE [--apply]            replay topics into a scratch copy of the service's
                                          projections and compare (or replace) the live ones
 crm demo load [--clients N] [--seed S]   load a demo data set into the running services
+                                         (and link the provider's people to its employees)
+crm link-employees                       link the provider's people to the employees of
+                                         contacts by e-mail (the token's employee_id claim)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 from crm_kit.app import ServiceSpec
@@ -69,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             f"--{name}", default=f"http://127.0.0.1:{port}", help=f"{name} base URL", metavar="URL"
         )
+    p = sub.add_parser(
+        "link-employees", help="link the provider's people to contacts' employees by e-mail"
+    )
+    p.add_argument("--key", help="private key to sign with (default $CRM_JWT_PRIVATE_KEY_FILE)")
+    p.add_argument("--contacts", default="http://127.0.0.1:8001", help="contacts base URL")
+    p.add_argument("--issuer", help="the provider's issuer (default $CRM_OIDC_ISSUER)")
     return parser
 
 
@@ -145,8 +155,6 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from crm_stack.config import StackConfig
 
     from crm_ops import demo
@@ -179,6 +187,46 @@ def _demo(args: argparse.Namespace) -> int:
     except httpx.TransportError as exc:
         print(f"crm: error: a service does not answer ({exc}); is `make run` up?", file=sys.stderr)
         return 1
+    if os.environ.get("CRM_OIDC_ISSUER"):
+        return _link(args, headers)
+    return 0
+
+
+def _link(args: argparse.Namespace, headers: dict[str, str] | None = None) -> int:
+    """``crm link-employees`` (and the end of ``crm demo load``) on the local stack."""
+    from crm_stack import keycloak
+    from crm_stack.config import StackConfig
+
+    from crm_ops import demo, identity
+
+    cfg = StackConfig.from_env()
+    issuer = getattr(args, "issuer", None) or os.environ.get("CRM_OIDC_ISSUER") or cfg.oidc_issuer
+    if headers is None:
+        key = Path(args.key or os.environ.get("CRM_JWT_PRIVATE_KEY_FILE") or cfg.jwt_private_key)
+        if not key.exists():
+            print(f"crm: error: no private key at {key}: start the stack first", file=sys.stderr)
+            return 1
+        headers = demo.bearer(
+            key.read_bytes(),
+            os.environ.get("CRM_JWT_ISSUER", "crm-local"),
+            os.environ.get("CRM_JWT_AUDIENCE", "crm"),
+        )
+
+    async def run() -> identity.LinkReport:
+        async with httpx.AsyncClient(
+            base_url=args.contacts, headers=headers, timeout=30
+        ) as contacts:
+            return await identity.link_employees(issuer, keycloak.admin_password(cfg), contacts)
+
+    try:
+        report = asyncio.run(run())
+    except identity.LinkError as exc:
+        print(f"crm: error: {exc}", file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:
+        print(f"crm: error: contacts does not answer ({exc})", file=sys.stderr)
+        return 1
+    print(f"provider: {report.describe()}")
     return 0
 
 
@@ -192,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from crm_kit.tokens import main as token_main
 
         return token_main(args.rest)
+    if args.command == "link-employees":
+        return _link(args)
     if args.command == "demo":
         try:
             return _demo(args)

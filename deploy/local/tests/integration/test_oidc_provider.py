@@ -8,8 +8,22 @@ import os
 
 import httpx
 import pytest
+from crm_contacts.app import ContactsSettings
+from crm_contacts.app import create as create_contacts
 from crm_kit.auth import TokenVerifier
 from crm_kit.settings import ServiceSettings
+from crm_kit.signin import SignInError, sign_in
+from crm_kit.testing import (
+    JwtKeys,
+    StackEndpoints,
+    bearer,
+    http_client,
+    running,
+    service_env,
+)
+from crm_ops import identity
+from crm_stack import keycloak
+from crm_stack.config import StackConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -88,3 +102,60 @@ async def test_the_realm_offers_the_console_the_code_flow_with_pkce(issuer: str)
     # with an error instead of a login form.
     assert without_pkce.status_code == 302
     assert "error=invalid_request" in without_pkce.headers["location"]
+
+
+async def test_a_person_signs_in_with_the_code_flow_and_gets_their_roles_and_department(
+    issuer: str,
+) -> None:
+    tokens = await sign_in(issuer, "ffinansov", "dev-only-ffinansov")
+    settings = ServiceSettings(oidc_issuer=issuer, jwt_public_key_file=None)
+
+    principal = await TokenVerifier.from_settings(settings).verify_async(tokens.access_token)
+
+    assert principal.claims["azp"] == "crm-console"
+    assert principal.claims["preferred_username"] == "ffinansov"
+    assert principal.claims["department"] == "finance"
+    assert {"discount-approver", "department-head"} <= principal.roles
+    assert "sales" not in principal.roles
+    assert {"proposals:read", "proposals:write"} <= principal.scopes
+
+
+async def test_a_wrong_password_signs_nobody_in(issuer: str) -> None:
+    with pytest.raises(SignInError, match="was not signed in"):
+        await sign_in(issuer, "ffinansov", "not-the-password")
+
+
+async def test_linking_puts_the_employee_of_contacts_into_the_persons_tokens(
+    issuer: str, stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    settings = ContactsSettings(**service_env(stack, jwt_keys, "contacts"))
+    app = create_contacts(settings)
+    async with running(app), http_client(app) as contacts:
+        contacts.headers.update(bearer(jwt_keys, "contacts:read", "contacts:write"))
+        registered = await contacts.post(
+            "/employees",
+            json={
+                "name": "Григорий Складов",
+                "department": "logistics",
+                "role": "logistics manager",
+                "channels": {"email": "employee10@demo.crm.example"},
+            },
+        )
+        assert registered.status_code == 201, registered.text
+        employee_id = registered.json()["id"]
+        admin = keycloak.admin_password(StackConfig.from_env())
+
+        first = await identity.link_employees(issuer, admin, contacts)
+        again = await identity.link_employees(issuer, admin, contacts)
+
+    # The service's database is this test's own: only this employee has the address.
+    assert first.linked["gskladov"] == employee_id
+    assert "omarkova" in first.unmatched  # no employee of this store has her address
+    assert again.unchanged["gskladov"] == employee_id
+    assert "gskladov" not in again.linked
+    tokens = await sign_in(issuer, "gskladov", "dev-only-gskladov")
+    verifier = TokenVerifier.from_settings(
+        ServiceSettings(oidc_issuer=issuer, jwt_public_key_file=None)
+    )
+    principal = await verifier.verify_async(tokens.access_token)
+    assert principal.employee_id == employee_id

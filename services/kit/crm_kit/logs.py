@@ -1,4 +1,10 @@
-"""JSON logs carrying the correlation id of the request or event being handled."""
+"""JSON logs carrying the correlation id of the request or event being handled.
+
+The same context says what every event written meanwhile carries (``crm_kit.outbox``): the
+correlation id of the HTTP request (``CorrelationMiddleware``), of the consumed event
+(``IdempotentConsumer``) or of the background run that a request started; and, while a
+consumed event is handled, its ``event_id`` as the causation id of the events it causes.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,19 @@ from contextvars import ContextVar
 from pythonjsonlogger.json import JsonFormatter
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+causation_id: ContextVar[str | None] = ContextVar("causation_id", default=None)
 CORRELATION_HEADER = "X-Correlation-ID"
+"""The HTTP header (requests, responses, the gateway's calls) and the e-mail header."""
+KAFKA_CORRELATION_HEADER = "correlation_id"
+"""The Kafka record header: always equal to the envelope's ``correlation_id``."""
 
 
 def current_correlation_id() -> str | None:
     return correlation_id.get()
+
+
+def current_causation_id() -> str | None:
+    return causation_id.get()
 
 
 def new_correlation_id() -> str:

@@ -140,7 +140,8 @@ async def test_metrics_count_published_events_and_time_requests(ops: Any) -> Non
 async def test_the_asyncapi_document_lists_what_the_service_publishes(ops: Any) -> None:
     document = (await ops.get("/asyncapi")).json()
     assert document["asyncapi"].startswith("3.")
-    assert "crm.contacts.v1:ClientRegistered" in document["channels"]
+    assert "ClientRegistered" in document["channels"]["crm.contacts.v1"]["messages"]
+    assert document["operations"]["send.crm.contacts.v1"]["action"] == "send"
 
 
 @pytest.fixture

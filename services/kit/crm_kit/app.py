@@ -32,7 +32,13 @@ from crm_kit.auth import TokenVerifier
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.housekeeping import ensure_kit_indexes
 from crm_kit.kafka import KafkaAccess, broker_options, client_options
-from crm_kit.logs import CORRELATION_HEADER, configure_logging, correlation_id, new_correlation_id
+from crm_kit.logs import (
+    CORRELATION_HEADER,
+    USABLE_CORRELATION_ID,
+    configure_logging,
+    correlation_id,
+    new_correlation_id,
+)
 from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document, Outbox
 from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
@@ -88,7 +94,7 @@ async def _raw_body(msg: Any) -> Any:
     return msg.body
 
 
-_CORRELATION_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_CORRELATION_ID = re.compile(USABLE_CORRELATION_ID.pattern.encode())
 """What a caller's correlation id may be: up to 128 visible ASCII characters of a token."""
 
 

@@ -9,6 +9,7 @@ consumed event is handled, its ``event_id`` as the causation id of the events it
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import uuid
 from contextvars import ContextVar
@@ -21,6 +22,17 @@ CORRELATION_HEADER = "X-Correlation-ID"
 """The HTTP header (requests, responses, the gateway's calls) and the e-mail header."""
 KAFKA_CORRELATION_HEADER = "correlation_id"
 """The Kafka record header: always equal to the envelope's ``correlation_id``."""
+
+
+USABLE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+"""What a correlation id may be to travel in a header (HTTP, e-mail): up to 128 visible ASCII
+characters of a token. A request's is checked on the way in; an event's (written by another
+producer) is checked before it goes into a header."""
+
+
+def header_safe(value: str | None) -> str | None:
+    """``value`` if it may be sent as a header's value, else None."""
+    return value if value and USABLE_CORRELATION_ID.match(value) else None
 
 
 def current_correlation_id() -> str | None:

@@ -22,7 +22,7 @@ from email.utils import formataddr, make_msgid, parseaddr
 import aiosmtplib
 import httpx
 from crm_contracts.values import Channel
-from crm_kit.logs import CORRELATION_HEADER
+from crm_kit.logs import CORRELATION_HEADER, header_safe
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -100,8 +100,9 @@ def build_email(settings: NotifySettings, message: Outgoing) -> Mail:
     mail["Subject"] = subject  # type: ignore[assignment]
     mail["Message-ID"] = make_msgid(idstring=message.reference.replace("-", ""))
     mail["X-CRM-Notification-Id"] = message.reference
-    if message.correlation_id:
-        mail[CORRELATION_HEADER] = message.correlation_id
+    traced = header_safe(message.correlation_id)  # an event's id may come from anywhere
+    if traced:
+        mail[CORRELATION_HEADER] = traced
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(message.text, "plain", "utf-8"))
     body.attach(MIMEText(message.html, "html", "utf-8"))
@@ -234,11 +235,12 @@ class HttpGatewaySender(Sender):
             text=message.text,
             subject=message.subject,
             reference=message.reference,
-            correlation_id=message.correlation_id or "",
+            correlation_id=header_safe(message.correlation_id) or "",
         )
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.reference}
-        if message.correlation_id:
-            headers[CORRELATION_HEADER] = message.correlation_id
+        traced = header_safe(message.correlation_id)  # an event's id may come from anywhere
+        if traced:
+            headers[CORRELATION_HEADER] = traced
         s = self.settings
         if s.gateway_token:
             headers[s.gateway_auth_header] = f"{s.gateway_auth_scheme} {s.gateway_token}".strip()

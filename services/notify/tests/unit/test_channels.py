@@ -53,6 +53,7 @@ async def test_the_gateway_call_carries_the_requests_correlation_id() -> None:
 
 
 def test_an_e_mail_carries_the_requests_correlation_id() -> None:
+    import dataclasses
     from email import message_from_bytes
     from email.policy import default
 
@@ -71,6 +72,11 @@ def test_an_e_mail_carries_the_requests_correlation_id() -> None:
     )
     parsed = message_from_bytes(build_email(settings, outgoing).data, policy=default)
     assert parsed["X-Correlation-ID"] == "corr-mail-1"
+    # An id from another producer's event that could not be a header's value is left out.
+    forged = dataclasses.replace(outgoing, correlation_id="x\r\nBcc: victim@example.com")
+    parsed = message_from_bytes(build_email(settings, forged).data, policy=default)
+    assert parsed["X-Correlation-ID"] is None
+    assert parsed["Bcc"] is None
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from crm_kit.dead_letters import (
     DLQ_TRUNCATED,
 )
 from crm_kit.kafka import REPLAY_GROUP_PREFIX, KafkaAccess, client_options
+from crm_kit.logs import KAFKA_CORRELATION_HEADER
 
 DLQ_MARK = ".dlq."
 OPS_ENV_PREFIX = "CRM_OPS_KAFKA_"
@@ -265,8 +268,20 @@ async def replay_all(bootstrap: str, topic: str, *, dry_run: bool = False) -> Re
         await producer.start()
         try:
             for letter in result.replayed:
-                await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
+                await producer.send_and_wait(
+                    letter.source_topic, letter.value, key=letter.key, headers=_replayed(letter)
+                )
         finally:
             await producer.stop()
         await c.commit({tp: await c.position(tp) for tp in tps})
         return result
+
+
+def _replayed(letter: DeadLetter) -> list[tuple[str, bytes]]:
+    """The headers a replayed record goes with: its correlation id, as the original had it
+    (the envelope's, when the letter kept no such header)."""
+    value = letter.headers.get(KAFKA_CORRELATION_HEADER)
+    if not value:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            value = json.loads(letter.value or b"{}").get("correlation_id")
+    return [(KAFKA_CORRELATION_HEADER, str(value).encode())] if value else []

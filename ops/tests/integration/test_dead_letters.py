@@ -34,11 +34,13 @@ async def _list_and_replay(stack: StackEndpoints, source: str, dlq: str) -> None
     await producer.start()
     try:
         for i in range(3):
+            # The first kept its original's correlation header, which the replay restores.
+            kept = [("correlation_id", b"corr-replayed")] if i == 0 else []
             await producer.send_and_wait(
                 dlq,
                 f"letter {i}".encode(),
                 key=b"k",
-                headers=[(DLQ_SOURCE_TOPIC, source.encode()), (DLQ_ERROR, b"boom")],
+                headers=[(DLQ_SOURCE_TOPIC, source.encode()), (DLQ_ERROR, b"boom"), *kept],
             )
     finally:
         await producer.stop()
@@ -58,6 +60,11 @@ async def _list_and_replay(stack: StackEndpoints, source: str, dlq: str) -> None
         stack.kafka_bootstrap, source, stop_when=lambda rs: len(rs) >= 3, until_idle=1.0
     )
     assert sorted(r.value for r in on_source) == [b"letter 0", b"letter 1", b"letter 2"]
+    assert {r.value: list(r.headers) for r in on_source} == {
+        b"letter 0": [("correlation_id", b"corr-replayed")],
+        b"letter 1": [],
+        b"letter 2": [],
+    }
 
 
 async def test_the_command_line_lists_topics_with_partitions(

@@ -23,16 +23,22 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.middlewares import AckPolicy
-from faststream.specification import AsyncAPI
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_kit import asyncapi as event_docs
 from crm_kit.auth import TokenVerifier
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.housekeeping import ensure_kit_indexes
 from crm_kit.kafka import KafkaAccess, broker_options, client_options
-from crm_kit.logs import CORRELATION_HEADER, configure_logging, correlation_id, new_correlation_id
+from crm_kit.logs import (
+    CORRELATION_HEADER,
+    USABLE_CORRELATION_ID,
+    configure_logging,
+    correlation_id,
+    new_correlation_id,
+)
 from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document, Outbox
 from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
@@ -88,7 +94,7 @@ async def _raw_body(msg: Any) -> Any:
     return msg.body
 
 
-_CORRELATION_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_CORRELATION_ID = re.compile(USABLE_CORRELATION_ID.pattern.encode())
 """What a caller's correlation id may be: up to 128 visible ASCII characters of a token."""
 
 
@@ -189,8 +195,9 @@ def _batch_handler(
 
 
 def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
-    """The broker with its documented publishers; constructing it connects to nothing."""
-    broker = KafkaBroker(
+    """The broker; constructing it connects to nothing. (What the service publishes and reads
+    is documented by ``crm_kit.asyncapi`` from the spec, not by FastStream.)"""
+    return KafkaBroker(
         **broker_options(KafkaAccess.from_settings(settings)),
         acks="all",
         enable_idempotence=True,
@@ -198,14 +205,6 @@ def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
         max_request_size=settings.kafka_max_message_bytes,
         log_level=logging.DEBUG,
     )
-    for event in spec.produces:
-        broker.publisher(
-            event.topic,
-            title=f"{event.topic}:{event.event_type}",
-            description=(event.__doc__ or "").strip(),
-            schema=event,
-        )
-    return broker
 
 
 KAFKA_SETUP_WITHIN_S = 60.0
@@ -396,7 +395,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     # Outermost, so the 413 and problem+json answers of the layers inside carry the headers.
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(SecurityHeaders, docs_paths=[p for p in docs if p])
-    app.include_router(_operational_router(spec, broker))
+    app.state.asyncapi = event_docs.asyncapi_document(spec, default_group=settings.consumer_group)
+    app.include_router(_operational_router(spec))
     for router in spec.routers:
         app.include_router(router)
     return app
@@ -418,11 +418,8 @@ async def readiness(runtime: Runtime | None) -> dict[str, bool]:
     return {"store": store_ok, "broker": bool(broker_ok), "outbox_relay": runtime.relay.running}
 
 
-def _operational_router(spec: ServiceSpec, broker: KafkaBroker) -> APIRouter:
+def _operational_router(spec: ServiceSpec) -> APIRouter:
     router = APIRouter(tags=["operations"])
-    asyncapi = AsyncAPI(
-        broker, title=f"{spec.title} events", version=spec.version, description=spec.description
-    )
 
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -442,8 +439,8 @@ def _operational_router(spec: ServiceSpec, broker: KafkaBroker) -> APIRouter:
         return metrics_response()
 
     @router.get("/asyncapi", summary="AsyncAPI document of the events", response_model=None)
-    async def asyncapi_document() -> JSONResponse:
-        return JSONResponse(asyncapi.to_specification().to_jsonable())
+    async def asyncapi_document(request: Request) -> JSONResponse:
+        return JSONResponse(request.app.state.asyncapi)
 
     return router
 

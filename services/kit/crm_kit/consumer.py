@@ -17,6 +17,11 @@ repeating; a TTL index expires markers after ``processed_marker_ttl_days``.
 A dead letter always fits the broker (``crm_kit.dead_letters``: the record's headers and
 coordinates, the error, its body cut to a bound when larger than an event may be), and a
 refusal by the broker that would repeat for ever never rewinds the batch.
+
+A handler runs in the context of its event (``crm_kit.logs``): its log lines carry the
+envelope's correlation id, and the events it writes carry that correlation id and the event's
+``event_id`` as their causation id. A batch handler's run shares the correlation id when its
+events do (an invitation run's do); otherwise it writes its events with each envelope's own.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from crm_kit.dead_letters import DLQ_SOURCE_PARTITION as DLQ_SOURCE_PARTITION
 from crm_kit.dead_letters import DLQ_SOURCE_TOPIC as DLQ_SOURCE_TOPIC
 from crm_kit.dead_letters import DeadLetter, OversizedRecord, build_dead_letter
 from crm_kit.dead_letters import RecordInfo as RecordInfo
-from crm_kit.logs import correlation_id
+from crm_kit.logs import causation_id, correlation_id
 from crm_kit.metrics import (
     DEAD_LETTERS_KEPT,
     EVENTS_CONSUMED,
@@ -211,6 +216,9 @@ class IdempotentConsumer:
     ) -> bool:
         """One batch handler call for ``run``; False (nothing recorded) if it failed."""
         batch_handler = self.batch_handlers[run[0][3].event_type]
+        shared = {item[3].correlation_id for item in run}
+        token = correlation_id.set(shared.pop() if len(shared) == 1 else None)
+        cause = causation_id.set(None)
         try:
             events = [(item[3].open(), item[3]) for item in run]
             await batch_handler(events)
@@ -222,6 +230,9 @@ class IdempotentConsumer:
                 exc_info=True,
             )
             return False
+        finally:
+            causation_id.reset(cause)
+            correlation_id.reset(token)
         for index, _raw, _record, envelope, _handler in run:
             self._mark(envelope, done, fresh)
             outcomes[index] = Outcome.PROCESSED
@@ -257,14 +268,17 @@ class IdempotentConsumer:
         marker = self._marker_id(str(envelope.event_id))
         if marker in done:
             return Outcome.DUPLICATE
-        # The handler's log lines, the retries' and the dead letter's carry the event's id.
+        # The handler's log lines, the retries' and the dead letter's carry the event's
+        # correlation id; the events it writes carry it too, caused by this event.
         token = correlation_id.set(envelope.correlation_id)
+        cause = causation_id.set(str(envelope.event_id))
         try:
             error = await self._run_with_retries(handler, envelope)
             if error is not None:
                 await self._dead_letter(raw, record, error, attempts=self.max_attempts)
                 return Outcome.DEAD_LETTERED
         finally:
+            causation_id.reset(cause)
             correlation_id.reset(token)
         self._mark(envelope, done, fresh)
         return Outcome.PROCESSED

@@ -1,7 +1,8 @@
 """The transactional outbox: a state change and its events in one MongoDB transaction.
 
 Pending events live in the service database's ``outbox`` collection, one document per event,
-``{"_id": ObjectId, "event_id", "event_type", "topic", "key", "value"}``, where ``value`` is
+``{"_id": ObjectId, "event_id", "event_type", "topic", "key", "correlation_id", "value"}``, where
+``value`` is
 the envelope as a JSON string (published byte for byte; payload keys never meet the store's
 field-name rules). They are inserted in the same transaction as the state change that caused
 them, so either both are stored or neither is. The relay (``relay.py``) learns of them from a
@@ -13,6 +14,11 @@ An event that would not fit the broker's limit is refused when it is added, insi
 transaction (``Outbox.add``: 413 ``EventTooLarge``), so nothing of that write is stored.
 
 A write that causes no event is a plain single-document write, with no transaction.
+
+Every event carries a correlation id: the one given, else the context's (the HTTP request's,
+the consumed event's, the background run's: ``crm_kit.logs``), else a fresh one. It is kept
+beside the envelope so that the relay publishes it as the record's ``correlation_id`` header,
+equal to the envelope's field.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from crm_kit.logs import current_correlation_id
+from crm_kit.logs import current_causation_id, current_correlation_id, new_correlation_id
 from crm_kit.metrics import EVENTS_REFUSED_TOO_LARGE
 from crm_kit.problems import Conflict, EventTooLarge, NotFound, VersionConflict
 from crm_kit.records import DEFAULT_EVENT_MAX_BYTES
@@ -56,8 +62,8 @@ def outbox_entry(
         event,
         producer=producer,
         key=event.aggregate_key(),
-        correlation_id=correlation_id or current_correlation_id(),
-        causation_id=causation_id,
+        correlation_id=correlation_id or current_correlation_id() or new_correlation_id(),
+        causation_id=causation_id or current_causation_id(),
     )
     return {
         "_id": ObjectId(),
@@ -65,6 +71,7 @@ def outbox_entry(
         "event_type": envelope.event_type,
         "topic": event.topic,
         "key": envelope.key,
+        "correlation_id": envelope.correlation_id,
         "value": envelope.to_bytes().decode(),
     }
 
@@ -95,9 +102,20 @@ class Outbox:
         self._client: AsyncMongoClient[Document] = db.client
 
     def entries(
-        self, events: Sequence[ContractEvent], causation_id: str | None = None
+        self,
+        events: Sequence[ContractEvent],
+        causation_id: str | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> list[Document]:
-        return [outbox_entry(e, producer=self.producer, causation_id=causation_id) for e in events]
+        """The outbox documents of ``events``; the correlation and causation ids default to
+        the context's (see :func:`outbox_entry`)."""
+        return [
+            outbox_entry(
+                e, producer=self.producer, correlation_id=correlation_id, causation_id=causation_id
+            )
+            for e in events
+        ]
 
     async def add(self, session: AsyncClientSession, entries: Sequence[Document]) -> None:
         """Store ``entries`` as part of ``session``'s transaction; an event too large for the

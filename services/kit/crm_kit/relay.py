@@ -13,12 +13,16 @@ published again by the next holder. A transient error (the broker or the store a
 timeout, the lease lost) ends the pass; the next one starts over from the collection. An event
 the broker refuses for good (too large, an invalid record, no right to write its topic) is
 moved to ``outbox_failed`` with the error, counted and logged, and the others go on.
+
+Each record goes out with the envelope as its value, the aggregate id as its key and the
+envelope's correlation id as its ``correlation_id`` header: one id, equal in both places.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -47,10 +51,19 @@ _LEASE_ID = "relay"
 
 
 class Publisher(Protocol):
-    """Sends one record; the returned awaitable resolves once the broker acknowledged it."""
+    """Sends one record; the returned awaitable resolves once the broker acknowledged it.
+
+    ``correlation_id`` becomes the record's ``correlation_id`` header (a header of the same
+    name in ``headers`` wins: a dead letter keeps its original's)."""
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> Awaitable[Any]: ...
 
 
@@ -298,7 +311,10 @@ class OutboxRelay:
 
     async def _send(self, entry: Document) -> Awaitable[Any]:
         return await self.publisher.send(
-            entry["topic"], entry["key"].encode(), entry["value"].encode()
+            entry["topic"],
+            entry["key"].encode(),
+            entry["value"].encode(),
+            correlation_id=correlation_of(entry),
         )
 
     async def _set_aside(
@@ -329,6 +345,18 @@ class OutboxRelay:
                 OUTBOX_FAILED,
             )
         await self.outbox.delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
+
+
+def correlation_of(entry: Document) -> str | None:
+    """The correlation id of an outbox document: stored beside the envelope, or (a document
+    written before it was) read from the envelope itself."""
+    stored = entry.get("correlation_id")
+    if stored:
+        return str(stored)
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        found = json.loads(entry["value"]).get("correlation_id")
+        return str(found) if found else None
+    return None
 
 
 async def _read_stream(

@@ -45,11 +45,24 @@ class BrokerPublisher:
         self._renewing = asyncio.Lock()
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> Awaitable[Any]:
         generation = self._generation
+        # FastStream writes ``correlation_id`` as the record's header of that name (a fresh
+        # UUID when given none); ``headers`` are laid over it.
         future: Awaitable[Any] = await self.broker.publish(
-            value, topic, key=key, headers=headers, no_confirm=True
+            value,
+            topic,
+            key=key,
+            headers=headers,
+            correlation_id=correlation_id,
+            no_confirm=True,
         )
         return self._acknowledged(future, generation)
 

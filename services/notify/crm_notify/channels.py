@@ -22,6 +22,7 @@ from email.utils import formataddr, make_msgid, parseaddr
 import aiosmtplib
 import httpx
 from crm_contracts.values import Channel
+from crm_kit.logs import CORRELATION_HEADER, header_safe
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -51,6 +52,9 @@ class Outgoing:
     reference: str
     """The notification id, for the receiving side's logs and de-duplication."""
     attachments: tuple[Attachment, ...] = ()
+    correlation_id: str | None = None
+    """The correlation id of what asked for the message (the request event's): sent as the
+    ``X-Correlation-ID`` header of the e-mail and of the gateway's call."""
 
 
 class Sender(ABC):
@@ -96,6 +100,9 @@ def build_email(settings: NotifySettings, message: Outgoing) -> Mail:
     mail["Subject"] = subject  # type: ignore[assignment]
     mail["Message-ID"] = make_msgid(idstring=message.reference.replace("-", ""))
     mail["X-CRM-Notification-Id"] = message.reference
+    traced = header_safe(message.correlation_id)  # an event's id may come from anywhere
+    if traced:
+        mail[CORRELATION_HEADER] = traced
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(message.text, "plain", "utf-8"))
     body.attach(MIMEText(message.html, "html", "utf-8"))
@@ -202,6 +209,7 @@ class FaxByEmailSender(Sender):
             text=message.text,
             html=message.html,
             reference=message.reference,
+            correlation_id=message.correlation_id,
         )
         await self.smtp.send_email(build_email(self.settings, fax))
 
@@ -227,8 +235,12 @@ class HttpGatewaySender(Sender):
             text=message.text,
             subject=message.subject,
             reference=message.reference,
+            correlation_id=header_safe(message.correlation_id) or "",
         )
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.reference}
+        traced = header_safe(message.correlation_id)  # an event's id may come from anywhere
+        if traced:
+            headers[CORRELATION_HEADER] = traced
         s = self.settings
         if s.gateway_token:
             headers[s.gateway_auth_header] = f"{s.gateway_auth_scheme} {s.gateway_token}".strip()

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from crm_contracts.values import Channel, FailureKind, Language, NotificationKind, RecipientKind
 
 NOTIFICATION_NAMESPACE = uuid.UUID("5b0f7c61-3f7e-4f53-9d43-6a0d1f6a2c11")
+AD_HOC_SOURCE = "AdHocSend"
+"""The source type of a message asked for over HTTP rather than by an event."""
 
 
 class NotifyError(Exception):

@@ -86,6 +86,7 @@ def compose(
         html=rendered.html,
         reference=str(doc["_id"]),
         attachments=attachments,
+        correlation_id=doc.get("correlation_id"),
     )
 
 

@@ -44,7 +44,8 @@ class NotifySettings(ServiceSettings):
     gateway_token: str = "dev-only-gateway-token"  # noqa: S105 - a development default
     gateway_body_template: str = DEFAULT_GATEWAY_BODY
     """Jinja2 (sandboxed) producing the JSON body; variables ``to``, ``channel``, ``text``,
-    ``subject``, ``reference``."""
+    ``subject``, ``reference``, ``correlation_id`` (also sent as the ``X-Correlation-ID``
+    header)."""
     gateway_timeout_s: float = 10.0
     gateway_concurrency: int = 4
 

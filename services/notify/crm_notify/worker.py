@@ -28,6 +28,7 @@ from crm_contracts.base import ContractEvent
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.values import Channel, FailureKind, RecipientKind
 from crm_kit.clock import utc_now
+from crm_kit.logs import correlation_id
 from crm_kit.outbox import VERSION, Document
 from crm_kit.runtime import Runtime
 from prometheus_client import Counter
@@ -36,6 +37,7 @@ from pymongo import UpdateOne
 from crm_notify import messages
 from crm_notify.channels import Sender, build_senders
 from crm_notify.domain import (
+    AD_HOC_SOURCE,
     DeliveryFailure,
     NoUsableChannel,
     Outcome,
@@ -148,6 +150,8 @@ class DeliveryWorker:
         flusher = asyncio.create_task(self._flush_while_running(batch, done))
 
         async def one(doc: Document) -> None:
+            # The log lines of this delivery carry the request's correlation id.
+            correlation_id.set(doc.get("correlation_id"))
             async with gate:
                 try:
                     await self.deliver(batch, doc, known, overrides)
@@ -281,7 +285,13 @@ class DeliveryWorker:
     ) -> None:
         """Queue the outcome for the batch's next bulk write, guarded by the lease."""
         update: dict[str, Any] = {"$set": dict(changes), "$inc": {VERSION: 1}}
-        entries = self.runtime.events.entries(events)
+        # The outcome carries the request's correlation id and is caused by the request event
+        # (an ad-hoc message, asked for over HTTP, has no causing event).
+        source = doc.get("source") or {}
+        cause = source.get("event_id") if source.get("event_type") != AD_HOC_SOURCE else None
+        entries = self.runtime.events.entries(
+            events, cause, correlation_id=doc.get("correlation_id")
+        )
         op = UpdateOne({"_id": doc["_id"], "lease": batch.token}, update)
         batch.outcomes.append((str(doc["_id"]), op, entries))
 

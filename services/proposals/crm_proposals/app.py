@@ -44,12 +44,8 @@ SPEC = ServiceSpec(
     description="Pre-contract work: catalogue, proposals with revisions, action plans under "
     "workflow, sales models (kept and mined), and the hand-over of won deals to the back office "
     "(ProposalWon carries client, curator, lines, totals and currency).\n\n"
-    "Every Kafka message is a JSON envelope: `event_id` (UUID, unique per message: deduplicate "
-    "on it), `event_type` (e.g. `ProposalWon`), `schema_version`, `occurred_at` (UTC), "
-    "`producer` (`proposals`), `key` (the aggregate id, also the Kafka message key: the "
-    "proposal id for proposal facts), `correlation_id`, `causation_id`, and `payload` — the "
-    "schemas below describe the payloads. Money is `amount_minor` (an integer, minor units) "
-    "with its `currency`. Contracts only grow: ignore fields you do not know.",
+    "Money is `amount_minor` (an integer, minor units) with its `currency`. Contracts only "
+    "grow: ignore fields you do not know.",
     routers=ROUTERS,
     projections=[CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS],
     subscriptions=SUBSCRIPTIONS,

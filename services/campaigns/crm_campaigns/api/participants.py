@@ -148,6 +148,7 @@ def run_out(run: dict[str, Any]) -> InvitationRunOut:
         invited=run["invited"],
         created_at=run["created_at"],
         finished_at=run.get("finished_at"),
+        correlation_id=run.get("correlation_id"),
     )
 
 

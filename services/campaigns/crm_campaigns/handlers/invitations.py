@@ -1,5 +1,9 @@
 """Invitation runs: started with a 202 and worked through by a background worker, a batch at
-a time, each participant's new state written with its InvitationRequested."""
+a time, each participant's new state written with its InvitationRequested.
+
+A run keeps the correlation id of the request that started it, and every InvitationRequested
+it writes carries that id (so notify's messages and their outcomes do too): the caller can
+follow one request to every invitation it caused."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 from crm_contracts.base import ContractEvent
 from crm_kit.clock import utc_now
+from crm_kit.logs import correlation_id, current_correlation_id, new_correlation_id
 from crm_kit.runtime import Runtime
 
 from crm_campaigns import facts
@@ -59,6 +64,7 @@ async def start_invitations(
         "invited": 0,
         "created_at": utc_now(),
         "finished_at": None,
+        "correlation_id": current_correlation_id() or new_correlation_id(),
     }
     await InvitationRuns(runtime).create(run)
     return run
@@ -73,6 +79,16 @@ async def run_invitations(runtime: Runtime, run: dict[str, Any]) -> None:
     invites a participant once (``invite`` reaches nothing for one already invited), and
     every write is guarded by the version read. So a page done again after a crash, or a
     participant changed meanwhile, invites no one twice."""
+    # The events and log lines of the run carry the id of the request that started it (a
+    # run stored before runs kept it gets a fresh one, shared by all its events).
+    token = correlation_id.set(run.get("correlation_id") or new_correlation_id())
+    try:
+        await _work_through(runtime, run)
+    finally:
+        correlation_id.reset(token)
+
+
+async def _work_through(runtime: Runtime, run: dict[str, Any]) -> None:
     runs = InvitationRuns(runtime)
     repo = ParticipantRepository(runtime)
     event = await EventRepository(runtime).get(run["event_id"])

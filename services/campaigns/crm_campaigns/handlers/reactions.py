@@ -134,6 +134,10 @@ async def record_contacts(rt: Runtime, items: Sequence[tuple[ContactRecorded, En
         for event, _ in items
         if event.event_id is not None and event.employee_id != SYSTEM_EMPLOYEE_ID
     }  # the system's records of questionnaire answers are counted from the answers themselves
+    causes = {
+        event.contact_id: (envelope.correlation_id, str(envelope.event_id))
+        for event, envelope in items
+    }
     if not wanted:
         return
     programmes = await programmes_of(rt, (e.event_id for e in wanted.values() if e.event_id))
@@ -184,7 +188,7 @@ async def record_contacts(rt: Runtime, items: Sequence[tuple[ContactRecorded, En
             at=event.occurred_at,
         )
     contacts = EventContacts(rt)
-    uncounted = await contacts.claim(records)
+    uncounted = await contacts.claim(records, causes)
     per_event: dict[str, int] = {}
     for doc in uncounted:
         per_event[doc["event_id"]] = per_event.get(doc["event_id"], 0) + 1

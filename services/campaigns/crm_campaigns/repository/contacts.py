@@ -48,15 +48,26 @@ class EventContacts:
         self.collection = runtime.db[EVENT_CONTACTS]
 
     async def claim(
-        self, records: Sequence[tuple[Mapping[str, Any], Sequence[ContractEvent]]]
+        self,
+        records: Sequence[tuple[Mapping[str, Any], Sequence[ContractEvent]]],
+        causes: Mapping[str, tuple[str | None, str]] | None = None,
     ) -> list[Document]:
         """Insert each record with its events unless stored (one transaction); returns the
-        records not yet counted: the new ones, and stored ones whose counting was cut short."""
+        records not yet counted: the new ones, and stored ones whose counting was cut short.
+
+        ``causes`` gives, per record id, the correlation id and the event id of the event that
+        reported it: records of several events are written together, and each record's events
+        carry its own (not those of whichever event's handling does the writing)."""
         if not records:
             return []
         events = self.runtime.events
         docs: list[Document] = [{**document, COUNTED: False, VERSION: 1} for document, _ in records]
         facts = {str(doc["_id"]): evs for doc, (_, evs) in zip(docs, records, strict=True)}
+        cause = dict(causes or {})
+
+        def entries(doc_id: str) -> list[Document]:
+            correlation, causation = cause.get(doc_id, (None, None))
+            return events.entries(facts[doc_id], causation, correlation_id=correlation)
 
         async def work(session: AsyncClientSession) -> dict[str, bool]:
             # A duplicate key would abort the transaction: what is stored is read first.
@@ -67,9 +78,7 @@ class EventContacts:
             new = [doc for doc in docs if str(doc["_id"]) not in stored]
             if new:
                 await self.collection.insert_many(new, ordered=True, session=session)
-            await events.add(
-                session, [e for doc in new for e in events.entries(facts[str(doc["_id"])])]
-            )
+            await events.add(session, [e for doc in new for e in entries(str(doc["_id"]))])
             return stored
 
         counted = await events.transaction(work)

@@ -84,6 +84,9 @@ class InvitationRunOut(BaseModel):
     invited: int
     created_at: datetime
     finished_at: datetime | None
+    correlation_id: str | None = None
+    """The correlation id of the request that started the run: every InvitationRequested of
+    the run carries it (the envelope's ``correlation_id`` and the record's header)."""
 
 
 class CheckIn(Strict):

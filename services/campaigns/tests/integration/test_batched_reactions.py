@@ -15,10 +15,10 @@ from crm_campaigns.handlers import reactions
 from crm_campaigns.repository import EVENT_CONTACTS, NEEDS
 from crm_contracts.contacts import ContactRecorded
 from crm_contracts.envelope import Envelope
-from crm_contracts.topics import CONTACTS, dead_letter_topic
+from crm_contracts.topics import CAMPAIGNS, CONTACTS, dead_letter_topic
 from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic, stack_kafka_options
 
-from .bus import client, contact_recorded, delivered, failed, person, publish
+from .bus import client, contact_recorded, delivered, failed, our_facts, person, publish
 from .conftest import TEST_READ, Campaigns
 from .test_participants import people_known
 from .test_plan_schedule import event_body
@@ -106,6 +106,35 @@ async def test_a_failing_record_among_gathered_ones_fails_alone(campaigns: Campa
     assert reactions.gathered_contacts.calls_made - calls_before == 5
     assert await contact_records(c, eid) == 4
     assert await rt.db[EVENT_CONTACTS].count_documents({"event_id": eid}, comment=TEST_READ) == 4
+
+
+async def test_gathered_records_write_their_needs_with_each_records_correlation_id(
+    stack: StackEndpoints, campaigns: Campaigns
+) -> None:
+    c, rt = campaigns, campaigns.runtime
+    eid = await new_event(c)
+    since = await end_offsets(stack.kafka_bootstrap, CAMPAIGNS)
+    records = [contact_recorded(eid, f"client-{i}", codes=("WATER-1",)) for i in range(3)]
+    envelopes = [
+        Envelope.wrap(e, producer="test", correlation_id=f"corr-{i}") for i, e in enumerate(records)
+    ]
+
+    # Three lanes' records, written in one bulk call.
+    await asyncio.gather(
+        *(
+            reactions.on_contact_recorded(rt, e, env)
+            for e, env in zip(records, envelopes, strict=True)
+        )
+    )
+
+    def needs(envelopes: list[Envelope]) -> list[Envelope]:
+        return [e for e in envelopes if e.event_type == "NeedsIdentified"]
+
+    facts = needs(await our_facts(stack, since, eid, until=lambda es: len(needs(es)) >= 3))
+    assert {e.payload["source_id"]: (e.correlation_id, e.causation_id) for e in facts} == {
+        r.contact_id: (env.correlation_id, str(env.event_id))
+        for r, env in zip(records, envelopes, strict=True)
+    }
 
 
 async def _produce(stack: StackEndpoints, messages: list[tuple[bytes, bytes]]) -> None:

@@ -92,6 +92,28 @@ async def test_a_request_correlation_id_travels_into_the_published_envelope(
     )
     envelopes = [Envelope.from_bytes(r.value) for r in records if r.key == key]
     assert [(e.producer, e.correlation_id) for e in envelopes] == [("opstest", "ops-corr-42")]
+    # The record's correlation_id header is the envelope's, not one of the client's own.
+    [record] = [r for r in records if r.key == key]
+    assert dict(record.headers)["correlation_id"] == b"ops-corr-42"
+
+
+async def test_a_request_without_a_correlation_id_gets_one_that_its_events_carry(
+    stack: StackEndpoints, ops: Any
+) -> None:
+    since = await end_offsets(stack.kafka_bootstrap, CONTACTS)
+    made = await ops.post("/things")
+    assert made.status_code == 201
+    given = made.headers["X-Correlation-ID"]
+    key = made.json()["id"].encode()
+    records = await read_topic(
+        stack.kafka_bootstrap,
+        CONTACTS,
+        since=since,
+        stop_when=lambda rs: any(r.key == key for r in rs),
+    )
+    [record] = [r for r in records if r.key == key]
+    assert Envelope.from_bytes(record.value).correlation_id == given
+    assert dict(record.headers)["correlation_id"] == given.encode()
 
 
 async def test_metrics_count_published_events_and_time_requests(ops: Any) -> None:
@@ -118,7 +140,8 @@ async def test_metrics_count_published_events_and_time_requests(ops: Any) -> Non
 async def test_the_asyncapi_document_lists_what_the_service_publishes(ops: Any) -> None:
     document = (await ops.get("/asyncapi")).json()
     assert document["asyncapi"].startswith("3.")
-    assert "crm.contacts.v1:ClientRegistered" in document["channels"]
+    assert "ClientRegistered" in document["channels"]["crm.contacts.v1"]["messages"]
+    assert document["operations"]["send.crm.contacts.v1"]["action"] == "send"
 
 
 @pytest.fixture

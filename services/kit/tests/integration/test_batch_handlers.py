@@ -33,7 +33,13 @@ class FakeDeadLetters:
         self.sent: list[tuple[str, bytes, bytes]] = []
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> Any:
         self.sent.append((topic, key, value))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

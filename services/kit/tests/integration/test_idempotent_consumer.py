@@ -24,6 +24,7 @@ from crm_kit.consumer import (
     headers_of,
 )
 from crm_kit.logs import current_correlation_id
+from crm_kit.outbox import Document, outbox_entry
 from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
 from crm_kit.testing import (
@@ -52,12 +53,15 @@ class Recorder:
         self.run = run
         self.attempts: Counter[str] = Counter()
         self.correlations: dict[str, str | None] = {}
+        self.written: dict[str, Document] = {}
 
     async def handle(self, rt: Runtime, event: ClientRegistered, _: Envelope) -> None:
         if not event.name.startswith(self.run):
             return  # an event of another test on the shared topic
         self.attempts[event.client_id] += 1
         self.correlations[event.client_id] = current_correlation_id()
+        # What an event written now by the handler would carry.
+        self.written[event.client_id] = outbox_entry(event, producer="kittest")
         if "poison" in event.name:
             raise RuntimeError(f"cannot handle {event.name}: poison")
         # Deliberately not idempotent: a second effect would show as count 2.
@@ -125,8 +129,15 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     await eventually(lambda: _count(app, sentinel.client_id), what="sentinel handled")
     assert await _count(app, event.client_id) == 1
     assert recorder.attempts[event.client_id] == 1
-    # The handler ran with the envelope's correlation id, which the JSON logs carry.
+    # The handler ran with the envelope's correlation id, which the JSON logs carry, and the
+    # events it writes carry it too, caused by the event handled.
     assert recorder.correlations[event.client_id] == "dup-corr"
+    written = recorder.written[event.client_id]
+    assert written["correlation_id"] == "dup-corr"
+    assert Envelope.from_bytes(written["value"]).correlation_id == "dup-corr"
+    assert Envelope.from_bytes(written["value"]).causation_id == str(
+        Envelope.from_bytes(raw).event_id
+    )
 
 
 async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_message_proceeds(
@@ -179,7 +190,13 @@ class _DeadLetterSink:
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> Any:
         self.sent.append((topic, value, dict(headers or {})))
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -56,7 +56,13 @@ class _Acked:
         self.sent: list[str] = []
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> Any:
         event_id = str(Envelope.from_bytes(value).event_id)
         self.sent.append(event_id)

@@ -120,7 +120,13 @@ class _RefusingPublisher:
         self.accepted: list[tuple[str, bytes, bytes, dict[str, str]]] = []
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> Any:
         if self.refusals > 0:
             self.refusals -= 1

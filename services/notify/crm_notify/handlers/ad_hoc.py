@@ -9,7 +9,7 @@ from crm_kit.clock import utc_now
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
-from crm_notify.domain import IdempotencyKeyReused, request_fingerprint
+from crm_notify.domain import AD_HOC_SOURCE, IdempotencyKeyReused, request_fingerprint
 from crm_notify.handlers import declared_variables
 from crm_notify.repository.notifications import (
     find_notification,
@@ -50,7 +50,7 @@ async def send_ad_hoc(
                 "_id": nid,
                 "kind": NotificationKind.AD_HOC.value,
                 "recipient": recipient,
-                "source": {"event_id": source_id, "event_type": "AdHocSend"},
+                "source": {"event_id": source_id, "event_type": AD_HOC_SOURCE},
                 "variables": declared_variables(
                     NotificationKind.AD_HOC, {"subject": subject, "body": body}
                 ),

@@ -66,6 +66,9 @@ def _notification(
         "kind": kind.value,
         "recipient": recipient,
         "source": {"event_id": source_id, "event_type": envelope.event_type},
+        # Taken from the envelope, not the context: a batch handler stores the notifications
+        # of several requests at once.
+        "correlation_id": envelope.correlation_id,
         "variables": declared_variables(kind, variables),
         "event_id": None,
         "participant_id": None,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crm_contracts.values import NotificationKind
+from crm_kit.logs import current_correlation_id
 from crm_kit.outbox import VERSION, Document
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -22,8 +23,11 @@ WAITING = (Status.PENDING.value, Status.RETRY.value, Status.SENDING.value)
 
 
 def new_notification(doc: Mapping[str, Any], now: datetime) -> Document:
+    """A pending notification; it keeps the correlation id of what asked for it (the request
+    event's, or the HTTP request's), which its message and its outcome fact carry."""
     return {
         **doc,
+        "correlation_id": doc.get("correlation_id") or current_correlation_id(),
         "status": Status.PENDING.value,
         "attempts": 0,
         "next_attempt_at": now,

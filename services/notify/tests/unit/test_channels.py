@@ -41,6 +41,44 @@ async def test_the_gateway_gets_the_rendered_json_body_with_the_auth_header() ->
     }
 
 
+async def test_the_gateway_call_carries_the_requests_correlation_id() -> None:
+    import dataclasses
+
+    seen: list[httpx.Request] = []
+    traced = dataclasses.replace(MESSAGE, correlation_id="corr-gw-1")
+    await gateway(httpx.Response(202), seen).send(Channel.MOBILE, traced)
+    await gateway(httpx.Response(202), seen).send(Channel.MOBILE, MESSAGE)
+    assert seen[0].headers["x-correlation-id"] == "corr-gw-1"
+    assert "x-correlation-id" not in seen[1].headers
+
+
+def test_an_e_mail_carries_the_requests_correlation_id() -> None:
+    import dataclasses
+    from email import message_from_bytes
+    from email.policy import default
+
+    from crm_notify.channels import build_email
+
+    settings = NotifySettings(
+        environment="development", kafka_bootstrap="kafka:9092", jwt_public_key_file=None
+    )
+    outgoing = Outgoing(
+        to="ivan@example.ru",
+        subject="Invitation",
+        text="Dear Ivan",
+        html="<p>Dear Ivan</p>",
+        reference="n-2",
+        correlation_id="corr-mail-1",
+    )
+    parsed = message_from_bytes(build_email(settings, outgoing).data, policy=default)
+    assert parsed["X-Correlation-ID"] == "corr-mail-1"
+    # An id from another producer's event that could not be a header's value is left out.
+    forged = dataclasses.replace(outgoing, correlation_id="x\r\nBcc: victim@example.com")
+    parsed = message_from_bytes(build_email(settings, forged).data, policy=default)
+    assert parsed["X-Correlation-ID"] is None
+    assert parsed["Bcc"] is None
+
+
 @pytest.mark.parametrize(
     ("status", "transient"), [(503, True), (500, True), (429, True), (400, False), (404, False)]
 )

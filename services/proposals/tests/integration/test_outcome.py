@@ -222,9 +222,14 @@ async def test_the_asyncapi_document_describes_proposal_won(crm: Any) -> None:
         assert name in text
     assert "hand-over to the back office" in text
     # A back office reading only this document learns that messages are envelopes...
-    description = document["info"]["description"]
-    for field in ("event_id", "event_type", "key", "payload", "amount_minor"):
-        assert f"`{field}`" in description
+    envelope = document["components"]["schemas"]["Envelope"]
+    assert {"event_id", "event_type", "key", "correlation_id", "payload"} <= set(
+        envelope["required"] + list(envelope["properties"])
+    )
+    message = document["components"]["messages"]["ProposalWon"]["payload"]
+    assert message["allOf"] == [{"$ref": "#/components/schemas/Envelope"}]
+    assert message["properties"]["payload"] == {"$ref": "#/components/schemas/ProposalWon"}
+    assert "`amount_minor`" in document["info"]["description"]
     # ...and what ProposalWon's payload holds.
     won = document["components"]["schemas"]["ProposalWon"]
     assert {"client_id", "curator_id", "lines", "totals", "currency"} <= set(won["required"])

@@ -12,13 +12,26 @@ from crm_contracts.base import ContractEvent
 from crm_contracts.registry import UnknownEventType, event_class
 from crm_contracts.values import UtcDatetime
 
-__all__ = ["Envelope", "EventTypeMismatch", "UnknownEventType"]
+__all__ = ["Actor", "Envelope", "EventTypeMismatch", "UnknownEventType"]
 
 E = TypeVar("E", bound=ContractEvent)
 
 
 class EventTypeMismatch(TypeError):
     """``open_as`` was asked for a class other than the envelope's event type."""
+
+
+class Actor(BaseModel):
+    """Who made the change an event records: the app that called and the employee it acted
+    for (docs/authorization.md). Absent from events no caller made (a consumer's reaction,
+    a scheduled job)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    app: str = Field(min_length=1, max_length=200)
+    """The calling app: the provider's client id, or a development token's subject."""
+    employee_id: str | None = Field(default=None, max_length=64)
+    """The employee of contacts the caller is; None for an app on its own account."""
 
 
 class Envelope(BaseModel):
@@ -42,6 +55,8 @@ class Envelope(BaseModel):
     """Shared by every message of one business flow (usually the originating request id)."""
     causation_id: str | None = None
     """The ``event_id`` of the message that caused this one, if any."""
+    actor: Actor | None = None
+    """Who made the change, when a caller of the producer's API made it."""
     payload: dict[str, Any]
 
     @classmethod
@@ -55,6 +70,7 @@ class Envelope(BaseModel):
         causation_id: str | None = None,
         event_id: UUID | None = None,
         occurred_at: datetime | None = None,
+        actor: Actor | None = None,
     ) -> Envelope:
         """Put ``event`` in an envelope; ``key`` defaults to ``event.aggregate_key()``."""
         return cls(
@@ -66,6 +82,7 @@ class Envelope(BaseModel):
             key=key if key is not None else event.aggregate_key(),
             correlation_id=correlation_id,
             causation_id=causation_id,
+            actor=actor,
             payload=event.model_dump(mode="json"),
         )
 

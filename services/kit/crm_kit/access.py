@@ -89,6 +89,7 @@ ANY_STAFF = _rule(STAFF, INTEGRATION)
 
 TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
     "contacts": {
+        "GET /audit/{entity_id}": READ,
         "GET /clients": READ,
         "GET /clients/{client_id}": READ,
         "GET /clients/{client_id}/curator": READ,
@@ -127,6 +128,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "PATCH /employees/{employee_id}": _rule(DEPARTMENT_HEAD, MANAGEMENT, OPERATOR, INTEGRATION),
     },
     "campaigns": {
+        "GET /audit/{entity_id}": READ,
         "GET /audience/clients/{client_id}": READ,
         "GET /calendar-feeds": READ,
         "GET /events": READ,
@@ -169,6 +171,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "POST /events/{event_id}/questionnaire/responses/import": EVENT_WORK,
     },
     "proposals": {
+        "GET /audit/{entity_id}": READ,
         "GET /catalog": READ,
         "GET /catalog/{code}": READ,
         "GET /proposals": READ,
@@ -206,6 +209,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "POST /sales-models/mined/publish": _rule(SALES_MANAGER, MANAGEMENT, INTEGRATION),
     },
     "notify": {
+        "GET /audit/{entity_id}": READ,
         "GET /channels": READ,
         "GET /notifications": READ,
         "GET /notifications/{notification_id}": READ,

@@ -28,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_kit import asyncapi as event_docs
+from crm_kit import audit, audit_api
 from crm_kit.auth import TokenVerifier
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.housekeeping import ensure_kit_indexes
@@ -39,6 +40,7 @@ from crm_kit.logs import (
     correlation_id,
     new_correlation_id,
 )
+from crm_kit.logs import actor as actor_context
 from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document, Outbox
 from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
@@ -121,6 +123,8 @@ class CorrelationMiddleware:
         else:
             cid = new_correlation_id()
         token = correlation_id.set(cid)
+        # No caller yet: ``requires`` names one once the token is verified.
+        actor_token = actor_context.set(None)
 
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -130,6 +134,7 @@ class CorrelationMiddleware:
         try:
             await self.app(scope, receive, send_with_header)
         finally:
+            actor_context.reset(actor_token)
             correlation_id.reset(token)
 
 
@@ -310,6 +315,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         db = ServiceDatabase(client, settings.mongo_database)
         if spec.indexes is not None:
             await spec.indexes(db)
+        await audit.ensure_indexes(db)
         publisher = BrokerPublisher(broker)
         await ensure_kit_indexes(db, settings)
         relay = OutboxRelay(
@@ -397,6 +403,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.add_middleware(SecurityHeaders, docs_paths=[p for p in docs if p])
     app.state.asyncapi = event_docs.asyncapi_document(spec, default_group=settings.consumer_group)
     app.include_router(_operational_router(spec))
+    app.include_router(audit_api.router(spec.name))
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 import jwt
+from crm_contracts.envelope import Actor
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
@@ -45,6 +46,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm_kit import access
+from crm_kit.logs import actor as actor_context
 from crm_kit.oidc import ProviderKeys, UnknownSigningKey
 from crm_kit.problems import Forbidden, Unauthorized
 from crm_kit.settings import ServiceSettings
@@ -264,6 +266,8 @@ def requires(*scopes: str) -> Callable[..., Awaitable[Principal]]:
             )
         _check_roles(request, needed, principal)
         request.state.principal = principal
+        # What the request changes is recorded as this caller's (envelope actor, audit trail).
+        actor_context.set(Actor(app=principal.app[:200], employee_id=principal.employee_id))
         return principal
 
     authenticate.required_scopes = needed  # type: ignore[attr-defined]

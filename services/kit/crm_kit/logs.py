@@ -14,10 +14,13 @@ import sys
 import uuid
 from contextvars import ContextVar
 
+from crm_contracts.envelope import Actor
 from pythonjsonlogger.json import JsonFormatter
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 causation_id: ContextVar[str | None] = ContextVar("causation_id", default=None)
+actor: ContextVar[Actor | None] = ContextVar("actor", default=None)
+"""Who is calling (set by ``crm_kit.auth.requires``; None outside an authenticated request)."""
 CORRELATION_HEADER = "X-Correlation-ID"
 """The HTTP header (requests, responses, the gateway's calls) and the e-mail header."""
 KAFKA_CORRELATION_HEADER = "correlation_id"
@@ -33,6 +36,10 @@ producer) is checked before it goes into a header."""
 def header_safe(value: str | None) -> str | None:
     """``value`` if it may be sent as a header's value, else None."""
     return value if value and USABLE_CORRELATION_ID.match(value) else None
+
+
+def current_actor() -> Actor | None:
+    return actor.get()
 
 
 def current_correlation_id() -> str | None:

@@ -37,7 +37,13 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from crm_kit.logs import current_causation_id, current_correlation_id, new_correlation_id
+from crm_kit.audit import AUDIT, entries_of
+from crm_kit.logs import (
+    current_actor,
+    current_causation_id,
+    current_correlation_id,
+    new_correlation_id,
+)
 from crm_kit.metrics import EVENTS_REFUSED_TOO_LARGE
 from crm_kit.problems import Conflict, EventTooLarge, NotFound, VersionConflict
 from crm_kit.records import DEFAULT_EVENT_MAX_BYTES
@@ -64,6 +70,7 @@ def outbox_entry(
         key=event.aggregate_key(),
         correlation_id=correlation_id or current_correlation_id() or new_correlation_id(),
         causation_id=causation_id or current_causation_id(),
+        actor=current_actor(),
     )
     return {
         "_id": ObjectId(),
@@ -72,6 +79,9 @@ def outbox_entry(
         "topic": event.topic,
         "key": envelope.key,
         "correlation_id": envelope.correlation_id,
+        # For the audit trail (crm_kit.audit), written beside the entry in its transaction.
+        "occurred_at": envelope.occurred_at,
+        "actor": envelope.actor.model_dump() if envelope.actor else None,
         "value": envelope.to_bytes().decode(),
     }
 
@@ -128,6 +138,9 @@ class Outbox:
                 raise EventTooLarge(event_type, size, self.max_event_bytes)
         if entries:
             await self.collection.insert_many(list(entries), ordered=True, session=session)
+            audited = entries_of(entries)
+            if audited:
+                await self.collection.database[AUDIT].insert_many(audited, session=session)
 
     async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction, retried as a whole on transient errors (a write

@@ -4,9 +4,13 @@ token through the provider's real JWKS."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+import uuid
 
 import httpx
+import jwt
 import pytest
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
@@ -159,3 +163,66 @@ async def test_linking_puts_the_employee_of_contacts_into_the_persons_tokens(
     )
     principal = await verifier.verify_async(tokens.access_token)
     assert principal.employee_id == employee_id
+
+
+async def test_a_rotated_signing_key_is_taken_up_by_a_running_service(
+    issuer: str, stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    settings = ContactsSettings(**service_env(stack, jwt_keys, "contacts", oidc_issuer=issuer))
+    app = create_contacts(settings)
+    base = issuer.rsplit("/realms/", 1)[0]
+    admin = keycloak.admin_password(StackConfig.from_env())
+    async with running(app), http_client(app) as contacts, httpx.AsyncClient(timeout=30) as http:
+        before = (await client_credentials(issuer, *BACKOFFICE)).json()["access_token"]
+        answered = await contacts.get("/clients", headers={"Authorization": f"Bearer {before}"})
+        assert answered.status_code == 200, answered.text
+
+        token = (
+            await http.post(
+                f"{base}/realms/master/protocol/openid-connect/token",
+                data={
+                    "client_id": "admin-cli",
+                    "grant_type": "password",
+                    "username": "admin",
+                    "password": admin,
+                },
+            )
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        realm_id = (await http.get(f"{base}/admin/realms/crm", headers=headers)).json()["id"]
+        created = await http.post(
+            f"{base}/admin/realms/crm/components",
+            headers=headers,
+            json={
+                "name": f"rotated-{uuid.uuid4().hex[:8]}",
+                "providerId": "rsa-generated",
+                "providerType": "org.keycloak.keys.KeyProvider",
+                "parentId": realm_id,
+                "config": {
+                    "priority": [str(int(time.time()))],
+                    "enabled": ["true"],
+                    "active": ["true"],
+                    "algorithm": ["RS256"],
+                    "keySize": ["2048"],
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        component = created.headers["location"].rsplit("/", 1)[1]
+        try:
+            # The service reads the provider's keys again for an unknown key id, at most once
+            # every 10 s: wait that out, as the first token's request read them just now.
+            await asyncio.sleep(10.5)
+            after = (await client_credentials(issuer, *BACKOFFICE)).json()["access_token"]
+            assert (
+                jwt.get_unverified_header(after)["kid"]
+                != (jwt.get_unverified_header(before)["kid"])
+            )
+
+            rotated = await contacts.get("/clients", headers={"Authorization": f"Bearer {after}"})
+            still = await contacts.get("/clients", headers={"Authorization": f"Bearer {before}"})
+        finally:
+            await http.delete(f"{base}/admin/realms/crm/components/{component}", headers=headers)
+
+    assert rotated.status_code == 200, rotated.text
+    assert still.status_code == 200, still.text  # the old key stays published until removed

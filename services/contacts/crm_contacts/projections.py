@@ -80,6 +80,7 @@ async def _put(
             source=source,
             summary=summary[:300],
             refs={key: value for key, value in refs.items() if value},
+            actor=envelope.actor.model_dump() if envelope.actor else None,
         )
     )
 

@@ -17,6 +17,7 @@ from crm_contacts.schemas.records import (
     ContactOut,
     ImportOut,
     ImportRowOut,
+    TimelineActorOut,
     TimelineEntryOut,
 )
 
@@ -134,7 +135,13 @@ async def timeline(
     return Page[TimelineEntryOut](
         items=[
             TimelineEntryOut(
-                id=e.entry_id, at=e.at, kind=e.kind, source=e.source, summary=e.summary, refs=e.refs
+                id=e.entry_id,
+                at=e.at,
+                kind=e.kind,
+                source=e.source,
+                summary=e.summary,
+                refs=e.refs,
+                actor=TimelineActorOut(**e.actor) if e.actor else None,
             )
             for e in page.items
         ],

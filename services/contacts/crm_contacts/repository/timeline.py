@@ -24,6 +24,8 @@ class TimelineEntry:
     source: str
     summary: str
     refs: dict[str, str]
+    actor: dict[str, str | None] | None = None
+    """Who made the change (the fact's envelope ``actor``: app and employee); None: no caller."""
 
 
 def _entry_of(doc: Document) -> TimelineEntry:
@@ -35,6 +37,7 @@ def _entry_of(doc: Document) -> TimelineEntry:
         source=doc["source"],
         summary=doc["summary"],
         refs=dict(doc.get("refs") or {}),
+        actor=doc.get("actor"),
     )
 
 
@@ -54,6 +57,7 @@ class TimelineRepository:
                     "source": entry.source,
                     "summary": entry.summary,
                     "refs": entry.refs,
+                    "actor": entry.actor,
                 }
             },
             upsert=True,

@@ -96,6 +96,11 @@ class ImportOut(BaseModel):
     rows: list[ImportRowOut]
 
 
+class TimelineActorOut(BaseModel):
+    app: str
+    employee_id: str | None
+
+
 class TimelineEntryOut(BaseModel):
     id: str
     at: datetime
@@ -103,3 +108,6 @@ class TimelineEntryOut(BaseModel):
     source: str
     summary: Text
     refs: dict[str, str]
+    actor: TimelineActorOut | None = Field(
+        description="Who made the change through which app (null: no caller, e.g. a reaction)"
+    )

@@ -40,7 +40,13 @@ from crm_contracts.values import (
     ResponseChannel,
     SelectionMode,
 )
-from crm_kit.testing import JwtKeys, StackEndpoints, eventually, stack_kafka_options
+from crm_kit.testing import (
+    JwtKeys,
+    StackEndpoints,
+    bearer,
+    eventually,
+    stack_kafka_options,
+)
 
 from .conftest import Contacts, started
 
@@ -629,3 +635,28 @@ async def test_contacts_own_facts_about_a_client_join_its_timeline_once_each(
     items = await eventually(lambda: entries(7), what="the second status move")
     assert [e["kind"] for e in items].count("registered") == 2
     assert items[-1]["kind"] == "status_changed"
+
+
+async def test_the_client_timeline_shows_who_made_each_change(contacts: Contacts) -> None:
+    seller = bearer(
+        contacts.keys,
+        "contacts:read",
+        "contacts:write",
+        subject="crm-console",
+        roles=("sales",),
+        employee_id="emp-ivan",
+    )
+    registered = await contacts.api.post(
+        "/clients", json={"name": f"Timeline {uuid.uuid4().hex[:8]}"}, headers=seller
+    )
+    assert registered.status_code == 201, registered.text
+    client_id = registered.json()["id"]
+
+    async def timeline() -> Any:
+        response = await contacts.api.get(f"/clients/{client_id}/timeline", headers=contacts.reader)
+        return response.json()["items"] or None
+
+    items = await eventually(timeline, what="the registration on the timeline")
+    assert [(e["kind"], e["actor"]) for e in items] == [
+        ("registered", {"app": "crm-console", "employee_id": "emp-ivan"})
+    ]

@@ -29,6 +29,7 @@ from crm_contracts.values import NeedsSource, RecipientKind, SelectionMode
 from crm_kit.runtime import Runtime
 
 from crm_contacts.handlers import intake
+from crm_contacts.handlers.clients import activate_on_win
 from crm_contacts.repository import (
     ClientRepository,
     RecordRepository,
@@ -351,6 +352,12 @@ async def on_fact(runtime: Runtime, e: ContractEvent, env: Envelope) -> None:
         refs=fact.refs,
         natural_id=fact.natural_id,
     )
+
+
+async def on_proposal_won(runtime: Runtime, e: p.ProposalWon, env: Envelope) -> None:
+    """A won deal joins the timeline and makes a potential (or former) client active."""
+    await on_fact(runtime, e, env)
+    await activate_on_win(runtime, e.client_id, e.proposal_id)
 
 
 async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope) -> None:

@@ -17,6 +17,7 @@ from crm_contacts.handlers.common import (
     request_refusals,
 )
 from crm_contacts.repository import ClientFilter, ClientRepository, EmployeeRepository, Page
+from crm_contracts.values import ClientStatus
 from crm_kit.clock import utc_now
 from crm_kit.problems import Conflict, NotFound
 from crm_kit.runtime import Runtime
@@ -120,6 +121,31 @@ async def change_status(
     now = utc_now()
     with fields_in("body"):
         updated, happened = client.change_status(command.to, reason=command.reason, now=now, by=by)
+    return await repo.save(
+        updated, events.client_events(updated, happened, now=now), expected_version=client.version
+    )
+
+
+WON_MAKES_ACTIVE = frozenset({ClientStatus.POTENTIAL, ClientStatus.FORMER})
+"""The statuses a won deal moves to active: a prospect's first deal, a former client's return.
+Partners and dealers keep their status."""
+
+
+async def activate_on_win(
+    runtime: Runtime, client_id: str, proposal_id: str
+) -> domain.Client | None:
+    """Make the (live) client of a won proposal active, if it was potential or former; nothing
+    otherwise, so a redelivered ``ProposalWon`` changes nothing."""
+    repo = ClientRepository(runtime)
+    client = await repo.get(client_id)
+    while client is not None and client.merged_into is not None:
+        client = await repo.get(client.merged_into)
+    if client is None or client.status not in WON_MAKES_ACTIVE:
+        return None
+    now = utc_now()
+    updated, happened = client.change_status(
+        ClientStatus.ACTIVE, reason=f"won proposal {proposal_id}", now=now, by=None
+    )
     return await repo.save(
         updated, events.client_events(updated, happened, now=now), expected_version=client.version
     )

@@ -18,7 +18,12 @@ from crm_contracts.campaigns import (
     QuestionnaireSubmitted,
 )
 from crm_contracts.common import ChannelAddresses, Place, Recipient
-from crm_contracts.contacts import ClientRegistered, ContactRecorded, PersonAdded
+from crm_contracts.contacts import (
+    ClientRegistered,
+    ClientStatusChanged,
+    ContactRecorded,
+    PersonAdded,
+)
 from crm_contracts.envelope import Envelope
 from crm_contracts.money import Money
 from crm_contracts.notify import NotificationDelivered
@@ -660,3 +665,55 @@ async def test_the_client_timeline_shows_who_made_each_change(contacts: Contacts
     assert [(e["kind"], e["actor"]) for e in items] == [
         ("registered", {"app": "crm-console", "employee_id": "emp-ivan"})
     ]
+
+
+async def test_a_won_deal_makes_a_potential_client_active_once_and_leaves_a_partner_be(
+    contacts: Contacts,
+) -> None:
+    prospect = await contacts.register()
+    partner = await contacts.register()
+    made_partner = await contacts.api.post(
+        f"/clients/{partner['id']}/status",
+        json={"status": "partner"},
+        headers={**contacts.writer, "If-Match": '"1"'},
+    )
+    assert made_partner.status_code == 200, made_partner.text
+    assert prospect["status"] == "potential"
+    since = await contacts.offsets()
+    zero = Money.zero("RUB")
+
+    def won(client_id: str) -> Envelope:
+        return _wrap(
+            ProposalWon(
+                proposal_id=str(uuid.uuid4()),
+                revision=1,
+                version=5,
+                client_id=client_id,
+                curator_id="emp-curator",
+                title="Pumps",
+                currency="RUB",
+                lines=(),
+                totals=ProposalTotals(subtotal=zero, discount=zero, total=zero),
+                won_at=T0,
+            ),
+            "proposals",
+        )
+
+    deal = won(prospect["id"])
+    # Delivered twice in one envelope and once more in a new one: one status change in all.
+    await _publish(contacts, deal, deal, won(prospect["id"]), won(partner["id"]))
+
+    async def active() -> Any:
+        got = await contacts.api.get(f"/clients/{prospect['id']}", headers=contacts.reader)
+        return got.json() if got.json()["status"] == "active" else None
+
+    became = await eventually(active, what="the prospect made active by the won deal")
+    assert became["version"] == 2
+    [moved] = await contacts.events(since, prospect["id"], only=("ClientStatusChanged",))
+    change = moved.open_as(ClientStatusChanged)
+    assert (change.from_status, change.to_status) == ("potential", "active")
+    assert change.reason is not None
+    assert change.reason.startswith("won proposal ")
+    assert moved.actor is None  # no caller made it: the won deal did
+    unchanged = await contacts.api.get(f"/clients/{partner['id']}", headers=contacts.reader)
+    assert (unchanged.json()["status"], unchanged.json()["version"]) == ("partner", 2)

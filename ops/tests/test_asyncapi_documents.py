@@ -275,9 +275,12 @@ def test_the_envelope_is_a_schema_naming_its_fields(documents: dict[str, dict[st
             "key",
             "correlation_id",
             "causation_id",
+            "actor",
             "payload",
         }
         assert envelope["additionalProperties"] is False
+        actor = document["components"]["schemas"]["Actor"]
+        assert set(actor["properties"]) == {"app", "employee_id"}
         trait = document["components"]["messageTraits"]["kafkaRecord"]
         header = trait["headers"]["properties"]["correlation_id"]
         assert header["description"].startswith("Equal to the envelope's `correlation_id`")

@@ -215,7 +215,9 @@ def _schemas(
         [(cls, "validation") for cls in classes], ref_template=REF_SCHEMAS + "{model}"
     )
     schemas: dict[str, Any] = dict(shared.get("$defs", {}))
-    envelope = Envelope.model_json_schema()
+    envelope = Envelope.model_json_schema(ref_template=REF_SCHEMAS + "{model}")
+    # The envelope's own parts (the actor) are named schemas beside the payloads'.
+    schemas.update(envelope.pop("$defs", {}))
     envelope["description"] = ENVELOPE_DESCRIPTION
     envelope["properties"]["correlation_id"]["description"] = CORRELATION_DESCRIPTION
     schemas["Envelope"] = envelope

@@ -61,6 +61,31 @@ READERS: Final = ROLES
 ACTS_FOR_OTHERS: Final = frozenset({INTEGRATION, OPERATOR})
 """May name another employee as the one who did something (``employee_id`` in a body)."""
 
+PERSONAL_DATA: Final = frozenset(
+    {
+        MARKETING,
+        EVENT_STAFF,
+        SALES,
+        SALES_MANAGER,
+        MANAGEMENT,
+        DATA_PROTECTION,
+        BACKOFFICE,
+        INTEGRATION,
+    }
+)
+"""See people's contact details (e-mail, phones, fax, pager), a private person's tax id and
+addresses, and the address a notification went to; and find clients by them. The roles whose
+work is reaching people; the others (an approver, a department head, an operator) read the
+same client base with those fields withheld."""
+
+PERSONAL_FIELDS_HIDDEN: Final = "personal-data"
+"""The rule a withheld field names (``hidden`` lists it in a response)."""
+
+
+def sees_personal_data(roles: Iterable[str]) -> bool:
+    """Whether a caller holding ``roles`` sees personal fields (:data:`PERSONAL_DATA`)."""
+    return not PERSONAL_DATA.isdisjoint(roles)
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -243,8 +268,13 @@ DATA_RULES: Final[tuple[tuple[str, str], ...]] = (
     ),
     (
         "Personal data",
-        "Reads stay open across departments; a person's contact details and consents follow "
-        "the `data-protection` role once erasure and export land (personal-data issue).",
+        "Reads stay open across departments, but personal fields are shown only to roles whose "
+        "work is reaching people: "
+        + ", ".join(f"`{r}`" for r in sorted(PERSONAL_DATA))
+        + ". For anyone else a person's channel addresses, a private person's tax id and "
+        "addresses, and a notification's address come back as null and are named in the "
+        "response's `hidden` list; a search text that looks like an e-mail or a phone matches "
+        "names only.",
     ),
 )
 

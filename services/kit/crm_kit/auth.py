@@ -98,6 +98,11 @@ class Principal:
         value = self.claims.get("azp")
         return value if isinstance(value, str) and value else self.subject
 
+    @property
+    def sees_personal_data(self) -> bool:
+        """Whether personal fields are shown to this caller (``crm_kit.access.PERSONAL_DATA``)."""
+        return access.sees_personal_data(self.roles)
+
     def may_act_for(self, employee_id: str | None) -> bool:
         """Whether this caller may say ``employee_id`` did something (see ``crm_kit.access``)."""
         if employee_id is None or employee_id == self.employee_id:

@@ -41,10 +41,14 @@ Admin = Annotated[Principal, Depends(requires("notify:admin"))]
 )
 async def list_notifications(
     runtime: RuntimeDep,
-    _: Reader,
+    caller: Reader,
     cursor: PageCursor,
     recipient: Annotated[
-        str | None, Query(max_length=320, description="person/employee id or address")
+        str | None,
+        Query(
+            max_length=320,
+            description="person/employee id, or an address (roles that see personal data only)",
+        ),
     ] = None,
     kind: NotificationKind | None = None,
     status: Status | None = None,
@@ -56,6 +60,7 @@ async def list_notifications(
     docs = await notifications.list_notifications(
         runtime.db,
         recipient=recipient,
+        by_address=caller.sees_personal_data,
         kind=kind,
         status=status,
         source=source,
@@ -67,7 +72,7 @@ async def list_notifications(
     more = len(docs) > limit
     docs = docs[:limit]
     return NotificationPage(
-        items=[NotificationOut.of(d) for d in docs],
+        items=[NotificationOut.of(d, personal=caller.sees_personal_data) for d in docs],
         next_cursor=cursor.next(docs[-1]["seq"] if more else None),
     )
 
@@ -80,12 +85,12 @@ async def list_notifications(
     summary="One notification",
 )
 async def get_notification(
-    notification_id: IdPath, runtime: RuntimeDep, _: Reader
+    notification_id: IdPath, runtime: RuntimeDep, caller: Reader
 ) -> NotificationOut:
     doc = await notifications.find_notification(runtime.db, notification_id)
     if doc is None:
         raise NotFound(f"notification {notification_id} not found")
-    return NotificationOut.of(doc)
+    return NotificationOut.of(doc, personal=caller.sees_personal_data)
 
 
 @router.post(
@@ -118,7 +123,7 @@ async def send_ad_hoc(
     )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     response.headers["Location"] = f"/notifications/{doc['_id']}"
-    return NotificationOut.of(doc)
+    return NotificationOut.of(doc, personal=caller.sees_personal_data)
 
 
 def _template_out(

@@ -72,19 +72,37 @@ class NotificationOut(BaseModel):
     delivered_at: datetime | None = None
     failed_at: datetime | None = None
 
+    hidden: list[str] = Field(
+        default=[],
+        description="Fields withheld from this caller as personal data: `address`, and "
+        "`recipient.id` when the recipient is a bare address (shown as `hidden`), for roles "
+        "outside `crm_kit.access.PERSONAL_DATA` (docs/authorization.md).",
+    )
+
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> NotificationOut:
+    def of(cls, doc: dict[str, Any], *, personal: bool = True) -> NotificationOut:
+        """``personal``: whether the caller sees personal fields (``sees_personal_data``)."""
         final = doc["status"] in (Status.DELIVERED.value, Status.FAILED.value)
+        recipient = dict(doc["recipient"])
+        address = doc.get("address")
+        hidden: list[str] = []
+        if not personal:
+            if address:
+                hidden.append("address")
+                address = None
+            if recipient.get("kind") == "address":
+                hidden.append("recipient.id")
+                recipient["id"] = "hidden"
         return cls(
             id=str(doc["_id"]),
             kind=doc["kind"],
-            recipient=RecipientOut(**doc["recipient"]),
+            recipient=RecipientOut(**recipient),
             source_event_id=doc["source"]["event_id"],
             source_event_type=doc["source"]["event_type"],
             status=doc["status"],
             attempts=doc["attempts"],
             channel=doc.get("channel"),
-            address=doc.get("address"),
+            address=address,
             failure=doc.get("failure"),
             last_error=doc.get("last_error"),
             event_id=doc.get("event_id"),
@@ -93,6 +111,7 @@ class NotificationOut(BaseModel):
             next_attempt_at=None if final else doc.get("next_attempt_at"),
             delivered_at=doc.get("delivered_at"),
             failed_at=doc.get("failed_at"),
+            hidden=hidden,
         )
 
 

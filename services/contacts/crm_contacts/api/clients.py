@@ -75,7 +75,7 @@ async def register_client(
     )
     response.headers["Location"] = f"/clients/{client.client_id}"
     set_etag(response, client.version)
-    return ClientOut.of(client)
+    return ClientOut.of(client, personal=caller.sees_personal_data)
 
 
 @router.get(
@@ -88,11 +88,12 @@ async def register_client(
     "starting with each of its words (case, accents, punctuation and legal forms such as LLC "
     "aside); with `@` or `.` in it, also a person's e-mail address from the start of one of "
     "its parts (`petrov@acme` finds `ivan.petrov@acme.example`); written like a phone number, "
-    "also a person's phone holding its digits. Ordered by registration time, then id.",
+    "also a person's phone holding its digits (these two only for roles that see personal "
+    "data, docs/authorization.md). Ordered by registration time, then id.",
 )
 async def search_clients(
     runtime: RuntimeDep,
-    _: Reader,
+    caller: Reader,
     cursor: Cursor,
     status_: Annotated[list[ClientStatus], Query(alias="status", max_length=10)] = [],  # noqa: B006
     field_of_activity: Annotated[list[BoundedLabel], Query(max_length=20)] = [],  # noqa: B006
@@ -113,10 +114,12 @@ async def search_clients(
         registered_from=registered_from,
         registered_to=registered_to,
         text=q,
+        by_channels=caller.sees_personal_data,
     )
     page = await handlers.search_clients(runtime, where, cursor=cursor.position, limit=limit)
     return Page[ClientOut](
-        items=[ClientOut.of(c) for c in page.items], next_cursor=cursor.next(page.next_cursor)
+        items=[ClientOut.of(c, personal=caller.sees_personal_data) for c in page.items],
+        next_cursor=cursor.next(page.next_cursor),
     )
 
 
@@ -130,13 +133,13 @@ async def search_clients(
     summary="One client",
 )
 async def get_client(
-    client_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, runtime: RuntimeDep, caller: Reader, response: Response
 ) -> ClientOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
     if client.merged_into is not None:
         return _merged_pointer(client.client_id, client.merged_into)
     set_etag(response, client.version)
-    return ClientOut.of(client)
+    return ClientOut.of(client, personal=caller.sees_personal_data)
 
 
 @router.patch(
@@ -156,7 +159,7 @@ async def update_client(
     command = commands.UpdateClient(client_id, version, body.changes())
     client = await handlers.update_client(runtime, command, by=caller.subject)
     set_etag(response, client.version)
-    return ClientOut.of(client)
+    return ClientOut.of(client, personal=caller.sees_personal_data)
 
 
 @router.post(
@@ -178,7 +181,7 @@ async def change_status(
     command = commands.ChangeClientStatus(client_id, version, body.status, body.reason)
     client = await handlers.change_status(runtime, command, by=caller.subject)
     set_etag(response, client.version)
-    return ClientOut.of(client)
+    return ClientOut.of(client, personal=caller.sees_personal_data)
 
 
 @router.get(
@@ -191,7 +194,7 @@ async def change_status(
     summary="The client's curator and the history of curators",
 )
 async def get_curator(
-    client_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, runtime: RuntimeDep, caller: Reader, response: Response
 ) -> CuratorOut | JSONResponse:
     client = await handlers.get_client(runtime, client_id)
     if client.merged_into is not None:
@@ -236,7 +239,7 @@ async def merge(
     )
     set_etag(response, result.survivor.version)
     return MergeOut(
-        survivor=ClientOut.of(result.survivor),
+        survivor=ClientOut.of(result.survivor, personal=caller.sees_personal_data),
         merged_client_id=result.merged_id,
         moved_person_ids=list(result.moved_person_ids),
         moved_contact_ids=list(result.moved_contact_ids),
@@ -300,7 +303,7 @@ async def dismiss_pair(
     summary="Pairs dismissed as not duplicates, oldest first",
 )
 async def list_dismissals(
-    runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
+    runtime: RuntimeDep, caller: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[DismissalOut]:
     page = await duplicates.dismissals(runtime, cursor=cursor.position, limit=limit)
     return Page[DismissalOut](

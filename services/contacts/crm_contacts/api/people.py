@@ -32,14 +32,14 @@ async def add_person(
     client_id: IdPath,
     body: PersonCreate,
     runtime: RuntimeDep,
-    _: Writer,
+    caller: Writer,
     response: Response,
     insist: Insist = False,
 ) -> PersonOut:
     client, person = await handlers.add_person(runtime, body.to_command(client_id, insist=insist))
     response.headers["Location"] = f"/clients/{client.client_id}/people/{person.person_id}"
     set_etag(response, person.version)
-    return PersonOut.of(client.client_id, person)
+    return PersonOut.of(client.client_id, person, personal=caller.sees_personal_data)
 
 
 @router.get(
@@ -49,13 +49,16 @@ async def add_person(
     summary="A client's people, in the order they were added",
 )
 async def list_people(
-    client_id: IdPath, runtime: RuntimeDep, _: Reader, cursor: Cursor, limit: Limit = 50
+    client_id: IdPath, runtime: RuntimeDep, caller: Reader, cursor: Cursor, limit: Limit = 50
 ) -> Page[PersonOut]:
     client, page = await handlers.people_page(
         runtime, client_id, cursor=cursor.position, limit=limit
     )
     return Page[PersonOut](
-        items=[PersonOut.of(client.client_id, p) for p in page.items],
+        items=[
+            PersonOut.of(client.client_id, p, personal=caller.sees_personal_data)
+            for p in page.items
+        ],
         next_cursor=cursor.next(page.next_cursor),
     )
 
@@ -67,12 +70,12 @@ async def list_people(
     summary="One person of a client",
 )
 async def get_person(
-    client_id: IdPath, person_id: IdPath, runtime: RuntimeDep, _: Reader, response: Response
+    client_id: IdPath, person_id: IdPath, runtime: RuntimeDep, caller: Reader, response: Response
 ) -> PersonOut:
     client = await handlers.people_of(runtime, client_id)
     person = client.person(person_id)
     set_etag(response, person.version)
-    return PersonOut.of(client.client_id, person)
+    return PersonOut.of(client.client_id, person, personal=caller.sees_personal_data)
 
 
 @router.patch(
@@ -85,7 +88,7 @@ async def update_person(
     client_id: IdPath,
     person_id: IdPath,
     body: PersonPatch,
-    _: Writer,
+    caller: Writer,
     version: IfMatch,
     runtime: RuntimeDep,
     response: Response,
@@ -93,7 +96,7 @@ async def update_person(
     command = commands.UpdatePerson(client_id, person_id, version, body.changes())
     client, person = await handlers.update_person(runtime, command)
     set_etag(response, person.version)
-    return PersonOut.of(client.client_id, person)
+    return PersonOut.of(client.client_id, person, personal=caller.sees_personal_data)
 
 
 @router.put(
@@ -111,10 +114,10 @@ async def set_consent(
     channel: Channel,
     body: ConsentIn,
     runtime: RuntimeDep,
-    _: Writer,
+    caller: Writer,
     response: Response,
 ) -> PersonOut:
     command = commands.SetConsent(client_id, person_id, channel, body.granted, body.source)
     client, person = await handlers.set_consent(runtime, command)
     set_etag(response, person.version)
-    return PersonOut.of(client.client_id, person)
+    return PersonOut.of(client.client_id, person, personal=caller.sees_personal_data)

@@ -105,6 +105,9 @@ class ClientFilter:
     registered_from: datetime | None = None
     registered_to: datetime | None = None
     text: str | None = None
+    by_channels: bool = True
+    """Whether ``text`` may also match people's e-mail addresses and phones (a caller who does
+    not see personal data finds clients by name only)."""
 
     def query(self) -> dict[str, Any]:
         """The store filter; merged clients never show in a search."""
@@ -132,6 +135,8 @@ class ClientFilter:
             clauses.append({"registered_at": period})
         if self.text and self.text.strip():
             names, others = _text_options(self.text)
+            if not self.by_channels:
+                others = []
             if not others:
                 required += names
                 if not names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -163,10 +164,24 @@ class ClientOut(BaseModel):
     registered_at: datetime
     updated_at: datetime | None
     version: int
+    hidden: list[str] = Field(
+        default=[],
+        description="Fields withheld from this caller as personal data (shown as null or "
+        "empty): a private person's `tax_id` and `addresses` for roles outside "
+        "`crm_kit.access.PERSONAL_DATA` (docs/authorization.md).",
+    )
 
     @classmethod
-    def of(cls, c: domain.Client) -> ClientOut:
+    def of(cls, c: domain.Client, *, personal: bool = True) -> ClientOut:
+        """``personal``: whether the caller sees personal fields (``sees_personal_data``)."""
         activity = c.field_of_activity
+        if not personal and c.kind is ClientKind.PERSON:
+            hidden = [
+                name for name, held in (("tax_id", c.tax_id), ("addresses", c.addresses)) if held
+            ]
+            c = replace(c, tax_id=None, addresses=())
+        else:
+            hidden = []
         return cls(
             id=c.client_id,
             kind=c.kind,
@@ -203,6 +218,7 @@ class ClientOut(BaseModel):
             registered_at=c.registered_at,
             updated_at=c.updated_at,
             version=c.version,
+            hidden=hidden,
         )
 
 

@@ -98,9 +98,18 @@ class PersonOut(BaseModel):
     added_at: datetime
     updated_at: datetime | None
     version: int
+    hidden: list[str] = Field(
+        default=[],
+        description="Fields withheld from this caller as personal data (shown as null): the "
+        "channel addresses (`channels.email`, ...) for roles outside "
+        "`crm_kit.access.PERSONAL_DATA` (docs/authorization.md).",
+    )
 
     @classmethod
-    def of(cls, client_id: str, p: domain.Person) -> PersonOut:
+    def of(cls, client_id: str, p: domain.Person, *, personal: bool = True) -> PersonOut:
+        """``personal``: whether the caller sees personal fields (``sees_personal_data``)."""
+        addresses = {c.value: p.channels.address(c) for c in Channel}
+        hidden = [] if personal else [f"channels.{c}" for c, a in addresses.items() if a]
         return cls(
             id=p.person_id,
             client_id=client_id,
@@ -108,7 +117,7 @@ class PersonOut(BaseModel):
             position=p.position,
             department=p.department,
             language=p.language,
-            channels=ChannelsOut(**{c.value: p.channels.address(c) for c in Channel}),
+            channels=ChannelsOut(**{c: a if personal else None for c, a in addresses.items()}),
             preferred_channel=p.preferred_channel,
             consents=[
                 ConsentOut(channel=c.channel, granted=c.granted, at=c.at, source=c.source)
@@ -117,4 +126,5 @@ class PersonOut(BaseModel):
             added_at=p.added_at,
             updated_at=p.updated_at,
             version=p.version,
+            hidden=hidden,
         )

@@ -72,6 +72,7 @@ async def list_notifications(
     db: AsyncDatabase[Document],
     *,
     recipient: str | None,
+    by_address: bool = True,
     kind: NotificationKind | None,
     status: Status | None,
     source: str | None,
@@ -83,6 +84,8 @@ async def list_notifications(
     query: dict[str, Any] = {}
     if recipient:
         query["recipient.id"] = recipient
+        if not by_address:
+            query["recipient.kind"] = {"$ne": "address"}
     if kind:
         query["kind"] = kind.value
     if status:

@@ -175,3 +175,44 @@ async def test_the_channels_show_their_transport_and_fallback_order(notify: Harn
         "fax": ("email-to-fax", 3),
         "phone": ("none", None),
     }
+
+
+async def test_the_address_a_message_went_to_is_shown_only_to_roles_that_see_personal_data(
+    notify: Harness,
+) -> None:
+    h = notify
+    address = f"{unique('private')}@example.com"
+    sent = await h.client.post(
+        "/notifications",
+        json={
+            "recipient": {"kind": "address", "id": address},
+            "channel": "email",
+            "subject": "Your order",
+            "body": "It ships on Monday.",
+            "language": "en",
+        },
+        headers=bearer(h.keys, "notify:send"),
+    )
+    assert sent.status_code == 201, sent.text
+    location = sent.headers["Location"]
+
+    async def delivered() -> Any:
+        response = await h.client.get(location, headers=bearer(h.keys, "notify:read"))
+        return response.json() if response.json()["status"] == "delivered" else None
+
+    seen = await eventually(delivered, within=60, what="the message delivered")
+    assert (seen["address"], seen["recipient"]["id"], seen["hidden"]) == (address, address, [])
+
+    operator = bearer(h.keys, "notify:read", roles=("operator",))
+    withheld = (await h.client.get(location, headers=operator)).json()
+    assert withheld["status"] == "delivered"
+    assert (withheld["address"], withheld["recipient"]["id"]) == (None, "hidden")
+    assert withheld["hidden"] == ["address", "recipient.id"]
+    by_address = await h.client.get(
+        "/notifications", params={"recipient": address}, headers=operator
+    )
+    assert by_address.status_code == 200
+    assert by_address.json()["items"] == []
+    seller = bearer(h.keys, "notify:read", roles=("sales",))
+    found = await h.client.get("/notifications", params={"recipient": address}, headers=seller)
+    assert [n["id"] for n in found.json()["items"]] == [seen["id"]]

@@ -3,7 +3,7 @@
 Importing the package loads every service module, so the registry is complete.
 """
 
-from crm_contracts import campaigns, contacts, notify, proposals
+from crm_contracts import backoffice, campaigns, contacts, notify, proposals
 from crm_contracts.base import ContractEvent, ContractModel
 from crm_contracts.envelope import Envelope, EventTypeMismatch
 from crm_contracts.money import Money
@@ -24,6 +24,7 @@ __all__ = [
     "EventTypeMismatch",
     "Money",
     "UnknownEventType",
+    "backoffice",
     "campaigns",
     "contacts",
     "event_class",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crm_contracts.topics import SERVICE_TOPICS
+from crm_contracts.topics import TOPICS
 
 if TYPE_CHECKING:
     from crm_contracts.base import ContractEvent
@@ -39,8 +39,8 @@ def register(cls: type[ContractEvent]) -> type[ContractEvent]:
     if not isinstance(name, str) or not name:
         raise InvalidContract(f"{cls.__qualname__} must set event_type to a non-empty string")
     topic = getattr(cls, "topic", None)
-    if topic not in SERVICE_TOPICS:
-        raise InvalidContract(f"{name}: topic {topic!r} is not one of {SERVICE_TOPICS}")
+    if topic not in TOPICS:
+        raise InvalidContract(f"{name}: topic {topic!r} is not one of {TOPICS}")
     if not isinstance(cls.schema_version, int) or cls.schema_version < 1:
         raise InvalidContract(f"{name}: schema_version must be a positive integer")
     existing = EVENT_TYPES.get(name)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from crm_contracts.examples import example_events
+from crm_contracts.topics import BACKOFFICE
 from crm_kit.logs import KAFKA_CORRELATION_HEADER
 from crm_kit.outbox import outbox_entry
 from crm_kit.relay import correlation_of
@@ -80,9 +81,14 @@ def test_channels_are_one_per_topic_with_the_topic_as_id(
     for service, document in documents.items():
         for channel_id, channel in document["channels"].items():
             assert channel["address"] == channel_id
-            assert channel_id in {f"crm.{s}.v1" for s in SERVICES}
+            assert channel_id in {f"crm.{s}.v1" for s in SERVICES} | {BACKOFFICE}
         own = f"crm.{service}.v1"
         assert document["operations"][f"send.{own}"]["action"] == "send"
+        assert f"send.{BACKOFFICE}" not in document["operations"]
+    for reader in ("contacts", "proposals"):
+        inbound = documents[reader]["channels"][BACKOFFICE]
+        assert inbound["description"].startswith("The inbound topic back-office systems")
+        assert documents[reader]["operations"][f"receive.{BACKOFFICE}"]["action"] == "receive"
 
 
 def test_the_servers_are_the_deployments_brokers(documents: dict[str, dict[str, Any]]) -> None:

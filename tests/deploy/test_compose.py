@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
+from crm_contracts.topics import PARTITIONS, TOPICS
 from crm_kit.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def test_kafka_runs_in_kraft_mode_and_its_init_job_creates_the_topics(
     init = compose["services"]["kafka-init"]
     assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
     script = " ".join(init["command"])
-    for topic in SERVICE_TOPICS:
+    for topic in TOPICS:
         assert topic in script
     assert f"--partitions {PARTITIONS}" in script
 

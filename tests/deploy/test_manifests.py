@@ -14,7 +14,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS, dead_letter_topic
+from crm_contracts.topics import BACKOFFICE, PARTITIONS, SERVICE_TOPICS, TOPICS, dead_letter_topic
 from crm_kit.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,9 +25,9 @@ KUBERNETES_VERSIONS = ("1.30", "1.37")
 """The oldest Kubernetes the manifests target and the newest schema kubernetes-validate bundles."""
 
 CONSUMES = {
-    "crm-contacts": SERVICE_TOPICS,
+    "crm-contacts": TOPICS,
     "crm-campaigns": ("crm.contacts.v1", "crm.proposals.v1", "crm.notify.v1"),
-    "crm-proposals": ("crm.contacts.v1",),
+    "crm-proposals": ("crm.contacts.v1", BACKOFFICE),
     "crm-notify": ("crm.contacts.v1", "crm.campaigns.v1", "crm.proposals.v1"),
 }
 """Which topics each consumer group reads: one dead-letter topic per pair."""
@@ -500,9 +500,9 @@ def test_each_service_service_the_back_office_and_ops_have_a_kafka_user_with_its
     own |= {"crm-proposals": "crm.proposals.v1", "crm-notify": "crm.notify.v1"}
     for user, consumed in CONSUMES.items():
         assert allowed(user, "Read") == set(consumed)
-        assert allowed(user, "Write") & set(SERVICE_TOPICS) == {own[user]}
+        assert allowed(user, "Write") & set(TOPICS) == {own[user]}
     assert allowed("crm-backoffice", "Read") == set(SERVICE_TOPICS)
-    assert allowed("crm-backoffice", "Write") == set()
+    assert allowed("crm-backoffice", "Write") == {BACKOFFICE}
     committed = (K8S / "base" / "kafka-users" / "users.yaml").read_text()
     assert committed == manifests.strimzi_users(), "run `uv run crm-stack acls --write`"
 
@@ -526,11 +526,11 @@ def test_topics_let_each_consumer_group_scale_and_have_their_dead_letter_topics(
     rendered: dict[str, list[Obj]], overlay: str
 ) -> None:
     topics = {t["spec"]["topicName"]: t for t in of_kind(rendered[overlay], "KafkaTopic")}
-    for topic in SERVICE_TOPICS:
+    for topic in TOPICS:
         assert topics[topic]["spec"]["partitions"] == PARTITIONS, topic
         assert topics[topic]["spec"]["config"]["retention.ms"] == -1, "replays need the history"
     expected_dlqs = {dead_letter_topic(t, g) for g, ts in CONSUMES.items() for t in ts}
-    assert set(topics) == set(SERVICE_TOPICS) | expected_dlqs
+    assert set(topics) == set(TOPICS) | expected_dlqs
     replicas = {t["spec"]["replicas"] for t in topics.values()}
     assert replicas == ({1} if overlay == "dev" else {3})
     for t in topics.values():

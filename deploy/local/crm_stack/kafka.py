@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
+from crm_contracts.topics import PARTITIONS, TOPICS
 from crm_kit.kafka import client_options
 
 from crm_stack import security
@@ -331,7 +331,7 @@ async def _ensure_topics(cfg: StackConfig) -> dict[str, int]:
     await admin.start()
     try:
         response = await admin.create_topics(
-            [NewTopic(name, PARTITIONS, 1) for name in SERVICE_TOPICS], timeout_ms=30000
+            [NewTopic(name, PARTITIONS, 1) for name in TOPICS], timeout_ms=30000
         )
         for topic, code, message in response.topic_errors:
             if code not in (0, _TOPIC_ALREADY_EXISTS):
@@ -372,7 +372,7 @@ async def _settled_partition_counts(
 
 
 async def _partition_counts(admin: Any) -> dict[str, int]:
-    described = await admin.describe_topics(list(SERVICE_TOPICS))
+    described = await admin.describe_topics(list(TOPICS))
     return {str(t["topic"]): len(t["partitions"]) for t in described}
 
 

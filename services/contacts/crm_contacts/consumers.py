@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from crm_contracts import backoffice as b
 from crm_contracts import campaigns as k
 from crm_contracts import contacts as c
 from crm_contracts import proposals as p
-from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
+from crm_contracts.topics import BACKOFFICE, CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
 from crm_kit.app import Subscription
 
 from crm_contacts import projections
 
 TIMELINE = Subscription(
-    topics=(CONTACTS, CAMPAIGNS, PROPOSALS, NOTIFY),
+    topics=(CONTACTS, CAMPAIGNS, PROPOSALS, NOTIFY, BACKOFFICE),
     handlers={
         # The contacts topic: each fact about a client repairs its duplicate marks; the
         # registrations, status moves, people added and curators join the timeline.
@@ -27,16 +28,19 @@ TIMELINE = Subscription(
         k.NeedsIdentified: projections.on_needs_identified,
         k.QuestionnaireSubmitted: projections.on_questionnaire_submitted,
         p.ProposalWon: projections.on_proposal_won,
+        b.ContractSigned: projections.on_deal_going_ahead,
+        b.PaymentReceived: projections.on_deal_going_ahead,
         # Every other fact: one timeline entry each, as ``projections.FACTS`` describes it.
         **{
             event: projections.on_fact
             for event in projections.FACTS
             if (event.topic != CONTACTS or event is c.ContactRecorded)
-            and event is not p.ProposalWon
+            and event not in (p.ProposalWon, b.ContractSigned, b.PaymentReceived)
         },
     },
     description="The per-client timeline (contacts' own facts about a client and the other "
-    "services'), potential clients from questionnaires, a won deal making its client active, "
+    "services', and the back office's answers), potential clients from questionnaires, a won "
+    "deal (or the back office's signed contract or payment) making its client active, "
     "and the repair of a client's duplicate marks after each fact about it.",
 )
 

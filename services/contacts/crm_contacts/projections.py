@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from crm_contracts import backoffice as b
 from crm_contracts import campaigns as k
 from crm_contracts import contacts as c
 from crm_contracts import notify as n
@@ -24,7 +25,8 @@ from crm_contracts import proposals as p
 from crm_contracts.base import ContractEvent
 from crm_contracts.common import Recipient
 from crm_contracts.envelope import Envelope
-from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
+from crm_contracts.money import Money
+from crm_contracts.topics import BACKOFFICE, CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
 from crm_contracts.values import NeedsSource, RecipientKind, SelectionMode
 from crm_kit.runtime import Runtime
 
@@ -315,6 +317,40 @@ def _failed(e: n.NotificationFailed) -> Fact:
     )
 
 
+def _amount(money: Money) -> str:
+    return f"{money.amount_minor / 100:,.2f} {money.currency}".replace(",", " ")
+
+
+def _back_office(e: b.BackofficeEvent, at: datetime, kind: str, summary: str) -> Fact:
+    # Keyed by the system's document and the kind of fact: a redelivery lands on the same
+    # entry; each instalment (its own payment document) gets its own.
+    return Fact(
+        e.client_id,
+        at,
+        kind,
+        f"{summary} ({e.system} {e.document_number})",
+        {"proposal_id": e.proposal_id, "system": e.system, "document_number": e.document_number},
+        f"{kind}:{e.system}:{e.document_number}",
+    )
+
+
+def _contract_signed(e: b.ContractSigned) -> Fact:
+    amount = f" for {_amount(e.amount)}" if e.amount else ""
+    return _back_office(e, e.signed_at, "contract_signed", f"Contract signed{amount}")
+
+
+def _order_placed(e: b.OrderPlaced) -> Fact:
+    return _back_office(e, e.placed_at, "order_placed", "Order placed")
+
+
+def _payment_received(e: b.PaymentReceived) -> Fact:
+    return _back_office(e, e.paid_at, "payment_received", f"Paid {_amount(e.amount)}")
+
+
+def _deal_refused(e: b.DealRefused) -> Fact:
+    return _back_office(e, e.refused_at, "deal_refused", f"Deal refused: {e.reason}")
+
+
 FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     c.ContactRecorded: _contact_recorded,
     c.ClientRegistered: _client_registered,
@@ -332,10 +368,20 @@ FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     p.ProposalLost: _proposal_lost,
     n.NotificationDelivered: _delivered,
     n.NotificationFailed: _failed,
+    b.ContractSigned: _contract_signed,
+    b.OrderPlaced: _order_placed,
+    b.PaymentReceived: _payment_received,
+    b.DealRefused: _deal_refused,
 }
 """The events that each make one timeline entry, and how."""
 
-_SOURCES = {CONTACTS: "contacts", CAMPAIGNS: "campaigns", PROPOSALS: "proposals", NOTIFY: "notify"}
+_SOURCES = {
+    CONTACTS: "contacts",
+    CAMPAIGNS: "campaigns",
+    PROPOSALS: "proposals",
+    NOTIFY: "notify",
+    BACKOFFICE: "backoffice",
+}
 
 
 async def on_fact(runtime: Runtime, e: ContractEvent, env: Envelope) -> None:
@@ -356,6 +402,16 @@ async def on_fact(runtime: Runtime, e: ContractEvent, env: Envelope) -> None:
 
 async def on_proposal_won(runtime: Runtime, e: p.ProposalWon, env: Envelope) -> None:
     """A won deal joins the timeline and makes a potential (or former) client active."""
+    await on_fact(runtime, e, env)
+    await activate_on_win(runtime, e.client_id, e.proposal_id)
+
+
+async def on_deal_going_ahead(
+    runtime: Runtime, e: b.ContractSigned | b.PaymentReceived, env: Envelope
+) -> None:
+    """A signed contract or a payment joins the timeline and, like the win, makes a potential
+    (or former) client active: the back office may answer for a deal whose win came through
+    before the client's status could move, or for a client moved back to former since."""
     await on_fact(runtime, e, env)
     await activate_on_win(runtime, e.client_id, e.proposal_id)
 

@@ -204,6 +204,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "GET /proposals/{proposal_id}/history": READ,
         "GET /proposals/{proposal_id}/plan": READ,
         "GET /proposals/{proposal_id}/revisions": READ,
+        "GET /proposals/{proposal_id}/back-office": READ,
         "GET /proposals/{proposal_id}/revisions/{number}": READ,
         "GET /reports/pipeline": READ,
         "GET /sales-models": READ,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from crm_contracts.base import ContractEvent
 from crm_contracts.envelope import Envelope
 from crm_contracts.examples import example_events
-from crm_contracts.topics import PARTITIONS
+from crm_contracts.topics import INBOUND_TOPICS, PARTITIONS
 from pydantic.json_schema import models_json_schema
 
 from crm_kit.logs import KAFKA_CORRELATION_HEADER
@@ -195,12 +195,19 @@ def _producer_of(topic: str) -> str:
 
 def _channel(topic: str, service: str) -> dict[str, Any]:
     owner = _producer_of(topic)
-    whose = "this service's" if owner == service else f"the {owner} service's"
+    if topic in INBOUND_TOPICS:
+        about = (
+            "The inbound topic back-office systems publish (Kafka user `crm-backoffice`, which "
+            "may write it and no other): what became of a won proposal, keyed by its id."
+        )
+    else:
+        whose = "this service's" if owner == service else f"the {owner} service's"
+        about = f"The topic of {whose} events, keyed by aggregate id."
     return {
         "address": topic,
         "title": topic,
-        "description": f"The topic of {whose} events, keyed by aggregate id. The messages "
-        "listed are the ones this document's service sends or reads there.",
+        "description": f"{about} The messages listed are the ones this document's service "
+        "sends or reads there.",
         "messages": {},
         "bindings": {"kafka": {"partitions": PARTITIONS, "bindingVersion": KAFKA_BINDING}},
     }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from crm_contracts.topics import SERVICE_TOPICS, dead_letter_topic
+from crm_contracts.topics import INBOUND_TOPICS, SERVICE_TOPICS, TOPICS, dead_letter_topic
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
@@ -241,7 +241,8 @@ def service_acls(spec: ServiceSpec, default_group: str | None = None) -> list[Ac
 
 
 BACKOFFICE = "crm-backoffice"
-"""The back office's Kafka user: reads every service topic, in groups named ``crm-backoffice…``."""
+"""The back office's Kafka user: reads every service topic, in groups named ``crm-backoffice…``,
+and writes the inbound topic (``crm.backoffice.v1``: contracts, orders, payments) and no other."""
 
 REPLAY_GROUP_PREFIX = "crm-ops-replay"
 """The ops CLI replays dead letters in consumer groups ``crm-ops-replay.<dead-letter topic>``."""
@@ -255,6 +256,9 @@ nor touch users and ACLs: only the stack's admin may."""
 def backoffice_acls(principal: str = BACKOFFICE) -> list[AclRule]:
     rules = {AclRule(principal, "TOPIC", "LITERAL", t, "READ") for t in SERVICE_TOPICS}
     rules.add(AclRule(principal, "GROUP", "PREFIXED", principal, "READ"))
+    for topic in INBOUND_TOPICS:
+        rules.add(AclRule(principal, "TOPIC", "LITERAL", topic, "WRITE"))
+        rules.add(AclRule(principal, "TOPIC", "LITERAL", topic, "DESCRIBE"))
     return sorted(rules)
 
 
@@ -265,7 +269,7 @@ def operator_acls(principal: str = OPERATOR) -> list[AclRule]:
         AclRule(principal, "GROUP", "LITERAL", "*", "DESCRIBE"),
         AclRule(principal, "GROUP", "PREFIXED", REPLAY_GROUP_PREFIX, "READ"),
     }
-    rules |= {AclRule(principal, "TOPIC", "LITERAL", t, "WRITE") for t in SERVICE_TOPICS}
+    rules |= {AclRule(principal, "TOPIC", "LITERAL", t, "WRITE") for t in TOPICS}
     return sorted(rules)
 
 

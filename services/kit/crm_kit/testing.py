@@ -343,10 +343,10 @@ async def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
     remove their files. One already gone is fine; any other failure is logged as a warning, not
     raised, so that cleaning up never fails a test that passed. The services' own topics are
     refused: the broker may be the team's long-lived one."""
-    from crm_contracts.topics import SERVICE_TOPICS
+    from crm_contracts.topics import TOPICS
 
     wanted = sorted(set(names))
-    shared = [n for n in wanted if n in SERVICE_TOPICS or n.startswith("__")]
+    shared = [n for n in wanted if n in TOPICS or n.startswith("__")]
     if shared:
         raise ValueError(f"refusing to delete shared topics {shared}")
     if not wanted:

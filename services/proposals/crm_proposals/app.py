@@ -28,6 +28,7 @@ from crm_proposals.domain.errors import (
     UnknownReference,
 )
 from crm_proposals.repository import (
+    BACK_OFFICE,
     CLIENTS,
     EMPLOYEES,
     PEOPLE,
@@ -47,7 +48,7 @@ SPEC = ServiceSpec(
     "Money is `amount_minor` (an integer, minor units) with its `currency`. Contracts only "
     "grow: ignore fields you do not know.",
     routers=ROUTERS,
-    projections=[CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS],
+    projections=[CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS, BACK_OFFICE],
     subscriptions=SUBSCRIPTIONS,
     produces=[
         CatalogItemChanged,

@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crm_contracts.backoffice import (
+    BackofficeEvent,
+    ContractSigned,
+    DealRefused,
+    OrderPlaced,
+    PaymentReceived,
+)
 from crm_contracts.common import Address
 from crm_contracts.contacts import (
     ClientRegistered,
@@ -29,7 +36,7 @@ from crm_contracts.contacts import (
     PersonUpdated,
 )
 from crm_contracts.envelope import Envelope
-from crm_contracts.values import ClientKind
+from crm_contracts.values import ClientKind, ProposalStatus
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 from pymongo.asynchronous.collection import AsyncCollection
@@ -37,7 +44,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crm_proposals.domain.proposal import ClientMerge
-from crm_proposals.repository import CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS
+from crm_proposals.repository import CLIENTS, EMPLOYEES, PEOPLE, PROPOSAL_CONTACTS, back_office
 from crm_proposals.repository.proposals import ProposalRepository
 
 
@@ -286,3 +293,43 @@ class Projections:
             self.db[PROPOSAL_CONTACTS].find({"proposal_id": proposal_id}).sort("occurred_at", 1)
         )
         return [d async for d in cursor]
+
+
+# -- the back office --------------------------------------------------------------------------
+class BackOfficeFactRefused(ValueError):
+    """A back-office fact about a proposal this service does not have, or did not win: the
+    consumer retries it a bounded number of times and then dead-letters it."""
+
+
+async def on_back_office_fact(rt: Runtime, e: BackofficeEvent, env: Envelope) -> None:
+    """Keep what a back-office system said about a won proposal (its stage, its documents)."""
+    proposal = await ProposalRepository(rt).get(e.proposal_id)
+    if proposal is None:
+        raise BackOfficeFactRefused(f"{e.event_type} names proposal {e.proposal_id}, unknown here")
+    if proposal.status is not ProposalStatus.WON:
+        raise BackOfficeFactRefused(
+            f"{e.event_type} names proposal {e.proposal_id}, which is {proposal.status.value}, "
+            "not won"
+        )
+    at = {
+        ContractSigned: "signed_at",
+        OrderPlaced: "placed_at",
+        PaymentReceived: "paid_at",
+        DealRefused: "refused_at",
+    }[type(e)]
+    amount = getattr(e, "amount", None)
+    await back_office.add_fact(
+        rt.db,
+        e.proposal_id,
+        {
+            "key": f"{e.event_type}:{e.system}:{e.document_number}",
+            "event_type": e.event_type,
+            "system": e.system,
+            "document_number": e.document_number,
+            "at": getattr(e, at),
+            "amount": amount.model_dump(mode="json") if amount else None,
+            "reason": getattr(e, "reason", None),
+            "client_id": e.client_id,
+            "event_id": str(env.event_id),
+        },
+    )

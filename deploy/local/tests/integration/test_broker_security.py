@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from aiokafka.errors import (
     KafkaError,
     TopicAuthorizationFailedError,
 )
+from crm_contracts.topics import BACKOFFICE as BACKOFFICE_TOPIC
 from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS, SERVICE_TOPICS
 from crm_kit.kafka import BACKOFFICE, OPERATOR, KafkaAccess, client_options, principal_of
 from crm_stack import security, stack
@@ -162,13 +164,31 @@ async def test_a_service_cannot_create_topics_other_than_its_dead_letters(
         await admin.close()
 
 
-async def test_the_back_office_reads_every_service_topic_and_writes_none(
+async def test_the_back_office_reads_every_service_topic_and_writes_only_its_inbound_one(
     cfg: StackConfig,
 ) -> None:
     backoffice = access(cfg, BACKOFFICE)
     assert await topic_errors(backoffice, list(SERVICE_TOPICS)) == dict.fromkeys(SERVICE_TOPICS, 0)
     for topic in SERVICE_TOPICS:
         await refused_write(backoffice, topic)
+    async with producer(backoffice) as p:
+        # A well-formed envelope of a type no consumer handles: they skip it.
+        probe = {
+            "event_id": str(uuid.uuid4()),
+            "event_type": "BrokerSecurityProbe",
+            "schema_version": 1,
+            "occurred_at": "2026-03-02T09:30:05Z",
+            "producer": "broker-security-test",
+            "key": "probe",
+            "payload": {},
+        }
+        written = await asyncio.wait_for(
+            p.send_and_wait(BACKOFFICE_TOPIC, json.dumps(probe).encode(), key=b"probe"), 30
+        )
+        assert written.topic == BACKOFFICE_TOPIC
+    # nor may a service forge what the back office says
+    for service in sorted(OWN_TOPIC):
+        await refused_write(access(cfg, principal_of(service)), BACKOFFICE_TOPIC)
     # in a group of its own name space (joining it raises nothing), and no other
     await read_from_start(backoffice, CONTACTS, group=f"{BACKOFFICE}-it")
     with pytest.raises(GroupAuthorizationFailedError):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from crm_contracts.backoffice import ContractSigned, DealRefused, OrderPlaced, PaymentReceived
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaign_parts import Participant, Respondent
 from crm_contracts.campaigns import (
@@ -717,3 +718,59 @@ async def test_a_won_deal_makes_a_potential_client_active_once_and_leaves_a_part
     assert moved.actor is None  # no caller made it: the won deal did
     unchanged = await contacts.api.get(f"/clients/{partner['id']}", headers=contacts.reader)
     assert (unchanged.json()["status"], unchanged.json()["version"]) == ("partner", 2)
+
+
+async def test_the_back_offices_answers_join_the_timeline_and_a_signed_contract_reactivates(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    for status, version in (("active", 1), ("former", 2)):
+        moved = await contacts.api.post(
+            f"/clients/{client['id']}/status",
+            json={"status": status},
+            headers={**contacts.writer, "If-Match": f'"{version}"'},
+        )
+        assert moved.status_code == 200, moved.text
+    said = {"proposal_id": str(uuid.uuid4()), "client_id": client["id"], "system": "erp"}
+    signed = ContractSigned(
+        **said,
+        document_number="C-1",
+        signed_at=T0,
+        amount=Money(amount_minor=1_250_000_00, currency="RUB"),
+    )
+    paid = PaymentReceived(
+        **said,
+        document_number="P-1",
+        amount=Money(amount_minor=625_000_00, currency="RUB"),
+        paid_at=T0 + timedelta(days=3),
+    )
+    order = OrderPlaced(**said, document_number="O-1", placed_at=T0 + timedelta(days=1))
+    refused = DealRefused(
+        **said, document_number="C-1", reason="Stock", refused_at=T0 + timedelta(days=4)
+    )
+    wrapped = [_wrap(e, "erp") for e in (signed, order, paid, refused)]
+    # one redelivered, one published again in a new envelope: one entry each all the same
+    await _publish(contacts, *wrapped, wrapped[0], _wrap(paid, "erp"))
+
+    async def timeline() -> Any:
+        response = await contacts.api.get(
+            f"/clients/{client['id']}/timeline", headers=contacts.reader
+        )
+        items = [e for e in response.json()["items"] if e["source"] == "backoffice"]
+        return items if len(items) >= 4 else None
+
+    items = await eventually(timeline, what="the back office's answers on the timeline")
+    assert [(e["kind"], e["summary"]) for e in items] == [
+        ("contract_signed", "Contract signed for 1 250 000.00 RUB (erp C-1)"),
+        ("order_placed", "Order placed (erp O-1)"),
+        ("payment_received", "Paid 625 000.00 RUB (erp P-1)"),
+        ("deal_refused", "Deal refused: Stock (erp C-1)"),
+    ]
+    assert items[0]["refs"] == {
+        "proposal_id": said["proposal_id"],
+        "system": "erp",
+        "document_number": "C-1",
+    }
+    card = await contacts.api.get(f"/clients/{client['id']}", headers=contacts.reader)
+    # former → active once, by the contract (the payment found it active already)
+    assert (card.json()["status"], card.json()["version"]) == ("active", 4)

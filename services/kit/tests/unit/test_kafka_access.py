@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 from crm_contracts.contacts import ClientRegistered
-from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS, SERVICE_TOPICS
+from crm_contracts.topics import (
+    BACKOFFICE,
+    CAMPAIGNS,
+    CONTACTS,
+    NOTIFY,
+    PROPOSALS,
+    SERVICE_TOPICS,
+    TOPICS,
+)
 from crm_kit.app import ServiceSpec, Subscription
 from crm_kit.kafka import (
     AclRule,
@@ -137,10 +145,16 @@ def test_a_services_rules_come_from_what_it_produces_and_consumes() -> None:
     assert AclRule(user, "TOPIC", "LITERAL", CONTACTS, "READ") not in rules
 
 
-def test_the_back_office_and_operator_may_not_create_or_alter() -> None:
+def test_the_back_office_reads_the_services_topics_and_writes_only_its_own() -> None:
     office = backoffice_acls()
-    assert {r.operation for r in office} == {"READ"}
-    assert {r.name for r in office if r.resource_type == "TOPIC"} == set(SERVICE_TOPICS)
+    assert {r.operation for r in office} == {"READ", "WRITE", "DESCRIBE"}
+    reads = {r.name for r in office if r.resource_type == "TOPIC" and r.operation == "READ"}
+    assert reads == set(SERVICE_TOPICS)
+    writes = {r.name for r in office if r.operation == "WRITE"}
+    assert writes == {BACKOFFICE}
+
+
+def test_the_operator_may_not_create_or_alter() -> None:
     ops = operator_acls()
     assert not {r.operation for r in ops} & {"CREATE", "DELETE", "ALTER"}
-    assert {r.name for r in ops if r.operation == "WRITE"} == set(SERVICE_TOPICS)
+    assert {r.name for r in ops if r.operation == "WRITE"} == set(TOPICS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from crm_contracts.values import DiscountKind, ProposalStatus
 from crm_kit.cursors import PageCursor
@@ -30,6 +30,7 @@ from crm_proposals.commands import (
 from crm_proposals.domain.pricing import Discount
 from crm_proposals.domain.proposal import Participant, Proposal
 from crm_proposals.handlers import proposals as handlers
+from crm_proposals.repository import back_office
 from crm_proposals.schemas import (
     HistoryEntryOut,
     LineIn,
@@ -43,6 +44,8 @@ from crm_proposals.schemas import (
     RevisionOut,
     StatusChangeIn,
 )
+from crm_proposals.schemas.common import MoneyOut
+from crm_proposals.schemas.proposals import BackOfficeFactOut, BackOfficeOut
 
 router = APIRouter(tags=["proposals"])
 WRITE_ERRORS = problem_responses(404, 409, 412, 422, 428)
@@ -212,6 +215,47 @@ async def revise(
         reason=body.reason,
     )
     return respond(runtime, await handlers.revise(runtime, command), response)
+
+
+_STAGES: dict[str, Literal["contract_signed", "ordered", "paid", "refused"]] = {
+    "ContractSigned": "contract_signed",
+    "OrderPlaced": "ordered",
+    "PaymentReceived": "paid",
+    "DealRefused": "refused",
+}
+
+
+@router.get(
+    "/proposals/{proposal_id}/back-office",
+    responses=problem_responses(404),
+    summary="What the back office said about a won proposal: contract, orders, payments",
+    description="Made from the back office's facts on `crm.backoffice.v1` (docs/integration.md). "
+    "Any existing proposal answers; one not won has no facts.",
+)
+async def back_office_of(proposal_id: IdPath, runtime: RuntimeDep, _: Reader) -> BackOfficeOut:
+    await handlers.get(runtime, proposal_id)
+    facts = await back_office.facts_of(runtime.db, proposal_id)
+    paid: dict[str, int] = {}
+    for fact in facts:
+        if fact["event_type"] == "PaymentReceived" and fact["amount"]:
+            currency = fact["amount"]["currency"]
+            paid[currency] = paid.get(currency, 0) + fact["amount"]["amount_minor"]
+    return BackOfficeOut(
+        proposal_id=proposal_id,
+        stage=_STAGES[facts[-1]["event_type"]] if facts else None,
+        paid=[MoneyOut(amount_minor=v, currency=c) for c, v in sorted(paid.items())],
+        facts=[
+            BackOfficeFactOut(
+                event_type=f["event_type"],
+                system=f["system"],
+                document_number=f["document_number"],
+                at=f["at"],
+                amount=MoneyOut(**f["amount"]) if f["amount"] else None,
+                reason=f["reason"],
+            )
+            for f in facts
+        ],
+    )
 
 
 @router.get(

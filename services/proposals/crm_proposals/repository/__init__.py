@@ -12,6 +12,8 @@ CLIENTS = "client_projection"
 EMPLOYEES = "employee_projection"
 PEOPLE = "person_projection"
 PROPOSAL_CONTACTS = "proposal_contacts"
+BACK_OFFICE = "back_office"
+"""What back-office systems said about won proposals (``crm.backoffice.v1``)."""
 MINING = "mining_state"
 """The latest mining run's decisive steps, by which skipped steps are flagged."""
 

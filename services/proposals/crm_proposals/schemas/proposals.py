@@ -171,3 +171,24 @@ class HistoryEntryOut(BaseModel):
     contact_id: str | None = None
     employee_id: str | None = None
     need_item_codes: list[str] = Field(default_factory=list)
+
+
+class BackOfficeFactOut(BaseModel):
+    event_type: Literal["ContractSigned", "OrderPlaced", "PaymentReceived", "DealRefused"]
+    system: str = Field(description="The back-office system that said it.")
+    document_number: str = Field(description="Its contract, order or payment number.")
+    at: datetime = Field(description="When it happened (signed, placed, paid, refused).")
+    amount: MoneyOut | None = Field(description="The contract's amount or the payment's.")
+    reason: str | None = Field(description="Why the deal was refused.")
+
+
+class BackOfficeOut(BaseModel):
+    proposal_id: str
+    stage: Literal["contract_signed", "ordered", "paid", "refused"] | None = Field(
+        description="Where the won deal is, by the latest fact: null before the back office "
+        "has said anything."
+    )
+    paid: list[MoneyOut] = Field(description="The payments booked so far, summed per currency.")
+    facts: list[BackOfficeFactOut] = Field(
+        description="What the back office said (crm.backoffice.v1), in the order it happened."
+    )

@@ -335,8 +335,11 @@ async def test_the_settings_discovery_url_reaches_a_provider_the_issuer_does_not
     ],
 )
 def test_a_discovery_url_is_refused_without_an_issuer_a_scheme_or_in_production_over_http(
-    values: dict[str, str], refusal: str
+    values: dict[str, str], refusal: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Only these values: the shell's stack variables (`crm-stack env`) must not leak in.
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
     with pytest.raises(ValidationError, match=refusal):
         ServiceSettings(**values)  # type: ignore[arg-type]
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import yaml
 from crm_contracts.topics import PARTITIONS, SERVICE_TOPICS
-from crm_kit.oidc import ProviderKeys
 from crm_kit.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -220,6 +219,7 @@ def test_each_service_trusts_the_public_issuer_and_reads_its_keys_inside_the_net
 ) -> None:
     """The issuer is the address the browser (on the host) sees, through the published port;
     the discovery URL is the provider's name and port on the compose network."""
+    from crm_kit.oidc import ProviderKeys
     from crm_stack.keycloak import REALM
 
     provider = compose["services"]["keycloak"]

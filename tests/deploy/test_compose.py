@@ -14,7 +14,7 @@ from crm_kit.settings import ServiceSettings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "compose" / "compose.yaml"
 SERVICES = {"contacts": 8001, "campaigns": 8002, "proposals": 8003, "notify": 8004}
-INFRA = ("kafka", "kafka-users", "kafka-init", "mongo", "jwt-keys", "mailpit")
+INFRA = ("kafka", "kafka-users", "kafka-init", "mongo", "jwt-keys", "mailpit", "keycloak")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def healthcheck_command(service: dict[str, Any]) -> str:
     return " ".join(test) if isinstance(test, list) else str(test)
 
 
-def test_compose_holds_the_broker_the_store_the_mail_catcher_and_the_four_services(
+def test_compose_holds_the_broker_the_store_the_mail_catcher_the_provider_and_the_services(
     compose: dict[str, Any],
 ) -> None:
     assert set(compose["services"]) == set(SERVICES) | set(INFRA)
@@ -137,6 +137,7 @@ def test_each_service_waits_for_a_healthy_broker_and_store(
     assert depends["mongo"]["condition"] == "service_healthy"
     assert depends["kafka-init"]["condition"] == "service_completed_successfully"
     assert depends["jwt-keys"]["condition"] == "service_completed_successfully"
+    assert depends["keycloak"]["condition"] == "service_healthy"
     for dependency in depends:
         if depends[dependency]["condition"] == "service_healthy":
             assert "healthcheck" in compose["services"][dependency], dependency
@@ -168,6 +169,8 @@ def test_each_services_environment_is_accepted_by_the_settings(
     assert settings.kafka_security_protocol == "SASL_PLAINTEXT"
     assert settings.kafka_username == f"crm-{name}"
     assert settings.kafka_password.get_secret_value() == "dev-only-from-the-volume"
+    assert settings.oidc_issuer == "http://localhost:8180/realms/crm"
+    assert settings.oidc_discovery_url == "http://keycloak:8080/realms/crm"
 
 
 def test_notify_sends_mail_to_the_catcher(compose: dict[str, Any]) -> None:
@@ -188,3 +191,47 @@ def test_the_services_mount_the_development_keys_read_only(compose: dict[str, An
     for name in SERVICES:
         assert "jwt-keys:/keys:ro" in compose["services"][name]["volumes"]
         assert compose["services"][name]["read_only"] is True
+
+
+def test_keycloak_is_the_local_stacks_version_and_imports_the_repositorys_realm(
+    compose: dict[str, Any],
+) -> None:
+    from crm_stack import keycloak
+    from crm_stack.config import KEYCLOAK_REALM_FILE
+
+    provider = compose["services"]["keycloak"]
+    image, tag = provider["image"].rsplit(":", 1)
+    assert (image, tag) == ("quay.io/keycloak/keycloak", keycloak.VERSION)
+    assert provider["command"][0] in ("start-dev", "start")
+    assert "--import-realm" in provider["command"]
+    [mount] = provider["volumes"]
+    source, target, mode = mount.split(":")
+    assert (COMPOSE.parent / source).resolve() == KEYCLOAK_REALM_FILE
+    assert target.startswith("/opt/keycloak/data/import/")
+    assert mode == "ro"
+    assert "/health/ready" in healthcheck_command(provider)
+    assert provider["environment"]["KC_HEALTH_ENABLED"] == "true"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_trusts_the_public_issuer_and_reads_its_keys_inside_the_network(
+    compose: dict[str, Any], name: str
+) -> None:
+    """The issuer is the address the browser (on the host) sees, through the published port;
+    the discovery URL is the provider's name and port on the compose network."""
+    from crm_kit.oidc import ProviderKeys
+    from crm_stack.keycloak import REALM
+
+    provider = compose["services"]["keycloak"]
+    env = compose["services"][name]["environment"]
+    issuer, inside = env["CRM_OIDC_ISSUER"], env["CRM_OIDC_DISCOVERY_URL"]
+    public = provider["environment"]["KC_HOSTNAME"]
+    port = provider["environment"]["KC_HTTP_PORT"]
+    assert issuer == f"{public}/realms/{REALM}"
+    assert f"{public.rsplit(':', 1)[1]}:{port}" in provider["ports"]
+    assert inside == f"http://keycloak:{port}/realms/{REALM}"
+    keys = ProviderKeys(issuer, discovery_url=inside)
+    assert keys.discovery_url == f"{inside}/.well-known/openid-configuration"
+    assert keys.jwks_address(f"{issuer}/protocol/openid-connect/certs") == (
+        f"{inside}/protocol/openid-connect/certs"
+    )

@@ -4,6 +4,7 @@ operational rules hold (probes, resources, non-root, one HPA and PDB per service
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -35,11 +36,15 @@ CONSUMES = {
 STRIMZI_SECRETS = {"crm-kafka-cluster-ca-cert"} | {f"crm-{name}" for name in SERVICES}
 """Secrets Strimzi's operators make: the cluster CA, and a Secret per KafkaUser (its password)."""
 
+KEYCLOAK_SECRETS = {"crm-keycloak-db", "crm-keycloak-tls", "crm-keycloak-clients"}
+"""The production provider's database login, TLS certificate and confidential clients' secrets."""
+
 OUT_OF_BAND = {
     "dev": {"crm-jwt-public-key"} | STRIMZI_SECRETS,
     "prod": {"crm-jwt-public-key"}
     | {f"{name}-secrets" for name in SERVICES}  # each holds at least the cursor secret
-    | STRIMZI_SECRETS,
+    | STRIMZI_SECRETS
+    | KEYCLOAK_SECRETS,
 }
 """Secrets an operator (or Strimzi) creates before applying the overlay (docs/deploy.md)."""
 
@@ -158,9 +163,150 @@ KAFKA_USER_SCHEMA: dict[str, Any] = {
 }
 """The fields of Strimzi's KafkaUser (v1beta2) that these manifests use."""
 
+_SECRET_KEY = {
+    "type": "object",
+    "required": ["name", "key"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string", "minLength": 1}, "key": {"type": "string"}},
+}
+_RESOURCES = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        part: {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"cpu": {"type": "string"}, "memory": {"type": "string"}},
+        }
+        for part in ("requests", "limits")
+    },
+}
+_CR_METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+        "namespace": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+KEYCLOAK_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "k8s.keycloak.org/v2alpha1"},
+        "kind": {"const": "Keycloak"},
+        "metadata": _CR_METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["hostname", "http", "db"],
+            "additionalProperties": False,
+            "properties": {
+                "instances": {"type": "integer", "minimum": 1},
+                "image": {"type": "string"},
+                "hostname": {
+                    "type": "object",
+                    "required": ["hostname"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "hostname": {"type": "string", "pattern": "^https?://[^/]+$"},
+                        "admin": {"type": "string"},
+                        "strict": {"type": "boolean"},
+                        "backchannelDynamic": {"type": "boolean"},
+                    },
+                },
+                "http": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "tlsSecret": {"type": "string"},
+                        "httpEnabled": {"type": "boolean"},
+                        "httpPort": {"type": "integer"},
+                        "httpsPort": {"type": "integer"},
+                    },
+                },
+                "proxy": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"headers": {"enum": ["forwarded", "xforwarded"]}},
+                },
+                "ingress": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "enabled": {"type": "boolean"},
+                        "className": {"type": "string"},
+                        "tlsSecret": {"type": "string"},
+                        "annotations": {"type": "object"},
+                    },
+                },
+                "db": {
+                    "type": "object",
+                    "required": ["vendor"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "vendor": {"enum": ["dev-file", "postgres", "mysql", "mariadb", "mssql"]},
+                        "host": {"type": "string"},
+                        "port": {"type": "integer"},
+                        "database": {"type": "string"},
+                        "url": {"type": "string"},
+                        "usernameSecret": _SECRET_KEY,
+                        "passwordSecret": _SECRET_KEY,
+                    },
+                },
+                "resources": _RESOURCES,
+            },
+        },
+    },
+}
+"""The fields of the Keycloak operator's Keycloak (v2alpha1) that these manifests use (the
+operator's KeycloakSpec: hostname v2, http, proxy, ingress, db)."""
+
+KEYCLOAK_REALM_IMPORT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "k8s.keycloak.org/v2alpha1"},
+        "kind": {"const": "KeycloakRealmImport"},
+        "metadata": _CR_METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["keycloakCRName", "realm"],
+            "additionalProperties": False,
+            "properties": {
+                "keycloakCRName": {"type": "string", "minLength": 1},
+                "realm": {
+                    "type": "object",
+                    "required": ["realm", "enabled"],
+                    "properties": {"realm": {"type": "string"}, "enabled": {"type": "boolean"}},
+                },
+                "placeholders": {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^[A-Z_][A-Z0-9_]*$"},
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["secret"],
+                        "additionalProperties": False,
+                        "properties": {"secret": _SECRET_KEY},
+                    },
+                },
+            },
+        },
+    },
+}
+"""The fields of the Keycloak operator's KeycloakRealmImport (v2alpha1); ``realm`` is Keycloak's
+RealmRepresentation, checked against the local stack's Keycloak by its own tests."""
+
 CUSTOM_SCHEMAS = {
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): KAFKA_TOPIC_SCHEMA,
     ("kafka.strimzi.io/v1beta2", "KafkaUser"): KAFKA_USER_SCHEMA,
+    ("k8s.keycloak.org/v2alpha1", "Keycloak"): KEYCLOAK_SCHEMA,
+    ("k8s.keycloak.org/v2alpha1", "KeycloakRealmImport"): KEYCLOAK_REALM_IMPORT_SCHEMA,
 }
 
 Obj = dict[str, Any]
@@ -459,6 +605,8 @@ def test_each_services_rendered_config_is_accepted_by_the_settings(
     assert settings.kafka_username == f"crm-{name}"
     assert settings.kafka_password.get_secret_value() == "made-by-the-user-operator"
     assert str(settings.kafka_ca_file) == "/etc/crm/kafka-ca/ca.crt"
+    assert settings.oidc_issuer == values["CRM_OIDC_ISSUER"]
+    assert settings.oidc_discovery_url == values.get("CRM_OIDC_DISCOVERY_URL")
 
 
 def deployment(objects: list[Obj], name: str) -> Obj:
@@ -536,6 +684,134 @@ def test_topics_let_each_consumer_group_scale_and_have_their_dead_letter_topics(
     for t in topics.values():
         isr = t["spec"]["config"]["min.insync.replicas"]
         assert isr < t["spec"]["replicas"] or t["spec"]["replicas"] == 1, t["spec"]["topicName"]
+
+
+def keycloak_cr(objects: list[Obj]) -> Obj:
+    [provider] = of_kind(objects, "Keycloak")
+    return provider
+
+
+def secret_refs(obj: Obj) -> set[str]:
+    """The Secrets a Keycloak or KeycloakRealmImport names."""
+    spec = obj["spec"]
+    named = {spec.get("http", {}).get("tlsSecret")}
+    named |= {
+        spec.get("db", {}).get(k, {}).get("name") for k in ("usernameSecret", "passwordSecret")
+    }
+    named |= {p["secret"]["name"] for p in spec.get("placeholders", {}).values()}
+    return {n for n in named if n}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_overlay_runs_the_provider_at_the_local_stacks_version_on_its_public_address(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    from crm_stack import keycloak, realm_import
+
+    provider = keycloak_cr(rendered[overlay])
+    spec = provider["spec"]
+    assert spec["image"] == f"quay.io/keycloak/keycloak:{keycloak.VERSION}"
+    assert spec["hostname"]["hostname"] == realm_import.OVERLAYS[overlay].provider
+    assert provider["metadata"]["name"] == realm_import.KEYCLOAK_CR
+    secrets = {o["metadata"]["name"] for o in of_kind(rendered[overlay], "Secret")}
+    for obj in [provider, *of_kind(rendered[overlay], "KeycloakRealmImport")]:
+        assert secret_refs(obj) <= secrets | OUT_OF_BAND[overlay], obj["kind"]
+
+
+def test_the_production_provider_serves_https_only_from_a_real_database(
+    rendered: dict[str, list[Obj]],
+) -> None:
+    spec = keycloak_cr(rendered["prod"])["spec"]
+    assert spec["hostname"]["hostname"].startswith("https://")
+    assert spec["http"].get("httpEnabled") is not True
+    assert spec["http"]["tlsSecret"]
+    assert spec["db"]["vendor"] == "postgres"
+    assert spec["instances"] >= 2
+    assert not spec["hostname"].get("backchannelDynamic")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_services_trust_the_providers_public_issuer_and_read_its_keys_where_they_reach_it(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    from crm_kit.oidc import ProviderKeys
+    from crm_stack.config import KEYCLOAK_REALM
+
+    objects = rendered[overlay]
+    provider = keycloak_cr(objects)
+    shared = config(objects, "crm-config")
+    issuer = shared["CRM_OIDC_ISSUER"]
+    assert issuer == f"{provider['spec']['hostname']['hostname']}/realms/{KEYCLOAK_REALM}"
+    inside = shared.get("CRM_OIDC_DISCOVERY_URL")
+    if overlay == "prod":
+        assert inside is None, "production reads the keys on the public https address"
+        return
+    # The operator's Service for the CR, on its http port (8080 unless the CR says otherwise).
+    port = provider["spec"]["http"].get("httpPort", 8080)
+    service = f"{provider['metadata']['name']}-service"
+    assert inside == f"http://{service}:{port}/realms/{KEYCLOAK_REALM}"
+    assert provider["spec"]["http"]["httpEnabled"] is True
+    keys = ProviderKeys(issuer, discovery_url=inside)
+    assert keys.jwks_address(f"{issuer}/protocol/openid-connect/certs").startswith(inside)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_overlay_imports_the_realm_made_for_it_from_the_repositorys_realm(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    from crm_stack import realm_import
+    from crm_stack.config import KEYCLOAK_REALM
+
+    committed = realm_import.path(overlay).read_text(encoding="utf-8")
+    assert committed == realm_import.render(overlay), "run `uv run crm-stack realm-import --write`"
+    [imported] = of_kind(rendered[overlay], "KeycloakRealmImport")
+    assert imported["spec"]["keycloakCRName"] == keycloak_cr(rendered[overlay])["metadata"]["name"]
+    realm = imported["spec"]["realm"]
+    assert realm["realm"] == KEYCLOAK_REALM
+    console = realm_import.OVERLAYS[overlay].console
+    for client in realm["clients"]:
+        for uri in client.get("redirectUris", []):
+            assert uri.startswith(tuple(o + "/" for o in console)), (client["clientId"], uri)
+
+
+def test_demo_users_and_development_secrets_stay_out_of_production(
+    rendered: dict[str, list[Obj]],
+) -> None:
+    from crm_stack import keycloak
+
+    [prod] = of_kind(rendered["prod"], "KeycloakRealmImport")
+    realm = prod["spec"]["realm"]
+    assert "dev-only-" not in json.dumps(realm)
+    assert all(user.get("serviceAccountClientId") for user in realm["users"])
+    assert not any(user.get("credentials") for user in realm["users"])
+    for client in realm["clients"]:
+        if "secret" in client:
+            variable = client["secret"].removeprefix("${").removesuffix("}")
+            assert prod["spec"]["placeholders"][variable]["secret"] == {
+                "name": "crm-keycloak-clients",
+                "key": client["clientId"],
+            }
+    [dev] = of_kind(rendered["dev"], "KeycloakRealmImport")
+    people = [u["username"] for u in dev["spec"]["realm"]["users"] if u.get("credentials")]
+    assert people == keycloak.demo_users()
+
+
+def test_a_realm_changed_without_regenerating_the_imports_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_stack import realm_import
+
+    realm = json.loads(realm_import.KEYCLOAK_REALM_FILE.read_text(encoding="utf-8"))
+    realm["roles"]["realm"].append({"name": "auditor", "description": "Reads the audit trail"})
+    changed = tmp_path / "crm-realm.json"
+    changed.write_text(json.dumps(realm), encoding="utf-8")
+    monkeypatch.setattr(realm_import, "KEYCLOAK_REALM_FILE", changed)
+
+    for overlay in OVERLAYS:
+        assert realm_import.path(overlay).read_text(encoding="utf-8") != realm_import.render(
+            overlay
+        )
+        assert '"auditor"' in realm_import.render(overlay)
 
 
 def test_the_base_alone_renders_with_a_valid_schema(render: Any) -> None:

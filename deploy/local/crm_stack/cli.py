@@ -66,6 +66,19 @@ def _parser() -> argparse.ArgumentParser:
         "(deploy/k8s/base/kafka-users/users.yaml)",
     )
 
+    p_realm = sub.add_parser(
+        "realm-import",
+        help="print the k8s overlays' realm imports made from deploy/local/keycloak/crm-realm.json",
+    )
+    p_realm.add_argument(
+        "--write",
+        action="store_true",
+        help="write them (deploy/k8s/overlays/<overlay>/realm-import.yaml)",
+    )
+    p_realm.add_argument(
+        "--overlay", choices=["dev", "prod"], default=None, help="print only this overlay's"
+    )
+
     p_logs = sub.add_parser("logs", help="print the tail of a log")
     p_logs.add_argument(
         "component", nargs="?", choices=["kafka", "mongod", "keycloak"], default=None
@@ -139,6 +152,16 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(f"wrote {written}")
         else:
             print(manifests.compose_acls(), end="")
+        return 0
+    if args.command == "realm-import":
+        from crm_stack import realm_import
+
+        if args.write:
+            for written in realm_import.write():
+                print(f"wrote {written}")
+        else:
+            for name in [args.overlay] if args.overlay else list(realm_import.OVERLAYS):
+                print(realm_import.render(name), end="")
         return 0
     if args.command == "logs":
         return _logs(cfg, args.component, args.lines)

@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from crm_stack.config import HOST, KEYCLOAK_REALM_FILE, StackConfig
@@ -198,6 +199,62 @@ def demo_users() -> list[str]:
         for user in realm.get("users", [])
         if any(c.get("type") == "password" for c in user.get("credentials", []))
     ]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    roles: tuple[str, ...]
+    department: str
+
+
+def demo_people() -> list[DemoUser]:
+    """The demo's employees with what a person needs to sign in as one: the development
+    password the realm gives them, their roles and department."""
+    realm = json.loads(KEYCLOAK_REALM_FILE.read_text(encoding="utf-8"))
+    people = []
+    for user in realm.get("users", []):
+        password = next(
+            (c.get("value") for c in user.get("credentials", []) if c.get("type") == "password"),
+            None,
+        )
+        if password is None:
+            continue
+        people.append(
+            DemoUser(
+                username=str(user["username"]),
+                password=str(password),
+                roles=tuple(sorted(user.get("realmRoles", []))),
+                department=str((user.get("attributes", {}).get("department") or [""])[0]),
+            )
+        )
+    return people
+
+
+def sign_in_lines(cfg: StackConfig) -> list[str]:
+    """What `make run` prints about the provider: its address, and who can sign in."""
+    people = demo_people()
+    width = max((len(p.username) for p in people), default=8)
+    pwidth = max((len(p.password) for p in people), default=8)
+    lines = [
+        f"{'keycloak':<10} {cfg.keycloak_url}  issuer {cfg.oidc_issuer}",
+        f"{'':<10} its admin console {cfg.keycloak_url}/admin: user admin, password in "
+        f"{cfg.keycloak_dir / 'admin-password'}",
+        f"demo users ({len(people)}, development passwords): username / password / roles",
+    ]
+    lines += [
+        f"  {p.username:<{width}}  {p.password:<{pwidth}}  {', '.join(p.roles)}"
+        + (f"  ({p.department})" if p.department else "")
+        for p in people
+    ]
+    realm = json.loads(KEYCLOAK_REALM_FILE.read_text(encoding="utf-8"))
+    lines += [
+        f"app client {c['clientId']} / {c['secret']} (client credentials)"
+        for c in realm.get("clients", [])
+        if c.get("serviceAccountsEnabled") and "secret" in c
+    ]
+    return lines
 
 
 def admin_password(cfg: StackConfig) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_stack import security, stack
+from crm_stack import keycloak, security, stack
 from crm_stack.config import HOST, StackConfig
 from crm_stack.errors import StackError
 from crm_stack.proc import (
@@ -68,6 +68,9 @@ class Service:
 
 
 GATEWAY_PORT = 8025
+CONSOLE = "console"
+"""The staff console's service name: once it is one of :data:`SERVICES`, `make run` prints its
+address first (the realm's console client expects http://127.0.0.1:8000)."""
 
 SERVICES: tuple[Service, ...] = (
     # The mail catcher and SMS/pager gateway sink notify delivers to on the local stack:
@@ -157,14 +160,29 @@ def up(cfg: StackConfig, say: Say = print, timeout: float = READY_TIMEOUT) -> li
     except BaseException:
         _stop(cfg, started, say)
         raise
-    for svc in SERVICES:
-        if svc.http_ready:
-            say(f"{svc.name:<10} {svc.url}/docs   (events: {svc.url}/asyncapi)")
-    say(
+    for line in summary(cfg):
+        say(line)
+    return started
+
+
+def summary(cfg: StackConfig) -> list[str]:
+    """Where everything is, for a person: the console (once there is one), each service's API
+    documents, the mail catcher, the OpenID Connect provider and the demo users."""
+    lines = [
+        f"{svc.name:<10} {svc.url}   (sign in as a demo user below)"
+        for svc in SERVICES
+        if svc.name == CONSOLE
+    ]
+    lines += [
+        f"{svc.name:<10} {svc.url}/docs   (events: {svc.url}/asyncapi)"
+        for svc in SERVICES
+        if svc.http_ready and svc.name != CONSOLE
+    ]
+    lines.append(
         f"mail       sent messages in {cfg.state_dir / 'mail'}, SMS/pager in "
         f"{cfg.state_dir / 'gateway.jsonl'}"
     )
-    return started
+    return lines + keycloak.sign_in_lines(cfg)
 
 
 def _stop(cfg: StackConfig, services: Sequence[Service], say: Say) -> None:

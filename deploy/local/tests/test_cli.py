@@ -601,3 +601,16 @@ def test_the_provider_needs_java_21_and_says_which_javas_it_found(
         keycloak.require_java_home()
     assert f"needs Java 21 or newer and none was found ({java} (Java 17))" in str(caught.value)
     assert "CRM_STACK_KEYCLOAK_JAVA_HOME" in str(caught.value)
+
+
+def test_realm_import_prints_each_overlays_realm_made_from_the_repositorys(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from crm_stack import realm_import
+
+    code, out, _ = run_cli(capsys, "realm-import", "--overlay", "prod")
+
+    assert code == 0
+    assert out == realm_import.render("prod")
+    assert "kind: KeycloakRealmImport" in out
+    assert "dev-only-" not in out

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_stack import cli, services, stack
+from crm_stack import cli, keycloak, services, stack
 from crm_stack.config import StackConfig
 from crm_stack.proc import is_alive
 
@@ -98,6 +98,48 @@ def test_run_stops_on_ctrl_c_what_it_started(
     assert stack_calls == (["stack up"] if stack_was_running else ["stack up", "stack down"])
     assert "running; press Ctrl-C to stop" in said
     assert {f"stopped {name} (pid {pid})" for name, pid in pids.items()} <= set(said)
+
+
+def test_run_prints_the_provider_and_every_demo_user_with_password_and_roles(
+    sandbox: Any,
+    stand_ins: tuple[StandIn, ...],
+    stack_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stack, "is_running", lambda *a: True)
+    cfg = StackConfig.from_env()
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        if line.startswith("running;"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    services.run(cfg, say=say)
+
+    shown = "\n".join(said[: said.index("running; press Ctrl-C to stop")])
+    assert f"keycloak   {cfg.keycloak_url}  issuer {cfg.oidc_issuer}" in shown
+    people = keycloak.demo_people()
+    assert len(people) == len(keycloak.demo_users()) > 0
+    for person in people:
+        line = next(x for x in said if x.split()[:1] == [person.username])
+        assert person.password in line
+        assert ", ".join(person.roles) in line
+    assert "vdirektorov  dev-only-vdirektorov  data-protection, department-head" in shown
+    assert "crm-backoffice / dev-only-crm-backoffice-secret" in shown
+    assert not any(line.startswith("console") for line in said)  # none yet
+
+
+def test_the_console_is_printed_first_once_there_is_one(
+    sandbox: Any, stand_ins: tuple[StandIn, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = StandIn("console", 8000, program=Path("/nonexistent"))
+    monkeypatch.setattr(services, "SERVICES", (console, *stand_ins))
+
+    lines = services.summary(StackConfig.from_env())
+
+    assert lines[0].startswith("console    http://127.0.0.1:8000")
+    assert not any(line.startswith("console") for line in lines[1:])
 
 
 def test_up_with_services_then_down_stops_exactly_them(

@@ -141,7 +141,11 @@ class TokenVerifier:
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> "TokenVerifier":
         path = settings.jwt_public_key_file
-        providers = [ProviderKeys(settings.oidc_issuer)] if settings.oidc_issuer else []
+        providers = (
+            [ProviderKeys(settings.oidc_issuer, discovery_url=settings.oidc_discovery_url)]
+            if settings.oidc_issuer
+            else []
+        )
         if path is None and not providers:
             raise AuthConfigurationError(
                 "neither oidc_issuer (CRM_OIDC_ISSUER) nor jwt_public_key_file "

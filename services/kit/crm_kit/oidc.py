@@ -2,10 +2,21 @@
 
 The provider is found through its discovery document (``<issuer>/.well-known/openid-configuration``,
 whose ``issuer`` must be the configured one) and its keys read from the ``jwks_uri`` it names.
-Keys are kept in memory. A token signed with a key not in the set (the provider rotated its
-keys) makes the set be read again, at most once every ``min_refresh_s`` so a flood of tokens
-with made-up key ids cannot turn into a flood of requests to the provider; the set is also read
-again when it is older than ``max_age_s``, so a key the provider withdrew stops being accepted.
+Keys are kept in memory.
+
+The issuer is the provider's public address (what browsers use and tokens name). A service that
+cannot reach that address from where it runs (compose's network, a cluster) is given a
+``discovery_url`` too: the provider as the service reaches it (``http://keycloak:8080/realms/crm``
+for the public ``http://localhost:8180/realms/crm``). The document read there must still name the
+configured issuer, so the address only says where to ask, never whom to trust. Its ``jwks_uri``
+then names the public host (a provider builds its endpoints from its public address unless told
+to answer back-channel calls on the caller's), and is moved onto the discovery URL's base, see
+:meth:`ProviderKeys.jwks_address`.
+
+A token signed with a key not in the set (the provider rotated its keys) makes the set be read
+again, at most once every ``min_refresh_s`` so a flood of tokens with made-up key ids cannot turn
+into a flood of requests to the provider; the set is also read again when it is older than
+``max_age_s``, so a key the provider withdrew stops being accepted.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -20,6 +32,19 @@ import jwt
 from crm_kit.problems import Problem
 
 SIGNING_ALGORITHMS: Final = frozenset({"RS256"})
+WELL_KNOWN: Final = "/.well-known/openid-configuration"
+
+
+def discovery_document_url(address: str) -> str:
+    """The discovery document's URL for a provider address: a realm base
+    (``http://keycloak:8080/realms/crm``) or the document's own URL."""
+    address = address.rstrip("/")
+    return address if address.endswith(WELL_KNOWN) else address + WELL_KNOWN
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 class KeysUnavailable(Problem):
@@ -45,12 +70,16 @@ class ProviderKeys:
         self,
         issuer: str,
         *,
+        discovery_url: str | None = None,
         client: httpx.AsyncClient | None = None,
         min_refresh_s: float = 10.0,
         max_age_s: float = 300.0,
         timeout_s: float = 5.0,
     ) -> None:
         self.issuer = issuer.rstrip("/")
+        self.discovery_url = discovery_document_url(discovery_url or self.issuer)
+        """Where the discovery document is read: the issuer's, unless another address is given."""
+        self._base = self.discovery_url.removesuffix(WELL_KNOWN)
         self._client = client
         self.min_refresh_s = min_refresh_s
         self.max_age_s = max_age_s
@@ -60,9 +89,27 @@ class ProviderKeys:
         self._read_at: float | None = None
         self._lock = asyncio.Lock()
 
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.issuer}/.well-known/openid-configuration"
+    def jwks_address(self, jwks_uri: str) -> str:
+        """Where to read the keys the document's ``jwks_uri`` names, from this service.
+
+        With no discovery URL of its own, the address as named. Otherwise the document's URI is
+        the provider's endpoint as the public sees it, and the same endpoint is reached where the
+        document was: a URI under the issuer is moved under the discovery URL's base
+        (``https://id.example.com/realms/crm/protocol/openid-connect/certs`` becomes
+        ``http://keycloak:8080/realms/crm/protocol/openid-connect/certs``); one elsewhere on the
+        issuer's host keeps its path on the discovery URL's host. A URI on any other host (the
+        provider already answered with its inside address, or keeps its keys elsewhere) is read
+        as named. The target is only ever the configured address, so a document cannot send the
+        service anywhere it was not told to go.
+        """
+        if self._base == self.issuer:
+            return jwks_uri
+        if jwks_uri.startswith(self.issuer + "/"):
+            return self._base + jwks_uri[len(self.issuer) :]
+        public = _origin(self.issuer)
+        if _origin(jwks_uri) == public:
+            return _origin(self._base) + jwks_uri[len(public) :]
+        return jwks_uri
 
     async def key_for(self, kid: str | None) -> Any:
         """The public key the token's ``kid`` names (reading the set when needed)."""
@@ -96,8 +143,9 @@ class ProviderKeys:
                     # Keep serving the keys we have while the provider is away.
                     self._read_at = now - self.max_age_s + self.min_refresh_s
                     return
+                via = "" if self._base == self.issuer else f" (through {self._base})"
                 raise KeysUnavailable(
-                    f"the signing keys of {self.issuer} could not be read: {exc}"
+                    f"the signing keys of {self.issuer}{via} could not be read: {exc}"
                 ) from exc
             self._read_at = time.monotonic()
 
@@ -138,4 +186,4 @@ class ProviderKeys:
         uri = document.get("jwks_uri")
         if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
             raise ValueError(f"{self.discovery_url} names no jwks_uri")
-        return uri
+        return self.jwks_address(uri)

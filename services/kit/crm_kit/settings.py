@@ -79,6 +79,13 @@ class ServiceSettings(BaseSettings):
     oidc_issuer: str | None = None
     """The OpenID Connect provider whose tokens are accepted (its keys come from its JWKS),
     e.g. ``https://id.example.com/realms/crm``; beside or instead of ``jwt_public_key_file``."""
+    oidc_discovery_url: str | None = None
+    """Where this service reads the provider's discovery document and keys when the issuer's
+    public address cannot be reached from where it runs (``CRM_OIDC_DISCOVERY_URL``): compose's
+    ``http://keycloak:8080/realms/crm`` while browsers and tokens say
+    ``http://localhost:8180/realms/crm``. The realm's base or the document's full URL; the
+    document must still name ``oidc_issuer`` (see ``crm_kit.oidc``). Unset or empty: the
+    issuer's own address."""
     max_request_body_bytes: int = Field(default=4 * 1024 * 1024, ge=0)
     """Request bodies larger than this are refused with 413 problem+json before a route runs
     (declared ``Content-Length`` or counted while streaming); 4 MiB unless set."""
@@ -121,6 +128,14 @@ class ServiceSettings(BaseSettings):
             object.__setattr__(self, "mongo_database", f"crm_{self.service_name}")
         if not self.consumer_group:
             object.__setattr__(self, "consumer_group", f"crm-{self.service_name}")
+        if not self.oidc_discovery_url:
+            object.__setattr__(self, "oidc_discovery_url", None)
+        elif not self.oidc_issuer:
+            raise ValueError("oidc_discovery_url is set without the oidc_issuer it reaches")
+        elif not self.oidc_discovery_url.startswith(("https://", "http://")):
+            raise ValueError(
+                f"oidc_discovery_url must be an http(s) address, not {self.oidc_discovery_url!r}"
+            )
         if self.kafka_password_file is not None and not self.kafka_password.get_secret_value():
             password = self.kafka_password_file.read_text().strip()
             object.__setattr__(self, "kafka_password", SecretStr(password))
@@ -145,6 +160,11 @@ class ServiceSettings(BaseSettings):
         if self.oidc_issuer and not self.oidc_issuer.startswith("https://"):
             raise InsecureProductionSettings(
                 f"production reads the provider's keys over https only, not {self.oidc_issuer}"
+            )
+        if self.oidc_discovery_url and not self.oidc_discovery_url.startswith("https://"):
+            raise InsecureProductionSettings(
+                "production reads the provider's keys over https only, not "
+                f"{self.oidc_discovery_url} (oidc_discovery_url)"
             )
         if key is not None and (key.parent / DEV_KEY_MARKER).exists():
             raise InsecureProductionSettings(

@@ -15,6 +15,7 @@ import pytest
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
 from crm_kit.auth import TokenVerifier
+from crm_kit.oidc import ProviderKeys
 from crm_kit.settings import ServiceSettings
 from crm_kit.signin import SignInError, sign_in
 from crm_kit.testing import (
@@ -66,6 +67,33 @@ async def test_a_back_office_apps_token_is_accepted_with_its_role_and_read_scope
     assert principal.roles == {"backoffice"}
     assert {"contacts:read", "campaigns:read", "proposals:read"} <= principal.scopes
     assert not {s for s in principal.scopes if s.endswith((":write", ":admin", ":send"))}
+
+
+async def test_keys_are_read_through_a_discovery_url_spelled_unlike_the_issuer(
+    issuer: str,
+) -> None:
+    # As in compose or a cluster: tokens name one address, the service reaches another.
+    inside = issuer.replace("://127.0.0.1:", "://localhost:")
+    assert inside != issuer
+    answer = await client_credentials(issuer, *BACKOFFICE)
+    assert answer.status_code == 200, answer.text
+    asked: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        asked.append(str(request.url))
+
+    async with httpx.AsyncClient(timeout=30, event_hooks={"request": [record]}) as http:
+        keys = ProviderKeys(issuer, discovery_url=inside, client=http)
+        verifier = TokenVerifier(None, "crm-local", "crm", providers=[keys])
+        principal = await verifier.verify_async(answer.json()["access_token"])
+
+    assert principal.claims["iss"] == issuer
+    assert principal.roles == {"backoffice"}
+    # Keycloak names its public address in the document; the keys were read inside all the same.
+    assert asked == [
+        f"{inside}/.well-known/openid-configuration",
+        f"{inside}/protocol/openid-connect/certs",
+    ]
 
 
 async def test_a_wrong_client_secret_gets_no_token(issuer: str) -> None:

@@ -1,12 +1,16 @@
 """Tokens of an OpenID Connect provider, checked through its JWKS (the provider is an
-in-memory fake here, an httpx mock transport; the real Keycloak is in the stack's tests)."""
+in-memory fake here, an httpx mock transport or a tiny HTTP server on 127.0.0.1; the real
+Keycloak is in the stack's tests)."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Annotated, Any
 
 import httpx
@@ -15,8 +19,10 @@ import pytest
 from crm_kit.auth import InvalidTokenError, Principal, TokenVerifier, requires
 from crm_kit.oidc import KeysUnavailable, ProviderKeys
 from crm_kit.problems import install_problem_handlers
+from crm_kit.settings import ServiceSettings
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, FastAPI
+from pydantic import ValidationError
 
 ISSUER = "https://id.example.com/realms/crm"
 AUDIENCE = "crm"
@@ -28,8 +34,12 @@ class FakeProvider:
 
     keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
     issuer_in_document: str = ISSUER
+    jwks_uri: str = f"{ISSUER}/protocol/openid-connect/certs"
+    reachable_at: str | None = None
+    """Only this origin answers (a provider the public address does not reach); None: any."""
     up: bool = True
     reads: int = 0
+    asked: list[str] = field(default_factory=list)
 
     def rotate(self, kid: str) -> None:
         self.keys = {kid: rsa.generate_private_key(public_exponent=65537, key_size=2048)}
@@ -38,15 +48,13 @@ class FakeProvider:
         self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        if not self.up:
+        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        if not self.up or (self.reachable_at is not None and origin != self.reachable_at):
             raise httpx.ConnectError("connection refused", request=request)
+        self.asked.append(str(request.url))
         if request.url.path.endswith("/.well-known/openid-configuration"):
             return httpx.Response(
-                200,
-                json={
-                    "issuer": self.issuer_in_document,
-                    "jwks_uri": f"{ISSUER}/protocol/openid-connect/certs",
-                },
+                200, json={"issuer": self.issuer_in_document, "jwks_uri": self.jwks_uri}
             )
         self.reads += 1
         jwks = []
@@ -72,9 +80,11 @@ class FakeProvider:
         return jwt.encode(body, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
 
-def keys_of(provider: FakeProvider, **options: float) -> ProviderKeys:
+def keys_of(
+    provider: FakeProvider, discovery_url: str | None = None, **options: float
+) -> ProviderKeys:
     client = httpx.AsyncClient(transport=httpx.MockTransport(provider.handle))
-    return ProviderKeys(ISSUER, client=client, **options)
+    return ProviderKeys(ISSUER, discovery_url=discovery_url, client=client, **options)
 
 
 def verifier_of(provider: FakeProvider, **options: float) -> TokenVerifier:
@@ -161,6 +171,183 @@ async def test_keys_already_read_are_kept_while_the_provider_is_away() -> None:
     principal = await verifier.verify_async(provider.token("k1", jti="b"))
 
     assert principal.subject == "f3c1-employee"
+
+
+# --- a provider reached on another address than its issuer's (compose, a cluster) ---
+
+INSIDE = "http://keycloak:8080"
+
+
+async def test_keys_are_read_through_the_discovery_url_when_the_issuer_is_out_of_reach() -> None:
+    provider = FakeProvider(reachable_at=INSIDE)
+    provider.rotate("k1")
+    keys = keys_of(provider, f"{INSIDE}/realms/crm")
+    verifier = TokenVerifier(None, "crm-local", AUDIENCE, providers=[keys])
+
+    principal = await verifier.verify_async(provider.token("k1"))
+
+    assert principal.claims["iss"] == ISSUER
+    assert provider.asked == [
+        f"{INSIDE}/realms/crm/.well-known/openid-configuration",
+        f"{INSIDE}/realms/crm/protocol/openid-connect/certs",
+    ]
+
+
+async def test_a_jwks_uri_the_provider_already_gives_inside_is_read_as_named() -> None:
+    # Keycloak with hostname-backchannel-dynamic answers back-channel calls on the caller's host.
+    provider = FakeProvider(
+        reachable_at=INSIDE, jwks_uri=f"{INSIDE}/realms/crm/protocol/openid-connect/certs"
+    )
+    provider.rotate("k1")
+    keys = keys_of(provider, f"{INSIDE}/realms/crm/.well-known/openid-configuration")
+
+    await TokenVerifier(None, "x", AUDIENCE, providers=[keys]).verify_async(provider.token("k1"))
+
+    assert provider.asked[-1] == f"{INSIDE}/realms/crm/protocol/openid-connect/certs"
+
+
+async def test_a_document_read_inside_must_still_name_the_public_issuer() -> None:
+    # The discovery URL says where to ask, not whom to trust: a provider that calls itself
+    # by its inside address (no public hostname configured) is refused.
+    provider = FakeProvider(reachable_at=INSIDE, issuer_in_document=f"{INSIDE}/realms/crm")
+    provider.rotate("k1")
+    verifier = TokenVerifier(
+        None, "x", AUDIENCE, providers=[keys_of(provider, f"{INSIDE}/realms/crm")]
+    )
+
+    with pytest.raises(KeysUnavailable, match=r"through http://keycloak:8080/realms/crm.*issuer"):
+        await verifier.verify_async(provider.token("k1"))
+
+
+@pytest.mark.parametrize(
+    ("named", "read"),
+    [
+        # under the issuer: the same path under the discovery URL's base
+        (
+            f"{ISSUER}/protocol/openid-connect/certs",
+            f"{INSIDE}/realms/crm/protocol/openid-connect/certs",
+        ),
+        # elsewhere on the issuer's host: the same path on the discovery URL's host
+        ("https://id.example.com/keys/crm.json", f"{INSIDE}/keys/crm.json"),
+        ("HTTPS://ID.example.com/keys", f"{INSIDE}/keys"),
+        # another host (already inside, or a key host of its own): as named
+        (
+            f"{INSIDE}/realms/crm/protocol/openid-connect/certs",
+            f"{INSIDE}/realms/crm/protocol/openid-connect/certs",
+        ),
+        ("https://keys.example.net/crm", "https://keys.example.net/crm"),
+        # a look-alike of the issuer's host is another host
+        (
+            "https://id.example.com.evil.example/realms/crm/certs",
+            "https://id.example.com.evil.example/realms/crm/certs",
+        ),
+    ],
+)
+def test_the_jwks_uri_is_moved_onto_the_discovery_urls_base_only_from_the_issuers_host(
+    named: str, read: str
+) -> None:
+    keys = ProviderKeys(ISSUER, discovery_url=f"{INSIDE}/realms/crm/")
+
+    assert keys.jwks_address(named) == read
+
+
+def test_without_a_discovery_url_the_issuers_own_address_is_used_as_named() -> None:
+    keys = ProviderKeys(ISSUER + "/")
+
+    assert keys.discovery_url == f"{ISSUER}/.well-known/openid-configuration"
+    assert keys.jwks_address(f"{ISSUER}/certs") == f"{ISSUER}/certs"
+
+
+class ServedProvider(ThreadingHTTPServer):
+    """A tiny HTTP server on 127.0.0.1 answering as a :class:`FakeProvider`."""
+
+    def __init__(self, provider: FakeProvider) -> None:
+        outer = provider
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                host = self.headers["Host"]
+                answer = outer.handle(httpx.Request("GET", f"http://{host}{self.path}"))
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[FakeProvider, str]]:
+    provider = FakeProvider()
+    provider.rotate("k1")
+    server = ServedProvider(provider)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield provider, server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_the_settings_discovery_url_reaches_a_provider_the_issuer_does_not(
+    served: tuple[FakeProvider, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider, url = served
+    # The issuer's host does not resolve (.invalid); only the discovery URL leads anywhere.
+    provider.issuer_in_document = "https://id.invalid/realms/crm"
+    provider.jwks_uri = "https://id.invalid/realms/crm/protocol/openid-connect/certs"
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("CRM_OIDC_ISSUER", "https://id.invalid/realms/crm")
+    monkeypatch.setenv("CRM_OIDC_DISCOVERY_URL", f"{url}/realms/crm")
+    verifier = TokenVerifier.from_settings(ServiceSettings())
+
+    principal = await verifier.verify_async(
+        provider.token("k1", issuer="https://id.invalid/realms/crm")
+    )
+
+    assert principal.subject == "f3c1-employee"
+    assert provider.asked[-1] == f"{url}/realms/crm/protocol/openid-connect/certs"
+
+
+@pytest.mark.parametrize(
+    ("values", "refusal"),
+    [
+        ({"oidc_discovery_url": "http://keycloak:8080/realms/crm"}, "without the oidc_issuer"),
+        ({"oidc_issuer": ISSUER, "oidc_discovery_url": "keycloak:8080"}, "http"),
+        (
+            {
+                "environment": "production",
+                "oidc_issuer": ISSUER,
+                "oidc_discovery_url": "http://keycloak:8080/realms/crm",
+            },
+            "https only",
+        ),
+    ],
+)
+def test_a_discovery_url_is_refused_without_an_issuer_a_scheme_or_in_production_over_http(
+    values: dict[str, str], refusal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only these values: the shell's stack variables (`crm-stack env`) must not leak in.
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
+    with pytest.raises(ValidationError, match=refusal):
+        ServiceSettings(**values)  # type: ignore[arg-type]
+
+
+def test_an_empty_discovery_url_means_the_issuers_own_address() -> None:
+    settings = ServiceSettings(oidc_issuer=ISSUER, oidc_discovery_url="")
+
+    assert settings.oidc_discovery_url is None
 
 
 Reader = Annotated[Principal, Depends(requires("contacts:read"))]

@@ -22,9 +22,9 @@ DEFAULT_KAFKA_PORT = 9092
 DEFAULT_CONTROLLER_PORT = 9093
 DEFAULT_MONGO_PORT = 27017
 DEFAULT_KEYCLOAK_PORT = 8180
-DEFAULT_KEYCLOAK_TIMEOUT = 300.0
+DEFAULT_KEYCLOAK_TIMEOUT = 600.0
 """The provider's first start builds its server (35 s on an idle machine, two minutes on a busy
-one); later starts take 8 to 30 s."""
+one, over five when other stacks load both cores); later starts take 8 to 30 s."""
 DEFAULT_KEYCLOAK_HEAP = "-Xms64m -Xmx512m"
 KEYCLOAK_REALM = "crm"
 DEFAULT_KAFKA_TIMEOUT = 120.0

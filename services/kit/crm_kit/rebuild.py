@@ -117,10 +117,14 @@ async def _copy_the_rest(
     report: RebuildReport,
 ) -> None:
     """Copy (server-side) every live collection but the projections and ``NOT_COPIED``."""
-    for name in sorted(await live.list_collection_names()):
+    found = await live.list_collections(filter={"type": "collection"})
+    for name in sorted([c["name"] async for c in found]):
         if name in projections or name in NOT_COPIED or name.startswith("system."):
             continue
-        pipeline = [{"$match": {}}, {"$out": {"db": scratch.name, "coll": name}}]
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {}},
+            {"$out": {"db": scratch.name, "coll": name}},
+        ]
         cursor = await live[name].aggregate(pipeline)
         await cursor.to_list()
         report.copied.append(name)

@@ -69,6 +69,8 @@ class RebuildReport:
     failures: list[str] = field(default_factory=list)
     collections: list[CollectionReport] = field(default_factory=list)
     applied: bool = False
+    scratch: str = ""
+    """The scratch database's name (kept after the rebuild only with ``keep_scratch``)."""
     copied: list[str] = field(default_factory=list)
     """The live collections copied into the scratch database for the handlers to read."""
     held_back: int = 0
@@ -159,6 +161,7 @@ async def rebuild(
     live = client[settings.mongo_database]
     scratch_name = f"{settings.mongo_database}_rebuild_{secrets.token_hex(4)}"
     scratch = client[scratch_name]
+    report.scratch = scratch_name
     access = KafkaAccess.from_settings(settings)
     broker = KafkaBroker(**broker_options(access))  # never started: handlers write, never send
     relay = OutboxRelay(scratch, RefusingPublisher(), service=spec.name)  # never started either

@@ -45,8 +45,9 @@ class Replays:
         template = next(e for e in example_events() if isinstance(e, kind))
         return template.model_copy(update=fields)
 
-    async def moved(self, spec: ServiceSpec) -> ServiceSpec:
-        """``spec`` without routes and workers, its subscriptions reading fresh topics."""
+    async def moved(self, spec: ServiceSpec, *, routes: bool = False) -> ServiceSpec:
+        """``spec`` without workers (and routes, unless asked), its subscriptions reading
+        fresh topics."""
         for sub in spec.subscriptions:
             for topic in sub.topics:
                 if topic not in self.topics:
@@ -56,7 +57,12 @@ class Replays:
             dataclasses.replace(sub, topics=tuple(self.topics[t] for t in sub.topics))
             for sub in spec.subscriptions
         ]
-        return dataclasses.replace(spec, routers=[], workers=[], subscriptions=subscriptions)
+        return dataclasses.replace(
+            spec,
+            routers=spec.routers if routes else [],
+            workers=[],
+            subscriptions=subscriptions,
+        )
 
     async def publish(self, *events: ContractEvent) -> list[Envelope]:
         """Each event on the copy of its topic, keyed as its producer keys it."""

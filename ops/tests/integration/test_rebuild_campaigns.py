@@ -52,7 +52,7 @@ async def test_campaigns_projections_rebuild_equal_and_repair(
             ConsentChanged,
             client_id=first,
             person_id=person,
-            channel=Channel.SMS,
+            channel=Channel.MOBILE,
             granted=True,
             at=at,
         ),
@@ -93,6 +93,7 @@ async def test_campaigns_projections_rebuild_equal_and_repair(
         repaired = await rebuild(spec, settings, apply=True)
         assert repaired.applied
         restored = await db[PEOPLE].find_one({"_id": person})
-        assert restored is not None and "sms" in restored["consented"]
+        assert restored is not None
+        assert "mobile" in restored["consented"]
         assert (await db[CLIENTS].find_one({"_id": first}))["status"] == ClientStatus.ACTIVE.value
         assert (await rebuild(spec, settings)).equal

@@ -45,9 +45,11 @@ class Replays:
         template = next(e for e in example_events() if isinstance(e, kind))
         return template.model_copy(update=fields)
 
-    async def moved(self, spec: ServiceSpec, *, routes: bool = False) -> ServiceSpec:
-        """``spec`` without workers (and routes, unless asked), its subscriptions reading
-        fresh topics."""
+    async def moved(
+        self, spec: ServiceSpec, *, routes: bool = False, workers: bool = False
+    ) -> ServiceSpec:
+        """``spec`` with its subscriptions reading fresh topics, without its routes and its
+        workers unless asked."""
         for sub in spec.subscriptions:
             for topic in sub.topics:
                 if topic not in self.topics:
@@ -60,7 +62,7 @@ class Replays:
         return dataclasses.replace(
             spec,
             routers=spec.routers if routes else [],
-            workers=[],
+            workers=spec.workers if workers else [],
             subscriptions=subscriptions,
         )
 

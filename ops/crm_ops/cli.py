@@ -6,8 +6,11 @@ crm topics [--prefix P]                  topics, partitions and messages held
 crm lag [--group G]                      consumer-group lag per partition
 crm dlq list [TOPIC]                     dead-letter topics, or the letters in one
 crm dlq replay TOPIC [--dry-run]         send dead letters back to their source topic
-crm rebuild SERVICE [--apply]            replay topics into a scratch copy of the service's
-                                         projections and compare (or replace) the live ones
+crm rebuild SERVICE [--apply]            replay the topics a service reads into a scratch
+                                         database and compare its projections with the live
+                                         ones (--apply: replace them, service stopped); any of
+                                         contacts, campaigns, proposals, notify; publishes
+                                         and sends nothing
 crm demo load [--clients N] [--seed S]   load a demo data set into the running services
                                          (and link the provider's people to its employees)
 crm link-employees                       link the provider's people to the employees of
@@ -60,9 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     p = dlq.add_parser("replay", help="republish dead letters to their source topic")
     p.add_argument("topic")
     p.add_argument("--dry-run", action="store_true", help="only show what would be sent")
-    p = sub.add_parser("rebuild", help="rebuild a service's projections from its topics")
+    p = sub.add_parser(
+        "rebuild",
+        help="rebuild a service's projections from its topics and compare them with the live ones",
+        description="Replay every record on the topics SERVICE reads through its own handlers "
+        "into a scratch database (a copy of its other collections), and compare each projection "
+        "it declares with the live one: EQUAL or DIFFERENT. Nothing is published or sent. "
+        "Exit status 0 when all are equal (or replaced), 1 otherwise.",
+    )
     p.add_argument("service", choices=SERVICES)
-    p.add_argument("--apply", action="store_true", help="replace the live projections")
+    p.add_argument(
+        "--apply",
+        action="store_true",
+        help="replace the live projections by the rebuilt ones (stop the service first)",
+    )
     p = sub.add_parser("demo", help="demo data")
     demo = p.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
     p = demo.add_parser("load", help="load a demo data set through the services' APIs")
@@ -141,7 +155,8 @@ async def _run(args: argparse.Namespace) -> int:
         report = await rebuild(spec, settings, apply=args.apply)
         print(
             f"{report.service}: {report.records_read} records read, "
-            f"{report.events_applied} events applied, {len(report.failures)} failures"
+            f"{report.events_applied} events applied, {len(report.failures)} failures; "
+            f"{report.held_back} events the handlers wrote held back, unsent"
         )
         for c in report.collections:
             same = "EQUAL" if c.equal else "DIFFERENT"

@@ -6,13 +6,15 @@ import dataclasses
 import uuid
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaProducer
-from crm_contracts.contacts import ClientRegistered, EmployeeRegistered
+from crm_contracts.contacts import ClientRegistered, ClientStatusChanged, EmployeeRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.examples import example_events
 from crm_contracts.topics import CONTACTS
-from crm_kit.app import create_app
-from crm_kit.rebuild import rebuild
+from crm_kit.app import ServiceSpec, Subscription, create_app
+from crm_kit.rebuild import RefusingPublisher, rebuild
+from crm_kit.runtime import Runtime
 from crm_kit.testing import (
     FreshTopics,
     JwtKeys,
@@ -90,3 +92,51 @@ async def test_a_rebuilt_projection_equals_the_live_one_and_can_replace_a_damage
         assert repaired.applied
         assert await db[CLIENTS].find_one({"_id": events[0].client_id}) is not None
         assert (await rebuild(spec, settings)).equal
+
+
+async def test_a_rebuild_keeps_the_events_its_handlers_write_and_sends_none(
+    stack: StackEndpoints, jwt_keys: JwtKeys, fresh_topics: FreshTopics
+) -> None:
+    """A handler that publishes (through the outbox, as every handler does) writes its event to
+    the scratch outbox, which nothing relays: the real topic gets nothing, and the relay handed
+    to the handlers could not send even if it were started."""
+    topic = fresh_topics.name("test.rebuild_reacting")
+    await fresh_topics.create(topic)
+    registered = _fresh(ClientRegistered, client_id=str(uuid.uuid4()))
+
+    async def react(runtime: Runtime, event: ClientRegistered, envelope: Envelope) -> None:
+        status = _fresh(ClientStatusChanged, client_id=event.client_id)
+
+        async def work(session: Any) -> None:
+            await runtime.db["reacted"].insert_one({"_id": event.client_id}, session=session)
+            await runtime.events.add(session, runtime.events.entries([status]))
+
+        await runtime.events.transaction(work)
+        assert status.topic == CONTACTS
+
+    spec = ServiceSpec(
+        name="rebuild-test",
+        title="a service whose handler publishes",
+        projections=["reacted"],
+        subscriptions=[Subscription(topics=(topic,), handlers={ClientRegistered: react})],
+    )
+    producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
+    await producer.start()
+    try:
+        raw = Envelope.wrap(registered, producer="ops-test").to_bytes()
+        await producer.send_and_wait(topic, raw, key=registered.aggregate_key().encode())
+    finally:
+        await producer.stop()
+    settings = ProposalsSettings(**service_env(stack, jwt_keys, "proposals"))
+
+    before = await kafka.topics(stack.kafka_bootstrap, prefix=CONTACTS)
+    report = await rebuild(spec, settings)
+    assert report.failures == []
+    assert report.events_applied == 1
+    assert report.held_back == 1
+    (reacted,) = report.collections
+    assert (reacted.live_count, reacted.rebuilt_count) == (0, 1)
+    assert await kafka.topics(stack.kafka_bootstrap, prefix=CONTACTS) == before
+
+    with pytest.raises(RuntimeError, match="publishes nothing"):
+        await RefusingPublisher().send(CONTACTS, b"k", b"v")

@@ -18,6 +18,8 @@ from crm_campaigns.api import (
 from crm_campaigns.consumers import SUBSCRIPTIONS
 from crm_campaigns.domain.errors import CampaignsError, Missing, StateConflict
 from crm_campaigns.handlers.invitations import invitation_worker
+from crm_campaigns.projections import CLIENTS
+from crm_campaigns.projections.people import CATALOG, EMPLOYEES, PEOPLE
 from crm_campaigns.repository.indexes import create_indexes
 from crm_campaigns.settings import CampaignsSettings
 
@@ -46,6 +48,11 @@ SPEC = ServiceSpec(
     workers=[invitation_worker],
     produces=PRODUCES,
     domain_errors={CampaignsError: 422, StateConflict: 409, Missing: 404},
+    # Copies of contacts' clients, people (with consent) and employees and of proposals'
+    # catalogue, written only by the consumer from their facts, newest version (or latest
+    # consent) winning. Participants, counters, contact records, needs and new clients move on
+    # other services' facts too, but over events and participants the API writes: not these.
+    projections=[CLIENTS, PEOPLE, EMPLOYEES, CATALOG],
     subscriptions=SUBSCRIPTIONS,
     indexes=create_indexes,
 )

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from crm_contacts import api, consumers
 from crm_contacts.domain import ContactsError, InvalidInputError, StateConflict, UnknownReference
 from crm_contacts.domain.errors import PersonNotFound
-from crm_contacts.repository import create_indexes
+from crm_contacts.repository import TIMELINE, create_indexes
 
 
 class ContactsSettings(ServiceSettings):
@@ -26,6 +26,10 @@ SPEC = ServiceSpec(
     description="The one client base every department shares: clients, people, employees, "
     "curators and contact records.",
     routers=api.ROUTERS,
+    # The timeline is written only by the consumer (a merge through the API repoints it, as
+    # the ClientsMerged it publishes does again): every entry is a fact on a topic. Clients,
+    # people, employees and records take API writes and are not projections.
+    projections=[TIMELINE],
     subscriptions=consumers.SUBSCRIPTIONS,
     produces=[
         c.ClientRegistered,

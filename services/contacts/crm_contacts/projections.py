@@ -44,7 +44,17 @@ _MAX_HOPS = 5
 
 async def live_client_id(runtime: Runtime, client_id: str | None) -> str | None:
     """The client id a fact should be shown under (following merges), or ``None``."""
+    filed = await _filed_under(runtime, client_id)
+    return filed[0] if filed else None
+
+
+async def _filed_under(runtime: Runtime, client_id: str | None) -> tuple[str, str | None] | None:
+    """The client a fact is shown under (following merges) and, when that took a merge, the
+    client merged into it last: what a merge's repointing of the entry would have left in
+    ``merged_from``, so an entry is the same whether its fact came before the merge or after
+    (as in a rebuild, which reads the clients as they are now)."""
     clients = ClientRepository(runtime)
+    merged_from: str | None = None
     for _ in range(_MAX_HOPS):
         if client_id is None:
             return None
@@ -52,9 +62,9 @@ async def live_client_id(runtime: Runtime, client_id: str | None) -> str | None:
         if client is None:
             return None
         if client.merged_into is None:
-            return client.client_id
-        client_id = client.merged_into
-    return client_id
+            return client.client_id, merged_from
+        merged_from, client_id = client.client_id, client.merged_into
+    return (client_id, merged_from) if client_id is not None else None
 
 
 async def _put(
@@ -71,9 +81,10 @@ async def _put(
 ) -> None:
     """Upsert the entry; ``natural_id`` keeps one entry per fact even when it is re-sent in a
     new envelope (a producer's replay), otherwise the envelope's id does."""
-    live = await live_client_id(runtime, client_id)
-    if live is None:
+    filed = await _filed_under(runtime, client_id)
+    if filed is None:
         return
+    live, merged_from = filed
     await TimelineRepository(runtime).put(
         TimelineEntry(
             entry_id=natural_id or str(envelope.event_id),
@@ -84,6 +95,7 @@ async def _put(
             summary=summary[:300],
             refs={key: value for key, value in refs.items() if value},
             actor=envelope.actor.model_dump() if envelope.actor else None,
+            merged_from=merged_from,
         )
     )
 

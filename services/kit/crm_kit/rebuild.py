@@ -4,13 +4,29 @@ The service's own subscription handlers are run, in a scratch database, over eve
 the topics it reads. The rebuilt collections are then compared with the live ones by a content
 hash; with ``apply`` the live collections are replaced by the rebuilt ones (do that with the
 service stopped: the copy is not atomic).
+
+The scratch database starts as a copy of the live one's other collections (clients, events,
+participants, notifications…), without the projections, which start empty, and without the
+outbox and the relay's and consumer's bookkeeping. A handler that looks something up (the
+timeline files a fact under the client's survivor after a merge) finds what the live handler
+finds now; a handler that reacts (moves a participant, counts a contact, queues a notification)
+meets the state its earlier run left, as on a redelivery. Nothing the replay does leaves the
+scratch database:
+
+- the events handlers write go to the scratch outbox, which no relay reads: the relay handed to
+  the handlers is never started and its publisher refuses to send (the report counts the
+  entries held back);
+- the broker handed to the handlers is never started, so no handler can publish;
+- the service's workers (notify's delivery, campaigns' invitation runs) are not run: a
+  notification queued in the scratch database is never sent;
+- no handler calls another service: they read and write the store only.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import time
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +40,11 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_kit.app import ServiceSpec
+from crm_kit.consumer import DEAD_LETTERS_UNPUBLISHED, PROCESSED
 from crm_kit.kafka import KafkaAccess, broker_options, client_options
-from crm_kit.outbox import Document, Outbox
-from crm_kit.relay import OutboxRelay
-from crm_kit.runtime import BrokerPublisher, Runtime
+from crm_kit.outbox import OUTBOX, Document, Outbox
+from crm_kit.relay import LEASES, OUTBOX_FAILED, OutboxRelay
+from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
 
 
@@ -52,6 +69,12 @@ class RebuildReport:
     failures: list[str] = field(default_factory=list)
     collections: list[CollectionReport] = field(default_factory=list)
     applied: bool = False
+    scratch: str = ""
+    """The scratch database's name (kept after the rebuild only with ``keep_scratch``)."""
+    copied: list[str] = field(default_factory=list)
+    """The live collections copied into the scratch database for the handlers to read."""
+    held_back: int = 0
+    """Events the handlers wrote to the scratch outbox during the replay: never sent."""
 
     @property
     def equal(self) -> bool:
@@ -67,6 +90,46 @@ async def content_hash(db: AsyncDatabase[Document], collection: str) -> tuple[in
         digest.update(b"\n")
         count += 1
     return count, digest.hexdigest()
+
+
+NOT_COPIED = frozenset({OUTBOX, LEASES, OUTBOX_FAILED, PROCESSED, DEAD_LETTERS_UNPUBLISHED})
+"""The outbox and the relay's and consumer's bookkeeping: the scratch outbox starts empty, so
+what it holds after the replay is exactly what the handlers wrote (and did not send)."""
+
+
+class RefusingPublisher:
+    """The scratch runtime's way to Kafka: none. A rebuild publishes nothing."""
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        correlation_id: str | None = None,
+    ) -> Any:
+        raise RuntimeError(f"a rebuild publishes nothing (refused a record for {topic})")
+
+
+async def _copy_the_rest(
+    live: AsyncDatabase[Document],
+    scratch: AsyncDatabase[Document],
+    projections: Sequence[str],
+    report: RebuildReport,
+) -> None:
+    """Copy (server-side) every live collection but the projections and ``NOT_COPIED``."""
+    found = await live.list_collections(filter={"type": "collection"})
+    for name in sorted([c["name"] async for c in found]):
+        if name in projections or name in NOT_COPIED or name.startswith("system."):
+            continue
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {}},
+            {"$out": {"db": scratch.name, "coll": name}},
+        ]
+        cursor = await live[name].aggregate(pipeline)
+        await cursor.to_list()
+        report.copied.append(name)
 
 
 async def _topic_partitions(access: KafkaAccess, topics: Sequence[str]) -> list[TopicPartition]:
@@ -96,13 +159,15 @@ async def rebuild(
         settings.mongo_uri, tz_aware=True, uuidRepresentation="standard"
     )
     live = client[settings.mongo_database]
-    scratch_name = f"{settings.mongo_database}_rebuild_{int(time.time())}"
+    scratch_name = f"{settings.mongo_database}_rebuild_{secrets.token_hex(4)}"
     scratch = client[scratch_name]
+    report.scratch = scratch_name
     access = KafkaAccess.from_settings(settings)
     broker = KafkaBroker(**broker_options(access))  # never started: handlers write, never send
-    relay = OutboxRelay(scratch, BrokerPublisher(broker), service=spec.name)  # never started
+    relay = OutboxRelay(scratch, RefusingPublisher(), service=spec.name)  # never started either
     runtime = Runtime(settings, client, scratch, broker, relay, Outbox(scratch, producer=spec.name))
     try:
+        await _copy_the_rest(live, scratch, spec.projections, report)
         if spec.indexes is not None:
             await spec.indexes(scratch)
         for sub in spec.subscriptions:
@@ -111,6 +176,7 @@ async def rebuild(
                 for cls, handler in sub.handlers.items()
             }
             await _replay(access, sub.topics, handlers, report)
+        report.held_back = await scratch[OUTBOX].count_documents({})
         for name in spec.projections:
             live_count, live_hash = await content_hash(live, name)
             rebuilt_count, rebuilt_hash = await content_hash(scratch, name)
@@ -177,4 +243,11 @@ async def _apply(raw: bytes, handlers: dict[str, Any], report: RebuildReport) ->
         report.failures.append(f"{envelope.event_type} {envelope.event_id}: {exc}")
 
 
-__all__ = ["CollectionReport", "RebuildReport", "content_hash", "rebuild"]
+__all__ = [
+    "NOT_COPIED",
+    "CollectionReport",
+    "RebuildReport",
+    "RefusingPublisher",
+    "content_hash",
+    "rebuild",
+]

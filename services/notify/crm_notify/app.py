@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from crm_notify import api
 from crm_notify.consumers import SUBSCRIPTIONS
 from crm_notify.domain import IdempotencyKeyReused, NotifyError
+from crm_notify.repository import RECIPIENTS, TASKS
 from crm_notify.repository.indexes import create_indexes
 from crm_notify.settings import NotifySettings
 from crm_notify.worker import run_delivery
@@ -21,6 +22,11 @@ SPEC = ServiceSpec(
     description="Delivery of invitations and staff notifications by e-mail, SMS, pager and fax, "
     "from templates per kind and language, honouring consent and the preferred channel.",
     routers=[api.router],
+    # Who notify can reach (contacts' people and employees, newest version and latest consent
+    # per channel winning) and the open tasks of each event (campaigns' task facts): written
+    # only by the consumer. Notifications are not: the API queues ad-hoc ones, the worker
+    # moves their delivery state on the clock, and ``event_invitees`` is only read (legacy).
+    projections=[RECIPIENTS, TASKS],
     subscriptions=SUBSCRIPTIONS,
     produces=[NotificationDelivered, NotificationFailed],
     indexes=create_indexes,

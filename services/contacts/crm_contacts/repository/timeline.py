@@ -26,6 +26,9 @@ class TimelineEntry:
     refs: dict[str, str]
     actor: dict[str, str | None] | None = None
     """Who made the change (the fact's envelope ``actor``: app and employee); None: no caller."""
+    merged_from: str | None = None
+    """The client merged last into ``client_id`` when the fact was about a merged client (kept,
+    not cleared, on a put: a merge's repointing sets it too)."""
 
 
 def _entry_of(doc: Document) -> TimelineEntry:
@@ -47,21 +50,18 @@ class TimelineRepository:
 
     async def put(self, entry: TimelineEntry) -> None:
         """Upsert by the fact's id: replaying a topic gives the same timeline."""
-        await self.collection.update_one(
-            {"_id": entry.entry_id},
-            {
-                "$set": {
-                    "client_id": entry.client_id,
-                    "at": entry.at,
-                    "kind": entry.kind,
-                    "source": entry.source,
-                    "summary": entry.summary,
-                    "refs": entry.refs,
-                    "actor": entry.actor,
-                }
-            },
-            upsert=True,
-        )
+        fields: dict[str, Any] = {
+            "client_id": entry.client_id,
+            "at": entry.at,
+            "kind": entry.kind,
+            "source": entry.source,
+            "summary": entry.summary,
+            "refs": entry.refs,
+            "actor": entry.actor,
+        }
+        if entry.merged_from is not None:
+            fields["merged_from"] = entry.merged_from
+        await self.collection.update_one({"_id": entry.entry_id}, {"$set": fields}, upsert=True)
 
     async def list(self, client_id: str, *, cursor: str | None, limit: int) -> Page[TimelineEntry]:
         clauses: list[dict[str, Any]] = [{"client_id": client_id}]

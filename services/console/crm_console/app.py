@@ -51,8 +51,8 @@ def content_security_policy(provider_origin: str) -> str:
 
 
 class ConsoleHeaders:
-    """The kit's security headers (nosniff; on HTML: X-Frame-Options DENY, Referrer-Policy)
-    with the console's own Content-Security-Policy."""
+    """The kit's security headers (nosniff; on HTML: X-Frame-Options DENY) with the console's
+    own Content-Security-Policy and ``Referrer-Policy: same-origin``."""
 
     def __init__(self, app: ASGIApp, csp: str) -> None:
         self.app = app
@@ -65,7 +65,13 @@ class ConsoleHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = secured(list(message.get("headers", [])), csp=self.csp)
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"referrer-policy" for k, _ in headers):
+                    # Not the kit's no-referrer: under it a browser sends "Origin: null" with a
+                    # form's POST, and the console checks that its forms come from itself.
+                    # Nothing secret is in the console's addresses; other sites get no referrer.
+                    headers.append((b"referrer-policy", b"same-origin"))
+                message["headers"] = secured(headers, csp=self.csp)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,305 @@
+"""The console on the real stack: contacts, campaigns and proposals served over real sockets
+(on 8101-8103, their lifespans running against the stack's Kafka and MongoDB, accepting the
+stack's Keycloak tokens), the console on 127.0.0.1:8000 (the address the provider's
+``crm-console`` client sends people back to), and a Chromium driven by Playwright.
+
+Demo people sign in at the real provider; their provider users are linked to employees made
+in this run's contacts (``crm_ops.identity``), so their tokens name those employees. A client
+curated by the salesperson, with a person and consents, and a proposal with a discount that
+needs an approval (and a plan whose approval step is ready) are made through the APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from crm_campaigns.app import create as create_campaigns
+from crm_campaigns.settings import CampaignsSettings
+from crm_console.app import create as create_console
+from crm_console.settings import ConsoleSettings
+from crm_contacts.app import ContactsSettings
+from crm_contacts.app import create as create_contacts
+from crm_kit.testing import JwtKeys, StackEndpoints, bearer, eventually, running, service_env
+from crm_ops import identity
+from crm_proposals.app import create as create_proposals
+from crm_proposals.settings import ProposalsSettings
+from crm_stack import keycloak
+from crm_stack.config import StackConfig
+from playwright.async_api import Browser, Page, async_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CONSOLE = "http://127.0.0.1:8000"
+PORTS = {"contacts": 8101, "campaigns": 8102, "proposals": 8103}
+FACTORIES: dict[str, tuple[Callable[[Any], Any], type[Any]]] = {
+    "contacts": (create_contacts, ContactsSettings),
+    "campaigns": (create_campaigns, CampaignsSettings),
+    "proposals": (create_proposals, ProposalsSettings),
+}
+PEOPLE = {
+    "mseller": ("employee5@demo.crm.example", "sales"),
+    "ffinansov": ("employee9@demo.crm.example", "finance"),
+    "omarkova": ("employee1@demo.crm.example", "marketing"),
+}
+CONTACTS_SCOPES = ("contacts:read", "contacts:write", "contacts:admin")
+PROPOSALS_SCOPES = ("proposals:read", "proposals:write", "proposals:admin")
+CAMPAIGNS_SCOPES = ("campaigns:read", "campaigns:write")
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any, port: int, *, lifespan: bool = False) -> AsyncIterator[str]:
+    """``app`` behind uvicorn on ``127.0.0.1:port``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="on" if lifespan else "off", log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await eventually(lambda: server.started, within=60, what=f"uvicorn on {port}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@dataclass
+class Crm:
+    keys: JwtKeys
+    apis: dict[str, httpx.AsyncClient]
+    employees: dict[str, str] = field(default_factory=dict)
+    client_id: str = ""
+    client_name: str = ""
+    proposal_id: str = ""
+    approval_step_id: str = ""
+    event_id: str = ""
+
+    def app(self, *scopes: str) -> dict[str, str]:
+        return bearer(self.keys, *scopes)
+
+
+async def _seed(crm: Crm) -> None:
+    contacts, proposals, campaigns = (
+        crm.apis["contacts"],
+        crm.apis["proposals"],
+        crm.apis["campaigns"],
+    )
+    write = crm.app(*CONTACTS_SCOPES)
+    run = uuid.uuid4().hex[:6]
+    crm.client_name = f"Vodokanal {run}"
+    made = await contacts.post(
+        "/clients",
+        json={
+            "name": crm.client_name,
+            "region": "Moscow",
+            "tags": ["water"],
+            "people": [
+                {
+                    "name": "Anna Petrova",
+                    "position": "Chief engineer",
+                    "channels": {"email": f"anna.{run}@example.com", "phone": "+74950000000"},
+                    "consents": ["email"],
+                }
+            ],
+        },
+        headers=write,
+    )
+    assert made.status_code == 201, made.text
+    crm.client_id = made.json()["id"]
+    curator = await contacts.put(
+        f"/clients/{crm.client_id}/curator",
+        json={"employee_id": crm.employees["mseller"]},
+        headers={**write, "If-Match": made.headers["ETag"]},
+    )
+    assert curator.status_code == 200, curator.text
+
+    sell = crm.app(*PROPOSALS_SCOPES)
+    code = f"PUMP-{run}"
+    item = await proposals.post(
+        "/catalog",
+        json={
+            "code": code,
+            "name": "Pump station service",
+            "kind": "service",
+            "unit": "hour",
+            "list_price": {"amount_minor": 1_500_00, "currency": "RUB"},
+        },
+        headers=sell,
+    )
+    assert item.status_code == 201, item.text
+
+    async def proposal_made() -> httpx.Response | None:
+        answer = await proposals.post(
+            "/proposals",
+            json={
+                "client_id": crm.client_id,
+                "title": f"Service contract {run}",
+                "lines": [
+                    {
+                        "item_code": code,
+                        "quantity": 12,
+                        "discount": {"kind": "percent", "basis_points": 2_000},
+                    }
+                ],
+            },
+            headers=sell,
+        )
+        # The client reaches proposals through contacts' events: wait until it has.
+        return answer if answer.status_code == 201 else None
+
+    created = await eventually(proposal_made, within=120, what="the client known to proposals")
+    assert created is not None
+    crm.proposal_id = created.json()["id"]
+
+    async def curated() -> bool:
+        got = await proposals.get(f"/proposals/{crm.proposal_id}", headers=sell)
+        return bool(got.json().get("curator_id") == crm.employees["mseller"])
+
+    await eventually(curated, within=120, what="the proposal curated by the salesperson")
+    current = await proposals.get(f"/proposals/{crm.proposal_id}", headers=sell)
+    plan = await proposals.put(
+        f"/proposals/{crm.proposal_id}/plan",
+        json={
+            "steps": [
+                {"key": "approve", "title": "Approve the discount", "approval": True},
+                {
+                    "key": "present",
+                    "title": "Present the offer",
+                    "depends_on": ["approve"],
+                    "assignee_id": crm.employees["mseller"],
+                    "due_on": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
+                },
+            ]
+        },
+        headers={**sell, "If-Match": current.headers["ETag"]},
+    )
+    assert plan.status_code == 200, plan.text
+    crm.approval_step_id = plan.json()["steps"][0]["id"]
+
+    starts = datetime.now(UTC).replace(hour=7, minute=0, second=0, microsecond=0)
+    starts += timedelta(days=1)
+    event = await campaigns.post(
+        "/events",
+        json={
+            "kind": "seminar",
+            "title": f"Pumps for water utilities {run}",
+            "topic": "New pump range",
+            "place": {"venue": "Expo hall 3", "address": "Moscow, Tverskaya 1"},
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=4)).isoformat(),
+            "timezone": "Europe/Moscow",
+            "capacity": 50,
+            "budget": {"amount_minor": 500_000_00, "currency": "RUB"},
+            "responsible_employee_ids": [crm.employees["omarkova"]],
+        },
+        headers=crm.app(*CAMPAIGNS_SCOPES),
+    )
+    assert event.status_code == 201, event.text
+    crm.event_id = event.json()["id"]
+
+
+@pytest.fixture(scope="module")
+async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
+    issuer = os.environ.get("CRM_OIDC_ISSUER")
+    assert issuer, "CRM_OIDC_ISSUER is not set: start the stack and eval `crm-stack env`"
+    async with contextlib.AsyncExitStack() as up:
+        apis: dict[str, httpx.AsyncClient] = {}
+        for name, (create, settings_cls) in FACTORIES.items():
+            settings = settings_cls(
+                **service_env(stack, jwt_keys, name, oidc_issuer=issuer, log_level="WARNING")
+            )
+            app = create(settings)
+            await up.enter_async_context(running(app))
+            base = await up.enter_async_context(served(app, PORTS[name]))
+            apis[name] = await up.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30))
+        crm = Crm(jwt_keys, apis)
+        write = crm.app(*CONTACTS_SCOPES)
+        for username, (email, department) in PEOPLE.items():
+            made = await apis["contacts"].post(
+                "/employees",
+                json={
+                    "name": username,
+                    "department": department,
+                    "role": "staff",
+                    "channels": {"email": email},
+                },
+                headers=write,
+            )
+            assert made.status_code == 201, made.text
+            crm.employees[username] = made.json()["id"]
+        admin = keycloak.admin_password(StackConfig.from_env())
+        apis["contacts"].headers.update(write)
+        await identity.link_employees(issuer, admin, apis["contacts"])
+        del apis["contacts"].headers["Authorization"]
+        await _seed(crm)
+
+        console = create_console(
+            ConsoleSettings(
+                environment="test",
+                mongo_uri=stack.mongo_uri,
+                mongo_database=f"test_console_{uuid.uuid4().hex[:8]}",
+                oidc_issuer=issuer,
+                contacts_url=f"http://127.0.0.1:{PORTS['contacts']}",
+                campaigns_url=f"http://127.0.0.1:{PORTS['campaigns']}",
+                proposals_url=f"http://127.0.0.1:{PORTS['proposals']}",
+                notify_url="http://127.0.0.1:9",
+                log_json=False,
+                log_level="WARNING",
+            )
+        )
+        await up.enter_async_context(served(console, 8000, lifespan=True))
+        try:
+            yield crm
+        finally:
+            await console.state.mongo.drop_database(console.state.settings.mongo_database)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: apt-get install chromium")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def signed_in(browser: Browser, username: str) -> Page:
+    """A new browser context with ``username`` signed in through the provider's login form."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{CONSOLE}/")
+    await page.fill("#username", username)
+    await page.fill("#password", f"dev-only-{username}")
+    await page.click("#kc-login")
+    await page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:8000/"))
+    return page
+
+
+async def csrf_of(page: Page) -> str:
+    value = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert value
+    return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import os
 import re
 import socket
@@ -86,6 +87,12 @@ class Crm:
     proposal_id: str = ""
     approval_step_id: str = ""
     event_id: str = ""
+    console: Any = None
+
+    @property
+    def sessions(self) -> Any:
+        """The console's own store (what a test checks of the sessions it keeps)."""
+        return self.console.state.mongo[self.console.state.settings.mongo_database]
 
     def app(self, *scopes: str) -> dict[str, str]:
         return bearer(self.keys, *scopes)
@@ -211,7 +218,7 @@ async def _seed(crm: Crm) -> None:
     crm.event_id = event.json()["id"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
     issuer = os.environ.get("CRM_OIDC_ISSUER")
     assert issuer, "CRM_OIDC_ISSUER is not set: start the stack and eval `crm-stack env`"
@@ -261,6 +268,7 @@ async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
             )
         )
         await up.enter_async_context(served(console, 8000, lifespan=True))
+        crm.console = console
         try:
             yield crm
         finally:
@@ -303,3 +311,38 @@ async def csrf_of(page: Page) -> str:
     value = await page.locator("input[name=csrf_token]").first.get_attribute("value")
     assert value
     return value
+
+
+LOGIN_FORM = re.compile(r'<form[^>]*\bid="kc-form-login"[^>]*\baction="([^"]+)"', re.S)
+
+
+@contextlib.asynccontextmanager
+async def signed_in_http(username: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client holding the console's session cookie of ``username``, signed in through
+    the provider's login form as a browser would (redirects followed by hand)."""
+    async with (
+        httpx.AsyncClient(base_url=CONSOLE, follow_redirects=False, timeout=30) as console,
+        httpx.AsyncClient(follow_redirects=False, timeout=30) as provider,
+    ):
+        start = await console.get("/signin")
+        assert start.status_code == 303, start.text
+        page = await provider.get(start.headers["location"])
+        found = LOGIN_FORM.search(page.text)
+        assert found, page.text[:500]
+        cookies = "; ".join(f"{c.name}={c.value}" for c in provider.cookies.jar)
+        answer = await provider.post(
+            html.unescape(found.group(1)),
+            data={"username": username, "password": f"dev-only-{username}", "credentialId": ""},
+            headers={"Cookie": cookies},
+        )
+        back = answer.headers["location"]
+        assert back.startswith(f"{CONSOLE}/auth/callback"), back
+        landed = await console.get(back.removeprefix(CONSOLE))
+        assert landed.status_code == 303, landed.text
+        yield console
+
+
+def csrf_in(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "no CSRF token on the page"
+    return found.group(1)

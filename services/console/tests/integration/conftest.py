@@ -87,6 +87,7 @@ class Crm:
     proposal_id: str = ""
     approval_step_id: str = ""
     event_id: str = ""
+    check_in_code: str = ""
     console: Any = None
 
     @property
@@ -216,6 +217,24 @@ async def _seed(crm: Crm) -> None:
     )
     assert event.status_code == 201, event.text
     crm.event_id = event.json()["id"]
+
+    people = await contacts.get(f"/clients/{crm.client_id}/people", headers=write)
+    person_id = people.json()["items"][0]["id"]
+
+    async def listed() -> httpx.Response | None:
+        # The person reaches campaigns through contacts' events: wait until it has.
+        answer = await campaigns.post(
+            f"/events/{crm.event_id}/participants",
+            json={"people": [{"person_id": person_id}]},
+            headers=crm.app(*CAMPAIGNS_SCOPES),
+        )
+        return answer if answer.status_code in (200, 201) and answer.json().get("added") else None
+
+    await eventually(listed, within=120, what="the client's person listed at the event")
+    participants = await campaigns.get(
+        f"/events/{crm.event_id}/participants", headers=crm.app(*CAMPAIGNS_SCOPES)
+    )
+    crm.check_in_code = participants.json()["items"][0]["check_in_code"]
 
 
 @pytest.fixture(scope="package")

@@ -139,3 +139,14 @@ async def test_a_wrong_check_in_code_is_shown_as_a_readable_message(
     await page.get_by_role("button", name="Отметить приход").click()
     await expect(page.locator("#check-in-result [role=alert]")).to_be_visible()
     assert "500" not in await page.locator("#check-in-result").inner_text()
+
+
+async def test_the_event_desk_checks_a_guest_in_by_code(crm: Crm, browser: Browser) -> None:
+    page = await signed_in(browser, "omarkova")
+    await page.goto(f"{CONSOLE}/events/{crm.event_id}")
+    await expect(page.get_by_role("heading", name="запланирован (1)")).to_be_visible()
+    await page.fill("#code", crm.check_in_code.lower())
+    await page.get_by_role("button", name="Отметить приход").click()
+    await expect(page.locator("#check-in-result")).to_contain_text("Anna Petrova: отмечен(а)")
+    await page.reload()
+    await expect(page.get_by_role("heading", name="пришёл (1)")).to_be_visible()

@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from crm_kit.logs import CORRELATION_HEADER, current_correlation_id
 
 Params = Mapping[str, str | int | bool | None]
+
+
+def _headers(token: str) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    # The page's correlation id goes on to the services: one request, one id in every log.
+    correlation = current_correlation_id()
+    if correlation:
+        headers[CORRELATION_HEADER] = correlation
+    return headers
 
 
 @dataclass
@@ -78,7 +88,7 @@ class Apis:
         json: Any = None,
         if_match: str | None = None,
     ) -> Answer:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers = _headers(token)
         if if_match is not None:
             headers["If-Match"] = if_match
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
@@ -105,7 +115,7 @@ class Apis:
             response = await self.http.get(
                 f"{self.urls[service]}{path}",
                 params=query,
-                headers={"Authorization": f"Bearer {token}"},
+                headers=_headers(token) | {"Accept": "text/calendar"},
             )
         except httpx.HTTPError as exc:
             raise ApiProblem(

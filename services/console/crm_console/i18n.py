@@ -44,6 +44,17 @@ RUSSIAN: Final[dict[str, str]] = {
     "Refused by the rule": "Отказано по правилу",
     "Roles that may do this": "Роли, которым это разрешено",
     "Your session has ended. Please sign in again.": "Сеанс завершён. Войдите снова.",
+    "This sign-in has expired or was started elsewhere. Please sign in again.": (
+        "Этот вход устарел или был начат в другом окне. Войдите снова."
+    ),
+    "The request is not valid.": "Запрос составлен неверно.",
+    "Your roles do not allow this.": "Ваши роли этого не разрешают.",
+    "This page does not exist.": "Такой страницы нет.",
+    "Service unavailable": "Сервис недоступен",
+    "Not found": "Не найдено",
+    "Forbidden": "Запрещено",
+    "Check-in code missing": "Не указан код регистрации",
+    "Type the guest's check-in code.": "Введите код регистрации гостя.",
     "Sign in with your company account to open the console.": (
         "Войдите под учётной записью компании, чтобы открыть рабочее место."
     ),

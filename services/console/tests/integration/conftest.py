@@ -32,6 +32,7 @@ from crm_console.app import create as create_console
 from crm_console.settings import ConsoleSettings
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
+from crm_kit.signin import sign_in
 from crm_kit.testing import JwtKeys, StackEndpoints, bearer, eventually, running, service_env
 from crm_ops import identity
 from crm_proposals.app import create as create_proposals
@@ -52,6 +53,7 @@ PEOPLE = {
     "mseller": ("employee5@demo.crm.example", "sales"),
     "ffinansov": ("employee9@demo.crm.example", "finance"),
     "omarkova": ("employee1@demo.crm.example", "marketing"),
+    "vdirektorov": ("employee11@demo.crm.example", "management"),
 }
 CONTACTS_SCOPES = ("contacts:read", "contacts:write", "contacts:admin")
 PROPOSALS_SCOPES = ("proposals:read", "proposals:write", "proposals:admin")
@@ -79,6 +81,7 @@ async def served(app: Any, port: int, *, lifespan: bool = False) -> AsyncIterato
 
 @dataclass
 class Crm:
+    issuer: str
     keys: JwtKeys
     apis: dict[str, httpx.AsyncClient]
     employees: dict[str, str] = field(default_factory=dict)
@@ -88,6 +91,8 @@ class Crm:
     approval_step_id: str = ""
     event_id: str = ""
     check_in_code: str = ""
+    own_proposal_id: str = ""
+    own_step_id: str = ""
     console: Any = None
 
     @property
@@ -99,6 +104,88 @@ class Crm:
         return bearer(self.keys, *scopes)
 
 
+async def _client(
+    crm: Crm, name: str, curator: str, people: list[dict[str, Any]] | None = None
+) -> str:
+    """A client registered in contacts with ``curator`` (a username) as its curator."""
+    write = crm.app(*CONTACTS_SCOPES)
+    made = await crm.apis["contacts"].post(
+        "/clients",
+        json={"name": name, "region": "Moscow", "tags": ["water"], "people": people or []},
+        headers=write,
+    )
+    assert made.status_code == 201, made.text
+    client_id: str = made.json()["id"]
+    assigned = await crm.apis["contacts"].put(
+        f"/clients/{client_id}/curator",
+        json={"employee_id": crm.employees[curator]},
+        headers={**write, "If-Match": made.headers["ETag"]},
+    )
+    assert assigned.status_code == 200, assigned.text
+    return client_id
+
+
+async def _proposal_to_approve(
+    crm: Crm,
+    client_id: str,
+    curator: str,
+    code: str,
+    title: str,
+    author: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """A proposal whose 20 % discount needs an approval, with a plan whose approval step is
+    ready (and an overdue step of the curator's after it): (proposal id, approval step id)."""
+    proposals, sell = crm.apis["proposals"], crm.app(*PROPOSALS_SCOPES)
+
+    async def proposal_made() -> httpx.Response | None:
+        answer = await proposals.post(
+            "/proposals",
+            json={
+                "client_id": client_id,
+                "title": title,
+                "lines": [
+                    {
+                        "item_code": code,
+                        "quantity": 12,
+                        "discount": {"kind": "percent", "basis_points": 2_000},
+                    }
+                ],
+            },
+            headers=author or sell,
+        )
+        # The client reaches proposals through contacts' events: wait until it has.
+        return answer if answer.status_code == 201 else None
+
+    created = await eventually(proposal_made, within=120, what="the client known to proposals")
+    assert created is not None
+    proposal_id: str = created.json()["id"]
+
+    async def curated() -> bool:
+        got = await proposals.get(f"/proposals/{proposal_id}", headers=sell)
+        return bool(got.json().get("curator_id") == crm.employees[curator])
+
+    await eventually(curated, within=120, what=f"the proposal curated by {curator}")
+    current = await proposals.get(f"/proposals/{proposal_id}", headers=sell)
+    plan = await proposals.put(
+        f"/proposals/{proposal_id}/plan",
+        json={
+            "steps": [
+                {"key": "approve", "title": "Approve the discount", "approval": True},
+                {
+                    "key": "present",
+                    "title": "Present the offer",
+                    "depends_on": ["approve"],
+                    "assignee_id": crm.employees[curator],
+                    "due_on": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
+                },
+            ]
+        },
+        headers={**sell, "If-Match": current.headers["ETag"]},
+    )
+    assert plan.status_code == 200, plan.text
+    return proposal_id, plan.json()["steps"][0]["id"]
+
+
 async def _seed(crm: Crm) -> None:
     contacts, proposals, campaigns = (
         crm.apis["contacts"],
@@ -108,33 +195,19 @@ async def _seed(crm: Crm) -> None:
     write = crm.app(*CONTACTS_SCOPES)
     run = uuid.uuid4().hex[:6]
     crm.client_name = f"Vodokanal {run}"
-    made = await contacts.post(
-        "/clients",
-        json={
-            "name": crm.client_name,
-            "region": "Moscow",
-            "tags": ["water"],
-            "people": [
-                {
-                    "name": "Anna Petrova",
-                    "position": "Chief engineer",
-                    "channels": {"email": f"anna.{run}@example.com", "phone": "+74950000000"},
-                    "consents": ["email"],
-                }
-            ],
-        },
-        headers=write,
+    crm.client_id = await _client(
+        crm,
+        crm.client_name,
+        "mseller",
+        people=[
+            {
+                "name": "Anna Petrova",
+                "position": "Chief engineer",
+                "channels": {"email": f"anna.{run}@example.com", "phone": "+74950000000"},
+                "consents": ["email"],
+            }
+        ],
     )
-    assert made.status_code == 201, made.text
-    crm.client_id = made.json()["id"]
-    curator = await contacts.put(
-        f"/clients/{crm.client_id}/curator",
-        json={"employee_id": crm.employees["mseller"]},
-        headers={**write, "If-Match": made.headers["ETag"]},
-    )
-    assert curator.status_code == 200, curator.text
-
-    sell = crm.app(*PROPOSALS_SCOPES)
     code = f"PUMP-{run}"
     item = await proposals.post(
         "/catalog",
@@ -145,57 +218,23 @@ async def _seed(crm: Crm) -> None:
             "unit": "hour",
             "list_price": {"amount_minor": 1_500_00, "currency": "RUB"},
         },
-        headers=sell,
+        headers=crm.app(*PROPOSALS_SCOPES),
     )
     assert item.status_code == 201, item.text
-
-    async def proposal_made() -> httpx.Response | None:
-        answer = await proposals.post(
-            "/proposals",
-            json={
-                "client_id": crm.client_id,
-                "title": f"Service contract {run}",
-                "lines": [
-                    {
-                        "item_code": code,
-                        "quantity": 12,
-                        "discount": {"kind": "percent", "basis_points": 2_000},
-                    }
-                ],
-            },
-            headers=sell,
-        )
-        # The client reaches proposals through contacts' events: wait until it has.
-        return answer if answer.status_code == 201 else None
-
-    created = await eventually(proposal_made, within=120, what="the client known to proposals")
-    assert created is not None
-    crm.proposal_id = created.json()["id"]
-
-    async def curated() -> bool:
-        got = await proposals.get(f"/proposals/{crm.proposal_id}", headers=sell)
-        return bool(got.json().get("curator_id") == crm.employees["mseller"])
-
-    await eventually(curated, within=120, what="the proposal curated by the salesperson")
-    current = await proposals.get(f"/proposals/{crm.proposal_id}", headers=sell)
-    plan = await proposals.put(
-        f"/proposals/{crm.proposal_id}/plan",
-        json={
-            "steps": [
-                {"key": "approve", "title": "Approve the discount", "approval": True},
-                {
-                    "key": "present",
-                    "title": "Present the offer",
-                    "depends_on": ["approve"],
-                    "assignee_id": crm.employees["mseller"],
-                    "due_on": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
-                },
-            ]
-        },
-        headers={**sell, "If-Match": current.headers["ETag"]},
+    crm.proposal_id, crm.approval_step_id = await _proposal_to_approve(
+        crm, crm.client_id, "mseller", code, f"Service contract {run}"
     )
-    assert plan.status_code == 200, plan.text
-    crm.approval_step_id = plan.json()["steps"][0]["id"]
+    # A proposal the director wrote himself (he may: sales-manager), signed in at the
+    # provider: four eyes keeps him, a discount approver too, from approving its discount.
+    director = await sign_in(crm.issuer, "vdirektorov", "dev-only-vdirektorov")
+    crm.own_proposal_id, crm.own_step_id = await _proposal_to_approve(
+        crm,
+        crm.client_id,
+        "mseller",
+        code,
+        f"Heating contract {run}",
+        author={"Authorization": f"Bearer {director.access_token}"},
+    )
 
     starts = datetime.now(UTC).replace(hour=7, minute=0, second=0, microsecond=0)
     starts += timedelta(days=1)
@@ -251,7 +290,7 @@ async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
             await up.enter_async_context(running(app))
             base = await up.enter_async_context(served(app, PORTS[name]))
             apis[name] = await up.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30))
-        crm = Crm(jwt_keys, apis)
+        crm = Crm(issuer, jwt_keys, apis)
         write = crm.app(*CONTACTS_SCOPES)
         for username, (email, department) in PEOPLE.items():
             made = await apis["contacts"].post(

@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 
-async def _step(crm: Crm) -> dict[str, Any]:
+async def _step(crm: Crm, step_id: str = "") -> dict[str, Any]:
     answer = await crm.apis["proposals"].get(
-        f"/steps/{crm.approval_step_id}", headers=crm.app(*PROPOSALS_SCOPES)
+        f"/steps/{step_id or crm.approval_step_id}", headers=crm.app(*PROPOSALS_SCOPES)
     )
     assert answer.status_code == 200, answer.text
     step: dict[str, Any] = answer.json()
@@ -150,3 +150,16 @@ async def test_the_event_desk_checks_a_guest_in_by_code(crm: Crm, browser: Brows
     await expect(page.locator("#check-in-result")).to_contain_text("Anna Petrova: отмечен(а)")
     await page.reload()
     await expect(page.get_by_role("heading", name="пришёл (1)")).to_be_visible()
+
+
+async def test_four_eyes_refusal_is_shown_to_an_approver_who_wrote_the_proposal(
+    crm: Crm, browser: Browser
+) -> None:
+    page = await signed_in(browser, "vdirektorov")
+    await page.goto(f"{CONSOLE}/proposals/{crm.own_proposal_id}")
+    await page.get_by_role("button", name="Согласовать скидку").click()
+    alert = page.get_by_role("alert")
+    await expect(page.get_by_role("heading", name="В согласовании отказано")).to_be_visible()
+    await expect(alert).to_contain_text("four-eyes")
+    await expect(alert).to_contain_text("не составлял предложение и не курирует клиента")
+    assert (await _step(crm, crm.own_step_id))["state"] != "done"

@@ -82,8 +82,8 @@ async def test_a_post_with_a_foreign_origin_is_refused_even_with_its_token(crm: 
 
 
 async def test_the_language_is_the_persons_choice_and_follows_them(crm: Crm) -> None:
-    # vdirektorov is linked to no employee of this run: My work says so.
-    async with signed_in_http("vdirektorov") as console:
+    # gskladov is linked to no employee of this run: My work says so.
+    async with signed_in_http("gskladov") as console:
         page = await console.get("/")
         assert 'lang="ru"' in page.text
         assert "не связана с сотрудником" in page.text
@@ -93,7 +93,7 @@ async def test_the_language_is_the_persons_choice_and_follows_them(crm: Crm) -> 
         )
         assert (changed.status_code, changed.headers["location"]) == (303, "/clients")
         assert 'lang="en"' in (await console.get("/")).text
-    async with signed_in_http("vdirektorov") as console:
+    async with signed_in_http("gskladov") as console:
         assert 'lang="en"' in (await console.get("/")).text
 
 

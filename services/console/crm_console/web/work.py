@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from crm_kit.access import DISCOUNT_APPROVER
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
@@ -44,6 +45,9 @@ async def _my_steps(visit: SignedIn, me: str) -> list[dict[str, Any]]:
             continue
         for step in plan["steps"]:
             mine = step.get("assignee_id") in (me, None)
+            # An unassigned approval is work only for those who may approve it.
+            if step.get("approval") and not step.get("assignee_id"):
+                mine = visit.person.has(DISCOUNT_APPROVER)
             if mine and step["state"] not in ("done", "skipped"):
                 steps.append({**step, "proposal": proposal})
     return overdue_first(steps)

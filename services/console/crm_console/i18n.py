@@ -69,6 +69,7 @@ RUSSIAN: Final[dict[str, str]] = {
     "My plan steps": "Мои шаги планов",
     "My event tasks": "Мои задачи по мероприятиям",
     "My clients": "Мои клиенты",
+    "Discounts waiting for approval": "Скидки, ожидающие согласования",
     "Overdue": "Просрочено",
     "Due": "Срок",
     "Nothing here.": "Здесь пока пусто.",

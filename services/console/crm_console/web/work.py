@@ -72,22 +72,42 @@ async def _my_tasks(visit: SignedIn, me: str) -> list[dict[str, Any]]:
     return overdue_first(tasks)
 
 
+async def _awaiting_approval(visit: SignedIn) -> list[dict[str, Any]]:
+    """Open proposals whose discount waits for an approval (for those who may give it)."""
+    if not visit.person.has(DISCOUNT_APPROVER):
+        return []
+    pages = await gather(
+        *(
+            visit.get("proposals", "/proposals", {"status": status, "limit": 50})
+            for status in OPEN_PROPOSALS
+        )
+    )
+    for page in pages:
+        if isinstance(page, ApiProblem):
+            raise page
+    return [p for page in pages for p in page["items"] if p.get("approval_pending")]
+
+
+async def _nothing() -> Any:
+    return None
+
+
 @router.get("/", response_class=HTMLResponse)
 async def my_work(visit: SignedIn) -> HTMLResponse:
     me = visit.person.employee_id
-    if me is None:
-        return visit.page("work.html", linked=False, steps=[], tasks=[], clients=[], problems=[])
     results = await gather(
-        _my_steps(visit, me),
-        _my_tasks(visit, me),
-        visit.get("contacts", "/clients", {"curator_id": me, "limit": 50}),
+        _my_steps(visit, me) if me else _nothing(),
+        _my_tasks(visit, me) if me else _nothing(),
+        visit.get("contacts", "/clients", {"curator_id": me, "limit": 50}) if me else _nothing(),
+        _awaiting_approval(visit),
     )
-    steps, tasks, clients = results
+    steps, tasks, clients, approvals = results
     return visit.page(
         "work.html",
-        linked=True,
-        steps=ok(steps, []),
-        tasks=ok(tasks, []),
-        clients=ok(clients, {"items": []})["items"],
+        linked=me is not None,
+        steps=ok(steps, None) or [],
+        tasks=ok(tasks, None) or [],
+        clients=(ok(clients, None) or {"items": []})["items"],
+        approvals=ok(approvals, []),
         problems=problems_in(results),
     )

@@ -78,7 +78,10 @@ async def test_a_post_without_its_csrf_token_is_refused(crm: Crm, browser: Brows
 async def test_an_approver_approves_the_discount(crm: Crm, browser: Browser) -> None:
     page = await signed_in(browser, "ffinansov")
     await expect(page.locator("html")).to_have_attribute("lang", "ru")
-    await page.goto(f"{CONSOLE}/proposals/{crm.proposal_id}")
+    # My work lists the discounts waiting for an approval; the proposal opens from there.
+    waiting = page.get_by_role("region", name="Скидки, ожидающие согласования")
+    await waiting.get_by_role("link", name="Service contract").click()
+    await expect(page).to_have_url(f"{CONSOLE}/proposals/{crm.proposal_id}")
     await page.get_by_role("button", name="Согласовать скидку").click()
     await expect(page.get_by_text("Скидка согласована.")).to_be_visible()
     assert (await _step(crm))["state"] == "done"

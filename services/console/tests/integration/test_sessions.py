@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from .conftest import CONTACTS_SCOPES, Crm, csrf_in, signed_in_http
@@ -15,9 +16,7 @@ from .conftest import CONTACTS_SCOPES, Crm, csrf_in, signed_in_http
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-async def test_a_page_without_a_session_sends_the_person_to_sign_in() -> None:
-    import httpx
-
+async def test_a_page_without_a_session_sends_the_person_to_sign_in(crm: Crm) -> None:
     async with httpx.AsyncClient(base_url="http://127.0.0.1:8000") as anonymous:
         answer = await anonymous.get("/clients?q=x")
     assert answer.status_code == 303
@@ -55,6 +54,24 @@ async def test_an_ending_access_token_is_renewed_at_the_provider(crm: Crm) -> No
         assert after is not None
         assert after["tokens"]["access_token"] != before["tokens"]["access_token"]
         assert after["tokens"]["access_expires_at"] > datetime.now(UTC)
+
+
+async def test_a_refusal_to_renew_ends_the_session_and_asks_to_sign_in_again(crm: Crm) -> None:
+    async with signed_in_http("mseller") as console:
+        key = hashlib.sha256(console.cookies["crm_console"].encode()).hexdigest()
+        await crm.sessions["sessions"].update_one(
+            {"_id": key},
+            {
+                "$set": {
+                    "tokens.access_expires_at": datetime.now(UTC) - timedelta(seconds=1),
+                    "tokens.refresh_token": "revoked",
+                }
+            },
+        )
+        page = await console.get("/proposals")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/signin?next=%2Fproposals"
+        assert await crm.sessions["sessions"].find_one({"_id": key}) is None
 
 
 async def test_signing_out_ends_the_session_here_and_at_the_provider(crm: Crm) -> None:

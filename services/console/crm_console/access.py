@@ -39,6 +39,7 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
     "POST /proposals/{proposal_id}/steps/{step_id}/approve": frozenset({DISCOUNT_APPROVER}),
     "GET /events": ANY_STAFF,
     "GET /events/calendar.ics": ANY_STAFF,
+    "POST /events/calendar-feed": _service_rule("campaigns", "POST", "/calendar-feeds"),
     "GET /events/{event_id}": ANY_STAFF,
     "POST /events/{event_id}/check-in": _service_rule(
         "campaigns", "POST", "/events/{event_id}/attendance"

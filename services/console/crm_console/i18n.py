@@ -163,6 +163,11 @@ RUSSIAN: Final[dict[str, str]] = {
     "Previous month": "Предыдущий месяц",
     "Next month": "Следующий месяц",
     "Download the month as iCalendar": "Скачать месяц в формате iCalendar",
+    "Subscribe in a calendar program": "Подписаться в программе-календаре",
+    "Your iCalendar link (keep it to yourself: it reads the plan-schedule)": (
+        "Ваша ссылка iCalendar (не передавайте её: по ней читается план-график)"
+    ),
+    "Open": "Открыть",
     "Starts": "Начало",
     "Place": "Место",
     "Open tasks": "Открытые задачи",

@@ -28,6 +28,9 @@ class ConsoleSettings(ServiceSettings):
     campaigns_url: str = "http://127.0.0.1:8002"
     proposals_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
+    campaigns_public_url: str | None = None
+    """Where calendar programs reach campaigns' public feeds, when campaigns does not say
+    itself (its ``public_base_url``); ``campaigns_url`` otherwise."""
     api_timeout_s: float = Field(default=10.0, gt=0)
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
     """A session ends this long after sign-in, however active (the provider's own session

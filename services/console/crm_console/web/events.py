@@ -56,14 +56,44 @@ def _period(month: date) -> dict[str, str]:
 
 @router.get("/events", response_class=HTMLResponse)
 async def plan_schedule(visit: SignedIn, month: Month = "") -> HTMLResponse:
+    return await _plan_schedule(visit, month)
+
+
+@router.post("/events/calendar-feed", response_class=HTMLResponse)
+async def calendar_feed(
+    visit: SignedIn, month: Annotated[str, Form(max_length=7)] = ""
+) -> HTMLResponse:
+    """A subscribable iCalendar link to the plan-schedule, made by campaigns for this person
+    (a calendar program cannot sign in: the link's own token reads that feed and nothing else)."""
+    try:
+        feed = await visit.call(
+            "POST",
+            "campaigns",
+            "/calendar-feeds",
+            json={"label": f"{visit.person.name} (console)"[:200]},
+        )
+    except ApiProblem as exc:
+        return await _plan_schedule(visit, month, problem=exc)
+    body = feed.body
+    base = visit.console.settings.campaigns_public_url or visit.console.settings.campaigns_url
+    url = body.get("url") or f"{base.rstrip('/')}{body['path']}"
+    return await _plan_schedule(visit, month, feed_url=url)
+
+
+async def _plan_schedule(
+    visit: SignedIn,
+    month: str,
+    *,
+    problem: ApiProblem | None = None,
+    feed_url: str | None = None,
+) -> HTMLResponse:
     first = month_of(month)
-    problem = None
     events: list[dict[str, Any]] = []
     try:
         page = await visit.get("campaigns", "/events", {**_period(first), "limit": 200})
         events = sorted(page["items"], key=lambda e: e["starts_at"])
     except ApiProblem as exc:
-        problem = exc
+        problem = problem or exc
     return visit.page(
         "events.html",
         events=events,
@@ -72,6 +102,7 @@ async def plan_schedule(visit: SignedIn, month: Month = "") -> HTMLResponse:
         following=shift(first, 1).strftime("%Y-%m"),
         this=first.strftime("%Y-%m"),
         problem=problem,
+        feed_url=feed_url,
     )
 
 

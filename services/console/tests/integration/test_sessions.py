@@ -6,6 +6,7 @@ readable page, never a 500; what the services hold is escaped."""
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -150,3 +151,18 @@ async def test_the_plan_schedule_downloads_as_icalendar(crm: Crm) -> None:
     assert ics.status_code == 200
     assert ics.headers["content-type"].startswith("text/calendar")
     assert ics.text.startswith("BEGIN:VCALENDAR")
+
+
+async def test_a_subscribable_icalendar_link_is_made_for_the_person(crm: Crm) -> None:
+    async with signed_in_http("omarkova") as console:
+        page = await console.get("/events")
+        made = await console.post(
+            "/events/calendar-feed", data={"csrf_token": csrf_in(page.text), "month": "2031-03"}
+        )
+        assert made.status_code == 200, made.text
+        found = re.search(r'id="feed" class="wide" readonly value="([^"]+)"', made.text)
+        assert found, made.text
+    async with httpx.AsyncClient() as calendar_program:
+        feed = await calendar_program.get(found.group(1))
+    assert feed.status_code == 200
+    assert feed.text.startswith("BEGIN:VCALENDAR")

@@ -173,6 +173,7 @@ RUSSIAN: Final[dict[str, str]] = {
     "Open tasks": "Открытые задачи",
     "No events this month.": "В этом месяце мероприятий нет.",
     "Participants": "Участники",
+    "Responsible": "Ответственные",
     "Preparation tasks": "Подготовительные задачи",
     "Check-in": "Регистрация на входе",
     "Check-in code": "Код регистрации",

@@ -1,6 +1,6 @@
 """Clients: the search with filters (results refreshed in place as one types) and the client
-card: details, people with their consent per channel, curator and its history, proposals and
-the timeline across the services."""
+card: details, people with their consent per channel, curator and its history, proposals, the
+messages sent to its people and the timeline across the services."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ router = APIRouter()
 
 STATUSES = ("potential", "active", "partner", "dealer", "former")
 CHANNELS = ("email", "phone", "mobile", "fax", "pager")
+MESSAGES_FOR = 10
+"""People of a client whose latest messages (notify) the card shows: one call each."""
 Text = Annotated[str, Query(max_length=200)]
 
 
@@ -72,6 +74,20 @@ async def client_card(visit: SignedIn, client_id: Id) -> HTMLResponse:
     )
     people, curator, proposals, timeline = results
     problems = problems_in(results)
+    shown = ok(people, {"items": []})["items"][:MESSAGES_FOR]
+    sent = await gather(
+        *(visit.get("notify", "/notifications", {"recipient": p["id"], "limit": 5}) for p in shown)
+    )
+    problems += problems_in(sent)[:1]
+    messages = sorted(
+        (
+            {**n, "person": p["name"]}
+            for p, page in zip(shown, sent, strict=True)
+            for n in ok(page, {"items": []})["items"]
+        ),
+        key=lambda n: str(n.get("created_at", "")),
+        reverse=True,
+    )
     names = await employee_names(visit, _curator_ids(curator))
     return visit.page(
         "client.html",
@@ -80,6 +96,7 @@ async def client_card(visit: SignedIn, client_id: Id) -> HTMLResponse:
         curator=ok(curator, None),
         proposals=ok(proposals, {"items": []})["items"],
         timeline=ok(timeline, {"items": []})["items"],
+        messages=messages,
         channels=CHANNELS,
         names=names,
         problems=problems,

@@ -1,5 +1,5 @@
-"""The console on the real stack: contacts, campaigns and proposals served over real sockets
-(on 8101-8103, their lifespans running against the stack's Kafka and MongoDB, accepting the
+"""The console on the real stack: the four services served over real sockets
+(on 8101-8104, their lifespans running against the stack's Kafka and MongoDB, accepting the
 stack's Keycloak tokens), the console on 127.0.0.1:8000 (the address the provider's
 ``crm-console`` client sends people back to), and a Chromium driven by Playwright.
 
@@ -34,6 +34,8 @@ from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
 from crm_kit.signin import sign_in
 from crm_kit.testing import JwtKeys, StackEndpoints, bearer, eventually, running, service_env
+from crm_notify.app import create as create_notify
+from crm_notify.settings import NotifySettings
 from crm_ops import identity
 from crm_proposals.app import create as create_proposals
 from crm_proposals.settings import ProposalsSettings
@@ -43,11 +45,16 @@ from playwright.async_api import Browser, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CONSOLE = "http://127.0.0.1:8000"
-PORTS = {"contacts": 8101, "campaigns": 8102, "proposals": 8103}
+PORTS = {"contacts": 8101, "campaigns": 8102, "proposals": 8103, "notify": 8104}
 FACTORIES: dict[str, tuple[Callable[[Any], Any], type[Any]]] = {
     "contacts": (create_contacts, ContactsSettings),
     "campaigns": (create_campaigns, CampaignsSettings),
     "proposals": (create_proposals, ProposalsSettings),
+    "notify": (create_notify, NotifySettings),
+}
+OVERRIDES: dict[str, dict[str, Any]] = {
+    # Never deliver to the shared local mail catcher or gateway sink: nothing listens on 9.
+    "notify": {"smtp_port": 9, "gateway_url": "http://127.0.0.1:9/messages"},
 }
 PEOPLE = {
     "mseller": ("employee5@demo.crm.example", "sales"),
@@ -284,7 +291,14 @@ async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
         apis: dict[str, httpx.AsyncClient] = {}
         for name, (create, settings_cls) in FACTORIES.items():
             settings = settings_cls(
-                **service_env(stack, jwt_keys, name, oidc_issuer=issuer, log_level="WARNING")
+                **service_env(
+                    stack,
+                    jwt_keys,
+                    name,
+                    oidc_issuer=issuer,
+                    log_level="WARNING",
+                    **OVERRIDES.get(name, {}),
+                )
             )
             app = create(settings)
             await up.enter_async_context(running(app))
@@ -320,7 +334,7 @@ async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
                 contacts_url=f"http://127.0.0.1:{PORTS['contacts']}",
                 campaigns_url=f"http://127.0.0.1:{PORTS['campaigns']}",
                 proposals_url=f"http://127.0.0.1:{PORTS['proposals']}",
-                notify_url="http://127.0.0.1:9",
+                notify_url=f"http://127.0.0.1:{PORTS['notify']}",
                 log_json=False,
                 log_level="WARNING",
             )

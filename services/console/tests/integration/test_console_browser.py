@@ -47,6 +47,9 @@ async def test_a_salesperson_finds_their_client_and_cannot_approve_the_discount(
     await expect(page.get_by_role("heading", name=crm.client_name, level=1)).to_be_visible()
     await expect(page.get_by_role("cell", name="Anna Petrova", exact=True)).to_be_visible()
     await expect(page.get_by_text("email: granted")).to_be_visible()
+    # Every panel answered, notify's messages too: no refusal or failure on the card.
+    await expect(page.get_by_role("heading", name="Messages sent")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_have_count(0)
 
     await page.get_by_role("link", name="Service contract").first.click()
     await expect(page.get_by_text("The discount needs an approval.")).to_be_visible()

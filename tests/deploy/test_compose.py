@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "compose" / "compose.yaml"
 SERVICES = {"contacts": 8001, "campaigns": 8002, "proposals": 8003, "notify": 8004}
 INFRA = ("kafka", "kafka-users", "kafka-init", "mongo", "jwt-keys", "mailpit", "keycloak")
+CONSOLE = "console"
+"""The staff console: built here like the services, but with no broker and no Kafka user."""
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,26 @@ def healthcheck_command(service: dict[str, Any]) -> str:
 def test_compose_holds_the_broker_the_store_the_mail_catcher_the_provider_and_the_services(
     compose: dict[str, Any],
 ) -> None:
-    assert set(compose["services"]) == set(SERVICES) | set(INFRA)
+    assert set(compose["services"]) == set(SERVICES) | set(INFRA) | {CONSOLE}
+
+
+def test_the_console_is_built_here_and_reaches_the_services_by_name(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_console.settings import ConsoleSettings
+
+    console = compose["services"][CONSOLE]
+    assert console["build"]["args"] == {"SERVICE": CONSOLE, "PORT": "8000"}
+    assert "http://127.0.0.1:8000/healthz" in healthcheck_command(console)
+    assert console["depends_on"]["mongo"]["condition"] == "service_healthy"
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
+    for key, value in console["environment"].items():
+        monkeypatch.setenv(key, str(value))
+    settings = ConsoleSettings()
+    assert settings.http_port == 8000
+    assert settings.api_urls() == {name: f"http://{name}:{port}" for name, port in SERVICES.items()}
+    assert not any(k.startswith("CRM_KAFKA") for k in console["environment"])
 
 
 def test_kafka_runs_in_kraft_mode_and_its_init_job_creates_the_topics(

@@ -22,12 +22,19 @@ from crm_kit.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
-SERVICES = {"contacts": 8001, "campaigns": 8002, "proposals": 8003, "notify": 8004}
+SERVICES = {
+    "contacts": 8001,
+    "campaigns": 8002,
+    "proposals": 8003,
+    "notify": 8004,
+    "console": 8000,
+}
 SETTINGS = {
     "contacts": "crm_contacts.app:ContactsSettings",
     "campaigns": "crm_campaigns.settings:CampaignsSettings",
     "proposals": "crm_proposals.settings:ProposalsSettings",
     "notify": "crm_notify.settings:NotifySettings",
+    "console": "crm_console.settings:ConsoleSettings",
 }
 SUBSTITUTING = frozenset(
     {"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}

@@ -17,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("contacts", "campaigns", "proposals", "notify")
+SERVICES = ("contacts", "campaigns", "proposals", "notify", "console")
 PACKAGES = {
     "crm-contracts": REPO / "contracts" / "crm_contracts",
     "crm-kit": REPO / "services" / "kit" / "crm_kit",

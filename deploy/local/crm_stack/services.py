@@ -1,4 +1,5 @@
-"""The four services as local processes next to the stack: start, wait, stop, run in front.
+"""The four services and the staff console as local processes next to the stack: start,
+wait, stop, run in front.
 
 Each service runs from its own console script (`crm-contacts`, …) in this environment, with the
 stack's endpoints in its environment, a pid file and a log in the state dir, exactly like the
@@ -42,6 +43,8 @@ class Service:
     script_name: str = ""
     http_ready: bool = True
     """Ready when /readyz answers 200; otherwise when the port accepts connections."""
+    kafka_user: bool = True
+    """Connects to the broker as its own Kafka user (the console talks to no broker)."""
 
     @property
     def script(self) -> Path:
@@ -80,6 +83,9 @@ SERVICES: tuple[Service, ...] = (
     Service("campaigns", 8002),
     Service("proposals", 8003),
     Service("notify", 8004),
+    # The staff console: people sign in at the stack's provider (its crm-console client sends
+    # them back to 127.0.0.1:8000) and it calls the four services above.
+    Service("console", 8000, kafka_user=False),
 )
 READY_TIMEOUT = 60.0
 
@@ -116,7 +122,7 @@ def _environment(cfg: StackConfig, svc: Service) -> dict[str, str]:
         and not (k.startswith("CRM_") and "_KAFKA_" in k)
     }
     env.update(cfg.client_env())
-    if svc.http_ready:
+    if svc.http_ready and svc.kafka_user:
         env.update(security.service_env(cfg, svc.name))
     env.setdefault("CRM_ENVIRONMENT", "development")
     if svc.http_ready:

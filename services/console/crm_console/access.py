@@ -1,0 +1,67 @@
+"""Who may open each screen of the console and press each of its buttons.
+
+The console's own table, in the words of ``crm_kit.access``: reading screens are open to every
+member of staff (reads stay open across departments there too); an action needs the roles the
+service's route it calls needs, taken from that table, so the console never offers a button the
+service would refuse by role. The services still decide (data rules such as four eyes are
+theirs alone): the console only hides what cannot succeed, and shows their refusal otherwise.
+
+A route missing here is refused to everyone (``tests/unit/test_access.py`` checks the table
+against the app's routes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from crm_kit.access import DISCOUNT_APPROVER, STAFF, rule_for
+
+
+def _service_rule(service: str, method: str, path: str) -> frozenset[str]:
+    rule = rule_for(service, method, path)
+    if rule is None:
+        raise LookupError(f"{service} has no rule for {method} {path}")
+    return rule.roles & STAFF
+
+
+ANY_STAFF: Final = frozenset(STAFF)
+
+ROUTES: Final[Mapping[str, frozenset[str]]] = {
+    "GET /": ANY_STAFF,
+    "POST /settings/language": ANY_STAFF,
+    "POST /signout": ANY_STAFF,
+    "GET /clients": ANY_STAFF,
+    "GET /clients/{client_id}": ANY_STAFF,
+    "GET /proposals": ANY_STAFF,
+    "GET /proposals/{proposal_id}": ANY_STAFF,
+    # Four eyes is the service's rule; the role is what the console can know beforehand.
+    "POST /proposals/{proposal_id}/steps/{step_id}/approve": frozenset({DISCOUNT_APPROVER}),
+    "GET /events": ANY_STAFF,
+    "GET /events/calendar.ics": ANY_STAFF,
+    "POST /events/calendar-feed": _service_rule("campaigns", "POST", "/calendar-feeds"),
+    "GET /events/{event_id}": ANY_STAFF,
+    "POST /events/{event_id}/check-in": _service_rule(
+        "campaigns", "POST", "/events/{event_id}/attendance"
+    ),
+}
+
+PUBLIC: Final = frozenset(
+    {
+        "GET /signin",
+        "GET /auth/callback",
+        "GET /signed-out",
+        "GET /healthz",
+        "GET /readyz",
+    }
+)
+"""Routes served without a session: signing in and the probes (and ``/static``)."""
+
+
+def roles_for(method: str, path: str) -> frozenset[str] | None:
+    return ROUTES.get(f"{method.upper()} {path}")
+
+
+def allows(method: str, path: str, roles: Iterable[str]) -> bool:
+    wanted = roles_for(method, path)
+    return wanted is not None and not wanted.isdisjoint(roles)

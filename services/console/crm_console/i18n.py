@@ -1,0 +1,266 @@
+"""Russian and English: the words of the pages, and dates, numbers and money in the person's
+locale (Babel, from the Unicode CLDR).
+
+The pages are written in English; :data:`RUSSIAN` gives each phrase in Russian. A phrase with
+no translation shows in English (``tests/unit/test_i18n.py`` checks that every phrase the
+templates use has one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, get_currency_precision
+
+LANGUAGES: Final = ("ru", "en")
+LOCALES: Final = {"ru": "ru_RU", "en": "en_GB"}
+LANGUAGE_NAMES: Final = {"ru": "Русский", "en": "English"}
+ZONE: Final = ZoneInfo("Europe/Moscow")
+"""Where the console's people are; times are stored in UTC and shown here."""
+
+RUSSIAN: Final[dict[str, str]] = {
+    "CRM console": "CRM: рабочее место",
+    "My work": "Мои задачи",
+    "Clients": "Клиенты",
+    "Proposals": "Предложения",
+    "Events": "Мероприятия",
+    "Sign in": "Войти",
+    "Sign out": "Выйти",
+    "Language": "Язык",
+    "Change": "Сменить",
+    "Main menu": "Главное меню",
+    "Skip to content": "Перейти к содержимому",
+    "Signed in as": "Вы вошли как",
+    "Roles": "Роли",
+    "Something went wrong": "Что-то пошло не так",
+    "Back to my work": "Вернуться к моим задачам",
+    "The service answered": "Сервис ответил",
+    "Refused by the rule": "Отказано по правилу",
+    "Roles that may do this": "Роли, которым это разрешено",
+    "Your session has ended. Please sign in again.": "Сеанс завершён. Войдите снова.",
+    "This sign-in has expired or was started elsewhere. Please sign in again.": (
+        "Этот вход устарел или был начат в другом окне. Войдите снова."
+    ),
+    "The request is not valid.": "Запрос составлен неверно.",
+    "Your roles do not allow this.": "Ваши роли этого не разрешают.",
+    "This page does not exist.": "Такой страницы нет.",
+    "Service unavailable": "Сервис недоступен",
+    "Not found": "Не найдено",
+    "Forbidden": "Запрещено",
+    "Check-in code missing": "Не указан код регистрации",
+    "Type the guest's check-in code.": "Введите код регистрации гостя.",
+    "Sign in with your company account to open the console.": (
+        "Войдите под учётной записью компании, чтобы открыть рабочее место."
+    ),
+    "You have signed out.": "Вы вышли из системы.",
+    "The form has expired. Reload the page and try again.": (
+        "Форма устарела. Обновите страницу и попробуйте снова."
+    ),
+    "Your sign-in is not linked to an employee record, so nothing is assigned to you yet.": (
+        "Ваша учётная запись не связана с сотрудником, поэтому вам пока ничего не назначено."
+    ),
+    # My work
+    "My plan steps": "Мои шаги планов",
+    "My event tasks": "Мои задачи по мероприятиям",
+    "My clients": "Мои клиенты",
+    "Discounts waiting for approval": "Скидки, ожидающие согласования",
+    "Overdue": "Просрочено",
+    "Due": "Срок",
+    "Nothing here.": "Здесь пока пусто.",
+    "Task": "Задача",
+    "Step": "Шаг",
+    "Event": "Мероприятие",
+    "Proposal": "Предложение",
+    "State": "Состояние",
+    # Clients
+    "Search": "Найти",
+    "Search clients": "Поиск клиентов",
+    "Name, tax id or tag": "Название, ИНН или тег",
+    "Status": "Статус",
+    "Any": "Любой",
+    "Tag": "Тег",
+    "Region": "Регион",
+    "Only my clients": "Только мои клиенты",
+    "Name": "Название",
+    "Curator": "Куратор",
+    "People": "Люди",
+    "Registered": "Зарегистрирован",
+    "No clients match.": "Клиенты не найдены.",
+    "Next page": "Следующая страница",
+    "Details": "Сведения",
+    "Kind": "Вид",
+    "Field of activity": "Сфера деятельности",
+    "Tags": "Теги",
+    "Website": "Сайт",
+    "Position": "Должность",
+    "Channels": "Каналы связи",
+    "Consents": "Согласия",
+    "granted": "дано",
+    "refused": "не дано",
+    "hidden by your role": "скрыто для вашей роли",
+    "Curator history": "История кураторов",
+    "from": "с",
+    "until": "по",
+    "no curator": "куратор не назначен",
+    "Timeline": "Хронология",
+    "Messages sent": "Отправленные сообщения",
+    "sending": "отправляется",
+    "retry": "повтор",
+    "When": "Когда",
+    "What": "Что",
+    "Who": "Кто",
+    "Total": "Итого",
+    # Proposals
+    "Board": "Доска",
+    "Title": "Название",
+    "Client": "Клиент",
+    "Lines": "Строки",
+    "Item": "Позиция",
+    "Quantity": "Количество",
+    "Unit price": "Цена",
+    "Discount": "Скидка",
+    "Line total": "Сумма",
+    "Subtotal": "Без скидки",
+    "Valid until": "Действует до",
+    "Revision": "Редакция",
+    "Action plan": "План действий",
+    "Assignee": "Исполнитель",
+    "Approval": "Согласование",
+    "Approve the discount": "Согласовать скидку",
+    "The discount needs an approval.": "Скидка требует согласования.",
+    "The discount is approved.": "Скидка согласована.",
+    "Only a discount approver may approve a discount.": (
+        "Согласовать скидку может только согласующий скидки."
+    ),
+    "Approval refused": "В согласовании отказано",
+    "four-eyes": "принцип четырёх глаз",
+    "A discount is approved by someone who neither wrote the proposal nor curates its client.": (
+        "Скидку согласует тот, кто не составлял предложение и не курирует клиента."
+    ),
+    "No proposals.": "Предложений нет.",
+    "draft": "черновик",
+    "presented": "представлено",
+    "negotiation": "переговоры",
+    "won": "выиграно",
+    "lost": "проиграно",
+    "withdrawn": "отозвано",
+    "pending": "ожидает",
+    "ready": "готов",
+    "in_progress": "в работе",
+    "done": "выполнен",
+    "skipped": "пропущен",
+    "blocked": "заблокирован",
+    "potential": "потенциальный",
+    "active": "действующий",
+    "partner": "партнёр",
+    "dealer": "дилер",
+    "former": "бывший",
+    # Events
+    "Plan-schedule": "План-график",
+    "Previous month": "Предыдущий месяц",
+    "Next month": "Следующий месяц",
+    "Download the month as iCalendar": "Скачать месяц в формате iCalendar",
+    "Subscribe in a calendar program": "Подписаться в программе-календаре",
+    "Your iCalendar link (keep it to yourself: it reads the plan-schedule)": (
+        "Ваша ссылка iCalendar (не передавайте её: по ней читается план-график)"
+    ),
+    "Open": "Открыть",
+    "Starts": "Начало",
+    "Place": "Место",
+    "Open tasks": "Открытые задачи",
+    "No events this month.": "В этом месяце мероприятий нет.",
+    "Participants": "Участники",
+    "Responsible": "Ответственные",
+    "Preparation tasks": "Подготовительные задачи",
+    "Check-in": "Регистрация на входе",
+    "Check-in code": "Код регистрации",
+    "Check in": "Отметить приход",
+    "checked in": "отмечен(а)",
+    "scheduled": "запланировано",
+    "cancelled": "отменено",
+    "completed": "проведено",
+    "planned": "запланирован",
+    "waitlisted": "в листе ожидания",
+    "invited": "приглашён",
+    "delivered": "приглашение доставлено",
+    "failed": "не доставлено",
+    "accepted": "принял приглашение",
+    "declined": "отклонил приглашение",
+    "attended": "пришёл",
+    "no_show": "не пришёл",
+    "open": "открыта",
+}
+
+Translate = Callable[[str], str]
+
+
+def translator(language: str) -> Translate:
+    if language == "ru":
+        return lambda text: RUSSIAN.get(text, text)
+    return lambda text: text
+
+
+class Formats:
+    """Dates, numbers and money for one language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language if language in LANGUAGES else "ru"
+        self.locale = Locale.parse(LOCALES[self.language])
+
+    def date(self, value: Any) -> str:
+        parsed = _when(value)
+        if parsed is None:
+            return ""
+        if isinstance(parsed, dt.datetime):
+            parsed = parsed.astimezone(ZONE).date()
+        return format_date(parsed, "medium", locale=self.locale)
+
+    def datetime(self, value: Any) -> str:
+        parsed = _when(value)
+        if parsed is None:
+            return ""
+        if not isinstance(parsed, dt.datetime):
+            return format_date(parsed, "medium", locale=self.locale)
+        return format_datetime(parsed.astimezone(ZONE), "short", tzinfo=ZONE, locale=self.locale)
+
+    def month(self, value: dt.date) -> str:
+        return format_date(value, "LLLL yyyy", locale=self.locale)
+
+    def number(self, value: Any) -> str:
+        if value is None:
+            return ""
+        return format_decimal(value, locale=self.locale)
+
+    def money(self, value: Any) -> str:
+        """``{"amount_minor": 150000, "currency": "RUB"}`` as the locale writes it."""
+        if not isinstance(value, dict) or "amount_minor" not in value:
+            return ""
+        currency = str(value.get("currency") or "RUB")
+        digits = get_currency_precision(currency)
+        amount = Decimal(int(value["amount_minor"])).scaleb(-digits)
+        return format_currency(amount, currency, locale=self.locale)
+
+    def percent(self, basis_points: Any) -> str:
+        if basis_points is None:
+            return ""
+        return format_decimal(Decimal(int(basis_points)) / 100, locale=self.locale) + " %"
+
+
+def _when(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.date):
+        return value
+    text = str(value)
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -100,11 +100,10 @@ async def test_a_post_with_a_foreign_origin_is_refused_even_with_its_token(crm: 
 
 
 async def test_the_language_is_the_persons_choice_and_follows_them(crm: Crm) -> None:
-    # gskladov is linked to no employee of this run: My work says so.
     async with signed_in_http("gskladov") as console:
         page = await console.get("/")
         assert 'lang="ru"' in page.text
-        assert "не связана с сотрудником" in page.text
+        assert "Мои клиенты" in page.text
         changed = await console.post(
             "/settings/language",
             data={"language": "en", "csrf_token": csrf_in(page.text), "back": "/clients"},

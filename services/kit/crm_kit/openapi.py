@@ -25,8 +25,9 @@ a route that answers what its document lacks fails a test.
 from __future__ import annotations
 
 import copy
+import dis
 import inspect
-import re
+import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,7 +38,7 @@ from fastapi.routing import iter_route_contexts
 from crm_kit import access
 from crm_kit.auth import scopes_required_by
 from crm_kit.cursors import page_cursor
-from crm_kit.http import expected_version
+from crm_kit.http import expected_version, set_etag
 from crm_kit.problems import (
     MAX_LISTED_ERRORS,
     PROBLEM_MEDIA_TYPE,
@@ -270,6 +271,7 @@ _PROBLEMS: Final[Mapping[int, _Problem]] = {
 class RouteFacts:
     """What a route does that its document must say, read from the route itself."""
 
+    method: str
     scopes: frozenset[str] | None
     roles: access.Rule | None
     if_match: bool
@@ -331,15 +333,30 @@ def _dependency_calls(route: Any) -> Iterator[Callable[..., Any]]:
         pending.extend(dependant.dependencies)
 
 
-_SETS_HEADER = re.compile(r"""set_etag\(|["'](ETag|Location)["']""")
-
-
-def _headers_set_by(endpoint: Any) -> frozenset[str]:
-    try:
-        source = inspect.getsource(endpoint)
-    except (OSError, TypeError):
+def _headers_set_by(function: Any, depth: int = 2) -> frozenset[str]:
+    """The headers (``ETag``, ``Location``) a route's endpoint sets: through ``set_etag`` (by
+    any name) or naming the header, in its own code or a helper of its module it calls."""
+    code = getattr(function, "__code__", None)
+    if code is None:
         return frozenset()
-    found = {m.group(1) or "ETag" for m in _SETS_HEADER.finditer(source)}
+    found: set[str] = set()
+    codes = [code]
+    while codes:
+        current = codes.pop()
+        for const in current.co_consts:
+            if isinstance(const, types.CodeType):
+                codes.append(const)
+            elif const in ("ETag", "Location"):
+                found.add(const)
+        globals_read = {
+            i.argval for i in dis.get_instructions(current) if i.opname == "LOAD_GLOBAL"
+        }
+        for name in globals_read:
+            target = function.__globals__.get(name)
+            if target is set_etag:
+                found.add("ETag")
+            elif depth and inspect.isfunction(target) and target.__module__ == function.__module__:
+                found |= _headers_set_by(target, depth - 1)
     return frozenset(found)
 
 
@@ -347,6 +364,7 @@ def _facts(route: Any, service: str, method: str, path: str) -> RouteFacts:
     calls = set(_dependency_calls(route))
     scopes = scopes_required_by(route)
     return RouteFacts(
+        method=method,
         scopes=scopes,
         roles=access.rule_for(service, method, path) if scopes is not None else None,
         if_match=expected_version in calls,
@@ -370,7 +388,10 @@ def _complete_operation(operation: dict[str, Any], path: str, facts: RouteFacts)
         wanted.add(422)
     if facts.cursor:
         wanted.add(400)
-    if facts.if_match:
+    if facts.if_match or any(
+        p.get("in") == "header" and str(p.get("name")).lower() == "if-match"
+        for p in operation.get("parameters", [])
+    ):
         wanted |= {412, 422, 428}
     if facts.path_parameters:
         wanted.add(404)
@@ -425,9 +446,9 @@ def _complete_response(status: str, response: dict[str, Any], facts: RouteFacts)
     headers["X-Correlation-ID"] = {"$ref": _HEADER + "X-Correlation-ID"}
     for name, required in problem.headers if problem is not None else ():
         headers[name] = _header(name, required)
-    if code == 201 or 300 <= code < 400:
+    if 300 <= code < 400 or (code == 201 and "Location" in facts.sets):
         headers["Location"] = _header("Location", True)
-    elif 200 <= code < 300 and "Location" in facts.sets:
+    elif 200 <= code < 300 and "Location" in facts.sets and facts.method != "GET":
         headers["Location"] = _header("Location", False)
     if 200 <= code < 300 and "ETag" in facts.sets:
         headers["ETag"] = _header("ETag", False)

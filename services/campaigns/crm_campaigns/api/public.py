@@ -151,7 +151,14 @@ async def answer_invitation(
     token: str,
     request: Request,
     runtime: RuntimeDep,
-    answer: Annotated[str, Form(max_length=20)] = "",
+    answer: Annotated[
+        str,
+        Form(
+            max_length=20,
+            description="`accepted` or `declined`; anything else shows the page again (422).",
+            json_schema_extra={"enum": sorted(_CONFIRM)},
+        ),
+    ] = "",
 ) -> HTMLResponse:
     if refused := await too_frequent(runtime, request, token):
         return refused

@@ -382,7 +382,7 @@ def _complete_operation(operation: dict[str, Any], path: str, facts: RouteFacts)
     wanted: set[int] = set()
     if facts.scopes is not None:
         wanted |= {401, 403}
-    if facts.body:
+    if facts.body or "requestBody" in operation:
         wanted |= {400, 413, 422}
     if operation.get("parameters"):
         wanted.add(422)

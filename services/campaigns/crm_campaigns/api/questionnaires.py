@@ -201,6 +201,7 @@ QUESTIONNAIRE_FORM: dict[str, Any] = {
         "phone": {"type": "string", "maxLength": 40},
         "consent_email": {
             "type": "string",
+            "maxLength": 20,
             "description": "Present (any value) when the respondent agrees to e-mails; "
             "counts only with an `email`.",
         },
@@ -209,7 +210,14 @@ QUESTIONNAIRE_FORM: dict[str, Any] = {
         "^q_.+$": {
             "description": "The answer to question `<question_id>`: a scale `1`-`5`, a text, "
             "or (repeated) the options chosen.",
-            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            "anyOf": [
+                {"type": "string", "maxLength": 5000},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 200},
+                    "maxItems": 100,
+                },
+            ],
         }
     },
 }

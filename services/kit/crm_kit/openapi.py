@@ -228,10 +228,7 @@ class _Problem:
 
 
 _PROBLEMS: Final[Mapping[int, _Problem]] = {
-    400: _Problem(
-        "Bad request: a body that cannot be decoded (not UTF-8, not the declared content "
-        "type), or a `cursor` this list did not issue (`errors` names `query.cursor`)"
-    ),
+    400: _Problem("Bad request: the request cannot be read"),
     401: _Problem(
         "Unauthorized: no bearer token, or one that is expired, badly signed or not for this "
         "service",
@@ -382,7 +379,8 @@ def _complete_operation(operation: dict[str, Any], path: str, facts: RouteFacts)
     wanted: set[int] = set()
     if facts.scopes is not None:
         wanted |= {401, 403}
-    if facts.body or "requestBody" in operation:
+    body = facts.body or "requestBody" in operation
+    if body:
         wanted |= {400, 413, 422}
     if operation.get("parameters"):
         wanted.add(422)
@@ -399,8 +397,19 @@ def _complete_operation(operation: dict[str, Any], path: str, facts: RouteFacts)
         wanted.add(503)
     for code in sorted(wanted):
         responses.setdefault(str(code), {"description": _PROBLEMS[code].description})
+    if "400" in responses and responses["400"].get("description") in _GENERIC_DESCRIPTIONS:
+        responses["400"]["description"] = _bad_request(body, facts.cursor)
     for status, response in responses.items():
         _complete_response(status, response, facts)
+
+
+def _bad_request(body: bool, cursor: bool) -> str:
+    why = []
+    if body:
+        why.append("a body that cannot be decoded (not UTF-8, or a form that cannot be parsed)")
+    if cursor:
+        why.append("a `cursor` this list did not issue (`errors` names `query.cursor`)")
+    return "Bad request: " + ", or ".join(why) if why else _PROBLEMS[400].description
 
 
 def _security(operation: dict[str, Any], facts: RouteFacts) -> None:
@@ -444,8 +453,10 @@ def _complete_response(status: str, response: dict[str, Any], facts: RouteFacts)
             response["description"] = problem.description
     headers: dict[str, Any] = response.setdefault("headers", {})
     headers["X-Correlation-ID"] = {"$ref": _HEADER + "X-Correlation-ID"}
-    for name, required in problem.headers if problem is not None else ():
-        headers[name] = _header(name, required)
+    # A page's 429 says Retry-After too; /readyz's own 503 (JSON, not a problem) does not.
+    if problem is not None and (PROBLEM_MEDIA_TYPE in content or code == 429):
+        for name, required in problem.headers:
+            headers[name] = _header(name, required)
     if 300 <= code < 400 or (code == 201 and "Location" in facts.sets):
         headers["Location"] = _header("Location", True)
     elif 200 <= code < 300 and "Location" in facts.sets and facts.method != "GET":
@@ -457,7 +468,13 @@ def _complete_response(status: str, response: dict[str, Any], facts: RouteFacts)
 
 
 _GENERIC_DESCRIPTIONS: Final = frozenset(
-    {None, "", "Validation Error", *(r["description"] for r in PROBLEM_RESPONSES.values())}
+    {
+        None,
+        "",
+        "Validation Error",
+        "Bad request: the request cannot be read",
+        *(r["description"] for r in PROBLEM_RESPONSES.values()),
+    }
 )
 """Descriptions a route did not write for itself: replaced by the kit's fuller ones."""
 

@@ -151,7 +151,7 @@ async def started(
 ) -> AsyncIterator[RunningService]:
     create, _ = SERVICES[name]
     app = create(settings_under_test(name, stack, keys, **overrides))
-    async with running(app), http_client(app) as api:
+    async with running(app), http_client(app, conformance=True) as api:
         yield RunningService(name, app, api, keys)
 
 

@@ -117,7 +117,10 @@ def test_the_only_routes_without_a_token_are_probes_documents_and_signed_links()
 
 @pytest.mark.parametrize("op", list(by_id(PROTECTED)))
 def test_the_openapi_document_declares_the_bearer_token(op: Operation) -> None:
-    assert op.spec.get("security") == [{"HTTPBearer": []}]
+    # With the scopes the route's ``requires(...)`` checks (OpenAPI 3.1 lets a non-OAuth
+    # scheme list them) and the roles of crm_kit.access (x-roles).
+    assert op.spec.get("security") == [{"HTTPBearer": sorted(op.scopes or ())}]
+    assert op.spec.get("x-roles"), op.id
     assert {"401", "403"} <= set(op.spec["responses"])
 
 

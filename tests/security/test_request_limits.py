@@ -44,6 +44,10 @@ def _headers(service: Any, op: Operation) -> dict[str, str]:
     return service.admin | {"If-Match": '"1"'}
 
 
+READ_AFTER_THE_LINK = {("POST", "/q/{token}")}
+"""Operations that read their (form) body themselves, once the signed link is checked."""
+
+
 def test_every_service_has_operations_with_bodies_and_pages() -> None:
     # The enumeration below is not vacuous.
     assert {op.service for op in JSON_OBJECT_BODIES} == set(SERVICES)
@@ -61,6 +65,10 @@ async def test_an_oversize_body_is_refused_with_413(
     oversize = b"x" * (MAX_BODY_BYTES + 1)
     declared = await service.api.request(op.method, op.url(), content=oversize, headers=headers)
     assert _problem(declared, 413)["max_bytes"] == MAX_BODY_BYTES
+    if (op.method, op.path) in READ_AFTER_THE_LINK:
+        # Its link is checked before its body is read: a bad link is answered (404) without
+        # reading any of a streamed body, so there is nothing to count.
+        return
 
     async def chunks() -> AsyncIterator[bytes]:
         # No Content-Length: the body is counted as it arrives.

@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm_kit import asyncapi as event_docs
-from crm_kit import audit, audit_api
+from crm_kit import audit, audit_api, openapi
 from crm_kit.auth import TokenVerifier
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.housekeeping import ensure_kit_indexes
@@ -43,7 +43,7 @@ from crm_kit.logs import (
 from crm_kit.logs import actor as actor_context
 from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document, Outbox
-from crm_kit.problems import PROBLEM_RESPONSES, BodySizeLimit, install_problem_handlers
+from crm_kit.problems import BodySizeLimit, install_problem_handlers
 from crm_kit.relay import OutboxRelay
 from crm_kit.runtime import BrokerPublisher, Runtime, ServiceDatabase
 from crm_kit.security_headers import SecurityHeaders
@@ -387,7 +387,6 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         description=spec.description,
         version=spec.version,
         lifespan=lifespan,
-        responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (400, 401, 403, 422)},
     )
     app.state.settings = settings
     app.state.service_name = spec.name
@@ -406,6 +405,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.include_router(audit_api.router(spec.name))
     for router in spec.routers:
         app.include_router(router)
+    # Every operation's headers, problems and who may call it (crm_kit.openapi).
+    openapi.install(app, spec.name)
     return app
 
 
@@ -425,6 +426,16 @@ async def readiness(runtime: Runtime | None) -> dict[str, bool]:
     return {"store": store_ok, "broker": bool(broker_ok), "outbox_relay": runtime.relay.running}
 
 
+_READINESS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not ready"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    },
+    "required": ["status", "checks"],
+}
+
+
 def _operational_router(spec: ServiceSpec) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -432,7 +443,18 @@ def _operational_router(spec: ServiceSpec) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="The store and the broker answer", response_model=None)
+    @router.get(
+        "/readyz",
+        summary="The store and the broker answer",
+        response_model=None,
+        responses={
+            200: {"content": {"application/json": {"schema": _READINESS}}},
+            503: {
+                "description": "Not ready: `checks` says which part does not answer",
+                "content": {"application/json": {"schema": _READINESS}},
+            },
+        },
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks = await readiness(getattr(request.app.state, "runtime", None))
         ready = all(checks.values())
@@ -441,7 +463,17 @@ def _operational_router(spec: ServiceSpec) -> APIRouter:
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The metrics in Prometheus' text format 0.0.4",
+                "content": {openapi.METRICS_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         return metrics_response()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, Counter, Gauge, Histogram, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -59,7 +59,9 @@ OUTBOX_BACKLOG = Gauge(
 
 
 def metrics_response() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    # The 0.0.4 text format every Prometheus reads (the document says so), whatever the
+    # client library's newest default.
+    return Response(generate_latest(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 class LatencyMiddleware:

@@ -450,13 +450,23 @@ async def fresh_topics(stack: StackEndpoints) -> AsyncIterator[FreshTopics]:
         yield topics
 
 
-def http_client(app: Any) -> Any:
-    """An httpx client speaking to ``app`` in process (the lifespan is run separately)."""
+def http_client(app: Any, *, conformance: bool = False) -> Any:
+    """An httpx client speaking to ``app`` in process (the lifespan is run separately).
+
+    With ``conformance``, every response is checked against the app's own OpenAPI document
+    (``crm_kit.conformance``): one whose status, headers or body the document does not declare
+    raises ``Undeclared`` from the call that received it.
+    """
     import httpx
 
+    from crm_kit.conformance import RouteRecorder, response_checker
+
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        transport=httpx.ASGITransport(
+            app=RouteRecorder(app) if conformance else app, raise_app_exceptions=False
+        ),
         base_url="http://test",
+        event_hooks={"response": [response_checker(app)]} if conformance else None,
     )
 
 

@@ -99,7 +99,10 @@ async def get_notification(
     status_code=status.HTTP_201_CREATED,
     tags=["notifications"],
     responses={
-        200: {"description": "The Idempotency-Key was seen before: the same notification"},
+        200: {
+            "model": NotificationOut,
+            "description": "The Idempotency-Key was seen before: the same notification",
+        },
         **problem_responses(409, 422),
     },
     summary="Send an ad-hoc message (201 new; 200 when the Idempotency-Key was seen)",

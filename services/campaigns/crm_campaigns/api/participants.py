@@ -71,9 +71,15 @@ def _added(result: handlers.Added, listed: int = 100) -> AddedOut:
     summary="Add people and employees by hand (ParticipantsAdded); past capacity, a waiting list",
 )
 async def add_participants(
-    event_id: IdPath, body: AddParticipants, runtime: RuntimeDep, _: Writer
+    event_id: IdPath,
+    body: AddParticipants,
+    runtime: RuntimeDep,
+    _: Writer,
+    response: Response,
 ) -> AddedOut:
-    return _added(await handlers.add_participants(runtime, event_id, body))
+    added = _added(await handlers.add_participants(runtime, event_id, body))
+    response.headers["Location"] = f"/events/{event_id}/participants"
+    return added
 
 
 @router.post(
@@ -83,9 +89,15 @@ async def add_participants(
     summary="Add the consenting people of clients matching the programme's portrait",
 )
 async def select_by_portrait(
-    event_id: IdPath, body: SelectByPortrait, runtime: RuntimeDep, _: Writer
+    event_id: IdPath,
+    body: SelectByPortrait,
+    runtime: RuntimeDep,
+    _: Writer,
+    response: Response,
 ) -> AddedOut:
-    return _added(await handlers.select_by_portrait(runtime, event_id, body), listed=0)
+    added = _added(await handlers.select_by_portrait(runtime, event_id, body), listed=0)
+    response.headers["Location"] = f"/events/{event_id}/participants"
+    return added
 
 
 @router.get(

@@ -306,13 +306,17 @@ async def revoke_calendar_feed(feed_id: IdPath, runtime: RuntimeDep, _: Writer) 
     return feed_out(runtime, await CalendarFeeds(runtime).revoke(feed_id, utc_now()))
 
 
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+"""A calendar client shows a plain sentence, not a problem document."""
+
+
 @router.get(
     "/feeds/plan-schedule/{token}.ics",
     response_class=Response,
     responses={
         200: {"content": {"text/calendar": {}}},
-        404: {"description": "Not a feed link this service made"},
-        410: {"description": "The link expired or was revoked"},
+        404: {"description": "Not a feed link this service made", "content": _TEXT},
+        410: {"description": "The link expired or was revoked", "content": _TEXT},
     },
     summary="The plan-schedule feed behind a subscribable link (the token is the credential)",
 )

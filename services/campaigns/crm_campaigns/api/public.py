@@ -42,6 +42,13 @@ _PAGE_STATUSES = {
 }
 
 
+def _answer_values(schema: dict[str, Any]) -> None:
+    """The answer's documented values. Nothing chosen (the form's default) or another value is
+    answered with the page again (422), not a problem, so neither is a value to offer."""
+    schema.pop("default", None)
+    schema["enum"] = sorted(_CONFIRM)
+
+
 def page_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI for the HTML pages a public route answers with besides 200. A 422 may also
     be the kit's problem+json, when the request itself cannot be read as a form."""
@@ -151,7 +158,14 @@ async def answer_invitation(
     token: str,
     request: Request,
     runtime: RuntimeDep,
-    answer: Annotated[str, Form(max_length=20)] = "",
+    answer: Annotated[
+        str,
+        Form(
+            max_length=20,
+            description="`accepted` or `declined`; anything else shows the page again (422).",
+            json_schema_extra=_answer_values,
+        ),
+    ] = "",
 ) -> HTMLResponse:
     if refused := await too_frequent(runtime, request, token):
         return refused

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm_contracts.values import ResponseChannel
 from crm_kit.clock import utc_now
 from crm_kit.http import IdPath
@@ -189,6 +191,39 @@ async def import_responses(
 
 
 # -- the public page ----------------------------------------------------------------------------
+QUESTIONNAIRE_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 300},
+        "organisation": {"type": "string", "maxLength": 300},
+        "position": {"type": "string", "maxLength": 300},
+        "email": {"type": "string", "maxLength": 320},
+        "phone": {"type": "string", "maxLength": 40},
+        "consent_email": {
+            "type": "string",
+            "maxLength": 20,
+            "description": "Present (any value) when the respondent agrees to e-mails; "
+            "counts only with an `email`.",
+        },
+    },
+    "patternProperties": {
+        "^q_.+$": {
+            "description": "The answer to question `<question_id>`: a scale `1`-`5`, a text, "
+            "or (repeated) the options chosen.",
+            "anyOf": [
+                {"type": "string", "maxLength": 5000},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 200},
+                    "maxItems": 100,
+                },
+            ],
+        }
+    },
+}
+"""The fields of the questionnaire page's form (what ``_form_answers`` reads)."""
+
+
 async def _page(
     runtime: RuntimeDep, token: str, error: str | None = None, status_code: int = 200
 ) -> HTMLResponse:
@@ -231,6 +266,20 @@ async def questionnaire_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
     response_class=HTMLResponse,
     responses=page_responses(404, 409, 410, 422, 429),
     summary="Send the questionnaire (a form)",
+    description="The form the questionnaire page posts. Each question is a field "
+    "`q_<question_id>` (the ids of `GET /events/{event_id}/questionnaire`): a scale the digit "
+    "1 to 5, free text a string, a choice or product question the field repeated once per "
+    "option chosen (the option's value). An unanswered question is left out. The respondent "
+    "fields name who answered (an anonymous link's only way to know).",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": QUESTIONNAIRE_FORM}
+                for media in ("application/x-www-form-urlencoded", "multipart/form-data")
+            },
+        }
+    },
 )
 async def submit_questionnaire(token: str, request: Request, runtime: RuntimeDep) -> HTMLResponse:
     if refused := await too_frequent(runtime, request, token):

@@ -60,7 +60,7 @@ async def campaigns(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[C
     # service_env starts the group at the topics' end; running() drops the database after.
     settings = CampaignsSettings(**service_env(stack, jwt_keys, "campaigns"))
     app = create(settings)
-    async with running(app), http_client(app) as http:
+    async with running(app), http_client(app, conformance=True) as http:
         await profile_every_operation(app.state.runtime.db)
         yield Campaigns(app, http, jwt_keys)
         # Every query the test made the service run was served by an index.

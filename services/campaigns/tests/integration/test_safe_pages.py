@@ -34,7 +34,7 @@ async def campaigns_with(
     replica with the same store)."""
     made = CampaignsSettings(**service_env(stack, keys, "campaigns", **settings))
     app = create(made)
-    async with running(app), http_client(app) as http:
+    async with running(app), http_client(app, conformance=True) as http:
         yield Campaigns(app, http, keys), made
 
 

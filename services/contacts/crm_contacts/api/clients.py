@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from crm_contracts.values import ClientStatus
 from crm_kit.fields import DomainDateTime
@@ -42,6 +42,16 @@ from crm_contacts.schemas.clients import (
 from crm_contacts.schemas.common import Page
 
 router = APIRouter(tags=["clients"])
+
+
+def _merged_response(description: str) -> dict[str, Any]:
+    """OpenAPI of :func:`_merged_pointer`'s answer."""
+    pointer = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "merged_into": {"type": "string"}},
+        "required": ["id", "merged_into"],
+    }
+    return {"description": description, "content": {"application/json": {"schema": pointer}}}
 
 
 def _merged_pointer(client_id: IdPath, survivor_id: IdPath, suffix: str = "") -> JSONResponse:
@@ -128,7 +138,7 @@ async def search_clients(
     response_model=ClientOut,
     responses={
         **problem_responses(404),
-        301: {"description": "The client was merged; `Location` names the survivor"},
+        301: _merged_response("The client was merged; `Location` names the survivor"),
     },
     summary="One client",
 )
@@ -189,7 +199,7 @@ async def change_status(
     response_model=CuratorOut,
     responses={
         **problem_responses(404, 409),
-        301: {"description": "The client was merged; `Location` names the survivor's curator"},
+        301: _merged_response("The client was merged; `Location` names the survivor's curator"),
     },
     summary="The client's curator and the history of curators",
 )
@@ -293,6 +303,8 @@ async def dismiss_pair(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    # A dismissal has no page of its own: it is read in the list of dismissals.
+    response.headers["Location"] = "/duplicates/dismissals"
     return DismissalOut.of(dismissal)
 
 

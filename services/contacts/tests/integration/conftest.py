@@ -116,7 +116,7 @@ async def started(
     """
     spec = SPEC if consumers else dataclasses.replace(SPEC, subscriptions=[])
     app = create_app(spec, ContactsSettings(**service_env(stack, jwt_keys, "contacts")))
-    async with running(app), http_client(app) as api:
+    async with running(app), http_client(app, conformance=True) as api:
         yield Contacts(
             app=app,
             api=api,

@@ -61,7 +61,7 @@ async def ops(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
     )
     settings = OpsSettings(**service_env(stack, jwt_keys, "opstest"))
     app = create_app(spec, settings)
-    async with running(app), http_client(app) as client:
+    async with running(app), http_client(app, conformance=True) as client:
         yield client
 
 
@@ -148,7 +148,7 @@ async def test_the_asyncapi_document_lists_what_the_service_publishes(ops: Any) 
 async def ops_app(stack: StackEndpoints, jwt_keys: JwtKeys) -> Any:
     spec = ServiceSpec(name="opstest", title="ops test", routers=[router])
     app = create_app(spec, OpsSettings(**service_env(stack, jwt_keys, "opstest")))
-    async with running(app), http_client(app) as client:
+    async with running(app), http_client(app, conformance=True) as client:
         yield app, client
 
 
@@ -216,7 +216,7 @@ async def test_the_request_correlation_id_reaches_the_consumers_json_log_line(
     monkeypatch.setattr("sys.stderr", stream)  # where the kit's JSON log handler writes
     app = create_app(spec, OpsSettings(**service_env(stack, jwt_keys, "logtest", log_json=True)))
     try:
-        async with running(app), http_client(app) as client:
+        async with running(app), http_client(app, conformance=True) as client:
             response = await client.post("/things", headers={"X-Correlation-ID": "log-corr-7"})
             assert response.status_code == 201
             made.add(response.json()["id"])

@@ -151,7 +151,7 @@ async def notify(
     await producer.start()
     try:
         # running() drops the test database once the app (and its worker) stopped.
-        async with running(app), http_client(app) as client:
+        async with running(app), http_client(app, conformance=True) as client:
             db = app.state.runtime.db
             await profile_every_operation(db)
             yield Harness(client, app, smtp, gateway, producer, jwt_keys, stack)

@@ -214,7 +214,9 @@ async def revise(
         else None,
         reason=body.reason,
     )
-    return respond(runtime, await handlers.revise(runtime, command), response)
+    revised = await handlers.revise(runtime, command)
+    response.headers["Location"] = f"/proposals/{proposal_id}/revisions/{revised.current.number}"
+    return respond(runtime, revised, response)
 
 
 _STAGES: dict[str, Literal["contract_signed", "ordered", "paid", "refused"]] = {

@@ -132,6 +132,7 @@ async def add_version(
         runtime, AddModelVersion(model_id, expected_version(if_match), _steps(body.steps))
     )
     set_etag(response, model.version)
+    response.headers["Location"] = f"/sales-models/{model.model_id}"
     return views.sales_model(model)
 
 

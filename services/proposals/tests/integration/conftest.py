@@ -244,7 +244,7 @@ async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
     await producer.start()
     try:
         # running() drops the test database once the app (and its consumers) stopped.
-        async with running(app), http_client(app) as http:
+        async with running(app), http_client(app, conformance=True) as http:
             crm = Crm(app, http, stack, jwt_keys, producer)
             await profile_every_operation(crm.db)
             # The consumer is live once a first employee shows in the projection.

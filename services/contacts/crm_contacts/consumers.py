@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crm_contracts import campaigns as k
 from crm_contracts import contacts as c
+from crm_contracts import notify as n
 from crm_contracts import proposals as p
 from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
 from crm_kit.app import Subscription
@@ -27,17 +28,19 @@ TIMELINE = Subscription(
         k.NeedsIdentified: projections.on_needs_identified,
         k.QuestionnaireSubmitted: projections.on_questionnaire_submitted,
         p.ProposalWon: projections.on_proposal_won,
+        n.UnsubscribeRequested: projections.on_unsubscribe_requested,
         # Every other fact: one timeline entry each, as ``projections.FACTS`` describes it.
         **{
             event: projections.on_fact
             for event in projections.FACTS
             if (event.topic != CONTACTS or event is c.ContactRecorded)
-            and event is not p.ProposalWon
+            and event not in (p.ProposalWon, n.UnsubscribeRequested)
         },
     },
     description="The per-client timeline (contacts' own facts about a client and the other "
     "services'), potential clients from questionnaires, a won deal making its client active, "
-    "and the repair of a client's duplicate marks after each fact about it.",
+    "an unsubscribe link withdrawing its channel's consent, and the repair of a client's "
+    "duplicate marks after each fact about it.",
 )
 
 SUBSCRIPTIONS = [TIMELINE]

@@ -30,6 +30,7 @@ from crm_kit.runtime import Runtime
 
 from crm_contacts.handlers import intake
 from crm_contacts.handlers.clients import activate_on_win
+from crm_contacts.handlers.people import withdraw_on_unsubscribe
 from crm_contacts.repository import (
     ClientRepository,
     RecordRepository,
@@ -315,6 +316,16 @@ def _failed(e: n.NotificationFailed) -> Fact:
     )
 
 
+def _unsubscribed(e: n.UnsubscribeRequested) -> Fact:
+    return Fact(
+        e.client_id,
+        e.requested_at,
+        "unsubscribed",
+        f"Unsubscribed from messages by {e.channel.value} (link in a message)",
+        {"person_id": e.person_id, "notification_id": e.notification_id},
+    )
+
+
 FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     c.ContactRecorded: _contact_recorded,
     c.ClientRegistered: _client_registered,
@@ -332,6 +343,7 @@ FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     p.ProposalLost: _proposal_lost,
     n.NotificationDelivered: _delivered,
     n.NotificationFailed: _failed,
+    n.UnsubscribeRequested: _unsubscribed,
 }
 """The events that each make one timeline entry, and how."""
 
@@ -358,6 +370,15 @@ async def on_proposal_won(runtime: Runtime, e: p.ProposalWon, env: Envelope) -> 
     """A won deal joins the timeline and makes a potential (or former) client active."""
     await on_fact(runtime, e, env)
     await activate_on_win(runtime, e.client_id, e.proposal_id)
+
+
+async def on_unsubscribe_requested(
+    runtime: Runtime, e: n.UnsubscribeRequested, env: Envelope
+) -> None:
+    """A person unsubscribed through a message's link: the channel's consent is withdrawn
+    (``ConsentChanged``, which notify and campaigns follow) and the client's timeline says so."""
+    await withdraw_on_unsubscribe(runtime, e.client_id, e.person_id, e.channel)
+    await on_fact(runtime, e, env)
 
 
 async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope) -> None:

@@ -24,7 +24,8 @@ from markupsafe import Markup
 from crm_notify.templates import Rendered
 
 QR_SCALE = 6
-"""Pixels per module of the QR code's PNG (a 25-module code with its border: 198 px)."""
+"""Pixels per module of the QR code's PNG (an 8-character code is 21 modules, with the quiet
+zone 29: 174 px)."""
 
 _CHANNEL_NAMES = {
     Language.EN: {
@@ -62,9 +63,13 @@ def check_in_qr_text(code: str) -> str:
     return code.strip().upper()
 
 
+def _qr(code: str) -> segno.QRCode:
+    return segno.make(check_in_qr_text(code), micro=False)
+
+
 def check_in_qr_png(code: str) -> bytes:
     out = io.BytesIO()
-    segno.make(check_in_qr_text(code), micro=False).save(out, kind="png", scale=QR_SCALE)
+    _qr(code).save(out, kind="png", scale=QR_SCALE)
     return out.getvalue()
 
 
@@ -93,12 +98,15 @@ def with_extras(rendered: Rendered, extras: Extras) -> Rendered:
     text, html = rendered.text, rendered.html
     if extras.qr_content_id and extras.check_in_code:
         caption = _QR_CAPTION[extras.language]
+        size, _ = _qr(extras.check_in_code).symbol_size(scale=QR_SCALE)
         html = _before_body_end(
             html,
             Markup(
-                '<p><img src="cid:{cid}" width="198" height="198" alt="{alt}"><br>{caption}</p>\n'
+                '<p><img src="cid:{cid}" width="{size}" height="{size}" alt="{alt}">'
+                "<br>{caption}</p>\n"
             ).format(
                 cid=extras.qr_content_id,
+                size=size,
                 alt=f"QR {extras.check_in_code}",
                 caption=caption,
             ),

@@ -228,3 +228,10 @@ class FailureKind(StrEnum):
     PERMANENT = "permanent"
     RETRIES_EXHAUSTED = "retries_exhausted"
     TEMPLATE_ERROR = "template_error"
+
+
+class UnsubscribeMethod(StrEnum):
+    ONE_CLICK = "one_click"
+    """An RFC 8058 ``List-Unsubscribe-Post`` from the mail client or provider."""
+    PAGE = "page"
+    """The button of the confirmation page the link opens."""

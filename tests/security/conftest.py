@@ -52,6 +52,8 @@ PUBLIC_BY_SERVICE = {
     "campaigns": {("GET", "/i/{token}"), ("POST", "/i/{token}")}
     | {("GET", "/q/{token}"), ("POST", "/q/{token}")}
     | {("GET", "/feeds/plan-schedule/{token}.ics")},
+    # The signed link in every marketing message is the credential of the unsubscribe page.
+    "notify": {("GET", "/u/{token}"), ("POST", "/u/{token}")},
 }
 
 

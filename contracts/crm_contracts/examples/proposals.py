@@ -39,6 +39,7 @@ from crm_contracts.values import (
     ProposalStatus,
     SalesModelOrigin,
     StepOutcome,
+    UnsubscribeMethod,
 )
 
 LINE = ProposalLine(
@@ -208,5 +209,13 @@ def notify_examples() -> list[ContractEvent]:
             failure=FailureKind.PERMANENT,
             reason="550 5.1.1 mailbox unavailable",
             failed_at=AT,
+        ),
+        nt.UnsubscribeRequested(
+            client_id=CLIENT,
+            person_id=PERSON,
+            channel=Channel.EMAIL,
+            requested_at=AT,
+            method=UnsubscribeMethod.ONE_CLICK,
+            notification_id="ntf-1",
         ),
     ]

@@ -13,9 +13,13 @@ import functools
 from typing import Any
 from urllib.parse import urlsplit
 
+import segno
 from crm_kit.security_headers import csp_hash, page_csp
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from crm_campaigns.domain.participants import check_in_qr_text
 
 WEB_SCHEMES = frozenset({"http", "https"})
 
@@ -43,6 +47,16 @@ _env = Environment(
     auto_reload=False,
 )
 _env.filters["web_link"] = web_link
+
+
+def check_in_qr(code: str | None) -> Markup | None:
+    """The QR code of a check-in code as inline SVG (an element of the page, not a resource
+    it loads, so the page's policy needs no ``img-src``). segno writes only the code's modules
+    as a path: no text of ours is in it."""
+    if not code:
+        return None
+    svg = segno.make(check_in_qr_text(code), micro=False).svg_inline(scale=5)
+    return Markup(svg)  # noqa: S704 - made by segno from the modules alone, nothing to escape
 
 
 @functools.cache

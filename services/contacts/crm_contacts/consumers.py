@@ -5,6 +5,7 @@ from __future__ import annotations
 from crm_contracts import backoffice as b
 from crm_contracts import campaigns as k
 from crm_contracts import contacts as c
+from crm_contracts import notify as n
 from crm_contracts import proposals as p
 from crm_contracts.topics import BACKOFFICE, CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS
 from crm_kit.app import Subscription
@@ -30,18 +31,21 @@ TIMELINE = Subscription(
         p.ProposalWon: projections.on_proposal_won,
         b.ContractSigned: projections.on_deal_going_ahead,
         b.PaymentReceived: projections.on_deal_going_ahead,
+        n.UnsubscribeRequested: projections.on_unsubscribe_requested,
         # Every other fact: one timeline entry each, as ``projections.FACTS`` describes it.
         **{
             event: projections.on_fact
             for event in projections.FACTS
             if (event.topic != CONTACTS or event is c.ContactRecorded)
-            and event not in (p.ProposalWon, b.ContractSigned, b.PaymentReceived)
+            and event
+            not in (p.ProposalWon, b.ContractSigned, b.PaymentReceived, n.UnsubscribeRequested)
         },
     },
     description="The per-client timeline (contacts' own facts about a client and the other "
     "services', and the back office's answers), potential clients from questionnaires, a won "
-    "deal (or the back office's signed contract or payment) making its client active, "
-    "and the repair of a client's duplicate marks after each fact about it.",
+    "deal (or the back office's signed contract or payment) making its client active, an "
+    "unsubscribe link withdrawing its channel's consent, and the repair of a client's "
+    "duplicate marks after each fact about it.",
 )
 
 SUBSCRIPTIONS = [TIMELINE]

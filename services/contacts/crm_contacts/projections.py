@@ -32,6 +32,7 @@ from crm_kit.runtime import Runtime
 
 from crm_contacts.handlers import intake
 from crm_contacts.handlers.clients import activate_on_win
+from crm_contacts.handlers.people import withdraw_on_unsubscribe
 from crm_contacts.repository import (
     ClientRepository,
     RecordRepository,
@@ -363,6 +364,16 @@ def _deal_refused(e: b.DealRefused) -> Fact:
     return _back_office(e, e.refused_at, "deal_refused", f"Deal refused: {e.reason}")
 
 
+def _unsubscribed(e: n.UnsubscribeRequested) -> Fact:
+    return Fact(
+        e.client_id,
+        e.requested_at,
+        "unsubscribed",
+        f"Unsubscribed from messages by {e.channel.value} (link in a message)",
+        {"person_id": e.person_id, "notification_id": e.notification_id},
+    )
+
+
 FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     c.ContactRecorded: _contact_recorded,
     c.ClientRegistered: _client_registered,
@@ -384,6 +395,7 @@ FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     b.OrderPlaced: _order_placed,
     b.PaymentReceived: _payment_received,
     b.DealRefused: _deal_refused,
+    n.UnsubscribeRequested: _unsubscribed,
 }
 """The events that each make one timeline entry, and how."""
 
@@ -426,6 +438,15 @@ async def on_deal_going_ahead(
     before the client's status could move, or for a client moved back to former since."""
     await on_fact(runtime, e, env)
     await activate_on_win(runtime, e.client_id, e.proposal_id)
+
+
+async def on_unsubscribe_requested(
+    runtime: Runtime, e: n.UnsubscribeRequested, env: Envelope
+) -> None:
+    """A person unsubscribed through a message's link: the channel's consent is withdrawn
+    (``ConsentChanged``, which notify and campaigns follow) and the client's timeline says so."""
+    await withdraw_on_unsubscribe(runtime, e.client_id, e.person_id, e.channel)
+    await on_fact(runtime, e, env)
 
 
 async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope) -> None:

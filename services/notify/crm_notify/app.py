@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from crm_contracts.notify import NotificationDelivered, NotificationFailed
+from crm_contracts.notify import NotificationDelivered, NotificationFailed, UnsubscribeRequested
 from crm_kit.app import ServiceSpec, create_app, serve
 from fastapi import FastAPI
 
 from crm_notify import api
 from crm_notify.consumers import SUBSCRIPTIONS
 from crm_notify.domain import IdempotencyKeyReused, NotifyError
+from crm_notify.links import InvalidUnsubscribeLink
 from crm_notify.repository import RECIPIENTS, TASKS
 from crm_notify.repository.indexes import create_indexes
 from crm_notify.settings import NotifySettings
@@ -21,16 +22,18 @@ SPEC = ServiceSpec(
     title="CRM notify",
     description="Delivery of invitations and staff notifications by e-mail, SMS, pager and fax, "
     "from templates per kind and language, honouring consent and the preferred channel.",
-    routers=[api.router],
+    routers=api.ROUTERS,
     # Who notify can reach (contacts' people and employees, newest version and latest consent
     # per channel winning) and the open tasks of each event (campaigns' task facts): written
-    # only by the consumer. Notifications are not: the API queues ad-hoc ones, the worker
-    # moves their delivery state on the clock, and ``event_invitees`` is only read (legacy).
+    # by the consumer, and by an unsubscribe link only ahead of the ConsentChanged that
+    # contacts then publishes, which sets the same. Notifications are not: the API queues
+    # ad-hoc ones, the worker moves their delivery state on the clock, and ``event_invitees``
+    # is only read (legacy).
     projections=[RECIPIENTS, TASKS],
     subscriptions=SUBSCRIPTIONS,
-    produces=[NotificationDelivered, NotificationFailed],
+    produces=[NotificationDelivered, NotificationFailed, UnsubscribeRequested],
     indexes=create_indexes,
-    domain_errors={NotifyError: 422, IdempotencyKeyReused: 409},
+    domain_errors={NotifyError: 422, IdempotencyKeyReused: 409, InvalidUnsubscribeLink: 404},
     workers=[run_delivery],
 )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from email import encoders
 from email.header import Header
 from email.mime.base import MIMEBase
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, make_msgid, parseaddr
@@ -42,6 +43,16 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML part shows by its Content-ID (``<img src="cid:...">``)."""
+
+    content_id: str
+    content: bytes
+    subtype: str = "png"
+    filename: str = "image.png"
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """One rendered message for one address."""
 
@@ -55,6 +66,10 @@ class Outgoing:
     correlation_id: str | None = None
     """The correlation id of what asked for the message (the request event's): sent as the
     ``X-Correlation-ID`` header of the e-mail and of the gateway's call."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Further e-mail headers (``List-Unsubscribe``…); ignored by the other channels."""
+    inline: tuple[InlineImage, ...] = ()
+    """Images the HTML part refers to by Content-ID (e-mail only)."""
 
 
 class Sender(ABC):
@@ -84,7 +99,8 @@ def _address(value: str) -> str:
 
 
 def build_email(settings: NotifySettings, message: Outgoing) -> Mail:
-    """multipart/mixed: the plain text and HTML alternatives, then the attachments.
+    """multipart/mixed: the plain text and HTML alternatives (inside a multipart/related with
+    the images the HTML shows by Content-ID, when it has any), then the attachments.
 
     Built with the ``email.mime`` classes (the compat32 policy) and flattened once here: the
     header-registry API of ``EmailMessage`` took about four times as long per message
@@ -103,10 +119,22 @@ def build_email(settings: NotifySettings, message: Outgoing) -> Mail:
     traced = header_safe(message.correlation_id)  # an event's id may come from anywhere
     if traced:
         mail[CORRELATION_HEADER] = traced
-    body = MIMEMultipart("alternative")
-    body.attach(MIMEText(message.text, "plain", "utf-8"))
-    body.attach(MIMEText(message.html, "html", "utf-8"))
-    mail.attach(body)
+    for name, value in message.headers:
+        mail[name] = value
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(MIMEText(message.text, "plain", "utf-8"))
+    alternative.attach(MIMEText(message.html, "html", "utf-8"))
+    if message.inline:
+        related = MIMEMultipart("related")
+        related.attach(alternative)
+        for image in message.inline:
+            shown = MIMEImage(image.content, image.subtype)
+            shown["Content-ID"] = f"<{image.content_id}>"
+            shown.add_header("Content-Disposition", "inline", filename=image.filename)
+            related.attach(shown)
+        mail.attach(related)
+    else:
+        mail.attach(alternative)
     for item in message.attachments:
         part = MIMEBase(item.maintype, item.subtype)
         for name, value in item.params:

@@ -150,6 +150,8 @@ class Reachability:
     preferred: Channel | None = None
     consents: Mapping[Channel, bool] = field(default_factory=dict)
     active: bool = True
+    client_id: str | None = None
+    """The client a person belongs to (``None`` for employees and bare addresses)."""
 
     def may_use(self, channel: Channel) -> bool:
         """Consent rules: a client's person is reached only on a channel they agreed to (no

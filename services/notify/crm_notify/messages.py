@@ -1,6 +1,7 @@
 """A notification turned into what is sent and what is published: the message for the chosen
 channel (its template, rendered for the recipient, with the calendar entry an event notice
-carries) and the fields of its outcome fact."""
+carries, and what a marketing message carries besides: ``marketing``) and the fields of its
+outcome fact."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from crm_contracts.common import Recipient
 from crm_contracts.values import Channel, Language, NotificationKind, RecipientKind
 from crm_kit.outbox import Document
 
-from crm_notify.channels import Attachment, Outgoing
+from crm_notify import marketing
+from crm_notify.channels import Attachment, InlineImage, Outgoing
 from crm_notify.domain import Reachability
 from crm_notify.ical import calendar_entry
+from crm_notify.links import UnsubscribeClaims, UnsubscribeLinks
+from crm_notify.marketing import Extras
 from crm_notify.repository.templates import template_key
 from crm_notify.templates import SHIPPED, Template, render
 
@@ -44,6 +48,44 @@ def template_for(
     return SHIPPED[(kind, language)]
 
 
+def _extras(
+    doc: Document,
+    who: Reachability,
+    channel: Channel,
+    language: Language,
+    links: UnsubscribeLinks | None,
+) -> Extras:
+    """The unsubscribe link of a marketing message; the QR code of an invitation by e-mail."""
+    recipient = doc["recipient"]
+    client_id = recipient.get("client_id") or who.client_id
+    url = None
+    if links is not None and marketing.is_marketing(recipient["kind"]) and client_id:
+        url = links.url(
+            UnsubscribeClaims(
+                person_id=recipient["id"],
+                client_id=client_id,
+                channel=channel,
+                notification_id=str(doc["_id"]),
+            )
+        )
+    code = (doc.get("variables") or {}).get("check_in_code")
+    qr = (
+        f"check-in.{doc['_id']}@crm"
+        if channel is Channel.EMAIL
+        and isinstance(code, str)
+        and code.strip()
+        and doc["kind"] == NotificationKind.INVITATION.value
+        else None
+    )
+    return Extras(
+        language=language,
+        channel=channel,
+        unsubscribe_url=url,
+        qr_content_id=qr,
+        check_in_code=code if qr else None,
+    )
+
+
 def compose(
     doc: Document,
     who: Reachability,
@@ -52,6 +94,7 @@ def compose(
     *,
     mail_from: str,
     now: datetime,
+    links: UnsubscribeLinks | None = None,
 ) -> Outgoing:
     kind = NotificationKind(doc["kind"])
     language = who.language
@@ -59,7 +102,25 @@ def compose(
         language = Language(doc["language_hint"])
     template = template_for(kind, language, overrides)
     rendered = render(template, {**doc["variables"], "recipient_name": who.name})
+    extras = _extras(doc, who, channel, language, links)
+    rendered = marketing.with_extras(rendered, extras)
     address = who.addresses[channel]
+    headers: tuple[tuple[str, str], ...] = ()
+    if extras.unsubscribe_url and channel is Channel.EMAIL:
+        # RFC 2369 and RFC 8058: the mail client's own "unsubscribe" does a one-click POST.
+        headers = (
+            ("List-Unsubscribe", f"<{extras.unsubscribe_url}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        )
+    inline: tuple[InlineImage, ...] = ()
+    if extras.qr_content_id and extras.check_in_code:
+        inline = (
+            InlineImage(
+                content_id=extras.qr_content_id,
+                content=marketing.check_in_qr_png(extras.check_in_code),
+                filename="check-in.png",
+            ),
+        )
     attachments: tuple[Attachment, ...] = ()
     calendar = doc.get("calendar")
     if calendar and channel is Channel.EMAIL:
@@ -87,6 +148,8 @@ def compose(
         reference=str(doc["_id"]),
         attachments=attachments,
         correlation_id=doc.get("correlation_id"),
+        headers=headers,
+        inline=inline,
     )
 
 

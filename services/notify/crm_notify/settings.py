@@ -87,8 +87,19 @@ class NotifySettings(ServiceSettings):
     """Where the public invitation answer page ``/i/{token}`` lives, when campaigns gave no
     full link."""
 
+    # Unsubscribing from marketing messages (messages to a client's person).
+    link_secret: str = "dev-only-notify-link-secret"  # noqa: S105 - a development default
+    """Signs the unsubscribe links (as campaigns' ``link_secret`` signs its public links)."""
+    public_base_url: str = "http://127.0.0.1:8004"
+    """Where notify's public unsubscribe page ``/u/{token}`` is reachable from outside, e.g.
+    https://mail.example.com: the base of the link and of the ``List-Unsubscribe`` header."""
+
     def secrets(self) -> dict[str, str]:
-        return {"smtp_password": self.smtp_password, "gateway_token": self.gateway_token}
+        return {
+            "smtp_password": self.smtp_password,
+            "gateway_token": self.gateway_token,
+            "link_secret": self.link_secret,
+        }
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -49,6 +49,7 @@ from crm_notify.domain import (
     choose_channel,
 )
 from crm_notify.handlers import settings_of
+from crm_notify.links import UnsubscribeLinks
 from crm_notify.repository import delivery, recipient_key
 from crm_notify.repository.recipients import reachabilities
 from crm_notify.repository.templates import template_overrides
@@ -99,6 +100,7 @@ class DeliveryWorker:
         self.lease = timedelta(seconds=self.settings.lease_s)
         self.batch_size = max(1, self.settings.worker_batch_size)
         self.prefetch = max(1, self.settings.worker_prefetch_batches)
+        self.links = UnsubscribeLinks(self.settings.link_secret, self.settings.public_base_url)
 
     async def run(self) -> None:
         """Batch after batch while there is work; a pause of ``worker_poll_s`` when there is
@@ -199,7 +201,13 @@ class DeliveryWorker:
             return
         try:
             message = messages.compose(
-                doc, who, channel, overrides, mail_from=self.settings.mail_from, now=self.clock()
+                doc,
+                who,
+                channel,
+                overrides,
+                mail_from=self.settings.mail_from,
+                now=self.clock(),
+                links=self.links,
             )
         except Exception as exc:
             # Composing is pure (the template, the values, the calendar entry): what fails

@@ -129,6 +129,7 @@ def _invitation_page(event: MarketingEvent, participant: Participant) -> HTMLRes
         participant=participant,
         when=when(event),
         confirmation=_CONFIRM.get(participant.answer or "", ""),
+        check_in_qr=pages.check_in_qr(participant.check_in_code),
     )
 
 

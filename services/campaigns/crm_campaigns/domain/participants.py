@@ -11,8 +11,25 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from crm_campaigns.domain.errors import AlreadyAnswered, ParticipantNotInvited
+
+
+def check_in_qr_text(code: str) -> str:
+    """What the QR code of an invitation encodes: the bare check-in code (upper case, the
+    QR code's compact alphanumeric mode)."""
+    return code.strip().upper()
+
+
+def scanned_check_in_code(scanned: str) -> str:
+    """The check-in code in what was scanned from an invitation's QR code or typed by staff:
+    the bare code, or a URL (or path) whose last segment is the code; trimmed, in any case."""
+    text = scanned.strip()
+    if "/" in text:
+        path = urlsplit(text).path if "://" in text else text.split("?")[0].split("#")[0]
+        text = path.rstrip("/").rsplit("/", 1)[-1]
+    return text.strip().upper()
 
 
 class ParticipantStatus(enum.StrEnum):

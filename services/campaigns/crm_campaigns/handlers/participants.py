@@ -20,7 +20,13 @@ from crm_kit.runtime import Runtime
 from crm_campaigns import facts, projections
 from crm_campaigns.domain.errors import CampaignsError, EventAtCapacity, UnknownPerson
 from crm_campaigns.domain.events import MarketingEvent
-from crm_campaigns.domain.participants import Participant, ParticipantStatus, Role, takes_a_seat
+from crm_campaigns.domain.participants import (
+    Participant,
+    ParticipantStatus,
+    Role,
+    scanned_check_in_code,
+    takes_a_seat,
+)
 from crm_campaigns.links import LinkSigner
 from crm_campaigns.projections import people as directory
 from crm_campaigns.repository import EVENTS
@@ -403,7 +409,9 @@ async def check_in(runtime: Runtime, event_id: str, body: CheckIn) -> Participan
     if body.participant_id:
         return await change_participant(runtime, event_id, body.participant_id, _attend("check_in"))
     if body.code:
-        code = body.code
+        code = scanned_check_in_code(body.code)
+        if not code:
+            raise CampaignsError("the scanned value holds no check-in code", field="code")
 
         async def by_code(repo: ParticipantRepository) -> Participant:
             return await repo.by_check_in_code(event_id, code)

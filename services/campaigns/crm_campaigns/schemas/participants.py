@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from crm_kit.fields import Id, Label
+from crm_kit.fields import Id
 from pydantic import BaseModel, Field
 
 from crm_campaigns.domain.participants import ParticipantStatus, Role
@@ -89,10 +89,14 @@ class InvitationRunOut(BaseModel):
     the run carries it (the envelope's ``correlation_id`` and the record's header)."""
 
 
+ScannedCode = Annotated[str, Field(min_length=1, max_length=500)]
+
+
 class CheckIn(Strict):
     participant_id: Id | None = None
-    code: Label | None = None
-    """The check-in code printed in the invitation (or its QR code)."""
+    code: ScannedCode | None = None
+    """The check-in code printed in the invitation, or what a scanner read from its QR code:
+    the bare code, or a URL ending with it; trimmed, in any case."""
 
 
 class EffectivenessOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -18,12 +19,16 @@ from crm_contacts.handlers.common import (
 )
 from crm_contacts.repository import ClientRepository, Page
 from crm_contacts.repository.pagination import decode_cursor, encode_cursor
+from crm_contracts.values import Channel
 from crm_kit.clock import utc_now
 from crm_kit.problems import Conflict, VersionConflict
 from crm_kit.runtime import Runtime
 
 T = TypeVar("T")
 _ATTEMPTS = 3
+UNSUBSCRIBE_SOURCE = "unsubscribe_link"
+"""The ``source`` of a consent withdrawn through a message's unsubscribe link."""
+log = logging.getLogger(__name__)
 
 
 async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
@@ -154,6 +159,30 @@ async def set_consent(
         return saved, saved.person(command.person_id)
 
     return await _retrying(step)
+
+
+async def withdraw_on_unsubscribe(
+    runtime: Runtime, client_id: str, person_id: str, channel: Channel
+) -> domain.Client | None:
+    """The person used a message's unsubscribe link: withdraw that channel's consent (on the
+    live client, should theirs have been merged since). Nothing when consent is already
+    withdrawn, or when the client or person is not known here (nothing to withdraw)."""
+    repo = ClientRepository(runtime)
+    client = await repo.get(client_id)
+    while client is not None and client.merged_into is not None:
+        client = await repo.get(client.merged_into)
+    if client is None or all(p.person_id != person_id for p in client.people):
+        log.warning("unsubscribe of %s/%s: no such person here", client_id, person_id)
+        return None
+    command = commands.SetConsent(
+        client_id=client.client_id,
+        person_id=person_id,
+        channel=channel,
+        granted=False,
+        source=UNSUBSCRIBE_SOURCE,
+    )
+    saved, _ = await set_consent(runtime, command)
+    return saved
 
 
 async def people_of(runtime: Runtime, client_id: str) -> domain.Client:

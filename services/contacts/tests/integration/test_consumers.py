@@ -22,12 +22,13 @@ from crm_contracts.common import ChannelAddresses, Place, Recipient
 from crm_contracts.contacts import (
     ClientRegistered,
     ClientStatusChanged,
+    ConsentChanged,
     ContactRecorded,
     PersonAdded,
 )
 from crm_contracts.envelope import Envelope
 from crm_contracts.money import Money
-from crm_contracts.notify import NotificationDelivered
+from crm_contracts.notify import NotificationDelivered, UnsubscribeRequested
 from crm_contracts.proposal_parts import ProposalTotals
 from crm_contracts.proposals import (
     ProposalLost,
@@ -774,3 +775,90 @@ async def test_the_back_offices_answers_join_the_timeline_and_a_signed_contract_
     card = await contacts.api.get(f"/clients/{client['id']}", headers=contacts.reader)
     # former → active once, by the contract (the payment found it active already)
     assert (card.json()["status"], card.json()["version"]) == ("active", 4)
+
+
+async def test_an_unsubscribe_withdraws_that_channels_consent_once_and_joins_the_timeline(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    person = await contacts.add_person(
+        client["id"],
+        channels={"email": "unsub@example.com", "mobile": "+79160000011"},
+        preferred_channel="email",
+        consents=["email", "mobile"],
+    )
+    since = await contacts.offsets()
+
+    def unsubscribed() -> Envelope:
+        return _wrap(
+            UnsubscribeRequested(
+                client_id=client["id"],
+                person_id=person["id"],
+                channel=Channel.EMAIL,
+                requested_at=T0,
+                notification_id="ntf-unsub-1",
+            ),
+            "notify",
+        )
+
+    request = unsubscribed()
+    # Delivered twice in one envelope and once more in a new one: one consent change in all.
+    await _publish(contacts, request, request, unsubscribed())
+    url = f"/clients/{client['id']}/people/{person['id']}"
+
+    async def withdrawn() -> Any:
+        got = (await contacts.api.get(url, headers=contacts.reader)).json()
+        email = next(c for c in got["consents"] if c["channel"] == "email")
+        return got if email["granted"] is False else None
+
+    seen = await eventually(withdrawn, what="the e-mail consent withdrawn")
+    consents = {c["channel"]: (c["granted"], c["source"]) for c in seen["consents"]}
+    assert consents == {"email": (False, "unsubscribe_link"), "mobile": (True, "api")}
+    assert seen["preferred_channel"] is None  # never the preference of a refused channel
+    changes = await contacts.events(since, client["id"], only=("ConsentChanged",))
+    assert len(changes) == 1
+    change = changes[0].open_as(ConsentChanged)
+    assert (change.person_id, change.channel, change.granted, change.source) == (
+        person["id"],
+        Channel.EMAIL,
+        False,
+        "unsubscribe_link",
+    )
+
+    async def on_timeline() -> Any:
+        response = await contacts.api.get(
+            f"/clients/{client['id']}/timeline", headers=contacts.reader
+        )
+        kinds = [e["kind"] for e in response.json()["items"]]
+        return kinds if "unsubscribed" in kinds else None
+
+    kinds = await eventually(on_timeline, what="the unsubscription on the timeline")
+    assert kinds.count("unsubscribed") == 2  # one entry per request made
+
+
+async def test_an_unsubscribe_for_a_person_contacts_does_not_know_changes_nothing(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    await _publish(
+        contacts,
+        _wrap(
+            UnsubscribeRequested(
+                client_id=client["id"],
+                person_id="no-such-person",
+                channel=Channel.EMAIL,
+                requested_at=T0,
+            ),
+            "notify",
+        ),
+    )
+
+    async def handled() -> Any:
+        response = await contacts.api.get(
+            f"/clients/{client['id']}/timeline", headers=contacts.reader
+        )
+        return response.json()["items"] if len(response.json()["items"]) > 1 else None
+
+    await eventually(handled, what="the unsubscription handled")
+    stored = await contacts.stored_client(client["id"])
+    assert stored["version"] == client["version"]  # no change saved, so no ConsentChanged

@@ -10,6 +10,7 @@ from typing import Any
 
 from crm_contracts.values import Channel, Language, RecipientKind
 from crm_kit.outbox import Document
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -71,8 +72,39 @@ def _reachability(doc: Document) -> Reachability:
         preferred=Channel(doc["preferred"]) if doc.get("preferred") else None,
         consents={Channel(c): bool(v["granted"]) for c, v in (doc.get("consents") or {}).items()},
         active=bool(doc.get("active", True)),
+        client_id=doc.get("client_id"),
     )
 
 
 async def recipient_doc(db: AsyncDatabase[Document], key: str) -> Document | None:
     return await db[RECIPIENTS].find_one({"_id": key})
+
+
+async def withdraw_for_unsubscribe(
+    db: AsyncDatabase[Document],
+    key: str,
+    channel: Channel,
+    at: datetime,
+    session: AsyncClientSession,
+) -> bool:
+    """Record at once that the person unsubscribed from ``channel`` (contacts' consent change
+    follows through the topics); ``False`` when it was withdrawn already."""
+    field = f"consents.{channel.value}"
+    doc = await db[RECIPIENTS].find_one({"_id": key}, {field: 1}, session=session)
+    if (
+        doc is not None
+        and (doc.get("consents") or {}).get(channel.value, {}).get("granted") is False
+    ):
+        return False
+    if doc is not None:
+        await db[RECIPIENTS].update_one(
+            {"_id": key},
+            {"$set": {field: {"granted": False, "at": at, "source": "unsubscribe_link"}}},
+            session=session,
+        )
+    return True
+
+
+async def recipient_language(db: AsyncDatabase[Document], key: str) -> Language | None:
+    doc = await db[RECIPIENTS].find_one({"_id": key}, {"language": 1})
+    return Language(doc["language"]) if doc and doc.get("language") else None

@@ -142,6 +142,7 @@ async def notify(
             worker_poll_s=0.1,
             gateway_timeout_s=2.0,
             answer_base_url="https://crm.example",
+            public_base_url="https://mail.crm.example",
             # Only this run's events: not every earlier run's on the long-lived stack.
             consumer_start_at_end=True,
         )

@@ -107,6 +107,14 @@ def test_production_refuses_the_development_secrets(tmp_path: Path) -> None:
             jwt_public_key_file=key,
             smtp_password="real-secret",
         )
+    with pytest.raises(ValidationError, match="link_secret"):
+        NotifySettings(
+            environment="production",
+            oidc_issuer=None,
+            jwt_public_key_file=key,
+            smtp_password="real-secret",
+            gateway_token="real-token",
+        )
 
 
 @pytest.mark.parametrize(

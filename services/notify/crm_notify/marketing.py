@@ -1,0 +1,125 @@
+"""What a marketing message carries besides its template: the unsubscribe link (a visible
+footer in the person's language, and for e-mail the ``List-Unsubscribe`` and
+``List-Unsubscribe-Post`` headers of RFC 2369 and RFC 8058), and for an invitation by e-mail the
+QR code of the participant's check-in code as an inline image.
+
+A marketing message is one to a client's person (invitations, event notices, ad-hoc messages
+to a person). Messages to employees are work, and a message to a bare address has no person
+whose consent could be withdrawn: neither carries an unsubscribe link. The footer and the QR
+code are added after the template is rendered, so a customised template cannot drop them.
+
+Pure: no store, broker or network here.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import segno
+from crm_contracts.values import Channel, Language, RecipientKind
+from markupsafe import Markup
+
+from crm_notify.templates import Rendered
+
+QR_SCALE = 6
+"""Pixels per module of the QR code's PNG (an 8-character code is 21 modules, with the quiet
+zone 29: 174 px)."""
+
+_CHANNEL_NAMES = {
+    Language.EN: {
+        Channel.EMAIL: "e-mail",
+        Channel.MOBILE: "SMS",
+        Channel.PHONE: "phone",
+        Channel.PAGER: "pager",
+        Channel.FAX: "fax",
+    },
+    Language.RU: {
+        Channel.EMAIL: "электронной почте",
+        Channel.MOBILE: "SMS",
+        Channel.PHONE: "телефону",
+        Channel.PAGER: "пейджеру",
+        Channel.FAX: "факсу",
+    },
+}
+_FOOTER = {
+    Language.EN: ("To stop receiving our messages by {channel}, unsubscribe", "Unsubscribe"),
+    Language.RU: ("Чтобы больше не получать наши сообщения по {channel}, отпишитесь", "Отписаться"),
+}
+_QR_CAPTION = {
+    Language.EN: "Show this code at the entrance to check in",
+    Language.RU: "Покажите этот код при входе для регистрации",
+}
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def is_marketing(recipient_kind: str) -> bool:
+    return recipient_kind == RecipientKind.PERSON.value
+
+
+def check_in_qr_text(code: str) -> str:
+    """What the QR code of a check-in code encodes: the bare code, as the check-in takes it."""
+    return code.strip().upper()
+
+
+def _qr(code: str) -> segno.QRCode:
+    return segno.make(check_in_qr_text(code), micro=False)
+
+
+def check_in_qr_png(code: str) -> bytes:
+    out = io.BytesIO()
+    _qr(code).save(out, kind="png", scale=QR_SCALE)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What to add to a rendered message: the unsubscribe link, the QR code's Content-ID."""
+
+    language: Language
+    channel: Channel
+    unsubscribe_url: str | None = None
+    qr_content_id: str | None = None
+    check_in_code: str | None = None
+
+
+def _before_body_end(html: str, block: Markup) -> str:
+    """``html`` with the (escaped) ``block`` before its last ``</body>``, else at its end."""
+    raw = str(block)  # plain text: ``str + Markup`` would escape the whole page
+    ends = list(_BODY_END.finditer(html))
+    if not ends:
+        return html + raw
+    at = ends[-1].start()
+    return html[:at] + raw + html[at:]
+
+
+def with_extras(rendered: Rendered, extras: Extras) -> Rendered:
+    text, html = rendered.text, rendered.html
+    if extras.qr_content_id and extras.check_in_code:
+        caption = _QR_CAPTION[extras.language]
+        size, _ = _qr(extras.check_in_code).symbol_size(scale=QR_SCALE)
+        html = _before_body_end(
+            html,
+            Markup(
+                '<p><img src="cid:{cid}" width="{size}" height="{size}" alt="{alt}">'
+                "<br>{caption}</p>\n"
+            ).format(
+                cid=extras.qr_content_id,
+                size=size,
+                alt=f"QR {extras.check_in_code}",
+                caption=caption,
+            ),
+        )
+    if extras.unsubscribe_url:
+        sentence, action = _FOOTER[extras.language]
+        sentence = sentence.format(channel=_CHANNEL_NAMES[extras.language][extras.channel])
+        text = f"{text.rstrip()}\n\n--\n{sentence}: {extras.unsubscribe_url}\n"
+        html = _before_body_end(
+            html,
+            Markup(
+                '<hr><p style="font-size:small;color:#555">{sentence}: '
+                '<a href="{url}">{action}</a></p>\n'
+            ).format(sentence=sentence, url=extras.unsubscribe_url, action=action),
+        )
+    return Rendered(subject=rendered.subject, text=text, html=html)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import random
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
 from crm_contacts.api.common import MAX_CSV_BYTES
 from crm_contacts.handlers.imports import MAX_IMPORT_ROWS
 from crm_kit.testing import bearer
 
 from .conftest import Contacts
 
+EXAMPLES = Path(__file__).resolve().parents[4] / "docs" / "examples"
 HEADER = (
     "client_key,client_name,client_kind,tax_id,country,region,activity_code,activity,tags,"
     "website,address,person_name,position,email,phone,language,consents\n"
@@ -254,3 +257,13 @@ async def test_a_salesperson_may_not_import_clients(contacts: Contacts) -> None:
         headers={**token, "Content-Type": "text/csv"},
     )
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("name", ["clients-import.csv", "clients-import.ru.csv"])
+async def test_the_documented_example_files_pass_a_dry_run(contacts: Contacts, name: str) -> None:
+    text = (EXAMPLES / name).read_bytes().decode("utf-8-sig")
+
+    report = await _import(contacts, text, dry_run=True)
+
+    assert {r["status"] for r in report["rows"]} == {"would_create"}, report
+    assert (report["created"], report["failed"]) == (2, 0)

@@ -24,9 +24,10 @@ DryRun = Annotated[
     "/clients/import",
     response_model=ClientImportOut,
     responses=problem_responses(413, 422),
-    summary="Import clients with their people and consents from CSV",
+    summary="Import clients with their people and consents from CSV or XLSX",
     description="Send `text/csv` (UTF-8, with or without a byte order mark; columns separated "
-    "by `,` or `;`, read off the header row) with a header naming any of the columns "
+    "by `,` or `;`, read off the header row) or an XLSX workbook (its first sheet) with a "
+    "header naming any of the columns "
     f"{', '.join(f'`{c}`' for c in handlers.IMPORT_COLUMNS)} (`client_name` is required; "
     "Russian names such as `Наименование`, `ИНН`, `Телефон` are read too, docs/integration.md). "
     "One row a person; the rows of one client share its `client_key`, else its tax id, else "
@@ -36,19 +37,22 @@ DryRun = Annotated[
     "file is reported as `duplicate` and not stored, so importing the same file again creates "
     "nothing. A client with a bad row is not stored; every row is answered with its status "
     "and errors (`row[<line>].<column>`). With `dry_run=true` nothing is stored. Cells are "
-    "text, never formulas. A body over "
+    "text, never formulas (an XLSX formula is read as its text). A body over "
     f"{MAX_CSV_BYTES:,} bytes is refused with 413, more than {handlers.MAX_IMPORT_ROWS} rows "
     "with 422.",
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                tables.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
         }
     },
 )
 async def import_clients(
     request: Request, runtime: RuntimeDep, caller: Writer, dry_run: DryRun = False
 ) -> ClientImportOut:
-    text = tables.decode(await bounded_body(request, MAX_CSV_BYTES))
-    rows = await handlers.import_clients(runtime, text, dry_run=dry_run, by=caller.subject)
+    raw = await bounded_body(request, MAX_CSV_BYTES)
+    rows = await handlers.import_clients(runtime, raw, dry_run=dry_run, by=caller.subject)
     return ClientImportOut.of(rows, dry_run=dry_run)

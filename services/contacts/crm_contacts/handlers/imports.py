@@ -1,8 +1,9 @@
 """Importing clients with their people and consents from a table, with a dry run.
 
-One row a person (or a client alone). The rows of one client are grouped by ``client_key``,
-else by the tax id, else by the normalised name; the client's columns are read from the first
-row of its group, and a later row either leaves them empty or repeats them.
+One row a person (or a client alone), in a CSV or the first sheet of an XLSX workbook. The rows
+of one client are grouped by ``client_key``, else by the tax id, else by the normalised name;
+the client's columns are read from the first row of its group, and a later row either leaves
+them empty or repeats them.
 
 Each client is checked as ``POST /clients`` checks it (the same request schemas and domain
 code) and matched by the same duplicate rules: one that looks like an existing client, or like
@@ -164,11 +165,12 @@ class ImportedRow:
 
 
 async def import_clients(
-    runtime: Runtime, text: str, *, dry_run: bool, by: str | None
+    runtime: Runtime, raw: bytes, *, dry_run: bool, by: str | None
 ) -> list[ImportedRow]:
-    """Import (or, in a dry run, only judge) every client of the table; one result a row."""
-    rows = tables.read_csv(
-        text,
+    """Import (or, in a dry run, only judge) every client of the table (CSV or XLSX); one
+    result a row."""
+    rows = tables.read_upload(
+        raw,
         columns=IMPORT_COLUMNS,
         required=REQUIRED_COLUMNS,
         max_rows=MAX_IMPORT_ROWS,

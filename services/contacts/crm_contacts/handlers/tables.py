@@ -1,4 +1,5 @@
-"""Uploaded tables (CSV, as a spreadsheet saves it): decode, check the header, bound the rows.
+"""Uploaded tables (CSV as a spreadsheet saves it, or XLSX): decode, check the header, bound
+the rows.
 
 What the imports share. A spreadsheet saves UTF-8 with or without a byte order mark, and in
 locales whose decimal mark is a comma (Russian among them) separates the columns with ``;``:
@@ -10,8 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
+import openpyxl
 from crm_kit.csv_export import FORMULA_STARTS
 from crm_kit.problems import FieldError, InvalidInput
 
@@ -77,11 +82,29 @@ def check_row_count(count: int, max_rows: int) -> None:
             [
                 FieldError(
                     field="body",
-                    message=f"at most {max_rows} rows per import, not {count}",
+                    message=f"at most {max_rows} rows per import",
                     type="too_long",
                 )
             ]
         )
+
+
+def read_upload(
+    raw: bytes,
+    *,
+    columns: Sequence[str],
+    required: Sequence[str],
+    max_rows: int,
+    aliases: Mapping[str, str] | None = None,
+) -> list[tuple[int, Row]]:
+    """An uploaded table, an XLSX workbook (told by its content) or else a UTF-8 CSV."""
+    if is_xlsx(raw):
+        return read_xlsx(
+            raw, columns=columns, required=required, max_rows=max_rows, aliases=aliases
+        )
+    return read_csv(
+        decode(raw), columns=columns, required=required, max_rows=max_rows, aliases=aliases
+    )
 
 
 def read_csv(
@@ -94,14 +117,103 @@ def read_csv(
 ) -> list[tuple[int, Row]]:
     """The rows with their line numbers (the header is line 1), every cell read by
     :func:`cell_text`; a wrong header or more than ``max_rows`` rows refuses the file (422)."""
-    reader = csv.DictReader(io.StringIO(text), delimiter=separator(text))
-    reader.fieldnames = check_header(
-        reader.fieldnames or (), columns=columns, required=required, aliases=aliases
+    reader = csv.reader(io.StringIO(text), delimiter=separator(text))
+    lines = ((reader.line_num, row) for row in reader)
+    return read_lines(lines, columns=columns, required=required, max_rows=max_rows, aliases=aliases)
+
+
+def read_xlsx(
+    raw: bytes,
+    *,
+    columns: Sequence[str],
+    required: Sequence[str],
+    max_rows: int,
+    aliases: Mapping[str, str] | None = None,
+) -> list[tuple[int, Row]]:
+    """The first sheet of an Excel workbook, read as :func:`read_csv` reads a CSV; a formula
+    is its text (``=SUM(A1:A3)``), never its result."""
+    sheet = _first_sheet(raw)
+    lines = (
+        (at, [_xlsx_cell(v) for v in values])
+        for at, values in enumerate(sheet.iter_rows(values_only=True), start=1)
     )
+    return read_lines(lines, columns=columns, required=required, max_rows=max_rows, aliases=aliases)
+
+
+def read_lines(
+    lines: Iterable[tuple[int, Sequence[str | None]]],
+    *,
+    columns: Sequence[str],
+    required: Sequence[str],
+    max_rows: int,
+    aliases: Mapping[str, str] | None = None,
+) -> list[tuple[int, Row]]:
+    """A table given as (line number, cells), the first line its header."""
+    found = iter(lines)
+    _, header_cells = next(found, (1, []))
+    header = [h or "" for h in header_cells]
+    while header and not header[-1].strip():
+        header.pop()  # the empty cells a spreadsheet may save after the last column
+    names = check_header(header, columns=columns, required=required, aliases=aliases)
     rows: list[tuple[int, Row]] = []
-    for row in reader:
-        if not any(cell_text(v) for k, v in row.items() if k is not None):
+    for line, values in found:
+        cells = {name: cell_text(value) for name, value in zip(names, values, strict=False)}
+        if not any(cells.values()):
             continue  # a blank line a spreadsheet left at the end
-        rows.append((reader.line_num, {k: cell_text(v) for k, v in row.items() if k is not None}))
+        rows.append((line, cells))
+        if len(rows) > max_rows:
+            break  # enough to refuse; the rest is not read
     check_row_count(len(rows), max_rows)
     return rows
+
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_XLSX_UNPACKED = 50_000_000
+"""What the parts of a workbook may add up to once unpacked: a small zip may unpack huge."""
+
+
+def is_xlsx(raw: bytes) -> bool:
+    """Whether ``raw`` is a zip archive, as every XLSX workbook is (a CSV never starts so)."""
+    return raw.startswith(b"PK\x03\x04")
+
+
+def _first_sheet(raw: bytes) -> Any:
+    refused = InvalidInput(
+        [FieldError(field="body", message="not a readable XLSX workbook", type="xlsx")]
+    )
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            unpacked = sum(i.file_size for i in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise refused from exc
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise InvalidInput(
+            [
+                FieldError(
+                    field="body",
+                    message=f"the workbook unpacks to {unpacked} bytes, more than "
+                    f"{MAX_XLSX_UNPACKED}",
+                    type="too_long",
+                )
+            ]
+        )
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
+        return book.worksheets[0]
+    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+        raise refused from exc
+
+
+def _xlsx_cell(value: object) -> str | None:
+    """A workbook cell as the text a CSV would hold: whole numbers without ``.0``."""
+    match value:
+        case None:
+            return None
+        case bool():
+            return "true" if value else "false"
+        case float() if value.is_integer():
+            return str(int(value))
+        case datetime():
+            return value.isoformat()
+        case _:
+            return str(value)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import random
 import uuid
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from crm_contacts.api.common import MAX_CSV_BYTES
 from crm_contacts.handlers.imports import MAX_IMPORT_ROWS
+from crm_contacts.handlers.tables import XLSX_MEDIA_TYPE
 from crm_kit.testing import bearer
 
 from .conftest import Contacts
@@ -267,3 +270,51 @@ async def test_the_documented_example_files_pass_a_dry_run(contacts: Contacts, n
 
     assert {r["status"] for r in report["rows"]} == {"would_create"}, report
     assert (report["created"], report["failed"]) == (2, 0)
+
+
+async def test_an_xlsx_workbook_is_imported_with_numbers_as_text_and_formulas_as_text(
+    contacts: Contacts,
+) -> None:
+    tag = _tag()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Наименование", "ИНН", "Страна", "Регион", "ФИО", "E-mail", "Согласия"])
+    tax_id = random.randint(10**9, 10**10 - 1)  # a number cell, as a spreadsheet keeps an INN
+    sheet.append(
+        [
+            f"Workbook {tag}",
+            tax_id,
+            "RU",
+            "=A2&B2",
+            f"Pavel {tag}",
+            f"pavel.{tag}@example.com",
+            "email",
+        ]
+    )
+    sheet.append([])  # a blank row a spreadsheet keeps
+    saved = io.BytesIO()
+    book.save(saved)
+
+    response = await contacts.api.post(
+        "/clients/import",
+        content=saved.getvalue(),
+        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
+    )
+
+    assert response.status_code == 200, response.text
+    rows = response.json()["rows"]
+    assert [(r["row"], r["status"]) for r in rows] == [(2, "created")], rows
+    client = (
+        await contacts.api.get(f"/clients/{rows[0]['client_id']}", headers=contacts.writer)
+    ).json()
+    assert (client["tax_id"], client["region"]) == (str(tax_id), "=A2&B2")
+
+
+async def test_a_damaged_workbook_is_refused_with_422(contacts: Contacts) -> None:
+    response = await contacts.api.post(
+        "/clients/import",
+        content=b"PK\x03\x04 not really a workbook",
+        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["type"] == "xlsx"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from crm_kit.auth import Principal, requires
 from crm_kit.cursors import PageCursor
@@ -42,6 +42,15 @@ async def bounded_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def table_upload(*media_types: str) -> dict[str, Any]:
+    """The OpenAPI request body of a table upload: CSV text, and any other ``media_types``
+    (binary)."""
+    content: dict[str, Any] = {"text/csv": {"schema": {"type": "string"}}}
+    for media_type in media_types:
+        content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 __all__ = [
     "MAX_CSV_BYTES",
     "Admin",
@@ -54,4 +63,5 @@ __all__ = [
     "bounded_body",
     "expected_version",
     "set_etag",
+    "table_upload",
 ]

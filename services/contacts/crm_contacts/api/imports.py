@@ -8,7 +8,7 @@ from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Query, Request
 
-from crm_contacts.api.common import MAX_CSV_BYTES, Writer, bounded_body
+from crm_contacts.api.common import MAX_CSV_BYTES, Writer, bounded_body, table_upload
 from crm_contacts.handlers import imports as handlers
 from crm_contacts.handlers import tables
 from crm_contacts.schemas.imports import ClientImportOut
@@ -40,15 +40,7 @@ DryRun = Annotated[
     "text, never formulas (an XLSX formula is read as its text). A body over "
     f"{MAX_CSV_BYTES:,} bytes is refused with 413, more than {handlers.MAX_IMPORT_ROWS} rows "
     "with 422.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                tables.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    },
+    openapi_extra=table_upload(tables.XLSX_MEDIA_TYPE),
 )
 async def import_clients(
     request: Request, runtime: RuntimeDep, caller: Writer, dry_run: DryRun = False

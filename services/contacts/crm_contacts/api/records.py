@@ -7,7 +7,15 @@ from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Request, Response, status
 
-from crm_contacts.api.common import MAX_CSV_BYTES, Cursor, Limit, Reader, Writer, bounded_body
+from crm_contacts.api.common import (
+    MAX_CSV_BYTES,
+    Cursor,
+    Limit,
+    Reader,
+    Writer,
+    bounded_body,
+    table_upload,
+)
 from crm_contacts.handlers import records as handlers
 from crm_contacts.handlers import tables
 from crm_contacts.handlers.records import IMPORT_COLUMNS
@@ -54,12 +62,7 @@ async def record_contact(
     "Each row is recorded on its own and answered with `created` and its id, or `error` and "
     "the row's errors. A body over "
     f"{MAX_CSV_BYTES:,} bytes is refused whole with 413.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        }
-    },
+    openapi_extra=table_upload(),
 )
 async def import_contacts(request: Request, runtime: RuntimeDep, caller: Writer) -> ImportOut:
     text = tables.decode(await bounded_body(request, MAX_CSV_BYTES))

@@ -117,6 +117,8 @@ VALUES: Mapping[str, str] = {
 """Russian words for the values of ``client_kind``, ``language``, ``preferred_channel`` and
 ``consents``."""
 
+TABLE = tables.Shape(IMPORT_COLUMNS, REQUIRED_COLUMNS, MAX_IMPORT_ROWS, ALIASES)
+
 CLIENT_FIELDS: Mapping[str, str] = {
     "name": "client_name",
     "kind": "client_kind",
@@ -169,13 +171,7 @@ async def import_clients(
 ) -> list[ImportedRow]:
     """Import (or, in a dry run, only judge) every client of the table (CSV or XLSX); one
     result a row."""
-    rows = tables.read_upload(
-        raw,
-        columns=IMPORT_COLUMNS,
-        required=REQUIRED_COLUMNS,
-        max_rows=MAX_IMPORT_ROWS,
-        aliases=ALIASES,
-    )
+    rows = tables.read_upload(raw, TABLE)
     groups: dict[str, list[tuple[int, tables.Row]]] = {}
     for line, row in rows:
         groups.setdefault(_group_key(row), []).append((line, row))

@@ -40,6 +40,7 @@ IMPORT_COLUMNS = (
     "proposal_id",
 )
 REQUIRED_COLUMNS = ("client_id", "employee_id", "kind", "occurred_at", "summary")
+TABLE = tables.Shape(IMPORT_COLUMNS, REQUIRED_COLUMNS, MAX_IMPORT_ROWS)
 
 
 async def record_contact(
@@ -166,10 +167,7 @@ class _RowInvalid(Exception):
 async def import_records(runtime: Runtime, text: str, *, by: str | None) -> list[RowResult]:
     """Record each row on its own: a bad row is reported and the others still go in."""
     results: list[RowResult] = []
-    rows = tables.read_csv(
-        text, columns=IMPORT_COLUMNS, required=REQUIRED_COLUMNS, max_rows=MAX_IMPORT_ROWS
-    )
-    for line, row in rows:
+    for line, row in tables.read_csv(text, TABLE):
         prefix = f"row[{line}]"
         try:
             command = _row_command(row, line)

@@ -13,6 +13,7 @@ import csv
 import io
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,17 @@ from crm_kit.csv_export import FORMULA_STARTS
 from crm_kit.problems import FieldError, InvalidInput
 
 Row = dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What an import's table may hold."""
+
+    columns: Sequence[str]
+    required: Sequence[str]
+    max_rows: int
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Other header names (compared case-insensitively) for the columns."""
 
 
 def decode(raw: bytes, *, what: str = "the CSV") -> str:
@@ -52,24 +64,18 @@ def split_list(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").replace(",", ";").split(";") if v.strip())
 
 
-def check_header(
-    found: Iterable[str],
-    *,
-    columns: Sequence[str],
-    required: Sequence[str],
-    aliases: Mapping[str, str] | None = None,
-) -> list[str]:
+def check_header(found: Iterable[str], shape: Shape) -> list[str]:
     """The header as column names (an alias read as its column); a missing or unknown column
     refuses the whole file (422), each one named."""
-    names = [(aliases or {}).get(h.strip().casefold(), h.strip()) for h in found]
+    names = [shape.aliases.get(h.strip().casefold(), h.strip()) for h in found]
     errors = [
         FieldError(field="body.header", message=f"missing column {c}", type="missing")
-        for c in required
+        for c in shape.required
         if c not in names
     ] + [
         FieldError(field="body.header", message=f"unknown column {c}", type="extra_forbidden")
         for c in names
-        if c not in columns
+        if c not in shape.columns
     ]
     if errors:
         raise InvalidInput(errors)
@@ -89,47 +95,22 @@ def check_row_count(count: int, max_rows: int) -> None:
         )
 
 
-def read_upload(
-    raw: bytes,
-    *,
-    columns: Sequence[str],
-    required: Sequence[str],
-    max_rows: int,
-    aliases: Mapping[str, str] | None = None,
-) -> list[tuple[int, Row]]:
+def read_upload(raw: bytes, shape: Shape) -> list[tuple[int, Row]]:
     """An uploaded table, an XLSX workbook (told by its content) or else a UTF-8 CSV."""
     if is_xlsx(raw):
-        return read_xlsx(
-            raw, columns=columns, required=required, max_rows=max_rows, aliases=aliases
-        )
-    return read_csv(
-        decode(raw), columns=columns, required=required, max_rows=max_rows, aliases=aliases
-    )
+        return read_xlsx(raw, shape)
+    return read_csv(decode(raw), shape)
 
 
-def read_csv(
-    text: str,
-    *,
-    columns: Sequence[str],
-    required: Sequence[str],
-    max_rows: int,
-    aliases: Mapping[str, str] | None = None,
-) -> list[tuple[int, Row]]:
+def read_csv(text: str, shape: Shape) -> list[tuple[int, Row]]:
     """The rows with their line numbers (the header is line 1), every cell read by
     :func:`cell_text`; a wrong header or more than ``max_rows`` rows refuses the file (422)."""
     reader = csv.reader(io.StringIO(text), delimiter=separator(text))
     lines = ((reader.line_num, row) for row in reader)
-    return read_lines(lines, columns=columns, required=required, max_rows=max_rows, aliases=aliases)
+    return read_lines(lines, shape)
 
 
-def read_xlsx(
-    raw: bytes,
-    *,
-    columns: Sequence[str],
-    required: Sequence[str],
-    max_rows: int,
-    aliases: Mapping[str, str] | None = None,
-) -> list[tuple[int, Row]]:
+def read_xlsx(raw: bytes, shape: Shape) -> list[tuple[int, Row]]:
     """The first sheet of an Excel workbook, read as :func:`read_csv` reads a CSV; a formula
     is its text (``=SUM(A1:A3)``), never its result."""
     sheet = _first_sheet(raw)
@@ -137,16 +118,11 @@ def read_xlsx(
         (at, [_xlsx_cell(v) for v in values])
         for at, values in enumerate(sheet.iter_rows(values_only=True), start=1)
     )
-    return read_lines(lines, columns=columns, required=required, max_rows=max_rows, aliases=aliases)
+    return read_lines(lines, shape)
 
 
 def read_lines(
-    lines: Iterable[tuple[int, Sequence[str | None]]],
-    *,
-    columns: Sequence[str],
-    required: Sequence[str],
-    max_rows: int,
-    aliases: Mapping[str, str] | None = None,
+    lines: Iterable[tuple[int, Sequence[str | None]]], shape: Shape
 ) -> list[tuple[int, Row]]:
     """A table given as (line number, cells), the first line its header."""
     found = iter(lines)
@@ -154,16 +130,16 @@ def read_lines(
     header = [h or "" for h in header_cells]
     while header and not header[-1].strip():
         header.pop()  # the empty cells a spreadsheet may save after the last column
-    names = check_header(header, columns=columns, required=required, aliases=aliases)
+    names = check_header(header, shape)
     rows: list[tuple[int, Row]] = []
     for line, values in found:
         cells = {name: cell_text(value) for name, value in zip(names, values, strict=False)}
         if not any(cells.values()):
             continue  # a blank line a spreadsheet left at the end
         rows.append((line, cells))
-        if len(rows) > max_rows:
+        if len(rows) > shape.max_rows:
             break  # enough to refuse; the rest is not read
-    check_row_count(len(rows), max_rows)
+    check_row_count(len(rows), shape.max_rows)
     return rows
 
 

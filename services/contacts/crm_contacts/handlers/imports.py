@@ -217,12 +217,25 @@ async def _import_client(
                     )
                 )
     people: list[tuple[int, PersonCreate]] = []
+    seen: dict[tuple[str, ...], int] = {}
     for line, row in members:
         body = _person_body(row)
-        if body is not None:
-            person_in = _validated(PersonCreate, body, line, PERSON_FIELDS, errors)
-            if person_in is not None:
-                people.append((line, person_in))
+        if body is None:
+            continue
+        same = tuple(str(row.get(c) or "").casefold() for c in PERSON_COLUMNS)
+        if same in seen:  # a row copied twice would add the person twice
+            errors[line].append(
+                FieldError(
+                    field=f"row[{line}].person_name",
+                    message=f"the same person as row {seen[same]}",
+                    type="value_error",
+                )
+            )
+            continue
+        seen[same] = line
+        person_in = _validated(PersonCreate, body, line, PERSON_FIELDS, errors)
+        if person_in is not None:
+            people.append((line, person_in))
     if client_in is None:
         return _refused(members, errors)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -113,12 +113,11 @@ def read_csv(text: str, shape: Shape) -> list[tuple[int, Row]]:
 def read_xlsx(raw: bytes, shape: Shape) -> list[tuple[int, Row]]:
     """The first sheet of an Excel workbook, read as :func:`read_csv` reads a CSV; a formula
     is its text (``=SUM(A1:A3)``), never its result."""
-    sheet = _first_sheet(raw)
-    lines = (
-        (at, [_xlsx_cell(v) for v in values])
-        for at, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-    )
-    return read_lines(lines, shape)
+    book = _workbook(raw)
+    try:
+        return read_lines(_sheet_lines(book.worksheets[0]), shape)
+    finally:
+        book.close()
 
 
 def read_lines(
@@ -153,10 +152,14 @@ def is_xlsx(raw: bytes) -> bool:
     return raw.startswith(b"PK\x03\x04")
 
 
-def _first_sheet(raw: bytes) -> Any:
-    refused = InvalidInput(
+def _unreadable() -> InvalidInput:
+    return InvalidInput(
         [FieldError(field="body", message="not a readable XLSX workbook", type="xlsx")]
     )
+
+
+def _workbook(raw: bytes) -> Any:
+    refused = _unreadable()
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             unpacked = sum(i.file_size for i in archive.infolist())
@@ -175,9 +178,21 @@ def _first_sheet(raw: bytes) -> Any:
         )
     try:
         book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
-        return book.worksheets[0]
     except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
         raise refused from exc
+    if not book.worksheets:
+        raise refused
+    return book
+
+
+def _sheet_lines(sheet: Any) -> Iterator[tuple[int, list[str | None]]]:
+    """The sheet's rows as (row number, cells); a sheet is parsed as it is read, so damage
+    found on the way refuses the workbook too."""
+    try:
+        for at, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield at, [_xlsx_cell(v) for v in values]
+    except Exception as exc:  # as in _workbook: any parse error of a damaged sheet
+        raise _unreadable() from exc
 
 
 def _xlsx_cell(value: object) -> str | None:

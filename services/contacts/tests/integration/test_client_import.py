@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +315,34 @@ async def test_a_damaged_workbook_is_refused_with_422(contacts: Contacts) -> Non
     response = await contacts.api.post(
         "/clients/import",
         content=b"PK\x03\x04 not really a workbook",
+        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["type"] == "xlsx"
+
+
+async def test_a_person_row_copied_twice_refuses_its_client_naming_both_rows(
+    contacts: Contacts,
+) -> None:
+    tag = _tag()
+    row = f"m-{tag},Mu {tag},organisation,,,,,,,,,Mila {tag},,mila.{tag}@example.com,,ru,\n"
+
+    report = await _import(contacts, HEADER + row + row)
+
+    first, second = report["rows"]
+    assert (first["status"], second["status"]) == ("error", "error")
+    assert second["errors"][0]["message"] == "the same person as row 2"
+    assert first["errors"][0]["type"] == "client_refused"
+    assert await _stored_named(contacts, f"Mu {tag}") == []
+
+
+async def test_a_zip_that_is_not_a_workbook_is_refused_with_422(contacts: Contacts) -> None:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("notes.txt", "not a spreadsheet")
+    response = await contacts.api.post(
+        "/clients/import",
+        content=packed.getvalue(),
         headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
     )
     assert response.status_code == 422, response.text

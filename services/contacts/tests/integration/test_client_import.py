@@ -154,6 +154,13 @@ async def test_an_import_stores_clients_with_people_and_consents_and_publishes_t
     assert {e.payload["source"] for e in published if e.event_type == "ConsentChanged"} == {
         "import"
     }
+    assert {e.actor.app if e.actor else None for e in published} == {"test-app"}
+    audit = await contacts.api.get(f"/audit/{first['client_id']}", headers=contacts.reader)
+    assert [i["event_type"] for i in audit.json()["items"]][:3] == [
+        "ClientRegistered",
+        "PersonAdded",
+        "PersonAdded",
+    ]
 
 
 async def test_importing_the_same_file_again_creates_nothing(contacts: Contacts) -> None:

@@ -17,6 +17,7 @@ per person and a ``ConsentChanged`` (source ``import``) per consent given in the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -171,7 +172,8 @@ async def import_clients(
 ) -> list[ImportedRow]:
     """Import (or, in a dry run, only judge) every client of the table (CSV or XLSX); one
     result a row."""
-    rows = tables.read_upload(raw, TABLE)
+    # Parsing a workbook is CPU work of up to a second or so: off the event loop.
+    rows = await asyncio.to_thread(tables.read_upload, raw, TABLE)
     groups: dict[str, list[tuple[int, tables.Row]]] = {}
     for line, row in rows:
         groups.setdefault(_group_key(row), []).append((line, row))

@@ -143,7 +143,7 @@ def read_lines(
 
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MAX_XLSX_UNPACKED = 50_000_000
+MAX_XLSX_UNPACKED = 20_000_000
 """What the parts of a workbook may add up to once unpacked: a small zip may unpack huge."""
 
 

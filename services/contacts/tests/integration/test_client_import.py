@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from crm_contacts.api.common import MAX_CSV_BYTES
 from crm_contacts.handlers.imports import MAX_IMPORT_ROWS
-from crm_contacts.handlers.tables import XLSX_MEDIA_TYPE
+from crm_contacts.handlers.tables import MAX_XLSX_UNPACKED, XLSX_MEDIA_TYPE
 from crm_kit.testing import bearer
 
 from .conftest import Contacts
@@ -354,3 +354,19 @@ async def test_a_zip_that_is_not_a_workbook_is_refused_with_422(contacts: Contac
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["type"] == "xlsx"
+
+
+async def test_a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read(
+    contacts: Contacts,
+) -> None:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", b"\0" * (MAX_XLSX_UNPACKED + 1))
+    assert len(packed.getvalue()) < MAX_CSV_BYTES
+    response = await contacts.api.post(
+        "/clients/import",
+        content=packed.getvalue(),
+        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
+    )
+    assert response.status_code == 422, response.text
+    assert str(MAX_XLSX_UNPACKED) in response.json()["errors"][0]["message"]

@@ -31,7 +31,7 @@ from crm_contacts.repository import ClientRepository
 from crm_contacts.schemas.clients import ClientCreate
 from crm_contacts.schemas.people import PersonCreate
 from crm_kit.clock import utc_now
-from crm_kit.problems import FieldError
+from crm_kit.problems import FieldError, refusal_error
 from crm_kit.refusals import Refused, refusals_of
 from crm_kit.runtime import Runtime
 from pydantic import BaseModel, ValidationError
@@ -269,9 +269,9 @@ async def _import_client(
     except (domain.ContactsError, Refused) as exc:
         for error in refusals_of(exc) or (exc,):
             line, column = _place(getattr(error, "field", None), first_line)
-            errors[line].append(
-                FieldError(field=f"row[{line}].{column}", message=str(error), type="value_error")
-            )
+            # Its message and kind as the API names them (``invalid-channel``…), at its cell.
+            refused = refusal_error(error)
+            errors[line].append(refused.model_copy(update={"field": f"row[{line}].{column}"}))
     if any(errors.values()):
         return _refused(members, errors)
 

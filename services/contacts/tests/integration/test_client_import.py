@@ -88,10 +88,10 @@ async def test_a_dry_run_reports_each_row_its_errors_and_duplicates_and_stores_n
         "duplicate",
         "duplicate",
     ]
-    assert sorted(e["field"] for e in rows[4]["errors"]) == [
-        "row[4].email",
-        "row[4].tax_id",
-        "row[4].website",
+    assert sorted((e["field"], e["type"]) for e in rows[4]["errors"]) == [
+        ("row[4].email", "invalid-channel"),
+        ("row[4].tax_id", "invalid-tax-id"),
+        ("row[4].website", "value_error"),
     ]
     assert rows[5]["client_id"] == existing["id"]
     assert rows[5]["duplicate_of"][0]["reasons"] == ["tax_id", "name"]

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openpyxl
 import pytest
 from crm_contacts.api.common import MAX_CSV_BYTES
@@ -49,6 +50,14 @@ async def _import(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def _post_xlsx(contacts: Contacts, content: bytes) -> httpx.Response:
+    return await contacts.api.post(
+        "/clients/import",
+        content=content,
+        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
+    )
 
 
 async def _stored_named(contacts: Contacts, *names: str) -> list[dict[str, Any]]:
@@ -303,11 +312,7 @@ async def test_an_xlsx_workbook_is_imported_with_numbers_as_text_and_formulas_as
     saved = io.BytesIO()
     book.save(saved)
 
-    response = await contacts.api.post(
-        "/clients/import",
-        content=saved.getvalue(),
-        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
-    )
+    response = await _post_xlsx(contacts, saved.getvalue())
 
     assert response.status_code == 200, response.text
     rows = response.json()["rows"]
@@ -319,11 +324,7 @@ async def test_an_xlsx_workbook_is_imported_with_numbers_as_text_and_formulas_as
 
 
 async def test_a_damaged_workbook_is_refused_with_422(contacts: Contacts) -> None:
-    response = await contacts.api.post(
-        "/clients/import",
-        content=b"PK\x03\x04 not really a workbook",
-        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
-    )
+    response = await _post_xlsx(contacts, b"PK\x03\x04 not really a workbook")
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["type"] == "xlsx"
 
@@ -347,11 +348,7 @@ async def test_a_zip_that_is_not_a_workbook_is_refused_with_422(contacts: Contac
     packed = io.BytesIO()
     with zipfile.ZipFile(packed, "w") as archive:
         archive.writestr("notes.txt", "not a spreadsheet")
-    response = await contacts.api.post(
-        "/clients/import",
-        content=packed.getvalue(),
-        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
-    )
+    response = await _post_xlsx(contacts, packed.getvalue())
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["type"] == "xlsx"
 
@@ -363,10 +360,6 @@ async def test_a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_re
     with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/sharedStrings.xml", b"\0" * (MAX_XLSX_UNPACKED + 1))
     assert len(packed.getvalue()) < MAX_CSV_BYTES
-    response = await contacts.api.post(
-        "/clients/import",
-        content=packed.getvalue(),
-        headers={**contacts.writer, "Content-Type": XLSX_MEDIA_TYPE},
-    )
+    response = await _post_xlsx(contacts, packed.getvalue())
     assert response.status_code == 422, response.text
     assert str(MAX_XLSX_UNPACKED) in response.json()["errors"][0]["message"]

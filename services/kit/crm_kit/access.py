@@ -128,6 +128,13 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "GET /employees": READ,
         "GET /employees/{employee_id}": READ,
         "POST /clients": CLIENT_WORK,
+        "POST /clients/import": _rule(
+            SALES_MANAGER,
+            DATA_PROTECTION,
+            INTEGRATION,
+            why="a bulk load of people and their consents: sales management answers for the "
+            "client base, data protection for where consents came from",
+        ),
         "PATCH /clients/{client_id}": CLIENT_WORK,
         "POST /clients/{client_id}/people": CLIENT_WORK,
         "PATCH /clients/{client_id}/people/{person_id}": CLIENT_WORK,

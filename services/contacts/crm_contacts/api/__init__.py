@@ -1,7 +1,7 @@
 """The contacts HTTP API: thin routers that parse, call a use case and map the result."""
 
-from crm_contacts.api import clients, employees, people, records
+from crm_contacts.api import clients, employees, imports, people, records
 
-ROUTERS = [clients.router, people.router, employees.router, records.router]
+ROUTERS = [imports.router, clients.router, people.router, employees.router, records.router]
 
 __all__ = ["ROUTERS"]

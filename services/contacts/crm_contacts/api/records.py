@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from crm_kit.http import IdPath, IdQuery
-from crm_kit.problems import FieldError, InvalidInput, PayloadTooLarge, problem_responses
+from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
 from fastapi import APIRouter, Request, Response, status
 
-from crm_contacts.api.common import Cursor, Limit, Reader, Writer
+from crm_contacts.api.common import (
+    MAX_CSV_BYTES,
+    Cursor,
+    Limit,
+    Reader,
+    Writer,
+    bounded_body,
+    table_upload,
+)
 from crm_contacts.handlers import records as handlers
+from crm_contacts.handlers import tables
 from crm_contacts.handlers.records import IMPORT_COLUMNS
 from crm_contacts.repository import RecordFilter
 from crm_contacts.schemas.common import Page
@@ -22,7 +31,6 @@ from crm_contacts.schemas.records import (
 )
 
 router = APIRouter(tags=["contact records"])
-MAX_CSV_BYTES = 2_000_000
 
 
 @router.post(
@@ -54,21 +62,10 @@ async def record_contact(
     "Each row is recorded on its own and answered with `created` and its id, or `error` and "
     "the row's errors. A body over "
     f"{MAX_CSV_BYTES:,} bytes is refused whole with 413.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        }
-    },
+    openapi_extra=table_upload(),
 )
 async def import_contacts(request: Request, runtime: RuntimeDep, caller: Writer) -> ImportOut:
-    raw = await _csv_body(request)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            [FieldError(field="body", message=f"the CSV is not UTF-8: {exc}", type="encoding")]
-        ) from exc
+    text = tables.decode(await bounded_body(request, MAX_CSV_BYTES))
     results = await handlers.import_records(runtime, text, by=caller.subject)
     rows = [
         ImportRowOut(
@@ -147,19 +144,3 @@ async def timeline(
         ],
         next_cursor=cursor.next(page.next_cursor),
     )
-
-
-async def _csv_body(request: Request) -> bytes:
-    """The CSV body, refused with 413 (problem+json) as soon as it passes ``MAX_CSV_BYTES``:
-    the import's own limit, below the service-wide one of the kit's ``BodySizeLimit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_CSV_BYTES:
-        raise PayloadTooLarge(MAX_CSV_BYTES)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_CSV_BYTES:
-            raise PayloadTooLarge(MAX_CSV_BYTES)
-        chunks.append(chunk)
-    return b"".join(chunks)

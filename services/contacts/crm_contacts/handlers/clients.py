@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from crm_contacts import commands, domain, events
 from crm_contacts.domain import matching
@@ -35,15 +37,32 @@ def client_candidates(keys: tuple[str, ...], found: list[domain.Client]) -> list
     ]
 
 
-async def register_client(
-    runtime: Runtime, command: commands.RegisterClient, *, by: str | None
-) -> domain.Client:
-    """Register a potential client; a likely duplicate is refused unless the caller insists."""
-    now = utc_now()
+@dataclass(frozen=True)
+class NewClient:
+    """A client built from a registration, not stored yet, with the keys it is matched by."""
+
+    client: domain.Client
+    happened: list[domain.Fact]
+    keys: tuple[str, ...]
+
+
+def new_client(
+    command: commands.RegisterClient,
+    *,
+    by: str | None,
+    now: datetime,
+    prefix: str = "body",
+    person_prefixes: Sequence[str] = (),
+) -> NewClient:
+    """The client and its people as the domain builds them, every bad value refused at once.
+
+    A refused value's field is the path it was sent at: under ``prefix`` for the client's own,
+    under ``person_prefixes[i]`` (else ``<prefix>.people[i]``) for the i-th person's.
+    """
     # The client's own values and each person's are checked apart, so that every bad value
     # of the request is refused at once, each at the path it was sent at.
     refusals = request_refusals()
-    with refusals.check(in_request("body")):
+    with refusals.check(in_request(prefix)):
         client, happened = domain.register_client(
             client_id=str(uuid.uuid4()),
             kind=command.kind,
@@ -68,24 +87,41 @@ async def register_client(
         )
     keys = list(client.own_keys())
     for at, new in enumerate(command.people):
+        at_path = person_prefixes[at] if at < len(person_prefixes) else f"{prefix}.people[{at}]"
         with refusals.check():
             client, added, channels = add_person_to(
-                client, new, person_id=str(uuid.uuid4()), now=now, prefix=f"body.people[{at}]"
+                client, new, person_id=str(uuid.uuid4()), now=now, prefix=at_path
             )
             happened.extend(added)
             keys.extend(matching.channel_keys(channels))
     refusals.raise_if_any()
     client = replace(client, version=1)  # one new document carrying every fact
+    return NewClient(client, happened, tuple(dict.fromkeys(keys)))
+
+
+async def register_client(
+    runtime: Runtime, command: commands.RegisterClient, *, by: str | None
+) -> domain.Client:
+    """Register a potential client; a likely duplicate is refused unless the caller insists."""
+    now = utc_now()
+    new = new_client(command, by=by, now=now)
     repo = ClientRepository(runtime)
     if not command.insist:
-        found = await repo.matching(tuple(dict.fromkeys(keys)))
+        found = await repo.matching(new.keys)
         if found:
             raise Conflict(
                 f"{len(found)} existing client(s) look like the same one; "
                 "register anyway with ?insist=true, or merge",
-                extra={"candidates": client_candidates(tuple(keys), found)},
+                extra={"candidates": client_candidates(new.keys, found)},
             )
-    return await repo.add(client, events.client_events(client, happened, now=now))
+    return await store_client(runtime, new, now=now)
+
+
+async def store_client(runtime: Runtime, new: NewClient, *, now: datetime) -> domain.Client:
+    """Store a new client with its facts' events in its outbox, in one write."""
+    return await ClientRepository(runtime).add(
+        new.client, events.client_events(new.client, new.happened, now=now)
+    )
 
 
 async def get_client(runtime: Runtime, client_id: str) -> domain.Client:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from crm_contacts import commands, domain, events
+from crm_contacts.handlers import tables
 from crm_contacts.handlers.common import fields_in, merged_problem, referenced_employee
 from crm_contacts.repository import (
     ClientRepository,
@@ -21,7 +20,7 @@ from crm_contacts.repository import (
 )
 from crm_contracts.values import ContactDirection, ContactKind
 from crm_kit.clock import utc_now
-from crm_kit.problems import FieldError, InvalidInput, NotFound, Problem
+from crm_kit.problems import FieldError, NotFound, Problem
 from crm_kit.runtime import Runtime
 from pydantic import ValidationError
 
@@ -41,6 +40,7 @@ IMPORT_COLUMNS = (
     "proposal_id",
 )
 REQUIRED_COLUMNS = ("client_id", "employee_id", "kind", "occurred_at", "summary")
+TABLE = tables.Shape(IMPORT_COLUMNS, REQUIRED_COLUMNS, MAX_IMPORT_ROWS)
 
 
 async def record_contact(
@@ -106,10 +106,6 @@ class RowResult:
     errors: list[FieldError] = field(default_factory=list)
 
 
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(v.strip() for v in (value or "").replace(",", ";").split(";") if v.strip())
-
-
 def _row_command(row: dict[str, str | None], line: int) -> commands.RecordContact:
     """One CSV row as a command; every unreadable cell is reported, not just the first."""
     errors: list[FieldError] = []
@@ -155,8 +151,8 @@ def _row_command(row: dict[str, str | None], line: int) -> commands.RecordContac
         summary=cell("summary") or "",
         person_id=cell("person_id"),
         outcome=cell("outcome"),
-        need_item_codes=_split(row.get("need_item_codes")),
-        need_tags=_split(row.get("need_tags")),
+        need_item_codes=tables.split_list(row.get("need_item_codes")),
+        need_tags=tables.split_list(row.get("need_tags")),
         event_id=cell("event_id"),
         proposal_id=cell("proposal_id"),
     )
@@ -168,44 +164,10 @@ class _RowInvalid(Exception):
         self.errors = errors
 
 
-def read_csv(text: str) -> list[tuple[int, dict[str, str | None]]]:
-    """The rows with their line numbers; a wrong header refuses the whole file (422)."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or ()]
-    reader.fieldnames = header
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in IMPORT_COLUMNS]
-    if missing or unknown:
-        raise InvalidInput(
-            [
-                FieldError(field="body.header", message=f"missing column {c}", type="missing")
-                for c in missing
-            ]
-            + [
-                FieldError(
-                    field="body.header", message=f"unknown column {c}", type="extra_forbidden"
-                )
-                for c in unknown
-            ]
-        )
-    rows = [(reader.line_num, dict(row)) for row in reader]
-    if len(rows) > MAX_IMPORT_ROWS:
-        raise InvalidInput(
-            [
-                FieldError(
-                    field="body",
-                    message=f"at most {MAX_IMPORT_ROWS} rows per import, not {len(rows)}",
-                    type="too_long",
-                )
-            ]
-        )
-    return rows
-
-
 async def import_records(runtime: Runtime, text: str, *, by: str | None) -> list[RowResult]:
     """Record each row on its own: a bad row is reported and the others still go in."""
     results: list[RowResult] = []
-    for line, row in read_csv(text):
+    for line, row in tables.read_csv(text, TABLE):
         prefix = f"row[{line}]"
         try:
             command = _row_command(row, line)

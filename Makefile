@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 .PHONY: help install run up down status test lint format token demo crm
 
 help:
-	@echo "make run     install, start Kafka, MongoDB, Keycloak and the four services; Ctrl-C stops all"
+	@echo "make run     install, start Kafka, MongoDB, Keycloak, the four services and the console; Ctrl-C stops all"
 	@echo "make test    install, start the stack if needed, lint, run every test, stop what it started"
 	@echo "make up      the same as run, in the background;  make down  stops it"
 	@echo "make status  what runs;  make token SCOPES='contacts:read'  mints a development token"

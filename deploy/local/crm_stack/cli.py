@@ -42,12 +42,16 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds to wait for mongod (default 60, or $CRM_STACK_MONGO_TIMEOUT)",
     )
 
-    p_up.add_argument("--with-services", action="store_true", help="also start the four services")
+    p_up.add_argument(
+        "--with-services", action="store_true", help="also start the four services and the console"
+    )
 
     p_down = sub.add_parser("down", help="stop what `up` started")
     p_down.add_argument("--purge", action="store_true", help="also delete the data, logs and keys")
     p_down.add_argument(
-        "--with-services", action="store_true", help="also stop the four services first"
+        "--with-services",
+        action="store_true",
+        help="also stop the four services and the console first",
     )
 
     p_status = sub.add_parser(
@@ -55,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_status.add_argument("--with-services", action="store_true", help="include the services")
     sub.add_parser(
-        "run", help="stack and the four services in the foreground; Ctrl-C stops them all"
+        "run",
+        help="stack, the four services and the console in the foreground; Ctrl-C stops them all",
     )
     sub.add_parser("env", help="print `export` lines for the services and tests")
     p_acls = sub.add_parser("acls", help="print the broker ACLs derived from the services' specs")

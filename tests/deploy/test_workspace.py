@@ -53,8 +53,9 @@ def _closure(dist: str) -> set[str]:
     return seen
 
 
-TEST_HELPERS = {"testing.py"}
-"""crm_kit.testing: pytest fixtures, imported by tests only (its libraries are dev dependencies)."""
+TEST_HELPERS = {"testing.py", "conformance.py"}
+"""crm_kit.testing (pytest fixtures) and crm_kit.conformance (the OpenAPI response check):
+imported by tests only (their libraries are dev dependencies)."""
 
 
 def _imported_top_levels(package: Path) -> set[str]:

@@ -33,7 +33,7 @@ from crm_contracts.base import ContractEvent
 from crm_contracts.contacts import ClientRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.examples import example_events
-from crm_contracts.topics import CONTACTS, dead_letter_topic
+from crm_contracts.topics import BACKOFFICE, CONTACTS, dead_letter_topic
 from crm_kit.app import ServiceSpec
 from crm_kit.consumer import DLQ_SOURCE_TOPIC, PROCESSED, headers_of
 from crm_kit.testing import (
@@ -154,6 +154,12 @@ def _messages_for(spec: ServiceSpec, topic: str) -> Sent:
     )
 
 
+REFUSED_WITHOUT_STATE = {("proposals", BACKOFFICE)}
+"""Topics whose every fact needs state the example lacks (a back-office fact names a won
+proposal): there the good example is itself dead-lettered after the bad ones, which shows the
+consumer went on past them just as well."""
+
+
 @pytest.mark.parametrize("name", list(SERVICES))
 async def test_malformed_messages_on_every_consumed_topic_are_dead_lettered_and_consuming_goes_on(
     name: str, stack: StackEndpoints, jwt_keys: JwtKeys
@@ -173,20 +179,28 @@ async def test_malformed_messages_on_every_consumed_topic_are_dead_lettered_and_
 
         for sent in plan:
             where = f"{name} on {sent.topic}"
-            await eventually(
-                lambda s=sent: _processed(app, group, {str(s.good.event_id)}),
-                within=60,
-                what=f"{where}: the good {sent.handled.event_type} after the bad messages",
+            refused = (name, sent.topic) in REFUSED_WITHOUT_STATE
+            expected = list(sent.unprocessable.values()) + (
+                [sent.good.to_bytes()] if refused else []
             )
+            if not refused:
+                await eventually(
+                    lambda s=sent: _processed(app, group, {str(s.good.event_id)}),
+                    within=60,
+                    what=f"{where}: the good {sent.handled.event_type} after the bad messages",
+                )
             key = sent.key.encode()
             records = await read_topic(
                 stack.kafka_bootstrap,
                 dead_letter_topic(sent.topic, group),
                 until_idle=0.5,
-                stop_when=lambda rs, k=key: len([r for r in rs if r.key == k]) >= 3,
+                within=90,
+                stop_when=lambda rs, k=key, n=len(expected): (
+                    len([r for r in rs if r.key == k]) >= n
+                ),
             )
             ours = [r for r in records if r.key == key]
-            assert sorted(r.value for r in ours) == sorted(sent.unprocessable.values()), where
+            assert sorted(r.value for r in ours) == sorted(expected), where
             assert {headers_of(r.headers)[DLQ_SOURCE_TOPIC] for r in ours} == {sent.topic}
             # The unknown type was passed over: no marker, no dead letter.
             assert await _processed(app, group, {str(sent.unknown.event_id)}) == set(), where

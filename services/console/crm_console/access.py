@@ -6,7 +6,7 @@ service's route it calls needs, taken from that table, so the console never offe
 service would refuse by role. The services still decide (data rules such as four eyes are
 theirs alone): the console only hides what cannot succeed, and shows their refusal otherwise.
 
-A route missing here is refused to everyone (``tests/unit/test_access.py`` checks the table
+A route missing here is refused to everyone (``tests/console_unit/test_access.py`` checks the table
 against the app's routes).
 """
 

@@ -2,7 +2,7 @@
 locale (Babel, from the Unicode CLDR).
 
 The pages are written in English; :data:`RUSSIAN` gives each phrase in Russian. A phrase with
-no translation shows in English (``tests/unit/test_i18n.py`` checks that every phrase the
+no translation shows in English (``tests/console_unit/test_i18n.py`` checks that every phrase the
 templates use has one).
 """
 

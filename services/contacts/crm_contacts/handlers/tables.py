@@ -105,9 +105,20 @@ def read_upload(raw: bytes, shape: Shape) -> list[tuple[int, Row]]:
 def read_csv(text: str, shape: Shape) -> list[tuple[int, Row]]:
     """The rows with their line numbers (the header is line 1), every cell read by
     :func:`cell_text`; a wrong header or more than ``max_rows`` rows refuses the file (422)."""
-    reader = csv.reader(io.StringIO(text), delimiter=separator(text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator(text))
     lines = ((reader.line_num, row) for row in reader)
-    return read_lines(lines, shape)
+    try:
+        return read_lines(lines, shape)
+    except csv.Error as exc:  # e.g. a quote left open, a NUL
+        raise InvalidInput(
+            [
+                FieldError(
+                    field="body",
+                    message=f"the CSV cannot be read at line {reader.line_num}: {exc}",
+                    type="unreadable",
+                )
+            ]
+        ) from exc
 
 
 def read_xlsx(raw: bytes, shape: Shape) -> list[tuple[int, Row]]:

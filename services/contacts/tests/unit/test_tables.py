@@ -40,3 +40,13 @@ def test_a_missing_and_an_unknown_column_are_each_named() -> None:
         "missing column name",
         "unknown column size",
     ]
+
+
+def test_a_lone_carriage_return_is_a_line_break_and_an_unreadable_csv_a_refusal() -> None:
+    # What the fuzz sent to POST /contacts/import: a bare CR inside a field once crashed csv.
+    assert tables.read_csv("name\rA\r", SHAPE) == [(2, {"name": "A"})]
+    with pytest.raises(InvalidInput) as refused:
+        tables.read_csv("name\n" + "x" * 200_000 + "\n", SHAPE)  # past csv's field limit
+    [error] = refused.value.errors
+    assert (error.field, error.type) == ("body", "unreadable")
+    assert error.message.startswith("the CSV cannot be read at line 2")

@@ -283,7 +283,7 @@ async def _seed(crm: Crm) -> None:
     crm.check_in_code = participants.json()["items"][0]["check_in_code"]
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="package")  # the package console_integration: its servers stop after it
 async def crm(stack: StackEndpoints, jwt_keys: JwtKeys) -> AsyncIterator[Crm]:
     issuer = os.environ.get("CRM_OIDC_ISSUER")
     assert issuer, "CRM_OIDC_ISSUER is not set: start the stack and eval `crm-stack env`"

@@ -16,6 +16,7 @@ from crm_campaigns.repository import (
     PUBLIC_FORM_POSTS,
 )
 from crm_campaigns.repository.needs import BY_TIME
+from crm_campaigns.repository.retention import INDEX as RETENTION_INDEX
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
@@ -26,6 +27,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[EVENTS].create_index([("programme_id", 1), ("starts_at", 1), ("_id", 1)])
     await db[EVENTS].create_index([("responsible_employee_ids", 1), ("starts_at", 1), ("_id", 1)])
     await db[EVENTS].create_index([("status", 1), ("starts_at", 1), ("_id", 1)])
+    await db[EVENTS].create_indexes([RETENTION_INDEX])
     await db[PROGRAMMES].create_index("name")
     # One person or employee is on an event's list at most once.
     await db[PARTICIPANTS].create_index([("event_id", 1), ("who", 1)], unique=True)

@@ -61,12 +61,7 @@ async def test_an_idle_prospect_goes_with_its_people_and_records_and_nothing_els
     old_record = await _record(contacts, idle["id"], person["id"])
     busy = await contacts.register()
     converted = await contacts.register()
-    moved = await contacts.api.post(
-        f"/clients/{converted['id']}/status",
-        json={"status": "active"},
-        headers={**contacts.writer, "If-Match": '"1"'},
-    )
-    assert moved.status_code == 200, moved.text
+    await contacts.move(converted["id"], "active")
     moment = await _idle_since(contacts)
     await _record(contacts, busy["id"])  # recent: keeps the prospect
     since = await contacts.offsets()

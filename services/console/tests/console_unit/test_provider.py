@@ -61,7 +61,8 @@ async def test_the_browser_goes_to_the_public_endpoints_and_the_console_calls_th
     authorization = await provider.authorization()
     assert urlsplit(authorization.url).netloc == "localhost:8180"
     logout = await provider.end_session_url(None, "http://localhost:8000/")
-    assert logout is not None and logout.startswith(f"{PUBLIC}/protocol/openid-connect/logout?")
+    assert logout is not None
+    assert logout.startswith(f"{PUBLIC}/protocol/openid-connect/logout?")
 
     # The code exchange goes over the back channel, to the inside address; the fake refuses
     # the code, which is how we see where the call went.

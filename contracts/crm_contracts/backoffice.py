@@ -13,6 +13,7 @@ active, as the win already did).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from pydantic import Field
@@ -39,6 +40,11 @@ class BackofficeEvent(ContractEvent):
     def aggregate_key(self) -> str:
         return self.proposal_id
 
+    @property
+    def happened_at(self) -> datetime:
+        """When the fact happened in the back office (signed, placed, paid, refused)."""
+        raise NotImplementedError
+
 
 class ContractSigned(BackofficeEvent):
     """The client signed the contract that the won proposal led to."""
@@ -48,12 +54,20 @@ class ContractSigned(BackofficeEvent):
     amount: Money | None = None
     """The contract's amount, when the system knows it."""
 
+    @property
+    def happened_at(self) -> datetime:
+        return self.signed_at
+
 
 class OrderPlaced(BackofficeEvent):
     """An order was placed under the contract (goods reserved, services scheduled)."""
 
     event_type: ClassVar[str] = "OrderPlaced"
     placed_at: UtcDatetime
+
+    @property
+    def happened_at(self) -> datetime:
+        return self.placed_at
 
 
 class PaymentReceived(BackofficeEvent):
@@ -63,6 +77,10 @@ class PaymentReceived(BackofficeEvent):
     amount: Money
     paid_at: UtcDatetime
 
+    @property
+    def happened_at(self) -> datetime:
+        return self.paid_at
+
 
 class DealRefused(BackofficeEvent):
     """The deal will not go ahead after the win: the client refused the contract, or the
@@ -71,3 +89,7 @@ class DealRefused(BackofficeEvent):
     event_type: ClassVar[str] = "DealRefused"
     reason: str = Field(min_length=1, max_length=500)
     refused_at: UtcDatetime
+
+    @property
+    def happened_at(self) -> datetime:
+        return self.refused_at

@@ -54,6 +54,11 @@ def test_the_console_is_built_here_and_reaches_the_services_by_name(
     assert settings.http_port == 8000
     assert settings.api_urls() == {name: f"http://{name}:{port}" for name, port in SERVICES.items()}
     assert not any(k.startswith("CRM_KAFKA") for k in console["environment"])
+    # People sign in at the provider's public address; the console reaches it inside.
+    shared = compose["x-crm-env"]
+    assert settings.oidc_issuer == shared["CRM_OIDC_ISSUER"]
+    assert settings.oidc_discovery_url == shared["CRM_OIDC_DISCOVERY_URL"]
+    assert console["depends_on"]["keycloak"]["condition"] == "service_healthy"
 
 
 def test_kafka_runs_in_kraft_mode_and_its_init_job_creates_the_topics(
@@ -253,6 +258,6 @@ def test_each_service_trusts_the_public_issuer_and_reads_its_keys_inside_the_net
     assert inside == f"http://keycloak:{port}/realms/{REALM}"
     keys = ProviderKeys(issuer, discovery_url=inside)
     assert keys.discovery_url == f"{inside}/.well-known/openid-configuration"
-    assert keys.jwks_address(f"{issuer}/protocol/openid-connect/certs") == (
+    assert keys.inside_address(f"{issuer}/protocol/openid-connect/certs") == (
         f"{inside}/protocol/openid-connect/certs"
     )

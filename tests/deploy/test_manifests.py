@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 SERVICES = {"contacts": 8001, "campaigns": 8002, "proposals": 8003, "notify": 8004}
+CONSOLE = "console"
+DEPLOYMENTS = {**SERVICES, CONSOLE: 8000}
+"""Every Deployment and its port: the four services and the staff console (which holds no
+secret, no Kafka user and no metrics of the services' kind)."""
 KUBERNETES_VERSIONS = ("1.30", "1.37")
 """The oldest Kubernetes the manifests target and the newest schema kubernetes-validate bundles."""
 
@@ -357,8 +361,8 @@ def probe_problems(objects: list[Obj]) -> list[str]:
             if get.get("path") != path:
                 problems.append(f"{name}: {probe} path {get.get('path')!r}, expected {path}")
             port = port_names.get(get["port"], get["port"])
-            if port != SERVICES.get(name):
-                problems.append(f"{name}: {probe} port {port}, expected {SERVICES.get(name)}")
+            if port != DEPLOYMENTS.get(name):
+                problems.append(f"{name}: {probe} port {port}, expected {DEPLOYMENTS.get(name)}")
     return problems
 
 
@@ -399,7 +403,7 @@ def env_source_problems(objects: list[Obj], overlay: str) -> list[str]:
         sources = c.get("envFrom", [])
         cm_refs = [s["configMapRef"] for s in sources if "configMapRef" in s]
         secret_refs = [s["secretRef"] for s in sources if "secretRef" in s]
-        if not cm_refs or not secret_refs:
+        if not cm_refs or (not secret_refs and name != CONSOLE):
             problems.append(f"{name}: env must come from a ConfigMap and a Secret")
         for ref in cm_refs:
             if ref["name"] not in config_maps:
@@ -424,8 +428,8 @@ def scaling_problems(objects: list[Obj]) -> list[str]:
     """One CPU HPA and one PDB per service, aimed at its Deployment and its pods."""
     problems = []
     deployments = {d["metadata"]["name"]: d for d in of_kind(objects, "Deployment")}
-    if set(deployments) != set(SERVICES):
-        problems.append(f"Deployments {sorted(deployments)}, expected {sorted(SERVICES)}")
+    if set(deployments) != set(DEPLOYMENTS):
+        problems.append(f"Deployments {sorted(deployments)}, expected {sorted(DEPLOYMENTS)}")
     hpas = {
         h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(objects, "HorizontalPodAutoscaler")
     }
@@ -501,6 +505,8 @@ def test_metrics_annotations_point_at_the_service_port(
     rendered: dict[str, list[Obj]], overlay: str
 ) -> None:
     for dep in of_kind(rendered[overlay], "Deployment"):
+        if dep["metadata"]["name"] == CONSOLE:
+            continue
         annotations = dep["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/path"] == "/metrics"
         assert int(annotations["prometheus.io/port"]) == SERVICES[dep["metadata"]["name"]]
@@ -607,6 +613,32 @@ def test_each_services_rendered_config_is_accepted_by_the_settings(
     assert str(settings.kafka_ca_file) == "/etc/crm/kafka-ca/ca.crt"
     assert settings.oidc_issuer == values["CRM_OIDC_ISSUER"]
     assert settings.oidc_discovery_url == values.get("CRM_OIDC_DISCOVERY_URL")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_consoles_rendered_config_is_accepted_and_meets_the_provider_where_it_can(
+    rendered: dict[str, list[Obj]], overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_console.settings import ConsoleSettings
+    from crm_stack import realm_import
+
+    objects = rendered[overlay]
+    values = {**config(objects, "crm-config"), **config(objects, "console-config")}
+    for key in [k for k in os.environ if k.startswith("CRM_")]:
+        monkeypatch.delenv(key)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+
+    settings = ConsoleSettings()  # production's guard (https provider and console) runs here
+    assert settings.environment == ("production" if overlay == "prod" else "development")
+    assert settings.http_port == DEPLOYMENTS[CONSOLE]
+    assert settings.api_urls() == {name: f"http://{name}:{port}" for name, port in SERVICES.items()}
+    console = realm_import.OVERLAYS[overlay]
+    assert settings.public_url in console.console
+    assert settings.oidc_issuer == f"{console.provider}/realms/crm"
+    # The browser meets the provider at its public address; the pod, where the services do.
+    assert settings.oidc_discovery_url == values.get("CRM_OIDC_DISCOVERY_URL")
+    assert settings.secure_cookies is (overlay == "prod")
 
 
 def deployment(objects: list[Obj], name: str) -> Obj:
@@ -752,7 +784,7 @@ def test_the_services_trust_the_providers_public_issuer_and_read_its_keys_where_
     assert inside == f"http://{service}:{port}/realms/{KEYCLOAK_REALM}"
     assert provider["spec"]["http"]["httpEnabled"] is True
     keys = ProviderKeys(issuer, discovery_url=inside)
-    assert keys.jwks_address(f"{issuer}/protocol/openid-connect/certs").startswith(inside)
+    assert keys.inside_address(f"{issuer}/protocol/openid-connect/certs").startswith(inside)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -11,16 +11,10 @@ server on a loopback port.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaProducer
 from crm_campaigns.app import CampaignsSettings
 from crm_campaigns.app import create as create_campaigns
@@ -38,6 +32,7 @@ from crm_contracts.values import (
 )
 from crm_kit.testing import (
     JwtKeys,
+    MailSink,
     StackEndpoints,
     bearer,
     end_offsets,
@@ -46,7 +41,6 @@ from crm_kit.testing import (
     read_topic,
     running,
     service_env,
-    smtp_server,
     stack_kafka_options,
 )
 from crm_notify.app import create as create_notify
@@ -54,32 +48,6 @@ from crm_notify.repository import recipient_key
 from crm_notify.settings import NotifySettings
 
 GUESTS = 3
-
-
-@dataclass
-class MailSink:
-    """An aiosmtpd handler keeping every message it accepts."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = message_from_bytes(bytes(envelope.original_content), policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        with self.lock:
-            self.messages.append(message)
-        return "250 OK"
-
-    def to(self, domain: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for m in self.messages if str(m["To"]).endswith(domain)]
-
-
-@pytest.fixture
-def mail() -> Iterator[tuple[MailSink, int]]:
-    sink = MailSink()
-    with smtp_server(sink) as port:
-        yield sink, port
 
 
 def _header(record: Any, name: str) -> str | None:
@@ -201,7 +169,9 @@ async def test_an_invitation_runs_correlation_id_reaches_every_invitation_and_e_
             assert started.json()["correlation_id"] == chosen
 
             await eventually(
-                lambda: len(sink.to(domain)) >= GUESTS, within=90, what="every invitation e-mail"
+                lambda: len(sink.to_domain(domain)) >= GUESTS,
+                within=90,
+                what="every invitation e-mail",
             )
 
             def invitations(records: list[Any]) -> list[Any]:
@@ -228,9 +198,9 @@ async def test_an_invitation_runs_correlation_id_reaches_every_invitation_and_e_
                 assert _header(record, "correlation_id") == chosen
                 invitation_ids.add(str(envelope.event_id))
 
-            delivered_to = sorted(str(m["To"]) for m in sink.to(domain))
+            delivered_to = sorted(str(m["To"]) for m in sink.to_domain(domain))
             assert delivered_to == sorted(f"guest{n}{domain}" for n in range(GUESTS))
-            assert [m["X-Correlation-ID"] for m in sink.to(domain)] == [chosen] * GUESTS
+            assert [m["X-Correlation-ID"] for m in sink.to_domain(domain)] == [chosen] * GUESTS
 
             def outcomes(records: list[Any]) -> list[Envelope]:
                 envelopes = [Envelope.from_bytes(r.value) for r in records]

@@ -7,16 +7,10 @@ process on the real stack; the e-mails go to a real SMTP server on a loopback po
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaProducer
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
@@ -26,44 +20,18 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.values import ParticipantRole, RecipientKind
 from crm_kit.testing import (
     JwtKeys,
+    MailSink,
     StackEndpoints,
     bearer,
     eventually,
     http_client,
     running,
     service_env,
-    smtp_server,
     stack_kafka_options,
 )
 from crm_notify.app import create as create_notify
 from crm_notify.repository import recipient_key
 from crm_notify.settings import NotifySettings
-
-
-@dataclass
-class MailSink:
-    """An aiosmtpd handler keeping every message it accepts."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = message_from_bytes(bytes(envelope.original_content), policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        with self.lock:
-            self.messages.append(message)
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for m in self.messages if str(m["To"]) == address]
-
-
-@pytest.fixture
-def mail() -> Iterator[tuple[MailSink, int]]:
-    sink = MailSink()
-    with smtp_server(sink) as port:
-        yield sink, port
 
 
 def _invitation(client_id: str, person_id: str) -> InvitationRequested:

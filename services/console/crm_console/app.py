@@ -171,7 +171,12 @@ def create(settings: ConsoleSettings | None = None) -> FastAPI:
             )
             await store.create_indexes()
             provider = Provider(
-                issuer, settings.oidc_client_id, settings.redirect_uri, http, settings.oidc_scope
+                issuer,
+                settings.oidc_client_id,
+                settings.redirect_uri,
+                http,
+                settings.oidc_scope,
+                discovery_url=settings.oidc_discovery_url,
             )
             app.state.console = Console(
                 settings, store, provider, Apis(http, settings.api_urls()), http

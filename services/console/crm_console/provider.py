@@ -43,19 +43,30 @@ class Authorization:
 
 class Provider:
     def __init__(
-        self, issuer: str, client_id: str, redirect_uri: str, http: httpx.AsyncClient, scope: str
+        self,
+        issuer: str,
+        client_id: str,
+        redirect_uri: str,
+        http: httpx.AsyncClient,
+        scope: str,
+        *,
+        discovery_url: str | None = None,
     ) -> None:
+        """``discovery_url``: where the console itself reaches the provider when that is not
+        the issuer's public address (``CRM_OIDC_DISCOVERY_URL``, e.g. inside a cluster). The
+        browser is still sent to the public authorization and sign-out endpoints; the token
+        endpoint and the keys are called at the inside address."""
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self.redirect_uri = redirect_uri
         self.scope = scope
         self.http = http
-        self.keys = ProviderKeys(self.issuer, client=http)
+        self.keys = ProviderKeys(self.issuer, discovery_url=discovery_url, client=http)
         self._discovery: dict[str, Any] | None = None
 
     async def discovery(self) -> dict[str, Any]:
         if self._discovery is None:
-            answer = await self.http.get(f"{self.issuer}/.well-known/openid-configuration")
+            answer = await self.http.get(self.keys.discovery_url)
             answer.raise_for_status()
             document = answer.json()
             if document.get("issuer") != self.issuer:
@@ -138,7 +149,7 @@ class Provider:
 
     async def _token_call(self, form: dict[str, str], error: type[Exception]) -> dict[str, Any]:
         try:
-            endpoint = (await self.discovery())["token_endpoint"]
+            endpoint = self.keys.inside_address((await self.discovery())["token_endpoint"])
             answer = await self.http.post(endpoint, data=form)
         except httpx.HTTPError as exc:
             raise error(f"the provider could not be reached: {exc}") from exc

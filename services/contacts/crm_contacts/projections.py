@@ -11,6 +11,7 @@ this base does not know is left out; a fact about a merged client goes to its su
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -334,34 +335,29 @@ def _amount(money: Money) -> str:
     return f"{money.amount_minor / 100:,.2f} {money.currency}".replace(",", " ")
 
 
-def _back_office(e: b.BackofficeEvent, at: datetime, kind: str, summary: str) -> Fact:
+def _back_office(e: b.BackofficeEvent) -> Fact:
+    match e:
+        case b.ContractSigned(amount=amount):
+            summary = "Contract signed" + (f" for {_amount(amount)}" if amount else "")
+        case b.OrderPlaced():
+            summary = "Order placed"
+        case b.PaymentReceived(amount=amount):
+            summary = f"Paid {_amount(amount)}"
+        case b.DealRefused(reason=reason):
+            summary = f"Deal refused: {reason}"
+        case _:
+            raise TypeError(f"no timeline entry for {e.event_type}")
+    kind = re.sub(r"(?<!^)(?=[A-Z])", "_", e.event_type).lower()  # ContractSigned: contract_signed
     # Keyed by the system's document and the kind of fact: a redelivery lands on the same
     # entry; each instalment (its own payment document) gets its own.
     return Fact(
         e.client_id,
-        at,
+        e.happened_at,
         kind,
         f"{summary} ({e.system} {e.document_number})",
         {"proposal_id": e.proposal_id, "system": e.system, "document_number": e.document_number},
         f"{kind}:{e.system}:{e.document_number}",
     )
-
-
-def _contract_signed(e: b.ContractSigned) -> Fact:
-    amount = f" for {_amount(e.amount)}" if e.amount else ""
-    return _back_office(e, e.signed_at, "contract_signed", f"Contract signed{amount}")
-
-
-def _order_placed(e: b.OrderPlaced) -> Fact:
-    return _back_office(e, e.placed_at, "order_placed", "Order placed")
-
-
-def _payment_received(e: b.PaymentReceived) -> Fact:
-    return _back_office(e, e.paid_at, "payment_received", f"Paid {_amount(e.amount)}")
-
-
-def _deal_refused(e: b.DealRefused) -> Fact:
-    return _back_office(e, e.refused_at, "deal_refused", f"Deal refused: {e.reason}")
 
 
 def _unsubscribed(e: n.UnsubscribeRequested) -> Fact:
@@ -391,10 +387,10 @@ FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     p.ProposalLost: _proposal_lost,
     n.NotificationDelivered: _delivered,
     n.NotificationFailed: _failed,
-    b.ContractSigned: _contract_signed,
-    b.OrderPlaced: _order_placed,
-    b.PaymentReceived: _payment_received,
-    b.DealRefused: _deal_refused,
+    b.ContractSigned: _back_office,
+    b.OrderPlaced: _back_office,
+    b.PaymentReceived: _back_office,
+    b.DealRefused: _back_office,
     n.UnsubscribeRequested: _unsubscribed,
 }
 """The events that each make one timeline entry, and how."""

@@ -78,9 +78,6 @@ addresses, and the address a notification went to; and find clients by them. The
 work is reaching people; the others (an approver, a department head, an operator) read the
 same client base with those fields withheld."""
 
-PERSONAL_FIELDS_HIDDEN: Final = "personal-data"
-"""The rule a withheld field names (``hidden`` lists it in a response)."""
-
 
 def sees_personal_data(roles: Iterable[str]) -> bool:
     """Whether a caller holding ``roles`` sees personal fields (:data:`PERSONAL_DATA`)."""

@@ -11,7 +11,7 @@ for the public ``http://localhost:8180/realms/crm``). The document read there mu
 configured issuer, so the address only says where to ask, never whom to trust. Its ``jwks_uri``
 then names the public host (a provider builds its endpoints from its public address unless told
 to answer back-channel calls on the caller's), and is moved onto the discovery URL's base, see
-:meth:`ProviderKeys.jwks_address`.
+:meth:`ProviderKeys.inside_address`.
 
 A token signed with a key not in the set (the provider rotated its keys) makes the set be read
 again, at most once every ``min_refresh_s`` so a flood of tokens with made-up key ids cannot turn
@@ -89,8 +89,9 @@ class ProviderKeys:
         self._read_at: float | None = None
         self._lock = asyncio.Lock()
 
-    def jwks_address(self, jwks_uri: str) -> str:
-        """Where to read the keys the document's ``jwks_uri`` names, from this service.
+    def inside_address(self, uri: str) -> str:
+        """Where this service reaches an endpoint the discovery document names (its
+        ``jwks_uri``, or a ``token_endpoint`` called over the back channel).
 
         With no discovery URL of its own, the address as named. Otherwise the document's URI is
         the provider's endpoint as the public sees it, and the same endpoint is reached where the
@@ -103,13 +104,13 @@ class ProviderKeys:
         service anywhere it was not told to go.
         """
         if self._base == self.issuer:
-            return jwks_uri
-        if jwks_uri.startswith(self.issuer + "/"):
-            return self._base + jwks_uri[len(self.issuer) :]
+            return uri
+        if uri.startswith(self.issuer + "/"):
+            return self._base + uri[len(self.issuer) :]
         public = _origin(self.issuer)
-        if _origin(jwks_uri) == public:
-            return _origin(self._base) + jwks_uri[len(public) :]
-        return jwks_uri
+        if _origin(uri) == public:
+            return _origin(self._base) + uri[len(public) :]
+        return uri
 
     async def key_for(self, kid: str | None) -> Any:
         """The public key the token's ``kid`` names (reading the set when needed)."""
@@ -186,4 +187,4 @@ class ProviderKeys:
         uri = document.get("jwks_uri")
         if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
             raise ValueError(f"{self.discovery_url} names no jwks_uri")
-        return self.jwks_address(uri)
+        return self.inside_address(uri)

@@ -20,6 +20,8 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -568,6 +570,39 @@ class CountingSmtp:
         """A copy of the messages per address so far."""
         with self.lock:
             return Counter(self.received)
+
+
+class MailSink:
+    """An aiosmtpd handler that accepts every message and keeps it, parsed, for a test to read."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = message_from_bytes(bytes(envelope.original_content), policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages whose ``To`` is ``address``."""
+        with self.lock:
+            return [m for m in self.messages if str(m["To"]) == address]
+
+    def to_domain(self, domain: str) -> list[EmailMessage]:
+        """The messages whose ``To`` ends in ``domain``."""
+        with self.lock:
+            return [m for m in self.messages if str(m["To"]).endswith(domain)]
+
+
+@pytest.fixture
+def mail() -> Iterator[tuple[MailSink, int]]:
+    """A :class:`MailSink` served on a loopback SMTP port: ``(sink, port)``."""
+    sink = MailSink()
+    with smtp_server(sink) as port:
+        yield sink, port
 
 
 @contextlib.contextmanager

@@ -15,13 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crm_contracts.backoffice import (
-    BackofficeEvent,
-    ContractSigned,
-    DealRefused,
-    OrderPlaced,
-    PaymentReceived,
-)
+from crm_contracts.backoffice import BackofficeEvent
 from crm_contracts.common import Address
 from crm_contracts.contacts import (
     ClientExpired,
@@ -323,12 +317,6 @@ async def on_back_office_fact(rt: Runtime, e: BackofficeEvent, env: Envelope) ->
             f"{e.event_type} names proposal {e.proposal_id}, which is {proposal.status.value}, "
             "not won"
         )
-    at = {
-        ContractSigned: "signed_at",
-        OrderPlaced: "placed_at",
-        PaymentReceived: "paid_at",
-        DealRefused: "refused_at",
-    }[type(e)]
     amount = getattr(e, "amount", None)
     await back_office.add_fact(
         rt.db,
@@ -338,7 +326,7 @@ async def on_back_office_fact(rt: Runtime, e: BackofficeEvent, env: Envelope) ->
             "event_type": e.event_type,
             "system": e.system,
             "document_number": e.document_number,
-            "at": getattr(e, at),
+            "at": e.happened_at,
             "amount": amount.model_dump(mode="json") if amount else None,
             "reason": getattr(e, "reason", None),
             "client_id": e.client_id,

@@ -248,14 +248,14 @@ def test_the_jwks_uri_is_moved_onto_the_discovery_urls_base_only_from_the_issuer
 ) -> None:
     keys = ProviderKeys(ISSUER, discovery_url=f"{INSIDE}/realms/crm/")
 
-    assert keys.jwks_address(named) == read
+    assert keys.inside_address(named) == read
 
 
 def test_without_a_discovery_url_the_issuers_own_address_is_used_as_named() -> None:
     keys = ProviderKeys(ISSUER + "/")
 
     assert keys.discovery_url == f"{ISSUER}/.well-known/openid-configuration"
-    assert keys.jwks_address(f"{ISSUER}/certs") == f"{ISSUER}/certs"
+    assert keys.inside_address(f"{ISSUER}/certs") == f"{ISSUER}/certs"
 
 
 class ServedProvider(ThreadingHTTPServer):

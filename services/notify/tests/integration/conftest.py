@@ -236,6 +236,16 @@ async def final_notification(h: Harness, source: Envelope | str, within: float =
     return items[0]
 
 
+async def delivered_by_email(
+    h: Harness, source: Envelope, address: str
+) -> tuple[Any, EmailMessage]:
+    """The notification of ``source`` once delivered, and the one e-mail it sent to ``address``."""
+    notification = await final_notification(h, source)
+    assert notification["status"] == "delivered", notification
+    [mail] = h.smtp.messages_to(address)
+    return notification, mail
+
+
 async def outcome_events(h: Harness, since: dict[int, int], notification: Any) -> list[Any]:
     """This instance's outcome events of ``notification``. Other notify processes on the shared
     stack (an end-to-end run) consume the same request events and publish outcomes for the same

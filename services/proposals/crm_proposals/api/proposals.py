@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from crm_contracts.values import DiscountKind, ProposalStatus
 from crm_kit.cursors import PageCursor
@@ -30,7 +30,6 @@ from crm_proposals.commands import (
 from crm_proposals.domain.pricing import Discount
 from crm_proposals.domain.proposal import Participant, Proposal
 from crm_proposals.handlers import proposals as handlers
-from crm_proposals.repository import back_office
 from crm_proposals.schemas import (
     HistoryEntryOut,
     LineIn,
@@ -219,14 +218,6 @@ async def revise(
     return respond(runtime, revised, response)
 
 
-_STAGES: dict[str, Literal["contract_signed", "ordered", "paid", "refused"]] = {
-    "ContractSigned": "contract_signed",
-    "OrderPlaced": "ordered",
-    "PaymentReceived": "paid",
-    "DealRefused": "refused",
-}
-
-
 @router.get(
     "/proposals/{proposal_id}/back-office",
     responses=problem_responses(404),
@@ -235,17 +226,11 @@ _STAGES: dict[str, Literal["contract_signed", "ordered", "paid", "refused"]] = {
     "Any existing proposal answers; one not won has no facts.",
 )
 async def back_office_of(proposal_id: IdPath, runtime: RuntimeDep, _: Reader) -> BackOfficeOut:
-    await handlers.get(runtime, proposal_id)
-    facts = await back_office.facts_of(runtime.db, proposal_id)
-    paid: dict[str, int] = {}
-    for fact in facts:
-        if fact["event_type"] == "PaymentReceived" and fact["amount"]:
-            currency = fact["amount"]["currency"]
-            paid[currency] = paid.get(currency, 0) + fact["amount"]["amount_minor"]
+    standing = await handlers.back_office_of(runtime, proposal_id)
     return BackOfficeOut(
         proposal_id=proposal_id,
-        stage=_STAGES[facts[-1]["event_type"]] if facts else None,
-        paid=[MoneyOut(amount_minor=v, currency=c) for c, v in sorted(paid.items())],
+        stage=standing.stage,
+        paid=[MoneyOut(amount_minor=v, currency=c) for c, v in standing.paid.items()],
         facts=[
             BackOfficeFactOut(
                 event_type=f["event_type"],
@@ -255,7 +240,7 @@ async def back_office_of(proposal_id: IdPath, runtime: RuntimeDep, _: Reader) ->
                 amount=MoneyOut(**f["amount"]) if f["amount"] else None,
                 reason=f["reason"],
             )
-            for f in facts
+            for f in standing.facts
         ],
     )
 

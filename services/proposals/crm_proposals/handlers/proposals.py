@@ -22,6 +22,7 @@ from crm_proposals.commands import (
     ReviseProposal,
 )
 from crm_proposals.domain import proposal as domain
+from crm_proposals.domain.back_office import BackOfficeStanding
 from crm_proposals.domain.errors import (
     ClientNotEligible,
     InvalidValue,
@@ -32,6 +33,7 @@ from crm_proposals.domain.plan import new_id
 from crm_proposals.domain.pricing import LineInput, PricedLine, needs_approval
 from crm_proposals.handlers import check_version
 from crm_proposals.projections import Projections
+from crm_proposals.repository import back_office
 from crm_proposals.repository.catalogue import CatalogRepository
 from crm_proposals.repository.proposals import ProposalRepository
 from crm_proposals.settings import approval_threshold_bp
@@ -191,6 +193,12 @@ async def get(runtime: Runtime, proposal_id: str) -> domain.Proposal:
     if proposal is None:
         raise NotFound(f"proposal {proposal_id} not found")
     return proposal
+
+
+async def back_office_of(runtime: Runtime, proposal_id: str) -> BackOfficeStanding:
+    """What the back office said about the proposal (nothing, for one not won)."""
+    await get(runtime, proposal_id)
+    return BackOfficeStanding(await back_office.facts_of(runtime.db, proposal_id))
 
 
 async def load_for_change(runtime: Runtime, proposal_id: str, expected: int) -> domain.Proposal:

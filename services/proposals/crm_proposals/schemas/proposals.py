@@ -13,6 +13,7 @@ from crm_contracts.values import (
 from crm_kit.fields import Code, Currency, DomainDate, Id
 from pydantic import BaseModel, Field
 
+from crm_proposals.domain.back_office import BackOfficeStage
 from crm_proposals.schemas.common import In, MoneyBody, MoneyOut, Quantity
 
 
@@ -184,7 +185,7 @@ class BackOfficeFactOut(BaseModel):
 
 class BackOfficeOut(BaseModel):
     proposal_id: str
-    stage: Literal["contract_signed", "ordered", "paid", "refused"] | None = Field(
+    stage: BackOfficeStage | None = Field(
         description="Where the won deal is, by the latest fact: null before the back office "
         "has said anything."
     )

@@ -147,6 +147,8 @@ class ProspectRepository:
         found: list[str] = []
         frontier = [client_id]
         while frontier:
-            frontier = list(await self._ids(CLIENTS, {"merged_into": {"$in": frontier}}, session))
+            # ``$type`` as in the partial index's filter, so that the index may serve this.
+            merged = {"merged_into": {"$in": frontier, "$type": "string"}}
+            frontier = list(await self._ids(CLIENTS, merged, session))
             found.extend(frontier)
         return tuple(found)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from crm_contracts.contacts import ClientExpired
 from crm_contracts.values import Channel
 from crm_kit.retention import ensure_ttl_indexes
@@ -46,11 +45,6 @@ async def test_a_changed_retention_moves_the_expiry_and_zero_keeps_the_log(
     assert await _ttls(notify) == {}
 
     await ensure_ttl_indexes(notify.db, NotifySettings().retention())
-
-
-def test_a_log_kept_shorter_than_the_consumer_markers_is_refused() -> None:
-    with pytest.raises(ValueError, match="processed_marker_ttl_days"):
-        NotifySettings(notification_retention_days=7, processed_marker_ttl_days=30)
 
 
 async def test_an_expired_prospect_takes_its_people_and_their_delivery_log(

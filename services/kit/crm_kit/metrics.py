@@ -46,6 +46,11 @@ EVENTS_REFUSED_TOO_LARGE = Counter(
     "Events refused at the write because they would not fit the broker's limit",
     ["service", "event_type"],
 )
+RETENTION_DELETED = Counter(
+    "crm_retention_deleted_total",
+    "What a retention job deleted at the end of its period (docs/retention.md), by rule",
+    ["service", "rule"],
+)
 HANDLER_RETRIES = Counter(
     "crm_event_handler_retries_total",
     "Failed handler attempts that were retried",

@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 
 from crm_kit.clock import utc_now
+from crm_kit.metrics import RETENTION_DELETED
 from crm_kit.runtime import Runtime
 
 from crm_campaigns.domain.events import MarketingEvent
@@ -51,6 +52,7 @@ async def remove_past_participants(
         if len(batch) < settings.retention_batch_size or not done:
             break
     if removed:
+        RETENTION_DELETED.labels("campaigns", "participants").inc(sum(removed.values()))
         log.info(
             "retention: participants of %d event(s) over for more than %d days removed",
             len(removed),

@@ -20,6 +20,7 @@ from crm_contacts.settings import settings_of
 from crm_contracts import contacts as c
 from crm_kit.clock import utc_now
 from crm_kit.logs import correlation_id, new_correlation_id
+from crm_kit.metrics import RETENTION_DELETED
 from crm_kit.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ async def expire_prospects(runtime: Runtime, *, now: datetime | None = None) -> 
     finally:
         correlation_id.reset(token)
     if expired:
+        RETENTION_DELETED.labels("contacts", "prospects").inc(len(expired))
         log.info(
             "retention: %d prospect(s) idle for over %d days deleted",
             len(expired),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from crm_kit.retention import WholeDays
 from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
 from pydantic import Field
@@ -34,10 +35,10 @@ class CampaignsSettings(ServiceSettings):
     """…and never more than this (the bound of an event without a capacity)."""
 
     # Retention (docs/retention.md).
-    participant_retention_days: int | None = Field(default=730, ge=0)
+    participant_retention_days: WholeDays = Field(default=730, ge=0)
     """Days after an event ended that its participants (who, their name, their path from
     invited to attended) are kept; then the retention job removes them. The event, its
-    effectiveness and the market-needs report keep their numbers. 0: kept for ever."""
+    effectiveness and the market-needs report keep their numbers. 0 or empty: kept for ever."""
     retention_interval_s: float = Field(default=3600.0, gt=0)
     """How often the retention job looks for events due (every replica runs it)."""
     retention_batch_size: int = Field(default=100, ge=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from crm_kit.retention import WholeDays
 from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
 from pydantic import Field
@@ -13,7 +14,7 @@ class ContactsSettings(ServiceSettings):
     service_name: ClassVar[str] = "contacts"
     http_port: int = 8001
 
-    prospect_retention_days: int | None = Field(default=730, ge=0)
+    prospect_retention_days: WholeDays = Field(default=730, ge=0)
     """Days a prospect (a client still ``potential``: it never became active, partner or
     dealer) is kept after the last thing that happened to it (registration, a change, a fact
     on its timeline: a contact record, an invitation, a proposal...). Then the retention job

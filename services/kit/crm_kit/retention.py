@@ -21,14 +21,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator
 from pymongo.asynchronous.database import AsyncDatabase
 
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
 DAY_S = 86_400
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Days = Annotated[float | None, BeforeValidator(_blank_is_none)]
+"""A retention setting in days: ``0``, or an empty variable (``CRM_X=``), keeps for ever."""
+WholeDays = Annotated[int | None, BeforeValidator(_blank_is_none)]
+"""The same in whole days."""
 
 
 @dataclass(frozen=True)

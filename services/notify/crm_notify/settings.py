@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from crm_contracts.values import Channel, Language
-from crm_kit.retention import TtlRule
+from crm_kit.retention import Days, TtlRule
 from crm_kit.settings import ServiceSettings
 from pydantic import Field, model_validator
 
@@ -97,7 +97,7 @@ class NotifySettings(ServiceSettings):
     https://mail.example.com: the base of the link and of the ``List-Unsubscribe`` header."""
 
     # Retention (docs/retention.md).
-    notification_retention_days: float | None = Field(default=365.0, ge=0)
+    notification_retention_days: Days = Field(default=365.0, ge=0)
     """How long a delivered or failed notification (the delivery log: recipient, address,
     rendered subject and text) is kept after its delivery or failure; a TTL index removes it.
     Notifications still waiting are never removed. 0 or empty: kept for ever. At least

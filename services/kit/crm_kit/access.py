@@ -214,6 +214,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "GET /sales-models": READ,
         "GET /sales-models/mined": READ,
         "GET /sales-models/{model_id}": READ,
+        "GET /steps": READ,
         "GET /steps/{step_id}": READ,
         "POST /catalog": SALES_MANAGEMENT,
         "PUT /catalog/{code}": SALES_MANAGEMENT,

@@ -176,6 +176,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "GET /reports/market-needs": READ,
         "GET /task-templates": READ,
         "GET /task-templates/{kind}": READ,
+        "GET /tasks": READ,
         "POST /calendar-feeds": ANY_STAFF,
         "DELETE /calendar-feeds/{feed_id}": ANY_STAFF,
         "POST /programmes": EVENT_PLANNING,

@@ -287,3 +287,29 @@ class ClientsMerged(ContactsEvent):
 
     def aggregate_key(self) -> str:
         return self.merged_client_id
+
+
+class ClientExpired(ContactsEvent):
+    """A prospect that never became a client reached the end of its retention period.
+
+    A client still ``potential`` (it never became active, partner or dealer: a client never
+    goes back to potential) with no activity for the retention period of the contacts service
+    (``prospect_retention_days``, docs/retention.md) was deleted there with its people, its
+    contact records and the clients merged into it. Keyed by the client's id, so this is the
+    last fact about it. Every copy of the client and of its people elsewhere is deleted on
+    this fact; a replay of the topic ends with the same deletion.
+    """
+
+    event_type: ClassVar[str] = "ClientExpired"
+    client_id: Id
+    person_ids: tuple[Id, ...] = ()
+    contact_ids: tuple[Id, ...] = ()
+    merged_client_ids: tuple[Id, ...] = ()
+    """Clients merged into this one earlier, deleted with it."""
+    last_activity_at: UtcDatetime
+    """The latest of its registration, its last change and the facts on its timeline."""
+    retention_days: int = Field(ge=1)
+    expired_at: UtcDatetime
+
+    def aggregate_key(self) -> str:
+        return self.client_id

@@ -91,4 +91,12 @@ def contacts_examples() -> list[ContractEvent]:
             recorded_at=AT,
         ),
         ct.ClientsMerged(survivor_client_id=CLIENT, merged_client_id="dup-1", merged_at=AT),
+        ct.ClientExpired(
+            client_id=CLIENT,
+            person_ids=(PERSON,),
+            contact_ids=("contact-1",),
+            last_activity_at=AT,
+            retention_days=730,
+            expired_at=AT,
+        ),
     ]

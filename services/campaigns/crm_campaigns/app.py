@@ -18,6 +18,7 @@ from crm_campaigns.api import (
 from crm_campaigns.consumers import SUBSCRIPTIONS
 from crm_campaigns.domain.errors import CampaignsError, Missing, StateConflict
 from crm_campaigns.handlers.invitations import invitation_worker
+from crm_campaigns.handlers.retention import retention_worker
 from crm_campaigns.projections import CLIENTS
 from crm_campaigns.projections.people import CATALOG, EMPLOYEES, PEOPLE
 from crm_campaigns.repository.indexes import create_indexes
@@ -45,7 +46,7 @@ SPEC = ServiceSpec(
         questionnaires.router,
         reports.router,
     ],
-    workers=[invitation_worker],
+    workers=[invitation_worker, retention_worker],
     produces=PRODUCES,
     domain_errors={CampaignsError: 422, StateConflict: 409, Missing: 404},
     # Copies of contacts' clients, people (with consent) and employees and of proposals'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm_contracts.contacts import (
+    ClientExpired,
     ClientRegistered,
     ClientStatusChanged,
     ClientUpdated,
@@ -29,6 +30,7 @@ SUBSCRIPTIONS = [
             ClientRegistered: reactions.on_client_registered,
             ClientUpdated: projections.on_client_updated,
             ClientStatusChanged: projections.on_client_status_changed,
+            ClientExpired: projections.on_client_expired,
             PersonAdded: people.on_person_added,
             PersonUpdated: people.on_person_updated,
             ConsentChanged: people.on_consent_changed,

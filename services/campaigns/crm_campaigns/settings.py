@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from crm_kit.runtime import Runtime
 from crm_kit.settings import ServiceSettings
+from pydantic import Field
 
 from crm_campaigns.domain.tasks import DEFAULT_KINDS
 
@@ -31,6 +32,16 @@ class CampaignsSettings(ServiceSettings):
     capacity (walk-ins and colleagues of the invited answer too)…"""
     anonymous_responses_max: int = 1000
     """…and never more than this (the bound of an event without a capacity)."""
+
+    # Retention (docs/retention.md).
+    participant_retention_days: int | None = Field(default=730, ge=0)
+    """Days after an event ended that its participants (who, their name, their path from
+    invited to attended) are kept; then the retention job removes them. The event, its
+    effectiveness and the market-needs report keep their numbers. 0: kept for ever."""
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    """How often the retention job looks for events due (every replica runs it)."""
+    retention_batch_size: int = Field(default=100, ge=1)
+    """Events read per query of the retention job."""
 
     def secrets(self) -> dict[str, str]:
         return {"link_secret": self.link_secret}

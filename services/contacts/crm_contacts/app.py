@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from crm_contracts import contacts as c
 from crm_kit.app import ServiceSpec, create_app, serve
-from crm_kit.settings import ServiceSettings
 from fastapi import FastAPI
 
 from crm_contacts import api, consumers
 from crm_contacts.domain import ContactsError, InvalidInputError, StateConflict, UnknownReference
 from crm_contacts.domain.errors import PersonNotFound
+from crm_contacts.handlers.retention import retention_worker
 from crm_contacts.repository import TIMELINE, create_indexes
+from crm_contacts.settings import ContactsSettings
 
-
-class ContactsSettings(ServiceSettings):
-    service_name: ClassVar[str] = "contacts"
-    http_port: int = 8001
+__all__ = ["SPEC", "ContactsSettings", "create", "main"]
 
 
 SPEC = ServiceSpec(
@@ -43,7 +39,9 @@ SPEC = ServiceSpec(
         c.CuratorAssigned,
         c.ContactRecorded,
         c.ClientsMerged,
+        c.ClientExpired,
     ],
+    workers=[retention_worker],
     indexes=create_indexes,
     domain_errors={
         ContactsError: 422,

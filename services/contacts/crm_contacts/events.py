@@ -228,3 +228,15 @@ def clients_merged(
         merged_at=now,
         merged_by=by,
     )
+
+
+def client_expired(client_id: str, fact: facts.ClientExpired) -> c.ClientExpired:
+    return c.ClientExpired(
+        client_id=client_id,
+        person_ids=fact.person_ids,
+        contact_ids=fact.contact_ids,
+        merged_client_ids=fact.merged_client_ids,
+        last_activity_at=fact.last_activity_at,
+        retention_days=fact.retention_days,
+        expired_at=fact.at,
+    )

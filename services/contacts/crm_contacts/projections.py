@@ -456,6 +456,12 @@ async def on_clients_merged(runtime: Runtime, e: c.ClientsMerged, env: Envelope)
     await on_fact(runtime, e, env)
 
 
+async def on_client_expired(runtime: Runtime, e: c.ClientExpired, _: Envelope) -> None:
+    """A prospect deleted at the end of its retention takes its timeline with it (entries
+    repointed to it from the clients merged into it included)."""
+    await TimelineRepository(runtime).remove([e.client_id, *e.merged_client_ids])
+
+
 ClientFact = (
     c.ClientRegistered
     | c.ClientUpdated

@@ -45,6 +45,7 @@ from crm_kit.metrics import LatencyMiddleware, metrics_response
 from crm_kit.outbox import Document, Outbox
 from crm_kit.problems import BodySizeLimit, install_problem_handlers
 from crm_kit.relay import OutboxRelay
+from crm_kit.retention import TtlRule, ensure_ttl_indexes
 from crm_kit.runtime import BrokerPublisher, Runtime, ServiceDatabase
 from crm_kit.security_headers import SecurityHeaders
 from crm_kit.settings import ServiceSettings
@@ -88,6 +89,9 @@ class ServiceSpec:
     workers: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     """Long-running background loops (a delivery worker, an invitation run resumer…): each
     starts once the store, broker and relay are up, and is cancelled at shutdown."""
+    retention: Callable[[Any], Sequence[TtlRule]] | None = None
+    """The service's rules of retention by age, from its settings: a TTL index each, made
+    and kept in step with the settings at every start (``crm_kit.retention``)."""
     version: str = "0.1.0"
 
 
@@ -318,6 +322,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         await audit.ensure_indexes(db)
         publisher = BrokerPublisher(broker)
         await ensure_kit_indexes(db, settings)
+        if spec.retention is not None:
+            await ensure_ttl_indexes(db, spec.retention(settings))
         relay = OutboxRelay(
             db,
             publisher,

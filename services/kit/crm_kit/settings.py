@@ -73,6 +73,13 @@ class ServiceSettings(BaseSettings):
     """How long a consumer's processed-event markers are kept (a TTL index removes them). A
     redelivery later than this is caught by the handlers' own idempotence (upsert by a
     natural id, version guards), as a replay of a whole topic is."""
+    failed_outbox_retention_days: float | None = Field(default=180.0, ge=0)
+    """How long an event the broker refused for good stays in ``outbox_failed`` for an
+    operator (it holds the whole event, personal data included); 0 or empty: for ever.
+    docs/retention.md lists this and every other retention rule."""
+    audit_retention_days: float | None = Field(default=None, ge=0)
+    """How long the audit trail's entries (who changed what, when) are kept; empty or 0: for
+    ever, the default, as an audit trail is usually kept as long as the data it explains."""
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "crm-local"
     jwt_audience: str = "crm"

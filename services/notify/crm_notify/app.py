@@ -35,6 +35,7 @@ SPEC = ServiceSpec(
     indexes=create_indexes,
     domain_errors={NotifyError: 422, IdempotencyKeyReused: 409, InvalidUnsubscribeLink: 404},
     workers=[run_delivery],
+    retention=NotifySettings.retention,
 )
 
 

@@ -11,6 +11,7 @@ from crm_contracts.campaigns import (
     TaskCompleted,
 )
 from crm_contracts.contacts import (
+    ClientExpired,
     ConsentChanged,
     CuratorAssigned,
     EmployeeRegistered,
@@ -31,6 +32,7 @@ SUBSCRIPTIONS = [
         handlers={
             PersonAdded: projections.on_person,
             PersonUpdated: projections.on_person,
+            ClientExpired: projections.on_client_expired,
             ConsentChanged: projections.on_consent,
             EmployeeRegistered: projections.on_employee,
             EmployeeUpdated: projections.on_employee,

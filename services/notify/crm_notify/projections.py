@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from crm_contracts.common import ChannelAddresses
 from crm_contracts.contacts import (
+    ClientExpired,
     ConsentChanged,
     EmployeeRegistered,
     EmployeeUpdated,
@@ -60,3 +61,8 @@ async def on_employee(
         "active": event.active,
     }
     await recipients.upsert_recipient_state(rt.db, key, state, event.version)
+
+
+async def on_client_expired(rt: Runtime, event: ClientExpired, _: Envelope) -> None:
+    """A prospect contacts deleted at the end of its retention: its people are forgotten."""
+    await recipients.forget_people(rt.db, event.person_ids)

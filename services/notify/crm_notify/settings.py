@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from crm_contracts.values import Channel, Language
+from crm_kit.retention import TtlRule
 from crm_kit.settings import ServiceSettings
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from crm_notify.domain import RetryPolicy
+from crm_notify.repository import NOTIFICATIONS
 
 DEFAULT_GATEWAY_BODY = (
     '{"to": {{ to|tojson }}, "channel": {{ channel|tojson }}, "text": {{ text|tojson }}, '
@@ -93,6 +95,33 @@ class NotifySettings(ServiceSettings):
     public_base_url: str = "http://127.0.0.1:8004"
     """Where notify's public unsubscribe page ``/u/{token}`` is reachable from outside, e.g.
     https://mail.example.com: the base of the link and of the ``List-Unsubscribe`` header."""
+
+    # Retention (docs/retention.md).
+    notification_retention_days: float | None = Field(default=365.0, ge=0)
+    """How long a delivered or failed notification (the delivery log: recipient, address,
+    rendered subject and text) is kept after its delivery or failure; a TTL index removes it.
+    Notifications still waiting are never removed. 0 or empty: kept for ever. At least
+    ``processed_marker_ttl_days``: once a request's marker is gone, the stored notification is
+    what stops a redelivered request from sending the message twice."""
+
+    @model_validator(mode="after")
+    def _log_outlives_the_markers(self) -> NotifySettings:
+        days = self.notification_retention_days
+        if days and days < self.processed_marker_ttl_days:
+            raise ValueError(
+                f"notification_retention_days ({days}) must be 0 (for ever) or at least "
+                f"processed_marker_ttl_days ({self.processed_marker_ttl_days}): a request "
+                "redelivered after both are gone would be sent again"
+            )
+        return self
+
+    def retention(self) -> list[TtlRule]:
+        """The notifications' TTL indexes: one per date that settles a notification."""
+        days = self.notification_retention_days
+        return [
+            TtlRule(NOTIFICATIONS, "delivered_at", days, "delivered_at_ttl"),
+            TtlRule(NOTIFICATIONS, "failed_at", days, "failed_at_ttl"),
+        ]
 
     def secrets(self) -> dict[str, str]:
         return {

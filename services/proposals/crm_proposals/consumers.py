@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from crm_contracts.backoffice import ContractSigned, DealRefused, OrderPlaced, PaymentReceived
 from crm_contracts.contacts import (
+    ClientExpired,
     ClientRegistered,
     ClientsMerged,
     ClientStatusChanged,
@@ -30,6 +31,7 @@ SUBSCRIPTIONS = [
             ClientStatusChanged: projections.on_client_status_changed,
             CuratorAssigned: projections.on_curator_assigned,
             ClientsMerged: projections.on_clients_merged,
+            ClientExpired: projections.on_client_expired,
             EmployeeRegistered: projections.on_employee_state,
             EmployeeUpdated: projections.on_employee_state,
             PersonAdded: projections.on_person_state,

@@ -18,6 +18,7 @@ from typing import Any
 from crm_contracts.backoffice import BackofficeEvent
 from crm_contracts.common import Address
 from crm_contracts.contacts import (
+    ClientExpired,
     ClientRegistered,
     ClientsMerged,
     ClientStatusChanged,
@@ -126,6 +127,17 @@ async def on_clients_merged(rt: Runtime, event: ClientsMerged, _: Envelope) -> N
     await rt.db[PEOPLE].update_many(
         {"client_id": event.merged_client_id}, {"$set": {"client_id": event.survivor_client_id}}
     )
+
+
+async def on_client_expired(rt: Runtime, event: ClientExpired, _: Envelope) -> None:
+    """A prospect contacts deleted at the end of its retention: its copy, its people (those
+    of the clients merged into it were moved to it) and its contact records go. Its proposals
+    stay, naming a client this service no longer knows."""
+    ids = [event.client_id, *event.merged_client_ids]
+    if event.contact_ids:
+        await rt.db[PROPOSAL_CONTACTS].delete_many({"_id": {"$in": list(event.contact_ids)}})
+    await rt.db[PEOPLE].delete_many({"client_id": {"$in": ids}})
+    await rt.db[CLIENTS].delete_many({"_id": {"$in": ids}})
 
 
 async def on_person_state(rt: Runtime, event: PersonAdded | PersonUpdated, _: Envelope) -> None:

@@ -11,7 +11,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from crm_contracts.contacts import ClientRegistered, ClientStatusChanged, ClientUpdated
+from crm_contracts.contacts import (
+    ClientExpired,
+    ClientRegistered,
+    ClientStatusChanged,
+    ClientUpdated,
+)
 from crm_contracts.envelope import Envelope
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
@@ -74,6 +79,16 @@ async def on_client_status_changed(rt: Runtime, event: ClientStatusChanged, _: E
     await _replace_if_newer(
         rt.db[CLIENTS], event.client_id, event.version, {"status": event.to_status.value}
     )
+
+
+async def on_client_expired(rt: Runtime, event: ClientExpired, _: Envelope) -> None:
+    """A prospect contacts deleted at the end of its retention: its portrait and its people
+    go (people of clients merged into it were moved to it by then)."""
+    from crm_campaigns.projections.people import PEOPLE
+
+    ids = [event.client_id, *event.merged_client_ids]
+    await rt.db[PEOPLE].delete_many({"client_id": {"$in": ids}})
+    await rt.db[CLIENTS].delete_many({"_id": {"$in": ids}})
 
 
 async def matching_clients(

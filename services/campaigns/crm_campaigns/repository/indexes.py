@@ -16,6 +16,7 @@ from crm_campaigns.repository import (
     PUBLIC_FORM_POSTS,
 )
 from crm_campaigns.repository.needs import BY_TIME
+from crm_campaigns.repository.retention import INDEX as RETENTION_INDEX
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
@@ -28,6 +29,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[EVENTS].create_index([("status", 1), ("starts_at", 1), ("_id", 1)])
     # Someone's open tasks across events (GET /tasks?assignee_id=).
     await db[EVENTS].create_index([("tasks.assignee_id", 1), ("tasks.status", 1)])
+    await db[EVENTS].create_indexes([RETENTION_INDEX])
     await db[PROGRAMMES].create_index("name")
     # One person or employee is on an event's list at most once.
     await db[PARTICIPANTS].create_index([("event_id", 1), ("who", 1)], unique=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from crm_contracts.values import ClientStatus
 
@@ -61,3 +62,15 @@ Fact = (
     | ConsentChanged
     | CuratorAssigned
 )
+
+
+@dataclass(frozen=True)
+class ClientExpired:
+    """A prospect deleted at the end of its retention period, with what went with it."""
+
+    person_ids: tuple[str, ...]
+    contact_ids: tuple[str, ...]
+    merged_client_ids: tuple[str, ...]
+    last_activity_at: datetime
+    retention_days: int
+    at: datetime

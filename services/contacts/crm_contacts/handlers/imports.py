@@ -8,7 +8,9 @@ them empty or repeats them.
 Each client is checked as ``POST /clients`` checks it (the same request schemas and domain
 code) and matched by the same duplicate rules: one that looks like an existing client, or like
 a client earlier in the same file, is reported as a duplicate (with the existing client's id)
-and not stored. A second run of the same file therefore creates nothing. A client with any bad
+and not stored. When the existing client has the same tax id, the file's people it does not
+have yet are added to it (``handlers.import_people``). A second run of the same file therefore
+creates nothing. A client with any bad
 row is not stored, and every one of its rows says why; the other clients still go in.
 
 A stored client is one document carrying its outbox: ``ClientRegistered``, a ``PersonAdded``
@@ -27,6 +29,7 @@ from crm_contacts.domain import matching
 from crm_contacts.handlers import tables
 from crm_contacts.handlers.clients import NewClient, client_candidates, new_client, store_client
 from crm_contacts.handlers.common import in_request, request_refusals
+from crm_contacts.handlers.import_people import Incoming, add_people, same_tax_id
 from crm_contacts.repository import ClientRepository
 from crm_contacts.schemas.clients import ClientCreate
 from crm_contacts.schemas.people import PersonCreate
@@ -158,7 +161,9 @@ class ImportedRow:
     client_row: int
     """The first row of the row's client."""
     status: str
-    """``created``, ``would_create`` (a dry run), ``duplicate`` or ``error``."""
+    """``created``, ``would_create`` (a dry run), ``duplicate`` or ``error``; for a row of a
+    client that exists already (the same tax id), ``person_added``, ``would_add_person`` (a
+    dry run) or ``person_exists`` (``handlers.import_people``)."""
     with_person: bool = False
     client_id: str | None = None
     person_id: str | None = None
@@ -279,12 +284,25 @@ async def _import_client(
     earlier = sorted({planned[k] for k in new.keys if k in planned})
     if found or earlier:
         candidates = client_candidates(new.keys, found)
+        existing = None if earlier else same_tax_id(new.client, found)
+        joined = {}
+        if existing is not None and people:
+            # The client is there already: the file's people it lacks are added to it.
+            incoming = [
+                Incoming(line, person, tuple(given_in.consents))
+                for (line, given_in), person in zip(people, new.client.people, strict=True)
+            ]
+            joined = await add_people(
+                runtime, existing.client_id, incoming, dry_run=dry_run, now=now
+            )
         return [
             ImportedRow(
                 line,
                 first_line,
-                "duplicate",
-                client_id=found[0].client_id if found else None,
+                joined[line].status if line in joined else "duplicate",
+                with_person=line in joined,
+                client_id=existing.client_id if existing else found[0].client_id if found else None,
+                person_id=joined[line].person_id if line in joined else None,
                 duplicate_of=candidates,
                 duplicate_of_row=earlier[0] if earlier else None,
             )

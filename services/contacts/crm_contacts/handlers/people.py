@@ -31,7 +31,7 @@ UNSUBSCRIBE_SOURCE = "unsubscribe_link"
 log = logging.getLogger(__name__)
 
 
-async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
+async def retrying(step: Callable[[], Awaitable[T]]) -> T:
     """Re-run a load-act-save step that lost a race on the client document.
 
     Adding a person or recording consent asks for no ``If-Match`` (neither overwrites what the
@@ -92,7 +92,7 @@ async def add_person(
         )
         return saved, saved.person(person_id)
 
-    return await _retrying(step)
+    return await retrying(step)
 
 
 async def update_person(
@@ -130,7 +130,7 @@ async def update_person(
 
     # The person's own version was checked: a race with a write to another person of the same
     # client is retried, a race with a write to this person fails the version check above.
-    return await _retrying(step)
+    return await retrying(step)
 
 
 async def set_consent(
@@ -158,7 +158,7 @@ async def set_consent(
         )
         return saved, saved.person(command.person_id)
 
-    return await _retrying(step)
+    return await retrying(step)
 
 
 async def withdraw_on_unsubscribe(

@@ -20,6 +20,7 @@ from crm_contacts.repository.clients import CLIENTS, SHARED
 from crm_contacts.repository.dismissals import DISMISSALS
 from crm_contacts.repository.documents import client_of
 from crm_contacts.repository.employees import EMPLOYEES
+from crm_contacts.repository.prospects import INDEXES as PROSPECT_INDEXES
 from crm_contacts.repository.records import CONTACTS
 from crm_contacts.repository.search import (
     SEARCH_CHANNELS,
@@ -80,8 +81,9 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
-    for name, models in INDEXES.items():
-        await db[name].create_indexes(models)
+    for indexes in (INDEXES, PROSPECT_INDEXES):
+        for name, models in indexes.items():
+            await db[name].create_indexes(models)
     done = await db[FORMATS].find_one({"_id": CLIENTS})
     if done is None or done.get("format") != FORMAT:
         await _upgrade(db)

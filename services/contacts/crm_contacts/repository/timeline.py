@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,3 +80,7 @@ class TimelineRepository:
             {"client_id": from_client},
             {"$set": {"client_id": to_client, "merged_from": from_client}},
         )
+
+    async def remove(self, client_ids: Sequence[str]) -> None:
+        """Forget the clients' entries (a prospect deleted at the end of its retention)."""
+        await self.collection.delete_many({"client_id": {"$in": list(client_ids)}})

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from crm_contacts.handlers.imports import ImportedRow
 
 _MADE = ("created", "would_create")
+_ADDED = ("person_added", "would_add_person")
 
 
 class DuplicateCandidateOut(BaseModel):
@@ -23,14 +24,29 @@ class DuplicateCandidateOut(BaseModel):
 class ClientImportRowOut(BaseModel):
     row: int = Field(description="The line number in the file (the header is line 1).")
     client_row: int = Field(description="The first row of this row's client.")
-    status: Literal["created", "would_create", "duplicate", "error"] = Field(
-        description="`would_create` only in a dry run; a `duplicate` row's client is not stored."
+    status: Literal[
+        "created",
+        "would_create",
+        "duplicate",
+        "person_added",
+        "would_add_person",
+        "person_exists",
+        "error",
+    ] = Field(
+        description="`would_create` and `would_add_person` only in a dry run; a `duplicate` "
+        "row's client is not stored. A row of a client that exists already with the same tax "
+        "id adds its person to that client (`person_added`), unless the client has the person "
+        "already (the same e-mail or phone, or name within the client: `person_exists`)."
     )
     client_id: str | None = Field(
         default=None,
-        description="The client created, or the existing client this row's client duplicates.",
+        description="The client created, or the existing client this row's client duplicates "
+        "(or its person joins).",
     )
-    person_id: str | None = Field(default=None, description="The person created from the row.")
+    person_id: str | None = Field(
+        default=None,
+        description="The person created from the row, or the existing client's person it is.",
+    )
     duplicate_of: list[DuplicateCandidateOut] = Field(
         default_factory=list, description="The existing clients that look like this row's."
     )
@@ -61,7 +77,14 @@ class ClientImportOut(BaseModel):
     dry_run: bool
     created: int = Field(description="Clients created (in a dry run: that would be).")
     people: int = Field(description="People created with them (in a dry run: that would be).")
-    duplicates: int = Field(description="Clients not stored as duplicates.")
+    people_added: int = Field(
+        description="People added to existing clients of the same tax id (in a dry run: that "
+        "would be)."
+    )
+    duplicates: int = Field(
+        description="Clients not stored as duplicates (their people may still join the "
+        "existing client: `people_added`)."
+    )
     failed: int = Field(description="Rows with errors (their clients are not stored).")
     rows: list[ClientImportRowOut]
 
@@ -71,7 +94,10 @@ class ClientImportOut(BaseModel):
             dry_run=dry_run,
             created=len({r.client_row for r in rows if r.status in _MADE}),
             people=sum(1 for r in rows if r.status in _MADE and r.with_person),
-            duplicates=len({r.client_row for r in rows if r.status == "duplicate"}),
+            people_added=sum(1 for r in rows if r.status in _ADDED),
+            duplicates=len(
+                {r.client_row for r in rows if r.status in ("duplicate", *_ADDED, "person_exists")}
+            ),
             failed=sum(1 for r in rows if r.status == "error"),
             rows=[ClientImportRowOut.of(r) for r in rows],
         )

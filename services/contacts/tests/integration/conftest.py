@@ -99,6 +99,17 @@ class Contacts:
         created: dict[str, Any] = response.json()
         return created
 
+    async def move(self, client_id: str, status: str, version: int = 1) -> dict[str, Any]:
+        """The client moved to ``status`` from ``version``, as a writer asks for it."""
+        response = await self.api.post(
+            f"/clients/{client_id}/status",
+            json={"status": status},
+            headers={**self.writer, "If-Match": f'"{version}"'},
+        )
+        assert response.status_code == 200, response.text
+        moved: dict[str, Any] = response.json()
+        return moved
+
     async def stored_client(self, client_id: str) -> dict[str, Any]:
         doc: dict[str, Any] = await self.db["clients"].find_one({"_id": client_id})
         return doc

@@ -184,12 +184,91 @@ async def test_importing_the_same_file_again_creates_nothing(contacts: Contacts)
 
     again = await _import(contacts, text)
 
-    assert (again["created"], again["people"], again["duplicates"]) == (0, 0, 2)
-    assert [r["status"] for r in again["rows"]] == ["duplicate", "duplicate"]
+    assert (again["created"], again["people"], again["people_added"]) == (0, 0, 0)
+    assert again["duplicates"] == 2
+    # Kappa has a tax id: its person is looked for in it and found, not added again.
+    assert [r["status"] for r in again["rows"]] == ["person_exists", "duplicate"]
     assert [r["client_id"] for r in again["rows"]] == [r["client_id"] for r in first["rows"]]
+    assert again["rows"][0]["person_id"] == first["rows"][0]["person_id"]
     stored = await _stored_named(contacts, f"Kappa {tag}", f"Lambda {tag}")
     assert len(stored) == 2
     assert [len(d["people"]) for d in stored if d["name"] == f"Kappa {tag}"] == [1]
+
+
+async def _people(contacts: Contacts, client_id: str) -> dict[str, dict[str, Any]]:
+    response = await contacts.api.get(f"/clients/{client_id}/people", headers=contacts.reader)
+    return {p["name"]: p for p in response.json()["items"]}
+
+
+async def test_new_people_of_a_client_with_the_same_tax_id_are_added_once(
+    contacts: Contacts,
+) -> None:
+    tag, tax_id = _tag(), _tax_id()
+    first = await _import(
+        contacts,
+        HEADER + f",Mu {tag},organisation,{tax_id},RU,,,,,,,Kira {tag},,kira.{tag}@example.com,"
+        ",ru,email\n",
+    )
+    client_id = first["rows"][0]["client_id"]
+    more = HEADER + (
+        # Kira again (another spelling, the same e-mail), and two people the client lacks.
+        f"m-{tag},MU {tag} Ltd,organisation,{tax_id},RU,,,,,,,Kira {tag.upper()},,"
+        f"KIRA.{tag}@example.com,,ru,\n"
+        f"m-{tag},,,,,,,,,,,Lev {tag},Buyer,lev.{tag}@example.com,,en,email\n"
+        f"m-{tag},,,,,,,,,,,Mila {tag},,,{_phone()},ru,\n"
+    )
+
+    dry = await _import(contacts, more, dry_run=True)
+    assert [r["status"] for r in dry["rows"]] == [
+        "person_exists",
+        "would_add_person",
+        "would_add_person",
+    ]
+    assert (dry["created"], dry["people_added"]) == (0, 2)
+    assert list(await _people(contacts, client_id)) == [f"Kira {tag}"]
+
+    since = await contacts.offsets()
+    added = await _import(contacts, more)
+    assert [(r["status"], r["client_id"]) for r in added["rows"]] == [
+        ("person_exists", client_id),
+        ("person_added", client_id),
+        ("person_added", client_id),
+    ]
+    assert added["rows"][0]["person_id"] == first["rows"][0]["person_id"]
+    people = await _people(contacts, client_id)
+    assert sorted(people) == sorted([f"Kira {tag}", f"Lev {tag}", f"Mila {tag}"])
+    lev = people[f"Lev {tag}"]
+    assert lev["id"] == added["rows"][1]["person_id"]
+    assert [(c["channel"], c["granted"], c["source"]) for c in lev["consents"]] == [
+        ("email", True, "import")
+    ]
+    published = await contacts.events(
+        since, client_id, until=3, only=("PersonAdded", "ConsentChanged")
+    )
+    assert [e.event_type for e in published] == ["PersonAdded", "ConsentChanged", "PersonAdded"]
+
+    again = await _import(contacts, more)
+    assert [r["status"] for r in again["rows"]] == ["person_exists"] * 3
+    assert [r["person_id"] for r in again["rows"][1:]] == [
+        r["person_id"] for r in added["rows"][1:]
+    ]
+    assert len(await _people(contacts, client_id)) == 3
+
+
+async def test_people_are_not_added_to_a_look_alike_without_the_same_tax_id(
+    contacts: Contacts,
+) -> None:
+    tag = _tag()
+    existing = await contacts.register(name=f"Nu {tag}")
+
+    report = await _import(
+        contacts, HEADER + f",Nu {tag},organisation,,RU,,,,,,,Olga {tag},,,,ru,\n"
+    )
+
+    assert [(r["status"], r["client_id"]) for r in report["rows"]] == [
+        ("duplicate", existing["id"])
+    ]
+    assert await _people(contacts, existing["id"]) == {}
 
 
 async def test_a_russian_spreadsheet_with_a_byte_order_mark_and_semicolons_is_imported(

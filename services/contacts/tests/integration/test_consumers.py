@@ -674,12 +674,7 @@ async def test_a_won_deal_makes_a_potential_client_active_once_and_leaves_a_part
 ) -> None:
     prospect = await contacts.register()
     partner = await contacts.register()
-    made_partner = await contacts.api.post(
-        f"/clients/{partner['id']}/status",
-        json={"status": "partner"},
-        headers={**contacts.writer, "If-Match": '"1"'},
-    )
-    assert made_partner.status_code == 200, made_partner.text
+    await contacts.move(partner["id"], "partner")
     assert prospect["status"] == "potential"
     since = await contacts.offsets()
     zero = Money.zero("RUB")

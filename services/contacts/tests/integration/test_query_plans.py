@@ -19,14 +19,25 @@ from crm_contacts.repository import (
 )
 from crm_contacts.repository.dismissals import pair_id
 from crm_contacts.repository.pagination import Page
+from crm_contacts.repository.prospects import ProspectRepository
 from crm_contracts.values import ClientStatus, Department
+from crm_kit.outbox import Outbox
 from crm_kit.runtime import Runtime
 from pymongo import AsyncMongoClient, monitoring
 
 from .conftest import Contacts, unique_name
 
 _READS = {"find", "aggregate", "count", "distinct", "update", "delete", "findAndModify"}
-_SESSION = {"$db", "$clusterTime", "lsid", "txnNumber", "writeConcern", "readConcern"}
+_SESSION = {
+    "$db",
+    "$clusterTime",
+    "lsid",
+    "txnNumber",
+    "writeConcern",
+    "readConcern",
+    "startTransaction",
+    "autocommit",
+}
 
 
 class _Commands(monitoring.CommandListener):
@@ -141,6 +152,10 @@ async def _every_query(runtime: Runtime, seed: dict[str, str]) -> None:
     timeline = TimelineRepository(runtime)
     page = await timeline.list(seed["client"], cursor=None, limit=1)
     await timeline.repoint(from_client="no-such-client", to_client=seed["client"])
+    prospects = ProspectRepository(runtime)
+    await prospects.registered_before(at, after=None, limit=1)
+    await prospects.registered_before(at, after=(at, seed["client"]), limit=1)
+    await prospects.expire(seed["client"], lambda client, gone: None)  # read, judged, kept
     dismissals = DismissalRepository(runtime)
     await dismissals.of_pairs([pair_id(seed["client"], seed["twin"])])
     page = await dismissals.list(cursor=None, limit=1)
@@ -160,7 +175,8 @@ async def test_every_query_of_the_repositories_is_served_by_an_index(contacts: C
     try:
         runtime = contacts.app.state.runtime
         db = watched[runtime.db.name]
-        await _every_query(dataclasses.replace(runtime, client=watched, db=db), seed)
+        events = Outbox(db, producer="contacts")  # its transactions on the watched client
+        await _every_query(dataclasses.replace(runtime, client=watched, db=db, events=events), seed)
         queried = {str(next(iter(c.values()))) for c in commands.sent}
         assert queried == {"clients", "contacts", "employees", "timeline", "duplicate_dismissals"}
         scans: dict[str, list[str]] = {}

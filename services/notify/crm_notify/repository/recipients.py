@@ -14,8 +14,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from crm_notify.domain import Reachability
-from crm_notify.repository import RECIPIENTS
+from crm_notify.domain import Reachability, Status
+from crm_notify.repository import NOTIFICATIONS, RECIPIENTS, recipient_key
 
 
 async def upsert_recipient_state(
@@ -28,6 +28,24 @@ async def upsert_recipient_state(
             {"$set": {**state, "version": version}},
             upsert=True,
         )
+
+
+async def forget_people(db: AsyncDatabase[Document], person_ids: Sequence[str]) -> None:
+    """Delete the people (a prospect deleted at the end of its retention in contacts) and
+    the settled notifications sent to them; one still waiting fails as an unknown recipient."""
+    if not person_ids:
+        return
+    # The log first: while the person is still projected, their log may not be gone yet.
+    await db[NOTIFICATIONS].delete_many(
+        {
+            "recipient.kind": RecipientKind.PERSON.value,
+            "recipient.id": {"$in": list(person_ids)},
+            "status": {"$in": [Status.DELIVERED.value, Status.FAILED.value]},
+        }
+    )
+    await db[RECIPIENTS].delete_many(
+        {"_id": {"$in": [recipient_key(RecipientKind.PERSON, p) for p in person_ids]}}
+    )
 
 
 async def set_consents(

@@ -7,16 +7,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crm_contracts.contacts import (
+    ClientExpired,
     ClientRegistered,
     ClientsMerged,
     ClientSource,
     ClientStatusChanged,
     ClientUpdated,
+    ContactRecorded,
 )
 from crm_contracts.envelope import Envelope
 from crm_contracts.proposals import ProposalStatusChanged
 from crm_contracts.topics import PROPOSALS
-from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
+from crm_contracts.values import (
+    ClientKind,
+    ClientSourceKind,
+    ClientStatus,
+    ContactDirection,
+    ContactKind,
+)
 from crm_kit.testing import end_offsets, eventually, read_topic
 
 
@@ -194,3 +202,45 @@ async def test_proposals_of_a_merged_client_move_to_the_survivor_once(crm: Any) 
     )
     (record,) = [r for r in records if r.key == pid.encode()]
     assert Envelope.from_bytes(record.value).open_as(ProposalStatusChanged).client_id == survivor
+
+
+async def test_an_expired_prospect_leaves_with_its_people_and_contact_records(crm: Any) -> None:
+    gone, curator = await crm.client_with_curator(status=ClientStatus.POTENTIAL)
+    kept, _ = await crm.client_with_curator(status=ClientStatus.POTENTIAL)
+    gone_person = await crm.person(gone)
+    kept_person = await crm.person(kept)
+    now = datetime.now(UTC)
+    contact_id = uuid.uuid4().hex
+    await crm.publish(
+        ContactRecorded(
+            contact_id=contact_id,
+            client_id=gone,
+            employee_id=curator,
+            kind=ContactKind.CALL,
+            direction=ContactDirection.OUTBOUND,
+            occurred_at=now,
+            summary="Called about the offer",
+            proposal_id=uuid.uuid4().hex,
+            recorded_at=now,
+        ),
+        ClientExpired(
+            client_id=gone,
+            person_ids=(gone_person,),
+            contact_ids=(contact_id,),
+            last_activity_at=now,
+            retention_days=730,
+            expired_at=now,
+        ),
+    )
+
+    async def forgotten() -> bool:
+        left = [
+            await crm.db["client_projection"].find_one({"_id": gone}),
+            await crm.db["person_projection"].find_one({"_id": gone_person}),
+            await crm.db["proposal_contacts"].find_one({"_id": contact_id}),
+        ]
+        return left == [None, None, None]
+
+    await eventually(forgotten, within=120, what="the expired prospect forgotten")
+    assert await crm.db["client_projection"].find_one({"_id": kept})
+    assert await crm.db["person_projection"].find_one({"_id": kept_person})

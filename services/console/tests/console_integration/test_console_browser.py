@@ -7,18 +7,14 @@ refusal by its Content-Security-Policy."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, expect
 
-from .conftest import CONSOLE, PROPOSALS_SCOPES, Crm, csrf_of, signed_in
+from .conftest import CONSOLE, PROPOSALS_SCOPES, Crm, accessible, csrf_of, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 
 async def _step(crm: Crm, step_id: str = "") -> dict[str, Any]:
@@ -109,8 +105,6 @@ def _csp_refusals(page: Page) -> list[str]:
 async def test_every_page_is_accessible_and_runs_under_its_policy(
     crm: Crm, browser: Browser
 ) -> None:
-    axe = Axe()
-    SCREENSHOTS.mkdir(exist_ok=True)
     for username, pages in {
         "mseller": {
             "work": "/",
@@ -127,14 +121,7 @@ async def test_every_page_is_accessible_and_runs_under_its_policy(
             response = await page.goto(f"{CONSOLE}{path}")
             assert response is not None, path
             assert response.status == 200, (path, response.status)
-            results = await axe.run(page)
-            serious = [
-                (v["id"], v["impact"], [n["target"] for n in v["nodes"]])
-                for v in results.response["violations"]
-                if v["impact"] in ("serious", "critical")
-            ]
-            assert serious == [], (path, serious)
-            await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+            await accessible(page, name)
         assert refusals == [], refusals
         await page.context.close()
 

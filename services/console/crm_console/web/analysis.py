@@ -1,0 +1,5 @@
+"""Analysis (filled in below)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

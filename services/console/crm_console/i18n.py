@@ -281,6 +281,7 @@ RUSSIAN: Final[dict[str, str]] = {
     "after": "после",
     "an e-mail": "электронное письмо",
     "critical": "критический",
+    "changed": "изменено",
     "left": "слева",
     "list price": "по прайсу",
     "not in this revision": "нет в этой редакции",

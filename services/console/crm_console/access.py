@@ -69,6 +69,10 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
         "campaigns", "POST", "/events/{event_id}/invitations"
     ),
     "GET /events/{event_id}/invitations/{run_id}": ANY_STAFF,
+    # Reports read across departments, as the services' report routes do.
+    "GET /analysis": ANY_STAFF,
+    "GET /analysis/{report}": ANY_STAFF,
+    "GET /analysis/{report}/csv": ANY_STAFF,
     "POST /events/{event_id}/check-in": _service_rule(
         "campaigns", "POST", "/events/{event_id}/attendance"
     ),

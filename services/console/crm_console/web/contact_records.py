@@ -5,6 +5,7 @@ counts them). contacts records it as the signed-in person's employee."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -28,8 +29,11 @@ FIELDS = (
     "need_item_codes",
     "need_tags",
     "proposal_id",
+    "event_id",
     "employee_id",
 )
+RECENT = timedelta(days=60)
+"""Events offered to link a contact to: those of the last 60 days and the next 60."""
 
 
 def _codes(value: str) -> list[str]:
@@ -43,9 +47,11 @@ async def _page(
     errors: forms.FormErrors | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    people, proposals = await gather(
+    around = {"from": (now() - RECENT).isoformat(), "to": (now() + RECENT).isoformat()}
+    people, proposals, events = await gather(
         visit.get("contacts", f"/clients/{client['id']}/people", {"limit": 100}),
         visit.get("proposals", "/proposals", {"client_id": client["id"], "limit": 50}),
+        visit.get("campaigns", "/events", {**around, "limit": 100}),
     )
     return visit.page(
         "contact_new.html",
@@ -54,6 +60,7 @@ async def _page(
         typed=typed,
         people=ok(people, {"items": []})["items"],
         proposals=ok(proposals, {"items": []})["items"],
+        events=sorted(ok(events, {"items": []})["items"], key=lambda e: e["starts_at"]),
         kinds=KINDS,
         directions=DIRECTIONS,
         errors=errors or forms.FormErrors(),
@@ -92,6 +99,7 @@ async def record_contact(visit: SignedIn, client_id: Id) -> Response:
         "need_item_codes": _codes(typed["need_item_codes"]),
         "need_tags": _codes(typed["need_tags"]),
         "proposal_id": typed["proposal_id"] or None,
+        "event_id": typed["event_id"] or None,
     }
     try:
         await visit.call("POST", "contacts", "/contacts", json=body)

@@ -279,6 +279,7 @@ async def _seed(crm: Crm) -> None:
             "capacity": 50,
             "budget": {"amount_minor": 500_000_00, "currency": "RUB"},
             "responsible_employee_ids": [crm.employees["omarkova"]],
+            "programme_id": crm.programme_id,
         },
         headers=crm.app(*CAMPAIGNS_SCOPES),
     )

@@ -52,7 +52,7 @@ def _proposal_id(page: Page) -> str:
     return found.group(1)
 
 
-async def _marketer_runs_the_event(crm: Crm, browser: Browser) -> None:
+async def _marketer_runs_the_event(crm: Crm, browser: Browser) -> str:
     page = await signed_in(browser, "omarkova")
     await page.goto(f"{CONSOLE}/events")
     await page.get_by_role("link", name="Запланировать мероприятие").click()
@@ -96,15 +96,17 @@ async def _marketer_runs_the_event(crm: Crm, browser: Browser) -> None:
     await expect(page.locator("#check-in-result")).to_contain_text("Anna Petrova: отмечен(а)")
     assert (await _participants(crm, event_id))[0]["status"] == "attended"
     await page.context.close()
+    return event_id
 
 
-async def _seller_records_a_contact(crm: Crm, page: Page) -> None:
+async def _seller_records_a_contact(crm: Crm, page: Page, event_id: str) -> None:
     await page.goto(f"{CONSOLE}/clients/{crm.client_id}")
     await page.get_by_role("link", name="Record a contact").click()
     await accessible(page, "contact-new")
     await page.select_option("#person_id", label="Anna Petrova, Chief engineer")
     await page.select_option("#kind", "call")
     await page.fill("#need_item_codes", crm.item_code)
+    await page.select_option("#event_id", event_id)
     await page.get_by_role("button", name="Record the contact").click()
     # No summary: contacts says what is missing, next to the field.
     await expect(page.locator("#summary[aria-invalid=true]")).to_be_visible()
@@ -115,9 +117,10 @@ async def _seller_records_a_contact(crm: Crm, page: Page) -> None:
     found = await crm.apis["contacts"].get(
         "/contacts", params={"client_id": crm.client_id}, headers=crm.app(*CONTACTS_SCOPES)
     )
-    assert any(
-        c["summary"].startswith("Asked for a service contract") for c in found.json()["items"]
-    )
+    recorded = [c for c in found.json()["items"] if c["summary"].startswith("Asked for")]
+    assert [(c["kind"], c["event_id"], c["need_item_codes"]) for c in recorded] == [
+        ("call", event_id, [crm.item_code])
+    ]
 
 
 async def _seller_writes_a_proposal(crm: Crm, page: Page) -> str:
@@ -193,10 +196,10 @@ async def _approver_approves(crm: Crm, browser: Browser, proposal_id: str) -> No
 async def test_three_people_run_the_whole_cycle_through_the_console(
     crm: Crm, browser: Browser
 ) -> None:
-    await _marketer_runs_the_event(crm, browser)
+    event_id = await _marketer_runs_the_event(crm, browser)
 
     seller = await signed_in(browser, "mseller")
-    await _seller_records_a_contact(crm, seller)
+    await _seller_records_a_contact(crm, seller, event_id)
     proposal_id = await _seller_writes_a_proposal(crm, seller)
     await _seller_cannot_approve(crm, seller, proposal_id)
 

@@ -29,10 +29,16 @@ ANY_STAFF: Final = frozenset(STAFF)
 
 ROUTES: Final[Mapping[str, frozenset[str]]] = {
     "GET /": ANY_STAFF,
+    "POST /seen": ANY_STAFF,
     "POST /settings/language": ANY_STAFF,
     "POST /signout": ANY_STAFF,
     "GET /clients": ANY_STAFF,
     "GET /clients/{client_id}": ANY_STAFF,
+    "GET /clients/duplicates": ANY_STAFF,
+    "POST /clients/duplicates/merge": _service_rule(
+        "contacts", "POST", "/clients/{client_id}/merge"
+    ),
+    "POST /clients/duplicates/dismiss": _service_rule("contacts", "POST", "/duplicates/dismissals"),
     "GET /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
     "POST /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
     "GET /proposals": ANY_STAFF,

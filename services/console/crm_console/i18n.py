@@ -282,6 +282,29 @@ RUSSIAN: Final[dict[str, str]] = {
     "an e-mail": "электронное письмо",
     "critical": "критический",
     "changed": "изменено",
+    # What changed
+    "What changed since I last looked": "Что изменилось с моего последнего просмотра",
+    "In the last week": "За последнюю неделю",
+    "Since": "С",
+    "Where": "Где",
+    "And more": "И ещё",
+    "Nothing has changed.": "Ничего не изменилось.",
+    "Mark all as seen": "Отметить всё как просмотренное",
+    # Duplicates
+    "Likely duplicates": "Вероятные дубликаты",
+    "They share": "Что у них общего",
+    "the same tax id": "один ИНН",
+    "the same name": "одно название",
+    "a person's e-mail": "e-mail контактного лица",
+    "a person's phone": "телефон контактного лица",
+    "Keep this one, merge the other into it": "Оставить этого, влить в него другого",
+    "Not duplicates": "Не дубликаты",
+    "No likely duplicates.": "Вероятных дубликатов нет.",
+    "Merged: {people} people and {contacts} contacts moved.": (
+        "Объединено: перенесено людей — {people}, контактов — {contacts}."
+    ),
+    "Marked as not duplicates.": "Отмечено, что это не дубликаты.",
+    "Moved": "Перемещено",
     # Analysis
     "Accepted": "Приняли",
     "At the event": "На мероприятии",

@@ -116,14 +116,22 @@ class Crm:
         return bearer(self.keys, *scopes)
 
 
-async def _client(
-    crm: Crm, name: str, curator: str, people: list[dict[str, Any]] | None = None
+async def new_client(
+    crm: Crm,
+    name: str,
+    curator: str,
+    people: list[dict[str, Any]] | None = None,
+    *,
+    tags: tuple[str, ...] = ("water",),
+    insist: bool = False,
 ) -> str:
-    """A client registered in contacts with ``curator`` (a username) as its curator."""
+    """A client registered in contacts with ``curator`` (a username) as its curator (``insist``:
+    even if contacts finds it looks like one already there)."""
     write = crm.app(*CONTACTS_SCOPES)
     made = await crm.apis["contacts"].post(
         "/clients",
-        json={"name": name, "region": "Moscow", "tags": ["water"], "people": people or []},
+        json={"name": name, "region": "Moscow", "tags": list(tags), "people": people or []},
+        params={"insist": "true"} if insist else None,
         headers=write,
     )
     assert made.status_code == 201, made.text
@@ -135,6 +143,24 @@ async def _client(
     )
     assert assigned.status_code == 200, assigned.text
     return client_id
+
+
+async def record_contact(crm: Crm, by: str, summary: str, **fields: Any) -> None:
+    """A contact with the seeded client recorded through contacts' API as ``by`` (a username)
+    made it, now; ``fields`` add to the body (``event_id``, ``need_item_codes``…)."""
+    answer = await crm.apis["contacts"].post(
+        "/contacts",
+        json={
+            "client_id": crm.client_id,
+            "employee_id": crm.employees[by],
+            "kind": "call",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "summary": summary,
+            **fields,
+        },
+        headers=crm.app(*CONTACTS_SCOPES),
+    )
+    assert answer.status_code == 201, answer.text
 
 
 async def _proposal_to_approve(
@@ -207,7 +233,7 @@ async def _seed(crm: Crm) -> None:
     write = crm.app(*CONTACTS_SCOPES)
     run = uuid.uuid4().hex[:6]
     crm.client_name = f"Vodokanal {run}"
-    crm.client_id = await _client(
+    crm.client_id = await new_client(
         crm,
         crm.client_name,
         "mseller",

@@ -14,9 +14,9 @@ from playwright.async_api import Browser, expect
 from .conftest import (
     CAMPAIGNS_SCOPES,
     CONSOLE,
-    CONTACTS_SCOPES,
     Crm,
     accessible,
+    record_contact,
     signed_in,
 )
 
@@ -29,20 +29,14 @@ async def _a_need_heard_at_the_event(crm: Crm) -> str:
     """A catalogue code heard as a need in a contact at the programme's event; back once
     campaigns' market needs report counts it."""
     code = f"NEED-{uuid.uuid4().hex[:6]}".upper()
-    contact = await crm.apis["contacts"].post(
-        "/contacts",
-        json={
-            "client_id": crm.client_id,
-            "employee_id": crm.employees["mseller"],
-            "kind": "event_talk",
-            "occurred_at": datetime.now(UTC).isoformat(),
-            "summary": "Wants pumps",
-            "need_item_codes": [code],
-            "event_id": crm.event_id,
-        },
-        headers=crm.app(*CONTACTS_SCOPES),
+    await record_contact(
+        crm,
+        "mseller",
+        "Wants pumps",
+        kind="event_talk",
+        need_item_codes=[code],
+        event_id=crm.event_id,
     )
-    assert contact.status_code == 201, contact.text
 
     async def counted() -> bool:
         report = await crm.apis["campaigns"].get(

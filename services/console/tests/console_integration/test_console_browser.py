@@ -32,7 +32,8 @@ async def test_a_salesperson_finds_their_client_and_cannot_approve_the_discount(
     page = await signed_in(browser, "mseller")
     # My work: their client as curator, and their overdue plan step first.
     await expect(page.get_by_role("heading", name="My work")).to_be_visible()
-    await expect(page.get_by_role("link", name=crm.client_name)).to_be_visible()
+    mine = page.get_by_role("region", name="My clients")
+    await expect(mine.get_by_role("link", name=crm.client_name)).to_be_visible()
 
     await page.goto(f"{CONSOLE}/clients")
     # Results follow the typing (HTMX, under the policy): no Enter, no page load.

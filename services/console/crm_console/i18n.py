@@ -73,6 +73,9 @@ RUSSIAN: Final[dict[str, str]] = {
     "Overdue": "Просрочено",
     "Due": "Срок",
     "Nothing here.": "Здесь пока пусто.",
+    "More is assigned to you than one page shows: the most recent come first.": (
+        "Вам назначено больше, чем помещается на странице: сначала показаны самые свежие."
+    ),
     "Task": "Задача",
     "Step": "Шаг",
     "Event": "Мероприятие",

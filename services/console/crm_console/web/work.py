@@ -23,8 +23,8 @@ OPEN_PROPOSALS = ("draft", "presented", "negotiation")
 LOOK_BACK = timedelta(days=60)
 """Events that started this long ago may still have open tasks worth showing."""
 MOST = 25
-"""Proposals and events looked into for my steps and tasks, and clients for what changed
-(each is one more call)."""
+"""Curated proposals and events looked into for unassigned steps and tasks, and clients for
+what changed (each is one more call)."""
 TIMELINE_PAGES = 5
 FIRST_LOOK = timedelta(days=7)
 CHANGES_SHOWN = 30
@@ -47,13 +47,34 @@ def overdue_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class Mine:
     steps: list[dict[str, Any]]
     done_by_others: list[dict[str, Any]]
+    truncated: bool
+    """proposals said there are more steps assigned to me than one list holds."""
+
+
+@dataclass
+class Tasks:
+    tasks: list[dict[str, Any]]
+    truncated: bool
 
 
 async def _my_steps(visit: SignedIn, me: str, since: datetime) -> Mine:
-    page = await visit.get("proposals", "/proposals", {"curator_id": me, "limit": MOST})
+    """The open steps assigned to me on any proposal (proposals' ``GET /steps``), the
+    unassigned ones of the proposals I curate (an unassigned approval only for those who may
+    give it), and the steps others completed on my proposals since ``since``."""
+    assigned, page = await gather(
+        visit.get("proposals", "/steps", {"assignee_id": me}),
+        visit.get("proposals", "/proposals", {"curator_id": me, "limit": MOST}),
+    )
+    if isinstance(assigned, ApiProblem):
+        raise assigned
+    steps = {
+        s["id"]: {**s, "proposal": {"id": s["proposal_id"], "title": s["proposal_title"]}}
+        for s in assigned["items"]
+    }
+    if isinstance(page, ApiProblem):
+        raise page
     proposals = [p for p in page["items"] if p["status"] in OPEN_PROPOSALS and p["has_plan"]]
     plans = await gather(*(visit.get("proposals", f"/proposals/{p['id']}/plan") for p in proposals))
-    steps = []
     done: list[dict[str, Any]] = []
     for proposal, plan in zip(proposals, plans, strict=True):
         if isinstance(plan, ApiProblem):
@@ -70,13 +91,15 @@ async def _my_steps(visit: SignedIn, me: str, since: datetime) -> Mine:
                         "href": f"/proposals/{proposal['id']}",
                     }
                 )
-            mine = step.get("assignee_id") in (me, None)
+            if step.get("assignee_id") or step["state"] in ("done", "skipped"):
+                continue
             # An unassigned approval is work only for those who may approve it.
-            if step.get("approval") and not step.get("assignee_id"):
-                mine = visit.person.has(DISCOUNT_APPROVER)
-            if mine and step["state"] not in ("done", "skipped"):
-                steps.append({**step, "proposal": proposal})
-    return Mine(overdue_first(steps), done)
+            if not step.get("approval") or visit.person.has(DISCOUNT_APPROVER):
+                steps[step["id"]] = {
+                    **step,
+                    "proposal": {"id": proposal["id"], "title": proposal["revision"]["title"]},
+                }
+    return Mine(overdue_first(list(steps.values())), done, assigned["truncated"])
 
 
 def _when(value: Any) -> datetime | None:
@@ -122,23 +145,33 @@ async def _changes(
     return [e for entries in found for e in entries]
 
 
-async def _my_tasks(visit: SignedIn, me: str) -> list[dict[str, Any]]:
+async def _my_tasks(visit: SignedIn, me: str) -> Tasks:
+    """The open tasks assigned to me on any event (campaigns' ``GET /tasks``), and the
+    unassigned open tasks of the recent events I am responsible for."""
     since = (now() - LOOK_BACK).isoformat()
-    page = await visit.get(
-        "campaigns",
-        "/events",
-        {"responsible_employee_id": me, "from": since, "limit": MOST},
+    assigned, page = await gather(
+        visit.get("campaigns", "/tasks", {"assignee_id": me}),
+        visit.get(
+            "campaigns", "/events", {"responsible_employee_id": me, "from": since, "limit": MOST}
+        ),
     )
+    if isinstance(assigned, ApiProblem):
+        raise assigned
+    tasks = {
+        t["id"]: {**t, "event": {"id": t["event_id"], "title": t["event_title"]}}
+        for t in assigned["items"]
+    }
+    if isinstance(page, ApiProblem):
+        raise page
     events = [e for e in page["items"] if e.get("open_tasks")]
     lists = await gather(*(visit.get("campaigns", f"/events/{e['id']}/tasks") for e in events))
-    tasks = []
     for event, found in zip(events, lists, strict=True):
         if isinstance(found, ApiProblem):
             continue
         for task in found["items"]:
-            if task["status"] in ("open", "in_progress") and task.get("assignee_id") in (me, None):
-                tasks.append({**task, "event": event})
-    return overdue_first(tasks)
+            if task["status"] in ("open", "in_progress") and not task.get("assignee_id"):
+                tasks[task["id"]] = {**task, "event": {"id": event["id"], "title": event["title"]}}
+    return Tasks(overdue_first(list(tasks.values())), assigned["truncated"])
 
 
 async def _awaiting_approval(visit: SignedIn) -> list[dict[str, Any]]:
@@ -181,7 +214,9 @@ async def my_work(visit: SignedIn) -> HTMLResponse:
         "work.html",
         linked=me is not None,
         steps=mine.steps if isinstance(mine, Mine) else [],
-        tasks=ok(tasks, None) or [],
+        tasks=tasks.tasks if isinstance(tasks, Tasks) else [],
+        more_work=(isinstance(mine, Mine) and mine.truncated)
+        or (isinstance(tasks, Tasks) and tasks.truncated),
         clients=my_clients,
         approvals=ok(approvals, []),
         changes=changed[:CHANGES_SHOWN],

@@ -34,6 +34,12 @@ async def test_a_salesperson_finds_their_client_and_cannot_approve_the_discount(
     await expect(page.get_by_role("heading", name="My work")).to_be_visible()
     mine = page.get_by_role("region", name="My clients")
     await expect(mine.get_by_role("link", name=crm.client_name)).to_be_visible()
+    steps = page.get_by_role("region", name="My plan steps")
+    first = steps.get_by_role("row").nth(1)  # after the header row
+    await expect(first).to_contain_text("Present the offer")
+    await expect(first).to_contain_text("Overdue")
+    # The unassigned approval step is not theirs: they may not give it.
+    await expect(steps.get_by_text("Approve the discount")).to_have_count(0)
 
     await page.goto(f"{CONSOLE}/clients")
     # Results follow the typing (HTMX, under the policy): no Enter, no page load.

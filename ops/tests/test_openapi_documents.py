@@ -1,8 +1,8 @@
 """The published OpenAPI documents are valid OpenAPI 3.1 and say what every operation answers.
 
 That docs/api/ matches the code is ``test_api_documents``; that every response the test suites
-see is declared here is ``crm_kit.conformance`` (on in the services' integration tests and in
-tests/security).
+see is declared here is ``crm_kit.conformance`` (on in the services' integration tests, in
+tests/security and in the cross-service integration, fault and recovery tests).
 """
 
 from __future__ import annotations

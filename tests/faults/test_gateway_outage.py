@@ -129,7 +129,7 @@ async def test_gateway_answering_503_for_30_seconds_every_message_delivered_once
     producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
-        async with running(notify), http_client(notify) as http:
+        async with running(notify), http_client(notify, conformance=True) as http:
             db = notify.state.runtime.db
             sent = []
             for person in people:

@@ -138,7 +138,7 @@ async def test_a_3_mb_compressed_record_is_dead_lettered_so_it_fits_and_the_next
 @contextlib.asynccontextmanager
 async def _campaigns(stack: StackEndpoints, keys: JwtKeys) -> AsyncIterator[tuple[Any, Any]]:
     app = create_campaigns(CampaignsSettings(**service_env(stack, keys, "campaigns")))
-    async with running(app), http_client(app) as http:
+    async with running(app), http_client(app, conformance=True) as http:
         yield app, http
 
 

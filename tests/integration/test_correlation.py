@@ -106,7 +106,11 @@ async def test_an_invitation_runs_correlation_id_reaches_every_invitation_and_e_
     producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
-        async with running(campaigns), running(notify), http_client(campaigns) as http:
+        async with (
+            running(campaigns),
+            running(notify),
+            http_client(campaigns, conformance=True) as http,
+        ):
             for event in (client, *people):
                 envelope = Envelope.wrap(event, producer="correlation-test")
                 await producer.send_and_wait(

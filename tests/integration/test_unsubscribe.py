@@ -89,8 +89,8 @@ async def test_one_click_unsubscribe_withdraws_consent_in_contacts_and_stops_e_m
         async with (
             running(contacts_app),
             running(notify_app),
-            http_client(contacts_app) as contacts,
-            http_client(notify_app) as notify,
+            http_client(contacts_app, conformance=True) as contacts,
+            http_client(notify_app, conformance=True) as notify,
         ):
             address = f"unsub-{uuid.uuid4().hex[:8]}@example.com"
             client = await contacts.post(

@@ -313,7 +313,11 @@ async def fan_out_through_a_fault(
     producer = AIOKafkaProducer(**stack_kafka_options(stack.kafka_bootstrap), acks="all")
     await producer.start()
     try:
-        async with running(campaigns), running(notify), http_client(campaigns) as http:
+        async with (
+            running(campaigns),
+            running(notify),
+            http_client(campaigns, conformance=True) as http,
+        ):
             await fan_out.publish(producer, [client, *people])
             cdb, ndb = campaigns.state.runtime.db, notify.state.runtime.db
 

@@ -72,7 +72,7 @@ async def test_store_killed_during_registrations_every_accepted_one_is_stored_an
     accepted: dict[str, str] = {}  # client id -> name
     refused: list[int] = []
     slowest: list[float] = []
-    async with running(contacts), http_client(contacts) as http:
+    async with running(contacts), http_client(contacts, conformance=True) as http:
 
         async def register(n: int) -> None:
             name = f"{uuid.uuid4().hex} {run}"  # unlike any other: no duplicate to refuse

@@ -29,18 +29,56 @@ ANY_STAFF: Final = frozenset(STAFF)
 
 ROUTES: Final[Mapping[str, frozenset[str]]] = {
     "GET /": ANY_STAFF,
+    "POST /seen": ANY_STAFF,
     "POST /settings/language": ANY_STAFF,
     "POST /signout": ANY_STAFF,
     "GET /clients": ANY_STAFF,
     "GET /clients/{client_id}": ANY_STAFF,
+    "GET /clients/duplicates": ANY_STAFF,
+    "POST /clients/duplicates/merge": _service_rule(
+        "contacts", "POST", "/clients/{client_id}/merge"
+    ),
+    "POST /clients/duplicates/dismiss": _service_rule("contacts", "POST", "/duplicates/dismissals"),
+    "GET /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
+    "POST /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
     "GET /proposals": ANY_STAFF,
+    "GET /proposals/new": _service_rule("proposals", "POST", "/proposals"),
+    "POST /proposals/new": _service_rule("proposals", "POST", "/proposals"),
+    "POST /proposals/preview": _service_rule("proposals", "POST", "/proposals"),
     "GET /proposals/{proposal_id}": ANY_STAFF,
+    "GET /proposals/{proposal_id}/revisions": ANY_STAFF,
+    # A draft is edited in place, a presented proposal revised: both need the same roles.
+    "GET /proposals/{proposal_id}/edit": _service_rule(
+        "proposals", "PATCH", "/proposals/{proposal_id}"
+    ),
+    "POST /proposals/{proposal_id}/edit": _service_rule(
+        "proposals", "POST", "/proposals/{proposal_id}/revisions"
+    ),
+    "POST /proposals/{proposal_id}/approval": _service_rule(
+        "proposals", "PUT", "/proposals/{proposal_id}/plan"
+    ),
+    "POST /proposals/{proposal_id}/status": _service_rule(
+        "proposals", "POST", "/proposals/{proposal_id}/win"
+    ),
     # Four eyes is the service's rule; the role is what the console can know beforehand.
     "POST /proposals/{proposal_id}/steps/{step_id}/approve": frozenset({DISCOUNT_APPROVER}),
     "GET /events": ANY_STAFF,
     "GET /events/calendar.ics": ANY_STAFF,
     "POST /events/calendar-feed": _service_rule("campaigns", "POST", "/calendar-feeds"),
+    "GET /events/new": _service_rule("campaigns", "POST", "/events"),
+    "POST /events/new": _service_rule("campaigns", "POST", "/events"),
     "GET /events/{event_id}": ANY_STAFF,
+    "POST /events/{event_id}/participants/by-portrait": _service_rule(
+        "campaigns", "POST", "/events/{event_id}/participants/by-portrait"
+    ),
+    "POST /events/{event_id}/invitations": _service_rule(
+        "campaigns", "POST", "/events/{event_id}/invitations"
+    ),
+    "GET /events/{event_id}/invitations/{run_id}": ANY_STAFF,
+    # Reports read across departments, as the services' report routes do.
+    "GET /analysis": ANY_STAFF,
+    "GET /analysis/{report}": ANY_STAFF,
+    "GET /analysis/{report}/csv": ANY_STAFF,
     "POST /events/{event_id}/check-in": _service_rule(
         "campaigns", "POST", "/events/{event_id}/attendance"
     ),

@@ -102,6 +102,11 @@ class Apis:
             ) from exc
         if response.status_code >= 400:
             raise ApiProblem.of(service, response)
+        if 300 <= response.status_code < 400:
+            # A merged client's id answers 301 with the survivor's address.
+            raise ApiProblem(
+                response.status_code, "Moved", response.headers.get("location", ""), service
+            )
         if response.headers.get("content-type", "").startswith(("application/json",)):
             return Answer(response.json(), response.headers.get("etag"))
         return Answer(response.text, response.headers.get("etag"))

@@ -26,7 +26,19 @@ from crm_console.apis import ApiProblem, Apis
 from crm_console.provider import Provider
 from crm_console.sessions import SessionStore
 from crm_console.settings import ConsoleSettings
-from crm_console.web import auth, clients, events, proposals, work
+from crm_console.web import (
+    analysis,
+    auth,
+    clients,
+    contact_records,
+    duplicates,
+    editor,
+    events,
+    proposals,
+    revisions,
+    scheduling,
+    work,
+)
 from crm_console.web.context import Console, Refused, SignInNeeded, console_of
 
 log = logging.getLogger(__name__)
@@ -198,7 +210,20 @@ def create(settings: ConsoleSettings | None = None) -> FastAPI:
     # Templates are known before the lifespan (an error page may be needed early in tests).
     _install_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (auth.router, work.router, clients.router, proposals.router, events.router):
+    # The fixed paths (``/proposals/new``, ``/events/new``) before the ones taking an id.
+    for router in (
+        auth.router,
+        work.router,
+        contact_records.router,
+        duplicates.router,
+        clients.router,
+        editor.router,
+        revisions.router,
+        proposals.router,
+        scheduling.router,
+        events.router,
+        analysis.router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)

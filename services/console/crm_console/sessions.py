@@ -181,6 +181,17 @@ class SessionStore:
         doc = await self.preferences.find_one({"_id": subject})
         return str(doc["language"]) if doc and doc.get("language") else None
 
+    async def looked_at(self, subject: str) -> datetime | None:
+        """When the person last marked what changed as seen (My work)."""
+        doc = await self.preferences.find_one({"_id": subject})
+        at = doc.get("looked_at") if doc else None
+        return at if isinstance(at, datetime) else None
+
+    async def mark_looked(self, subject: str, at: datetime) -> None:
+        await self.preferences.update_one(
+            {"_id": subject}, {"$set": {"looked_at": at}}, upsert=True
+        )
+
     async def add_flash(self, session: Session, message: str) -> None:
         await self.sessions.update_one({"_id": session.key}, {"$push": {"flash": message}})
 

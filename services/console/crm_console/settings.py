@@ -23,7 +23,10 @@ class ConsoleSettings(ServiceSettings):
     ``<public_url>/auth/callback``, and an ``https`` address makes the cookie ``Secure``."""
     oidc_client_id: str = "crm-console"
     """The provider's public client the console signs people in with (code flow, PKCE S256)."""
-    oidc_scope: str = "openid"
+    oidc_scope: str = "openid contacts:admin"
+    """``contacts:admin`` (an optional scope of the realm's ``crm-console`` client) lets the
+    console ask contacts to merge duplicates; the person's role still decides (docs/decisions/
+    0077-console-editing-and-analysis.md)."""
     contacts_url: str = "http://127.0.0.1:8001"
     campaigns_url: str = "http://127.0.0.1:8002"
     proposals_url: str = "http://127.0.0.1:8003"

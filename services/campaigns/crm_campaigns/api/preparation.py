@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from crm_kit.clock import utc_now
-from crm_kit.http import IdPath, LabelPath
+from crm_kit.http import MAX_ID_LENGTH, IdPath, LabelPath
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from crm_campaigns.api.common import IfMatch, Reader, Writer, etag
 from crm_campaigns.api.planning import money_out
@@ -19,6 +20,8 @@ from crm_campaigns.handlers import planning as handlers
 from crm_campaigns.repository.planning import EventRepository, TemplateRepository
 from crm_campaigns.schemas.common import MoneyOut
 from crm_campaigns.schemas.planning import (
+    AssignedTaskList,
+    AssignedTaskOut,
     EstimateBody,
     EstimateLineOut,
     EstimateOut,
@@ -104,6 +107,34 @@ async def list_tasks(
         tasks = [t for t in tasks if t.overdue == overdue]
     etag(response, event.version)
     return TaskList(event_id=event_id, items=tasks, version=event.version)
+
+
+@router.get(
+    "/tasks",
+    summary="One person's open preparation tasks across events, overdue first",
+    description="For a to-do list (the console's My work): every task still open or in "
+    "progress that `assignee_id` holds, with its event.",
+)
+async def tasks_assigned_to(
+    runtime: RuntimeDep,
+    _: Reader,
+    assignee_id: Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH)],
+) -> AssignedTaskList:
+    found = await handlers.tasks_assigned_to(runtime, assignee_id)
+    today = utc_now().date()
+    return AssignedTaskList(
+        items=[
+            AssignedTaskOut(
+                **task_out(task, today).model_dump(),
+                event_id=event.event_id,
+                event_title=event.title,
+                event_starts_at=event.slot.starts_at,
+                event_version=event.version,
+            )
+            for event, task in found.tasks
+        ],
+        truncated=found.truncated,
+    )
 
 
 @router.patch(

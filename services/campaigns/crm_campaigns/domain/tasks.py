@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -225,3 +225,17 @@ def default_template(kind: str) -> TaskTemplate:
         ),
     )
     return TaskTemplate(kind=kind, items=items, version=0)
+
+
+def open_tasks_of(
+    events: Sequence[tuple[str, Sequence[Task]]], assignee_id: str, today: date
+) -> list[tuple[str, Task]]:
+    """The open tasks of ``events`` (each with its event id) that ``assignee_id`` holds:
+    overdue first, then by due date and title."""
+    found = [
+        (event_id, t)
+        for event_id, tasks in events
+        for t in tasks
+        if t.assignee_id == assignee_id and t.is_open
+    ]
+    return sorted(found, key=lambda f: (not f[1].overdue(today), f[1].due_on, f[1].title))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from crm_contracts.campaigns import CampaignsEvent
 from crm_kit.clock import utc_now
@@ -14,7 +15,7 @@ from crm_campaigns.domain.estimate import EstimateLine, EstimateTotals
 from crm_campaigns.domain.events import Amendment, MarketingEvent, Place, Slot
 from crm_campaigns.domain.money import Money
 from crm_campaigns.domain.programmes import Portrait, Programme
-from crm_campaigns.domain.tasks import Task, TaskStatus, TaskTemplate, TemplateItem
+from crm_campaigns.domain.tasks import Task, TaskStatus, TaskTemplate, TemplateItem, open_tasks_of
 from crm_campaigns.handlers import participants
 from crm_campaigns.repository.planning import (
     EventRepository,
@@ -189,6 +190,32 @@ async def complete_event(
     )
     await participants.mark_no_shows(runtime, event_id)
     return event
+
+
+ASSIGNED_EVENTS_LIMIT = 200
+"""The most events whose tasks one person's list gathers (the soonest first)."""
+
+
+@dataclass(frozen=True)
+class AssignedTasks:
+    tasks: list[tuple[MarketingEvent, Task]]
+    """Each open task with its event, overdue first."""
+    truncated: bool
+    """More events hold this person's open tasks than the list gathered."""
+
+
+async def tasks_assigned_to(runtime: Runtime, assignee_id: str) -> AssignedTasks:
+    """The open preparation tasks that ``assignee_id`` holds, across events."""
+    found = await EventRepository(runtime).with_open_tasks_of(
+        assignee_id, ASSIGNED_EVENTS_LIMIT + 1
+    )
+    kept = found[:ASSIGNED_EVENTS_LIMIT]
+    by_id = {e.event_id: e for e in kept}
+    tasks = open_tasks_of([(e.event_id, e.tasks) for e in kept], assignee_id, utc_now().date())
+    return AssignedTasks(
+        [(by_id[event_id], task) for event_id, task in tasks],
+        truncated=len(found) > ASSIGNED_EVENTS_LIMIT,
+    )
 
 
 async def change_task(

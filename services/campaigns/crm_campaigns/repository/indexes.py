@@ -27,6 +27,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[EVENTS].create_index([("programme_id", 1), ("starts_at", 1), ("_id", 1)])
     await db[EVENTS].create_index([("responsible_employee_ids", 1), ("starts_at", 1), ("_id", 1)])
     await db[EVENTS].create_index([("status", 1), ("starts_at", 1), ("_id", 1)])
+    # Someone's open tasks across events (GET /tasks?assignee_id=).
+    await db[EVENTS].create_index([("tasks.assignee_id", 1), ("tasks.status", 1)])
     await db[EVENTS].create_indexes([RETENTION_INDEX])
     await db[PROGRAMMES].create_index("name")
     # One person or employee is on an event's list at most once.

@@ -15,7 +15,12 @@ from pymongo.errors import DuplicateKeyError
 
 from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.domain.programmes import Programme
-from crm_campaigns.domain.tasks import DEFAULT_KINDS, TaskTemplate, default_template
+from crm_campaigns.domain.tasks import (
+    DEFAULT_KINDS,
+    OPEN_STATUSES,
+    TaskTemplate,
+    default_template,
+)
 from crm_campaigns.repository import (
     CALENDAR_FEEDS,
     EVENTS,
@@ -122,6 +127,20 @@ class EventRepository:
             event.event_id, {"$set": event_doc(event)}, facts, expected_version=expected_version
         )
         return int(after_doc["version"])
+
+    async def with_open_tasks_of(self, assignee_id: str, limit: int) -> list[MarketingEvent]:
+        """Events with an open task ``assignee_id`` holds: at most ``limit``, soonest first."""
+        open_statuses = [s.value for s in OPEN_STATUSES]
+        query = {
+            "tasks": {"$elemMatch": {"assignee_id": assignee_id, "status": {"$in": open_statuses}}}
+        }
+        docs = (
+            await self.store.collection.find(query)
+            .sort([("starts_at", 1), ("_id", 1)])
+            .limit(limit)
+            .to_list()
+        )
+        return [event_of(d) for d in docs]
 
     async def list(
         self, where: ScheduleFilter, *, cursor: str | None, limit: int

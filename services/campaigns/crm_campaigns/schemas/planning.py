@@ -155,6 +155,23 @@ class TaskList(BaseModel):
     """The event's version: send it as If-Match to change a task."""
 
 
+class AssignedTaskOut(TaskOut):
+    event_id: str
+    event_title: str
+    event_starts_at: datetime
+    event_version: int = Field(
+        description="The event's version: send it as If-Match to change the task."
+    )
+
+
+class AssignedTaskList(BaseModel):
+    items: list[AssignedTaskOut] = Field(description="Overdue first, then by due date.")
+    truncated: bool = Field(
+        description="The person holds open tasks on more events than one list gathers "
+        "(the 200 soonest are read)."
+    )
+
+
 class TaskPatch(Strict):
     status: TaskStatus | None = None
     assignee_id: Id | None = None

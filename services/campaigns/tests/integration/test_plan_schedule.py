@@ -348,3 +348,61 @@ async def test_reading_needs_the_read_scope(campaigns: Campaigns) -> None:
     assert anonymous.status_code == 401
     unknown = await campaigns.http.get(f"/events/{uuid.uuid4()}", headers=campaigns.read())
     assert unknown.status_code == 404
+
+
+async def test_a_persons_open_tasks_across_events_come_overdue_first_without_finished_ones(
+    campaigns: Campaigns,
+) -> None:
+    me = f"emp-{uuid.uuid4().hex[:8]}"
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+    later = await schedule(campaigns, responsible_employee_ids=[me])
+    near = await schedule(
+        campaigns,
+        title="Open day",
+        starts_at=soon.isoformat(),
+        ends_at=(soon + timedelta(hours=2)).isoformat(),
+        responsible_employee_ids=[me],
+    )
+    tasks_of = {}
+    for event in (later, near):
+        listed = await campaigns.http.get(f"/events/{event['id']}/tasks", headers=campaigns.read())
+        tasks_of[event["id"]] = listed.json()["items"]
+    finished = tasks_of[later["id"]][0]
+    done = await campaigns.http.patch(
+        f"/events/{later['id']}/tasks/{finished['id']}",
+        json={"status": "done"},
+        headers=campaigns.write(1),
+    )
+    assert done.status_code == 200, done.text
+
+    listed = await campaigns.http.get(
+        "/tasks", params={"assignee_id": me}, headers=campaigns.read()
+    )
+
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["truncated"] is False
+    mine = {
+        t["id"]
+        for tasks in tasks_of.values()
+        for t in tasks
+        if t["assignee_id"] == me and t["id"] != finished["id"]
+    }
+    assert mine  # the responsible employee gets the template's tasks
+    assert {t["id"] for t in body["items"]} == mine
+    overdue = [t["overdue"] for t in body["items"]]
+    assert any(overdue)  # the open day's early tasks were due weeks ago
+    assert overdue == sorted(overdue, reverse=True)  # overdue first
+    for group in (True, False):
+        dues = [t["due_on"] for t in body["items"] if t["overdue"] is group]
+        assert dues == sorted(dues)
+    first = body["items"][0]
+    assert (first["event_id"], first["event_title"], first["event_version"]) == (
+        near["id"],
+        "Open day",
+        1,
+    )
+    nobody = await campaigns.http.get(
+        "/tasks", params={"assignee_id": f"emp-{uuid.uuid4().hex[:8]}"}, headers=campaigns.read()
+    )
+    assert nobody.json() == {"items": [], "truncated": False}

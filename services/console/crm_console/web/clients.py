@@ -4,10 +4,11 @@ messages sent to its people and the timeline across the services."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crm_console.apis import ApiProblem
 from crm_console.web.context import Id, SignedIn, gather, ok, problems_in
@@ -19,6 +20,7 @@ CHANNELS = ("email", "phone", "mobile", "fax", "pager")
 MESSAGES_FOR = 10
 """People of a client whose latest messages (notify) the card shows: one call each."""
 Text = Annotated[str, Query(max_length=200)]
+SURVIVOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 @router.get("/clients", response_class=HTMLResponse)
@@ -63,9 +65,16 @@ async def clients(
     )
 
 
-@router.get("/clients/{client_id}", response_class=HTMLResponse)
-async def client_card(visit: SignedIn, client_id: Id) -> HTMLResponse:
-    client = await visit.get("contacts", f"/clients/{client_id}")
+@router.get("/clients/{client_id}", response_model=None)
+async def client_card(visit: SignedIn, client_id: Id) -> Response:
+    try:
+        client = await visit.get("contacts", f"/clients/{client_id}")
+    except ApiProblem as problem:
+        survivor = problem.detail.rsplit("/", 1)[-1]
+        if problem.status == 301 and SURVIVOR.match(survivor):
+            # Merged into another client: its card is the survivor's.
+            return RedirectResponse(f"/clients/{survivor}", status_code=303)
+        raise
     results = await gather(
         visit.get("contacts", f"/clients/{client_id}/people", {"limit": 100}),
         visit.get("contacts", f"/clients/{client_id}/curator"),

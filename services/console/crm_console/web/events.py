@@ -145,12 +145,22 @@ async def _event_page(
         "result": result,
         "problem": problem,
         "may_check_in": visit.may("POST", "/events/{event_id}/check-in"),
+        "may_invite": visit.may("POST", "/events/{event_id}/invitations"),
     }
 
 
+RunId = Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
 @router.get("/events/{event_id}", response_class=HTMLResponse)
-async def event_page(visit: SignedIn, event_id: Id) -> HTMLResponse:
-    return visit.page("event.html", **await _event_page(visit, event_id))
+async def event_page(visit: SignedIn, event_id: Id, run: RunId = "") -> HTMLResponse:
+    context = await _event_page(visit, event_id)
+    if run:
+        context["run"] = ok(
+            (await gather(visit.get("campaigns", f"/events/{event_id}/invitations/{run}")))[0],
+            None,
+        )
+    return visit.page("event.html", **context)
 
 
 @router.post("/events/{event_id}/check-in", response_model=None)

@@ -3,12 +3,12 @@ lines and totals, its action plan) with the discount approval for those who may 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from crm_console.apis import ApiProblem
+from crm_console.apis import Answer, ApiProblem
 from crm_console.web.clients import employee_names
 from crm_console.web.context import Id, SignedIn, gather, ok, problems_in
 
@@ -17,6 +17,12 @@ router = APIRouter()
 BOARD = ("draft", "presented", "negotiation", "won", "lost")
 PER_COLUMN = 20
 APPROVE = "POST /proposals/{proposal_id}/steps/{step_id}/approve"
+MOVES = {
+    "draft": ("presented", "withdrawn"),
+    "presented": ("negotiation", "won", "withdrawn"),
+    "negotiation": ("presented", "won", "withdrawn"),
+}
+"""The moves the proposal page offers from each status (proposals refuses any other)."""
 
 
 async def client_names(visit: SignedIn, ids: set[str]) -> dict[str, str]:
@@ -38,7 +44,12 @@ async def board(visit: SignedIn) -> HTMLResponse:
 
 
 async def _proposal_page(
-    visit: SignedIn, proposal_id: str, *, problem: ApiProblem | None = None, status: int = 200
+    visit: SignedIn,
+    proposal_id: str,
+    *,
+    problem: ApiProblem | None = None,
+    field_problem: ApiProblem | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     proposal = await visit.get("proposals", f"/proposals/{proposal_id}")
     plan: dict[str, Any] | None = None
@@ -50,6 +61,8 @@ async def _proposal_page(
         people |= {p for p in (step.get("assignee_id"), step.get("completed_by")) if p}
     names = await employee_names(visit, people)
     may_approve = visit.may("POST", "/proposals/{proposal_id}/steps/{step_id}/approve")
+    steps = (plan or {}).get("steps", [])
+    open_approval = any(s["approval"] and s["state"] not in ("done", "skipped") for s in steps)
     return visit.page(
         "proposal.html",
         status=status,
@@ -60,6 +73,10 @@ async def _proposal_page(
         names=names,
         may_approve=may_approve,
         problem=problem,
+        field_problem=field_problem,
+        open_approval=open_approval,
+        titles={s["id"]: s["title"] for s in steps},
+        moves=MOVES.get(proposal["status"], ()),
     )
 
 
@@ -94,3 +111,78 @@ async def approve(visit: SignedIn, proposal_id: Id, step_id: Id) -> Response:
         )
     await visit.console.store.add_flash(visit.session, visit._("The discount is approved."))
     return RedirectResponse(f"/proposals/{proposal_id}", status_code=303)
+
+
+async def _acting(visit: SignedIn, proposal_id: str, act: Any, done: str) -> Response:
+    """Run ``act(etag)`` on the proposal's version just read; its refusal is shown on the
+    proposal's page, next to the status actions."""
+    try:
+        current = await visit.call("GET", "proposals", f"/proposals/{proposal_id}")
+        await act(current)
+    except ApiProblem as problem:
+        if problem.status >= 500:
+            raise
+        return await _proposal_page(
+            visit, proposal_id, field_problem=problem, status=problem.status
+        )
+    await visit.console.store.add_flash(visit.session, visit._(done))
+    return RedirectResponse(f"/proposals/{proposal_id}", status_code=303)
+
+
+@router.post("/proposals/{proposal_id}/approval", response_model=None)
+async def ask_for_approval(visit: SignedIn, proposal_id: Id) -> Response:
+    """Submit the discount for approval: an approval step, unassigned (any discount approver
+    but the author and the curator may complete it), added to the plan or as the plan."""
+    title = visit._("Approve the discount")
+
+    async def act(current: Answer) -> None:
+        if current.body.get("has_plan"):
+            await visit.call(
+                "POST",
+                "proposals",
+                f"/proposals/{proposal_id}/plan/steps",
+                json={"title": title, "approval": True},
+                if_match=current.etag,
+            )
+        else:
+            await visit.call(
+                "PUT",
+                "proposals",
+                f"/proposals/{proposal_id}/plan",
+                json={"steps": [{"key": "approve", "title": title, "approval": True}]},
+                if_match=current.etag,
+            )
+
+    return await _acting(visit, proposal_id, act, "The discount is submitted for approval.")
+
+
+STATUS_DONE = {
+    "presented": "The proposal is presented.",
+    "negotiation": "The proposal is in negotiation.",
+    "withdrawn": "The proposal is withdrawn.",
+    "won": "The proposal is won.",
+}
+
+
+@router.post("/proposals/{proposal_id}/status", response_model=None)
+async def move(
+    visit: SignedIn, proposal_id: Id, to: Annotated[str, Form(max_length=20)]
+) -> Response:
+    if to not in STATUS_DONE:
+        raise ApiProblem(422, "The request is not valid.", f"no move to {to}")
+
+    async def act(current: Answer) -> None:
+        if to == "won":
+            await visit.call(
+                "POST", "proposals", f"/proposals/{proposal_id}/win", if_match=current.etag
+            )
+        else:
+            await visit.call(
+                "POST",
+                "proposals",
+                f"/proposals/{proposal_id}/status",
+                json={"status": to},
+                if_match=current.etag,
+            )
+
+    return await _acting(visit, proposal_id, act, STATUS_DONE[to])

@@ -1,14 +1,18 @@
-"""My work: the plan steps and event tasks assigned to me, overdue first, and my clients as
-their curator. Everything is read from the services with the person's own token."""
+"""My work: the plan steps and event tasks assigned to me, overdue first, my clients as their
+curator, and what changed since I last looked: my clients' timelines (contacts, events,
+proposals, messages) and the steps others completed on my proposals' plans, since the time I
+last marked them seen (a week back at first). Everything is read from the services with the
+person's own token."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from crm_kit.access import DISCOUNT_APPROVER
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crm_console.apis import ApiProblem
 from crm_console.web.context import SignedIn, gather, now, ok, problems_in
@@ -19,7 +23,11 @@ OPEN_PROPOSALS = ("draft", "presented", "negotiation")
 LOOK_BACK = timedelta(days=60)
 """Events that started this long ago may still have open tasks worth showing."""
 MOST = 25
-"""Proposals and events looked into for my steps and tasks (each is one more call)."""
+"""Curated proposals and events looked into for unassigned steps and tasks, and clients for
+what changed (each is one more call)."""
+TIMELINE_PAGES = 5
+FIRST_LOOK = timedelta(days=7)
+CHANGES_SHOWN = 30
 
 
 def overdue_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -35,41 +43,135 @@ def overdue_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=key)
 
 
-async def _my_steps(visit: SignedIn, me: str) -> list[dict[str, Any]]:
-    page = await visit.get("proposals", "/proposals", {"curator_id": me, "limit": MOST})
+@dataclass
+class Mine:
+    steps: list[dict[str, Any]]
+    done_by_others: list[dict[str, Any]]
+    truncated: bool
+    """proposals said there are more steps assigned to me than one list holds."""
+
+
+@dataclass
+class Tasks:
+    tasks: list[dict[str, Any]]
+    truncated: bool
+
+
+async def _my_steps(visit: SignedIn, me: str, since: datetime) -> Mine:
+    """The open steps assigned to me on any proposal (proposals' ``GET /steps``), the
+    unassigned ones of the proposals I curate (an unassigned approval only for those who may
+    give it), and the steps others completed on my proposals since ``since``."""
+    assigned, page = await gather(
+        visit.get("proposals", "/steps", {"assignee_id": me}),
+        visit.get("proposals", "/proposals", {"curator_id": me, "limit": MOST}),
+    )
+    if isinstance(assigned, ApiProblem):
+        raise assigned
+    steps = {
+        s["id"]: {**s, "proposal": {"id": s["proposal_id"], "title": s["proposal_title"]}}
+        for s in assigned["items"]
+    }
+    if isinstance(page, ApiProblem):
+        raise page
     proposals = [p for p in page["items"] if p["status"] in OPEN_PROPOSALS and p["has_plan"]]
     plans = await gather(*(visit.get("proposals", f"/proposals/{p['id']}/plan") for p in proposals))
-    steps = []
+    done: list[dict[str, Any]] = []
     for proposal, plan in zip(proposals, plans, strict=True):
         if isinstance(plan, ApiProblem):
             continue
         for step in plan["steps"]:
-            mine = step.get("assignee_id") in (me, None)
+            at = _when(step.get("completed_at"))
+            if at is not None and at > since and step.get("completed_by") != me:
+                done.append(
+                    {
+                        "at": at,
+                        "what": step["title"],
+                        "state": step["state"],
+                        "title": proposal["revision"]["title"],
+                        "href": f"/proposals/{proposal['id']}",
+                    }
+                )
+            if step.get("assignee_id") or step["state"] in ("done", "skipped"):
+                continue
             # An unassigned approval is work only for those who may approve it.
-            if step.get("approval") and not step.get("assignee_id"):
-                mine = visit.person.has(DISCOUNT_APPROVER)
-            if mine and step["state"] not in ("done", "skipped"):
-                steps.append({**step, "proposal": proposal})
-    return overdue_first(steps)
+            if not step.get("approval") or visit.person.has(DISCOUNT_APPROVER):
+                steps[step["id"]] = {
+                    **step,
+                    "proposal": {"id": proposal["id"], "title": proposal["revision"]["title"]},
+                }
+    return Mine(overdue_first(list(steps.values())), done, assigned["truncated"])
 
 
-async def _my_tasks(visit: SignedIn, me: str) -> list[dict[str, Any]]:
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+async def _timeline_since(
+    visit: SignedIn, client: dict[str, Any], since: datetime
+) -> list[dict[str, Any]]:
+    """The client's timeline entries after ``since`` (the timeline reads oldest first)."""
+    entries: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(TIMELINE_PAGES):
+        page = await visit.get(
+            "contacts", f"/clients/{client['id']}/timeline", {"limit": 200, "cursor": cursor}
+        )
+        for e in page["items"]:
+            at = _when(e["at"])
+            if at is not None and at > since:
+                entries.append(
+                    {
+                        "at": at,
+                        "what": e["summary"],
+                        "title": client["name"],
+                        "href": f"/clients/{client['id']}",
+                    }
+                )
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return entries
+
+
+async def _changes(
+    visit: SignedIn, clients: list[dict[str, Any]], since: datetime
+) -> list[dict[str, Any]]:
+    found = await gather(*(_timeline_since(visit, c, since) for c in clients[:MOST]))
+    for result in found:
+        if isinstance(result, ApiProblem):
+            raise result
+    return [e for entries in found for e in entries]
+
+
+async def _my_tasks(visit: SignedIn, me: str) -> Tasks:
+    """The open tasks assigned to me on any event (campaigns' ``GET /tasks``), and the
+    unassigned open tasks of the recent events I am responsible for."""
     since = (now() - LOOK_BACK).isoformat()
-    page = await visit.get(
-        "campaigns",
-        "/events",
-        {"responsible_employee_id": me, "from": since, "limit": MOST},
+    assigned, page = await gather(
+        visit.get("campaigns", "/tasks", {"assignee_id": me}),
+        visit.get(
+            "campaigns", "/events", {"responsible_employee_id": me, "from": since, "limit": MOST}
+        ),
     )
+    if isinstance(assigned, ApiProblem):
+        raise assigned
+    tasks = {
+        t["id"]: {**t, "event": {"id": t["event_id"], "title": t["event_title"]}}
+        for t in assigned["items"]
+    }
+    if isinstance(page, ApiProblem):
+        raise page
     events = [e for e in page["items"] if e.get("open_tasks")]
     lists = await gather(*(visit.get("campaigns", f"/events/{e['id']}/tasks") for e in events))
-    tasks = []
     for event, found in zip(events, lists, strict=True):
         if isinstance(found, ApiProblem):
             continue
         for task in found["items"]:
-            if task["status"] in ("open", "in_progress") and task.get("assignee_id") in (me, None):
-                tasks.append({**task, "event": event})
-    return overdue_first(tasks)
+            if task["status"] in ("open", "in_progress") and not task.get("assignee_id"):
+                tasks[task["id"]] = {**task, "event": {"id": event["id"], "title": event["title"]}}
+    return Tasks(overdue_first(list(tasks.values())), assigned["truncated"])
 
 
 async def _awaiting_approval(visit: SignedIn) -> list[dict[str, Any]]:
@@ -95,19 +197,38 @@ async def _nothing() -> Any:
 @router.get("/", response_class=HTMLResponse)
 async def my_work(visit: SignedIn) -> HTMLResponse:
     me = visit.person.employee_id
+    looked = await visit.console.store.looked_at(visit.person.subject)
+    since = looked or now() - FIRST_LOOK
     results = await gather(
-        _my_steps(visit, me) if me else _nothing(),
+        _my_steps(visit, me, since) if me else _nothing(),
         _my_tasks(visit, me) if me else _nothing(),
         visit.get("contacts", "/clients", {"curator_id": me, "limit": 50}) if me else _nothing(),
         _awaiting_approval(visit),
     )
-    steps, tasks, clients, approvals = results
+    mine, tasks, clients, approvals = results
+    my_clients = (ok(clients, None) or {"items": []})["items"]
+    changes = await gather(_changes(visit, my_clients, since))
+    done = mine.done_by_others if isinstance(mine, Mine) else []
+    changed = sorted([*ok(changes[0], []), *done], key=lambda c: c["at"], reverse=True)
     return visit.page(
         "work.html",
         linked=me is not None,
-        steps=ok(steps, None) or [],
-        tasks=ok(tasks, None) or [],
-        clients=(ok(clients, None) or {"items": []})["items"],
+        steps=mine.steps if isinstance(mine, Mine) else [],
+        tasks=tasks.tasks if isinstance(tasks, Tasks) else [],
+        more_work=(isinstance(mine, Mine) and mine.truncated)
+        or (isinstance(tasks, Tasks) and tasks.truncated),
+        clients=my_clients,
         approvals=ok(approvals, []),
-        problems=problems_in(results),
+        changes=changed[:CHANGES_SHOWN],
+        more_changes=max(len(changed) - CHANGES_SHOWN, 0),
+        since=since,
+        first_look=looked is None,
+        problems=problems_in([*results, *changes]),
     )
+
+
+@router.post("/seen", response_model=None)
+async def mark_seen(visit: SignedIn) -> Response:
+    """What changed until now is seen: My work shows what changes after this."""
+    await visit.console.store.mark_looked(visit.person.subject, now())
+    return RedirectResponse("/", status_code=303)

@@ -21,11 +21,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from axe_playwright_python.async_playwright import Axe
 from crm_campaigns.app import create as create_campaigns
 from crm_campaigns.settings import CampaignsSettings
 from crm_console.app import create as create_console
@@ -100,6 +102,9 @@ class Crm:
     check_in_code: str = ""
     own_proposal_id: str = ""
     own_step_id: str = ""
+    item_code: str = ""
+    programme_id: str = ""
+    programme_name: str = ""
     console: Any = None
 
     @property
@@ -111,14 +116,22 @@ class Crm:
         return bearer(self.keys, *scopes)
 
 
-async def _client(
-    crm: Crm, name: str, curator: str, people: list[dict[str, Any]] | None = None
+async def new_client(
+    crm: Crm,
+    name: str,
+    curator: str,
+    people: list[dict[str, Any]] | None = None,
+    *,
+    tags: tuple[str, ...] = ("water",),
+    insist: bool = False,
 ) -> str:
-    """A client registered in contacts with ``curator`` (a username) as its curator."""
+    """A client registered in contacts with ``curator`` (a username) as its curator (``insist``:
+    even if contacts finds it looks like one already there)."""
     write = crm.app(*CONTACTS_SCOPES)
     made = await crm.apis["contacts"].post(
         "/clients",
-        json={"name": name, "region": "Moscow", "tags": ["water"], "people": people or []},
+        json={"name": name, "region": "Moscow", "tags": list(tags), "people": people or []},
+        params={"insist": "true"} if insist else None,
         headers=write,
     )
     assert made.status_code == 201, made.text
@@ -130,6 +143,24 @@ async def _client(
     )
     assert assigned.status_code == 200, assigned.text
     return client_id
+
+
+async def record_contact(crm: Crm, by: str, summary: str, **fields: Any) -> None:
+    """A contact with the seeded client recorded through contacts' API as ``by`` (a username)
+    made it, now; ``fields`` add to the body (``event_id``, ``need_item_codes``…)."""
+    answer = await crm.apis["contacts"].post(
+        "/contacts",
+        json={
+            "client_id": crm.client_id,
+            "employee_id": crm.employees[by],
+            "kind": "call",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "summary": summary,
+            **fields,
+        },
+        headers=crm.app(*CONTACTS_SCOPES),
+    )
+    assert answer.status_code == 201, answer.text
 
 
 async def _proposal_to_approve(
@@ -202,7 +233,7 @@ async def _seed(crm: Crm) -> None:
     write = crm.app(*CONTACTS_SCOPES)
     run = uuid.uuid4().hex[:6]
     crm.client_name = f"Vodokanal {run}"
-    crm.client_id = await _client(
+    crm.client_id = await new_client(
         crm,
         crm.client_name,
         "mseller",
@@ -228,6 +259,22 @@ async def _seed(crm: Crm) -> None:
         headers=crm.app(*PROPOSALS_SCOPES),
     )
     assert item.status_code == 201, item.text
+    crm.item_code = code
+    crm.programme_name = f"Water utilities {run}"
+    today = datetime.now(UTC).date()
+    programme = await campaigns.post(
+        "/programmes",
+        json={
+            "name": crm.programme_name,
+            "portrait": {"tags": ["water"]},
+            "promoted_item_codes": [code],
+            "starts_on": today.isoformat(),
+            "ends_on": (today + timedelta(days=90)).isoformat(),
+        },
+        headers=crm.app(*CAMPAIGNS_SCOPES),
+    )
+    assert programme.status_code == 201, programme.text
+    crm.programme_id = programme.json()["id"]
     crm.proposal_id, crm.approval_step_id = await _proposal_to_approve(
         crm, crm.client_id, "mseller", code, f"Service contract {run}"
     )
@@ -258,6 +305,7 @@ async def _seed(crm: Crm) -> None:
             "capacity": 50,
             "budget": {"amount_minor": 500_000_00, "currency": "RUB"},
             "responsible_employee_ids": [crm.employees["omarkova"]],
+            "programme_id": crm.programme_id,
         },
         headers=crm.app(*CAMPAIGNS_SCOPES),
     )
@@ -412,6 +460,23 @@ async def signed_in_http(username: str) -> AsyncIterator[httpx.AsyncClient]:
         landed = await console.get(back.removeprefix(CONSOLE))
         assert landed.status_code == 303, landed.text
         yield console
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+async def accessible(page: Page, screen: str) -> None:
+    """axe-core finds no serious or critical violation on the page as it stands; its screenshot
+    goes to ``services/console/screenshots/<screen>.png`` (the README points there)."""
+    results = await Axe().run(page)
+    serious = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == [], (page.url, serious)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{screen}.png"), full_page=True)
 
 
 def csrf_in(page: str) -> str:

@@ -3,13 +3,13 @@ the proposal document, so any change to the proposal moves it."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from crm_kit.clock import utc_now
-from crm_kit.http import IdPath
+from crm_kit.http import MAX_ID_LENGTH, IdPath
 from crm_kit.problems import NotFound, problem_responses
 from crm_kit.runtime import RuntimeDep
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from crm_proposals.api import views
 from crm_proposals.api.common import IfMatch, Reader, Writer, caller_of, expected_version, set_etag
@@ -18,6 +18,7 @@ from crm_proposals.domain.plan import StepSpec
 from crm_proposals.handlers import plans as handlers
 from crm_proposals.handlers import proposals as proposal_handlers
 from crm_proposals.schemas import AssignIn, BlockIn, PlanCreate, PlanOut, StepAdd, StepOut
+from crm_proposals.schemas.plans import AssignedStepList, AssignedStepOut
 
 router = APIRouter(tags=["plans"])
 WRITE_ERRORS = problem_responses(404, 409, 412, 422, 428)
@@ -114,6 +115,33 @@ async def add_step(
     set_etag(response, proposal.version)
     response.headers["Location"] = f"/steps/{step.step_id}"
     return views.step(proposal.proposal_id, step)
+
+
+@router.get(
+    "/steps",
+    summary="One person's unfinished plan steps across open proposals, overdue first",
+    description="For a to-do list (the console's My work): every step that is not done or "
+    "skipped, assigned to `assignee_id`, on a proposal still in draft, presented or "
+    "negotiation.",
+)
+async def steps_assigned_to(
+    runtime: RuntimeDep,
+    _: Reader,
+    assignee_id: Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH)],
+) -> AssignedStepList:
+    found = await handlers.steps_assigned_to(runtime, assignee_id)
+    return AssignedStepList(
+        items=[
+            AssignedStepOut(
+                **views.step(proposal.proposal_id, step).model_dump(),
+                proposal_title=proposal.current.title,
+                client_id=proposal.client_id,
+                overdue=overdue,
+            )
+            for proposal, step, overdue in found.steps
+        ],
+        truncated=found.truncated,
+    )
 
 
 @router.get("/steps/{step_id}", responses=problem_responses(404), summary="One plan step")

@@ -76,6 +76,30 @@ def plan_progress(plan: Plan, today: date) -> PlanProgress:
     )
 
 
+OPEN_PROPOSAL = frozenset(
+    {ProposalStatus.DRAFT, ProposalStatus.PRESENTED, ProposalStatus.NEGOTIATION}
+)
+"""The statuses whose plan is still being worked."""
+
+
+def assigned_open_steps(
+    plans: Sequence[tuple[str, Plan]], assignee_id: str, today: date
+) -> list[tuple[str, Step, bool]]:
+    """The unfinished steps of ``plans`` (each with its proposal id) that ``assignee_id``
+    holds, with whether each is overdue: overdue first (oldest due first), then by due date
+    (undated last), then by title."""
+    found = [
+        (proposal_id, s, s.due_on is not None and s.due_on < today)
+        for proposal_id, plan in plans
+        for s in plan.steps
+        if s.assignee_id == assignee_id and s.state not in FINISHED
+    ]
+    return sorted(
+        found,
+        key=lambda f: (not f[2], f[1].due_on is None, f[1].due_on or today, f[1].title),
+    )
+
+
 @dataclass(frozen=True)
 class PipelineRow:
     status: ProposalStatus

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from crm_contracts.base import ContractEvent
 from crm_contracts.values import PlanOrigin
@@ -15,6 +16,7 @@ from crm_proposals import events
 from crm_proposals.commands import ActOnStep, AddStep, AssignStep, Caller, GeneratePlan
 from crm_proposals.domain.errors import InvalidValue, UnknownReference
 from crm_proposals.domain.plan import Plan, Step, build_plan, specs_from_model
+from crm_proposals.domain.progress import OPEN_PROPOSAL, assigned_open_steps
 from crm_proposals.domain.proposal import Proposal
 from crm_proposals.handlers import check_version
 from crm_proposals.handlers.proposals import load_for_change
@@ -106,6 +108,33 @@ async def _load_by_step(runtime: Runtime, step_id: str) -> Proposal:
     if proposal is None:
         raise NotFound(f"step {step_id} not found")
     return proposal
+
+
+ASSIGNED_PROPOSALS_LIMIT = 200
+"""The most proposals whose steps one person's list gathers (the most recent first)."""
+
+
+@dataclass(frozen=True)
+class AssignedSteps:
+    steps: list[tuple[Proposal, Step, bool]]
+    """Each open step with its proposal and whether it is overdue, overdue first."""
+    truncated: bool
+    """More proposals hold this person's steps than the list gathered."""
+
+
+async def steps_assigned_to(runtime: Runtime, assignee_id: str) -> AssignedSteps:
+    """The unfinished steps of open proposals that ``assignee_id`` holds."""
+    found = await ProposalRepository(runtime).with_open_steps_of(
+        assignee_id, [s.value for s in OPEN_PROPOSAL], ASSIGNED_PROPOSALS_LIMIT + 1
+    )
+    kept = found[:ASSIGNED_PROPOSALS_LIMIT]
+    by_id = {p.proposal_id: p for p in kept}
+    plans = [(p.proposal_id, p.plan) for p in kept if p.plan is not None]
+    steps = assigned_open_steps(plans, assignee_id, utc_now().date())
+    return AssignedSteps(
+        [(by_id[pid], step, overdue) for pid, step, overdue in steps],
+        truncated=len(found) > ASSIGNED_PROPOSALS_LIMIT,
+    )
 
 
 async def get_step(runtime: Runtime, step_id: str) -> tuple[Proposal, Step]:

@@ -28,6 +28,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[PROPOSALS].create_index([("registered_at", 1), ("_id", 1)])
     await db[PROPOSALS].create_index([("curator_id", 1), ("registered_at", 1), ("_id", 1)])
     await db[PROPOSALS].create_index("plan.steps.step_id")
+    # Someone's open steps across proposals (GET /steps?assignee_id=).
+    await db[PROPOSALS].create_index([("plan.steps.assignee_id", 1), ("plan.steps.state", 1)])
     await db[PROPOSALS].create_index([("flagged", 1), ("_id", 1)])
     await db[CATALOG].create_index([("active", 1), ("_id", 1)])
     await db[CATALOG].create_index([("kind", 1), ("_id", 1)])

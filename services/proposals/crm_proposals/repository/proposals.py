@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from crm_contracts.values import ProposalStatus
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
-from crm_proposals.domain.plan import Plan
+from crm_proposals.domain.plan import FINISHED, Plan
 from crm_proposals.domain.proposal import (
     ClientMerge,
     DraftEdit,
@@ -157,6 +157,23 @@ class ProposalRepository:
     async def get_by_step(self, step_id: str) -> Proposal | None:
         doc = await self.collection.find_one({"plan.steps.step_id": step_id})
         return from_doc(doc) if doc else None
+
+    async def with_open_steps_of(
+        self, assignee_id: str, statuses: Iterable[str], limit: int
+    ) -> list[Proposal]:
+        """Proposals in ``statuses`` with an unfinished step ``assignee_id`` holds: at most
+        ``limit``, the most recently registered first."""
+        query = {
+            "status": {"$in": list(statuses)},
+            "plan.steps": {
+                "$elemMatch": {
+                    "assignee_id": assignee_id,
+                    "state": {"$nin": [f.value for f in FINISHED]},
+                }
+            },
+        }
+        cursor = self.collection.find(query).sort([("registered_at", -1), ("_id", 1)]).limit(limit)
+        return [from_doc(d) async for d in cursor]
 
     async def list(
         self,

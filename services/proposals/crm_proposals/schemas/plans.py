@@ -85,6 +85,22 @@ class StepOut(BaseModel):
     blocked_reason: str | None
 
 
+class AssignedStepOut(StepOut):
+    proposal_title: str = Field(description="The proposal's current title.")
+    client_id: str
+    overdue: bool = Field(description="Unfinished past its due date.")
+
+
+class AssignedStepList(BaseModel):
+    items: list[AssignedStepOut] = Field(
+        description="Overdue first (oldest due first), then by due date, undated last."
+    )
+    truncated: bool = Field(
+        description="The person holds steps on more open proposals than one list gathers "
+        "(the 200 most recently registered are read)."
+    )
+
+
 class ProgressOut(BaseModel):
     total: int
     done: int

@@ -192,7 +192,7 @@ async def test_a_manual_plan_with_a_dependency_cycle_is_refused_and_no_plan_is_s
             ]
         },
     )
-    assert refused.status_code == 422
+    assert refused.status_code == 422, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["errors"][0]["field"] == "body.steps[0].depends_on"
     assert "cycle" in refused.json()["detail"]
@@ -304,3 +304,79 @@ async def test_a_revision_raising_the_discount_again_needs_a_new_approval(crm: A
     assert (await read())["approval_pending"] is False
     again = await crm.post(f"/proposals/{pid}/status", 11, {"status": "presented"})
     assert again.status_code == 200, again.text
+
+
+async def test_a_persons_open_steps_across_proposals_come_overdue_first_and_done_ones_not_at_all(
+    crm: Any,
+) -> None:
+    me, colleague = await crm.employee("Stepan"), await crm.employee("Vera")
+    today = date.today()
+    first, _ = await _discounted_proposal(crm, basis_points=0)
+    made = await crm.put(
+        f"/proposals/{first}/plan",
+        1,
+        {
+            "steps": [
+                {"key": "call", "title": "Call", "assignee_id": me, "due_on": str(today)},
+                {
+                    "key": "visit",
+                    "title": "Visit",
+                    "assignee_id": me,
+                    "due_on": str(today + timedelta(days=5)),
+                    "depends_on": ["call"],
+                },
+                {"key": "quote", "title": "Quote", "assignee_id": colleague},
+            ]
+        },
+    )
+    assert made.status_code == 200, made.text
+    second, _ = await _discounted_proposal(crm, basis_points=0)
+    made = await crm.put(
+        f"/proposals/{second}/plan",
+        1,
+        {
+            "steps": [
+                {"key": "brief", "title": "Brief", "assignee_id": me},
+                {"key": "late", "title": "Late", "assignee_id": me, "due_on": "2020-01-10"},
+                {"key": "done", "title": "Done already", "assignee_id": me},
+            ]
+        },
+    )
+    assert made.status_code == 200, made.text
+    done = next(s for s in made.json()["steps"] if s["title"] == "Done already")
+    started = await crm.post(f"/steps/{done['id']}/start", 2)
+    assert started.status_code == 200, started.text
+    finished = await crm.post(f"/steps/{done['id']}/complete", 3)
+    assert finished.status_code == 200, finished.text
+
+    listed = await crm.http.get("/steps", params={"assignee_id": me}, headers=crm.auth())
+
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["truncated"] is False
+    assert [(s["title"], s["overdue"]) for s in body["items"]] == [
+        ("Late", True),
+        ("Call", False),
+        ("Visit", False),
+        ("Brief", False),
+    ]
+    late = body["items"][0]
+    assert (late["proposal_id"], late["proposal_title"], late["assignee_id"]) == (
+        second,
+        "Offer",
+        me,
+    )
+    assert [
+        s["title"]
+        for s in (
+            await crm.http.get("/steps", params={"assignee_id": colleague}, headers=crm.auth())
+        ).json()["items"]
+    ] == ["Quote"]
+
+
+async def test_listing_steps_without_saying_whose_is_refused_naming_the_parameter(
+    crm: Any,
+) -> None:
+    refused = await crm.http.get("/steps", headers=crm.auth())
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["query.assignee_id"]

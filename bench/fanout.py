@@ -138,6 +138,10 @@ def _stack_pids() -> tuple[int | None, int | None]:
     return broker_pid(), store_pid()
 
 
+RAW = ("--format", "raw", "--nonblocking", "--output")
+"""py-spy's collapsed stacks, read without pausing the process."""
+
+
 class Profiler:
     """py-spy sampling each service process during the run (collapsed stacks, one file each)."""
 
@@ -153,9 +157,8 @@ class Profiler:
         for name, pid in pids.items():
             out = self.folder / f"{name}.txt"
             self.procs.append(
-                subprocess.Popen(  # noqa: S603 - the dev dependency's script
-                    [spy, "record", "--pid", str(pid), "--rate", str(self.rate), "--format",
-                     "raw", "--nonblocking", "--output", str(out)],  # fmt: skip
+                subprocess.Popen(
+                    [spy, "record", "--pid", str(pid), "--rate", str(self.rate), *RAW, str(out)],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -411,13 +414,12 @@ async def main(args: argparse.Namespace) -> None:
     if delivered:
         print("  CPU during the run (/proc, user + system), per invitation delivered:")
         services_cpu = sum(cpu[name] for name in pids)
-        for name in (*pids, "broker", "store"):
-            print(f"    {name:<12} {cpu[name]:8.1f} s  {cpu[name] * 1000 / delivered:6.3f} ms")
-        every = services_cpu + cpu["broker"] + cpu["store"]
-        print(f"    {'services':<12} {services_cpu:8.1f} s  {services_cpu * 1000 / delivered:6.3f} ms")
-        print(f"    {'all four':<12} {every:8.1f} s  {every * 1000 / delivered:6.3f} ms")
-        print(f"    {'(the bench)':<12} {cpu['bench']:8.1f} s  "
-              f"{cpu['bench'] * 1000 / delivered:6.3f} ms  (SMTP server, topic watch; not counted)")  # fmt: skip
+        cpu["services"] = services_cpu
+        cpu["all four"] = services_cpu + cpu["broker"] + cpu["store"]
+        for name in (*pids, "broker", "store", "services", "all four", "bench"):
+            note = "  (SMTP server, topic watch: not counted)" if name == "bench" else ""
+            ms = cpu[name] * 1000 / delivered
+            print(f"    {name:<12} {cpu[name]:8.1f} s  {ms:6.3f} ms{note}")
     print("  resident memory (MB): before the run -> peak sampled -> after")
     for name in pids:
         print(f"    {name:<12} {memory0[name]:6.0f} -> {memory_peak[name]:6.0f} -> "

@@ -2,9 +2,11 @@
 
     eval "$(uv run crm-stack env)" && uv run python bench/fanout.py [--count 10000]
 
-Campaigns and notify run in this process against the configured stack, each with its own
-database and consumer group (`crm_kit.testing.service_env`); an SMTP server here (aiosmtpd)
-accepts and counts the messages. The people arrive as contacts' `PersonAdded` events (after
+Campaigns and notify run as processes of their own (their `crm-campaigns` / `crm-notify`
+scripts, `crm_kit.testing.ServiceProcess`), each with its own database and consumer group
+(`crm_kit.testing.service_env`); `--notify-processes 2` runs two notify processes in one
+consumer group. An SMTP server in this process (aiosmtpd) accepts and counts the messages.
+The people arrive as contacts' `PersonAdded` events (after
 one `ClientRegistered`), so both services' projections fill the way they do in production;
 by default only the first goes through the services and the others are copies of the documents
 it produced (`--seed events` sends all N through them, which makes the set-up longer; the set-up
@@ -18,9 +20,12 @@ portrait, and the invitation run (`POST /events/{id}/invitations`). Timed from t
 
 Baseline, measured in the same run before the services start: raw aiokafka producing the same
 count of records of the same size (acks=all) to a throw-away topic and consuming them back with
-a fresh group. Prints invitations per second and the ratio service ÷ raw. It also counts the
-store commands each service sent during the run (by database, collection, command and filter
-shape) with the time the store took to answer them, which is where the run's time goes.
+a fresh group. Prints invitations per second and the ratio service ÷ raw; the CPU time each
+process used during the run, read from /proc (each service process, the broker, mongod: per
+invitation, the figure that load on a shared machine changes least), their memory before and
+after, and the store's command counters. `--profile DIR` samples each service process with
+py-spy during the run (`DIR/<service>.txt`, collapsed stacks; `bench/profile_table.py` sums
+them by part).
 
 Notify's e-mail rate limit is lifted for the run (the default, 50 per second per process, would
 be the limit by itself; docs/decisions/0040). Figures only; never part of pass/fail.
@@ -31,24 +36,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
-import resource
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from crm_kit.testing import stack_kafka_options
 from guests import guest
-from proc import cpu_seconds
-from pymongo import AsyncMongoClient, monitoring
+from proc import cpu_seconds, rss_mb
+from pymongo import AsyncMongoClient
 from raw_kafka import raw_kafka
-from store_commands import Commands
 
 TYPICAL_RECORD = 1000
 """Bytes of one InvitationRequested envelope with its signed link (printed from the run too)."""
@@ -122,39 +131,77 @@ async def copy_people(collection: Any, guests: list[Any], key: Any) -> None:
         await collection.insert_many(docs[start : start + 1000], ordered=False)
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _stack_pids() -> tuple[int | None, int | None]:
+    """The broker and the mongod of the crm-stack this bench runs against (their pid files)."""
+    from crm_stack.stack import broker_pid, store_pid
+
+    return broker_pid(), store_pid()
 
 
-def _store_pid() -> int | None:
-    """The mongod of the crm-stack this bench runs against (its pid file), if any."""
-    from crm_stack.stack import store_pid
+RAW = ("--format", "raw", "--nonblocking", "--output")
+"""py-spy's collapsed stacks, read without pausing the process."""
 
-    return store_pid()
+
+class Profiler:
+    """py-spy sampling each service process during the run (collapsed stacks, one file each)."""
+
+    def __init__(self, folder: Path | None, rate: int) -> None:
+        self.folder, self.rate = folder, rate
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, pids: dict[str, int]) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        for name, pid in pids.items():
+            out = self.folder / f"{name}.txt"
+            self.procs.append(
+                subprocess.Popen(
+                    [spy, "record", "--pid", str(pid), "--rate", str(self.rate), *RAW, str(out)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs = []
+
+
+async def store_counters(client: AsyncMongoClient[dict[str, Any]]) -> Counter[str]:
+    """mongod's operation counters (the whole server: nothing else uses a bench's stack)."""
+    status = await client.admin.command("serverStatus")
+    counters: Counter[str] = Counter()
+    for name, value in status["opcounters"].items():
+        counters[name] = int(value)
+    for name in ("commitTransaction", "getMore", "aggregate", "find", "insert", "update"):
+        entry = status["metrics"]["commands"].get(name) or {}
+        counters[f"cmd.{name}"] = int(entry.get("total", 0))
+    return counters
 
 
 async def main(args: argparse.Namespace) -> None:
-    commands = Commands()
-    monitoring.register(commands)  # before the apps make their clients
-
-    from crm_campaigns.app import create as create_campaigns
-    from crm_campaigns.settings import CampaignsSettings
     from crm_contracts.contacts import ClientRegistered, ClientSource
     from crm_contracts.topics import CAMPAIGNS
-    from crm_contracts.values import Channel, ClientKind, ClientSourceKind, ClientStatus
+    from crm_contracts.values import ClientKind, ClientSourceKind, ClientStatus
     from crm_kit.testing import (
         CountingSmtp,
+        ServiceProcess,
         StackEndpoints,
         bearer,
         end_offsets,
-        http_client,
+        forget_groups,
         new_jwt_keys,
-        running,
         service_env,
         smtp_server,
     )
-    from crm_notify.app import create as create_notify
-    from crm_notify.settings import NotifySettings
 
     count = args.count
     stack = StackEndpoints(os.environ["CRM_KAFKA_BOOTSTRAP"], os.environ["CRM_MONGO_URI"])
@@ -162,7 +209,8 @@ async def main(args: argparse.Namespace) -> None:
     tag = f"fanout-{run}"
     smtp = CountingSmtp(f"@{run}.fanout.bench", expected=count)
 
-    print(f"fan-out of {count} on {stack.kafka_bootstrap} / {stack.mongo_uri}", flush=True)
+    print(f"fan-out of {count} on {stack.kafka_bootstrap} / {stack.mongo_uri}; load "
+          f"{os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     raw = await raw_kafka(
         stack.kafka_bootstrap, [os.urandom(TYPICAL_RECORD)] * count, name="fanout", keys=1000
     )
@@ -170,8 +218,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"baseline: produced in {raw_produce:.1f} s, and consumed back by {raw_both:.1f} s",
           flush=True)  # fmt: skip
 
-    folder = tempfile.mkdtemp(prefix="bench-fanout-")
-    keys = new_jwt_keys(Path(folder))
+    folder = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    keys = new_jwt_keys(folder)
     servers = contextlib.ExitStack()
     smtp_port = servers.enter_context(smtp_server(smtp))
     campaigns_env = service_env(stack, keys, "campaigns", log_level="WARNING")
@@ -182,14 +230,18 @@ async def main(args: argparse.Namespace) -> None:
         log_level="WARNING",
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
-        gateway_url=None,
+        gateway_url="",
         worker_poll_s=0.05,
+        # Notify's e-mail rate limit is lifted for the run (docs/decisions/0040).
+        rate_limits=json.dumps({"email": 1_000_000.0}),
+        **dict(kv.split("=", 1) for kv in args.notify_setting),
     )
-    notify_settings = NotifySettings(
-        **{**notify_env, "rate_limits": {Channel.EMAIL: 1_000_000.0}}  # type: ignore[arg-type]
-    )
-    campaigns = create_campaigns(CampaignsSettings(**campaigns_env))  # type: ignore[arg-type]
-    notify = create_notify(notify_settings)
+    campaigns = ServiceProcess("campaigns", campaigns_env, folder / "campaigns.log")
+    notifies = [
+        ServiceProcess("notify", notify_env, folder / f"notify-{n}.log")
+        for n in range(args.notify_processes)
+    ]
+    services = [campaigns, *notifies]
     headers = bearer(keys, "campaigns:read", "campaigns:write")
     client_id = str(uuid.uuid4())
     client = ClientRegistered(
@@ -206,11 +258,19 @@ async def main(args: argparse.Namespace) -> None:
     producer = AIOKafkaProducer(
         **stack_kafka_options(stack.kafka_bootstrap), acks="all", linger_ms=5
     )
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
+    cdb = mongo[campaigns_env["mongo_database"]]
+    ndb = mongo[notify_env["mongo_database"]]
+    profiler = Profiler(Path(args.profile) if args.profile else None, args.profile_rate)
     await producer.start()
     watch_task: asyncio.Task[None] | None = None
     try:
-        async with running(campaigns), running(notify), http_client(campaigns) as http:
-            cdb, ndb = campaigns.state.runtime.db, notify.state.runtime.db
+        for service in services:
+            await asyncio.to_thread(service.start)
+        await asyncio.sleep(3.0)  # every consumer of the group is assigned its partitions
+        pids = {"campaigns": campaigns.pid}
+        pids.update({f"notify-{n}": p.pid for n, p in enumerate(notifies)})
+        async with httpx.AsyncClient(base_url=campaigns.url, timeout=3600) as http:
             t_load = time.monotonic()
             if args.seed == "events":
                 await publish(producer, [client, *guests])
@@ -249,7 +309,7 @@ async def main(args: argparse.Namespace) -> None:
             eid = event.json()["id"]
             t_select = time.monotonic()
             selected = await http.post(
-                f"/events/{eid}/participants/by-portrait", json={}, headers=headers, timeout=3600
+                f"/events/{eid}/participants/by-portrait", json={}, headers=headers
             )
             assert selected.status_code in (200, 201), selected.text
             select_s = time.monotonic() - t_select
@@ -261,20 +321,27 @@ async def main(args: argparse.Namespace) -> None:
             watch_task = asyncio.create_task(watch.run(count))
             await asyncio.sleep(1.0)  # the watching consumer is assigned and positioned
 
-            commands.phase = "run"
             incomplete = False
-            store_pid = _store_pid()
-            cpu0 = (cpu_seconds(store_pid), cpu_seconds(os.getpid()))
+            broker_pid, store_pid = _stack_pids()
+            watched = {**pids, "broker": broker_pid, "store": store_pid, "bench": os.getpid()}
+            memory0 = {name: rss_mb(pid) for name, pid in pids.items()}
+            ops0 = await store_counters(mongo)
+            load0 = os.getloadavg()
+            profiler.start(pids)
+            cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
             t0 = time.monotonic()
             answer = await http.post(f"/events/{eid}/invitations", json={}, headers=headers)
             assert answer.status_code == 202, answer.text
             call_s = time.monotonic() - t0
             last = t0
+            memory_peak = dict(memory0)
             while smtp.all_at is None:
                 await asyncio.sleep(0.25)
                 now = time.monotonic()
                 if now - last >= 10:
                     last = now
+                    for name, pid in pids.items():
+                        memory_peak[name] = max(memory_peak[name], rss_mb(pid))
                     print(f"  {now - t0:6.1f} s: {watch.count} on the topic, "
                           f"{smtp.count} accepted by SMTP", flush=True)  # fmt: skip
                 if now - t0 > args.timeout:
@@ -284,10 +351,13 @@ async def main(args: argparse.Namespace) -> None:
                     raise SystemExit(f"bench: topic watch failed: {watch_task.exception()!r}")
             else:
                 await watch_task
-            commands.phase = ""
             ended = time.monotonic()
-            store_cpu = cpu_seconds(store_pid) - cpu0[0]
-            own_cpu = cpu_seconds(os.getpid()) - cpu0[1]
+            cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in watched.items()}
+            profiler.stop()
+            load1 = os.getloadavg()
+            ops = await store_counters(mongo)
+            ops.subtract(ops0)
+            memory1 = {name: rss_mb(pid) for name, pid in pids.items()}
             on_topic, delivered = watch.count, smtp.count
             # When the run did not finish in time, the times are up to the stop, the counts partial.
             topic_s = (watch.all_at or ended) - t0
@@ -295,24 +365,35 @@ async def main(args: argparse.Namespace) -> None:
             first_s = (smtp.first_at or ended) - t0
             if not incomplete:
                 await asyncio.sleep(1.0)  # a late duplicate would arrive now
+            twice = sum(1 for n in smtp.snapshot().values() if n > 1)
     finally:
+        profiler.stop()
         if watch_task is not None and not watch_task.done():
             watch_task.cancel()
         await producer.stop()
+        for service in services:
+            service.stop()
         servers.close()
-        shutil.rmtree(folder)
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
+        await forget_groups(
+            stack.kafka_bootstrap, {campaigns_env["consumer_group"], notify_env["consumer_group"]}
+        )
         for name in (campaigns_env["mongo_database"], notify_env["mongo_database"]):
             with contextlib.suppress(Exception):
                 await mongo.drop_database(name)
         await mongo.close()
+        if sys.exc_info()[0] is None:
+            shutil.rmtree(folder)
+        else:
+            print(f"bench: the services' logs are kept in {folder}", flush=True)
 
     rate = delivered / smtp_s
     raw_rate = count / raw_both
-    twice = sum(1 for n in smtp.received.values() if n > 1)
     print()
     sizes = f"{min(watch.sizes, default=0)}-{max(watch.sizes, default=0)} B"
-    print(f"invitation fan-out of {count} participants (InvitationRequested {sizes})")
+    print(f"invitation fan-out of {count} participants (InvitationRequested {sizes}), "
+          f"{args.notify_processes} notify process(es)")  # fmt: skip
+    print(f"  load average (1 min)              {load0[0]:8.2f} -> {load1[0]:.2f}  "
+          f"({os.cpu_count()} cores, shared)")  # fmt: skip
     print(f"  people into both projections      {load_s:8.1f} s  (not timed; seed: {args.seed})")
     print(f"  select by portrait                {select_s:8.1f} s  (not timed)")
     print(f"  invitation call answered          {call_s:8.2f} s")
@@ -326,39 +407,42 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  raw aiokafka produce, same count  {raw_produce:8.1f} s  "
           f"({count / raw_produce:8.0f} /s, {TYPICAL_RECORD} B, acks=all)")  # fmt: skip
     print(f"  raw produce + consume back        {raw_both:8.1f} s  ({raw_rate:8.0f} /s)")
-    print(f"  ratio service ÷ raw (rate)        {rate / raw_rate:8.4f}  (goal ≥ 0.33)")
+    print(f"  ratio service ÷ raw (rate)        {rate / raw_rate:8.4f}")
     print(f"  topic only ÷ raw (rate)           {(on_topic / topic_s) / raw_rate:8.4f}")
     if rate > 0:
-        print(f"  at this rate 100,000 would take   {100_000 / rate:8.0f} s  (goal ≤ 60 s)")
-    print(f"  peak RSS of this process          {peak_rss_mb():8.0f} MB")
-    cores = os.cpu_count() or 1
-    if store_pid is not None and delivered:
-        per = store_cpu * 1000 / delivered
-        ceiling = cores * 1000 / per
-        print(f"  CPU of the store (mongod)         {store_cpu:8.1f} s  ({per:.2f} ms per "
-              f"invitation; {cores} cores at that alone: at most {ceiling:.0f} /s)")  # fmt: skip
+        print(f"  at this rate 100,000 would take   {100_000 / rate:8.0f} s")
     if delivered:
-        print(f"  CPU of this process (services)    {own_cpu:8.1f} s  "
-              f"({own_cpu * 1000 / delivered:.2f} ms per invitation)")  # fmt: skip
-    names = {campaigns_env["mongo_database"]: "campaigns", notify_env["mongo_database"]: "notify"}
-    total = sum(commands.seen.values())
-    store_s = sum(commands.seconds.values())
-    print(f"  store commands during the run     {total:8d}  ({total / count:.2f} per invitation, "
-          f"{store_s:.1f} s of store time summed)")  # fmt: skip
-    print("    commands  seconds  ms each  service   command        collection  filter")
-    slowest = sorted(commands.seconds.items(), key=lambda kv: -kv[1])[: args.top]
-    for key, seconds in slowest:
-        _, database, collection, name, filt = key
-        n = commands.seen[key]
-        print(f"    {n:8d} {seconds:8.1f} {seconds / n * 1000:8.2f}  "
-              f"{names.get(database, database):<9} {name:<14} {collection}  {filt}")  # fmt: skip
+        print("  CPU during the run (/proc, user + system), per invitation delivered:")
+        services_cpu = sum(cpu[name] for name in pids)
+        cpu["services"] = services_cpu
+        cpu["all four"] = services_cpu + cpu["broker"] + cpu["store"]
+        for name in (*pids, "broker", "store", "services", "all four", "bench"):
+            note = "  (SMTP server, topic watch: not counted)" if name == "bench" else ""
+            ms = cpu[name] * 1000 / delivered
+            print(f"    {name:<12} {cpu[name]:8.1f} s  {ms:6.3f} ms{note}")
+    print("  resident memory (MB): before the run -> peak sampled -> after")
+    for name in pids:
+        print(f"    {name:<12} {memory0[name]:6.0f} -> {memory_peak[name]:6.0f} -> "
+              f"{memory1[name]:6.0f}")  # fmt: skip
+    per = {k: v / max(1, delivered) for k, v in sorted(ops.items()) if v}
+    print("  store operations during the run (per invitation): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per stage")
-    parser.add_argument("--top", type=int, default=15, help="store command kinds to print")
+    parser.add_argument("--notify-processes", type=int, default=1)
+    parser.add_argument(
+        "--notify-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a notify setting for the run (e.g. worker_batch_size=96); repeatable",
+    )
+    parser.add_argument("--profile", metavar="DIR", help="py-spy each service into DIR")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument(
         "--seed",
         choices=("copies", "events"),

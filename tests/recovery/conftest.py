@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -14,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from crm_campaigns.app import CampaignsSettings
@@ -34,11 +31,11 @@ from crm_contracts.values import (
 from crm_kit.testing import (
     CountingSmtp,
     JwtKeys,
+    ServiceProcess,
     StackEndpoints,
     bearer,
     eventually,
     forget_groups_blocking,
-    free_port,
     http_client,
     running,
     service_env,
@@ -50,54 +47,6 @@ from crm_notify.repository import recipient_key
 from crm_notify.settings import NotifySettings
 from crm_stack import stack as local_stack
 from crm_stack.config import StackConfig
-
-
-class ServiceProcess:
-    """One service run as a separate process with settings from the environment."""
-
-    def __init__(self, name: str, settings: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        prefix = f"CRM_{name.upper()}_"
-        self.env = {**os.environ, **{prefix + k.upper(): v for k, v in settings.items()}}
-        self.env[prefix + "HTTP_PORT"] = str(self.port)
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        script = Path(sys.executable).parent / f"crm-{self.name}"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(script)], env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"{self.name} exited; see {self.log}"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} did not become ready; see {self.log}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture

@@ -13,7 +13,10 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -618,3 +621,60 @@ def smtp_server(handler: Any) -> Iterator[int]:
         yield port
     finally:
         controller.stop()
+
+
+class ServiceProcess:
+    """One service run as a separate process (its ``crm-<name>`` script beside this Python) with
+    ``settings`` as its ``CRM_<NAME>_*`` environment, on a free port: the recovery tests kill
+    it, the benches read its CPU from /proc."""
+
+    def __init__(self, name: str, settings: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        prefix = f"CRM_{name.upper()}_"
+        self.env = {**os.environ, **{prefix + k.upper(): v for k, v in settings.items()}}
+        self.env[prefix + "HTTP_PORT"] = str(self.port)
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, f"{self.name} was not started"
+        return self.proc.pid
+
+    def start(self) -> None:
+        script = Path(sys.executable).parent / f"crm-{self.name}"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own script
+                [str(script)], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"{self.name} exited; see {self.log}"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} did not become ready; see {self.log}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -13,8 +13,10 @@ Pure: no store, broker or network here.
 
 from __future__ import annotations
 
-import io
+import functools
 import re
+import struct
+import zlib
 from dataclasses import dataclass
 
 import segno
@@ -26,6 +28,12 @@ from crm_notify.templates import Rendered
 QR_SCALE = 6
 """Pixels per module of the QR code's PNG (an 8-character code is 21 modules, with the quiet
 zone 29: 174 px)."""
+QR_BORDER = 4
+"""The quiet zone around the symbol, in modules (the standard's minimum for a QR code)."""
+QR_MASK = 0
+"""The data mask, fixed: every mask gives a code that every reader decodes (the standard's
+choice of the "best" one only evens out dark and light areas), and choosing it means building
+and scoring all eight, which made the QR code most of an invitation e-mail's CPU."""
 
 _CHANNEL_NAMES = {
     Language.EN: {
@@ -64,13 +72,59 @@ def check_in_qr_text(code: str) -> str:
 
 
 def _qr(code: str) -> segno.QRCode:
-    return segno.make(check_in_qr_text(code), micro=False)
+    return segno.make(check_in_qr_text(code), micro=False, mask=QR_MASK)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def qr_png(qr: segno.QRCode, scale: int = QR_SCALE, border: int = QR_BORDER) -> bytes:
+    """The symbol as a 1-bit greyscale PNG, ``scale`` pixels a module, with its quiet zone.
+
+    Written here rather than with segno's PNG writer, which went through the image pixel by
+    pixel in Python (several milliseconds a code): a row of modules is one bit string, its
+    scanline repeated ``scale`` times."""
+    width = len(qr.matrix[0]) + 2 * border
+    pixels = width * scale
+    pad = -pixels % 8
+    light = "1" * (border * scale)
+    lines = []
+    blank = b"\x00" + int("1" * pixels + "0" * pad, 2).to_bytes((pixels + pad) // 8, "big")
+    lines.extend([blank] * (border * scale))
+    for row in qr.matrix:
+        bits = light + "".join("0" * scale if dark else "1" * scale for dark in row) + light
+        line = b"\x00" + int(bits + "0" * pad, 2).to_bytes((pixels + pad) // 8, "big")
+        lines.extend([line] * scale)
+    lines.extend([blank] * (border * scale))
+    header = struct.pack(">IIBBBBB", pixels, pixels, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(b"".join(lines), 6)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class QrImage:
+    png: bytes
+    size: int
+    """Width and height in pixels."""
+
+
+@functools.lru_cache(maxsize=64)
+def check_in_qr(code: str) -> QrImage:
+    """The check-in code's QR code as a PNG. Kept for the next few calls: composing a message
+    asks for it twice (the image's size in the HTML, then the image)."""
+    qr = _qr(code)
+    return QrImage(qr_png(qr), (len(qr.matrix[0]) + 2 * QR_BORDER) * QR_SCALE)
 
 
 def check_in_qr_png(code: str) -> bytes:
-    out = io.BytesIO()
-    _qr(code).save(out, kind="png", scale=QR_SCALE)
-    return out.getvalue()
+    return check_in_qr(code).png
 
 
 @dataclass(frozen=True)
@@ -98,7 +152,7 @@ def with_extras(rendered: Rendered, extras: Extras) -> Rendered:
     text, html = rendered.text, rendered.html
     if extras.qr_content_id and extras.check_in_code:
         caption = _QR_CAPTION[extras.language]
-        size, _ = _qr(extras.check_in_code).symbol_size(scale=QR_SCALE)
+        size = check_in_qr(extras.check_in_code).size
         html = _before_body_end(
             html,
             Markup(

@@ -4,6 +4,9 @@ does not carry."""
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -21,7 +24,7 @@ from crm_notify.links import (
     UnsubscribeLinks,
     UnsubscribeSigner,
 )
-from crm_notify.marketing import check_in_qr_png, check_in_qr_text
+from crm_notify.marketing import QR_MASK, QR_SCALE, check_in_qr_png, check_in_qr_text
 from crm_notify.messages import compose
 from crm_notify.settings import NotifySettings
 
@@ -156,3 +159,36 @@ def test_a_tampered_token_is_refused() -> None:
     flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
     with pytest.raises(InvalidUnsubscribeLink):
         LINKS.signer.verify(f"{flipped}.{signature}")
+
+
+def _png_pixels(png: bytes) -> tuple[int, list[bytes]]:
+    """Width and unfiltered scanlines of a 1-bit greyscale PNG (filters None and Up)."""
+    pos, width, height, data = 8, 0, 0, b""
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert (depth, colour) == (1, 0)
+        elif kind == b"IDAT":
+            data += body
+    raw, stride = zlib.decompress(data), 1 + (width + 7) // 8
+    rows, previous = [], bytes(stride - 1)
+    for y in range(height):
+        kind, line = raw[y * stride], raw[y * stride + 1 : (y + 1) * stride]
+        assert kind in (0, 2)
+        if kind == 2:
+            line = bytes((a + b) & 0xFF for a, b in zip(line, previous, strict=True))
+        rows.append(line)
+        previous = line
+    return width, rows
+
+
+def test_the_check_in_qr_png_shows_the_same_pixels_as_segnos_own_writer() -> None:
+    symbol = segno.make("AB12CD34", micro=False, mask=QR_MASK)
+    out = io.BytesIO()
+    symbol.save(out, kind="png", scale=QR_SCALE)
+    width, rows = _png_pixels(check_in_qr_png("ab12cd34"))
+    assert width == symbol.symbol_size(scale=QR_SCALE)[0]
+    assert (width, rows) == _png_pixels(out.getvalue())

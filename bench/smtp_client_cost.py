@@ -1,0 +1,200 @@
+"""What one e-mail costs notify's process in CPU at the SMTP client, and what pipelining
+(RFC 2920) would take off it.
+
+    uv run python bench/smtp_client_cost.py [--count 3000] [--connections 4] [--scale 1]
+
+The SMTP server (aiosmtpd with ``crm_kit.testing.CountingSmtp``, as in ``bench/fanout.py``) runs
+in a process of its own, so this process's CPU (``time.process_time``: user + system, the
+kernel's loopback work for each write included) is the client's alone. One message as notify
+writes an invitation (``channels.build_email``: text, HTML, an inline QR image, a calendar
+attachment), sent ``--count`` times over ``--connections`` connections at once, on uvloop (as
+the services run), three ways:
+
+  - ``sendmail``: ``aiosmtplib.SMTP.sendmail``, as notify sent until 2026-12-06 (a round trip
+    for each of MAIL, RCPT, DATA and the message; a pass over the message to count its SIZE);
+  - ``SmtpSender``: notify's ``SmtpSender.send_email`` (the same round trips over aiosmtplib,
+    the SIZE counted with ``bytes.count``);
+  - ``raw, 4 writes``: the same four round trips over bare asyncio streams, the floor of any
+    client that does not pipeline;
+  - ``raw, pipelined``: MAIL, RCPT and DATA in one write, their three replies read together,
+    then the message (RFC 2920: two round trips). aiosmtpd does not advertise PIPELINING but
+    reads commands in order, which is enough to measure; a real client must send this way only
+    to a server that does.
+
+Figures only; never part of pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+
+import aiosmtplib
+import uvloop
+from crm_notify.channels import Attachment, InlineImage, Mail, Outgoing, SmtpSender, build_email
+from crm_notify.settings import NotifySettings
+
+SERVER = textwrap.dedent(
+    """
+    import sys
+    from crm_kit.testing import CountingSmtp, smtp_server
+    with smtp_server(CountingSmtp("@bench.invalid")) as port:
+        print(port, flush=True)
+        sys.stdin.read()
+    """
+)
+
+
+def typical_mail(settings: NotifySettings, scale: int) -> Mail:
+    """An invitation-sized message at ``scale`` 1 (3.5-4.5 kB: what notify's invitation
+    template makes for a person, with its QR code and calendar entry); ``scale`` repeats its
+    text, HTML and image that many times."""
+    message = Outgoing(
+        to="Guest Name <guest@bench.invalid>",
+        subject="Приглашение: встреча клиентов",
+        text="Здравствуйте!\n" + "Текст приглашения. " * 25 * scale,
+        html="<html><body>" + "<p>Текст приглашения.</p>" * 40 * scale + "</body></html>",
+        reference="0b9e6c7e-6f0e-4c55-9d65-0d1f0f1a2b3c",
+        correlation_id="c0ffee00c0ffee00c0ffee00c0ffee00",
+        headers=(("List-Unsubscribe", "<https://crm.invalid/u/abcdef>"),),
+        inline=(InlineImage("qr@crm", os.urandom(300 * scale)),),
+        attachments=(Attachment("invite.ics", b"BEGIN:VCALENDAR\n" * 30, "text", "calendar"),),
+    )
+    return build_email(settings, message)
+
+
+def wire_data(data: bytes) -> bytes:
+    """The DATA payload as aiosmtplib writes it: CRLF line ends, dot-stuffed, terminated."""
+    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+    return re.sub(rb"(?m)^\.", b"..", data) + b".\r\n"
+
+
+async def reply(reader: asyncio.StreamReader) -> bytes:
+    while True:
+        line = await reader.readline()
+        if line[3:4] != b"-":
+            if line[:1] not in (b"2", b"3"):
+                raise RuntimeError(line)
+            return line
+
+
+async def raw_connection(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reply(reader)
+    writer.write(b"EHLO bench\r\n")
+    await reply(reader)
+    return reader, writer
+
+
+async def raw_sender(port: int, mail: Mail, pipelined: bool) -> Callable[[], Awaitable[None]]:
+    reader, writer = await raw_connection(port)
+    mail_from = f"MAIL FROM:<{mail.sender}>\r\n".encode()
+    rcpt = f"RCPT TO:<{mail.recipients[0]}>\r\n".encode()
+
+    async def send() -> None:
+        data = wire_data(mail.data)
+        if pipelined:
+            writer.write(mail_from + rcpt + b"DATA\r\n")
+            for _ in range(3):
+                await reply(reader)
+        else:
+            for command in (mail_from, rcpt, b"DATA\r\n"):
+                writer.write(command)
+                await reply(reader)
+        writer.write(data)
+        await reply(reader)
+
+    return send
+
+
+async def timed(count: int, senders: list[Callable[[], Awaitable[None]]]) -> tuple[float, float]:
+    each = count // len(senders)
+
+    async def loop(send: Callable[[], Awaitable[None]]) -> None:
+        for _ in range(each):
+            await send()
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(loop(s) for s in senders))
+    n = each * len(senders)
+    return (time.process_time() - cpu) * 1000 / n, n / (time.perf_counter() - wall)
+
+
+async def measure(args: argparse.Namespace, port: int) -> None:
+    settings = NotifySettings(
+        smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=args.connections
+    )
+    mail = typical_mail(settings, args.scale)
+    print(f"{args.count} messages of {len(mail.data)} B over {args.connections} connections; "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+    smtp = SmtpSender(settings)
+
+    async def via_smtp_sender() -> None:
+        await smtp.send_email(mail)
+
+    ways: dict[str, Callable[[], Awaitable[list[Callable[[], Awaitable[None]]]]]] = {
+        "sendmail": lambda: _sendmail(smtp, mail, args.connections),
+        "SmtpSender": lambda: _same(via_smtp_sender, args.connections),
+        "raw, 4 writes": lambda: _each(port, mail, False, args.connections),
+        "raw, pipelined": lambda: _each(port, mail, True, args.connections),
+    }
+    for _round in range(args.rounds):
+        for name, make in ways.items():
+            senders = await make()
+            await timed(args.connections * 20, senders)  # connections made, warm
+            ms, rate = await timed(args.count, senders)
+            print(f"  {name:<16} {ms:6.3f} ms CPU a message  ({rate:7.0f} /s)", flush=True)
+    await smtp.close()
+    print(f"load {os.getloadavg()[0]:.2f}")
+
+
+def main(args: argparse.Namespace) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        uvloop.run(measure(args, int(server.stdout.readline())))
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()
+        server.wait(timeout=10)
+
+
+async def _same(send: Callable[[], Awaitable[None]], n: int) -> list[Callable[[], Awaitable[None]]]:
+    return [send] * n
+
+
+async def _sendmail(smtp: SmtpSender, mail: Mail, n: int) -> list[Callable[[], Awaitable[None]]]:
+    senders = []
+    for _ in range(n):
+        client = smtp._client()
+        await client.connect()
+
+        async def send(client: aiosmtplib.SMTP = client) -> None:
+            await client.sendmail(mail.sender, list(mail.recipients), mail.data)
+
+        senders.append(send)
+    return senders
+
+
+async def _each(
+    port: int, mail: Mail, pipelined: bool, n: int
+) -> list[Callable[[], Awaitable[None]]]:
+    return [await raw_sender(port, mail, pipelined) for _ in range(n)]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--scale", type=int, default=1, help="a message that many times larger")
+    main(parser.parse_args())

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiosmtplib.protocol import normalize_message_line_endings
 from crm_contracts.values import Channel
-from crm_notify.channels import HttpGatewaySender, Outgoing, _smtp_failure
+from crm_notify.channels import HttpGatewaySender, Outgoing, _smtp_failure, wire_size
 from crm_notify.domain import DeliveryFailure
 from crm_notify.settings import NotifySettings
 from pydantic import ValidationError
@@ -213,3 +214,11 @@ def test_an_invitations_calendar_part_declares_utf8_so_russian_titles_survive() 
     assert attachment.get_param("charset") == "utf-8"
     assert attachment.get_param("method") == "REQUEST"
     assert "SUMMARY:Семинар «Весна»" in attachment.get_content()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"a\nb\n", b"a\r\nb\r\n", b"a\rb\r\n\n", b"\r\r\n\n\r", b"no line end", b"", b".\n..\n"],
+)
+def test_the_size_announced_counts_the_message_as_it_goes_over_the_wire(data: bytes) -> None:
+    assert wire_size(data) == len(normalize_message_line_endings(data))

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from crm_contracts.base import ContractEvent
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import PARTITIONS, dead_letter_topic
@@ -256,6 +256,11 @@ async def _start_new_groups_at_end(
         }
     finally:
         await admin.close()
+    missing = sorted({t for ts in fresh.values() for t in ts} - set(described))
+    if missing:
+        # Not made yet (a first deployment whose topics the operator is still creating):
+        # retriable, so start-up waits for them, within its bound, and then names them.
+        raise UnknownTopicOrPartitionError(f"the topics {', '.join(missing)} do not exist yet")
     for group, topics in fresh.items():
         consumer = AIOKafkaConsumer(
             **client_options(access), group_id=group, enable_auto_commit=False

@@ -137,9 +137,13 @@ class PersonAdded(_PersonState):
 
     Consumed by campaigns (participants) and notify (where and in which language to write,
     and whether it may).
+
+    Schema version 2: ``name``, ``position`` and the channel addresses travel
+    sealed under the person's key (``crm_contracts.personal``).
     """
 
     event_type: ClassVar[str] = "PersonAdded"
+    schema_version: ClassVar[int] = 2
     consents: tuple[ChannelConsent, ...] = ()
     """Consent per channel as given at registration; later changes are ``ConsentChanged``."""
     added_at: UtcDatetime
@@ -149,9 +153,12 @@ class PersonUpdated(_PersonState):
     """A person's details changed; carries the whole new state except consent.
 
     Consent changes only through ``ConsentChanged``. Consumed by campaigns and notify.
+
+    Schema version 2: the personal fields travel sealed, as in ``PersonAdded``.
     """
 
     event_type: ClassVar[str] = "PersonUpdated"
+    schema_version: ClassVar[int] = 2
     changed_fields: tuple[str, ...]
     updated_at: UtcDatetime
 
@@ -171,6 +178,26 @@ class ConsentChanged(ContactsEvent):
     at: UtcDatetime
     source: str
     """``api``, ``questionnaire``, ``import``, ``unsubscribe_link``..."""
+
+    def aggregate_key(self) -> str:
+        return self.client_id
+
+
+class PersonErased(ContactsEvent):
+    """A client's person was erased on their request (or with their whole client).
+
+    Contacts kept the person's id and forgot everything else about them; their data keys are
+    destroyed, so their sealed fields in earlier events read as erased. Every service that
+    keeps a copy of the person (projections, questionnaire responses, delivery logs, proposal
+    contacts) forgets it on this fact. Erasing an erased person publishes nothing again.
+    """
+
+    event_type: ClassVar[str] = "PersonErased"
+    client_id: Id
+    person_id: Id
+    erased_at: UtcDatetime
+    subjects: tuple[str, ...] = ()
+    """The key vault subjects whose keys were destroyed (``person:<id>``, ``response:<id>``)."""
 
     def aggregate_key(self) -> str:
         return self.client_id

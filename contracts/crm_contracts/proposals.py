@@ -202,11 +202,13 @@ class ProposalWon(_ProposalFact, PricedLines):
     no value for is ``None``. Consumed by the back office and contacts' timeline.
 
     Schema version 2 added ``version``, ``client_kind``, ``client_tax_id``,
-    ``client_country``, ``client_legal_address`` and ``client_contact``.
+    ``client_country``, ``client_legal_address`` and ``client_contact``. Schema version 3: the
+    contact person's name, position and addresses travel sealed under the person's key
+    (``crm_contracts.personal``); the back office unseals them with the key vault.
     """
 
     event_type: ClassVar[str] = "ProposalWon"
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     revision: int = Field(ge=1)
     """The revision the client accepted."""
     version: int | None = Field(default=None, ge=1)

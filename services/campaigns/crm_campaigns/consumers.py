@@ -11,6 +11,7 @@ from crm_contracts.contacts import (
     EmployeeRegistered,
     EmployeeUpdated,
     PersonAdded,
+    PersonErased,
     PersonUpdated,
 )
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
@@ -19,7 +20,7 @@ from crm_contracts.topics import CONTACTS, NOTIFY, PROPOSALS
 from crm_kit.app import Subscription
 
 from crm_campaigns import projections
-from crm_campaigns.handlers import reactions
+from crm_campaigns.handlers import personal, reactions
 from crm_campaigns.projections import people
 
 SUBSCRIPTIONS = [
@@ -31,6 +32,7 @@ SUBSCRIPTIONS = [
             ClientStatusChanged: projections.on_client_status_changed,
             PersonAdded: people.on_person_added,
             PersonUpdated: people.on_person_updated,
+            PersonErased: personal.on_person_erased,
             ConsentChanged: people.on_consent_changed,
             EmployeeRegistered: people.on_employee_registered,
             EmployeeUpdated: people.on_employee_updated,

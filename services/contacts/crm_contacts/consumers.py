@@ -24,6 +24,7 @@ TIMELINE = Subscription(
         c.PersonUpdated: projections.on_client_fact,
         c.CuratorAssigned: projections.on_client_fact,
         c.ClientsMerged: projections.on_clients_merged,
+        c.PersonErased: projections.on_person_erased,
         # Facts that need lookups or side effects of their own.
         k.ParticipantsAdded: projections.on_participants_added,
         k.NeedsIdentified: projections.on_needs_identified,

@@ -43,6 +43,9 @@ DATA_KEYS = "data_keys"
 """The key vault's collection: ``{"_id": subject, "key": wrapped, "created_at"}``, or a tombstone
 ``{"_id": subject, "erased_at"}`` once the subject was erased."""
 _NONCE = 12
+FORGOTTEN_VERSION = 2**62
+"""The version a projection's copy of an erased person is left at: no state of theirs arriving
+later (a redelivery, a replay) is newer, so none brings them back."""
 
 
 class UnsealError(ValueError):

@@ -16,6 +16,7 @@ from crm_contracts.contacts import (
     EmployeeRegistered,
     EmployeeUpdated,
     PersonAdded,
+    PersonErased,
     PersonUpdated,
 )
 from crm_contracts.proposals import PlanStepAssigned
@@ -23,7 +24,7 @@ from crm_contracts.topics import CAMPAIGNS, CONTACTS, PROPOSALS
 from crm_kit.app import Subscription
 
 from crm_notify import projections
-from crm_notify.handlers import requests
+from crm_notify.handlers import personal, requests
 
 SUBSCRIPTIONS = [
     Subscription(
@@ -31,6 +32,7 @@ SUBSCRIPTIONS = [
         handlers={
             PersonAdded: projections.on_person,
             PersonUpdated: projections.on_person,
+            PersonErased: personal.on_person_erased,
             ConsentChanged: projections.on_consent,
             EmployeeRegistered: projections.on_employee,
             EmployeeUpdated: projections.on_employee,

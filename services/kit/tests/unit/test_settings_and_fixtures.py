@@ -114,7 +114,7 @@ def test_production_refuses_a_broker_without_real_credentials(
             oidc_issuer=None,
             jwt_public_key_file=key,
             cursor_secret="a-real-cursor-secret",
-        key_vault_master_key="a-real-master-key",
+            key_vault_master_key="a-real-master-key",
             **kafka,
         )
     accepted = SampleSettings(

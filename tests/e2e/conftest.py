@@ -16,15 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from crm_contracts.envelope import Envelope
 from crm_kit.auth import sign_token
-from crm_kit.sealing import KeyVault, Sealer
+from crm_kit.sealing import opened_payload
 from crm_kit.settings import ServiceSettings
 from crm_kit.testing import StackEndpoints, eventually, forget_groups_blocking
 from crm_kit.tokens import keygen
 from crm_stack import services
 from crm_stack.config import StackConfig
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import MongoClient
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,13 +140,4 @@ def mail_to(processes: Processes, address: str) -> list[tuple[str, str]]:
 async def unsealed(stack: StackEndpoints, envelope: dict[str, Any]) -> dict[str, Any]:
     """A raw envelope's payload opened with the key vault the processes share, as a consumer
     with the vault's key (a back office given KMS access) reads it."""
-    settings = ServiceSettings()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
-    try:
-        vault = KeyVault(
-            client[settings.key_vault_database], settings.key_vault_master_key.get_secret_value()
-        )
-        opened = await Sealer(vault).unseal(Envelope.model_validate(envelope))
-        return dict(opened.payload)
-    finally:
-        await client.close()
+    return await opened_payload(envelope, ServiceSettings(mongo_uri=stack.mongo_uri))

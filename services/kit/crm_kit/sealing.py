@@ -132,6 +132,28 @@ def sealer_of(
     return Sealer(vault), vault_client
 
 
+async def opened_payload(
+    envelope: Mapping[str, Any], settings: ServiceSettings | None = None
+) -> dict[str, Any]:
+    """A raw envelope's payload, opened with the key vault the settings name (the defaults: the
+    local stack's): what a consumer outside the services, a back office given the vault, reads.
+    Connects for this one call, when there is anything to open."""
+    if envelope.get("event_type") not in SEALED_FIELDS:
+        return dict(envelope["payload"])
+    settings = settings or ServiceSettings()
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.key_vault_uri or settings.mongo_uri, tz_aware=True
+    )
+    try:
+        vault = KeyVault(
+            client[settings.key_vault_database], settings.key_vault_master_key.get_secret_value()
+        )
+        opened = await Sealer(vault).unseal(Envelope.model_validate(envelope))
+        return dict(opened.payload)
+    finally:
+        await client.close()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

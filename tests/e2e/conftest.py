@@ -83,13 +83,28 @@ CAMPAIGNS = "http://127.0.0.1:8002"
 PROPOSALS = "http://127.0.0.1:8003"
 NOTIFY = "http://127.0.0.1:8004"
 WITHIN = 90.0
+WORK_SCOPES = (
+    "contacts:read",
+    "contacts:write",
+    "campaigns:read",
+    "campaigns:write",
+    "proposals:read",
+    "proposals:write",
+    "notify:read",
+)
+"""What an internal app doing the staff's everyday work asks for."""
 
 
-def token(processes: Processes, *scopes: str, roles: tuple[str, ...] = ("integration",)) -> str:
+def token(
+    processes: Processes,
+    *scopes: str,
+    roles: tuple[str, ...] = ("integration",),
+    subject: str = "e2e-cycle",
+) -> str:
     """A development token signed with the processes' key."""
     return sign_token(
         processes.private_key.read_bytes(),
-        subject="e2e-cycle",
+        subject=subject,
         roles=roles,
         scopes=scopes,
         issuer="crm-local",

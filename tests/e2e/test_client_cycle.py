@@ -25,20 +25,12 @@ from aiokafka import AIOKafkaConsumer
 from crm_kit.auth import sign_token
 from crm_kit.testing import stack_kafka_options
 
-from .conftest import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS, token, unsealed
+from .conftest import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS, WORK_SCOPES, token, unsealed
 from .conftest import mail_to as _mail_to
 from .conftest import ok as _ok
 from .conftest import until as _until
 
-SCOPES = (
-    "contacts:read",
-    "contacts:write",
-    "campaigns:read",
-    "campaigns:write",
-    "proposals:read",
-    "proposals:write",
-    "notify:read",
-)
+SCOPES = WORK_SCOPES
 
 
 # -- helpers ------------------------------------------------------------------------------------

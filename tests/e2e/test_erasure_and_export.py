@@ -24,17 +24,18 @@ from crm_kit.testing import read_topic
 from crm_ops.personal_data import SCOPES as DATA_PROTECTION_SCOPES
 from crm_ops.personal_data import export_person
 
-from .conftest import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS, ok, token, unsealed, until
-
-WORK_SCOPES = (
-    "contacts:read",
-    "contacts:write",
-    "campaigns:read",
-    "campaigns:write",
-    "proposals:read",
-    "proposals:write",
-    "notify:read",
+from .conftest import (
+    CAMPAIGNS,
+    CONTACTS,
+    NOTIFY,
+    PROPOSALS,
+    WORK_SCOPES,
+    ok,
+    token,
+    unsealed,
+    until,
 )
+
 TOPICS = (CONTACTS_TOPIC, CAMPAIGNS_TOPIC, PROPOSALS_TOPIC, NOTIFY_TOPIC)
 BASES = {"contacts": CONTACTS, "campaigns": CAMPAIGNS, "proposals": PROPOSALS, "notify": NOTIFY}
 

@@ -84,6 +84,15 @@ def router(service: str, collect: Collect) -> APIRouter:
     return routes
 
 
+def held(records: Mapping[str, Sequence[Mapping[str, Any]]], *, copy: str) -> PersonalData:
+    """A service's part of an export from its stored documents by kind; the person counts as
+    erased here when ``records[copy]`` (the service's copy of them) says so (``erased_at``)."""
+    return PersonalData(
+        erased=any(doc.get("erased_at") is not None for doc in records.get(copy, ())),
+        records={kind: jsonable(docs) for kind, docs in records.items()},
+    )
+
+
 def jsonable(docs: Sequence[Mapping[str, Any]], drop: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Stored documents as plain JSON objects (``_id`` as ``id``), without ``drop``'s fields."""
     out = []

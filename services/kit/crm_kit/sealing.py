@@ -154,6 +154,12 @@ async def opened_payload(
         await client.close()
 
 
+async def opened_envelope(envelope: Envelope, settings: ServiceSettings | None = None) -> Envelope:
+    """:func:`opened_payload` for a parsed envelope."""
+    payload = await opened_payload(envelope.model_dump(mode="json"), settings)
+    return envelope.model_copy(update={"payload": payload})
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

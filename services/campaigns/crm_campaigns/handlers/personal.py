@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm_contracts.contacts import PersonErased
 from crm_contracts.envelope import Envelope
-from crm_kit.personal_data import PersonalData, jsonable
+from crm_kit.personal_data import PersonalData, held
 from crm_kit.runtime import Runtime
 
 from crm_campaigns.repository import personal
@@ -15,6 +15,4 @@ async def on_person_erased(rt: Runtime, event: PersonErased, _: Envelope) -> Non
 
 
 async def personal_data(rt: Runtime, person_id: str) -> PersonalData:
-    held = await personal.held_about(rt, person_id)
-    erased = any(p.get("erased_at") is not None for p in held["person"])
-    return PersonalData(erased=erased, records={k: jsonable(v) for k, v in held.items()})
+    return held(await personal.held_about(rt, person_id), copy="person")

@@ -25,7 +25,7 @@ from crm_contracts.values import (
     NotificationKind,
     RecipientKind,
 )
-from crm_kit.sealing import opened_payload
+from crm_kit.sealing import opened_envelope
 from crm_kit.settings import ServiceSettings
 from crm_kit.testing import StackEndpoints, read_topic, stack_kafka_options
 
@@ -151,7 +151,4 @@ async def our_facts(
         within=within,
     )
     settings = ServiceSettings(mongo_uri=stack.mongo_uri)
-    return [
-        e.model_copy(update={"payload": await opened_payload(e.model_dump(mode="json"), settings)})
-        for e in mine(records)
-    ]
+    return [await opened_envelope(e, settings) for e in mine(records)]

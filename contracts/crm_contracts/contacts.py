@@ -76,9 +76,13 @@ class ClientRegistered(_ClientState):
 
     Consumed by campaigns (portrait projection for participant selection), proposals (clients
     a proposal may be made to), notify (client names in messages) and contacts' timeline.
+
+    Schema version 2: a private person's (``kind`` ``person``) name, tax id, website and
+    addresses travel sealed under the client's key (``crm_contracts.personal``).
     """
 
     event_type: ClassVar[str] = "ClientRegistered"
+    schema_version: ClassVar[int] = 2
     registered_at: UtcDatetime
     registered_by: Id | None = None
     """The employee who registered it; ``None`` when registered by the system."""
@@ -88,10 +92,12 @@ class ClientUpdated(_ClientState):
     """A client's details changed; carries the whole new state and which fields changed.
 
     The status never changes here (see ``ClientStatusChanged``). Consumed by campaigns,
-    proposals and notify to refresh their projections.
+    proposals and notify to refresh their projections. Erasing a private person's client
+    publishes one with the details erased. Schema version 2: sealed as ``ClientRegistered``.
     """
 
     event_type: ClassVar[str] = "ClientUpdated"
+    schema_version: ClassVar[int] = 2
     changed_fields: tuple[str, ...]
     updated_at: UtcDatetime
     updated_by: Id | None = None
@@ -245,9 +251,11 @@ class CuratorAssigned(ContactsEvent):
     """An active sales employee became the curator of a client (first time or reassignment).
 
     Consumed by notify (tell the new curator) and proposals (the default curator of proposals).
+    Schema version 2: ``client_name`` travels sealed under the client's key.
     """
 
     event_type: ClassVar[str] = "CuratorAssigned"
+    schema_version: ClassVar[int] = 2
     client_id: Id
     client_name: str
     curator_id: Id

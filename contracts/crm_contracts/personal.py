@@ -27,6 +27,9 @@ ERASED: Final = "[erased]"
 
 PERSON_SUBJECT: Final = "person"
 RESPONSE_SUBJECT: Final = "response"
+CLIENT_SUBJECT: Final = "client"
+"""A client's own key: it seals a private person's client details (their name is the person's)
+and the client name the staff's notices repeat."""
 
 
 def subject_id(kind: str, value: str) -> str:
@@ -40,11 +43,13 @@ class Sealing:
 
     ``subjects`` are ``(kind, path)`` pairs tried in order: the first path holding a value names
     the subject. ``fields`` are dotted paths; ``[]`` after a name walks every item of a list,
-    ``*`` every key of an object. Paths that hold no string are left alone.
+    ``*`` every key of an object. Paths that hold no string are left alone. ``when``, a
+    ``(path, value)`` pair, limits the sealing to payloads holding that value there.
     """
 
     subjects: tuple[tuple[str, str], ...]
     fields: tuple[str, ...]
+    when: tuple[str, str] | None = None
 
 
 _PERSON_FIELDS = (
@@ -53,28 +58,58 @@ _PERSON_FIELDS = (
     "channels.*",
 )
 
-SEALED_FIELDS: Final[Mapping[str, Sealing]] = {
-    "PersonAdded": Sealing(((PERSON_SUBJECT, "person_id"),), _PERSON_FIELDS),
-    "PersonUpdated": Sealing(((PERSON_SUBJECT, "person_id"),), _PERSON_FIELDS),
-    "QuestionnaireSubmitted": Sealing(
-        ((PERSON_SUBJECT, "respondent.person_id"), (RESPONSE_SUBJECT, "response_id")),
-        (
-            "respondent.name",
-            "respondent.organisation",
-            "respondent.position",
-            "respondent.channels.*",
-            "answers[].text",
+_CLIENT = ((CLIENT_SUBJECT, "client_id"),)
+_PRIVATE_CLIENT_FIELDS = (
+    "name",
+    "tax_id",
+    "website",
+    "addresses[].text",
+    "addresses[].city",
+    "addresses[].postal_code",
+)
+
+SEALED_FIELDS: Final[Mapping[str, tuple[Sealing, ...]]] = {
+    "ClientRegistered": (Sealing(_CLIENT, _PRIVATE_CLIENT_FIELDS, when=("kind", "person")),),
+    "ClientUpdated": (Sealing(_CLIENT, _PRIVATE_CLIENT_FIELDS, when=("kind", "person")),),
+    "CuratorAssigned": (Sealing(_CLIENT, ("client_name",)),),
+    "PersonAdded": (Sealing(((PERSON_SUBJECT, "person_id"),), _PERSON_FIELDS),),
+    "PersonUpdated": (Sealing(((PERSON_SUBJECT, "person_id"),), _PERSON_FIELDS),),
+    "QuestionnaireSubmitted": (
+        Sealing(
+            ((PERSON_SUBJECT, "respondent.person_id"), (RESPONSE_SUBJECT, "response_id")),
+            (
+                "respondent.name",
+                "respondent.organisation",
+                "respondent.position",
+                "respondent.channels.*",
+                "answers[].text",
+            ),
         ),
     ),
-    "ProposalWon": Sealing(
-        ((PERSON_SUBJECT, "client_contact.person_id"),),
-        (
-            "client_contact.name",
-            "client_contact.position",
-            "client_contact.email",
-            "client_contact.phone",
-            "client_contact.mobile",
+    "PlanStepAssigned": (Sealing(_CLIENT, ("client_name",)),),
+    "ProposalWon": (
+        Sealing(
+            ((PERSON_SUBJECT, "client_contact.person_id"),),
+            (
+                "client_contact.name",
+                "client_contact.position",
+                "client_contact.email",
+                "client_contact.phone",
+                "client_contact.mobile",
+            ),
+        ),
+        Sealing(
+            _CLIENT,
+            (
+                "client_name",
+                "client_tax_id",
+                "client_legal_address.text",
+                "client_legal_address.city",
+                "client_legal_address.postal_code",
+            ),
+            when=("client_kind", "person"),
         ),
     ),
 }
-"""Every event type that carries a client's person's name, e-mail, phone or address."""
+"""Every event type that carries a client's person's name, e-mail, phone or address, or a
+private person's client details."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -220,23 +221,15 @@ class Sealer:
     async def seal(self, event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload with its personal fields sealed (erased, if the subject was erased)."""
         out = copy.deepcopy(dict(payload))
-        sealing = SEALED_FIELDS.get(event_type)
-        subject = subject_of(sealing, out) if sealing else None
-        if sealing is None or subject is None:
-            return out
-        key = await self.vault.key_for(subject)
-
-        def seal_one(value: str) -> str:
-            if is_sealed(value) or value == ERASED:
-                return value
-            if key is None:
-                return ERASED
-            nonce = os.urandom(_NONCE)
-            sealed = nonce + AESGCM(key).encrypt(nonce, value.encode(), subject.encode())
-            return f"{SEALED_PREFIX}{subject}:{base64.urlsafe_b64encode(sealed).decode()}"
-
-        for path in sealing.fields:
-            _rewrite(out, _segments(path), seal_one)
+        for sealing in SEALED_FIELDS.get(event_type, ()):
+            if sealing.when is not None and _value_at(out, sealing.when[0]) != sealing.when[1]:
+                continue
+            subject = subject_of(sealing, out)
+            if subject is None:
+                continue
+            key = await self.vault.key_for(subject)
+            for path in sealing.fields:
+                _rewrite(out, _segments(path), functools.partial(_seal_one, subject, key))
         return out
 
     async def seal_record(self, event_type: str, value: str) -> str:
@@ -283,6 +276,16 @@ class Sealer:
         if envelope.event_type not in SEALED_FIELDS:
             return envelope
         return envelope.model_copy(update={"payload": await self.unseal_payload(envelope.payload)})
+
+
+def _seal_one(subject: str, key: bytes | None, value: str) -> str:
+    if is_sealed(value) or value == ERASED:
+        return value
+    if key is None:
+        return ERASED
+    nonce = os.urandom(_NONCE)
+    sealed = nonce + AESGCM(key).encrypt(nonce, value.encode(), subject.encode())
+    return f"{SEALED_PREFIX}{subject}:{base64.urlsafe_b64encode(sealed).decode()}"
 
 
 def _collect(node: Any, into: list[str]) -> None:

@@ -40,6 +40,10 @@ class ErasureOut(BaseModel):
 class ClientErasureOut(BaseModel):
     client_id: str
     people: list[ErasureOut]
+    details_erased: bool = Field(
+        description="A private person's client: its name, tax id, website and addresses are "
+        "erased too. An organisation's stay (they are no one's personal data)."
+    )
 
 
 @router.post(
@@ -61,14 +65,19 @@ async def erase_person(person_id: IdPath, runtime: RuntimeDep, _: DataProtection
     "/clients/{client_id}/erasure",
     response_model=ClientErasureOut,
     responses=problem_responses(404),
-    summary="Erase every person of a client",
-    description="Each person as `POST /people/{person_id}/erasure`; idempotent.",
+    summary="Erase every person of a client (and a private person's client details)",
+    description="Each person as `POST /people/{person_id}/erasure`; a private person's client "
+    "also forgets its name, tax id, website and addresses (its key is destroyed, so they read "
+    "as `[erased]` in its earlier events; `ClientUpdated` tells the other services). "
+    "Idempotent.",
 )
 async def erase_client(
     client_id: IdPath, runtime: RuntimeDep, _: DataProtection
 ) -> ClientErasureOut:
-    erased = await handlers.erase_client(runtime, client_id)
-    return ClientErasureOut(client_id=client_id, people=[ErasureOut.of(e) for e in erased])
+    erased, details = await handlers.erase_client(runtime, client_id)
+    return ClientErasureOut(
+        client_id=client_id, people=[ErasureOut.of(e) for e in erased], details_erased=details
+    )
 
 
 export_router = personal_data.router("contacts", handlers.personal_data)

@@ -138,7 +138,40 @@ class Client:
         return person
 
     def own_keys(self) -> tuple[str, ...]:
+        if self.details_erased:
+            return ()
         return matching.client_keys(self.name, self.tax_id)
+
+    @property
+    def details_erased(self) -> bool:
+        """A private person's client whose own details were erased with its person."""
+        return self.name == ERASED
+
+    def erase_details(self, *, now: datetime) -> tuple[Client, list[Fact]]:
+        """A private person's client forgets its name (theirs), tax id, website and addresses;
+        an organisation's details are no one's personal data and stay. Again: nothing."""
+        if self.kind is not ClientKind.PERSON or self.details_erased:
+            return self, []
+        changed = tuple(
+            name
+            for name, kept in (
+                ("name", self.name),
+                ("tax_id", self.tax_id),
+                ("website", self.website),
+                ("addresses", self.addresses),
+            )
+            if kept
+        )
+        erased = replace(
+            self,
+            name=ERASED,
+            tax_id=None,
+            website=None,
+            addresses=(),
+            updated_at=now,
+            version=self.version + 1,
+        )
+        return erased, [ClientUpdated(changed, None)]
 
     def match_keys(self) -> tuple[str, ...]:
         """Every key this client (and its people) can be matched by; none once merged."""

@@ -19,7 +19,8 @@ from crm_contacts.handlers.intake import derived_id
 from crm_contacts.repository import ClientRepository, RecordRepository, TimelineRepository
 from crm_contacts.schemas.people import PersonOut
 from crm_contacts.schemas.records import ContactOut
-from crm_contracts.personal import PERSON_SUBJECT, RESPONSE_SUBJECT, subject_id
+from crm_contracts.personal import CLIENT_SUBJECT, PERSON_SUBJECT, RESPONSE_SUBJECT, subject_id
+from crm_contracts.values import ClientKind
 from crm_kit.clock import utc_now
 from crm_kit.personal_data import PersonalData, jsonable
 from crm_kit.problems import NotFound, VersionConflict
@@ -86,12 +87,38 @@ async def _forget_in(
                 raise
 
 
-async def erase_client(runtime: Runtime, client_id: str) -> list[Erasure]:
-    """Erase every person of the client (its own record, an organisation's, stays)."""
-    client = await ClientRepository(runtime).get(client_id)
+async def erase_client(runtime: Runtime, client_id: str) -> tuple[list[Erasure], bool]:
+    """Erase every person of the client and, for a private person's client, its own details
+    (``ClientUpdated``, sealed under the client's destroyed key: erased on the wire too); an
+    organisation's details are no one's personal data and stay. Returns the people's erasures
+    and whether the client's details are erased now."""
+    repo = ClientRepository(runtime)
+    client = await repo.get(client_id)
     if client is None:
         raise NotFound(f"client {client_id} not found")
-    return [await erase_person(runtime, p.person_id) for p in client.people]
+    erased = [await erase_person(runtime, p.person_id) for p in client.people]
+    if client.kind is not ClientKind.PERSON:
+        return erased, False
+    if runtime.sealer is not None:
+        await runtime.sealer.vault.destroy([subject_id(CLIENT_SUBJECT, client_id)])
+    for attempt in range(_ATTEMPTS):
+        current = await repo.get(client_id)
+        assert current is not None
+        now = utc_now()
+        updated, happened = current.erase_details(now=now)
+        if not happened:
+            break
+        try:
+            await repo.save(
+                updated,
+                events.client_events(updated, happened, now=now),
+                expected_version=current.version,
+            )
+            break
+        except VersionConflict:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    return erased, True
 
 
 async def personal_data(runtime: Runtime, person_id: str) -> PersonalData:

@@ -75,3 +75,25 @@ def test_the_erasure_is_published_with_the_destroyed_keys() -> None:
     [event] = client_events(erased, happened, now=LATER)
 
     assert event == PersonErased(client_id="c1", person_id="p1", erased_at=LATER, subjects=SUBJECTS)
+
+
+def _private_client() -> Client:
+    client, _ = register_client(
+        client_id="c2", kind=ClientKind.PERSON, name="Olga Smirnova", now=NOW, tax_id="500100732259"
+    )
+    return client
+
+
+def test_a_private_persons_client_forgets_its_own_details_once() -> None:
+    erased, happened = _private_client().erase_details(now=LATER)
+
+    assert (erased.name, erased.tax_id, erased.addresses) == (ERASED, None, ())
+    assert erased.match_keys() == ()
+    assert happened == [facts.ClientUpdated(("name", "tax_id"), None)]
+    assert erased.erase_details(now=LATER) == (erased, [])
+
+
+def test_an_organisations_details_are_no_ones_personal_data_and_stay() -> None:
+    organisation = _client()
+
+    assert organisation.erase_details(now=LATER) == (organisation, [])

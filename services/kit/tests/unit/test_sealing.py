@@ -113,3 +113,17 @@ async def test_an_unknown_respondents_answers_are_sealed_under_the_response() ->
     assert "maria" not in json.dumps(sealed)
     assert "+7 900" not in json.dumps(sealed)
     assert await Sealer(vault).unseal_payload(sealed) == payload
+
+
+async def test_a_private_persons_client_details_are_sealed_an_organisations_are_not() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    state = {"client_id": "c-1", "name": "Olga Smirnova", "tax_id": "500100732259"}
+
+    private = await sealer.seal("ClientRegistered", {**state, "kind": "person"})
+    organisation = await sealer.seal("ClientRegistered", {**state, "kind": "organisation"})
+
+    assert "Olga" not in json.dumps(private)
+    assert "500100732259" not in json.dumps(private)
+    assert organisation == {**state, "kind": "organisation"}
+    assert set(vault.stored) == {"client:c-1"}

@@ -299,9 +299,14 @@ class QuestionnaireSubmitted(_EventFact):
 
     Consumed by contacts: an unknown respondent becomes a potential client and person (once),
     a known one gets a contact record.
+
+    Schema version 2: the respondent's details and the answers' free text travel sealed under
+    the person's key, or the response's while the respondent is unknown
+    (``crm_contracts.personal``).
     """
 
     event_type: ClassVar[str] = "QuestionnaireSubmitted"
+    schema_version: ClassVar[int] = 2
     response_id: Id
     questionnaire_id: Id | None = None
     participant_id: Id | None = None

@@ -76,9 +76,13 @@ class ClientRegistered(_ClientState):
 
     Consumed by campaigns (portrait projection for participant selection), proposals (clients
     a proposal may be made to), notify (client names in messages) and contacts' timeline.
+
+    Schema version 2: a private person's (``kind`` ``person``) name, tax id, website and
+    addresses travel sealed under the client's key (``crm_contracts.personal``).
     """
 
     event_type: ClassVar[str] = "ClientRegistered"
+    schema_version: ClassVar[int] = 2
     registered_at: UtcDatetime
     registered_by: Id | None = None
     """The employee who registered it; ``None`` when registered by the system."""
@@ -88,10 +92,12 @@ class ClientUpdated(_ClientState):
     """A client's details changed; carries the whole new state and which fields changed.
 
     The status never changes here (see ``ClientStatusChanged``). Consumed by campaigns,
-    proposals and notify to refresh their projections.
+    proposals and notify to refresh their projections. Erasing a private person's client
+    publishes one with the details erased. Schema version 2: sealed as ``ClientRegistered``.
     """
 
     event_type: ClassVar[str] = "ClientUpdated"
+    schema_version: ClassVar[int] = 2
     changed_fields: tuple[str, ...]
     updated_at: UtcDatetime
     updated_by: Id | None = None
@@ -137,9 +143,13 @@ class PersonAdded(_PersonState):
 
     Consumed by campaigns (participants) and notify (where and in which language to write,
     and whether it may).
+
+    Schema version 2: ``name``, ``position`` and the channel addresses travel
+    sealed under the person's key (``crm_contracts.personal``).
     """
 
     event_type: ClassVar[str] = "PersonAdded"
+    schema_version: ClassVar[int] = 2
     consents: tuple[ChannelConsent, ...] = ()
     """Consent per channel as given at registration; later changes are ``ConsentChanged``."""
     added_at: UtcDatetime
@@ -149,9 +159,12 @@ class PersonUpdated(_PersonState):
     """A person's details changed; carries the whole new state except consent.
 
     Consent changes only through ``ConsentChanged``. Consumed by campaigns and notify.
+
+    Schema version 2: the personal fields travel sealed, as in ``PersonAdded``.
     """
 
     event_type: ClassVar[str] = "PersonUpdated"
+    schema_version: ClassVar[int] = 2
     changed_fields: tuple[str, ...]
     updated_at: UtcDatetime
 
@@ -171,6 +184,26 @@ class ConsentChanged(ContactsEvent):
     at: UtcDatetime
     source: str
     """``api``, ``questionnaire``, ``import``, ``unsubscribe_link``..."""
+
+    def aggregate_key(self) -> str:
+        return self.client_id
+
+
+class PersonErased(ContactsEvent):
+    """A client's person was erased on their request (or with their whole client).
+
+    Contacts kept the person's id and forgot everything else about them; their data keys are
+    destroyed, so their sealed fields in earlier events read as erased. Every service that
+    keeps a copy of the person (projections, questionnaire responses, delivery logs, proposal
+    contacts) forgets it on this fact. Erasing an erased person publishes nothing again.
+    """
+
+    event_type: ClassVar[str] = "PersonErased"
+    client_id: Id
+    person_id: Id
+    erased_at: UtcDatetime
+    subjects: tuple[str, ...] = ()
+    """The key vault subjects whose keys were destroyed (``person:<id>``, ``response:<id>``)."""
 
     def aggregate_key(self) -> str:
         return self.client_id
@@ -218,9 +251,11 @@ class CuratorAssigned(ContactsEvent):
     """An active sales employee became the curator of a client (first time or reassignment).
 
     Consumed by notify (tell the new curator) and proposals (the default curator of proposals).
+    Schema version 2: ``client_name`` travels sealed under the client's key.
     """
 
     event_type: ClassVar[str] = "CuratorAssigned"
+    schema_version: ClassVar[int] = 2
     client_id: Id
     client_name: str
     curator_id: Id

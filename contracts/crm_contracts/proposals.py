@@ -160,9 +160,11 @@ class PlanStepAssigned(_ProposalFact):
     """A plan step was given to an employee of any department.
 
     Consumed by notify, which tells the assignee (step, due date and proposal are here).
+    Schema version 2: ``client_name`` travels sealed under the client's key.
     """
 
     event_type: ClassVar[str] = "PlanStepAssigned"
+    schema_version: ClassVar[int] = 2
     plan_id: Id
     step_id: Id
     title: str
@@ -202,11 +204,14 @@ class ProposalWon(_ProposalFact, PricedLines):
     no value for is ``None``. Consumed by the back office and contacts' timeline.
 
     Schema version 2 added ``version``, ``client_kind``, ``client_tax_id``,
-    ``client_country``, ``client_legal_address`` and ``client_contact``.
+    ``client_country``, ``client_legal_address`` and ``client_contact``. Schema version 3: the
+    contact person's name, position and addresses travel sealed under the person's key
+    and, for a private person (``client_kind`` ``person``), the client's name, tax id and legal
+    address (``crm_contracts.personal``); the back office unseals them with the key vault.
     """
 
     event_type: ClassVar[str] = "ProposalWon"
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     revision: int = Field(ge=1)
     """The revision the client accepted."""
     version: int | None = Field(default=None, ge=1)

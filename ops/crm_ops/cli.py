@@ -15,6 +15,10 @@ crm demo load [--clients N] [--seed S]   load a demo data set into the running s
                                          (and link the provider's people to its employees)
 crm link-employees                       link the provider's people to the employees of
                                          contacts by e-mail (the token's employee_id claim)
+crm personal-data export PERSON_ID       everything the four services hold about a person,
+                                         as one JSON document (needs data-protection)
+crm personal-data erase PERSON_ID        erase a person: every service forgets them and their
+                                         events on the topics read as erased
 """
 
 from __future__ import annotations
@@ -93,6 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="private key to sign with (default $CRM_JWT_PRIVATE_KEY_FILE)")
     p.add_argument("--contacts", default="http://127.0.0.1:8001", help="contacts base URL")
     p.add_argument("--issuer", help="the provider's issuer (default $CRM_OIDC_ISSUER)")
+    p = sub.add_parser("personal-data", help="a person's data export and erasure")
+    action = p.add_subparsers(dest="personal_command", required=True, metavar="ACTION")
+    for name, text in (("export", "one JSON document from all services"), ("erase", "erase")):
+        q = action.add_parser(name, help=text)
+        q.add_argument("person_id")
+        q.add_argument(
+            "--token",
+            help="a data-protection officer's access token (default $CRM_TOKEN; on the local "
+            "stack one is minted with the development key)",
+        )
+        for service, port in zip(SERVICES, (8001, 8002, 8003, 8004), strict=True):
+            q.add_argument(
+                f"--{service}", default=f"http://127.0.0.1:{port}", help=f"{service} base URL"
+            )
     return parser
 
 
@@ -245,8 +263,56 @@ def _link(args: argparse.Namespace, headers: dict[str, str] | None = None) -> in
     return 0
 
 
+def _personal(args: argparse.Namespace) -> int:
+    """``crm personal-data export|erase`` with the caller's token."""
+    from crm_ops import personal_data
+
+    token = args.token or os.environ.get("CRM_TOKEN")
+    if not token:
+        from crm_kit.auth import sign_token
+        from crm_stack.config import StackConfig
+
+        key = Path(
+            os.environ.get("CRM_JWT_PRIVATE_KEY_FILE") or StackConfig.from_env().jwt_private_key
+        )
+        if not key.exists():
+            print("crm: error: give --token (or $CRM_TOKEN)", file=sys.stderr)
+            return 1
+        token = sign_token(
+            key.read_bytes(),
+            subject="crm-cli",
+            scopes=personal_data.SCOPES,
+            roles=("data-protection",),
+            issuer=os.environ.get("CRM_JWT_ISSUER", "crm-local"),
+            audience=os.environ.get("CRM_JWT_AUDIENCE", "crm"),
+        )
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def run() -> object:
+        clients = {
+            name: httpx.AsyncClient(base_url=getattr(args, name), headers=headers, timeout=30)
+            for name in SERVICES
+        }
+        try:
+            if args.personal_command == "erase":
+                return await personal_data.erase_person(args.person_id, clients["contacts"])
+            return await personal_data.export_person(args.person_id, clients)
+        finally:
+            for client in clients.values():
+                await client.aclose()
+
+    try:
+        print(json.dumps(asyncio.run(run()), ensure_ascii=False, indent=2))
+    except (personal_data.PersonalDataError, httpx.TransportError) as exc:
+        print(f"crm: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "personal-data":
+        return _personal(args)
     if args.command == "stack":
         from crm_stack.cli import main as stack_main
 

@@ -589,6 +589,7 @@ def test_each_services_rendered_config_is_accepted_by_the_settings(
     if overlay == "prod":
         # The operator's <service>-secrets (docs/deploy.md), here a stand-in value.
         monkeypatch.setenv(f"CRM_{name.upper()}_CURSOR_SECRET", "made-by-the-operator")
+        monkeypatch.setenv(f"CRM_{name.upper()}_KEY_VAULT_MASTER_KEY", "made-by-the-operator")
     else:
         [secret] = [
             o

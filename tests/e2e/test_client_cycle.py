@@ -14,86 +14,28 @@ the won deal; the client's timeline tells the story in order; the mined model le
 from __future__ import annotations
 
 import asyncio
-import email
-import email.header
-import email.message
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 from crm_kit.auth import sign_token
-from crm_kit.testing import eventually, stack_kafka_options
+from crm_kit.testing import stack_kafka_options
 
-CONTACTS = "http://127.0.0.1:8001"
-CAMPAIGNS = "http://127.0.0.1:8002"
-PROPOSALS = "http://127.0.0.1:8003"
-NOTIFY = "http://127.0.0.1:8004"
-SCOPES = (
-    "contacts:read",
-    "contacts:write",
-    "campaigns:read",
-    "campaigns:write",
-    "proposals:read",
-    "proposals:write",
-    "notify:read",
-)
-WITHIN = 90.0
+from .conftest import CAMPAIGNS, CONTACTS, NOTIFY, PROPOSALS, WORK_SCOPES, token, unsealed
+from .conftest import mail_to as _mail_to
+from .conftest import ok as _ok
+from .conftest import until as _until
+
+SCOPES = WORK_SCOPES
 
 
 # -- helpers ------------------------------------------------------------------------------------
 def _token(processes: Any, *scopes: str) -> str:
-    return sign_token(
-        processes.private_key.read_bytes(),
-        subject="e2e-cycle",
-        roles=("integration",),
-        scopes=scopes,
-        issuer="crm-local",
-        audience="crm",
-    )
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (
-        f"{response.request.method} {response.request.url} -> {response.status_code}: "
-        f"{response.text}"
-    )
-    return response.json() if response.content else None
-
-
-def _decoded(value: str) -> str:
-    return str(email.header.make_header(email.header.decode_header(value)))
-
-
-def _text(message: email.message.Message) -> str:
-    parts = []
-    for part in message.walk():
-        if part.get_content_maintype() == "text":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                parts.append(payload.decode(part.get_content_charset() or "utf-8"))
-    return "\n".join(parts)
-
-
-def _mail(processes: Any) -> list[tuple[str, str, str]]:
-    """(to, subject, text) of every message in the catcher's Maildir."""
-    found = []
-    for path in sorted(processes.mail_dir.iterdir()):
-        message = email.message_from_bytes(path.read_bytes())
-        found.append((str(message["To"]), _decoded(str(message["Subject"])), _text(message)))
-    return found
-
-
-def _mail_to(processes: Any, address: str) -> list[tuple[str, str]]:
-    return [(subject, text) for to, subject, text in _mail(processes) if address in to]
-
-
-async def _until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    return await eventually(check, within=WITHIN, interval=0.5, what=what)
+    return token(processes, *scopes)
 
 
 def _minor(rubles: int) -> dict[str, Any]:
@@ -929,9 +871,14 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
             envelope = await _until(received, "ProposalWon on crm.proposals.v1")
         finally:
             await consumer.stop()
-        payload = envelope["payload"]
+        # The contact person travels sealed: the plain consumer reads no name or address, the
+        # back office opens them with the key vault (docs/decisions/0074).
+        sealed = envelope["payload"]["client_contact"]
+        assert "Анна" not in json.dumps(sealed, ensure_ascii=False)
+        assert addr["a1"] not in json.dumps(sealed)
+        payload = await unsealed(stack, envelope)
         assert envelope["key"] == station["id"]
-        assert envelope["schema_version"] == 2
+        assert envelope["schema_version"] == 3
         assert (payload["client_id"], payload["curator_id"], payload["revision"]) == (
             alpha,
             curator,

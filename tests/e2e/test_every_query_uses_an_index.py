@@ -20,10 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-from crm_kit.auth import sign_token
 from crm_kit.query_plans import collection_scans, profile_every_operation
 from crm_ops.demo import SCOPES, DemoLoader, approver_bearer
+from crm_ops.personal_data import SCOPES as PERSONAL_DATA_SCOPES
+from crm_ops.personal_data import export_person
 from pymongo import AsyncMongoClient
+
+from .conftest import token
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -46,15 +49,7 @@ def _service_databases() -> list[str]:
 
 
 def _headers(processes: Any) -> dict[str, str]:
-    token = sign_token(
-        processes.private_key.read_bytes(),
-        subject="index-check",
-        roles=("integration",),
-        scopes=SCOPES,
-        issuer="crm-local",
-        audience="crm",
-    )
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {token(processes, *SCOPES, subject='index-check')}"}
 
 
 async def _read_everything(http: dict[str, httpx.AsyncClient]) -> int:
@@ -182,6 +177,35 @@ async def _read_everything(http: dict[str, httpx.AsyncClient]) -> int:
     return calls
 
 
+async def _export_and_erase(processes: Any, contacts: httpx.AsyncClient) -> int:
+    """A data-protection officer's export of a person, their erasure (which every service
+    follows) and the export again; returns how many calls."""
+    clients = (await contacts.get("/clients", params={"limit": 20})).json()["items"]
+    people = [
+        p
+        for c in clients
+        for p in (await contacts.get(f"/clients/{c['id']}/people")).json()["items"]
+    ]
+    officer = {
+        "Authorization": "Bearer "
+        + token(processes, *PERSONAL_DATA_SCOPES, roles=("data-protection",), subject="dpo")
+    }
+    services = {
+        name: httpx.AsyncClient(base_url=url, headers=officer, timeout=60)
+        for name, url in URLS.items()
+    }
+    try:
+        await export_person(people[0]["id"], services)
+        erased = await services["contacts"].post(f"/people/{people[0]['id']}/erasure")
+        assert erased.status_code == 200, erased.text
+        await asyncio.sleep(3)  # the other services follow PersonErased
+        await export_person(people[0]["id"], services)
+    finally:
+        for client in services.values():
+            await client.aclose()
+    return 2 * len(services) + 1
+
+
 def test_every_query_on_realistic_data_is_served_by_an_index(processes: Any, stack: Any) -> None:
     async def run() -> tuple[int, list[str]]:
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_uri)
@@ -200,6 +224,7 @@ def test_every_query_on_realistic_data_is_served_by_an_index(processes: Any, sta
             await loader.load()
             await asyncio.sleep(5)  # the consumers and relays finish reacting to the load
             calls = await _read_everything(http)
+            calls += await _export_and_erase(processes, http["contacts"])
             scans = [s for db in dbs for s in await collection_scans(db)]
             return calls, scans
         finally:

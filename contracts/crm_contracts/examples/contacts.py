@@ -64,6 +64,9 @@ def contacts_examples() -> list[ContractEvent]:
         ),
         ct.PersonAdded(**PERSON_STATE, version=1, consents=(consent,), added_at=AT),
         ct.PersonUpdated(**PERSON_STATE, version=2, changed_fields=("position",), updated_at=AT),
+        ct.PersonErased(
+            client_id=CLIENT, person_id=PERSON, erased_at=AT, subjects=(f"person:{PERSON}",)
+        ),
         ct.ConsentChanged(
             client_id=CLIENT,
             person_id=PERSON,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crm_contracts import campaigns as facts
+from crm_kit import personal_data
 from crm_kit.app import ServiceSpec, create_app, serve
 from fastapi import FastAPI
 
@@ -17,6 +18,7 @@ from crm_campaigns.api import (
 )
 from crm_campaigns.consumers import SUBSCRIPTIONS
 from crm_campaigns.domain.errors import CampaignsError, Missing, StateConflict
+from crm_campaigns.handlers import personal
 from crm_campaigns.handlers.invitations import invitation_worker
 from crm_campaigns.handlers.retention import retention_worker
 from crm_campaigns.projections import CLIENTS
@@ -45,6 +47,7 @@ SPEC = ServiceSpec(
         public.router,
         questionnaires.router,
         reports.router,
+        personal_data.router("campaigns", personal.personal_data),
     ],
     workers=[invitation_worker, retention_worker],
     produces=PRODUCES,

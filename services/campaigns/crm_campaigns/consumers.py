@@ -12,6 +12,7 @@ from crm_contracts.contacts import (
     EmployeeRegistered,
     EmployeeUpdated,
     PersonAdded,
+    PersonErased,
     PersonUpdated,
 )
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
@@ -20,7 +21,7 @@ from crm_contracts.topics import CONTACTS, NOTIFY, PROPOSALS
 from crm_kit.app import Subscription
 
 from crm_campaigns import projections
-from crm_campaigns.handlers import reactions
+from crm_campaigns.handlers import personal, reactions
 from crm_campaigns.projections import people
 
 SUBSCRIPTIONS = [
@@ -33,6 +34,7 @@ SUBSCRIPTIONS = [
             ClientExpired: projections.on_client_expired,
             PersonAdded: people.on_person_added,
             PersonUpdated: people.on_person_updated,
+            PersonErased: personal.on_person_erased,
             ConsentChanged: people.on_consent_changed,
             EmployeeRegistered: people.on_employee_registered,
             EmployeeUpdated: people.on_employee_updated,

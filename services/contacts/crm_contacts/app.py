@@ -33,6 +33,7 @@ SPEC = ServiceSpec(
         c.ClientStatusChanged,
         c.PersonAdded,
         c.PersonUpdated,
+        c.PersonErased,
         c.ConsentChanged,
         c.EmployeeRegistered,
         c.EmployeeUpdated,

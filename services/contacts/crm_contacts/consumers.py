@@ -25,6 +25,7 @@ TIMELINE = Subscription(
         c.CuratorAssigned: projections.on_client_fact,
         c.ClientsMerged: projections.on_clients_merged,
         c.ClientExpired: projections.on_client_expired,
+        c.PersonErased: projections.on_person_erased,
         # Facts that need lookups or side effects of their own.
         k.ParticipantsAdded: projections.on_participants_added,
         k.NeedsIdentified: projections.on_needs_identified,

@@ -139,6 +139,15 @@ def client_events(
                         }
                     )
                 )
+            case facts.PersonErased(person_id=person_id, subjects=subjects):
+                out.append(
+                    c.PersonErased(
+                        client_id=client.client_id,
+                        person_id=person_id,
+                        erased_at=now,
+                        subjects=subjects,
+                    )
+                )
             case facts.ConsentChanged(person_id=person_id, consent=consent):
                 out.append(
                     c.ConsentChanged(

@@ -189,6 +189,17 @@ def _person_added(e: c.PersonAdded) -> Fact:
     )
 
 
+def _person_erased(e: c.PersonErased) -> Fact:
+    return Fact(
+        e.client_id,
+        e.erased_at,
+        "person_erased",
+        "Person erased on request",
+        {"person_id": e.person_id},
+        f"person_erased:{e.person_id}",
+    )
+
+
 def _curator_assigned(e: c.CuratorAssigned) -> Fact:
     return Fact(
         e.client_id,
@@ -375,6 +386,7 @@ FACTS: dict[type[ContractEvent], Callable[[Any], Fact]] = {
     c.ClientRegistered: _client_registered,
     c.ClientStatusChanged: _status_changed,
     c.PersonAdded: _person_added,
+    c.PersonErased: _person_erased,
     c.CuratorAssigned: _curator_assigned,
     c.ClientsMerged: _clients_merged,
     k.InvitationRequested: _invited,
@@ -442,6 +454,13 @@ async def on_unsubscribe_requested(
     """A person unsubscribed through a message's link: the channel's consent is withdrawn
     (``ConsentChanged``, which notify and campaigns follow) and the client's timeline says so."""
     await withdraw_on_unsubscribe(runtime, e.client_id, e.person_id, e.channel)
+    await on_fact(runtime, e, env)
+
+
+async def on_person_erased(runtime: Runtime, e: c.PersonErased, env: Envelope) -> None:
+    """The entry that named the person names them no more (a replay of the topic, too), and
+    the erasure joins the timeline."""
+    await TimelineRepository(runtime).forget_person(e.person_id)
     await on_fact(runtime, e, env)
 
 

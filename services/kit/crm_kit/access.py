@@ -43,7 +43,10 @@ ROLE_DESCRIPTIONS: Final[Mapping[str, str]] = {
     DISCOUNT_APPROVER: "approves discounts (never on a proposal they wrote or curate)",
     DEPARTMENT_HEAD: "completes plan steps assigned to their department's people",
     MANAGEMENT: "reads everything, publishes sales models",
-    DATA_PROTECTION: "merges duplicates, changes consents on a person's request",
+    DATA_PROTECTION: (
+        "merges duplicates, changes consents on a person's request, erases a person or a "
+        "client and exports a person's data"
+    ),
     OPERATOR: "runs operations: dead letters, replays, templates, employees",
     BACKOFFICE: "a back-office system: reads, consumes events",
     INTEGRATION: (
@@ -108,6 +111,10 @@ SALES_WORK = _rule(SALES, SALES_MANAGER, INTEGRATION)
 SALES_MANAGEMENT = _rule(SALES_MANAGER, INTEGRATION)
 OPERATIONS = _rule(OPERATOR, INTEGRATION)
 ANY_STAFF = _rule(STAFF, INTEGRATION)
+PERSONAL_DATA_EXPORT = _rule(
+    DATA_PROTECTION,
+    why="a person's data export (the caller merges the four services' parts); on the audit trail",
+)
 
 TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
     "contacts": {
@@ -155,6 +162,14 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "POST /contacts/import": _rule(MARKETING, SALES_MANAGER, INTEGRATION),
         "POST /employees": _rule(DEPARTMENT_HEAD, MANAGEMENT, OPERATOR, INTEGRATION),
         "PATCH /employees/{employee_id}": _rule(DEPARTMENT_HEAD, MANAGEMENT, OPERATOR, INTEGRATION),
+        "GET /people/{person_id}/personal-data": PERSONAL_DATA_EXPORT,
+        "POST /people/{person_id}/erasure": _rule(
+            DATA_PROTECTION,
+            why="erasure on a person's request: every service forgets them (PersonErased)",
+        ),
+        "POST /clients/{client_id}/erasure": _rule(
+            DATA_PROTECTION, why="erases every person of the client"
+        ),
     },
     "campaigns": {
         "GET /audit/{entity_id}": READ,
@@ -199,6 +214,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "PATCH /events/{event_id}/tasks/{task_id}": EVENT_WORK,
         "POST /events/{event_id}/questionnaire/responses": EVENT_WORK,
         "POST /events/{event_id}/questionnaire/responses/import": EVENT_WORK,
+        "GET /people/{person_id}/personal-data": PERSONAL_DATA_EXPORT,
     },
     "proposals": {
         "GET /audit/{entity_id}": READ,
@@ -239,6 +255,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "POST /sales-models/{model_id}/versions": SALES_MANAGEMENT,
         "POST /sales-models/{model_id}/publish": _rule(SALES_MANAGER, MANAGEMENT, INTEGRATION),
         "POST /sales-models/mined/publish": _rule(SALES_MANAGER, MANAGEMENT, INTEGRATION),
+        "GET /people/{person_id}/personal-data": PERSONAL_DATA_EXPORT,
     },
     "notify": {
         "GET /audit/{entity_id}": READ,
@@ -250,6 +267,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "POST /notifications": _rule(MARKETING, SALES, SALES_MANAGER, OPERATOR, INTEGRATION),
         "PUT /templates/{kind}/{language}": _rule(MARKETING, OPERATOR, INTEGRATION),
         "DELETE /templates/{kind}/{language}": _rule(MARKETING, OPERATOR, INTEGRATION),
+        "GET /people/{person_id}/personal-data": PERSONAL_DATA_EXPORT,
     },
 }
 

@@ -47,6 +47,7 @@ from crm_kit.problems import BodySizeLimit, install_problem_handlers
 from crm_kit.relay import OutboxRelay
 from crm_kit.retention import TtlRule, ensure_ttl_indexes
 from crm_kit.runtime import BrokerPublisher, Runtime, ServiceDatabase
+from crm_kit.sealing import sealer_of
 from crm_kit.security_headers import SecurityHeaders
 from crm_kit.settings import ServiceSettings
 
@@ -329,15 +330,17 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         await ensure_kit_indexes(db, settings)
         if spec.retention is not None:
             await ensure_ttl_indexes(db, spec.retention(settings))
+        sealer, vault_client = sealer_of(settings, client)
         relay = OutboxRelay(
             db,
             publisher,
             service=spec.name,
             batch_size=settings.relay_batch_size,
             lease_s=settings.relay_lease_s,
+            sealer=sealer,
         )
         outbox = Outbox(db, producer=spec.name, max_event_bytes=settings.event_max_bytes)
-        runtime = Runtime(settings, client, db, broker, relay, outbox)
+        runtime = Runtime(settings, client, db, broker, relay, outbox, sealer)
         for sub in spec.subscriptions:
             group = sub.group or settings.consumer_group
             consumers[group] = IdempotentConsumer(
@@ -357,6 +360,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 backoff_s=settings.consumer_retry_backoff_ms / 1000,
                 concurrency=sub.concurrency,
                 max_record_bytes=settings.event_max_bytes,
+                sealer=sealer,
             )
         access = KafkaAccess.from_settings(settings)
         dead_letter_topics = [
@@ -391,6 +395,8 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             await relay.stop()
             await broker.stop()
+            if vault_client is not client:
+                await vault_client.close()
             await client.close()
 
     app = FastAPI(

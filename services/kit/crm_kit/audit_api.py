@@ -27,7 +27,9 @@ class ActorOut(BaseModel):
 class AuditEntryOut(BaseModel):
     event_type: str = Field(description="What changed, as the event it published.")
     event_id: str
-    topic: str
+    topic: str | None = Field(
+        description="Where the event went; null for an operation that publishes none (an export)."
+    )
     occurred_at: datetime
     actor: ActorOut
     correlation_id: str | None

@@ -61,6 +61,7 @@ from crm_kit.metrics import (
 from crm_kit.outbox import Document
 from crm_kit.records import DEFAULT_EVENT_MAX_BYTES, is_permanent
 from crm_kit.relay import Publisher
+from crm_kit.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class IdempotentConsumer:
         concurrency: int = 1,
         max_record_bytes: int = DEFAULT_EVENT_MAX_BYTES,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sealer: Sealer | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -116,6 +118,8 @@ class IdempotentConsumer:
         self.backoff_s = backoff_s
         self.concurrency = max(1, concurrency)
         self._sleep = sleep
+        self.sealer = sealer
+        """Unseals personal fields before a handler sees them (``crm_kit.sealing``)."""
 
     def _marker_id(self, event_id: str) -> str:
         return f"{self.group}:{event_id}"
@@ -220,8 +224,8 @@ class IdempotentConsumer:
         token = correlation_id.set(shared.pop() if len(shared) == 1 else None)
         cause = causation_id.set(None)
         try:
-            events = [(item[3].open(), item[3]) for item in run]
-            await batch_handler(events)
+            opened = [await self._unsealed(item[3]) for item in run]
+            await batch_handler([(envelope.open(), envelope) for envelope in opened])
         except Exception:
             log.info(
                 "batch handler for %d %s failed; handling them one by one",
@@ -288,7 +292,8 @@ class IdempotentConsumer:
             try:
                 # Opening inside the loop: a payload that does not validate fails every attempt
                 # and lands in the dead-letter topic with the validation error.
-                await handler(envelope.open(), envelope)
+                opened = await self._unsealed(envelope)
+                await handler(opened.open(), opened)
                 return None
             except Exception as exc:
                 if attempt == self.max_attempts:
@@ -303,6 +308,11 @@ class IdempotentConsumer:
                 HANDLER_RETRIES.labels(self.service, self.group).inc()
                 await self._sleep(self.backoff_s * 2 ** (attempt - 1))
         return None  # pragma: no cover - the loop always returns
+
+    async def _unsealed(self, envelope: Envelope) -> Envelope:
+        """The envelope with its personal fields opened (read as erased where the person's
+        key is gone), for a handler; the raw record stays sealed for the dead letters."""
+        return envelope if self.sealer is None else await self.sealer.unseal(envelope)
 
     async def _dead_letter(
         self, raw: bytes, record: RecordInfo, error: BaseException, *, attempts: int

@@ -45,6 +45,7 @@ from crm_kit.kafka import KafkaAccess, broker_options, client_options
 from crm_kit.outbox import OUTBOX, Document, Outbox
 from crm_kit.relay import LEASES, OUTBOX_FAILED, OutboxRelay
 from crm_kit.runtime import Runtime
+from crm_kit.sealing import Sealer, sealer_of
 from crm_kit.settings import ServiceSettings
 
 
@@ -165,7 +166,11 @@ async def rebuild(
     access = KafkaAccess.from_settings(settings)
     broker = KafkaBroker(**broker_options(access))  # never started: handlers write, never send
     relay = OutboxRelay(scratch, RefusingPublisher(), service=spec.name)  # never started either
-    runtime = Runtime(settings, client, scratch, broker, relay, Outbox(scratch, producer=spec.name))
+    # Replayed events are unsealed like live ones: an erased person's read as erased.
+    sealer, vault_client = sealer_of(settings, client)
+    runtime = Runtime(
+        settings, client, scratch, broker, relay, Outbox(scratch, producer=spec.name), sealer
+    )
     try:
         await _copy_the_rest(live, scratch, spec.projections, report)
         if spec.indexes is not None:
@@ -175,7 +180,7 @@ async def rebuild(
                 cls.event_type: functools.partial(handler, runtime)
                 for cls, handler in sub.handlers.items()
             }
-            await _replay(access, sub.topics, handlers, report)
+            await _replay(access, sub.topics, handlers, report, sealer)
         report.held_back = await scratch[OUTBOX].count_documents({})
         for name in spec.projections:
             live_count, live_hash = await content_hash(live, name)
@@ -198,12 +203,18 @@ async def rebuild(
     finally:
         if not keep_scratch:
             await client.drop_database(scratch_name)
+        if vault_client is not client:
+            await vault_client.close()
         await client.close()
     return report
 
 
 async def _replay(
-    access: KafkaAccess, topics: Sequence[str], handlers: dict[str, Any], report: RebuildReport
+    access: KafkaAccess,
+    topics: Sequence[str],
+    handlers: dict[str, Any],
+    report: RebuildReport,
+    sealer: Sealer,
 ) -> None:
     tps = await _topic_partitions(access, topics)
     if not tps:
@@ -222,13 +233,15 @@ async def _replay(
                     if record.offset >= ends[tp]:
                         continue
                     report.records_read += 1
-                    await _apply(record.value, handlers, report)
+                    await _apply(record.value, handlers, report, sealer)
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
 
 
-async def _apply(raw: bytes, handlers: dict[str, Any], report: RebuildReport) -> None:
+async def _apply(
+    raw: bytes, handlers: dict[str, Any], report: RebuildReport, sealer: Sealer
+) -> None:
     try:
         envelope = Envelope.from_bytes(raw)
     except Exception:
@@ -237,6 +250,7 @@ async def _apply(raw: bytes, handlers: dict[str, Any], report: RebuildReport) ->
     if handler is None:
         return
     try:
+        envelope = await sealer.unseal(envelope)
         await handler(envelope.open(), envelope)
         report.events_applied += 1
     except Exception as exc:

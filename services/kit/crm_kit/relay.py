@@ -38,6 +38,7 @@ from pymongo.errors import DuplicateKeyError
 from crm_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_SET_ASIDE
 from crm_kit.outbox import OUTBOX, Document
 from crm_kit.records import PRODUCER_OUT_OF_STEP, is_permanent
+from crm_kit.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class OutboxRelay:
         retry_s: float = 1.0,
         stream_wait_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        sealer: Sealer | None = None,
     ) -> None:
         if lease_s <= 0:
             raise ValueError("lease_s must be positive")
@@ -91,6 +93,8 @@ class OutboxRelay:
         self.leases = db[LEASES]
         self.failed = db[OUTBOX_FAILED]
         self.publisher = publisher
+        self.sealer = sealer
+        """Seals personal fields as they leave (``crm_kit.sealing``); none in unit tests."""
         self.service = service
         self.batch_size = batch_size
         self.lease_s = lease_s
@@ -310,10 +314,13 @@ class OutboxRelay:
             EVENTS_PUBLISHED.labels(self.service, entry["topic"]).inc()
 
     async def _send(self, entry: Document) -> Awaitable[Any]:
+        value = str(entry["value"])
+        if self.sealer is not None:
+            value = await self.sealer.seal_record(str(entry["event_type"]), value)
         return await self.publisher.send(
             entry["topic"],
             entry["key"].encode(),
-            entry["value"].encode(),
+            value.encode(),
             correlation_id=correlation_of(entry),
         )
 

@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from crm_kit.outbox import Document, Outbox, OutboxCollection
 from crm_kit.records import PRODUCER_OUT_OF_STEP, is_permanent
 from crm_kit.relay import OutboxRelay
+from crm_kit.sealing import Sealer
 from crm_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class Runtime:
     events: Outbox
     """The outbox collection: ``events.transaction(work)`` runs a state change and
     ``events.add(session, events.entries([...]))`` in one transaction."""
+    sealer: Sealer | None = None
+    """Seals and unseals personal fields in events with the key vault (``crm_kit.sealing``)."""
 
     def outbox(self, collection: str, entity: str = "document") -> OutboxCollection:
         """A collection whose writes carry their events (in one transaction with them)."""

@@ -107,6 +107,13 @@ class ServiceSettings(BaseSettings):
     default is 700); 0 keeps Python's settings and skips freezing the start-up heap. See
     ``crm_kit.app.serve``."""
 
+    key_vault_uri: str = ""
+    """The key vault's MongoDB (``crm_kit.sealing``): the data keys that seal personal fields
+    in events, shared by every service as a KMS would be. Empty: the service's ``mongo_uri``."""
+    key_vault_database: str = "crm_keyvault"
+    key_vault_master_key: SecretStr = SecretStr("dev-only-key-vault-master-key")
+    """The key-encryption secret every data key in the vault is wrapped under."""
+
     kafka_max_message_bytes: int = Field(default=KAFKA_DEFAULT_MAX_MESSAGE_BYTES, ge=65_536)
     """The largest record the broker takes (its topics' ``max.message.bytes``; Kafka's default
     is 1 MiB). The producer refuses anything larger before sending it."""
@@ -182,6 +189,7 @@ class ServiceSettings(BaseSettings):
             **self.secrets(),
             "cursor_secret": self.cursor_secret,
             "kafka_password": self.kafka_password.get_secret_value(),
+            "key_vault_master_key": self.key_vault_master_key.get_secret_value(),
         }
         for name, value in secrets.items():
             if value.startswith(DEV_SECRET_PREFIX):

@@ -17,6 +17,7 @@ from crm_contracts.contacts import (
     EmployeeRegistered,
     EmployeeUpdated,
     PersonAdded,
+    PersonErased,
     PersonUpdated,
 )
 from crm_contracts.proposals import PlanStepAssigned
@@ -24,7 +25,7 @@ from crm_contracts.topics import CAMPAIGNS, CONTACTS, PROPOSALS
 from crm_kit.app import Subscription
 
 from crm_notify import projections
-from crm_notify.handlers import requests
+from crm_notify.handlers import personal, requests
 
 SUBSCRIPTIONS = [
     Subscription(
@@ -33,6 +34,7 @@ SUBSCRIPTIONS = [
             PersonAdded: projections.on_person,
             PersonUpdated: projections.on_person,
             ClientExpired: projections.on_client_expired,
+            PersonErased: personal.on_person_erased,
             ConsentChanged: projections.on_consent,
             EmployeeRegistered: projections.on_employee,
             EmployeeUpdated: projections.on_employee,

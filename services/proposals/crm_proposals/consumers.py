@@ -15,12 +15,14 @@ from crm_contracts.contacts import (
     EmployeeRegistered,
     EmployeeUpdated,
     PersonAdded,
+    PersonErased,
     PersonUpdated,
 )
 from crm_contracts.topics import BACKOFFICE, CONTACTS
 from crm_kit.app import Subscription
 
 from crm_proposals import projections
+from crm_proposals.handlers import personal
 
 SUBSCRIPTIONS = [
     Subscription(
@@ -36,6 +38,7 @@ SUBSCRIPTIONS = [
             EmployeeUpdated: projections.on_employee_state,
             PersonAdded: projections.on_person_state,
             PersonUpdated: projections.on_person_state,
+            PersonErased: personal.on_person_erased,
             ContactRecorded: projections.on_contact_recorded,
             ContractSigned: projections.on_back_office_fact,
             OrderPlaced: projections.on_back_office_fact,

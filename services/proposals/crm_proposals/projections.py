@@ -280,16 +280,22 @@ class Projections:
         self, client_id: str, candidates: Sequence[str] = ()
     ) -> KnownPerson | None:
         """The first of ``candidates`` (person ids, in order of preference) known as the
-        client's person, else the client's first person on record, else ``None``."""
+        client's person, else the client's first person on record, else ``None``. An erased
+        person is no one to contact."""
+        live = {"erased_at": {"$exists": False}}
         if candidates:
             cursor = self.db[PEOPLE].find(
-                {"_id": {"$in": list(candidates)}, "client_id": client_id}
+                {"_id": {"$in": list(candidates)}, "client_id": client_id, **live}
             )
             known = {d["_id"]: d async for d in cursor}
             for person_id in candidates:
                 if person_id in known:
                     return KnownPerson.of(known[person_id])
-        cursor = self.db[PEOPLE].find({"client_id": client_id}).sort([("added_at", 1), ("_id", 1)])
+        cursor = (
+            self.db[PEOPLE]
+            .find({"client_id": client_id, **live})
+            .sort([("added_at", 1), ("_id", 1)])
+        )
         async for doc in cursor.limit(1):
             return KnownPerson.of(doc)
         return None

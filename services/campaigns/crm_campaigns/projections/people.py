@@ -60,8 +60,13 @@ async def _consent(
         ("$addToSet" if granted else "$pull"): {"consented": channel},
     }
     with contextlib.suppress(DuplicateKeyError):
+        # An erased person's copy takes no consent any more (the upsert then meets its id).
         await db[PEOPLE].update_one(
-            {"_id": person_id, "$or": [{f"{path}.at": {"$lt": at}}, {path: {"$exists": False}}]},
+            {
+                "_id": person_id,
+                "erased_at": {"$exists": False},
+                "$or": [{f"{path}.at": {"$lt": at}}, {path: {"$exists": False}}],
+            },
             change,
             upsert=True,
         )

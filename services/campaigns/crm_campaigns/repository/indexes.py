@@ -36,6 +36,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[PARTICIPANTS].create_index([("event_id", 1), ("_id", 1)])
     await db[PARTICIPANTS].create_index([("event_id", 1), ("status", 1), ("_id", 1)])
     await db[PARTICIPANTS].create_index([("event_id", 1), ("check_in_code", 1)])
+    await db[PARTICIPANTS].create_index("person_id", sparse=True)  # erasure and export
     # The waiting list in its order; only the waiting are in it.
     await db[PARTICIPANTS].create_index(
         [("event_id", 1), ("added_at", 1), ("_id", 1)],
@@ -48,6 +49,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     counted = [("item_code", 1), ("field_of_activity", 1), ("client_id", 1)]
     await db[NEEDS].create_index([("at", 1), *counted], name=BY_TIME)
     await db[NEEDS].create_index([("programme_id", 1), ("at", 1), *counted])
+    await db[NEEDS].create_index("person_id", sparse=True)  # a person's data export
     await db[NEEDS].create_index([("field_of_activity", 1), ("at", 1), *counted[::2]])
     # The public forms' post counters go once their window is over (read by _id only).
     await db[PUBLIC_FORM_POSTS].create_index("expires_at", expireAfterSeconds=0)

@@ -25,6 +25,8 @@ from crm_contracts.values import (
     NotificationKind,
     RecipientKind,
 )
+from crm_kit.sealing import opened_envelope
+from crm_kit.settings import ServiceSettings
 from crm_kit.testing import StackEndpoints, read_topic, stack_kafka_options
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
@@ -134,7 +136,8 @@ async def our_facts(
     until: Any,
     within: float = 90.0,
 ) -> list[Envelope]:
-    """This aggregate's envelopes on the campaigns topic, read until ``until(envelopes)``."""
+    """This aggregate's envelopes on the campaigns topic, read until ``until(envelopes)``, with
+    their personal fields opened by the key vault as the services' consumers open them."""
 
     def mine(records: list[Any]) -> list[Envelope]:
         return [Envelope.from_bytes(r.value) for r in records if r.key == key.encode()]
@@ -147,4 +150,5 @@ async def our_facts(
         until_idle=1.5,
         within=within,
     )
-    return mine(records)
+    settings = ServiceSettings(mongo_uri=stack.mongo_uri)
+    return [await opened_envelope(e, settings) for e in mine(records)]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from crm_contracts.personal import ERASED
 from crm_contracts.values import (
     Channel,
     ClientKind,
@@ -34,6 +35,7 @@ from crm_contacts.domain.errors import (
     ClientAlreadyMerged,
     IllegalStatusChange,
     InvalidInputError,
+    PersonAlreadyErased,
     PersonNotFound,
 )
 from crm_contacts.domain.facts import (
@@ -43,6 +45,7 @@ from crm_contacts.domain.facts import (
     CuratorAssigned,
     Fact,
     PersonAdded,
+    PersonErased,
     PersonUpdated,
     StatusChanged,
 )
@@ -127,8 +130,48 @@ class Client:
                 return person
         raise PersonNotFound(f"client {self.client_id} has no person {person_id}")
 
+    def live_person(self, person_id: str) -> Person:
+        """The person, to change: an erased one is refused."""
+        person = self.person(person_id)
+        if person.erased_at is not None:
+            raise PersonAlreadyErased(f"person {person_id} was erased", field="person_id")
+        return person
+
     def own_keys(self) -> tuple[str, ...]:
+        if self.details_erased:
+            return ()
         return matching.client_keys(self.name, self.tax_id)
+
+    @property
+    def details_erased(self) -> bool:
+        """A private person's client whose own details were erased with its person."""
+        return self.name == ERASED
+
+    def erase_details(self, *, now: datetime) -> tuple[Client, list[Fact]]:
+        """A private person's client forgets its name (theirs), tax id, website and addresses;
+        an organisation's details are no one's personal data and stay. Again: nothing."""
+        if self.kind is not ClientKind.PERSON or self.details_erased:
+            return self, []
+        changed = tuple(
+            name
+            for name, kept in (
+                ("name", self.name),
+                ("tax_id", self.tax_id),
+                ("website", self.website),
+                ("addresses", self.addresses),
+            )
+            if kept
+        )
+        erased = replace(
+            self,
+            name=ERASED,
+            tax_id=None,
+            website=None,
+            addresses=(),
+            updated_at=now,
+            version=self.version + 1,
+        )
+        return erased, [ClientUpdated(changed, None)]
 
     def match_keys(self) -> tuple[str, ...]:
         """Every key this client (and its people) can be matched by; none once merged."""
@@ -136,7 +179,8 @@ class Client:
             return ()
         keys = list(self.own_keys())
         for p in self.people:
-            keys.extend(matching.person_keys(self.client_id, p.name, p.channels))
+            if p.erased_at is None:
+                keys.extend(matching.person_keys(self.client_id, p.name, p.channels))
         return tuple(dict.fromkeys(keys))
 
     def ensure_live(self) -> None:
@@ -263,7 +307,7 @@ class Client:
         self, person_id: str, changes: Mapping[str, Any], *, now: datetime
     ) -> tuple[Client, list[Fact]]:
         self.ensure_live()
-        person = self.person(person_id)
+        person = self.live_person(person_id)
         values = dict(changes)
         refusals = Refusals(InvalidInputError)
         if "name" in values:
@@ -298,7 +342,7 @@ class Client:
         sender ever picks a channel the person refused.
         """
         self.ensure_live()
-        person = self.person(person_id)
+        person = self.live_person(person_id)
         current = consent_for(person.consents, channel)
         if (current.granted if current else None) == granted:
             return self, []
@@ -316,6 +360,28 @@ class Client:
             new_person = replace(new_person, preferred_channel=None, updated_at=now)
             facts.append(PersonUpdated(person_id, ("preferred_channel",)))
         return self._with_person(new_person, now), facts
+
+    def erase_person(
+        self, person_id: str, *, subjects: tuple[str, ...], now: datetime
+    ) -> tuple[Client, list[Fact]]:
+        """Forget everything about the person but their id, language and dates; an erased
+        person again changes nothing. Allowed on a merged client too: its copy goes as well."""
+        person = self.person(person_id)
+        if person.erased_at is not None:
+            return self, []
+        forgotten = replace(
+            person,
+            name=ERASED,
+            position=None,
+            department=None,
+            channels=Channels(),
+            preferred_channel=None,
+            consents=(),
+            updated_at=now,
+            erased_at=now,
+            version=person.version + 1,
+        )
+        return self._with_person(forgotten, now), [PersonErased(person_id, subjects)]
 
     def _with_person(self, person: Person, now: datetime) -> Client:
         people = tuple(person if p.person_id == person.person_id else p for p in self.people)

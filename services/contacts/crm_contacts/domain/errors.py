@@ -45,6 +45,10 @@ class AlreadyCurator(StateConflict):
     pass
 
 
+class PersonAlreadyErased(StateConflict):
+    """The person was erased: nothing about them is kept, so nothing can change."""
+
+
 class ClientAlreadyMerged(StateConflict):
     """The client was merged into another; ``survivor_id`` is where it lives on."""
 

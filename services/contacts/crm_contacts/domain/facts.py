@@ -41,6 +41,13 @@ class PersonUpdated:
 
 
 @dataclass(frozen=True)
+class PersonErased:
+    person_id: str
+    subjects: tuple[str, ...]
+    """The key vault subjects whose keys the erasure destroyed."""
+
+
+@dataclass(frozen=True)
 class ConsentChanged:
     person_id: str
     consent: Consent
@@ -59,6 +66,7 @@ Fact = (
     | StatusChanged
     | PersonAdded
     | PersonUpdated
+    | PersonErased
     | ConsentChanged
     | CuratorAssigned
 )

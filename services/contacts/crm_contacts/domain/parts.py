@@ -80,6 +80,8 @@ class Person:
     consents: tuple[Consent, ...] = ()
     updated_at: datetime | None = None
     version: int = 1
+    erased_at: datetime | None = None
+    """When the person was erased: only the id, language and dates are kept."""
 
     def may_contact(self, channel: Channel) -> bool:
         consent = consent_for(self.consents, channel)

@@ -148,6 +148,12 @@ class ClientRepository:
         doc = await self.collection.find_one({"people.person_id": person_id}, {"_id": 1})
         return str(doc["_id"]) if doc else None
 
+    async def holding_person(self, person_id: str) -> list[domain.Client]:
+        """Every client document holding the person: the live client, and a merged one whose
+        people moved to its survivor."""
+        cursor = self.collection.find({"people.person_id": person_id}, _HIDDEN).sort("_id", 1)
+        return [client_of(d) async for d in cursor]
+
     async def by_questionnaire_response(self, response_id: str) -> domain.Client | None:
         doc = await self.collection.find_one(
             {"source.questionnaire_response_id": response_id}, _HIDDEN

@@ -51,6 +51,7 @@ def person_doc(p: domain.Person) -> Document:
         "added_at": p.added_at,
         "updated_at": p.updated_at,
         "version": p.version,
+        "erased_at": p.erased_at,
     }
 
 
@@ -72,6 +73,7 @@ def person_of(doc: Document) -> domain.Person:
         added_at=doc["added_at"],
         updated_at=doc.get("updated_at"),
         version=doc.get("version", 1),
+        erased_at=doc.get("erased_at"),
     )
 
 

@@ -75,7 +75,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             for field in ("client_id", "person_id", "employee_id", "event_id", "proposal_id")
         ),
     ],
-    TIMELINE: [_index("client_id", "at", "_id")],
+    TIMELINE: [_index("client_id", "at", "_id"), _index("refs.person_id", "at", "_id")],
     DISMISSALS: [_index("dismissed_at", "_id")],
 }
 

@@ -67,6 +67,10 @@ class RecordRepository:
         kept, next_cursor = page_of([d async for d in found], "occurred_at", limit)
         return Page([record_of(d) for d in kept], next_cursor)
 
+    async def of_person(self, person_id: str) -> tuple[domain.ContactRecord, ...]:
+        cursor = self.collection.find({"person_id": person_id}).sort([("occurred_at", 1)])
+        return tuple([record_of(d) async for d in cursor])
+
     async def ids_of_client(self, client_id: str) -> tuple[str, ...]:
         cursor = self.collection.find({"client_id": client_id}, {"_id": 1}).sort("_id", 1)
         return tuple([d["_id"] async for d in cursor])

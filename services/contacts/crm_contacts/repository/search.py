@@ -76,7 +76,8 @@ def search_terms(client: domain.Client) -> list[str]:
     terms += [f"t:{tag}" for tag in client.tags]
     if client.curator_id:
         terms.append(f"c:{client.curator_id}")
-    terms += _name_terms(client.name)
+    if not client.details_erased:
+        terms += _name_terms(client.name)
     return list(dict.fromkeys(terms))
 
 

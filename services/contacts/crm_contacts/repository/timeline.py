@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from crm_contracts.personal import ERASED
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
@@ -74,6 +75,17 @@ class TimelineRepository:
         )
         kept, next_cursor = page_of([d async for d in found], "at", limit)
         return Page([_entry_of(d) for d in kept], next_cursor)
+
+    async def of_person(self, person_id: str) -> tuple[Document, ...]:
+        cursor = self.collection.find({"refs.person_id": person_id}).sort([("at", 1), ("_id", 1)])
+        return tuple([d async for d in cursor])
+
+    async def forget_person(self, person_id: str) -> None:
+        """The entry that named the person (``person_added``) names them no more."""
+        await self.collection.update_many(
+            {"refs.person_id": person_id, "kind": "person_added"},
+            {"$set": {"summary": f"Person added: {ERASED}"}},
+        )
 
     async def repoint(self, *, from_client: str, to_client: str) -> None:
         await self.collection.update_many(

@@ -98,6 +98,11 @@ class PersonOut(BaseModel):
     added_at: datetime
     updated_at: datetime | None
     version: int
+    erased_at: datetime | None = Field(
+        default=None,
+        description="When the person was erased: their name reads `[erased]` and nothing "
+        "else about them is kept.",
+    )
     hidden: list[str] = Field(
         default=[],
         description="Fields withheld from this caller as personal data (shown as null): the "
@@ -126,5 +131,6 @@ class PersonOut(BaseModel):
             added_at=p.added_at,
             updated_at=p.updated_at,
             version=p.version,
+            erased_at=p.erased_at,
             hidden=hidden,
         )

@@ -15,6 +15,8 @@ from crm_contacts.app import SPEC, ContactsSettings
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import CONTACTS
 from crm_kit.app import create_app
+from crm_kit.sealing import opened_envelope
+from crm_kit.settings import ServiceSettings
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
@@ -61,7 +63,8 @@ class Contacts:
     ) -> list[Envelope]:
         """This key's envelopes (of the ``only`` types, if given) on ``topic`` since ``since``,
         once ``until`` of them arrived. Filtering by type keeps out a fact of an earlier step
-        that the relay published after ``since`` was taken."""
+        that the relay published after ``since`` was taken. Personal fields are opened with
+        the key vault, as the services' consumers open them."""
 
         def ours(records: list[Any]) -> list[Envelope]:
             found = [Envelope.from_bytes(r.value) for r in records if r.key == key.encode()]
@@ -74,7 +77,8 @@ class Contacts:
             until_idle=1.0,
             stop_when=lambda rs: len(ours(rs)) >= until,
         )
-        return ours(records)
+        settings = ServiceSettings(mongo_uri=self.stack.mongo_uri)
+        return [await opened_envelope(e, settings) for e in ours(records)]
 
     async def register(self, **fields: Any) -> dict[str, Any]:
         body = {"name": unique_name(), **fields}

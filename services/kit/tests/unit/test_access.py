@@ -130,8 +130,18 @@ def test_every_rule_names_only_known_roles_and_every_service_reads_with_any_role
         for operation, rule in rules.items():
             assert rule.roles <= access.ROLES, operation
             assert rule.roles, operation
-            if operation.startswith("GET "):
+            if operation.startswith("GET ") and rule is not access.PERSONAL_DATA_EXPORT:
                 assert rule.roles == access.READERS, (service, operation)
+
+
+def test_only_data_protection_exports_a_persons_data_from_every_service() -> None:
+    exports = {
+        service: rules.get("GET /people/{person_id}/personal-data")
+        for service, rules in access.TABLE.items()
+    }
+
+    assert set(exports.values()) == {access.PERSONAL_DATA_EXPORT}
+    assert access.PERSONAL_DATA_EXPORT.roles == {access.DATA_PROTECTION}
 
 
 def test_no_app_role_may_approve_a_discount_or_be_staff() -> None:

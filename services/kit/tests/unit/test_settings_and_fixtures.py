@@ -87,6 +87,7 @@ def test_production_refuses_a_development_secret(tmp_path: Path) -> None:
         jwt_public_key_file=key,
         link_secret="a-real-secret",
         cursor_secret="a-real-cursor-secret",
+        key_vault_master_key="a-real-master-key",
         **PRODUCTION_KAFKA,
     )
     assert accepted.environment == "production"
@@ -113,6 +114,7 @@ def test_production_refuses_a_broker_without_real_credentials(
             oidc_issuer=None,
             jwt_public_key_file=key,
             cursor_secret="a-real-cursor-secret",
+            key_vault_master_key="a-real-master-key",
             **kafka,
         )
     accepted = SampleSettings(
@@ -120,6 +122,7 @@ def test_production_refuses_a_broker_without_real_credentials(
         oidc_issuer=None,
         jwt_public_key_file=key,
         cursor_secret="a-real-cursor-secret",
+        key_vault_master_key="a-real-master-key",
         **PRODUCTION_KAFKA,
     )
     assert accepted.kafka_password.get_secret_value() == "a-real-password"
@@ -153,6 +156,7 @@ def test_production_refuses_the_development_cursor_secret(tmp_path: Path) -> Non
         oidc_issuer=None,
         jwt_public_key_file=key,
         cursor_secret="a-real-cursor-secret",
+        key_vault_master_key="a-real-master-key",
         **PRODUCTION_KAFKA,
     )
     assert accepted.cursor_secret == "a-real-cursor-secret"

@@ -3,6 +3,13 @@ pages reached through the signed link of a marketing message (``unsubscribe``)."
 
 from __future__ import annotations
 
-from crm_notify.api import notifications, unsubscribe
+from crm_kit import personal_data
 
-ROUTERS = [notifications.router, unsubscribe.router]
+from crm_notify.api import notifications, unsubscribe
+from crm_notify.handlers import personal
+
+ROUTERS = [
+    notifications.router,
+    unsubscribe.router,
+    personal_data.router("notify", personal.personal_data),
+]

@@ -61,7 +61,11 @@ async def set_consent(
 ) -> None:
     field = f"consents.{channel.value}"
     await db[RECIPIENTS].update_one(
-        {"_id": key, "$or": [{f"{field}.at": {"$lt": at}}, {field: {"$exists": False}}]},
+        {
+            "_id": key,
+            "erased_at": {"$exists": False},  # an erased person takes no consent any more
+            "$or": [{f"{field}.at": {"$lt": at}}, {field: {"$exists": False}}],
+        },
         {"$set": {field: {"granted": granted, "at": at}}},
     )
 

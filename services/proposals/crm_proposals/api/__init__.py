@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from crm_proposals.api import catalogue, plans, proposals, reports, sales_models
+from crm_kit import personal_data
 
-ROUTERS = [catalogue.router, proposals.router, plans.router, sales_models.router, reports.router]
+from crm_proposals.api import catalogue, plans, proposals, reports, sales_models
+from crm_proposals.handlers import personal
+
+ROUTERS = [
+    catalogue.router,
+    proposals.router,
+    plans.router,
+    sales_models.router,
+    reports.router,
+    personal_data.router("proposals", personal.personal_data),
+]

@@ -31,6 +31,8 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     # Someone's open steps across proposals (GET /steps?assignee_id=).
     await db[PROPOSALS].create_index([("plan.steps.assignee_id", 1), ("plan.steps.state", 1)])
     await db[PROPOSALS].create_index([("flagged", 1), ("_id", 1)])
+    # A person's data export: the proposals they take part in.
+    await db[PROPOSALS].create_index("revisions.participants.person_id", sparse=True)
     await db[CATALOG].create_index([("active", 1), ("_id", 1)])
     await db[CATALOG].create_index([("kind", 1), ("_id", 1)])
     await db[PROPOSAL_CONTACTS].create_index([("proposal_id", 1), ("occurred_at", 1)])

@@ -19,6 +19,8 @@ from crm_contracts.values import (
     ContactDirection,
     ContactKind,
 )
+from crm_kit.sealing import opened_payload
+from crm_kit.settings import ServiceSettings
 from crm_kit.testing import end_offsets, eventually, stack_kafka_options
 
 TOPIC = "crm.proposals.v1"
@@ -97,9 +99,11 @@ async def test_a_won_proposal_hands_over_everything_the_back_office_needs(crm: A
     assert record.key == pid.encode()
     assert message["producer"] == "proposals"
     assert message["key"] == pid
-    assert message["schema_version"] == 2
+    assert message["schema_version"] == 3
     uuid.UUID(message["event_id"])
-    payload = message["payload"]
+    # The contact person travels sealed; the back office opens it with the key vault.
+    assert "Irina" not in json.dumps(message["payload"])
+    payload = await opened_payload(message, ServiceSettings(mongo_uri=crm.stack.mongo_uri))
     assert payload["proposal_id"] == pid
     assert payload["revision"] == 1
     assert payload["version"] == 3  # registered 1, presented 2, won 3
@@ -189,7 +193,7 @@ async def test_without_a_client_side_participant_the_contact_is_the_clients_firs
     _, moved = await _first_with_key(crm.stack.kafka_bootstrap, since, pid, "ProposalStatusChanged")
     _, won = await _first_with_key(crm.stack.kafka_bootstrap, since, pid, "ProposalWon")
     assert (moved["schema_version"], moved["payload"]["version"]) == (2, 2)
-    payload = won["payload"]
+    payload = await opened_payload(won, ServiceSettings(mongo_uri=crm.stack.mongo_uri))
     assert (payload["version"], payload["curator_id"]) == (3, curator)
     assert (payload["client_name"], payload["client_tax_id"]) == (
         "Steppe Trade LLP",

@@ -14,6 +14,8 @@ from crm_contracts.proposals import (
     SalesModelPublished,
 )
 from crm_contracts.topics import PROPOSALS
+from crm_kit.sealing import opened_envelope
+from crm_kit.settings import ServiceSettings
 from crm_kit.testing import end_offsets, read_topic
 
 MODEL_STEPS = [
@@ -49,7 +51,14 @@ async def _events_of(crm: Any, since: dict[int, int], key: str, count: int) -> l
         since=since,
         stop_when=lambda rs: sum(r.key == key.encode() for r in rs) >= count,
     )
-    return [Envelope.from_bytes(r.value) for r in records if r.key == key.encode()]
+    settings = ServiceSettings(
+        mongo_uri=crm.stack.mongo_uri
+    )  # sealed fields opened, as consumers do
+    return [
+        await opened_envelope(Envelope.from_bytes(r.value), settings)
+        for r in records
+        if r.key == key.encode()
+    ]
 
 
 async def _published_model(crm: Any) -> str:

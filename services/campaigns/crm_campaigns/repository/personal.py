@@ -1,0 +1,54 @@
+"""Campaigns' copies of one person: the projection, their participations, their answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from crm_contracts.personal import ERASED
+from crm_kit.outbox import Document
+from crm_kit.runtime import Runtime
+from crm_kit.sealing import FORGOTTEN_VERSION
+
+from crm_campaigns.projections.people import PEOPLE
+from crm_campaigns.repository import NEEDS, PARTICIPANTS, RESPONSES
+
+
+async def forget_person(runtime: Runtime, person_id: str, at: datetime) -> None:
+    """The projection keeps only that the person was erased (and no later state of theirs
+    replaces that); their participations keep their path but not their name."""
+    await runtime.db[PARTICIPANTS].update_many(
+        {"person_id": person_id, "name": {"$ne": ERASED}}, {"$set": {"name": ERASED}}
+    )
+    # The copy is marked erased last: its mark says that everything else is gone.
+    await runtime.db[PEOPLE].update_one(
+        {"_id": person_id},
+        {
+            "$set": {
+                "name": ERASED,
+                "position": None,
+                "channels": {},
+                "preferred_channel": None,
+                "consents": {},
+                "consented": [],
+                "erased_at": at,
+                "version": FORGOTTEN_VERSION,
+            }
+        },
+        upsert=True,
+    )
+
+
+async def held_about(runtime: Runtime, person_id: str) -> dict[str, list[Document]]:
+    db = runtime.db
+    person = await db[PEOPLE].find_one({"_id": person_id})
+    participations = await db[PARTICIPANTS].find({"person_id": person_id}).to_list()
+    response_ids = [f"{p['event_id']}:{p['_id']}" for p in participations]
+    responses = await db[RESPONSES].find({"_id": {"$in": response_ids}}).to_list()
+    needs: list[Any] = await db[NEEDS].find({"person_id": person_id}).to_list()
+    return {
+        "person": [person] if person else [],
+        "participations": participations,
+        "questionnaire_responses": responses,
+        "needs": needs,
+    }

@@ -1,0 +1,129 @@
+"""Personal fields sealed under a person's key: readable with it, erased without it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from crm_contracts.contacts import PersonAdded
+from crm_contracts.envelope import Envelope
+from crm_contracts.personal import ERASED
+from crm_kit.sealing import KeyVault, Sealer
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+AT = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
+class MemoryVault(KeyVault):
+    """The key vault in a dict: a key per subject, ``None`` once destroyed."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, bytes | None] = {}
+
+    async def key_for(self, subject: str) -> bytes | None:
+        if subject not in self.stored:
+            self.stored[subject] = AESGCM.generate_key(bit_length=256)
+        return self.stored[subject]
+
+    async def existing_key(self, subject: str) -> bytes | None:
+        return self.stored.get(subject)
+
+    async def destroy(self, subjects: Iterable[str]) -> None:
+        for subject in subjects:
+            self.stored[subject] = None
+
+
+def _person() -> PersonAdded:
+    return PersonAdded.model_validate(
+        {
+            "client_id": "c-1",
+            "person_id": "p-1",
+            "name": "Анна Смирнова",
+            "position": "Engineer",
+            "language": "ru",
+            "channels": {"email": "anna@client.example", "phone": "+74951234567"},
+            "version": 1,
+            "added_at": AT,
+        }
+    )
+
+
+async def _sealed_record(sealer: Sealer) -> Envelope:
+    event = _person()
+    value = Envelope.wrap(event, producer="contacts").to_bytes().decode()
+    return Envelope.from_bytes(await sealer.seal_record(event.event_type, value))
+
+
+async def test_a_sealed_person_reveals_neither_name_nor_addresses_on_the_wire() -> None:
+    sealer = Sealer(MemoryVault())
+
+    record = await _sealed_record(sealer)
+
+    wire = json.dumps(record.payload, ensure_ascii=False)
+    for secret in ("Анна", "anna@client.example", "+74951234567", "Engineer"):
+        assert secret not in wire
+    assert (record.payload["person_id"], record.payload["language"]) == ("p-1", "ru")
+
+
+async def test_a_consumer_with_the_key_reads_the_person_as_they_were() -> None:
+    sealer = Sealer(MemoryVault())
+    record = await _sealed_record(sealer)
+
+    opened = (await sealer.unseal(record)).open_as(PersonAdded)
+
+    assert opened == _person()
+
+
+async def test_once_the_key_is_destroyed_every_personal_field_reads_as_erased() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    record = await _sealed_record(sealer)
+
+    await vault.destroy(["person:p-1"])
+    opened = (await sealer.unseal(record)).open_as(PersonAdded)
+
+    assert (opened.name, opened.position) == (ERASED, ERASED)
+    assert (opened.channels.email, opened.channels.phone) == (ERASED, ERASED)
+    assert opened.person_id == "p-1"
+
+
+async def test_an_event_about_an_erased_person_is_published_already_erased() -> None:
+    vault = MemoryVault()
+    await vault.destroy(["person:p-1"])
+
+    record = await _sealed_record(Sealer(vault))
+
+    assert record.payload["name"] == ERASED
+    assert record.payload["channels"]["email"] == ERASED
+    assert vault.stored == {"person:p-1": None}
+
+
+async def test_an_unknown_respondents_answers_are_sealed_under_the_response() -> None:
+    vault = MemoryVault()
+    payload = {
+        "response_id": "r-1",
+        "respondent": {"name": "Мария", "channels": {"email": "maria@x.example"}},
+        "answers": [{"question_id": "q", "text": "call me on +7 900"}, {"question_id": "s"}],
+    }
+
+    sealed = await Sealer(vault).seal("QuestionnaireSubmitted", payload)
+
+    assert set(vault.stored) == {"response:r-1"}
+    assert "maria" not in json.dumps(sealed)
+    assert "+7 900" not in json.dumps(sealed)
+    assert await Sealer(vault).unseal_payload(sealed) == payload
+
+
+async def test_a_private_persons_client_details_are_sealed_an_organisations_are_not() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    state = {"client_id": "c-1", "name": "Olga Smirnova", "tax_id": "500100732259"}
+
+    private = await sealer.seal("ClientRegistered", {**state, "kind": "person"})
+    organisation = await sealer.seal("ClientRegistered", {**state, "kind": "organisation"})
+
+    assert "Olga" not in json.dumps(private)
+    assert "500100732259" not in json.dumps(private)
+    assert organisation == {**state, "kind": "organisation"}
+    assert set(vault.stored) == {"client:c-1"}

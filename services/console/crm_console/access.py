@@ -39,6 +39,9 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
         "contacts", "POST", "/clients/{client_id}/merge"
     ),
     "POST /clients/duplicates/dismiss": _service_rule("contacts", "POST", "/duplicates/dismissals"),
+    "POST /clients/{client_id}/invite": _service_rule(
+        "campaigns", "POST", "/events/{event_id}/participants"
+    ),
     "GET /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
     "POST /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
     "GET /proposals": ANY_STAFF,

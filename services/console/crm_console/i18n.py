@@ -282,6 +282,13 @@ RUSSIAN: Final[dict[str, str]] = {
     "an e-mail": "электронное письмо",
     "critical": "критический",
     "changed": "изменено",
+    "Invite to an event": "Пригласить на мероприятие",
+    "Add to the event": "Добавить в участники",
+    "No scheduled events ahead.": "Запланированных мероприятий впереди нет.",
+    "Choose an event.": "Выберите мероприятие.",
+    "Added to the event: {added}; on the waiting list: {waitlisted}.": (
+        "Добавлено в участники: {added}; в листе ожидания: {waitlisted}."
+    ),
     # What changed
     "What changed since I last looked": "Что изменилось с моего последнего просмотра",
     "In the last week": "За последнюю неделю",

@@ -63,6 +63,17 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
     "POST /proposals/{proposal_id}/status": _service_rule(
         "proposals", "POST", "/proposals/{proposal_id}/win"
     ),
+    "POST /proposals/{proposal_id}/loss": _service_rule(
+        "proposals", "POST", "/proposals/{proposal_id}/loss"
+    ),
+    "POST /proposals/{proposal_id}/plan": _service_rule(
+        "proposals", "PUT", "/proposals/{proposal_id}/plan"
+    ),
+    # Who completes which step is the service's rule (the assignee, their head, anyone for an
+    # unassigned one); the route is open to every staff role there.
+    "POST /proposals/{proposal_id}/steps/{step_id}/complete": _service_rule(
+        "proposals", "POST", "/steps/{step_id}/{action}"
+    ),
     # Four eyes is the service's rule; the role is what the console can know beforehand.
     "POST /proposals/{proposal_id}/steps/{step_id}/approve": frozenset({DISCOUNT_APPROVER}),
     "GET /events": ANY_STAFF,

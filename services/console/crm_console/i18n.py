@@ -289,6 +289,17 @@ RUSSIAN: Final[dict[str, str]] = {
     "Added to the event: {added}; on the waiting list: {waitlisted}.": (
         "Добавлено в участники: {added}; в листе ожидания: {waitlisted}."
     ),
+    "Why it is lost": "Почему проиграно",
+    "To which competitor": "Какому конкуренту",
+    "Mark as lost": "Отметить как проигранное",
+    "Sales model": "Модель продаж",
+    "Replace the plan from the model": "Заменить план по модели",
+    "Generate the plan from the model": "Составить план по модели",
+    "Mark as done": "Отметить выполненным",
+    "The step is done.": "Шаг выполнен.",
+    "The step is not done": "Шаг не выполнен",
+    "The proposal is lost.": "Предложение проиграно.",
+    "The plan is generated from the sales model.": "План составлен по модели продаж.",
     # What changed
     "What changed since I last looked": "Что изменилось с моего последнего просмотра",
     "In the last week": "За последнюю неделю",

@@ -369,6 +369,7 @@ RUSSIAN: Final[dict[str, str]] = {
     "other": "другое",
     "processed": "обработано",
     "queued": "в очереди",
+    "finished": "завершена",
     "right": "справа",
     "running": "идёт",
     "the client did": "клиент",

@@ -154,6 +154,17 @@ async def _acting(visit: SignedIn, proposal_id: str, act: Any, done: str) -> Res
     return RedirectResponse(f"/proposals/{proposal_id}", status_code=303)
 
 
+async def _calling(
+    visit: SignedIn, proposal_id: str, method: str, path: str, body: Any, done: str
+) -> Response:
+    """One call to proposals on the proposal's version just read."""
+
+    async def act(current: Answer) -> None:
+        await visit.call(method, "proposals", path, json=body, if_match=current.etag)
+
+    return await _acting(visit, proposal_id, act, done)
+
+
 @router.post("/proposals/{proposal_id}/approval", response_model=None)
 async def ask_for_approval(visit: SignedIn, proposal_id: Id) -> Response:
     """Submit the discount for approval: an approval step, unassigned (any discount approver
@@ -196,21 +207,11 @@ async def move(
     if to not in STATUS_DONE:
         raise ApiProblem(422, "The request is not valid.", f"no move to {to}")
 
-    async def act(current: Answer) -> None:
-        if to == "won":
-            await visit.call(
-                "POST", "proposals", f"/proposals/{proposal_id}/win", if_match=current.etag
-            )
-        else:
-            await visit.call(
-                "POST",
-                "proposals",
-                f"/proposals/{proposal_id}/status",
-                json={"status": to},
-                if_match=current.etag,
-            )
-
-    return await _acting(visit, proposal_id, act, STATUS_DONE[to])
+    if to == "won":
+        path, body = f"/proposals/{proposal_id}/win", None
+    else:
+        path, body = f"/proposals/{proposal_id}/status", {"status": to}
+    return await _calling(visit, proposal_id, "POST", path, body, STATUS_DONE[to])
 
 
 @router.post("/proposals/{proposal_id}/loss", response_model=None)
@@ -220,16 +221,9 @@ async def lose(
     reason: Annotated[str, Form(max_length=2000)] = "",
     competitor: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    async def act(current: Answer) -> None:
-        await visit.call(
-            "POST",
-            "proposals",
-            f"/proposals/{proposal_id}/loss",
-            json={"reason": reason.strip(), "competitor": competitor.strip() or None},
-            if_match=current.etag,
-        )
-
-    return await _acting(visit, proposal_id, act, "The proposal is lost.")
+    body = {"reason": reason.strip(), "competitor": competitor.strip() or None}
+    path = f"/proposals/{proposal_id}/loss"
+    return await _calling(visit, proposal_id, "POST", path, body, "The proposal is lost.")
 
 
 @router.post("/proposals/{proposal_id}/plan", response_model=None)
@@ -237,14 +231,7 @@ async def plan_from_model(
     visit: SignedIn, proposal_id: Id, sales_model_id: Annotated[str, Form(max_length=64)] = ""
 ) -> Response:
     """The plan generated from a published sales model (replacing any earlier plan)."""
-
-    async def act(current: Answer) -> None:
-        await visit.call(
-            "PUT",
-            "proposals",
-            f"/proposals/{proposal_id}/plan",
-            json={"sales_model_id": sales_model_id},
-            if_match=current.etag,
-        )
-
-    return await _acting(visit, proposal_id, act, "The plan is generated from the sales model.")
+    body = {"sales_model_id": sales_model_id}
+    path = f"/proposals/{proposal_id}/plan"
+    done = "The plan is generated from the sales model."
+    return await _calling(visit, proposal_id, "PUT", path, body, done)

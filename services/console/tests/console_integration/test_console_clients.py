@@ -5,7 +5,6 @@ likely duplicates merged by someone who may (and not offered to a salesperson), 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from crm_kit.testing import eventually
@@ -19,6 +18,7 @@ from .conftest import (
     accessible,
     csrf_of,
     new_client,
+    new_event,
     record_contact,
     signed_in,
 )
@@ -100,21 +100,7 @@ async def test_my_work_shows_what_changed_since_i_last_looked(crm: Crm, browser:
 async def test_a_marketer_adds_a_clients_people_to_an_event_from_its_card(
     crm: Crm, browser: Browser
 ) -> None:
-    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
-    made = await crm.apis["campaigns"].post(
-        "/events",
-        json={
-            "kind": "seminar",
-            "title": f"Heating forum {uuid.uuid4().hex[:6]}",
-            "place": {"venue": "Hall 2"},
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=3)).isoformat(),
-            "timezone": "Europe/Moscow",
-        },
-        headers=crm.app(*CAMPAIGNS_SCOPES),
-    )
-    assert made.status_code == 201, made.text
-    event_id = made.json()["id"]
+    event_id = await new_event(crm, f"Heating forum {uuid.uuid4().hex[:6]}", days_ahead=10)
     page = await signed_in(browser, "omarkova")
     await page.goto(f"{CONSOLE}/clients/{crm.client_id}")
     invite = page.get_by_role("region", name="Пригласить на мероприятие")

@@ -39,6 +39,9 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
         "contacts", "POST", "/clients/{client_id}/merge"
     ),
     "POST /clients/duplicates/dismiss": _service_rule("contacts", "POST", "/duplicates/dismissals"),
+    "POST /clients/{client_id}/invite": _service_rule(
+        "campaigns", "POST", "/events/{event_id}/participants"
+    ),
     "GET /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
     "POST /clients/{client_id}/contacts/new": _service_rule("contacts", "POST", "/contacts"),
     "GET /proposals": ANY_STAFF,
@@ -59,6 +62,17 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
     ),
     "POST /proposals/{proposal_id}/status": _service_rule(
         "proposals", "POST", "/proposals/{proposal_id}/win"
+    ),
+    "POST /proposals/{proposal_id}/loss": _service_rule(
+        "proposals", "POST", "/proposals/{proposal_id}/loss"
+    ),
+    "POST /proposals/{proposal_id}/plan": _service_rule(
+        "proposals", "PUT", "/proposals/{proposal_id}/plan"
+    ),
+    # Who completes which step is the service's rule (the assignee, their head, anyone for an
+    # unassigned one); the route is open to every staff role there.
+    "POST /proposals/{proposal_id}/steps/{step_id}/complete": _service_rule(
+        "proposals", "POST", "/steps/{step_id}/{action}"
     ),
     # Four eyes is the service's rule; the role is what the console can know beforehand.
     "POST /proposals/{proposal_id}/steps/{step_id}/approve": frozenset({DISCOUNT_APPROVER}),

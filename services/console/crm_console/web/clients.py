@@ -5,13 +5,14 @@ messages sent to its people and the timeline across the services."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crm_console.apis import ApiProblem
-from crm_console.web.context import Id, SignedIn, gather, ok, problems_in
+from crm_console.web.context import Id, SignedIn, gather, now, ok, problems_in
 
 router = APIRouter()
 
@@ -20,6 +21,9 @@ CHANNELS = ("email", "phone", "mobile", "fax", "pager")
 MESSAGES_FOR = 10
 """People of a client whose latest messages (notify) the card shows: one call each."""
 Text = Annotated[str, Query(max_length=200)]
+INVITE = "/clients/{client_id}/invite"
+AHEAD = timedelta(days=180)
+"""Events a client's people can be invited to from the card: scheduled, in the next 180 days."""
 SURVIVOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
@@ -98,6 +102,14 @@ async def client_card(visit: SignedIn, client_id: Id) -> Response:
         reverse=True,
     )
     names = await employee_names(visit, _curator_ids(curator))
+    upcoming: list[dict[str, Any]] = []
+    if visit.may("POST", INVITE):
+        window = {"from": now().isoformat(), "to": (now() + AHEAD).isoformat()}
+        found = await gather(
+            visit.get("campaigns", "/events", {**window, "status": "scheduled", "limit": 100})
+        )
+        problems += problems_in(found)
+        upcoming = sorted(ok(found[0], {"items": []})["items"], key=lambda e: e["starts_at"])
     return visit.page(
         "client.html",
         client=client,
@@ -109,6 +121,7 @@ async def client_card(visit: SignedIn, client_id: Id) -> Response:
         channels=CHANNELS,
         names=names,
         problems=problems,
+        upcoming=upcoming,
     )
 
 

@@ -49,6 +49,7 @@ async def _proposal_page(
     *,
     problem: ApiProblem | None = None,
     field_problem: ApiProblem | None = None,
+    problem_heading: str = "Approval refused",
     status: int = 200,
 ) -> HTMLResponse:
     proposal = await visit.get("proposals", f"/proposals/{proposal_id}")
@@ -61,6 +62,10 @@ async def _proposal_page(
         people |= {p for p in (step.get("assignee_id"), step.get("completed_by")) if p}
     names = await employee_names(visit, people)
     may_approve = visit.may("POST", "/proposals/{proposal_id}/steps/{step_id}/approve")
+    models: list[dict[str, Any]] = []
+    if proposal["status"] in MOVES and visit.may("POST", "/proposals/{proposal_id}/plan"):
+        found = await gather(visit.get("proposals", "/sales-models", {"limit": 100}))
+        models = [m for m in ok(found[0], {"items": []})["items"] if m.get("published_version")]
     steps = (plan or {}).get("steps", [])
     open_approval = any(s["approval"] and s["state"] not in ("done", "skipped") for s in steps)
     return visit.page(
@@ -73,10 +78,13 @@ async def _proposal_page(
         names=names,
         may_approve=may_approve,
         problem=problem,
+        problem_heading=problem_heading,
         field_problem=field_problem,
         open_approval=open_approval,
         titles={s["id"]: s["title"] for s in steps},
         moves=MOVES.get(proposal["status"], ()),
+        models=models,
+        me=visit.person.employee_id,
     )
 
 
@@ -85,16 +93,20 @@ async def proposal_page(visit: SignedIn, proposal_id: Id) -> HTMLResponse:
     return await _proposal_page(visit, proposal_id)
 
 
-@router.post("/proposals/{proposal_id}/steps/{step_id}/approve", response_model=None)
-async def approve(visit: SignedIn, proposal_id: Id, step_id: Id) -> Response:
-    """Start (if ready) and complete the approval step, each on the version just read. The
-    service checks four eyes; its refusal is shown on the proposal's page."""
+async def _finish_step(
+    visit: SignedIn, proposal_id: str, step_id: str, *, approval: bool, done: str
+) -> Response:
+    """Start (if ready) and complete a step of the proposal's plan, each on the version just
+    read. The service checks who may (four eyes on an approval, the assignee or their head on
+    the others); its refusal is shown on the proposal's page."""
     try:
         step = await visit.call("GET", "proposals", f"/steps/{step_id}")
-        if step.body.get("proposal_id") != proposal_id or not step.body.get("approval"):
-            raise ApiProblem(
-                404, "Not found", f"step {step_id} is no approval step of this proposal"
-            )
+        if (
+            step.body.get("proposal_id") != proposal_id
+            or bool(step.body.get("approval")) != approval
+        ):
+            kind = "an approval step" if approval else "a step"
+            raise ApiProblem(404, "Not found", f"step {step_id} is not {kind} of this proposal")
         etag = step.etag
         if step.body["state"] == "ready":
             started = await visit.call(
@@ -107,10 +119,23 @@ async def approve(visit: SignedIn, proposal_id: Id, step_id: Id) -> Response:
             visit,
             proposal_id,
             problem=problem,
+            problem_heading="Approval refused" if approval else "The step is not done",
             status=problem.status if problem.status < 500 else 502,
         )
-    await visit.console.store.add_flash(visit.session, visit._("The discount is approved."))
+    await visit.console.store.add_flash(visit.session, visit._(done))
     return RedirectResponse(f"/proposals/{proposal_id}", status_code=303)
+
+
+@router.post("/proposals/{proposal_id}/steps/{step_id}/approve", response_model=None)
+async def approve(visit: SignedIn, proposal_id: Id, step_id: Id) -> Response:
+    return await _finish_step(
+        visit, proposal_id, step_id, approval=True, done="The discount is approved."
+    )
+
+
+@router.post("/proposals/{proposal_id}/steps/{step_id}/complete", response_model=None)
+async def complete(visit: SignedIn, proposal_id: Id, step_id: Id) -> Response:
+    return await _finish_step(visit, proposal_id, step_id, approval=False, done="The step is done.")
 
 
 async def _acting(visit: SignedIn, proposal_id: str, act: Any, done: str) -> Response:
@@ -127,6 +152,17 @@ async def _acting(visit: SignedIn, proposal_id: str, act: Any, done: str) -> Res
         )
     await visit.console.store.add_flash(visit.session, visit._(done))
     return RedirectResponse(f"/proposals/{proposal_id}", status_code=303)
+
+
+async def _calling(
+    visit: SignedIn, proposal_id: str, method: str, path: str, body: Any, done: str
+) -> Response:
+    """One call to proposals on the proposal's version just read."""
+
+    async def act(current: Answer) -> None:
+        await visit.call(method, "proposals", path, json=body, if_match=current.etag)
+
+    return await _acting(visit, proposal_id, act, done)
 
 
 @router.post("/proposals/{proposal_id}/approval", response_model=None)
@@ -171,18 +207,31 @@ async def move(
     if to not in STATUS_DONE:
         raise ApiProblem(422, "The request is not valid.", f"no move to {to}")
 
-    async def act(current: Answer) -> None:
-        if to == "won":
-            await visit.call(
-                "POST", "proposals", f"/proposals/{proposal_id}/win", if_match=current.etag
-            )
-        else:
-            await visit.call(
-                "POST",
-                "proposals",
-                f"/proposals/{proposal_id}/status",
-                json={"status": to},
-                if_match=current.etag,
-            )
+    if to == "won":
+        path, body = f"/proposals/{proposal_id}/win", None
+    else:
+        path, body = f"/proposals/{proposal_id}/status", {"status": to}
+    return await _calling(visit, proposal_id, "POST", path, body, STATUS_DONE[to])
 
-    return await _acting(visit, proposal_id, act, STATUS_DONE[to])
+
+@router.post("/proposals/{proposal_id}/loss", response_model=None)
+async def lose(
+    visit: SignedIn,
+    proposal_id: Id,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    competitor: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    body = {"reason": reason.strip(), "competitor": competitor.strip() or None}
+    path = f"/proposals/{proposal_id}/loss"
+    return await _calling(visit, proposal_id, "POST", path, body, "The proposal is lost.")
+
+
+@router.post("/proposals/{proposal_id}/plan", response_model=None)
+async def plan_from_model(
+    visit: SignedIn, proposal_id: Id, sales_model_id: Annotated[str, Form(max_length=64)] = ""
+) -> Response:
+    """The plan generated from a published sales model (replacing any earlier plan)."""
+    body = {"sales_model_id": sales_model_id}
+    path = f"/proposals/{proposal_id}/plan"
+    done = "The plan is generated from the sales model."
+    return await _calling(visit, proposal_id, "PUT", path, body, done)

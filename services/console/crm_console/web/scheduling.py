@@ -5,6 +5,7 @@ run is done)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from crm_console.web import forms
 from crm_console.web.context import Id, SignedIn, gather, ok
 
 router = APIRouter()
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 FIELDS = (
     "kind",
@@ -148,3 +150,32 @@ async def invite(visit: SignedIn, event_id: Id) -> Response:
 async def invitation_run(visit: SignedIn, event_id: Id, run_id: Id) -> HTMLResponse:
     run = await visit.get("campaigns", f"/events/{event_id}/invitations/{run_id}")
     return visit.page("invitation_run.html", run=run, event_id=event_id)
+
+
+@router.post("/clients/{client_id}/invite", response_model=None)
+async def invite_people(visit: SignedIn, client_id: Id) -> Response:
+    """Add the chosen people of a client to an event's participants (invited with the rest when
+    the event's invitations go out)."""
+    form = await visit.request.form()
+    event_id = forms.text(form, "event_id")
+    people = [p for p in form.getlist("person_id") if isinstance(p, str) and p]
+    try:
+        if not ID.match(event_id):
+            raise ApiProblem(422, "Choose an event.", "", "", errors=[])
+        if not people:
+            raise ApiProblem(422, "Choose a person.", "", "", errors=[])
+        answer = await visit.call(
+            "POST",
+            "campaigns",
+            f"/events/{event_id}/participants",
+            json={"people": [{"person_id": p} for p in people[:100]]},
+        )
+    except ApiProblem as problem:
+        if problem.status >= 500:
+            raise
+        detail = f": {problem.detail}" if problem.detail else ""
+        await visit.console.store.add_flash(visit.session, f"{visit._(problem.title)}{detail}")
+        return RedirectResponse(f"/clients/{client_id}", status_code=303)
+    done = visit._("Added to the event: {added}; on the waiting list: {waitlisted}.")
+    await visit.console.store.add_flash(visit.session, done.format(**answer.body))
+    return RedirectResponse(f"/events/{event_id}", status_code=303)

@@ -163,6 +163,26 @@ async def record_contact(crm: Crm, by: str, summary: str, **fields: Any) -> None
     assert answer.status_code == 201, answer.text
 
 
+async def new_event(crm: Crm, title: str, days_ahead: int) -> str:
+    """A seminar of two hours scheduled through campaigns' API ``days_ahead`` from now."""
+    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days_ahead)
+    made = await crm.apis["campaigns"].post(
+        "/events",
+        json={
+            "kind": "seminar",
+            "title": title,
+            "place": {"venue": "Hall 1"},
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "timezone": "Europe/Moscow",
+        },
+        headers=crm.app(*CAMPAIGNS_SCOPES),
+    )
+    assert made.status_code == 201, made.text
+    event_id: str = made.json()["id"]
+    return event_id
+
+
 async def _proposal_to_approve(
     crm: Crm,
     client_id: str,

@@ -5,7 +5,6 @@ text — an event named like a formula is written with a leading quote."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from crm_kit.testing import eventually
@@ -16,6 +15,7 @@ from .conftest import (
     CONSOLE,
     Crm,
     accessible,
+    new_event,
     record_contact,
     signed_in,
 )
@@ -71,20 +71,7 @@ async def test_market_needs_are_charted_with_a_table_and_a_csv(crm: Crm, browser
 async def test_an_event_named_like_a_formula_is_exported_as_text(
     crm: Crm, browser: Browser
 ) -> None:
-    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
-    made = await crm.apis["campaigns"].post(
-        "/events",
-        json={
-            "kind": "seminar",
-            "title": FORMULA,
-            "place": {"venue": "Hall 1"},
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=2)).isoformat(),
-            "timezone": "Europe/Moscow",
-        },
-        headers=crm.app(*CAMPAIGNS_SCOPES),
-    )
-    assert made.status_code == 201, made.text
+    event_id = await new_event(crm, FORMULA, days_ahead=2)
     page = await signed_in(browser, "vdirektorov")
     await page.goto(f"{CONSOLE}/analysis/events")
     chart = page.get_by_role("img", name="Пришедшие гости по мероприятиям")
@@ -92,7 +79,7 @@ async def test_an_event_named_like_a_formula_is_exported_as_text(
     await expect(page.get_by_role("row", name="Pumps for water utilities")).to_be_visible()
     exported = await page.request.get(f"{CONSOLE}/analysis/events/csv")
     text = await exported.text()
-    assert f"{made.json()['id']},\"'=HYPERLINK(" in text
+    assert f"{event_id},\"'=HYPERLINK(" in text
     assert ",=HYPERLINK" not in text
     await page.context.close()
 

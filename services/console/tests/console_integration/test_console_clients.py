@@ -1,5 +1,6 @@
-"""Clients in the console beyond the card: likely duplicates merged by someone who may (and not
-offered to a salesperson), and My work's "what changed since I last looked"."""
+"""Clients in the console beyond the card: a client's people added to an event from its card,
+likely duplicates merged by someone who may (and not offered to a salesperson), and My work's
+"what changed since I last looked"."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from crm_kit.testing import eventually
 from playwright.async_api import Browser, expect
 
 from .conftest import (
+    CAMPAIGNS_SCOPES,
     CONSOLE,
     CONTACTS_SCOPES,
     Crm,
     accessible,
     csrf_of,
     new_client,
+    new_event,
     record_contact,
     signed_in,
 )
@@ -91,4 +94,26 @@ async def test_my_work_shows_what_changed_since_i_last_looked(crm: Crm, browser:
     await accessible(page, "work-changes")
     await changes.get_by_role("button", name="Mark all as seen").click()
     await expect(changes.get_by_text(summary)).to_have_count(0)
+    await page.context.close()
+
+
+async def test_a_marketer_adds_a_clients_people_to_an_event_from_its_card(
+    crm: Crm, browser: Browser
+) -> None:
+    event_id = await new_event(crm, f"Heating forum {uuid.uuid4().hex[:6]}", days_ahead=10)
+    page = await signed_in(browser, "omarkova")
+    await page.goto(f"{CONSOLE}/clients/{crm.client_id}")
+    invite = page.get_by_role("region", name="Пригласить на мероприятие")
+    await invite.get_by_label("Мероприятие").select_option(event_id)
+    await invite.get_by_label("Anna Petrova, Chief engineer").check()
+    await accessible(page, "client-invite")
+    await invite.get_by_role("button", name="Добавить в участники").click()
+    await expect(page.get_by_text("Добавлено в участники: 1")).to_be_visible()
+    await expect(page).to_have_url(f"{CONSOLE}/events/{event_id}")
+    listed = await crm.apis["campaigns"].get(
+        f"/events/{event_id}/participants", headers=crm.app(*CAMPAIGNS_SCOPES)
+    )
+    assert [(p["name"], p["status"]) for p in listed.json()["items"]] == [
+        ("Anna Petrova", "planned")
+    ]
     await page.context.close()

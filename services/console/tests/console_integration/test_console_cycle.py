@@ -85,7 +85,7 @@ async def _marketer_runs_the_event(crm: Crm, browser: Browser) -> str:
     run = page.locator("#invitation-run")
     await expect(run).to_be_visible()
     # HTMX follows the run until campaigns has worked through it.
-    await expect(run).to_contain_text("выполнен", timeout=60_000)
+    await expect(run).to_contain_text("завершена", timeout=60_000)
     await expect(run).to_contain_text("1 / 1")
     await accessible(page, "event-invitations")
 

@@ -1,8 +1,13 @@
 """A proposal's later life in the console: a presented proposal revised through the editor and
 its revisions compared side by side; the action plan with its critical path and expected
-finish."""
+finish; a plan generated from a published sales model, a step of it done, and the proposal
+lost with its reason."""
 
 from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -69,3 +74,68 @@ async def test_the_plan_shows_its_critical_path_and_expected_finish(
     await page.goto(f"{CONSOLE}/proposals/{crm.proposal_id}")
     await expect(page.locator("#critical-path")).to_contain_text("Present the offer")
     await expect(page.locator("#expected-finish")).not_to_be_empty()
+
+
+async def _published_model(crm: Crm) -> tuple[str, str]:
+    """A published sales model of two steps (a call, then the offer): (id, name)."""
+    proposals, manage = crm.apis["proposals"], crm.app(*PROPOSALS_SCOPES)
+    name = f"Utilities model {uuid.uuid4().hex[:6]}"
+    made = await proposals.post(
+        "/sales-models",
+        json={
+            "name": name,
+            "steps": [
+                {"step_id": "call", "title": "Call the client", "offset_days": 1},
+                {
+                    "step_id": "offer",
+                    "title": "Send the offer",
+                    "offset_days": 3,
+                    "depends_on": ["call"],
+                },
+            ],
+        },
+        headers=manage,
+    )
+    assert made.status_code == 201, made.text
+    published = await proposals.post(
+        f"/sales-models/{made.json()['id']}/publish",
+        json={},
+        headers={**manage, "If-Match": made.headers["ETag"]},
+    )
+    assert published.status_code in (200, 201), published.text
+    model_id: str = made.json()["id"]
+    return model_id, name
+
+
+async def test_a_plan_from_a_sales_model_is_worked_and_the_proposal_lost(
+    crm: Crm, browser: Browser
+) -> None:
+    model_id, _ = await _published_model(crm)
+    proposal_id = await _presented(crm, "Pump refit")
+    page = await signed_in(browser, "mseller")
+    await page.goto(f"{CONSOLE}/proposals/{proposal_id}")
+    await page.select_option("#sales-model", model_id)
+    await page.get_by_role("button", name="Generate the plan from the model").click()
+    await expect(page.get_by_text("The plan is generated from the sales model.")).to_be_visible()
+    await expect(page.locator("#critical-path")).to_have_text("Call the client → Send the offer")
+    await expect(page.locator("#expected-finish")).to_contain_text(str(datetime.now(UTC).year))
+
+    # The step's title is part of the button's name, for a screen reader's list of buttons.
+    await page.get_by_role("button", name=re.compile(r"^Mark as done\W+Call the client$")).click()
+    await expect(page.get_by_text("The step is done.")).to_be_visible()
+    plan = await crm.apis["proposals"].get(
+        f"/proposals/{proposal_id}/plan", headers=crm.app(*PROPOSALS_SCOPES)
+    )
+    assert [s["state"] for s in plan.json()["steps"]] == ["done", "ready"]
+
+    # No reason: proposals refuses, and says so by the status actions.
+    await page.get_by_role("button", name="Mark as lost").click()
+    await expect(page.locator("#status-problem [role=alert]")).to_contain_text("reason")
+    await page.fill("#loss-reason", "Chose a cheaper offer")
+    await page.fill("#loss-competitor", "Pumps & Co")
+    await page.get_by_role("button", name="Mark as lost").click()
+    await expect(page.get_by_text("The proposal is lost.")).to_be_visible()
+    proposal = await crm.apis["proposals"].get(
+        f"/proposals/{proposal_id}", headers=crm.app(*PROPOSALS_SCOPES)
+    )
+    assert (proposal.json()["status"], proposal.json()["competitor"]) == ("lost", "Pumps & Co")

@@ -48,6 +48,15 @@ def subjects_of(client: domain.Client, person_id: str) -> tuple[str, ...]:
     return tuple(subjects)
 
 
+def client_subjects(client: domain.Client) -> tuple[str, ...]:
+    """Every key vault subject sealing the client's personal data: each person's (with the
+    response they came from) and, for a private person, the client's own details."""
+    subjects = [s for p in client.people for s in subjects_of(client, p.person_id)]
+    if client.kind is ClientKind.PERSON:
+        subjects.append(subject_id(CLIENT_SUBJECT, client.client_id))
+    return tuple(dict.fromkeys(subjects))
+
+
 async def erase_person(runtime: Runtime, person_id: str) -> Erasure:
     repo = ClientRepository(runtime)
     holders = await repo.holding_person(person_id)

@@ -1,5 +1,9 @@
 """The retention job: prospects never converted are deleted once their period is over.
 
+A deleted prospect's data keys are destroyed after its deletion commits, as an erasure
+destroys them (``handlers.erasure``): its people's fields sealed in events already on the
+topics read as erased from then on, not only its documents here.
+
 Runs in every replica, every ``retention_interval_s``; a prospect is judged by the domain
 (``domain.retention``) on what the transaction that deletes it reads, and deleted with its
 ``ClientExpired`` in that transaction (``repository.prospects``): running it twice, or in two
@@ -15,6 +19,7 @@ from datetime import datetime
 
 from crm_contacts import domain, events
 from crm_contacts.domain.retention import ProspectRetention
+from crm_contacts.handlers.erasure import client_subjects
 from crm_contacts.repository.prospects import Gone, ProspectRepository
 from crm_contacts.settings import settings_of
 from crm_contracts import contacts as c
@@ -41,6 +46,8 @@ async def expire_prospects(runtime: Runtime, *, now: datetime | None = None) -> 
     now = now or utc_now()
     prospects = ProspectRepository(runtime)
 
+    sealed: dict[str, tuple[str, ...]] = {}
+
     def judge(client: domain.Client, gone: Gone) -> c.ClientExpired | None:
         last = rule.last_activity(client, [gone.last_activity])
         fact = rule.expire(
@@ -50,7 +57,10 @@ async def expire_prospects(runtime: Runtime, *, now: datetime | None = None) -> 
             contact_ids=gone.contact_ids,
             merged_client_ids=gone.merged_client_ids,
         )
-        return events.client_expired(client.client_id, fact) if fact else None
+        if fact is None:
+            return None
+        sealed[client.client_id] = client_subjects(client)
+        return events.client_expired(client.client_id, fact)
 
     expired: list[str] = []
     resume: tuple[datetime, str] | None = None
@@ -63,6 +73,8 @@ async def expire_prospects(runtime: Runtime, *, now: datetime | None = None) -> 
             for _, client_id in batch:
                 if await prospects.expire(client_id, judge) is not None:
                     expired.append(client_id)
+                    if runtime.sealer is not None:
+                        await runtime.sealer.vault.destroy(sealed[client_id])
             if len(batch) < settings.retention_batch_size:
                 break
             resume = batch[-1]

@@ -12,8 +12,9 @@ from crm_contacts import projections
 from crm_contacts.handlers.retention import expire_prospects
 from crm_contacts.repository import TimelineEntry, TimelineRepository
 from crm_contacts.settings import ContactsSettings
-from crm_contracts.contacts import ClientExpired
+from crm_contracts.contacts import ClientExpired, PersonAdded
 from crm_contracts.envelope import Envelope
+from crm_contracts.personal import ERASED
 from crm_kit.clock import utc_now
 
 from .conftest import Contacts
@@ -173,3 +174,26 @@ async def test_an_expired_prospect_takes_its_timeline_with_it(contacts: Contacts
 
     left = [d["client_id"] async for d in timeline.collection.find({"_id": {"$regex": "^entry-"}})]
     assert left == ["tl-kept"]
+
+
+async def test_an_expired_prospects_people_read_as_erased_in_the_events_already_published(
+    contacts: Contacts,
+) -> None:
+    since = await contacts.offsets()
+    idle = await contacts.register()
+    person = await contacts.add_person(
+        idle["id"], channels={"email": f"{idle['id'][:8]}@example.com"}
+    )
+    kept = await contacts.register()
+    kept_person = await contacts.add_person(kept["id"])
+    moment = await _idle_since(contacts)
+    await _record(contacts, kept["id"])  # recent: keeps the prospect
+
+    await expire_prospects(contacts.app.state.runtime, now=moment + RETENTION)
+
+    [added] = await contacts.events(since, idle["id"], only=("PersonAdded",))
+    event = added.open_as(PersonAdded)
+    assert event.person_id == person["id"]
+    assert (event.name, event.channels.email) == (ERASED, ERASED)
+    [still] = await contacts.events(since, kept["id"], only=("PersonAdded",))
+    assert still.open_as(PersonAdded).name == kept_person["name"]

@@ -10,6 +10,7 @@ nothing (docs/decisions/0074).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,20 +69,28 @@ async def erase_person(runtime: Runtime, person_id: str) -> Erasure:
     if runtime.sealer is not None:
         await runtime.sealer.vault.destroy(subjects)
     for client in holders:
-        await _forget_in(repo, client.client_id, person_id, subjects)
+        await _forget_in(
+            repo,
+            client.client_id,
+            lambda c, now: c.erase_person(person_id, subjects=subjects, now=now),
+        )
     erased = (await repo.get(live.client_id) or live).person(person_id).erased_at
     return Erasure(person_id, live.client_id, erased or utc_now(), already)
 
 
 async def _forget_in(
-    repo: ClientRepository, client_id: str, person_id: str, subjects: tuple[str, ...]
+    repo: ClientRepository,
+    client_id: str,
+    forget: Callable[[domain.Client, datetime], tuple[domain.Client, list[domain.Fact]]],
 ) -> None:
+    """Load the client, let ``forget`` erase what it erases, save with its events; a race with
+    another write to the client is retried on fresh state, an erased state changes nothing."""
     for attempt in range(_ATTEMPTS):
         client = await repo.get(client_id)
         if client is None:
             return
         now = utc_now()
-        updated, happened = client.erase_person(person_id, subjects=subjects, now=now)
+        updated, happened = forget(client, now)
         if not happened:
             return
         try:
@@ -110,23 +119,7 @@ async def erase_client(runtime: Runtime, client_id: str) -> tuple[list[Erasure],
         return erased, False
     if runtime.sealer is not None:
         await runtime.sealer.vault.destroy([subject_id(CLIENT_SUBJECT, client_id)])
-    for attempt in range(_ATTEMPTS):
-        current = await repo.get(client_id)
-        assert current is not None
-        now = utc_now()
-        updated, happened = current.erase_details(now=now)
-        if not happened:
-            break
-        try:
-            await repo.save(
-                updated,
-                events.client_events(updated, happened, now=now),
-                expected_version=current.version,
-            )
-            break
-        except VersionConflict:
-            if attempt == _ATTEMPTS - 1:
-                raise
+    await _forget_in(repo, client_id, lambda c, now: c.erase_details(now=now))
     return erased, True
 
 

@@ -19,6 +19,7 @@ from crm_campaigns.app import create as create_campaigns
 from crm_campaigns.settings import CampaignsSettings
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
+from crm_kit.access import DATA_PROTECTION, INTEGRATION
 from crm_kit.auth import scopes_required_by
 from crm_kit.settings import ServiceSettings
 from crm_kit.testing import JwtKeys, StackEndpoints, bearer, http_client, running, service_env
@@ -128,8 +129,11 @@ class RunningService:
 
     @property
     def admin(self) -> dict[str, str]:
-        """A token holding every scope the service knows."""
-        return bearer(self.keys, *sorted(service_scopes(self.name)))
+        """A token holding every scope the service knows, of an internal app that also holds
+        the role erasure and the data export ask for (they are open to no other)."""
+        return bearer(
+            self.keys, *sorted(service_scopes(self.name)), roles=(INTEGRATION, DATA_PROTECTION)
+        )
 
     @property
     def db(self) -> Any:

@@ -393,7 +393,8 @@ async def test_participants_needs_and_revisions_join_the_timeline_once_each(
     assert items[2]["summary"] == "Proposal revised (revision 2): Solar roof, bigger roof"
     assert items[3]["summary"] == "Needs identified (questionnaire): SOLAR-1, storage"
     assert items[3]["refs"]["source_id"] == needs.source_id
-    assert [e["at"] for e in items] == sorted(e["at"] for e in items)
+    times = [datetime.fromisoformat(e["at"]) for e in items]  # as instants, not as text
+    assert times == sorted(times)
 
 
 async def test_a_proposals_status_moves_win_and_loss_join_the_timeline_once_each(
@@ -618,7 +619,8 @@ async def test_contacts_own_facts_about_a_client_join_its_timeline_once_each(
         ("registered", "contacts"),  # the merged client's, moved to the survivor
         ("merged", "contacts"),
     ]
-    assert [e["at"] for e in items] == sorted(e["at"] for e in items)
+    times = [datetime.fromisoformat(e["at"]) for e in items]  # as instants, not as text
+    assert times == sorted(times)
     assert items[0]["summary"] == "Registered as potential (manual)"
     assert items[1]["summary"] == f"Person added: {person['name']}, Buyer"
     assert items[1]["refs"] == {"person_id": person["id"]}

@@ -1,0 +1,58 @@
+"""Programmes through the console: a marketer defines a programme with its target portrait (the
+service's refusal stands next to the field it names) and redefines it; a salesperson reads the
+list but is offered no way to define one, and a posted one is refused."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from .conftest import CONSOLE, Crm, accessible, csrf_of, signed_in
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+async def test_a_marketer_defines_a_programme_with_its_target_portrait(
+    crm: Crm, browser: Browser
+) -> None:
+    page = await signed_in(browser, "omarkova")
+    await page.goto(f"{CONSOLE}/events")
+    await page.get_by_role("link", name="Программы", exact=True).click()
+    await page.get_by_role("link", name="Создать программу").click()
+    await page.fill("#name", "Boilers <b>north</b>")
+    await page.fill("#starts_on", "2027-03-01")
+    await page.fill("#ends_on", "2027-01-31")
+    await page.fill("#budget", "1 500,50")
+    await page.get_by_label("действующий").check()
+    await page.get_by_label("крупный").check()
+    await page.fill("#portrait-regions", "Tver, Pskov")
+    await page.get_by_role("button", name="Сохранить программу").click()
+    # Campaigns refuses an end before the start: its words stand next to the end.
+    await expect(page.locator("#ends_on[aria-invalid=true]")).to_have_count(1)
+    await expect(page.get_by_label("действующий")).to_be_checked()
+    await accessible(page, "programme-form")
+    await page.fill("#ends_on", "2027-05-31")
+    await page.get_by_role("button", name="Сохранить программу").click()
+    await expect(page.get_by_text("Программа сохранена.")).to_be_visible()
+    # The name's brackets are text, not markup.
+    await page.get_by_role("link", name="Boilers <b>north</b>").click()
+    await expect(page.locator("#portrait-regions")).to_have_value("Tver, Pskov")
+    await page.fill("#portrait-regions", "Tver")
+    await page.get_by_role("button", name="Сохранить программу").click()
+    await expect(page.get_by_role("cell", name="Tver", exact=False).first).to_be_visible()
+    await accessible(page, "programmes")
+
+
+async def test_a_salesperson_cannot_define_a_programme(crm: Crm, browser: Browser) -> None:
+    page = await signed_in(browser, "mseller")
+    await page.goto(f"{CONSOLE}/programmes")
+    await expect(page.get_by_role("link", name=crm.programme_name)).to_be_visible()
+    await expect(page.get_by_role("link", name="Создать программу")).to_have_count(0)
+    await page.get_by_role("link", name=crm.programme_name).click()
+    await expect(page.get_by_role("button", name="Сохранить программу")).to_have_count(0)
+    refused = await page.request.post(
+        f"{CONSOLE}/programmes/new",
+        form={"csrf_token": await csrf_of(page), "name": "Mine", "starts_on": "2027-01-01"},
+        max_redirects=0,
+    )
+    assert refused.status == 403

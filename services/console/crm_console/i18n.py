@@ -191,6 +191,13 @@ RUSSIAN: Final[dict[str, str]] = {
     "Plan-schedule": "План-график",
     "Previous month": "Предыдущий месяц",
     "Next month": "Следующий месяц",
+    "Previous week": "Предыдущая неделя",
+    "Next week": "Следующая неделя",
+    "Month": "Месяц",
+    "Week": "Неделя",
+    "Week of": "Неделя с",
+    "Show the plan-schedule by": "Показать план-график за",
+    "No events.": "Мероприятий нет.",
     "Download the month as iCalendar": "Скачать месяц в формате iCalendar",
     "Subscribe in a calendar program": "Подписаться в программе-календаре",
     "Your iCalendar link (keep it to yourself: it reads the plan-schedule)": (
@@ -436,6 +443,10 @@ class Formats:
 
     def month(self, value: dt.date) -> str:
         return format_date(value, "LLLL yyyy", locale=self.locale)
+
+    def day(self, value: dt.date) -> str:
+        """A day of a week view: ``Monday, 7 December``."""
+        return format_date(value, "EEEE, d MMMM", locale=self.locale)
 
     def number(self, value: Any) -> str:
         if value is None:

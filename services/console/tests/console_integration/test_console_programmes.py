@@ -1,13 +1,16 @@
 """Programmes through the console: a marketer defines a programme with its target portrait (the
 service's refusal stands next to the field it names) and redefines it; a salesperson reads the
-list but is offered no way to define one, and a posted one is refused."""
+list but is offered no way to define one, and a posted one is refused. The plan-schedule shows a
+week day by day, a week at a time."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from .conftest import CONSOLE, Crm, accessible, csrf_of, signed_in
+from .conftest import CONSOLE, Crm, accessible, csrf_of, new_event, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -56,3 +59,17 @@ async def test_a_salesperson_cannot_define_a_programme(crm: Crm, browser: Browse
         max_redirects=0,
     )
     assert refused.status == 403
+
+
+async def test_the_plan_schedule_shows_a_week_day_by_day(crm: Crm, browser: Browser) -> None:
+    title = f"Week <view> {uuid.uuid4().hex[:6]}"
+    await new_event(crm, title, days_ahead=14)
+    page = await signed_in(browser, "mseller")
+    await page.goto(f"{CONSOLE}/events")
+    await page.get_by_role("link", name="Неделя", exact=True).click()
+    await expect(page.locator("ol.week > li")).to_have_count(7)
+    await expect(page.get_by_role("link", name=title)).to_have_count(0)
+    await page.get_by_role("link", name="Следующая неделя").click()
+    await page.get_by_role("link", name="Следующая неделя").click()
+    await expect(page.get_by_role("link", name=title)).to_be_visible()
+    await accessible(page, "events-week")

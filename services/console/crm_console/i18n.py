@@ -356,6 +356,29 @@ RUSSIAN: Final[dict[str, str]] = {
     ),
     "Marked as not duplicates.": "Отмечено, что это не дубликаты.",
     "Moved": "Перемещено",
+    # The event's effectiveness and questionnaire
+    "Effectiveness": "Эффективность",
+    "Planned": "Запланировано",
+    "Delivered": "Доставлено",
+    "Declined": "Отказались",
+    "Did not come": "Не пришли",
+    "Questionnaire responses": "Ответов на анкету",
+    "Response rate": "Доля ответивших",
+    "Contact records": "Записи о контактах",
+    "Actual cost": "Фактические затраты",
+    "Cost per new potential client": "Затраты на нового потенциального клиента",
+    "Budget variance": "Отклонение от бюджета",
+    "Questionnaire": "Анкета",
+    "No questionnaire for this event.": "Для мероприятия нет анкеты.",
+    "Link for anyone at the event": "Ссылка для всех участников мероприятия",
+    "required": "обязательный",
+    "Options": "Варианты",
+    "single_choice": "один вариант",
+    "multiple_choice": "несколько вариантов",
+    "scale": "шкала",
+    "free_text": "свободный ответ",
+    "product_interest": "интерес к продукции",
+    "contact_details": "контактные данные",
     # Analysis
     "Accepted": "Приняли",
     "At the event": "На мероприятии",
@@ -461,6 +484,12 @@ class Formats:
         digits = get_currency_precision(currency)
         amount = Decimal(int(value["amount_minor"])).scaleb(-digits)
         return format_currency(amount, currency, locale=self.locale)
+
+    def ratio(self, value: Any) -> str:
+        """A share from 0 to 1 (``0.125``) as a percentage (``12,5 %``)."""
+        if value is None:
+            return ""
+        return self.percent(round(float(value) * 10_000))
 
     def percent(self, basis_points: Any) -> str:
         if basis_points is None:

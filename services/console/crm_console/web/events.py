@@ -108,9 +108,14 @@ async def calendar_feed(
     except ApiProblem as exc:
         return await _plan_schedule(visit, month, problem=exc)
     body = feed.body
-    base = visit.console.settings.campaigns_public_url or visit.console.settings.campaigns_url
-    url = body.get("url") or f"{base.rstrip('/')}{body['path']}"
+    url = body.get("url") or campaigns_public(visit, body["path"])
     return await _plan_schedule(visit, month, feed_url=url)
+
+
+def campaigns_public(visit: SignedIn, path: str) -> str:
+    """A path of campaigns' public pages (a feed, a questionnaire) as an address to hand out."""
+    base = visit.console.settings.campaigns_public_url or visit.console.settings.campaigns_url
+    return f"{base.rstrip('/')}{path}"
 
 
 async def _plan_schedule(
@@ -175,9 +180,12 @@ async def _event_page(
     results = await gather(
         visit.get("campaigns", f"/events/{event_id}/tasks"),
         visit.get("campaigns", f"/events/{event_id}/participants", {"limit": 200}),
+        visit.get("campaigns", f"/events/{event_id}/effectiveness"),
+        visit.get("campaigns", f"/events/{event_id}/questionnaire"),
     )
-    tasks, participants = results
-    problems = problems_in(results)
+    tasks, participants, effectiveness, questionnaire = results
+    # An event without a questionnaire answers 404: nothing to show, not a failure.
+    problems = [p for p in problems_in(results) if not (p is questionnaire and p.status == 404)]
     by_status: dict[str, list[dict[str, Any]]] = {s: [] for s in STATUSES}
     for p in ok(participants, {"items": []})["items"]:
         by_status.setdefault(p["status"], []).append(p)
@@ -185,6 +193,11 @@ async def _event_page(
     return {
         "event": event,
         "tasks": ok(tasks, {"items": []})["items"],
+        "effectiveness": ok(effectiveness, None),
+        "questionnaire": ok(questionnaire, None),
+        "questionnaire_url": campaigns_public(visit, questionnaire["anonymous_link"])
+        if isinstance(questionnaire, dict) and questionnaire.get("anonymous_link")
+        else None,
         "by_status": {s: ps for s, ps in by_status.items() if ps},
         "names": names,
         "problems": problems,

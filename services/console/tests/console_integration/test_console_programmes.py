@@ -1,16 +1,17 @@
 """Programmes through the console: a marketer defines a programme with its target portrait (the
 service's refusal stands next to the field it names) and redefines it; a salesperson reads the
 list but is offered no way to define one, and a posted one is refused. The plan-schedule shows a
-week day by day, a week at a time."""
+week day by day, a week at a time; an event's page its questionnaire and effectiveness."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from .conftest import CONSOLE, Crm, accessible, csrf_of, new_event, signed_in
+from .conftest import CAMPAIGNS_SCOPES, CONSOLE, Crm, accessible, csrf_of, new_event, signed_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -73,3 +74,27 @@ async def test_the_plan_schedule_shows_a_week_day_by_day(crm: Crm, browser: Brow
     await page.get_by_role("link", name="Следующая неделя").click()
     await expect(page.get_by_role("link", name=title)).to_be_visible()
     await accessible(page, "events-week")
+
+
+async def test_the_event_page_shows_its_questionnaire_and_effectiveness(
+    crm: Crm, browser: Browser
+) -> None:
+    event_id = await new_event(crm, f"Survey day {uuid.uuid4().hex[:6]}", days_ahead=5)
+    defined = await crm.apis["campaigns"].put(
+        f"/events/{event_id}/questionnaire",
+        json={
+            "title": "Your <interests>",
+            "questions": [{"question_id": "rating", "text": "How was it?", "kind": "scale"}],
+        },
+        headers=crm.app(*CAMPAIGNS_SCOPES) | {"If-Match": '"0"'},
+    )
+    assert defined.status_code in (200, 201), defined.text
+    page = await signed_in(browser, "mseller")
+    await page.goto(f"{CONSOLE}/events/{event_id}")
+    await expect(page.get_by_role("heading", name="Эффективность")).to_be_visible()
+    await expect(page.get_by_text("Your <interests>")).to_be_visible()
+    await expect(page.get_by_text("How was it?")).to_be_visible()
+    await expect(page.get_by_label("Ссылка для всех участников мероприятия")).to_have_value(
+        re.compile(r"/q/")
+    )
+    await accessible(page, "event-results")

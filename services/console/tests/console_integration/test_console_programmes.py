@@ -49,11 +49,11 @@ async def test_a_marketer_defines_a_programme_with_its_target_portrait(
 
 async def test_a_salesperson_cannot_define_a_programme(crm: Crm, browser: Browser) -> None:
     page = await signed_in(browser, "mseller")
-    await page.goto(f"{CONSOLE}/programmes")
+    await page.goto(f"{CONSOLE}/programmes")  # mseller reads the console in English
     await expect(page.get_by_role("link", name=crm.programme_name)).to_be_visible()
-    await expect(page.get_by_role("link", name="Создать программу")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Define a programme")).to_have_count(0)
     await page.get_by_role("link", name=crm.programme_name).click()
-    await expect(page.get_by_role("button", name="Сохранить программу")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Save the programme")).to_have_count(0)
     refused = await page.request.post(
         f"{CONSOLE}/programmes/new",
         form={"csrf_token": await csrf_of(page), "name": "Mine", "starts_on": "2027-01-01"},
@@ -67,11 +67,11 @@ async def test_the_plan_schedule_shows_a_week_day_by_day(crm: Crm, browser: Brow
     await new_event(crm, title, days_ahead=14)
     page = await signed_in(browser, "mseller")
     await page.goto(f"{CONSOLE}/events")
-    await page.get_by_role("link", name="Неделя", exact=True).click()
+    await page.get_by_role("link", name="Week", exact=True).click()
     await expect(page.locator("ol.week > li")).to_have_count(7)
     await expect(page.get_by_role("link", name=title)).to_have_count(0)
-    await page.get_by_role("link", name="Следующая неделя").click()
-    await page.get_by_role("link", name="Следующая неделя").click()
+    await page.get_by_role("link", name="Next week").click()
+    await page.get_by_role("link", name="Next week").click()
     await expect(page.get_by_role("link", name=title)).to_be_visible()
     await accessible(page, "events-week")
 
@@ -91,10 +91,10 @@ async def test_the_event_page_shows_its_questionnaire_and_effectiveness(
     assert defined.status_code in (200, 201), defined.text
     page = await signed_in(browser, "mseller")
     await page.goto(f"{CONSOLE}/events/{event_id}")
-    await expect(page.get_by_role("heading", name="Эффективность")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Effectiveness")).to_be_visible()
     await expect(page.get_by_text("Your <interests>")).to_be_visible()
     await expect(page.get_by_text("How was it?")).to_be_visible()
-    await expect(page.get_by_label("Ссылка для всех участников мероприятия")).to_have_value(
+    await expect(page.get_by_label("Link for anyone at the event")).to_have_value(
         re.compile(r"/q/")
     )
     await accessible(page, "event-results")

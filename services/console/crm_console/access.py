@@ -82,6 +82,13 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
     "GET /events/new": _service_rule("campaigns", "POST", "/events"),
     "POST /events/new": _service_rule("campaigns", "POST", "/events"),
     "GET /events/{event_id}": ANY_STAFF,
+    "GET /programmes": ANY_STAFF,
+    "GET /programmes/{programme_id}": ANY_STAFF,
+    "GET /programmes/new": _service_rule("campaigns", "POST", "/programmes"),
+    "POST /programmes/new": _service_rule("campaigns", "POST", "/programmes"),
+    "POST /programmes/{programme_id}": _service_rule(
+        "campaigns", "PUT", "/programmes/{programme_id}"
+    ),
     "POST /events/{event_id}/participants/by-portrait": _service_rule(
         "campaigns", "POST", "/events/{event_id}/participants/by-portrait"
     ),

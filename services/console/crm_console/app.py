@@ -34,6 +34,7 @@ from crm_console.web import (
     duplicates,
     editor,
     events,
+    programmes,
     proposals,
     revisions,
     scheduling,
@@ -221,6 +222,7 @@ def create(settings: ConsoleSettings | None = None) -> FastAPI:
         revisions.router,
         proposals.router,
         scheduling.router,
+        programmes.router,
         events.router,
         analysis.router,
     ):

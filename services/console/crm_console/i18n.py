@@ -164,10 +164,40 @@ RUSSIAN: Final[dict[str, str]] = {
     "partner": "партнёр",
     "dealer": "дилер",
     "former": "бывший",
+    "micro": "микро",
+    "small": "малый",
+    "medium": "средний",
+    "large": "крупный",
+    # Programmes
+    "Programmes": "Программы",
+    "Define a programme": "Создать программу",
+    "Target portrait": "Целевой портрет",
+    "Budget": "Бюджет",
+    "From": "С",
+    "To": "По",
+    "No programmes yet.": "Программ пока нет.",
+    "Promoted items (codes, comma-separated)": "Продвигаемые позиции (коды через запятую)",
+    "Client statuses": "Статусы клиентов",
+    "Client sizes": "Размеры клиентов",
+    "Fields of activity (codes, comma-separated)": "Сферы деятельности (коды через запятую)",
+    "Regions (comma-separated)": "Регионы (через запятую)",
+    "Tags (a client matches with any one; comma-separated)": (
+        "Теги (клиенту достаточно одного; через запятую)"
+    ),
+    "Save the programme": "Сохранить программу",
+    "The programme is saved.": "Программа сохранена.",
+    "Type a date.": "Введите дату.",
     # Events
     "Plan-schedule": "План-график",
     "Previous month": "Предыдущий месяц",
     "Next month": "Следующий месяц",
+    "Previous week": "Предыдущая неделя",
+    "Next week": "Следующая неделя",
+    "Month": "Месяц",
+    "Week": "Неделя",
+    "Week of": "Неделя с",
+    "Show the plan-schedule by": "Показать план-график за",
+    "No events.": "Мероприятий нет.",
     "Download the month as iCalendar": "Скачать месяц в формате iCalendar",
     "Subscribe in a calendar program": "Подписаться в программе-календаре",
     "Your iCalendar link (keep it to yourself: it reads the plan-schedule)": (
@@ -326,6 +356,29 @@ RUSSIAN: Final[dict[str, str]] = {
     ),
     "Marked as not duplicates.": "Отмечено, что это не дубликаты.",
     "Moved": "Перемещено",
+    # The event's effectiveness and questionnaire
+    "Effectiveness": "Эффективность",
+    "Planned": "Запланировано",
+    "Delivered": "Доставлено",
+    "Declined": "Отказались",
+    "Did not come": "Не пришли",
+    "Questionnaire responses": "Ответов на анкету",
+    "Response rate": "Доля ответивших",
+    "Contact records": "Записи о контактах",
+    "Actual cost": "Фактические затраты",
+    "Cost per new potential client": "Затраты на нового потенциального клиента",
+    "Budget variance": "Отклонение от бюджета",
+    "Questionnaire": "Анкета",
+    "No questionnaire for this event.": "Для мероприятия нет анкеты.",
+    "Link for anyone at the event": "Ссылка для всех участников мероприятия",
+    "required": "обязательный",
+    "Options": "Варианты",
+    "single_choice": "один вариант",
+    "multiple_choice": "несколько вариантов",
+    "scale": "шкала",
+    "free_text": "свободный ответ",
+    "product_interest": "интерес к продукции",
+    "contact_details": "контактные данные",
     # Analysis
     "Accepted": "Приняли",
     "At the event": "На мероприятии",
@@ -414,6 +467,10 @@ class Formats:
     def month(self, value: dt.date) -> str:
         return format_date(value, "LLLL yyyy", locale=self.locale)
 
+    def day(self, value: dt.date) -> str:
+        """A day of a week view: ``Monday, 7 December``."""
+        return format_date(value, "EEEE, d MMMM", locale=self.locale)
+
     def number(self, value: Any) -> str:
         if value is None:
             return ""
@@ -427,6 +484,12 @@ class Formats:
         digits = get_currency_precision(currency)
         amount = Decimal(int(value["amount_minor"])).scaleb(-digits)
         return format_currency(amount, currency, locale=self.locale)
+
+    def ratio(self, value: Any) -> str:
+        """A share from 0 to 1 (``0.125``) as a percentage (``12,5 %``)."""
+        if value is None:
+            return ""
+        return self.percent(round(float(value) * 10_000))
 
     def percent(self, basis_points: Any) -> str:
         if basis_points is None:

@@ -4,13 +4,14 @@ page: its preparation tasks, its participants by status and the check-in desk by
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from crm_console.apis import ApiProblem
+from crm_console.i18n import ZONE
 from crm_console.web.clients import employee_names
 from crm_console.web.context import Id, SignedIn, gather, ok, problems_in
 
@@ -29,6 +30,7 @@ STATUSES = (
 )
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 Month = Annotated[str, Query(max_length=7)]
+Week = Annotated[str, Query(max_length=10)]
 
 
 def month_of(text: str) -> date:
@@ -47,6 +49,37 @@ def shift(month: date, by: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def week_of(text: str) -> date:
+    """The Monday of the week holding ``text`` (an ISO date), this week's when it is not one."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = datetime.now(ZONE).date()
+    if not 1970 <= day.year <= 2200:
+        day = datetime.now(ZONE).date()
+    return day - timedelta(days=day.weekday())
+
+
+def week_days(monday: date, events: list[dict[str, Any]]) -> list[tuple[date, list[Any]]]:
+    """The seven days from ``monday``, each with its events (by their start in Moscow)."""
+    days: dict[date, list[Any]] = {monday + timedelta(days=n): [] for n in range(7)}
+    for event in events:
+        starts = datetime.fromisoformat(str(event["starts_at"]).replace("Z", "+00:00"))
+        days.setdefault(starts.astimezone(ZONE).date(), []).append(event)
+    return [(day, days[day]) for day in sorted(days) if monday <= day < monday + timedelta(7)]
+
+
+def _day_in(month: date) -> date:
+    """Today when it falls in ``month``, else the month's first day (where its week view opens)."""
+    today = datetime.now(ZONE).date()
+    return today if today.replace(day=1) == month else month
+
+
+def _week_period(monday: date) -> dict[str, str]:
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=ZONE)
+    return {"from": start.isoformat(), "to": (start + timedelta(days=7)).isoformat()}
+
+
 def _period(month: date) -> dict[str, str]:
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
     after = shift(month, 1)
@@ -55,8 +88,8 @@ def _period(month: date) -> dict[str, str]:
 
 
 @router.get("/events", response_class=HTMLResponse)
-async def plan_schedule(visit: SignedIn, month: Month = "") -> HTMLResponse:
-    return await _plan_schedule(visit, month)
+async def plan_schedule(visit: SignedIn, month: Month = "", week: Week = "") -> HTMLResponse:
+    return await _plan_schedule(visit, month, week=week)
 
 
 @router.post("/events/calendar-feed", response_class=HTMLResponse)
@@ -75,9 +108,14 @@ async def calendar_feed(
     except ApiProblem as exc:
         return await _plan_schedule(visit, month, problem=exc)
     body = feed.body
-    base = visit.console.settings.campaigns_public_url or visit.console.settings.campaigns_url
-    url = body.get("url") or f"{base.rstrip('/')}{body['path']}"
+    url = body.get("url") or campaigns_public(visit, body["path"])
     return await _plan_schedule(visit, month, feed_url=url)
+
+
+def campaigns_public(visit: SignedIn, path: str) -> str:
+    """A path of campaigns' public pages (a feed, a questionnaire) as an address to hand out."""
+    base = visit.console.settings.campaigns_public_url or visit.console.settings.campaigns_url
+    return f"{base.rstrip('/')}{path}"
 
 
 async def _plan_schedule(
@@ -86,17 +124,30 @@ async def _plan_schedule(
     *,
     problem: ApiProblem | None = None,
     feed_url: str | None = None,
+    week: str = "",
 ) -> HTMLResponse:
-    first = month_of(month)
+    monday = week_of(week) if week else None
+    first = month_of(month) if monday is None else monday.replace(day=1)
+    period = _period(first) if monday is None else _week_period(monday)
     events: list[dict[str, Any]] = []
     try:
-        page = await visit.get("campaigns", "/events", {**_period(first), "limit": 200})
+        page = await visit.get("campaigns", "/events", {**period, "limit": 200})
         events = sorted(page["items"], key=lambda e: e["starts_at"])
     except ApiProblem as exc:
         problem = problem or exc
+    weekly: dict[str, Any] = {}
+    if monday is not None:
+        weekly = {
+            "monday": monday,
+            "days": week_days(monday, events),
+            "previous_week": (monday - timedelta(days=7)).isoformat(),
+            "following_week": (monday + timedelta(days=7)).isoformat(),
+        }
     return visit.page(
         "events.html",
         events=events,
+        week=weekly,
+        this_week=(monday or week_of(_day_in(first).isoformat())).isoformat(),
         month=first,
         previous=shift(first, -1).strftime("%Y-%m"),
         following=shift(first, 1).strftime("%Y-%m"),
@@ -129,9 +180,12 @@ async def _event_page(
     results = await gather(
         visit.get("campaigns", f"/events/{event_id}/tasks"),
         visit.get("campaigns", f"/events/{event_id}/participants", {"limit": 200}),
+        visit.get("campaigns", f"/events/{event_id}/effectiveness"),
+        visit.get("campaigns", f"/events/{event_id}/questionnaire"),
     )
-    tasks, participants = results
-    problems = problems_in(results)
+    tasks, participants, effectiveness, questionnaire = results
+    # An event without a questionnaire answers 404: nothing to show, not a failure.
+    problems = [p for p in problems_in(results) if not (p is questionnaire and p.status == 404)]
     by_status: dict[str, list[dict[str, Any]]] = {s: [] for s in STATUSES}
     for p in ok(participants, {"items": []})["items"]:
         by_status.setdefault(p["status"], []).append(p)
@@ -139,6 +193,11 @@ async def _event_page(
     return {
         "event": event,
         "tasks": ok(tasks, {"items": []})["items"],
+        "effectiveness": ok(effectiveness, None),
+        "questionnaire": ok(questionnaire, None),
+        "questionnaire_url": campaigns_public(visit, questionnaire["anonymous_link"])
+        if isinstance(questionnaire, dict) and questionnaire.get("anonymous_link")
+        else None,
         "by_status": {s: ps for s, ps in by_status.items() if ps},
         "names": names,
         "problems": problems,

@@ -3,6 +3,7 @@ editor previews, and how revisions and charts are laid out."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from crm_console.apis import ApiProblem
 from crm_console.web import forms
 from crm_console.web.analysis import bar_chart
 from crm_console.web.editor import Editor, LineRow, preview
+from crm_console.web.events import week_days, week_of
 from crm_console.web.revisions import side_by_side
 
 
@@ -108,3 +110,18 @@ def test_bars_are_as_long_as_their_share_of_the_largest() -> None:
     chart = bar_chart([("a", 10, "10"), ("b", 5, "5"), ("c", 0, "0")])
     assert [b["width"] for b in chart["bars"]] == [360, 180, 0]
     assert bar_chart([])["bars"] == []
+
+
+def test_a_week_view_opens_on_the_monday_and_places_events_by_their_day_in_moscow() -> None:
+    monday = week_of("2026-12-10")
+    assert monday == date(2026, 12, 7)
+    first = {"id": "e1", "starts_at": "2026-12-06T21:30:00Z"}  # 00:30 on Monday in Moscow
+    after = {"id": "e2", "starts_at": "2026-12-13T21:30:00Z"}  # next Monday in Moscow
+    days = week_days(monday, [first, after])
+    assert [day for day, _ in days] == [date(2026, 12, 7) + timedelta(days=n) for n in range(7)]
+    assert days[0][1] == [first]
+    assert all(after not in events for _, events in days)
+
+
+def test_a_week_that_is_not_a_date_is_this_week() -> None:
+    assert week_of("<script>").weekday() == 0

@@ -18,10 +18,10 @@ from aiosmtpd.controller import Controller
 from crm_contracts.base import ContractEvent
 from crm_contracts.campaigns import InvitationRequested
 from crm_contracts.common import ChannelAddresses, ChannelConsent, Place, Recipient
-from crm_contracts.contacts import PersonAdded
+from crm_contracts.contacts import CuratorAssigned, EmployeeRegistered, PersonAdded
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import NOTIFY
-from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKind
+from crm_contracts.values import Channel, Department, Language, ParticipantRole, RecipientKind
 from crm_kit.query_plans import collection_scans, profile_every_operation
 from crm_kit.testing import (
     JwtKeys,
@@ -234,6 +234,31 @@ async def final_notification(h: Harness, source: Envelope | str, within: float =
     items = await eventually(check, within=within, what="the notification's outcome")
     assert len(items) == 1
     return items[0]
+
+
+async def curator_told(h: Harness, address: str, name: str) -> Envelope:
+    """A new sales employee reached at ``address`` is made a client's curator: the source event
+    of the staff message notify sends them (``CuratorAssigned``)."""
+    employee = EmployeeRegistered(
+        employee_id=str(uuid.uuid4()),
+        name=name,
+        department=Department.SALES,
+        role="manager",
+        language=Language.EN,
+        channels=ChannelAddresses(email=address),
+        active=True,
+        version=1,
+        registered_at=datetime.now(UTC),
+    )
+    await h.publish(employee)
+    return await h.publish(
+        CuratorAssigned(
+            client_id=str(uuid.uuid4()),
+            client_name="Acme Tools",
+            curator_id=employee.employee_id,
+            assigned_at=datetime.now(UTC),
+        )
+    )
 
 
 async def delivered_by_email(

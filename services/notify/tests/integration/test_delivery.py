@@ -9,7 +9,7 @@ from typing import Any
 
 from crm_contracts.campaigns import EventRescheduled, TaskAssigned
 from crm_contracts.common import ChannelAddresses, Place
-from crm_contracts.contacts import ConsentChanged, CuratorAssigned, EmployeeRegistered
+from crm_contracts.contacts import ConsentChanged, EmployeeRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.topics import NOTIFY
@@ -20,6 +20,7 @@ from icalendar import Calendar
 from .conftest import (
     GATEWAY_TOKEN,
     Harness,
+    curator_told,
     delivered_by_email,
     final_notification,
     invitation_for,
@@ -355,26 +356,7 @@ async def test_a_saved_template_is_used_for_the_next_message_of_its_kind(notify:
     assert saved.status_code == 200, saved.text
     assert saved.json()["customised"] is True
     address = f"{unique('curator')}@corp.example"
-    employee = EmployeeRegistered(
-        employee_id=str(uuid.uuid4()),
-        name="Vera Lis",
-        department=Department.SALES,
-        role="manager",
-        language=Language.EN,
-        channels=ChannelAddresses(email=address),
-        active=True,
-        version=1,
-        registered_at=datetime.now(UTC),
-    )
-    await h.publish(employee)
-    source = await h.publish(
-        CuratorAssigned(
-            client_id=str(uuid.uuid4()),
-            client_name="Acme Tools",
-            curator_id=employee.employee_id,
-            assigned_at=datetime.now(UTC),
-        )
-    )
+    source = await curator_told(h, address, "Vera Lis")
 
     _, mail = await delivered_by_email(h, source, address)
     assert mail["Subject"] == "Client Acme Tools is yours"

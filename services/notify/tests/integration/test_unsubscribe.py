@@ -6,22 +6,21 @@ sent by e-mail; a staff message carries no unsubscribe; a forged link is a 404."
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
 import segno
-from crm_contracts.contacts import CuratorAssigned, EmployeeRegistered
 from crm_contracts.envelope import Envelope
 from crm_contracts.notify import UnsubscribeRequested
 from crm_contracts.topics import NOTIFY
-from crm_contracts.values import Channel, Department, Language, UnsubscribeMethod
+from crm_contracts.values import Channel, Language, UnsubscribeMethod
 from crm_kit.testing import end_offsets, read_topic
 from crm_notify.links import UnsubscribeClaims, UnsubscribeSigner
 from crm_notify.marketing import check_in_qr_png
 
 from .conftest import (
     Harness,
+    curator_told,
     delivered_by_email,
     final_notification,
     invitation_for,
@@ -141,27 +140,7 @@ async def test_one_click_unsubscribes_at_once_once_and_the_next_invitation_is_no
 async def test_a_staff_message_carries_no_unsubscribe(notify: Harness) -> None:
     h = notify
     address = f"{unique('staff')}@corp.example"
-    employee = EmployeeRegistered(
-        employee_id=str(uuid.uuid4()),
-        name="Gleb Orlov",
-        department=Department.SALES,
-        role="manager",
-        language=Language.EN,
-        channels={"email": address},  # type: ignore[arg-type]
-        preferred_channel=Channel.EMAIL,
-        active=True,
-        version=1,
-        registered_at=datetime.now(UTC),
-    )
-    await h.publish(employee)
-    source = await h.publish(
-        CuratorAssigned(
-            client_id=str(uuid.uuid4()),
-            client_name="Acme Tools",
-            curator_id=employee.employee_id,
-            assigned_at=datetime.now(UTC),
-        )
-    )
+    source = await curator_told(h, address, "Gleb Orlov")
     assert (await final_notification(h, source))["status"] == "delivered"
     [mail] = h.smtp.messages_to(address)
     assert mail["List-Unsubscribe"] is None

@@ -18,7 +18,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("QR code (segno)", ("segno/",)),
     ("iCalendar entry", ("icalendar/", "crm_notify/ical.py")),
     ("e-mail MIME building (email.*)", ("email/", "build_email")),
-    ("SMTP client (aiosmtplib)", ("aiosmtplib/",)),
+    ("SMTP client (crm_notify.smtp, or aiosmtplib before)", ("crm_notify/smtp.py", "aiosmtplib/")),
     ("template rendering (jinja2)", ("jinja2/", "crm_notify/templates.py", "markupsafe/")),
     ("signed links (tokens)", ("crm_kit/tokens.py", "crm_campaigns/links.py", "hmac", "hashlib")),
     ("store driver (pymongo, bson)", ("pymongo/", "bson/")),

@@ -609,13 +609,15 @@ def mail() -> Iterator[tuple[MailSink, int]]:
 
 
 @contextlib.contextmanager
-def smtp_server(handler: Any) -> Iterator[int]:
+def smtp_server(handler: Any, **options: Any) -> Iterator[int]:
     """Serve ``handler`` (an aiosmtpd handler such as :class:`CountingSmtp`) on a free loopback
-    port, in a thread of its own, for the block; yields the port."""
+    port, in a thread of its own, for the block; yields the port. ``options`` go to aiosmtpd's
+    ``Controller`` (``ssl_context`` for implicit TLS, ``tls_context``, ``authenticator``…)."""
     from aiosmtpd.controller import Controller
 
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
+    options.setdefault("server_hostname", "localhost")
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield port

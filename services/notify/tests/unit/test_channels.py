@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtplib.protocol import normalize_message_line_endings
 from crm_contracts.values import Channel
-from crm_notify.channels import HttpGatewaySender, Outgoing, _smtp_failure, wire_size
+from crm_notify.channels import HttpGatewaySender, Outgoing, _smtp_failure
 from crm_notify.domain import DeliveryFailure
 from crm_notify.settings import NotifySettings
+from crm_notify.smtp import wire_message, wire_size
 from pydantic import ValidationError
 
 MESSAGE = Outgoing(
@@ -216,9 +217,31 @@ def test_an_invitations_calendar_part_declares_utf8_so_russian_titles_survive() 
     assert "SUMMARY:Семинар «Весна»" in attachment.get_content()
 
 
-@pytest.mark.parametrize(
-    "data",
-    [b"a\nb\n", b"a\r\nb\r\n", b"a\rb\r\n\n", b"\r\r\n\n\r", b"no line end", b"", b".\n..\n"],
-)
+def crlf_lines(data: bytes) -> bytes:
+    """RFC 5321's lines of ``data``: every CRLF, lone LF and lone CR a CRLF, the last line
+    ended (the normalization aiosmtplib applied, written as a regular expression)."""
+    data = re.sub(rb"\r\n|\n|\r(?!\n)", b"\r\n", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+WIRE_CASES = [
+    b"a\nb\n",
+    b"a\r\nb\r\n",
+    b"a\rb\r\n\n",
+    b"\r\r\n\n\r",
+    b"no line end",
+    b"",
+    b".\n..\n",
+]
+
+
+@pytest.mark.parametrize("data", WIRE_CASES)
 def test_the_size_announced_counts_the_message_as_it_goes_over_the_wire(data: bytes) -> None:
-    assert wire_size(data) == len(normalize_message_line_endings(data))
+    assert wire_size(data) == len(crlf_lines(data))
+
+
+@pytest.mark.parametrize("data", WIRE_CASES)
+def test_the_message_goes_out_in_crlf_lines_dot_stuffed_and_ended_with_a_lone_dot(
+    data: bytes,
+) -> None:
+    assert wire_message(data) == re.sub(rb"(?m)^\.", b"..", crlf_lines(data)) + b".\r\n"

@@ -220,12 +220,13 @@ class SmtpConnection:
     def pipelining(self) -> bool:
         return "pipelining" in self.extensions
 
-    async def command(self, line: str, *expected: int) -> Reply:
-        """Send one command line and read its reply; any code but ``expected`` is refused."""
+    async def command(self, line: str, *expected: int, name: str = "") -> Reply:
+        """Send one command line and read its reply; any code but ``expected`` is refused,
+        the refusal naming the command by ``name`` (by default its verb: never a secret)."""
         self._reader.write(line.encode() + b"\r\n")
         [reply] = await self._reader.read(1)
         if reply.code not in expected:
-            raise SmtpRefused(reply, line.split(" ", 1)[0])
+            raise SmtpRefused(reply, name or line.split(" ", 1)[0])
         return reply
 
     async def _greet(self) -> None:
@@ -288,8 +289,8 @@ class SmtpConnection:
                     await self.command(f"AUTH PLAIN {secret}", 235)
                 else:
                     await self.command("AUTH LOGIN", 334)
-                    await self.command(_b64(username), 334)
-                    await self.command(_b64(password), 235)
+                    await self.command(_b64(username), 334, name="AUTH LOGIN user name")
+                    await self.command(_b64(password), 235, name="AUTH LOGIN password")
                 return
             except SmtpRefused:
                 if way == ways[-1]:

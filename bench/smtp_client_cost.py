@@ -23,7 +23,7 @@ the services run), five ways:
     then the message (two round trips).
 
 aiosmtpd reads commands in order but does not offer PIPELINING; the first server here says it
-does (``handle_EHLO``), the second does not.
+does (``crm_kit.testing.OffersPipelining``), the second does not.
 
 Figures only; never part of pass/fail.
 """
@@ -48,12 +48,10 @@ from crm_notify.settings import NotifySettings
 SERVER = textwrap.dedent(
     """
     import sys
-    from crm_kit.testing import CountingSmtp, smtp_server
+    from crm_kit.testing import CountingSmtp, OffersPipelining, smtp_server
 
-    class Pipelining(CountingSmtp):
-        async def handle_EHLO(self, server, session, envelope, hostname, responses):
-            session.host_name = hostname
-            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+    class Pipelining(OffersPipelining, CountingSmtp):
+        pass
 
     offers = sys.argv[1] == "pipelining"
     with smtp_server((Pipelining if offers else CountingSmtp)("@bench.invalid")) as port:

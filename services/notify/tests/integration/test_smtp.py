@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from crm_kit.testing import MailSink, eventually, smtp_server
+from crm_kit.testing import MailSink, OffersPipelining, eventually, smtp_server
 from crm_notify.channels import Mail, SmtpSender
 from crm_notify.domain import DeliveryFailure
 from crm_notify.settings import NotifySettings
@@ -235,18 +235,11 @@ async def test_an_address_that_would_add_a_command_is_refused_before_sending() -
 # aiosmtpd: the real server notify's tests and local stack use.
 
 
-class Pipelining:
-    """An aiosmtpd handler that offers PIPELINING (aiosmtpd reads commands in order, but does
-    not say so) and keeps every message as it arrived."""
+class Pipelining(OffersPipelining):
+    """An aiosmtpd handler offering PIPELINING that keeps every message as it arrived."""
 
     def __init__(self) -> None:
         self.raw: list[bytes] = []
-
-    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.raw.append(bytes(envelope.original_content))

@@ -232,7 +232,7 @@ class SmtpConnection:
     async def _greet(self) -> None:
         [greeting] = await self._reader.read(1)
         if greeting.code != 220:
-            raise SmtpError(f"the server greeted with {greeting.code} {greeting.text}")
+            raise SmtpRefused(greeting, "greeting")  # 421 busy, 554 no service for you
         await self._hello()
         s = self.server
         if s.security == "starttls":

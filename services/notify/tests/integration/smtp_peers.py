@@ -31,6 +31,7 @@ class ScriptedSmtp:
     waits for each reply before the next command (one that does not pipeline) times out."""
 
     extensions: tuple[str, ...] = ("PIPELINING", "SIZE 10240000", "8BITMIME")
+    greeting: str = "220 scripted.test ESMTP"
     answers: dict[str, str] = field(default_factory=dict)
     hold_until_data: bool = False
     commands: list[str] = field(default_factory=list)
@@ -62,7 +63,7 @@ class ScriptedSmtp:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self._writers.append(writer)
-        writer.write(b"220 scripted.test ESMTP\r\n")
+        writer.write(f"{self.greeting}\r\n".encode())
         pending = b""
         held: list[str] = []
         message: bytes | None = None

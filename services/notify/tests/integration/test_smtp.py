@@ -204,6 +204,18 @@ async def test_a_pooled_connection_the_server_closed_is_replaced() -> None:
     assert len(server.messages) == 2
 
 
+@pytest.mark.parametrize(
+    ("greeting", "transient"),
+    [("421 4.3.2 too busy, come back later", True), ("554 5.7.1 no service for you", False)],
+)
+async def test_a_server_refusing_to_greet_is_that_refusal(greeting: str, transient: bool) -> None:
+    server = ScriptedSmtp(greeting=greeting)
+    async with server.serving():
+        with pytest.raises(DeliveryFailure) as caught:
+            await sender(server.port).send_email(MAIL)
+    assert (caught.value.reason, caught.value.transient) == (f"SMTP {greeting}", transient)
+
+
 async def test_a_server_refusing_ehlo_is_greeted_with_helo_and_gets_plain_smtp() -> None:
     server = ScriptedSmtp(answers={"EHLO": "502 5.5.2 what is EHLO"})
     async with server.serving():

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import segno
+import zxingcpp
 from crm_contracts.values import Channel, Language, NotificationKind, RecipientKind
 from crm_notify.channels import build_email
 from crm_notify.domain import Reachability
@@ -192,3 +193,16 @@ def test_the_check_in_qr_png_shows_the_same_pixels_as_segnos_own_writer() -> Non
     width, rows = _png_pixels(check_in_qr_png("ab12cd34"))
     assert width == symbol.symbol_size(scale=QR_SCALE)[0]
     assert (width, rows) == _png_pixels(out.getvalue())
+
+
+@pytest.mark.parametrize("code", ["ab12cd34", "0372555F", "12345678"])
+def test_a_reader_reads_exactly_the_check_in_code_from_the_qr_png(code: str) -> None:
+    # zxing-cpp makes the symbol; its reader, given only our PNG's pixels, reads the code back
+    # (a code of mostly digits is mixed numeric and alphanumeric segments, the same text).
+    width, rows = _png_pixels(check_in_qr_png(code))
+    grey = bytes(
+        255 if line[x >> 3] >> (7 - (x & 7)) & 1 else 0 for line in rows for x in range(width)
+    )
+    found = zxingcpp.read_barcode(memoryview(grey).cast("B", (len(rows), width)))
+    assert found is not None
+    assert (found.format, found.text) == (zxingcpp.BarcodeFormat.QRCode, check_in_qr_text(code))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import zxingcpp
 from crm_contracts.values import Channel, Language, RecipientKind
-from markupsafe import Markup
+from markupsafe import escape
 
 from crm_notify.templates import Rendered
 
@@ -153,42 +153,37 @@ class Extras:
     check_in_code: str | None = None
 
 
-def _before_body_end(html: str, block: Markup) -> str:
-    """``html`` with the (escaped) ``block`` before its last ``</body>``, else at its end."""
-    raw = str(block)  # plain text: ``str + Markup`` would escape the whole page
-    ends = list(_BODY_END.finditer(html))
+def _before_body_end(html: str, block: str) -> str:
+    """``html`` with ``block`` (already escaped) before its last ``</body>``, else at its end."""
+    # Looked for in the page's last characters first, where it is: any end tag there comes
+    # after every one before them.
+    ends = list(_BODY_END.finditer(html, max(0, len(html) - 64))) or list(_BODY_END.finditer(html))
     if not ends:
-        return html + raw
+        return html + block
     at = ends[-1].start()
-    return html[:at] + raw + html[at:]
+    return html[:at] + block + html[at:]
 
 
 def with_extras(rendered: Rendered, extras: Extras) -> Rendered:
+    """The message with its QR code and unsubscribe footer: both blocks put before the HTML's
+    last ``</body>`` (the QR code first), every value in them escaped."""
     text, html = rendered.text, rendered.html
+    blocks = []
     if extras.qr_content_id and extras.check_in_code:
-        caption = _QR_CAPTION[extras.language]
         size = check_in_qr(extras.check_in_code).size
-        html = _before_body_end(
-            html,
-            Markup(
-                '<p><img src="cid:{cid}" width="{size}" height="{size}" alt="{alt}">'
-                "<br>{caption}</p>\n"
-            ).format(
-                cid=extras.qr_content_id,
-                size=size,
-                alt=f"QR {extras.check_in_code}",
-                caption=caption,
-            ),
+        blocks.append(
+            f'<p><img src="cid:{escape(extras.qr_content_id)}" width="{size}" height="{size}"'
+            f' alt="{escape(f"QR {extras.check_in_code}")}">'
+            f"<br>{escape(_QR_CAPTION[extras.language])}</p>\n"
         )
     if extras.unsubscribe_url:
         sentence, action = _FOOTER[extras.language]
         sentence = sentence.format(channel=_CHANNEL_NAMES[extras.language][extras.channel])
         text = f"{text.rstrip()}\n\n--\n{sentence}: {extras.unsubscribe_url}\n"
-        html = _before_body_end(
-            html,
-            Markup(
-                '<hr><p style="font-size:small;color:#555">{sentence}: '
-                '<a href="{url}">{action}</a></p>\n'
-            ).format(sentence=sentence, url=extras.unsubscribe_url, action=action),
+        blocks.append(
+            f'<hr><p style="font-size:small;color:#555">{escape(sentence)}: '
+            f'<a href="{escape(extras.unsubscribe_url)}">{escape(action)}</a></p>\n'
         )
+    if blocks:
+        html = _before_body_end(html, "".join(blocks))
     return Rendered(subject=rendered.subject, text=text, html=html)

@@ -154,6 +154,18 @@ def test_a_token_notify_did_not_make_is_refused(token: str) -> None:
         LINKS.signer.verify(token)
 
 
+@pytest.mark.parametrize("notification_id", ["ntf-1", None, "ntf-" + "Ж" * 40])
+def test_a_token_is_the_one_the_serializer_makes(notification_id: str | None) -> None:
+    from crm_notify.links import SALT
+    from itsdangerous import URLSafeSerializer
+
+    claims = UnsubscribeClaims("per-1", "cli-1", Channel.EMAIL, notification_id)
+    payload = {"p": "per-1", "c": "cli-1", "ch": "email", "n": notification_id}
+    expected = URLSafeSerializer("test-link-secret", salt=SALT).dumps(payload)
+    assert LINKS.signer.sign(claims) == expected
+    assert LINKS.signer.verify(expected) == claims
+
+
 def test_a_tampered_token_is_refused() -> None:
     token = LINKS.signer.sign(UnsubscribeClaims("per-1", "cli-1", Channel.EMAIL))
     payload, _, signature = token.rpartition(".")

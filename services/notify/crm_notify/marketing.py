@@ -166,7 +166,8 @@ def _before_body_end(html: str, block: str) -> str:
 
 def with_extras(rendered: Rendered, extras: Extras) -> Rendered:
     """The message with its QR code and unsubscribe footer: both blocks put before the HTML's
-    last ``</body>`` (the QR code first), every value in them escaped."""
+    last ``</body>`` (the QR code first), every value in them escaped (the fixed sentences
+    above have nothing HTML would take for markup)."""
     text, html = rendered.text, rendered.html
     blocks = []
     if extras.qr_content_id and extras.check_in_code:
@@ -174,15 +175,15 @@ def with_extras(rendered: Rendered, extras: Extras) -> Rendered:
         blocks.append(
             f'<p><img src="cid:{escape(extras.qr_content_id)}" width="{size}" height="{size}"'
             f' alt="{escape(f"QR {extras.check_in_code}")}">'
-            f"<br>{escape(_QR_CAPTION[extras.language])}</p>\n"
+            f"<br>{_QR_CAPTION[extras.language]}</p>\n"
         )
     if extras.unsubscribe_url:
         sentence, action = _FOOTER[extras.language]
         sentence = sentence.format(channel=_CHANNEL_NAMES[extras.language][extras.channel])
         text = f"{text.rstrip()}\n\n--\n{sentence}: {extras.unsubscribe_url}\n"
         blocks.append(
-            f'<hr><p style="font-size:small;color:#555">{escape(sentence)}: '
-            f'<a href="{escape(extras.unsubscribe_url)}">{escape(action)}</a></p>\n'
+            f'<hr><p style="font-size:small;color:#555">{sentence}: '
+            f'<a href="{escape(extras.unsubscribe_url)}">{action}</a></p>\n'
         )
     if blocks:
         html = _before_body_end(html, "".join(blocks))

@@ -218,3 +218,13 @@ def test_a_reader_reads_exactly_the_check_in_code_from_the_qr_png(code: str) -> 
     found = zxingcpp.read_barcode(memoryview(grey).cast("B", (len(rows), width)))
     assert found is not None
     assert (found.format, found.text) == (zxingcpp.BarcodeFormat.QRCode, check_in_qr_text(code))
+
+
+def test_the_fixed_sentences_of_the_footer_and_the_qr_caption_need_no_escaping() -> None:
+    # They go into the HTML as they are; only the link, the Content-ID and the code are escaped.
+    from crm_notify.marketing import _CHANNEL_NAMES, _FOOTER, _QR_CAPTION
+    from markupsafe import escape
+
+    fixed = [*_QR_CAPTION.values(), *(s for pair in _FOOTER.values() for s in pair)]
+    fixed += [name for names in _CHANNEL_NAMES.values() for name in names.values()]
+    assert all(str(escape(sentence)) == sentence for sentence in fixed)

@@ -245,3 +245,64 @@ def test_the_message_goes_out_in_crlf_lines_dot_stuffed_and_ended_with_a_lone_do
     data: bytes,
 ) -> None:
     assert wire_message(data) == re.sub(rb"(?m)^\.", b"..", crlf_lines(data)) + b".\r\n"
+
+
+def _as_email_header_writes(name: str, value: str) -> bytes:
+    from email.header import Header
+
+    charset = None if value.isascii() else "utf-8"
+    folded = Header(value, charset, header_name=name).encode(linesep="\n")
+    return f"{name}: {folded}\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Subject", "Invitation: Seminar"),
+        ("Subject", "Приглашение: семинар «Новые продукты» — тема длиннее одной строки письма"),
+        ("Subject", "A long English subject " * 5),
+        ("List-Unsubscribe", "<https://mail.example/u/" + "eyJwIjoicGVyLTEifQ" * 6 + ">"),
+        ("Message-ID", "<" + "1" * 70 + "@host.example>"),
+        ("X-Long", "no;place,to fold" + "x" * 80),
+        ("To", "=?utf-8?b?0J7RgtC00LXQuw==?= <crm@example.ru>"),
+    ],
+)
+def test_a_header_line_is_folded_and_encoded_as_email_header_writes_it(
+    name: str, value: str
+) -> None:
+    from crm_notify.channels import _header
+
+    assert _header(name, value) == _as_email_header_writes(name, value)
+    assert _header(name, value) == _header(name, value)  # and again, from what was kept
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "anna@example.com",
+        "o'brien+tag@sub.example.co",
+        "Anna Petrova <anna@example.com>",
+        "Анна <anna@example.com>",
+        '"Petrova, Anna" <anna@example.com>',
+        " anna@example.com ",
+        "anna@example.com (Anna)",
+    ],
+)
+def test_an_address_is_written_and_sent_to_as_parseaddr_reads_it(value: str) -> None:
+    from email.utils import formataddr, parseaddr
+
+    from crm_notify.channels import _addr_spec, _address
+
+    name, address = parseaddr(value)
+    assert _addr_spec(value) == address
+    assert _address(value) == (formataddr((name, address), charset="utf-8") if name else address)
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1000, 3001])
+def test_a_part_is_base64_in_the_lines_encodebytes_makes(size: int) -> None:
+    import base64
+
+    from crm_notify.channels import _base64_lines
+
+    body = bytes(range(256)) * (size // 256 + 1)
+    assert _base64_lines(body[:size]) == base64.encodebytes(body[:size])

@@ -93,7 +93,7 @@ async def test_the_event_page_shows_its_questionnaire_and_effectiveness(
     await page.goto(f"{CONSOLE}/events/{event_id}")
     await expect(page.get_by_role("heading", name="Effectiveness")).to_be_visible()
     await expect(page.get_by_text("Your <interests>")).to_be_visible()
-    await expect(page.get_by_text("How was it?")).to_be_visible()
+    await expect(page.get_by_role("listitem").filter(has_text="How was it?")).to_be_visible()
     await expect(page.get_by_label("Link for anyone at the event")).to_have_value(
         re.compile(r"/q/")
     )

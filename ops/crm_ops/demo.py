@@ -525,6 +525,7 @@ class DemoLoader:
                         "text": "Что вас заинтересовало?",
                         "options": [c[0] for c in CATALOGUE],
                     },
+                    {"question_id": "comment", "kind": "free_text", "text": "Ваши пожелания"},
                 ],
             },
         )
@@ -576,6 +577,7 @@ class DemoLoader:
                 "answers": [
                     {"question_id": "rating", "scale": 4},
                     {"question_id": "interest", "choices": [CATALOGUE[4][0]]},
+                    {"question_id": "comment", "text": "Хотим демонстрацию на нашем объекте"},
                 ],
                 "respondent": {
                     "name": self._person_name(False),

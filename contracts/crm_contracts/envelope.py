@@ -17,6 +17,9 @@ __all__ = ["Actor", "Envelope", "EventTypeMismatch", "UnknownEventType"]
 E = TypeVar("E", bound=ContractEvent)
 
 
+_EMPTY_PAYLOAD_END = b"{}}"
+
+
 class EventTypeMismatch(TypeError):
     """``open_as`` was asked for a class other than the envelope's event type."""
 
@@ -73,6 +76,62 @@ class Envelope(BaseModel):
         actor: Actor | None = None,
     ) -> Envelope:
         """Put ``event`` in an envelope; ``key`` defaults to ``event.aggregate_key()``."""
+        return cls._around(
+            event,
+            event.model_dump(mode="json"),
+            producer=producer,
+            key=key,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+
+    @classmethod
+    def wrap_to_bytes(
+        cls,
+        event: ContractEvent,
+        *,
+        producer: str,
+        key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+        actor: Actor | None = None,
+    ) -> tuple[Envelope, bytes]:
+        """:meth:`wrap` and :meth:`to_bytes` in one, for a producer: the envelope's fields,
+        validated as :meth:`wrap`'s (its ``payload`` left empty), and the record's value, byte
+        for byte what ``wrap(...).to_bytes()`` gives. The event is written once, by its own
+        model's serializer, instead of being turned into a dict that is then written again."""
+        head = cls._around(
+            event,
+            {},
+            producer=producer,
+            key=key,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+        return head, head.to_bytes_with(event)
+
+    @classmethod
+    def _around(
+        cls,
+        event: ContractEvent,
+        payload: dict[str, Any],
+        *,
+        producer: str,
+        key: str | None,
+        correlation_id: str | None,
+        causation_id: str | None,
+        event_id: UUID | None,
+        occurred_at: datetime | None,
+        actor: Actor | None,
+    ) -> Envelope:
         return cls(
             event_id=event_id or uuid4(),
             event_type=event.event_type,
@@ -83,12 +142,22 @@ class Envelope(BaseModel):
             correlation_id=correlation_id,
             causation_id=causation_id,
             actor=actor,
-            payload=event.model_dump(mode="json"),
+            payload=payload,
+        )
+
+    def to_bytes_with(self, event: ContractEvent) -> bytes:
+        """This envelope's bytes with ``event`` as its payload (whatever ``payload`` holds):
+        ``payload`` is the last field, so the JSON of the envelope with an empty one ends in
+        ``{}}``, and the event's JSON takes the place of that ``{}``."""
+        empty = self.model_copy(update={"payload": {}}) if self.payload else self
+        head = self.__pydantic_serializer__.to_json(empty)
+        return b"".join(
+            (head[: -len(_EMPTY_PAYLOAD_END)], event.__pydantic_serializer__.to_json(event), b"}")
         )
 
     def to_bytes(self) -> bytes:
         """The envelope as UTF-8 JSON, the Kafka message value."""
-        return self.model_dump_json().encode()
+        return self.__pydantic_serializer__.to_json(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes | str) -> Envelope:

@@ -221,20 +221,13 @@ def record_infos(records: list[tuple[str, bytes, bytes]]) -> list[tuple[bytes, R
 async def decode(
     items: list[tuple[bytes, RecordInfo]], sealer: Sealer
 ) -> tuple[list[ContractEvent], float]:
-    """The record's bytes to what a handler is given: the consumer's own step where the kit
-    has one (``IdempotentConsumer.decode``), else the calls it made."""
-    consumer = _consumer(sealer, lambda events: None)
+    """The record's bytes to what a handler is given, as the consumer does it: the envelope
+    parsed, its personal fields unsealed, its payload opened as the contract's class."""
     opened: list[ContractEvent] = []
-    own = getattr(consumer, "decode", None)
     start = time.process_time()
-    if own is not None:
-        for raw, _record in items:
-            event, _envelope = await own(Envelope.from_bytes(raw))
-            opened.append(event)
-    else:
-        for raw, _record in items:
-            envelope = await sealer.unseal(Envelope.from_bytes(raw))
-            opened.append(envelope.open())
+    for raw, _record in items:
+        envelope = await sealer.unseal(Envelope.from_bytes(raw))
+        opened.append(envelope.open())
     return opened, time.process_time() - start
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,21 @@ class Actor(BaseModel):
     """The employee of contacts the caller is; None for an app on its own account."""
 
 
+class WrapOptions(TypedDict, total=False):
+    """What a producer says of an event it wraps, besides the event itself."""
+
+    producer: Required[str]
+    key: str | None
+    """The Kafka key; ``event.aggregate_key()`` when not given."""
+    correlation_id: str | None
+    causation_id: str | None
+    event_id: UUID | None
+    """A fresh UUID when not given."""
+    occurred_at: datetime | None
+    """Now when not given."""
+    actor: Actor | None
+
+
 class Envelope(BaseModel):
     """One message on a service topic. Strict: an unknown envelope field is an error."""
 
@@ -63,59 +78,19 @@ class Envelope(BaseModel):
     payload: dict[str, Any]
 
     @classmethod
-    def wrap(
-        cls,
-        event: ContractEvent,
-        *,
-        producer: str,
-        key: str | None = None,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-        event_id: UUID | None = None,
-        occurred_at: datetime | None = None,
-        actor: Actor | None = None,
-    ) -> Envelope:
+    def wrap(cls, event: ContractEvent, **options: Unpack[WrapOptions]) -> Envelope:
         """Put ``event`` in an envelope; ``key`` defaults to ``event.aggregate_key()``."""
-        return cls._around(
-            event,
-            event.model_dump(mode="json"),
-            producer=producer,
-            key=key,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            event_id=event_id,
-            occurred_at=occurred_at,
-            actor=actor,
-        )
+        return cls._around(event, event.model_dump(mode="json"), **options)
 
     @classmethod
     def wrap_to_bytes(
-        cls,
-        event: ContractEvent,
-        *,
-        producer: str,
-        key: str | None = None,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-        event_id: UUID | None = None,
-        occurred_at: datetime | None = None,
-        actor: Actor | None = None,
+        cls, event: ContractEvent, **options: Unpack[WrapOptions]
     ) -> tuple[Envelope, bytes]:
         """:meth:`wrap` and :meth:`to_bytes` in one, for a producer: the envelope's fields,
         validated as :meth:`wrap`'s (its ``payload`` left empty), and the record's value, byte
         for byte what ``wrap(...).to_bytes()`` gives. The event is written once, by its own
         model's serializer, instead of being turned into a dict that is then written again."""
-        head = cls._around(
-            event,
-            {},
-            producer=producer,
-            key=key,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            event_id=event_id,
-            occurred_at=occurred_at,
-            actor=actor,
-        )
+        head = cls._around(event, {}, **options)
         return head, head.to_bytes_with(event)
 
     @classmethod
@@ -125,12 +100,12 @@ class Envelope(BaseModel):
         payload: dict[str, Any],
         *,
         producer: str,
-        key: str | None,
-        correlation_id: str | None,
-        causation_id: str | None,
-        event_id: UUID | None,
-        occurred_at: datetime | None,
-        actor: Actor | None,
+        key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+        actor: Actor | None = None,
     ) -> Envelope:
         return cls(
             event_id=event_id or uuid4(),

@@ -10,6 +10,9 @@ Runs the kit's real code in this one process, with no broker and no store, and r
   - ``relay: records``: ``OutboxRelay._publish`` over batches of 500 such documents (sealing,
     encoding and the per-event bookkeeping; the record is handed to a publisher that keeps it
     and answers at once, so FastStream's and aiokafka's work is not in it);
+  - ``relay: FastStream's publish``: the services' ``BrokerPublisher.send`` of each record
+    through FastStream, down to aiokafka's producer, which answers at once here (aiokafka's
+    own batching, compression and network work is not in it);
   - ``consumer: decode``: the record's bytes to the envelope and the typed payload, unsealed,
     as a handler receives them;
   - ``consumer: batches``: ``IdempotentConsumer.process_batch`` over batches of 200 records, as
@@ -52,7 +55,9 @@ from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.logs import correlation_id, new_correlation_id
 from crm_kit.outbox import outbox_entry
 from crm_kit.relay import OutboxRelay
+from crm_kit.runtime import BrokerPublisher
 from crm_kit.sealing import KeyVault, Sealer
+from faststream.kafka import KafkaBroker
 
 Document = dict[str, Any]
 AT = datetime(2026, 12, 7, 9, tzinfo=UTC)
@@ -203,6 +208,33 @@ async def relay_records(
     return publisher.records, time.process_time() - start
 
 
+class _AckingAiokafka:
+    """Stands in for aiokafka's producer under FastStream: its ``send`` answers at once."""
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send(self, **_: Any) -> Any:
+        acked = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
+
+
+async def faststream_publish(records: list[tuple[str, bytes, bytes]]) -> float:
+    """The services' ``BrokerPublisher.send`` for each record, through FastStream's publish,
+    down to (not including) aiokafka's own ``send``."""
+    broker = KafkaBroker("127.0.0.1:9")
+    await broker.config.producer.connect(_AckingAiokafka(), serializer=None)  # type: ignore[arg-type]
+    publisher = BrokerPublisher(broker)
+    start = time.process_time()
+    for topic, key, value in records:
+        await (await publisher.send(topic, key, value, correlation_id="bench"))
+    return time.process_time() - start
+
+
 def record_infos(records: list[tuple[str, bytes, bytes]]) -> list[tuple[bytes, RecordInfo]]:
     return [
         (value, RecordInfo(topic, 0, offset, key, None, ()))
@@ -269,6 +301,9 @@ async def one_round(count: int) -> dict[str, float]:
         records, seconds = await relay_records(docs, sealer)
         assert len(records) == count
         out[f"{label}: relay: records"] = cpu_us(seconds, count)
+        if label == "InvitationRequested":
+            seconds = await faststream_publish(records)
+            out[f"{label}: relay: FastStream's publish"] = cpu_us(seconds, count)
         items = record_infos(records)
         opened, seconds = await decode(items, sealer)
         assert opened == events, "a decoded event differs from the one written"

@@ -141,6 +141,15 @@ async def opened_payload(
     Connects for this one call, when there is anything to open."""
     if envelope.get("event_type") not in SEALED_FIELDS:
         return dict(envelope["payload"])
+    opened = await opened_envelope(Envelope.model_validate(envelope), settings)
+    return dict(opened.payload)
+
+
+async def opened_envelope(envelope: Envelope, settings: ServiceSettings | None = None) -> Envelope:
+    """:func:`opened_payload` for a parsed envelope (the same envelope when nothing in it is
+    sealed)."""
+    if envelope.event_type not in SEALED_FIELDS:
+        return envelope
     settings = settings or ServiceSettings()
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         settings.key_vault_uri or settings.mongo_uri, tz_aware=True
@@ -149,16 +158,9 @@ async def opened_payload(
         vault = KeyVault(
             client[settings.key_vault_database], settings.key_vault_master_key.get_secret_value()
         )
-        opened = await Sealer(vault).unseal(Envelope.model_validate(envelope))
-        return dict(opened.payload)
+        return await Sealer(vault).unseal(envelope)
     finally:
         await client.close()
-
-
-async def opened_envelope(envelope: Envelope, settings: ServiceSettings | None = None) -> Envelope:
-    """:func:`opened_payload` for a parsed envelope."""
-    payload = await opened_payload(envelope.model_dump(mode="json"), settings)
-    return envelope.model_copy(update={"payload": payload})
 
 
 def _now() -> datetime:
@@ -246,8 +248,23 @@ class Sealer:
 
     async def unseal_payload(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload with every sealed value opened, or ``ERASED`` where its key is gone."""
+        opened = await self._opened(payload)
+        out: dict[str, Any] = _replaced(dict(payload), {}) if opened is None else opened
+        return out
+
+    async def unseal(self, envelope: Envelope) -> Envelope:
+        """The envelope with its payload unsealed (the same envelope when nothing is sealed)."""
+        if envelope.event_type not in SEALED_FIELDS:
+            return envelope
+        opened = await self._opened(envelope.payload)
+        return envelope if opened is None else envelope.model_copy(update={"payload": opened})
+
+    async def _opened(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A copy of the payload with its sealed values opened; None when it holds none."""
         tokens: list[str] = []
         _collect(payload, tokens)
+        if not tokens:
+            return None
         keys: dict[str, bytes | None] = {}
         opened: dict[str, str] = {}
         for token in tokens:
@@ -259,12 +276,6 @@ class Sealer:
             opened[token] = _open_one(subject, keys[subject], token)
         out: dict[str, Any] = _replaced(dict(payload), opened)
         return out
-
-    async def unseal(self, envelope: Envelope) -> Envelope:
-        """The envelope with its payload unsealed (the same envelope when nothing is sealed)."""
-        if envelope.event_type not in SEALED_FIELDS:
-            return envelope
-        return envelope.model_copy(update={"payload": await self.unseal_payload(envelope.payload)})
 
 
 @functools.lru_cache(maxsize=1024)

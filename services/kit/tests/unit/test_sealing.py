@@ -150,3 +150,23 @@ async def test_a_private_persons_client_details_are_sealed_an_organisations_are_
     assert "500100732259" not in json.dumps(private)
     assert organisation == {**state, "kind": "organisation"}
     assert set(vault.stored) == {"client:c-1"}
+
+
+async def test_an_organisations_registration_holds_nothing_sealed_and_opens_as_it_came() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    state = {"client_id": "c-1", "name": "Volga Nord", "kind": "organisation"}
+    record = Envelope.model_validate(
+        {
+            "event_id": "6a8e2f0c-1c7e-4b8e-9d7a-0f3c2b1a9e8d",
+            "event_type": "ClientRegistered",
+            "schema_version": 1,
+            "occurred_at": AT,
+            "producer": "contacts",
+            "key": "c-1",
+            "payload": await sealer.seal("ClientRegistered", state),
+        }
+    )
+
+    assert await sealer.unseal(record) is record
+    assert vault.stored == {}

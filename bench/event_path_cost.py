@@ -242,17 +242,18 @@ def record_infos(records: list[tuple[str, bytes, bytes]]) -> list[tuple[bytes, R
     ]
 
 
-async def decode(
-    items: list[tuple[bytes, RecordInfo]], sealer: Sealer
-) -> tuple[list[ContractEvent], float]:
+async def decode(items: list[tuple[bytes, RecordInfo]], sealer: Sealer) -> float:
     """The record's bytes to what a handler is given, as the consumer does it: the envelope
-    parsed, its personal fields unsealed, its payload opened as the contract's class."""
-    opened: list[ContractEvent] = []
+    parsed, its personal fields unsealed, its payload opened as the contract's class. Nothing
+    is kept (a consumer lets go of each batch), so the figure is not the memory of 20,000."""
     start = time.process_time()
     for raw, _record in items:
-        envelope = await sealer.unseal(Envelope.from_bytes(raw))
-        opened.append(envelope.open())
-    return opened, time.process_time() - start
+        (await sealer.unseal(Envelope.from_bytes(raw))).open()
+    return time.process_time() - start
+
+
+async def opened(items: list[tuple[bytes, RecordInfo]], sealer: Sealer) -> list[ContractEvent]:
+    return [(await sealer.unseal(Envelope.from_bytes(raw))).open() for raw, _record in items]
 
 
 def _consumer(sealer: Sealer, seen: Callable[[Any], None]) -> IdempotentConsumer:
@@ -305,16 +306,15 @@ async def one_round(count: int) -> dict[str, float]:
             seconds = await faststream_publish(records)
             out[f"{label}: relay: FastStream's publish"] = cpu_us(seconds, count)
         items = record_infos(records)
-        opened, seconds = await decode(items, sealer)
-        assert opened == events, "a decoded event differs from the one written"
-        out[f"{label}: consumer: decode"] = cpu_us(seconds, count)
+        assert await opened(items[:100], sealer) == events[:100], "an event came back changed"
+        out[f"{label}: consumer: decode"] = cpu_us(await decode(items, sealer), count)
         handled, seconds = await consume(items, sealer)
         assert handled == count
         out[f"{label}: consumer: batches"] = cpu_us(seconds, count)
     # Every person erased: what their records read as now.
     await vault.destroy({f"person:p{n:023x}" for n in range(1000)})
-    opened, seconds = await decode(items, sealer)
-    assert all(getattr(e, "name", None) == ERASED for e in opened)
+    assert all(getattr(e, "name", None) == ERASED for e in await opened(items[:100], sealer))
+    seconds = await decode(items, sealer)
     out["PersonAdded, sealed: consumer: decode, key erased"] = cpu_us(seconds, count)
     return out
 

@@ -15,12 +15,22 @@ from collections import Counter
 from pathlib import Path
 
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("QR code (segno)", ("segno/",)),
+    ("QR code (segno; zxing-cpp and notify's PNG writer)", ("segno/", "zxingcpp", "qr_png (")),
     ("iCalendar entry", ("icalendar/", "crm_notify/ical.py")),
     ("e-mail MIME building (email.*)", ("email/", "build_email")),
-    ("SMTP client (aiosmtplib)", ("aiosmtplib/",)),
+    ("SMTP client (crm_notify.smtp, or aiosmtplib before)", ("crm_notify/smtp.py", "aiosmtplib/")),
     ("template rendering (jinja2)", ("jinja2/", "crm_notify/templates.py", "markupsafe/")),
-    ("signed links (tokens)", ("crm_kit/tokens.py", "crm_campaigns/links.py", "hmac", "hashlib")),
+    (
+        "signed links (tokens)",
+        (
+            "crm_kit/tokens.py",
+            "crm_campaigns/links.py",
+            "crm_notify/links.py",
+            "itsdangerous/",
+            "hmac",
+            "hashlib",
+        ),
+    ),
     ("store driver (pymongo, bson)", ("pymongo/", "bson/")),
     ("Kafka client (aiokafka)", ("aiokafka/", "kafka/")),
     ("FastStream, fast_depends", ("faststream/", "fast_depends/")),

@@ -1,25 +1,29 @@
-"""What one e-mail costs notify's process in CPU at the SMTP client, and what pipelining
-(RFC 2920) would take off it.
+"""What one e-mail costs notify's process in CPU at the SMTP client: aiosmtplib, notify's own
+client with and without pipelining (RFC 2920), and bare streams as the floor.
 
     uv run python bench/smtp_client_cost.py [--count 3000] [--connections 4] [--scale 1]
 
-The SMTP server (aiosmtpd with ``crm_kit.testing.CountingSmtp``, as in ``bench/fanout.py``) runs
-in a process of its own, so this process's CPU (``time.process_time``: user + system, the
+The SMTP servers (aiosmtpd with ``crm_kit.testing.CountingSmtp``, as in ``bench/fanout.py``) run
+in processes of their own, so this process's CPU (``time.process_time``: user + system, the
 kernel's loopback work for each write included) is the client's alone. One message as notify
 writes an invitation (``channels.build_email``: text, HTML, an inline QR image, a calendar
 attachment), sent ``--count`` times over ``--connections`` connections at once, on uvloop (as
-the services run), three ways:
+the services run), five ways:
 
   - ``sendmail``: ``aiosmtplib.SMTP.sendmail``, as notify sent until 2026-12-06 (a round trip
     for each of MAIL, RCPT, DATA and the message; a pass over the message to count its SIZE);
-  - ``SmtpSender``: notify's ``SmtpSender.send_email`` (the same round trips over aiosmtplib,
-    the SIZE counted with ``bytes.count``);
+  - ``SmtpSender``: notify's ``SmtpSender.send_email``, over its own client
+    (``crm_notify.smtp``, since 2026-12-07): MAIL, RCPT and DATA in one write, as the server
+    offers PIPELINING (RFC 2920), then the message;
+  - ``SmtpSender, no PIPELINING``: the same to a second server that does not offer it (a
+    write and a reply for each command);
   - ``raw, 4 writes``: the same four round trips over bare asyncio streams, the floor of any
     client that does not pipeline;
   - ``raw, pipelined``: MAIL, RCPT and DATA in one write, their three replies read together,
-    then the message (RFC 2920: two round trips). aiosmtpd does not advertise PIPELINING but
-    reads commands in order, which is enough to measure; a real client must send this way only
-    to a server that does.
+    then the message (two round trips).
+
+aiosmtpd reads commands in order but does not offer PIPELINING; the first server here says it
+does (``crm_kit.testing.OffersPipelining``), the second does not.
 
 Figures only; never part of pass/fail.
 """
@@ -44,8 +48,13 @@ from crm_notify.settings import NotifySettings
 SERVER = textwrap.dedent(
     """
     import sys
-    from crm_kit.testing import CountingSmtp, smtp_server
-    with smtp_server(CountingSmtp("@bench.invalid")) as port:
+    from crm_kit.testing import CountingSmtp, OffersPipelining, smtp_server
+
+    class Pipelining(OffersPipelining, CountingSmtp):
+        pass
+
+    offers = sys.argv[1] == "pipelining"
+    with smtp_server((Pipelining if offers else CountingSmtp)("@bench.invalid")) as port:
         print(port, flush=True)
         sys.stdin.read()
     """
@@ -127,7 +136,7 @@ async def timed(count: int, senders: list[Callable[[], Awaitable[None]]]) -> tup
     return (time.process_time() - cpu) * 1000 / n, n / (time.perf_counter() - wall)
 
 
-async def measure(args: argparse.Namespace, port: int) -> None:
+async def measure(args: argparse.Namespace, port: int, plain_port: int) -> None:
     settings = NotifySettings(
         smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=args.connections
     )
@@ -135,13 +144,18 @@ async def measure(args: argparse.Namespace, port: int) -> None:
     print(f"{args.count} messages of {len(mail.data)} B over {args.connections} connections; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     smtp = SmtpSender(settings)
+    one_by_one = SmtpSender(settings.model_copy(update={"smtp_port": plain_port}))
 
     async def via_smtp_sender() -> None:
         await smtp.send_email(mail)
 
+    async def via_smtp_sender_one_by_one() -> None:
+        await one_by_one.send_email(mail)
+
     ways: dict[str, Callable[[], Awaitable[list[Callable[[], Awaitable[None]]]]]] = {
-        "sendmail": lambda: _sendmail(smtp, mail, args.connections),
+        "sendmail": lambda: _sendmail(port, mail, args.connections),
         "SmtpSender": lambda: _same(via_smtp_sender, args.connections),
+        "SmtpSender, no PIPELINING": lambda: _same(via_smtp_sender_one_by_one, args.connections),
         "raw, 4 writes": lambda: _each(port, mail, False, args.connections),
         "raw, pipelined": lambda: _each(port, mail, True, args.connections),
     }
@@ -150,32 +164,43 @@ async def measure(args: argparse.Namespace, port: int) -> None:
             senders = await make()
             await timed(args.connections * 20, senders)  # connections made, warm
             ms, rate = await timed(args.count, senders)
-            print(f"  {name:<16} {ms:6.3f} ms CPU a message  ({rate:7.0f} /s)", flush=True)
+            print(f"  {name:<26} {ms:6.3f} ms CPU a message  ({rate:7.0f} /s)", flush=True)
+        print(f"load {os.getloadavg()[0]:.2f}", flush=True)
     await smtp.close()
-    print(f"load {os.getloadavg()[0]:.2f}")
+    await one_by_one.close()
 
 
 def main(args: argparse.Namespace) -> None:
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-c", SERVER, offers],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for offers in ("pipelining", "plain")
+    ]
     try:
-        assert server.stdout is not None
-        uvloop.run(measure(args, int(server.stdout.readline())))
+        ports = []
+        for server in servers:
+            assert server.stdout is not None
+            ports.append(int(server.stdout.readline()))
+        uvloop.run(measure(args, *ports))
     finally:
-        if server.stdin is not None:
-            server.stdin.close()
-        server.wait(timeout=10)
+        for server in servers:
+            if server.stdin is not None:
+                server.stdin.close()
+            server.wait(timeout=10)
 
 
 async def _same(send: Callable[[], Awaitable[None]], n: int) -> list[Callable[[], Awaitable[None]]]:
     return [send] * n
 
 
-async def _sendmail(smtp: SmtpSender, mail: Mail, n: int) -> list[Callable[[], Awaitable[None]]]:
+async def _sendmail(port: int, mail: Mail, n: int) -> list[Callable[[], Awaitable[None]]]:
     senders = []
     for _ in range(n):
-        client = smtp._client()
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
         await client.connect()
 
         async def send(client: aiosmtplib.SMTP = client) -> None:

@@ -273,6 +273,7 @@ async def test_an_erased_person_is_gone_from_every_service_and_every_event_and_s
                 await http.get(f"{CONTACTS}/clients/{client_id}/timeline"),
                 await http.get(f"{CONTACTS}/contacts", params={"person_id": person_id}),
                 await http.get(f"{CAMPAIGNS}/events/{event_id}/participants"),
+                await http.get(f"{CAMPAIGNS}/events/{event_id}/questionnaire/results"),
                 await http.get(f"{CAMPAIGNS}/audience/clients/{client_id}"),
                 await http.get(of),
                 await http.get(f"{of}/back-office"),

@@ -132,6 +132,13 @@ async def _read_everything(http: dict[str, httpx.AsyncClient]) -> int:
             await get("campaigns", f"/events/{eid}/participants/{participant['id']}")
         questionnaire = await http["campaigns"].get(f"/events/{eid}/questionnaire")
         assert questionnaire.status_code in (200, 404)
+        if questionnaire.status_code == 200:
+            await get("campaigns", f"/events/{eid}/questionnaire/results", limit=5)
+            await get("campaigns", f"/events/{eid}/questionnaire/results", format="csv")
+            for q in questionnaire.json()["questions"]:
+                if q["kind"] == "free_text":
+                    texts = f"/events/{eid}/questionnaire/results/{q['question_id']}/texts"
+                    await pages("campaigns", texts)
     for client in clients[:3]:
         await get("campaigns", f"/audience/clients/{client['id']}")
     await get("campaigns", "/reports/market-needs")

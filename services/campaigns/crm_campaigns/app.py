@@ -13,6 +13,7 @@ from crm_campaigns.api import (
     planning,
     preparation,
     public,
+    questionnaire_results,
     questionnaires,
     reports,
 )
@@ -46,6 +47,7 @@ SPEC = ServiceSpec(
         participants.router,
         public.router,
         questionnaires.router,
+        questionnaire_results.router,
         reports.router,
         personal_data.router("campaigns", personal.personal_data),
     ],

@@ -112,15 +112,22 @@ class Apis:
         return Answer(response.text, response.headers.get("etag"))
 
     async def raw(
-        self, token: str, service: str, path: str, params: Params | None = None
+        self,
+        token: str,
+        service: str,
+        path: str,
+        params: Params | None = None,
+        *,
+        accept: str = "text/calendar",
     ) -> httpx.Response:
-        """A non-JSON document (the iCalendar plan-schedule), passed on as the service sent it."""
+        """A non-JSON document (the iCalendar plan-schedule, a CSV), passed on as the service
+        sent it."""
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
             response = await self.http.get(
                 f"{self.urls[service]}{path}",
                 params=query,
-                headers=_headers(token) | {"Accept": "text/calendar"},
+                headers=_headers(token) | {"Accept": accept},
             )
         except httpx.HTTPError as exc:
             raise ApiProblem(

@@ -36,6 +36,7 @@ from crm_console.web import (
     events,
     programmes,
     proposals,
+    questionnaire,
     revisions,
     scheduling,
     work,
@@ -224,6 +225,7 @@ def create(settings: ConsoleSettings | None = None) -> FastAPI:
         scheduling.router,
         programmes.router,
         events.router,
+        questionnaire.router,
         analysis.router,
     ):
         app.include_router(router)

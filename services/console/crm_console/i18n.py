@@ -379,6 +379,21 @@ RUSSIAN: Final[dict[str, str]] = {
     "free_text": "свободный ответ",
     "product_interest": "интерес к продукции",
     "contact_details": "контактные данные",
+    # The questionnaire's results on the event's page
+    "Questionnaire results": "Результаты анкетирования",
+    "Responses": "Ответы",
+    "electronic": "электронные",
+    "paper": "бумажные",
+    "Without answers (kept before answers were stored)": (
+        "Без ответов (получены до того, как ответы стали сохраняться)"
+    ),
+    "answered": "ответили",
+    "mean": "среднее",
+    "texts erased": "текстов удалено",
+    "Answer": "Ответ",
+    "Share of those who answered": "Доля ответивших на вопрос",
+    "no longer an option": "вариант исключён из анкеты",
+    "The newest texts; the CSV holds more.": "Показаны последние ответы; остальные — в CSV.",
     # Analysis
     "Accepted": "Приняли",
     "At the event": "На мероприятии",

@@ -185,6 +185,8 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "GET /events/{event_id}/participants/{participant_id}": READ,
         "GET /events/{event_id}/participants/{participant_id}/questionnaire-link": READ,
         "GET /events/{event_id}/questionnaire": READ,
+        "GET /events/{event_id}/questionnaire/results": READ,
+        "GET /events/{event_id}/questionnaire/results/{question_id}/texts": READ,
         "GET /events/{event_id}/tasks": READ,
         "GET /programmes": READ,
         "GET /programmes/{programme_id}": READ,

@@ -575,6 +575,17 @@ class CountingSmtp:
             return Counter(self.received)
 
 
+class OffersPipelining:
+    """A mix-in for an aiosmtpd handler: its EHLO reply offers PIPELINING (RFC 2920). aiosmtpd
+    reads pipelined commands in order and answers each, but does not say it can."""
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 class MailSink:
     """An aiosmtpd handler that accepts every message and keeps it, parsed, for a test to read."""
 
@@ -609,13 +620,15 @@ def mail() -> Iterator[tuple[MailSink, int]]:
 
 
 @contextlib.contextmanager
-def smtp_server(handler: Any) -> Iterator[int]:
+def smtp_server(handler: Any, **options: Any) -> Iterator[int]:
     """Serve ``handler`` (an aiosmtpd handler such as :class:`CountingSmtp`) on a free loopback
-    port, in a thread of its own, for the block; yields the port."""
+    port, in a thread of its own, for the block; yields the port. ``options`` go to aiosmtpd's
+    ``Controller`` (``ssl_context`` for implicit TLS, ``tls_context``, ``authenticator``…)."""
     from aiosmtpd.controller import Controller
 
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost")
+    options.setdefault("server_hostname", "localhost")
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield port

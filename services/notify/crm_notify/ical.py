@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from crm_notify.channels import Attachment
@@ -22,17 +23,21 @@ def _text(value: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _utc(at: datetime) -> str:
-    """A DATE-TIME in UTC (``...Z``); a naive one is taken as UTC, as the store gives it."""
+    """A DATE-TIME in UTC (``...Z``); a naive one is taken as UTC, as the store gives it. Kept:
+    an event's start and end are the same for all its participants, the stamp for a batch."""
     if at.tzinfo is not None:
         at = at.astimezone(UTC)
     return at.strftime("%Y%m%dT%H%M%SZ")
 
 
-def _fold(line: str) -> bytes:
+def _fold(line: str) -> str:
+    if len(line) <= LINE_OCTETS and line.isascii():
+        return line + "\r\n"
     raw = line.encode()
     if len(raw) <= LINE_OCTETS:
-        return raw + b"\r\n"
+        return line + "\r\n"
     parts, start, limit = [], 0, LINE_OCTETS
     while start < len(raw):
         end = min(start + limit, len(raw))
@@ -40,7 +45,7 @@ def _fold(line: str) -> bytes:
             end -= 1
         parts.append(raw[start:end])
         start, limit = end, LINE_OCTETS - 1
-    return b"\r\n ".join(parts) + b"\r\n"
+    return (b"\r\n ".join(parts) + b"\r\n").decode()
 
 
 def calendar_entry(
@@ -88,7 +93,7 @@ def calendar_entry(
     lines += ["END:VEVENT", "END:VCALENDAR"]
     return Attachment(
         filename="invite.ics" if method != "CANCEL" else "cancel.ics",
-        content=b"".join(_fold(line) for line in lines),
+        content="".join([_fold(line) for line in lines]).encode(),
         maintype="text",
         subtype="calendar",
         # RFC 5545 3.1.4: the text is UTF-8 and the part says so, or strict clients guess.

@@ -9,11 +9,13 @@ as long as the message may be read, and all it can ever do is withdraw one conse
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
 from crm_contracts.values import Channel
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 
 from crm_notify.domain import NotifyError
 
@@ -37,16 +39,25 @@ class UnsubscribeClaims:
 class UnsubscribeSigner:
     def __init__(self, secret: str) -> None:
         self._serializer = URLSafeSerializer(secret, salt=SALT)
+        # The serializer's own signer, its key derived once: ``dumps`` makes a signer and
+        # derives the key again for every token (a sixth of a link's CPU). The token is the
+        # same (a unit test compares them).
+        signer = self._serializer.make_signer()
+        self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+        self._sep = signer.sep
 
     def sign(self, claims: UnsubscribeClaims) -> str:
-        payload = {
-            "p": claims.person_id,
-            "c": claims.client_id,
-            "ch": claims.channel.value,
-            "n": claims.notification_id,
-        }
-        token: str = self._serializer.dumps(payload)
-        return token
+        payload = self._serializer.dump_payload(
+            {
+                "p": claims.person_id,
+                "c": claims.client_id,
+                "ch": claims.channel.value,
+                "n": claims.notification_id,
+            }
+        )
+        mac = self._mac.copy()
+        mac.update(payload)
+        return (payload + self._sep + base64_encode(mac.digest())).decode()
 
     def verify(self, token: str) -> UnsubscribeClaims:
         try:

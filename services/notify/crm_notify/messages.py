@@ -5,6 +5,7 @@ outcome fact."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parseaddr
@@ -86,6 +87,12 @@ def _extras(
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _organizer(mail_from: str) -> str:
+    """The calendar entry's organizer: the address of the ``mail_from`` setting, parsed once."""
+    return parseaddr(mail_from)[1] or "crm@localhost"
+
+
 def compose(
     doc: Document,
     who: Reachability,
@@ -136,7 +143,7 @@ def compose(
                 description=rendered.text,
                 url=calendar.get("url"),
                 attendee=address,
-                organizer=parseaddr(mail_from)[1] or "crm@localhost",
+                organizer=_organizer(mail_from),
                 stamp=now,
             ),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from crm_contracts.values import Channel, Language
@@ -32,6 +33,9 @@ class NotifySettings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_ca_file: Path | None = None
+    """The CA certificates (PEM) that the SMTP server's certificate is checked against for
+    "starttls" and "tls"; the system's CAs without one. The server's name is always checked."""
     smtp_username: str | None = None
     smtp_password: str = "dev-only-smtp-password"  # noqa: S105 - a development default
     smtp_timeout_s: float = 30.0

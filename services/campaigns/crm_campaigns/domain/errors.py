@@ -89,3 +89,7 @@ class UnknownTask(Missing):
 
 class NoQuestionnaire(Missing):
     pass
+
+
+class NoFreeTextQuestion(Missing):
+    """The questionnaire has no free-text question of that id."""

@@ -11,7 +11,7 @@ from crm_campaigns.repository import personal
 
 
 async def on_person_erased(rt: Runtime, event: PersonErased, _: Envelope) -> None:
-    await personal.forget_person(rt, event.person_id, event.erased_at)
+    await personal.forget_person(rt, event)
 
 
 async def personal_data(rt: Runtime, person_id: str) -> PersonalData:

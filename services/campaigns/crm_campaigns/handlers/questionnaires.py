@@ -47,6 +47,7 @@ from crm_campaigns.repository.documents import questionnaire_doc, questionnaire_
 from crm_campaigns.repository.needs import Needs
 from crm_campaigns.repository.participants import Counters, ParticipantRepository
 from crm_campaigns.repository.planning import EventRepository
+from crm_campaigns.repository.responses import answers_doc
 from crm_campaigns.repository.throttle import AnonymousQuotas
 from crm_campaigns.schemas.questionnaires import AnswerBody, QuestionnaireBody, RespondentBody
 from crm_campaigns.settings import settings_of
@@ -182,8 +183,11 @@ async def submit(
                 "_id": response_id,
                 "event_id": event_id,
                 "participant_id": participant_id,
+                # Whose answers these are, for their erasure and export (see repository.personal).
+                **({"person_id": person_id} if person_id else {}),
                 "channel": channel.value,
                 "codes": list(checked.product_interest_codes),
+                "answers": answers_doc(given for _, given in checked.answers),
                 "submitted_at": now,
             },
             facts,

@@ -1,4 +1,5 @@
-"""The retention job: the participants of events long over are removed.
+"""The retention job: the participants of events long over are removed, and with them the
+free texts of the event's questionnaire answers (the counts stay).
 
 Runs in every replica, every ``retention_interval_s``. Each event is judged by the domain
 (``domain.retention``) in the transaction that clears it (``repository.retention``), so

@@ -14,8 +14,10 @@ from crm_campaigns.repository import (
     PARTICIPANTS,
     PROGRAMMES,
     PUBLIC_FORM_POSTS,
+    RESPONSES,
 )
 from crm_campaigns.repository.needs import BY_TIME
+from crm_campaigns.repository.responses import INDEXES as RESPONSE_INDEXES
 from crm_campaigns.repository.retention import INDEX as RETENTION_INDEX
 
 
@@ -51,5 +53,7 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[NEEDS].create_index([("programme_id", 1), ("at", 1), *counted])
     await db[NEEDS].create_index("person_id", sparse=True)  # a person's data export
     await db[NEEDS].create_index([("field_of_activity", 1), ("at", 1), *counted[::2]])
+    # An event's questionnaire results; a person's answers (erasure and export).
+    await db[RESPONSES].create_indexes(RESPONSE_INDEXES)
     # The public forms' post counters go once their window is over (read by _id only).
     await db[PUBLIC_FORM_POSTS].create_index("expires_at", expireAfterSeconds=0)

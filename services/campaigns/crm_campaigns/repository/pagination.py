@@ -44,6 +44,15 @@ def after(field: str, cursor: str | None) -> dict[str, Any]:
     return {"$or": [{field: {"$gt": value}}, {field: value, "_id": {"$gt": doc_id}}]}
 
 
+def before(field: str, cursor: str | None) -> dict[str, Any]:
+    """The filter for the page after ``cursor`` when sorting by ``(field, _id)`` descending
+    (newest first)."""
+    if cursor is None:
+        return {}
+    value, doc_id = decode_cursor(cursor)
+    return {"$or": [{field: {"$lt": value}}, {field: value, "_id": {"$lt": doc_id}}]}
+
+
 def next_cursor(docs: list[dict[str, Any]], field: str, limit: int) -> str | None:
     if len(docs) < limit or not docs:
         return None

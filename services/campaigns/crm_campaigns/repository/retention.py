@@ -18,6 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from crm_campaigns.domain.events import MarketingEvent
 from crm_campaigns.repository import EVENTS, PARTICIPANTS
 from crm_campaigns.repository.documents import event_of
+from crm_campaigns.repository.responses import Responses
 
 REMOVED_AT = "participants_removed_at"
 INDEX = IndexModel([(REMOVED_AT, ASCENDING), ("ends_at", ASCENDING)], name="participants_retention")
@@ -44,12 +45,20 @@ class ParticipantLists:
         """Delete the event's participants if ``due`` says so, and mark the event, in one
         transaction; the number removed, or ``None`` if it was not due or was done already."""
         participants = self.runtime.db[PARTICIPANTS]
+        responses = Responses(self.runtime)
 
         async def work(session: AsyncClientSession) -> int | None:
             doc = await self.events.find_one({"_id": event_id}, session=session)
             if doc is None or doc.get(REMOVED_AT) is not None or not due(event_of(doc)):
                 return None
             removed = await participants.delete_many({"event_id": event_id}, session=session)
+            # The answers' free texts and whose they were go with the list; the counts stay.
+            await responses.erase_texts({"event_id": event_id}, session=session)
+            await responses.collection.update_many(
+                {"event_id": event_id, "person_id": {"$exists": True}},
+                {"$unset": {"person_id": ""}},
+                session=session,
+            )
             # Not a change of the event (no version, no fact): only the job reads this mark.
             await self.events.update_one(
                 {"_id": event_id, REMOVED_AT: None},

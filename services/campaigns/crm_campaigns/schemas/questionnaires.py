@@ -97,3 +97,65 @@ class ImportOut(BaseModel):
     created: int
     failed: int
     rows: list[ImportRowOut]
+
+
+class OptionCountOut(BaseModel):
+    option: str
+    count: int
+    current: bool = Field(
+        default=True, description="False for an option chosen before the questionnaire dropped it."
+    )
+
+
+class ScaleCountOut(BaseModel):
+    value: int
+    count: int
+
+
+class TextOut(BaseModel):
+    response_id: str
+    text: str
+    channel: str
+    submitted_at: datetime
+
+
+class TextPage(BaseModel):
+    items: list[TextOut]
+    next_cursor: str | None = Field(
+        description="For `GET .../questionnaire/results/{question_id}/texts`."
+    )
+
+
+class QuestionResultOut(BaseModel):
+    question_id: str
+    text: str
+    kind: QuestionKind
+    answered: int = Field(description="How many responses answer the question.")
+    options: list[OptionCountOut] | None = Field(
+        default=None, description="Choice and product-interest questions: every option."
+    )
+    scale: list[ScaleCountOut] | None = Field(
+        default=None, description="Scale questions: the count of each value 1 to 5."
+    )
+    mean: float | None = Field(
+        default=None, description="Scale questions: the mean value, 2 decimals."
+    )
+    erased: int | None = Field(
+        default=None,
+        description="Free-text questions: answers whose text was erased (counted in answered).",
+    )
+    texts: TextPage | None = Field(
+        default=None, description="Free-text questions: the texts, newest first."
+    )
+
+
+class QuestionnaireResultsOut(BaseModel):
+    event_id: str
+    title: str
+    responses: int = Field(description="Every response, with answers stored or not.")
+    by_channel: dict[str, int] = Field(description="Responses per channel: electronic, paper.")
+    without_answers: int = Field(
+        description="Responses stored before their answers were kept: in the totals, in no "
+        "question's counts."
+    )
+    questions: list[QuestionResultOut]

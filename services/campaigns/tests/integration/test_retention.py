@@ -15,8 +15,10 @@ from crm_kit.testing import StackEndpoints
 
 from .bus import person, publish
 from .conftest import Campaigns
+from .test_paper_questionnaires import event_with_questionnaire
 from .test_participants import add, people_known, uid
 from .test_plan_schedule import schedule
+from .test_questionnaire_results import answer_online, question, results
 
 RETENTION = timedelta(days=730)  # CampaignsSettings' default
 
@@ -100,3 +102,29 @@ async def test_a_retention_of_zero_keeps_every_list(
 
     assert removed == {}
     assert await _participants(campaigns, event["id"]) == 2
+
+
+async def test_the_answers_of_an_event_long_over_keep_their_counts_but_not_their_texts(
+    campaigns: Campaigns,
+) -> None:
+    c = campaigns
+    eid, (pid,) = await event_with_questionnaire(c, people=1)
+    own = await c.http.get(f"/events/{eid}/participants/{pid}/questionnaire-link", headers=c.read())
+    await answer_online(c, own.json()["path"], q_format="Seminar", q_remarks="My own words")
+    event = (await c.http.get(f"/events/{eid}", headers=c.read())).json()
+
+    await remove_past_participants(
+        c.runtime, now=datetime.fromisoformat(event["ends_at"]) + RETENTION + timedelta(days=1)
+    )
+
+    report = await results(c, eid)
+    remarks = question(report, "remarks")
+    assert (remarks["answered"], remarks["erased"], remarks["texts"]["items"]) == (1, 1, [])
+    assert question(report, "format")["options"][0] == {
+        "option": "Seminar", "count": 1, "current": True
+    }  # fmt: skip
+    stored = await c.runtime.db["questionnaire_responses"].find_one(
+        {"event_id": eid}, comment=TEST_READ
+    )
+    assert stored is not None
+    assert "person_id" not in stored  # whose answers these were goes with the list

@@ -14,6 +14,7 @@ from crm_console.apis import ApiProblem
 from crm_console.i18n import ZONE
 from crm_console.web.clients import employee_names
 from crm_console.web.context import Id, SignedIn, gather, ok, problems_in
+from crm_console.web.questionnaire import TEXTS_SHOWN, results_path, shown
 
 router = APIRouter()
 
@@ -182,10 +183,16 @@ async def _event_page(
         visit.get("campaigns", f"/events/{event_id}/participants", {"limit": 200}),
         visit.get("campaigns", f"/events/{event_id}/effectiveness"),
         visit.get("campaigns", f"/events/{event_id}/questionnaire"),
+        visit.get("campaigns", results_path(event_id), {"limit": TEXTS_SHOWN}),
     )
-    tasks, participants, effectiveness, questionnaire = results
-    # An event without a questionnaire answers 404: nothing to show, not a failure.
-    problems = [p for p in problems_in(results) if not (p is questionnaire and p.status == 404)]
+    tasks, participants, effectiveness, questionnaire, answers = results
+    # An event without a questionnaire answers 404 (and so do its results): nothing to show,
+    # not a failure.
+    problems = [
+        p
+        for p in problems_in(results)
+        if not ((p is questionnaire or p is answers) and p.status == 404)
+    ]
     by_status: dict[str, list[dict[str, Any]]] = {s: [] for s in STATUSES}
     for p in ok(participants, {"items": []})["items"]:
         by_status.setdefault(p["status"], []).append(p)
@@ -195,6 +202,7 @@ async def _event_page(
         "tasks": ok(tasks, {"items": []})["items"],
         "effectiveness": ok(effectiveness, None),
         "questionnaire": ok(questionnaire, None),
+        "answers": shown(ok(answers, None)),
         "questionnaire_url": campaigns_public(visit, questionnaire["anonymous_link"])
         if isinstance(questionnaire, dict) and questionnaire.get("anonymous_link")
         else None,

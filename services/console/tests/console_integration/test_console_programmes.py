@@ -93,8 +93,54 @@ async def test_the_event_page_shows_its_questionnaire_and_effectiveness(
     await page.goto(f"{CONSOLE}/events/{event_id}")
     await expect(page.get_by_role("heading", name="Effectiveness")).to_be_visible()
     await expect(page.get_by_text("Your <interests>")).to_be_visible()
-    await expect(page.get_by_text("How was it?")).to_be_visible()
+    await expect(page.get_by_role("listitem").filter(has_text="How was it?")).to_be_visible()
     await expect(page.get_by_label("Link for anyone at the event")).to_have_value(
         re.compile(r"/q/")
     )
     await accessible(page, "event-results")
+
+
+async def test_the_event_page_shows_the_results_of_each_question_and_their_csv(
+    crm: Crm, browser: Browser
+) -> None:
+    event_id = await new_event(crm, f"Results day {uuid.uuid4().hex[:6]}", days_ahead=6)
+    campaigns, app = crm.apis["campaigns"], crm.app(*CAMPAIGNS_SCOPES)
+    defined = await campaigns.put(
+        f"/events/{event_id}/questionnaire",
+        json={"title": "After the day", "questions": [
+            {"question_id": "format", "text": "Which format?", "kind": "single_choice",
+             "options": ["Seminar", "Webinar"]},
+            {"question_id": "rating", "text": "How was it?", "kind": "scale"},
+            {"question_id": "remarks", "text": "Anything else?", "kind": "free_text"},
+        ]},
+        headers=app | {"If-Match": '"0"'},
+    )  # fmt: skip
+    assert defined.status_code == 200, defined.text
+    for answers in (
+        [{"question_id": "format", "choices": ["Seminar"]}, {"question_id": "rating", "scale": 4},
+         {"question_id": "remarks", "text": "<b>More</b> of it"}],
+        [{"question_id": "format", "choices": ["Seminar"]}, {"question_id": "rating", "scale": 5},
+         {"question_id": "remarks", "text": "=1+2"}],
+    ):  # fmt: skip
+        keyed = await campaigns.post(
+            f"/events/{event_id}/questionnaire/responses", json={"answers": answers}, headers=app
+        )
+        assert keyed.status_code == 201, keyed.text
+
+    page = await signed_in(browser, "mseller")
+    await page.goto(f"{CONSOLE}/events/{event_id}")
+    await expect(page.get_by_role("heading", name="Questionnaire results")).to_be_visible()
+    await expect(page.get_by_role("row", name="Seminar 2")).to_be_visible()
+    await expect(page.get_by_role("row", name="Webinar 0")).to_be_visible()
+    await expect(page.get_by_text("mean: 4.5")).to_be_visible()
+    # A respondent's markup is text.
+    await expect(page.get_by_text("<b>More</b> of it")).to_be_visible()
+    await accessible(page, "event-questionnaire-results")
+
+    exported = await page.request.get(f"{CONSOLE}/events/{event_id}/questionnaire/results.csv")
+    assert exported.status == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = (await exported.text()).splitlines()
+    assert "format,Which format?,single_choice,Seminar,2,," in lines
+    assert any(line.startswith("remarks,Anything else?,free_text,'=1+2,,paper,") for line in lines)
+    await page.context.close()

@@ -7,9 +7,9 @@ import mailbox
 from email.message import EmailMessage
 from pathlib import Path
 
-import aiosmtplib
 import httpx
 from crm_notify.devservers import GatewaySink, mail_catcher
+from crm_notify.smtp import SmtpServer, connect
 
 from .conftest import free_port
 
@@ -24,7 +24,9 @@ async def test_the_mail_catcher_stores_each_message_in_the_maildir(tmp_path: Pat
         mail["To"] = "anna@example.com"
         mail["Subject"] = "Invitation"
         mail.set_content("Hello")
-        await aiosmtplib.send(mail, hostname="127.0.0.1", port=port)
+        connection = await connect(SmtpServer("127.0.0.1", port, "client.test"))
+        await connection.send("crm@localhost", ["anna@example.com"], mail.as_bytes())
+        await connection.quit()
     finally:
         catcher.stop()
     stored = list(mailbox.Maildir(tmp_path / "mail"))

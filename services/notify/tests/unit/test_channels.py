@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtplib.protocol import normalize_message_line_endings
 from crm_contracts.values import Channel
-from crm_notify.channels import HttpGatewaySender, Outgoing, _smtp_failure, wire_size
+from crm_notify.channels import HttpGatewaySender, Outgoing, _smtp_failure
 from crm_notify.domain import DeliveryFailure
 from crm_notify.settings import NotifySettings
+from crm_notify.smtp import wire_message, wire_size
 from pydantic import ValidationError
 
 MESSAGE = Outgoing(
@@ -216,9 +217,92 @@ def test_an_invitations_calendar_part_declares_utf8_so_russian_titles_survive() 
     assert "SUMMARY:Семинар «Весна»" in attachment.get_content()
 
 
-@pytest.mark.parametrize(
-    "data",
-    [b"a\nb\n", b"a\r\nb\r\n", b"a\rb\r\n\n", b"\r\r\n\n\r", b"no line end", b"", b".\n..\n"],
-)
+def crlf_lines(data: bytes) -> bytes:
+    """RFC 5321's lines of ``data``: every CRLF, lone LF and lone CR a CRLF, the last line
+    ended (the normalization aiosmtplib applied, written as a regular expression)."""
+    data = re.sub(rb"\r\n|\n|\r(?!\n)", b"\r\n", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+WIRE_CASES = [
+    b"a\nb\n",
+    b"a\r\nb\r\n",
+    b"a\rb\r\n\n",
+    b"\r\r\n\n\r",
+    b"no line end",
+    b"",
+    b".\n..\n",
+]
+
+
+@pytest.mark.parametrize("data", WIRE_CASES)
 def test_the_size_announced_counts_the_message_as_it_goes_over_the_wire(data: bytes) -> None:
-    assert wire_size(data) == len(normalize_message_line_endings(data))
+    assert wire_size(data) == len(crlf_lines(data))
+
+
+@pytest.mark.parametrize("data", WIRE_CASES)
+def test_the_message_goes_out_in_crlf_lines_dot_stuffed_and_ended_with_a_lone_dot(
+    data: bytes,
+) -> None:
+    assert wire_message(data) == re.sub(rb"(?m)^\.", b"..", crlf_lines(data)) + b".\r\n"
+
+
+def _as_email_header_writes(name: str, value: str) -> bytes:
+    from email.header import Header
+
+    charset = None if value.isascii() else "utf-8"
+    folded = Header(value, charset, header_name=name).encode(linesep="\n")
+    return f"{name}: {folded}\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Subject", "Invitation: Seminar"),
+        ("Subject", "Приглашение: семинар «Новые продукты» — тема длиннее одной строки письма"),
+        ("Subject", "A long English subject " * 5),
+        ("List-Unsubscribe", "<https://mail.example/u/" + "eyJwIjoicGVyLTEifQ" * 6 + ">"),
+        ("Message-ID", "<" + "1" * 70 + "@host.example>"),
+        ("X-Long", "no;place,to fold" + "x" * 80),
+        ("To", "=?utf-8?b?0J7RgtC00LXQuw==?= <crm@example.ru>"),
+    ],
+)
+def test_a_header_line_is_folded_and_encoded_as_email_header_writes_it(
+    name: str, value: str
+) -> None:
+    from crm_notify.channels import _header
+
+    assert _header(name, value) == _as_email_header_writes(name, value)
+    assert _header(name, value) == _header(name, value)  # and again, from what was kept
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "anna@example.com",
+        "o'brien+tag@sub.example.co",
+        "Anna Petrova <anna@example.com>",
+        "Анна <anna@example.com>",
+        '"Petrova, Anna" <anna@example.com>',
+        " anna@example.com ",
+        "anna@example.com (Anna)",
+    ],
+)
+def test_an_address_is_written_and_sent_to_as_parseaddr_reads_it(value: str) -> None:
+    from email.utils import formataddr, parseaddr
+
+    from crm_notify.channels import _addr_spec, _address
+
+    name, address = parseaddr(value)
+    assert _addr_spec(value) == address
+    assert _address(value) == (formataddr((name, address), charset="utf-8") if name else address)
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1000, 3001])
+def test_a_part_is_base64_in_the_lines_encodebytes_makes(size: int) -> None:
+    import base64
+
+    from crm_notify.channels import _base64_lines
+
+    body = bytes(range(256)) * (size // 256 + 1)
+    assert _base64_lines(body[:size]) == base64.encodebytes(body[:size])

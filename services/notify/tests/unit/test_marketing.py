@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import segno
+import zxingcpp
 from crm_contracts.values import Channel, Language, NotificationKind, RecipientKind
 from crm_notify.channels import build_email
 from crm_notify.domain import Reachability
@@ -153,6 +154,18 @@ def test_a_token_notify_did_not_make_is_refused(token: str) -> None:
         LINKS.signer.verify(token)
 
 
+@pytest.mark.parametrize("notification_id", ["ntf-1", None, "ntf-" + "Ж" * 40])
+def test_a_token_is_the_one_the_serializer_makes(notification_id: str | None) -> None:
+    from crm_notify.links import SALT
+    from itsdangerous import URLSafeSerializer
+
+    claims = UnsubscribeClaims("per-1", "cli-1", Channel.EMAIL, notification_id)
+    payload = {"p": "per-1", "c": "cli-1", "ch": "email", "n": notification_id}
+    expected = URLSafeSerializer("test-link-secret", salt=SALT).dumps(payload)
+    assert LINKS.signer.sign(claims) == expected
+    assert LINKS.signer.verify(expected) == claims
+
+
 def test_a_tampered_token_is_refused() -> None:
     token = LINKS.signer.sign(UnsubscribeClaims("per-1", "cli-1", Channel.EMAIL))
     payload, _, signature = token.rpartition(".")
@@ -192,3 +205,26 @@ def test_the_check_in_qr_png_shows_the_same_pixels_as_segnos_own_writer() -> Non
     width, rows = _png_pixels(check_in_qr_png("ab12cd34"))
     assert width == symbol.symbol_size(scale=QR_SCALE)[0]
     assert (width, rows) == _png_pixels(out.getvalue())
+
+
+@pytest.mark.parametrize("code", ["ab12cd34", "0372555F", "12345678"])
+def test_a_reader_reads_exactly_the_check_in_code_from_the_qr_png(code: str) -> None:
+    # zxing-cpp makes the symbol; its reader, given only our PNG's pixels, reads the code back
+    # (a code of mostly digits is mixed numeric and alphanumeric segments, the same text).
+    width, rows = _png_pixels(check_in_qr_png(code))
+    grey = bytes(
+        255 if line[x >> 3] >> (7 - (x & 7)) & 1 else 0 for line in rows for x in range(width)
+    )
+    found = zxingcpp.read_barcode(memoryview(grey).cast("B", (len(rows), width)))
+    assert found is not None
+    assert (found.format, found.text) == (zxingcpp.BarcodeFormat.QRCode, check_in_qr_text(code))
+
+
+def test_the_fixed_sentences_of_the_footer_and_the_qr_caption_need_no_escaping() -> None:
+    # They go into the HTML as they are; only the link, the Content-ID and the code are escaped.
+    from crm_notify.marketing import _CHANNEL_NAMES, _FOOTER, _QR_CAPTION
+    from markupsafe import escape
+
+    fixed = [*_QR_CAPTION.values(), *(s for pair in _FOOTER.values() for s in pair)]
+    fixed += [name for names in _CHANNEL_NAMES.values() for name in names.values()]
+    assert all(str(escape(sentence)) == sentence for sentence in fixed)

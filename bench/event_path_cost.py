@@ -38,7 +38,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import crm_contracts
@@ -49,8 +49,9 @@ from crm_contracts.campaigns import InvitationRequested
 from crm_contracts.common import Place, Recipient
 from crm_contracts.contacts import PersonAdded
 from crm_contracts.envelope import Envelope
+from crm_contracts.examples import example_events
 from crm_contracts.personal import ERASED
-from crm_contracts.values import Channel, Language, ParticipantRole, RecipientKind
+from crm_contracts.values import RecipientKind
 from crm_kit.consumer import IdempotentConsumer, RecordInfo
 from crm_kit.logs import correlation_id, new_correlation_id
 from crm_kit.outbox import outbox_entry
@@ -61,32 +62,29 @@ from faststream.kafka import KafkaBroker
 
 Document = dict[str, Any]
 AT = datetime(2026, 12, 7, 9, tzinfo=UTC)
+EXAMPLE_INVITATION = next(e for e in example_events() if isinstance(e, InvitationRequested))
 RELAY_BATCH = 500
 CONSUMER_BATCH = 200
 
 
 def invitation(n: int) -> InvitationRequested:
-    """An invitation as campaigns' run writes one for a client's person (ids are ObjectIds)."""
+    """An invitation as campaigns' run writes one for a client's person (ids are ObjectIds):
+    the contracts' example, with what differs between participants and a Russian event."""
     token = f"{n:024x}." + "Qm9va2luZy1hbnN3ZXItdG9rZW4" * 4
-    return InvitationRequested(
-        event_id="6751d0c3a1b2c3d4e5f60718",
-        participant_id=f"{n:024x}",
-        recipient=Recipient(kind=RecipientKind.PERSON, id=f"p{n:023x}", client_id=f"c{n:023x}"),
-        role=ParticipantRole.GUEST,
-        language=Language.RU,
-        preferred_channel=Channel.EMAIL,
-        channel_hints=(Channel.EMAIL, Channel.MOBILE),
-        event_title="Выставка «СтройЭкспо 2026»",
-        event_kind="exhibition",
-        event_topic="Новые материалы для фасадов",
-        place=Place(venue="Крокус Экспо, павильон 3", address="Москва, Международная ул., 16"),
-        starts_at=AT + timedelta(days=30),
-        ends_at=AT + timedelta(days=30, hours=8),
-        timezone="Europe/Moscow",
-        answer_token=token,
-        answer_url=f"https://crm.example/i/{token}",
-        check_in_code=f"K{n % 100000:05d}",
-        requested_at=AT,
+    return EXAMPLE_INVITATION.model_copy(
+        update={
+            "event_id": "6751d0c3a1b2c3d4e5f60718",
+            "participant_id": f"{n:024x}",
+            "recipient": Recipient(
+                kind=RecipientKind.PERSON, id=f"p{n:023x}", client_id=f"c{n:023x}"
+            ),
+            "event_title": "Выставка «СтройЭкспо 2026»",
+            "event_topic": "Новые материалы для фасадов",
+            "place": Place(venue="Крокус Экспо, павильон 3", address="Москва, ул. 16"),
+            "answer_token": token,
+            "answer_url": f"https://crm.example/i/{token}",
+            "check_in_code": f"K{n % 100000:05d}",
+        }
     )
 
 

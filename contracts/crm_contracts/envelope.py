@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,9 @@ from crm_contracts.values import UtcDatetime
 __all__ = ["Actor", "Envelope", "EventTypeMismatch", "UnknownEventType"]
 
 E = TypeVar("E", bound=ContractEvent)
+
+
+_EMPTY_PAYLOAD_END = b"{}}"
 
 
 class EventTypeMismatch(TypeError):
@@ -32,6 +35,21 @@ class Actor(BaseModel):
     """The calling app: the provider's client id, or a development token's subject."""
     employee_id: str | None = Field(default=None, max_length=64)
     """The employee of contacts the caller is; None for an app on its own account."""
+
+
+class WrapOptions(TypedDict, total=False):
+    """What a producer says of an event it wraps, besides the event itself."""
+
+    producer: Required[str]
+    key: str | None
+    """The Kafka key; ``event.aggregate_key()`` when not given."""
+    correlation_id: str | None
+    causation_id: str | None
+    event_id: UUID | None
+    """A fresh UUID when not given."""
+    occurred_at: datetime | None
+    """Now when not given."""
+    actor: Actor | None
 
 
 class Envelope(BaseModel):
@@ -60,9 +78,26 @@ class Envelope(BaseModel):
     payload: dict[str, Any]
 
     @classmethod
-    def wrap(
+    def wrap(cls, event: ContractEvent, **options: Unpack[WrapOptions]) -> Envelope:
+        """Put ``event`` in an envelope; ``key`` defaults to ``event.aggregate_key()``."""
+        return cls._around(event, event.model_dump(mode="json"), **options)
+
+    @classmethod
+    def wrap_to_bytes(
+        cls, event: ContractEvent, **options: Unpack[WrapOptions]
+    ) -> tuple[Envelope, bytes]:
+        """:meth:`wrap` and :meth:`to_bytes` in one, for a producer: the envelope's fields,
+        validated as :meth:`wrap`'s (its ``payload`` left empty), and the record's value, byte
+        for byte what ``wrap(...).to_bytes()`` gives. The event is written once, by its own
+        model's serializer, instead of being turned into a dict that is then written again."""
+        head = cls._around(event, {}, **options)
+        return head, head.to_bytes_with(event)
+
+    @classmethod
+    def _around(
         cls,
         event: ContractEvent,
+        payload: dict[str, Any],
         *,
         producer: str,
         key: str | None = None,
@@ -72,7 +107,6 @@ class Envelope(BaseModel):
         occurred_at: datetime | None = None,
         actor: Actor | None = None,
     ) -> Envelope:
-        """Put ``event`` in an envelope; ``key`` defaults to ``event.aggregate_key()``."""
         return cls(
             event_id=event_id or uuid4(),
             event_type=event.event_type,
@@ -83,12 +117,22 @@ class Envelope(BaseModel):
             correlation_id=correlation_id,
             causation_id=causation_id,
             actor=actor,
-            payload=event.model_dump(mode="json"),
+            payload=payload,
+        )
+
+    def to_bytes_with(self, event: ContractEvent) -> bytes:
+        """This envelope's bytes with ``event`` as its payload (whatever ``payload`` holds):
+        ``payload`` is the last field, so the JSON of the envelope with an empty one ends in
+        ``{}}``, and the event's JSON takes the place of that ``{}``."""
+        empty = self.model_copy(update={"payload": {}}) if self.payload else self
+        head = self.__pydantic_serializer__.to_json(empty)
+        return b"".join(
+            (head[: -len(_EMPTY_PAYLOAD_END)], event.__pydantic_serializer__.to_json(event), b"}")
         )
 
     def to_bytes(self) -> bytes:
         """The envelope as UTF-8 JSON, the Kafka message value."""
-        return self.model_dump_json().encode()
+        return self.__pydantic_serializer__.to_json(self)
 
     @classmethod
     def from_bytes(cls, raw: bytes | str) -> Envelope:

@@ -5,7 +5,7 @@ import pytest
 from crm_contracts import Envelope, UnknownEventType
 from crm_contracts.base import ContractEvent
 from crm_contracts.contacts import ClientRegistered, ConsentChanged
-from crm_contracts.envelope import EventTypeMismatch
+from crm_contracts.envelope import Actor, EventTypeMismatch
 from crm_contracts.examples import example_events
 from pydantic import ValidationError
 
@@ -27,6 +27,34 @@ def test_an_event_survives_the_trip_through_bytes_and_back(event: ContractEvent)
     assert received.key == event.aggregate_key()
     assert received.event_type == event.event_type
     assert received.schema_version == event.schema_version
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda event: event.event_type)
+def test_a_producer_writing_the_event_once_sends_the_same_bytes_as_wrapping_it(
+    event: ContractEvent,
+) -> None:
+    actor = Actor(app="crm-console", employee_id="emp-7")
+
+    head, raw = Envelope.wrap_to_bytes(
+        event, producer="test", correlation_id="req-1", causation_id="c-1", actor=actor
+    )
+
+    wrapped = Envelope.wrap(
+        event,
+        producer="test",
+        correlation_id="req-1",
+        causation_id="c-1",
+        actor=actor,
+        event_id=head.event_id,
+        occurred_at=head.occurred_at,
+    )
+    assert raw == wrapped.to_bytes()
+    assert head == wrapped.model_copy(update={"payload": {}})
+
+
+def test_a_producer_writing_the_event_once_is_refused_an_empty_key() -> None:
+    with pytest.raises(ValidationError, match="key"):
+        Envelope.wrap_to_bytes(_client_registered(), producer="contacts", key="")
 
 
 def test_wrapping_fills_identity_and_time_unless_given() -> None:

@@ -30,7 +30,9 @@ import asyncio
 import contextlib
 import enum
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +82,19 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(slots=True)
+class _Work:
+    """One record of a batch that has a handler: its envelope, and its marker's id (made once)."""
+
+    index: int
+    raw: bytes
+    record: RecordInfo
+    envelope: Envelope
+    handler: Handler
+    marker: str
+    event_id: str
 
 
 class IdempotentConsumer:
@@ -140,7 +155,7 @@ class IdempotentConsumer:
         markers redelivers the whole run.
         """
         outcomes: list[Outcome] = [Outcome.IGNORED] * len(items)
-        work: list[tuple[int, bytes, RecordInfo, Envelope, Handler]] = []
+        work: list[_Work] = []
         for index, (raw, record) in enumerate(items):
             if len(raw) > self.max_record_bytes:
                 # Larger than any producer here writes: not parsed (nor kept whole).
@@ -156,19 +171,18 @@ class IdempotentConsumer:
                 continue
             handler = self.handlers.get(envelope.event_type)
             if handler is not None:
-                work.append((index, raw, record, envelope, handler))
+                event_id = str(envelope.event_id)
+                marker = self._marker_id(event_id)
+                work.append(_Work(index, raw, record, envelope, handler, marker, event_id))
         if work:
-            ids = list({self._marker_id(str(w[3].event_id)) for w in work})
-            done = await self._markers_present(ids)
-            lanes: dict[bytes | None, list[tuple[int, bytes, RecordInfo, Envelope, Handler]]] = {}
+            done = await self._markers_present(list({w.marker for w in work}))
+            lanes: dict[bytes | None, list[_Work]] = {}
             for item in work:
-                lanes.setdefault(item[2].key, []).append(item)
+                lanes.setdefault(item.record.key, []).append(item)
             fresh: list[Document] = []
             gate = asyncio.Semaphore(self.concurrency)
 
-            async def run_lane(
-                lane: list[tuple[int, bytes, RecordInfo, Envelope, Handler]],
-            ) -> None:
+            async def run_lane(lane: list[_Work]) -> None:
                 async with gate:
                     position = 0
                     while position < len(lane):
@@ -176,10 +190,8 @@ class IdempotentConsumer:
                         if len(run) > 1 and await self._handle_run(run, done, fresh, outcomes):
                             position += len(run)
                             continue
-                        index, raw, record, envelope, handler = lane[position]
-                        outcomes[index] = await self._handle_one(
-                            raw, record, envelope, handler, done, fresh
-                        )
+                        item = lane[position]
+                        outcomes[item.index] = await self._handle_one(item, done, fresh)
                         position += 1
 
             await asyncio.gather(*(run_lane(lane) for lane in lanes.values()))
@@ -187,71 +199,66 @@ class IdempotentConsumer:
                 # A duplicate means another instance of the group got there first.
                 with contextlib.suppress(BulkWriteError):
                     await self.markers.insert_many(fresh, ordered=False)
-        for outcome in outcomes:
-            EVENTS_CONSUMED.labels(self.service, self.group, outcome.value).inc()
+        for outcome, count in Counter(outcomes).items():
+            EVENTS_CONSUMED.labels(self.service, self.group, outcome.value).inc(count)
         return outcomes
 
-    def _batch_run(
-        self,
-        lane: Sequence[tuple[int, bytes, RecordInfo, Envelope, Handler]],
-        start: int,
-        done: set[str],
-    ) -> list[tuple[int, bytes, RecordInfo, Envelope, Handler]]:
+    def _batch_run(self, lane: Sequence[_Work], start: int, done: set[str]) -> list[_Work]:
         """The consecutive new events from ``start`` sharing a type that has a batch handler."""
-        event_type = lane[start][3].event_type
+        event_type = lane[start].envelope.event_type
         if event_type not in self.batch_handlers:
             return []
         run = []
         seen: set[str] = set()
         for item in lane[start:]:
-            marker = self._marker_id(str(item[3].event_id))
-            if item[3].event_type != event_type or marker in done or marker in seen:
+            if item.envelope.event_type != event_type or item.marker in done or item.marker in seen:
                 break
-            seen.add(marker)
+            seen.add(item.marker)
             run.append(item)
         return run
 
     async def _handle_run(
         self,
-        run: Sequence[tuple[int, bytes, RecordInfo, Envelope, Handler]],
+        run: Sequence[_Work],
         done: set[str],
         fresh: list[Document],
         outcomes: list[Outcome],
     ) -> bool:
         """One batch handler call for ``run``; False (nothing recorded) if it failed."""
-        batch_handler = self.batch_handlers[run[0][3].event_type]
-        shared = {item[3].correlation_id for item in run}
+        event_type = run[0].envelope.event_type
+        batch_handler = self.batch_handlers[event_type]
+        shared = {item.envelope.correlation_id for item in run}
         token = correlation_id.set(shared.pop() if len(shared) == 1 else None)
         cause = causation_id.set(None)
         try:
-            opened = [await self._unsealed(item[3]) for item in run]
+            opened = [await self._unsealed(item.envelope) for item in run]
             await batch_handler([(envelope.open(), envelope) for envelope in opened])
         except Exception:
             log.info(
                 "batch handler for %d %s failed; handling them one by one",
                 len(run),
-                run[0][3].event_type,
+                event_type,
                 exc_info=True,
             )
             return False
         finally:
             causation_id.reset(cause)
             correlation_id.reset(token)
-        for index, _raw, _record, envelope, _handler in run:
-            self._mark(envelope, done, fresh)
-            outcomes[index] = Outcome.PROCESSED
+        at = datetime.now(UTC)
+        for item in run:
+            self._mark(item, done, fresh, at)
+            outcomes[item.index] = Outcome.PROCESSED
         return True
 
-    def _mark(self, envelope: Envelope, done: set[str], fresh: list[Document]) -> None:
-        marker = self._marker_id(str(envelope.event_id))
-        done.add(marker)
+    def _mark(self, item: _Work, done: set[str], fresh: list[Document], at: datetime) -> None:
+        done.add(item.marker)
         fresh.append(
             {
-                "_id": marker,
+                "_id": item.marker,
                 "group": self.group,
-                "event_id": str(envelope.event_id),
-                "event_type": envelope.event_type,
-                "at": datetime.now(UTC),
+                "event_id": item.event_id,
+                "event_type": item.envelope.event_type,
+                "at": at,
             }
         )
 
@@ -260,31 +267,22 @@ class IdempotentConsumer:
         found = self.markers.find({"_id": {"$in": list(ids)}}, {"_id": 1})
         return {d["_id"] async for d in found}
 
-    async def _handle_one(
-        self,
-        raw: bytes,
-        record: RecordInfo,
-        envelope: Envelope,
-        handler: Handler,
-        done: set[str],
-        fresh: list[Document],
-    ) -> Outcome:
-        marker = self._marker_id(str(envelope.event_id))
-        if marker in done:
+    async def _handle_one(self, item: _Work, done: set[str], fresh: list[Document]) -> Outcome:
+        if item.marker in done:
             return Outcome.DUPLICATE
         # The handler's log lines, the retries' and the dead letter's carry the event's
         # correlation id; the events it writes carry it too, caused by this event.
-        token = correlation_id.set(envelope.correlation_id)
-        cause = causation_id.set(str(envelope.event_id))
+        token = correlation_id.set(item.envelope.correlation_id)
+        cause = causation_id.set(item.event_id)
         try:
-            error = await self._run_with_retries(handler, envelope)
+            error = await self._run_with_retries(item.handler, item.envelope)
             if error is not None:
-                await self._dead_letter(raw, record, error, attempts=self.max_attempts)
+                await self._dead_letter(item.raw, item.record, error, attempts=self.max_attempts)
                 return Outcome.DEAD_LETTERED
         finally:
             causation_id.reset(cause)
             correlation_id.reset(token)
-        self._mark(envelope, done, fresh)
+        self._mark(item, done, fresh, datetime.now(UTC))
         return Outcome.PROCESSED
 
     async def _run_with_retries(self, handler: Handler, envelope: Envelope) -> Exception | None:

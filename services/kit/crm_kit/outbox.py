@@ -63,8 +63,11 @@ def outbox_entry(
     correlation_id: str | None = None,
     causation_id: str | None = None,
 ) -> Document:
-    """The outbox document of one event (its ``_id`` orders it after every earlier one)."""
-    envelope = Envelope.wrap(
+    """The outbox document of one event (its ``_id`` orders it after every earlier one).
+
+    The envelope's JSON is written once, straight from the event's model
+    (``Envelope.wrap_to_bytes``: the same bytes as ``Envelope.wrap(...).to_bytes()``)."""
+    envelope, value = Envelope.wrap_to_bytes(
         event,
         producer=producer,
         key=event.aggregate_key(),
@@ -82,7 +85,7 @@ def outbox_entry(
         # For the audit trail (crm_kit.audit), written beside the entry in its transaction.
         "occurred_at": envelope.occurred_at,
         "actor": envelope.actor.model_dump() if envelope.actor else None,
-        "value": envelope.to_bytes().decode(),
+        "value": value.decode(),
     }
 
 

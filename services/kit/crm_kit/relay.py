@@ -26,6 +26,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -310,8 +311,8 @@ class OutboxRelay:
             await self._set_aside([e for e in entries if e["_id"] in refused], refused)
         published = [e for e in entries if e["_id"] not in refused]
         await self.outbox.delete_many({"_id": {"$in": [e["_id"] for e in published]}})
-        for entry in published:
-            EVENTS_PUBLISHED.labels(self.service, entry["topic"]).inc()
+        for topic, count in Counter(e["topic"] for e in published).items():
+            EVENTS_PUBLISHED.labels(self.service, topic).inc(count)
 
     async def _send(self, entry: Document) -> Awaitable[Any]:
         value = str(entry["value"])

@@ -141,6 +141,15 @@ async def opened_payload(
     Connects for this one call, when there is anything to open."""
     if envelope.get("event_type") not in SEALED_FIELDS:
         return dict(envelope["payload"])
+    opened = await opened_envelope(Envelope.model_validate(envelope), settings)
+    return dict(opened.payload)
+
+
+async def opened_envelope(envelope: Envelope, settings: ServiceSettings | None = None) -> Envelope:
+    """:func:`opened_payload` for a parsed envelope (the same envelope when nothing in it is
+    sealed)."""
+    if envelope.event_type not in SEALED_FIELDS:
+        return envelope
     settings = settings or ServiceSettings()
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         settings.key_vault_uri or settings.mongo_uri, tz_aware=True
@@ -149,16 +158,9 @@ async def opened_payload(
         vault = KeyVault(
             client[settings.key_vault_database], settings.key_vault_master_key.get_secret_value()
         )
-        opened = await Sealer(vault).unseal(Envelope.model_validate(envelope))
-        return dict(opened.payload)
+        return await Sealer(vault).unseal(envelope)
     finally:
         await client.close()
-
-
-async def opened_envelope(envelope: Envelope, settings: ServiceSettings | None = None) -> Envelope:
-    """:func:`opened_payload` for a parsed envelope."""
-    payload = await opened_payload(envelope.model_dump(mode="json"), settings)
-    return envelope.model_copy(update={"payload": payload})
 
 
 def _now() -> datetime:
@@ -221,6 +223,10 @@ class Sealer:
     async def seal(self, event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload with its personal fields sealed (erased, if the subject was erased)."""
         out = copy.deepcopy(dict(payload))
+        await self._seal_in_place(event_type, out)
+        return out
+
+    async def _seal_in_place(self, event_type: str, out: dict[str, Any]) -> None:
         for sealing in SEALED_FIELDS.get(event_type, ()):
             if sealing.when is not None and _value_at(out, sealing.when[0]) != sealing.when[1]:
                 continue
@@ -230,52 +236,55 @@ class Sealer:
             key = await self.vault.key_for(subject)
             for path in sealing.fields:
                 _rewrite(out, _segments(path), functools.partial(_seal_one, subject, key))
-        return out
 
     async def seal_record(self, event_type: str, value: str) -> str:
         """An outbox entry's envelope JSON with its payload sealed (unchanged if nothing is)."""
         if event_type not in SEALED_FIELDS:
             return value
         envelope = json.loads(value)
-        envelope["payload"] = await self.seal(event_type, envelope["payload"])
+        # Parsed just now and nobody else's: sealed where it lies, not copied first.
+        await self._seal_in_place(event_type, envelope["payload"])
         return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
 
     async def unseal_payload(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload with every sealed value opened, or ``ERASED`` where its key is gone."""
-        keys: dict[str, bytes | None] = {}
-        tokens: list[str] = []
-        _collect(payload, tokens)
-        for token in tokens:
-            subject = _subject_of_token(token)
-            if subject not in keys:
-                keys[subject] = await self.vault.existing_key(subject)
-
-        def open_one(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {k: open_one(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [open_one(v) for v in value]
-            if not is_sealed(value):
-                return value
-            subject = _subject_of_token(value)
-            key = keys.get(subject)
-            if key is None:
-                return ERASED
-            sealed = base64.urlsafe_b64decode(value.rsplit(":", 1)[1])
-            try:
-                clear = AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], subject.encode())
-            except Exception as exc:
-                raise UnsealError(f"a sealed value of {subject} does not open") from exc
-            return clear.decode()
-
-        opened: dict[str, Any] = open_one(dict(payload))
-        return opened
+        opened = await self._opened(payload)
+        out: dict[str, Any] = _replaced(dict(payload), {}) if opened is None else opened
+        return out
 
     async def unseal(self, envelope: Envelope) -> Envelope:
         """The envelope with its payload unsealed (the same envelope when nothing is sealed)."""
         if envelope.event_type not in SEALED_FIELDS:
             return envelope
-        return envelope.model_copy(update={"payload": await self.unseal_payload(envelope.payload)})
+        opened = await self._opened(envelope.payload)
+        return envelope if opened is None else envelope.model_copy(update={"payload": opened})
+
+    async def _opened(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A copy of the payload with its sealed values opened; None when it holds none."""
+        tokens: list[str] = []
+        _collect(payload, tokens)
+        if not tokens:
+            return None
+        keys: dict[str, bytes | None] = {}
+        opened: dict[str, str] = {}
+        for token in tokens:
+            if token in opened:
+                continue
+            subject = _subject_of_token(token)
+            if subject not in keys:
+                keys[subject] = await self.vault.existing_key(subject)
+            opened[token] = _open_one(subject, keys[subject], token)
+        out: dict[str, Any] = _replaced(dict(payload), opened)
+        return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _cipher(key: bytes) -> AESGCM:
+    """The AES-GCM cipher of one data key, made once for the many values it seals and opens
+    (the fields of an event, the events of one person). Always reached through a key the vault
+    has just handed out, so an erased subject's cipher is never used again; it leaves this
+    bounded cache as others come in."""
+    return AESGCM(key)
 
 
 def _seal_one(subject: str, key: bytes | None, value: str) -> str:
@@ -284,8 +293,30 @@ def _seal_one(subject: str, key: bytes | None, value: str) -> str:
     if key is None:
         return ERASED
     nonce = os.urandom(_NONCE)
-    sealed = nonce + AESGCM(key).encrypt(nonce, value.encode(), subject.encode())
+    sealed = nonce + _cipher(key).encrypt(nonce, value.encode(), subject.encode())
     return f"{SEALED_PREFIX}{subject}:{base64.urlsafe_b64encode(sealed).decode()}"
+
+
+def _open_one(subject: str, key: bytes | None, token: str) -> str:
+    if key is None:
+        return ERASED
+    sealed = base64.urlsafe_b64decode(token.rsplit(":", 1)[1])
+    try:
+        clear = _cipher(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], subject.encode())
+    except Exception as exc:
+        raise UnsealError(f"a sealed value of {subject} does not open") from exc
+    return clear.decode()
+
+
+def _replaced(node: Any, opened: Mapping[str, str]) -> Any:
+    """A copy of ``node`` with every string that ``opened`` names replaced by its value."""
+    if isinstance(node, dict):
+        return {k: _replaced(v, opened) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replaced(v, opened) for v in node]
+    if isinstance(node, str):
+        return opened.get(node, node)
+    return node
 
 
 def _collect(node: Any, into: list[str]) -> None:

@@ -88,6 +88,29 @@ async def test_once_the_key_is_destroyed_every_personal_field_reads_as_erased() 
     assert opened.person_id == "p-1"
 
 
+async def test_a_person_read_before_their_key_is_destroyed_reads_as_erased_after() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    record = await _sealed_record(sealer)
+    before = (await sealer.unseal(record)).open_as(PersonAdded)
+
+    await vault.destroy(["person:p-1"])
+    after = (await sealer.unseal(record)).open_as(PersonAdded)
+
+    assert before.name == "Анна Смирнова"
+    assert (after.name, after.channels.email) == (ERASED, ERASED)
+
+
+async def test_sealing_a_payload_leaves_the_callers_payload_as_it_was() -> None:
+    payload = _person().model_dump(mode="json")
+    kept = json.loads(json.dumps(payload))
+
+    sealed = await Sealer(MemoryVault()).seal("PersonAdded", payload)
+
+    assert payload == kept
+    assert sealed["name"] != payload["name"]
+
+
 async def test_an_event_about_an_erased_person_is_published_already_erased() -> None:
     vault = MemoryVault()
     await vault.destroy(["person:p-1"])
@@ -127,3 +150,23 @@ async def test_a_private_persons_client_details_are_sealed_an_organisations_are_
     assert "500100732259" not in json.dumps(private)
     assert organisation == {**state, "kind": "organisation"}
     assert set(vault.stored) == {"client:c-1"}
+
+
+async def test_an_organisations_registration_holds_nothing_sealed_and_opens_as_it_came() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    state = {"client_id": "c-1", "name": "Volga Nord", "kind": "organisation"}
+    record = Envelope.model_validate(
+        {
+            "event_id": "6a8e2f0c-1c7e-4b8e-9d7a-0f3c2b1a9e8d",
+            "event_type": "ClientRegistered",
+            "schema_version": 1,
+            "occurred_at": AT,
+            "producer": "contacts",
+            "key": "c-1",
+            "payload": await sealer.seal("ClientRegistered", state),
+        }
+    )
+
+    assert await sealer.unseal(record) is record
+    assert vault.stored == {}

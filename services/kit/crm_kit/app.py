@@ -73,6 +73,11 @@ class Subscription:
     batch_handlers: Mapping[type[ContractEvent], RuntimeBatchHandler] = field(default_factory=dict)
     """Event types whose consecutive events in a lane are handled in one call (each also needs
     its single-event handler in ``handlers``: the fallback when the batch call fails)."""
+    unmarked: frozenset[type[ContractEvent]] = frozenset()
+    """Event types whose handler's effect is itself the record of the event having been
+    processed (an insert under an id made from the event's id, a duplicate left as it is, and
+    no other effect): no processed marker is looked up or written for them, and a redelivered
+    one runs its handler again, which changes nothing."""
 
 
 @dataclass(frozen=True)
@@ -356,6 +361,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     cls.event_type: functools.partial(handler, runtime)
                     for cls, handler in sub.batch_handlers.items()
                 },
+                unmarked={cls.event_type for cls in sub.unmarked},
                 max_attempts=settings.consumer_max_attempts,
                 backoff_s=settings.consumer_retry_backoff_ms / 1000,
                 concurrency=sub.concurrency,

@@ -12,7 +12,9 @@ document update or a transaction with its outbox events, and a batch's markers a
 one insert after the batch), so a crash between them redelivers an event whose effect is already
 stored: handlers must be idempotent on their own (upsert by a natural id, or a version guard).
 The marker makes the common redelivery cheap and keeps non-repeatable side effects from
-repeating; a TTL index expires markers after ``processed_marker_ttl_days``.
+repeating; a TTL index expires markers after ``processed_marker_ttl_days``. An event type whose
+handler's only effect is an insert under an id made from the event's id (``unmarked``) gets no
+marker: that document is the record, and a redelivered event's insert changes nothing.
 
 A dead letter always fits the broker (``crm_kit.dead_letters``: the record's headers and
 coordinates, the error, its body cut to a bound when larger than an event may be), and a
@@ -31,7 +33,7 @@ import contextlib
 import enum
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -113,6 +115,7 @@ class IdempotentConsumer:
         max_record_bytes: int = DEFAULT_EVENT_MAX_BYTES,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         sealer: Sealer | None = None,
+        unmarked: Collection[str] = (),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -129,6 +132,10 @@ class IdempotentConsumer:
             raise ValueError(
                 f"a batch handler needs a single-event handler as well (its fallback): {unpaired}"
             )
+        self.unmarked = frozenset(unmarked)
+        if self.unmarked - set(self.handlers):
+            raise ValueError(f"unmarked event types without a handler: {sorted(self.unmarked)}")
+        """Event types whose handlers' own insert is their processed marker (no marker kept)."""
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.concurrency = max(1, concurrency)
@@ -175,7 +182,9 @@ class IdempotentConsumer:
                 marker = self._marker_id(event_id)
                 work.append(_Work(index, raw, record, envelope, handler, marker, event_id))
         if work:
-            done = await self._markers_present(list({w.marker for w in work}))
+            done = await self._markers_present(
+                list({w.marker for w in work if w.envelope.event_type not in self.unmarked})
+            )
             lanes: dict[bytes | None, list[_Work]] = {}
             for item in work:
                 lanes.setdefault(item.record.key, []).append(item)
@@ -252,6 +261,8 @@ class IdempotentConsumer:
 
     def _mark(self, item: _Work, done: set[str], fresh: list[Document], at: datetime) -> None:
         done.add(item.marker)
+        if item.envelope.event_type in self.unmarked:
+            return
         fresh.append(
             {
                 "_id": item.marker,

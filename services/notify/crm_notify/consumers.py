@@ -50,6 +50,10 @@ SUBSCRIPTIONS = [
         # A campaign's invitations share its Kafka key, so they arrive together in one
         # lane: stored with one insert per consumer batch instead of one per event.
         batch_handlers={InvitationRequested: requests.on_invitations_requested},
+        # An invitation's notification is stored under an id made from the request's event id
+        # (``domain.notification_id``), a duplicate left as it is: that document is the record
+        # of the request having been handled, and a marker beside it would be a second one.
+        unmarked=frozenset({InvitationRequested}),
         description="Requests to notify, and the projection of people and employees.",
     )
 ]

@@ -84,7 +84,9 @@ def _records(events: Sequence[ContractEvent], key: bytes = b"one-key") -> list[A
     ]
 
 
-def _consumer(mongo_db: Any, calls: Calls, dead: FakeDeadLetters) -> IdempotentConsumer:
+def _consumer(
+    mongo_db: Any, calls: Calls, dead: FakeDeadLetters, *, unmarked: Sequence[str] = ()
+) -> IdempotentConsumer:
     return IdempotentConsumer(
         db=mongo_db,
         dead_letters=dead,
@@ -97,6 +99,7 @@ def _consumer(mongo_db: Any, calls: Calls, dead: FakeDeadLetters) -> IdempotentC
         batch_handlers={ClientRegistered.event_type: calls.batch},
         max_attempts=2,
         backoff_s=0.0,
+        unmarked=unmarked,
     )
 
 
@@ -114,6 +117,37 @@ async def test_consecutive_events_of_a_batch_type_go_in_one_call_and_only_once(
     # Delivered again (a crash before the offset commit): nothing runs twice.
     assert await consumer.process_batch(records) == [Outcome.DUPLICATE] * 5
     assert len(calls.log) == 1
+
+
+async def test_an_unmarked_type_keeps_no_marker_and_its_redelivery_runs_the_handler_again(
+    mongo_db: Any,
+) -> None:
+    calls, dead = Calls(), FakeDeadLetters()
+    consumer = _consumer(mongo_db, calls, dead, unmarked=[ClientRegistered.event_type])
+    records = _records([client_registered("c0"), client_registered("c1"), _employee("e0")])
+
+    assert await consumer.process_batch(records) == [Outcome.PROCESSED] * 3
+    assert calls.log == [("batch", ["c0", "c1"]), ("single", ["e0"])]
+    markers = mongo_db["processed_events"].find({"group": consumer.group})
+    assert [m["event_type"] async for m in markers] == [EmployeeRegistered.event_type]
+
+    # Delivered again: the unmarked ones run again (their handler's own insert is the record),
+    # the marked one is a duplicate.
+    again = await consumer.process_batch(records)
+    assert again == [Outcome.PROCESSED, Outcome.PROCESSED, Outcome.DUPLICATE]
+    assert calls.log[2:] == [("batch", ["c0", "c1"])]
+
+
+def test_an_unmarked_type_needs_a_handler(mongo_db: Any) -> None:
+    with pytest.raises(ValueError, match="without a handler"):
+        IdempotentConsumer(
+            db=mongo_db,
+            dead_letters=FakeDeadLetters(),
+            service="kittest",
+            group="g",
+            handlers={},
+            unmarked=[ClientRegistered.event_type],
+        )
 
 
 async def test_other_types_keep_their_place_in_the_lane(mongo_db: Any) -> None:

@@ -138,18 +138,6 @@ async def test_an_unmarked_type_keeps_no_marker_and_its_redelivery_runs_the_hand
     assert calls.log[2:] == [("batch", ["c0", "c1"])]
 
 
-def test_an_unmarked_type_needs_a_handler(mongo_db: Any) -> None:
-    with pytest.raises(ValueError, match="without a handler"):
-        IdempotentConsumer(
-            db=mongo_db,
-            dead_letters=FakeDeadLetters(),
-            service="kittest",
-            group="g",
-            handlers={},
-            unmarked=[ClientRegistered.event_type],
-        )
-
-
 async def test_other_types_keep_their_place_in_the_lane(mongo_db: Any) -> None:
     calls, dead = Calls(), FakeDeadLetters()
     consumer = _consumer(mongo_db, calls, dead)
@@ -195,13 +183,23 @@ async def test_an_event_already_processed_splits_the_run_and_is_skipped(mongo_db
     assert calls.log == [("single", ["d1"]), ("single", ["d0"]), ("batch", ["d2", "d3"])]
 
 
-def test_a_batch_handler_needs_its_single_event_fallback(mongo_db: Any) -> None:
-    with pytest.raises(ValueError, match="single-event handler"):
+@pytest.mark.parametrize(
+    ("setting", "refusal"),
+    [
+        ({"batch_handlers": {ClientRegistered.event_type: Calls().batch}}, "single-event handler"),
+        ({"unmarked": [ClientRegistered.event_type]}, "without a handler"),
+    ],
+    ids=["a batch handler needs its single-event fallback", "an unmarked type needs a handler"],
+)
+def test_a_consumer_refuses_a_handler_setting_it_could_not_honour(
+    mongo_db: Any, setting: dict[str, Any], refusal: str
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
         IdempotentConsumer(
             db=mongo_db,
             dead_letters=FakeDeadLetters(),
             service="kittest",
             group="g",
             handlers={},
-            batch_handlers={ClientRegistered.event_type: Calls().batch},
+            **setting,
         )

@@ -13,6 +13,7 @@ See docs/decisions/0008-oidc-provider.md.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -327,7 +328,8 @@ def is_ready(cfg: StackConfig, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(discovery_url(cfg), timeout=timeout) as answer:  # noqa: S310
             document = json.loads(answer.read())
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException):
+        # Starting, Keycloak may also answer with a broken status line or cut the body short.
         return False
     return isinstance(document, dict) and document.get("issuer") == cfg.oidc_issuer
 

@@ -614,3 +614,32 @@ def test_realm_import_prints_each_overlays_realm_made_from_the_repositorys(
     assert out == realm_import.render("prod")
     assert "kind: KeycloakRealmImport" in out
     assert "dev-only-" not in out
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"garbage that is no status line\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"],
+    ids=["a broken status line", "a body cut short"],
+)
+def test_a_provider_answering_badly_while_it_starts_is_not_ready_yet(
+    tmp_path: Path, answer: bytes
+) -> None:
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_once() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(answer)
+
+    answering = threading.Thread(target=answer_once, daemon=True)
+    answering.start()
+    cfg = StackConfig(state_dir=tmp_path, cache_dir=tmp_path, keycloak_port=port)
+    try:
+        assert keycloak.is_ready(cfg) is False
+    finally:
+        answering.join(timeout=5)
+        server.close()

@@ -32,6 +32,9 @@ class ContactRecord:
     event_id: str | None = None
     proposal_id: str | None = None
     recorded_by: str | None = None
+    questionnaire_response_id: str | None = None
+    """The questionnaire response the record was made from (a known person answering one): its
+    respondent's details are sealed under that response's key, destroyed with the person's."""
 
 
 def record_contact(
@@ -51,6 +54,7 @@ def record_contact(
     event_id: str | None = None,
     proposal_id: str | None = None,
     recorded_by: str | None = None,
+    questionnaire_response_id: str | None = None,
 ) -> ContactRecord:
     text = summary.strip()
     if not text:
@@ -79,4 +83,5 @@ def record_contact(
         event_id=event_id,
         proposal_id=proposal_id,
         recorded_by=recorded_by,
+        questionnaire_response_id=questionnaire_response_id,
     )

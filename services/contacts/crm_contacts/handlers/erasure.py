@@ -58,6 +58,17 @@ def client_subjects(client: domain.Client) -> tuple[str, ...]:
     return tuple(dict.fromkeys(subjects))
 
 
+async def answered_subjects(
+    runtime: Runtime, *, person_id: str | None = None, client_id: str | None = None
+) -> tuple[str, ...]:
+    """The key vault subjects of the questionnaires the person (or the client's people)
+    answered while already known: each response's respondent details are sealed under it."""
+    responses = await RecordRepository(runtime).questionnaires_answered(
+        person_id=person_id, client_id=client_id
+    )
+    return tuple(subject_id(RESPONSE_SUBJECT, r) for r in responses)
+
+
 async def erase_person(runtime: Runtime, person_id: str) -> Erasure:
     repo = ClientRepository(runtime)
     holders = await repo.holding_person(person_id)
@@ -65,7 +76,10 @@ async def erase_person(runtime: Runtime, person_id: str) -> Erasure:
         raise PersonNotFound(f"no client has a person {person_id}", field="person_id")
     live = next((c for c in holders if c.merged_into is None), holders[0])
     already = all(c.person(person_id).erased_at is not None for c in holders)
-    subjects = tuple(dict.fromkeys(s for c in holders for s in subjects_of(c, person_id)))
+    answered = await answered_subjects(runtime, person_id=person_id)
+    subjects = tuple(
+        dict.fromkeys([*(s for c in holders for s in subjects_of(c, person_id)), *answered])
+    )
     if runtime.sealer is not None:
         await runtime.sealer.vault.destroy(subjects)
     for client in holders:

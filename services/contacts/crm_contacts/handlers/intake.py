@@ -117,6 +117,7 @@ async def _record_known(
         need_item_codes=event.product_interest_codes,
         event_id=event.event_id,
         recorded_by="questionnaire",
+        questionnaire_response_id=event.response_id,
     )
     await RecordRepository(runtime).add_once(
         record, events.contact_recorded(record), causation_id=cause

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from crm_contacts import domain, events
 from crm_contacts.domain.retention import ProspectRetention
-from crm_contacts.handlers.erasure import client_subjects
+from crm_contacts.handlers.erasure import answered_subjects, client_subjects
 from crm_contacts.repository.prospects import Gone, ProspectRepository
 from crm_contacts.settings import settings_of
 from crm_contracts import contacts as c
@@ -71,10 +71,12 @@ async def expire_prospects(runtime: Runtime, *, now: datetime | None = None) -> 
                 rule.cutoff(now), after=resume, limit=settings.retention_batch_size
             )
             for _, client_id in batch:
+                # Read before the client's contact records go with it.
+                answered = await answered_subjects(runtime, client_id=client_id)
                 if await prospects.expire(client_id, judge) is not None:
                     expired.append(client_id)
                     if runtime.sealer is not None:
-                        await runtime.sealer.vault.destroy(sealed[client_id])
+                        await runtime.sealer.vault.destroy((*sealed[client_id], *answered))
             if len(batch) < settings.retention_batch_size:
                 break
             resume = batch[-1]

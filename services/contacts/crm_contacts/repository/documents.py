@@ -234,6 +234,7 @@ def record_doc(r: domain.ContactRecord) -> Document:
         "proposal_id": r.proposal_id,
         "recorded_at": r.recorded_at,
         "recorded_by": r.recorded_by,
+        "questionnaire_response_id": r.questionnaire_response_id,
     }
 
 
@@ -254,6 +255,7 @@ def record_of(doc: Document) -> domain.ContactRecord:
         proposal_id=doc.get("proposal_id"),
         recorded_at=doc["recorded_at"],
         recorded_by=doc.get("recorded_by"),
+        questionnaire_response_id=doc.get("questionnaire_response_id"),
     )
 
 

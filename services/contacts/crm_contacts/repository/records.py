@@ -71,6 +71,18 @@ class RecordRepository:
         cursor = self.collection.find({"person_id": person_id}).sort([("occurred_at", 1)])
         return tuple([record_of(d) async for d in cursor])
 
+    async def questionnaires_answered(
+        self, *, person_id: str | None = None, client_id: str | None = None
+    ) -> tuple[str, ...]:
+        """The questionnaire responses recorded for the person (or the client's people) while
+        they were known: their respondents' details are sealed under those responses' keys."""
+        where = {"person_id": person_id} if person_id is not None else {"client_id": client_id}
+        cursor = self.collection.find(
+            {**where, "questionnaire_response_id": {"$type": "string"}},
+            {"questionnaire_response_id": 1},
+        )
+        return tuple(sorted({d["questionnaire_response_id"] async for d in cursor}))
+
     async def ids_of_client(self, client_id: str) -> tuple[str, ...]:
         cursor = self.collection.find({"client_id": client_id}, {"_id": 1}).sort("_id", 1)
         return tuple([d["_id"] async for d in cursor])

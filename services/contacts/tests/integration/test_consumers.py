@@ -25,10 +25,12 @@ from crm_contracts.contacts import (
     ConsentChanged,
     ContactRecorded,
     PersonAdded,
+    PersonErased,
 )
 from crm_contracts.envelope import Envelope
 from crm_contracts.money import Money
 from crm_contracts.notify import NotificationDelivered, UnsubscribeRequested
+from crm_contracts.personal import PERSON_SUBJECT, RESPONSE_SUBJECT, subject_id
 from crm_contracts.proposal_parts import ProposalTotals
 from crm_contracts.proposals import (
     ProposalLost,
@@ -188,6 +190,31 @@ async def test_a_known_respondent_gets_a_contact_record_instead(contacts: Contac
     [envelope] = await contacts.events(since, client["id"], only=("ContactRecorded",))
     assert envelope.open_as(ContactRecorded).employee_id == "system"
     assert await _clients_from(contacts, event.response_id) == []
+
+
+async def test_erasing_a_known_respondent_destroys_the_key_of_the_questionnaire_they_answered(
+    contacts: Contacts,
+) -> None:
+    client = await contacts.register()
+    email = f"erased.{uuid.uuid4().hex[:10]}@example.com"
+    person = await contacts.add_person(client["id"], channels={"email": email})
+    event = _questionnaire(Respondent(name="Anna Known", channels=ChannelAddresses(email=email)))
+    await _publish(contacts, _wrap(event, "campaigns"))
+
+    async def recorded() -> Any:
+        return await contacts.db["contacts"].find_one({"client_id": client["id"]})
+
+    await eventually(recorded, what="the contact record of the questionnaire")
+    since = await contacts.offsets()
+    officer = bearer(contacts.keys, "contacts:read", "contacts:admin", roles=("data-protection",))
+
+    erased = await contacts.api.post(f"/people/{person['id']}/erasure", headers=officer)
+
+    assert erased.status_code == 200, erased.text
+    [envelope] = await contacts.events(since, client["id"], only=("PersonErased",))
+    subjects = envelope.open_as(PersonErased).subjects
+    assert subject_id(RESPONSE_SUBJECT, event.response_id) in subjects
+    assert subject_id(PERSON_SUBJECT, person["id"]) in subjects
 
 
 async def test_the_timeline_merges_contacts_and_other_services_facts_in_time_order(

@@ -91,6 +91,12 @@ async def _read_everything(http: dict[str, httpx.AsyncClient]) -> int:
     await pages("contacts", "/employees", department=employees[0]["department"], active="true")
     curated = [c for c in clients if c.get("curator_id")] or clients
     await pages("contacts", "/clients", curator_id=curated[0].get("curator_id") or "none")
+    await pages(
+        "contacts",
+        "/timeline",
+        curator_id=curated[0].get("curator_id") or "none",
+        since="2020-01-01T00:00:00Z",
+    )
     for client in clients[:5]:
         cid = client["id"]
         await get("contacts", f"/clients/{cid}")

@@ -125,6 +125,7 @@ TABLE: Final[Mapping[str, Mapping[str, Rule]]] = {
         "GET /clients/{client_id}/people": READ,
         "GET /clients/{client_id}/people/{person_id}": READ,
         "GET /clients/{client_id}/timeline": READ,
+        "GET /timeline": READ,
         "GET /contacts": READ,
         "GET /contacts/{contact_id}": READ,
         "GET /duplicates": READ,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from crm_kit.http import IdPath, IdQuery
+from typing import Annotated
+
+from crm_kit.fields import DomainDateTime
+from crm_kit.http import MAX_ID_LENGTH, IdPath, IdQuery
 from crm_kit.problems import problem_responses
 from crm_kit.runtime import RuntimeDep
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from crm_contacts.api.common import (
     MAX_CSV_BYTES,
@@ -19,11 +22,13 @@ from crm_contacts.api.common import (
 from crm_contacts.handlers import records as handlers
 from crm_contacts.handlers import tables
 from crm_contacts.handlers.records import IMPORT_COLUMNS
-from crm_contacts.repository import RecordFilter
+from crm_contacts.repository import RecordFilter, TimelineEntry
 from crm_contacts.schemas.common import Page
 from crm_contacts.schemas.records import (
     ContactCreate,
     ContactOut,
+    CuratedEntryOut,
+    CuratedTimelineOut,
     ImportOut,
     ImportRowOut,
     TimelineActorOut,
@@ -115,6 +120,53 @@ async def get_contact(contact_id: IdPath, runtime: RuntimeDep, _: Reader) -> Con
 
 
 @router.get(
+    "/timeline",
+    response_model=CuratedTimelineOut,
+    responses=problem_responses(422),
+    summary="What happened with a curator's clients since a time, in time order",
+    description="The timeline entries (as `GET /clients/{client_id}/timeline` gives them) "
+    "after `since` of every client `curator_id` curates, oldest first, each with its client's "
+    "id and name: what changed since someone last looked, in one read.",
+)
+async def curated_timeline(
+    runtime: RuntimeDep,
+    _: Reader,
+    cursor: Cursor,
+    curator_id: Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH)],
+    since: DomainDateTime,
+    limit: Limit = 50,
+) -> CuratedTimelineOut:
+    found = await handlers.curated_timeline(
+        runtime, curator_id, since, cursor=cursor.position, limit=limit
+    )
+    return CuratedTimelineOut(
+        items=[
+            CuratedEntryOut(
+                **_entry_out(e).model_dump(),
+                client_id=e.client_id,
+                client_name=found.names.get(e.client_id, ""),
+            )
+            for e in found.page.items
+        ],
+        next_cursor=cursor.next(found.page.next_cursor),
+        clients=len(found.names),
+        clients_truncated=found.truncated,
+    )
+
+
+def _entry_out(e: TimelineEntry) -> TimelineEntryOut:
+    return TimelineEntryOut(
+        id=e.entry_id,
+        at=e.at,
+        kind=e.kind,
+        source=e.source,
+        summary=e.summary,
+        refs=e.refs,
+        actor=TimelineActorOut(**e.actor) if e.actor else None,
+    )
+
+
+@router.get(
     "/clients/{client_id}/timeline",
     response_model=Page[TimelineEntryOut],
     responses=problem_responses(404, 422),
@@ -130,17 +182,6 @@ async def timeline(
 ) -> Page[TimelineEntryOut]:
     page = await handlers.timeline_of(runtime, client_id, cursor=cursor.position, limit=limit)
     return Page[TimelineEntryOut](
-        items=[
-            TimelineEntryOut(
-                id=e.entry_id,
-                at=e.at,
-                kind=e.kind,
-                source=e.source,
-                summary=e.summary,
-                refs=e.refs,
-                actor=TimelineActorOut(**e.actor) if e.actor else None,
-            )
-            for e in page.items
-        ],
+        items=[_entry_out(e) for e in page.items],
         next_cursor=cursor.next(page.next_cursor),
     )

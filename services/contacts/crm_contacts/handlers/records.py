@@ -10,6 +10,8 @@ from crm_contacts import commands, domain, events
 from crm_contacts.handlers import tables
 from crm_contacts.handlers.common import fields_in, merged_problem, referenced_employee
 from crm_contacts.repository import (
+    CLIENTS,
+    ClientFilter,
     ClientRepository,
     EmployeeRepository,
     Page,
@@ -199,6 +201,33 @@ async def import_records(runtime: Runtime, text: str, *, by: str | None) -> list
         else:
             results.append(RowResult(line, contact_id=record.contact_id))
     return results
+
+
+CURATED_MOST = 5000
+"""The curator's clients whose timelines one read of ``curated_timeline`` looks into."""
+
+
+@dataclass(frozen=True)
+class CuratedTimeline:
+    page: Page[TimelineEntry]
+    names: dict[str, str]
+    """Each curated client's name by id (the entries' clients among them)."""
+    truncated: bool
+    """The curator has more than ``CURATED_MOST`` clients: only that many were looked into."""
+
+
+async def curated_timeline(
+    runtime: Runtime, curator_id: str, since: datetime, *, cursor: str | None, limit: int
+) -> CuratedTimeline:
+    """What happened after ``since`` with the clients ``curator_id`` curates (merged clients
+    never are: their entries moved to the survivor), oldest first."""
+    found = runtime.db[CLIENTS].find(
+        ClientFilter(curator_id=curator_id).query(), {"_id": 1, "name": 1}
+    )
+    docs = [d async for d in found.limit(CURATED_MOST + 1)]
+    names = {str(d["_id"]): str(d.get("name") or "") for d in docs[:CURATED_MOST]}
+    page = await TimelineRepository(runtime).since(list(names), since, cursor=cursor, limit=limit)
+    return CuratedTimeline(page, names, len(docs) > CURATED_MOST)
 
 
 async def timeline_of(

@@ -66,10 +66,23 @@ class TimelineRepository:
         await self.collection.update_one({"_id": entry.entry_id}, {"$set": fields}, upsert=True)
 
     async def list(self, client_id: str, *, cursor: str | None, limit: int) -> Page[TimelineEntry]:
-        clauses: list[dict[str, Any]] = [{"client_id": client_id}]
+        return await self._page([{"client_id": client_id}], cursor, limit)
+
+    async def since(
+        self, client_ids: Sequence[str], since: datetime, *, cursor: str | None, limit: int
+    ) -> Page[TimelineEntry]:
+        """The entries of any of ``client_ids`` after ``since``, oldest first (one index range
+        per client, merged by the store)."""
+        ids: dict[str, Any] = {"client_id": {"$in": [*client_ids]}}
+        return await self._page([ids, {"at": {"$gt": since}}], cursor, limit)
+
+    async def _page(
+        self, clauses: Sequence[dict[str, Any]], cursor: str | None, limit: int
+    ) -> Page[TimelineEntry]:
+        """A page of the entries ``clauses`` select, in (at, _id) order from ``cursor``."""
         resume = after("at", cursor)
         if resume:
-            clauses.append(resume)
+            clauses = [*clauses, resume]
         found = (
             self.collection.find({"$and": clauses}).sort([("at", 1), ("_id", 1)]).limit(limit + 1)
         )

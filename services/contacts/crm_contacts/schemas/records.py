@@ -11,7 +11,7 @@ from crm_kit.problems import FieldError
 from pydantic import BaseModel, Field
 
 from crm_contacts import commands, domain
-from crm_contacts.schemas.common import LongText, Ref, Strict, Text
+from crm_contacts.schemas.common import LongText, Page, Ref, Strict, Text
 
 Codes = Annotated[list[Annotated[str, Field(min_length=1, max_length=60)]], Field(max_length=50)]
 
@@ -110,4 +110,17 @@ class TimelineEntryOut(BaseModel):
     refs: dict[str, str]
     actor: TimelineActorOut | None = Field(
         description="Who made the change through which app (null: no caller, e.g. a reaction)"
+    )
+
+
+class CuratedEntryOut(TimelineEntryOut):
+    client_id: str
+    client_name: Text
+
+
+class CuratedTimelineOut(Page[CuratedEntryOut]):
+    clients: int = Field(description="How many of the curator's clients were looked into.")
+    clients_truncated: bool = Field(
+        description="The curator has more clients than one read looks into (5,000): only "
+        "that many were."
     )

@@ -673,6 +673,71 @@ async def test_contacts_own_facts_about_a_client_join_its_timeline_once_each(
     assert items[-1]["kind"] == "status_changed"
 
 
+async def _curate(contacts: Contacts, client_id: str, curator_id: str) -> None:
+    current = await contacts.api.get(f"/clients/{client_id}", headers=contacts.reader)
+    assigned = await contacts.api.put(
+        f"/clients/{client_id}/curator",
+        json={"employee_id": curator_id},
+        headers={**contacts.writer, "If-Match": current.headers["ETag"]},
+    )
+    assert assigned.status_code == 200, assigned.text
+
+
+async def test_a_curators_clients_changes_since_a_time_read_in_one_list(
+    contacts: Contacts,
+) -> None:
+    curator, other = await contacts.employee(), await contacts.employee()
+    mine = [await contacts.register(), await contacts.register()]
+    theirs = await contacts.register()
+    for client in mine:
+        await _curate(contacts, client["id"], curator["id"])
+    await _curate(contacts, theirs["id"], other["id"])
+    url = "/timeline"
+    query = {"curator_id": curator["id"], "since": T0.isoformat()}
+
+    async def changes(count: int) -> Any:
+        page = await contacts.api.get(url, params=query, headers=contacts.reader)
+        assert page.status_code == 200, page.text
+        return page.json() if len(page.json()["items"]) >= count else None
+
+    # Each curated client: registered, then the curator assigned.
+    found = await eventually(lambda: changes(4), what="the curated clients' timelines")
+    assert (found["clients"], found["clients_truncated"]) == (2, False)
+    names = {c["id"]: c["name"] for c in mine}
+    assert {e["client_id"] for e in found["items"]} == set(names)
+    assert all(e["client_name"] == names[e["client_id"]] for e in found["items"])
+    assert (
+        sorted(e["kind"] for e in found["items"]) == ["curator_assigned"] * 2 + ["registered"] * 2
+    )
+    times = [datetime.fromisoformat(e["at"]) for e in found["items"]]
+    assert times == sorted(times)
+
+    # After the last of them: nothing; one at a time: the same four, in the same order.
+    later = {**query, "since": found["items"][-1]["at"]}
+    after = await contacts.api.get(url, params=later, headers=contacts.reader)
+    assert after.json()["items"] == []
+    ids, cursor = [], None
+    while True:
+        paged = {**query, "limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = (await contacts.api.get(url, params=paged, headers=contacts.reader)).json()
+        ids += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert ids == [e["id"] for e in found["items"]]
+
+
+async def test_a_curated_timeline_needs_a_time_with_its_zone(contacts: Contacts) -> None:
+    refused = await contacts.api.get(
+        "/timeline",
+        params={"curator_id": "emp-1", "since": "2026-12-01T10:00:00"},
+        headers=contacts.reader,
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "since" in refused.text
+
+
 async def test_the_client_timeline_shows_who_made_each_change(contacts: Contacts) -> None:
     seller = bearer(
         contacts.keys,

@@ -110,14 +110,20 @@ def _when(value: Any) -> datetime | None:
 
 async def _changes(visit: SignedIn, me: str, since: datetime) -> list[dict[str, Any]]:
     """What happened with my clients after ``since`` (contacts' ``GET /timeline`` over every
-    client I curate, oldest first, a few pages at most)."""
+    client I curate, newest first, a few pages at most)."""
     entries: list[dict[str, Any]] = []
     cursor = None
     for _ in range(TIMELINE_PAGES):
         page = await visit.get(
             "contacts",
             "/timeline",
-            {"curator_id": me, "since": since.isoformat(), "limit": 200, "cursor": cursor},
+            {
+                "curator_id": me,
+                "since": since.isoformat(),
+                "order": "newest",
+                "limit": 200,
+                "cursor": cursor,
+            },
         )
         for e in page["items"]:
             entries.append(

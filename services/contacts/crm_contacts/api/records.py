@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from crm_kit.fields import DomainDateTime
 from crm_kit.http import MAX_ID_LENGTH, IdPath, IdQuery
@@ -125,7 +125,8 @@ async def get_contact(contact_id: IdPath, runtime: RuntimeDep, _: Reader) -> Con
     responses=problem_responses(422),
     summary="What happened with a curator's clients since a time, in time order",
     description="The timeline entries (as `GET /clients/{client_id}/timeline` gives them) "
-    "after `since` of every client `curator_id` curates, oldest first, each with its client's "
+    "after `since` of every client `curator_id` curates, oldest first (or newest first), each "
+    "with its client's "
     "id and name: what changed since someone last looked, in one read.",
 )
 async def curated_timeline(
@@ -135,9 +136,17 @@ async def curated_timeline(
     curator_id: Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH)],
     since: DomainDateTime,
     limit: Limit = 50,
+    order: Annotated[
+        Literal["oldest", "newest"], Query(description="Oldest first (default) or newest first.")
+    ] = "oldest",
 ) -> CuratedTimelineOut:
     found = await handlers.curated_timeline(
-        runtime, curator_id, since, cursor=cursor.position, limit=limit
+        runtime,
+        curator_id,
+        since,
+        cursor=cursor.position,
+        limit=limit,
+        newest_first=order == "newest",
     )
     return CuratedTimelineOut(
         items=[

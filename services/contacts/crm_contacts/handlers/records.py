@@ -217,16 +217,24 @@ class CuratedTimeline:
 
 
 async def curated_timeline(
-    runtime: Runtime, curator_id: str, since: datetime, *, cursor: str | None, limit: int
+    runtime: Runtime,
+    curator_id: str,
+    since: datetime,
+    *,
+    cursor: str | None,
+    limit: int,
+    newest_first: bool = False,
 ) -> CuratedTimeline:
     """What happened after ``since`` with the clients ``curator_id`` curates (merged clients
-    never are: their entries moved to the survivor), oldest first."""
+    never are: their entries moved to the survivor), oldest or newest first."""
     found = runtime.db[CLIENTS].find(
         ClientFilter(curator_id=curator_id).query(), {"_id": 1, "name": 1}
     )
     docs = [d async for d in found.limit(CURATED_MOST + 1)]
     names = {str(d["_id"]): str(d.get("name") or "") for d in docs[:CURATED_MOST]}
-    page = await TimelineRepository(runtime).since(list(names), since, cursor=cursor, limit=limit)
+    page = await TimelineRepository(runtime).since(
+        list(names), since, cursor=cursor, limit=limit, newest_first=newest_first
+    )
     return CuratedTimeline(page, names, len(docs) > CURATED_MOST)
 
 

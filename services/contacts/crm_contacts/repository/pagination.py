@@ -63,6 +63,17 @@ def after(sort_field: str, cursor: str | None) -> dict[str, Any]:
     }
 
 
+def before(sort_field: str, cursor: str | None) -> dict[str, Any]:
+    """The filter selecting what comes after ``cursor`` in descending (sort_field, _id) order."""
+    if cursor is None:
+        return {}
+    value, doc_id = decode_cursor(cursor)
+    return {
+        sort_field: {"$lte": value},
+        "$nor": [{sort_field: value, "_id": {"$gte": doc_id}}],
+    }
+
+
 def page_of(
     docs: list[dict[str, Any]], sort_field: str, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:

@@ -11,7 +11,7 @@ from crm_contracts.personal import ERASED
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
-from crm_contacts.repository.pagination import Page, after, page_of
+from crm_contacts.repository.pagination import Page, after, before, page_of
 
 TIMELINE = "timeline"
 
@@ -69,22 +69,38 @@ class TimelineRepository:
         return await self._page([{"client_id": client_id}], cursor, limit)
 
     async def since(
-        self, client_ids: Sequence[str], since: datetime, *, cursor: str | None, limit: int
+        self,
+        client_ids: Sequence[str],
+        since: datetime,
+        *,
+        cursor: str | None,
+        limit: int,
+        newest_first: bool = False,
     ) -> Page[TimelineEntry]:
-        """The entries of any of ``client_ids`` after ``since``, oldest first (one index range
-        per client, merged by the store)."""
+        """The entries of any of ``client_ids`` after ``since``, oldest (or newest) first (one
+        index range per client, merged by the store)."""
         ids: dict[str, Any] = {"client_id": {"$in": [*client_ids]}}
-        return await self._page([ids, {"at": {"$gt": since}}], cursor, limit)
+        where = [ids, {"at": {"$gt": since}}]
+        return await self._page(where, cursor, limit, newest_first=newest_first)
 
     async def _page(
-        self, clauses: Sequence[dict[str, Any]], cursor: str | None, limit: int
+        self,
+        clauses: Sequence[dict[str, Any]],
+        cursor: str | None,
+        limit: int,
+        *,
+        newest_first: bool = False,
     ) -> Page[TimelineEntry]:
-        """A page of the entries ``clauses`` select, in (at, _id) order from ``cursor``."""
-        resume = after("at", cursor)
+        """A page of the entries ``clauses`` select, in (at, _id) order (or its reverse) from
+        ``cursor``."""
+        resume = (before if newest_first else after)("at", cursor)
         if resume:
             clauses = [*clauses, resume]
+        way = -1 if newest_first else 1
         found = (
-            self.collection.find({"$and": clauses}).sort([("at", 1), ("_id", 1)]).limit(limit + 1)
+            self.collection.find({"$and": clauses})
+            .sort([("at", way), ("_id", way)])
+            .limit(limit + 1)
         )
         kept, next_cursor = page_of([d async for d in found], "at", limit)
         return Page([_entry_of(d) for d in kept], next_cursor)

@@ -716,15 +716,17 @@ async def test_a_curators_clients_changes_since_a_time_read_in_one_list(
     later = {**query, "since": found["items"][-1]["at"]}
     after = await contacts.api.get(url, params=later, headers=contacts.reader)
     assert after.json()["items"] == []
-    ids, cursor = [], None
-    while True:
-        paged = {**query, "limit": 1, **({"cursor": cursor} if cursor else {})}
-        page = (await contacts.api.get(url, params=paged, headers=contacts.reader)).json()
-        ids += [e["id"] for e in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
-    assert ids == [e["id"] for e in found["items"]]
+    oldest_first = [e["id"] for e in found["items"]]
+    for order, expected in (("oldest", oldest_first), ("newest", oldest_first[::-1])):
+        ids, cursor = [], None
+        while True:
+            paged = {**query, "order": order, "limit": 1, **({"cursor": cursor} if cursor else {})}
+            page = (await contacts.api.get(url, params=paged, headers=contacts.reader)).json()
+            ids += [e["id"] for e in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert ids == expected, order
 
 
 async def test_a_curated_timeline_needs_a_time_with_its_zone(contacts: Contacts) -> None:

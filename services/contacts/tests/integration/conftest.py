@@ -103,6 +103,16 @@ class Contacts:
         created: dict[str, Any] = response.json()
         return created
 
+    async def curate(self, client_id: str, curator_id: str) -> None:
+        """``curator_id`` made the client's curator, at the client's current version."""
+        current = await self.api.get(f"/clients/{client_id}", headers=self.reader)
+        assigned = await self.api.put(
+            f"/clients/{client_id}/curator",
+            json={"employee_id": curator_id},
+            headers={**self.writer, "If-Match": current.headers["ETag"]},
+        )
+        assert assigned.status_code == 200, assigned.text
+
     async def move(self, client_id: str, status: str, version: int = 1) -> dict[str, Any]:
         """The client moved to ``status`` from ``version``, as a writer asks for it."""
         response = await self.api.post(

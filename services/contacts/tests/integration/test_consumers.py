@@ -617,13 +617,7 @@ async def test_contacts_own_facts_about_a_client_join_its_timeline_once_each(
     )
     assert moved.status_code == 200, moved.text
     curator = await contacts.employee()
-    current = await contacts.api.get(f"/clients/{client['id']}", headers=contacts.reader)
-    assigned = await contacts.api.put(
-        f"/clients/{client['id']}/curator",
-        json={"employee_id": curator["id"]},
-        headers={**contacts.writer, "If-Match": current.headers["ETag"]},
-    )
-    assert assigned.status_code == 200, assigned.text
+    await contacts.curate(client["id"], curator["id"])
     twin = await contacts.register()
     merged = await contacts.api.post(
         f"/clients/{client['id']}/merge",
@@ -673,16 +667,6 @@ async def test_contacts_own_facts_about_a_client_join_its_timeline_once_each(
     assert items[-1]["kind"] == "status_changed"
 
 
-async def _curate(contacts: Contacts, client_id: str, curator_id: str) -> None:
-    current = await contacts.api.get(f"/clients/{client_id}", headers=contacts.reader)
-    assigned = await contacts.api.put(
-        f"/clients/{client_id}/curator",
-        json={"employee_id": curator_id},
-        headers={**contacts.writer, "If-Match": current.headers["ETag"]},
-    )
-    assert assigned.status_code == 200, assigned.text
-
-
 async def test_a_curators_clients_changes_since_a_time_read_in_one_list(
     contacts: Contacts,
 ) -> None:
@@ -690,8 +674,8 @@ async def test_a_curators_clients_changes_since_a_time_read_in_one_list(
     mine = [await contacts.register(), await contacts.register()]
     theirs = await contacts.register()
     for client in mine:
-        await _curate(contacts, client["id"], curator["id"])
-    await _curate(contacts, theirs["id"], other["id"])
+        await contacts.curate(client["id"], curator["id"])
+    await contacts.curate(theirs["id"], other["id"])
     url = "/timeline"
     query = {"curator_id": curator["id"], "since": T0.isoformat()}
 

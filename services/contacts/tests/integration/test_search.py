@@ -69,13 +69,7 @@ async def test_each_filter_and_text_query_selects_what_it_says(contacts: Contact
         assert moved.status_code == 200
         client["status"] = "active"
     for client in made[1::4]:
-        current = await contacts.api.get(f"/clients/{client['id']}", headers=contacts.reader)
-        assigned = await contacts.api.put(
-            f"/clients/{client['id']}/curator",
-            json={"employee_id": curator["id"]},
-            headers={**contacts.writer, "If-Match": current.headers["ETag"]},
-        )
-        assert assigned.status_code == 200
+        await contacts.curate(client["id"], curator["id"])
         client["curated"] = True
     middle = made[4]["registered_at"]
 

@@ -88,6 +88,9 @@ async def erase_person(runtime: Runtime, person_id: str) -> Erasure:
             client.client_id,
             lambda c, now: c.erase_person(person_id, subjects=subjects, now=now),
         )
+    # The timeline's entry naming them, at once (the PersonErased consumer does it as well, for
+    # a replay of the topic): what the person's data shows as erased holds nothing of them.
+    await TimelineRepository(runtime).forget_person(person_id)
     erased = (await repo.get(live.client_id) or live).person(person_id).erased_at
     return Erasure(person_id, live.client_id, erased or utc_now(), already)
 

@@ -253,8 +253,11 @@ async def test_an_erased_person_is_gone_from_every_service_and_every_event_and_s
             assert (erased["client_id"], erased["already_erased"]) == (client_id, False)
 
             async def forgotten() -> Any:
+                # Settled: every service erased the person, and contacts' timeline (a consumer
+                # of PersonErased, like the others) shows the erasure.
                 export = await export_person(person_id, services)
-                return export if export["erased"] else None
+                kinds = {e["kind"] for e in export["services"]["contacts"]["timeline"]}
+                return export if export["erased"] and "person_erased" in kinds else None
 
             after = await until(forgotten, "every service forgetting the person")
             for service, held in after["services"].items():

@@ -70,6 +70,8 @@ from crm_kit.sealing import Sealer
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ContractEvent, Envelope], Awaitable[None]]
+Keys = Mapping[str, bytes | None]
+"""Data keys by key vault subject, read once for a batch of records (``crm_kit.sealing``)."""
 BatchHandler = Callable[[Sequence[tuple[ContractEvent, Envelope]]], Awaitable[None]]
 """Handles several events of one type at once (e.g. one bulk write for all of them)."""
 PROCESSED = "processed_events"
@@ -185,6 +187,8 @@ class IdempotentConsumer:
             done = await self._markers_present(
                 list({w.marker for w in work if w.envelope.event_type not in self.unmarked})
             )
+            # The keys that open the new events' personal fields, with one vault read.
+            keys = await self._keys_of([w.envelope for w in work if w.marker not in done])
             lanes: dict[bytes | None, list[_Work]] = {}
             for item in work:
                 lanes.setdefault(item.record.key, []).append(item)
@@ -196,11 +200,13 @@ class IdempotentConsumer:
                     position = 0
                     while position < len(lane):
                         run = self._batch_run(lane, position, done)
-                        if len(run) > 1 and await self._handle_run(run, done, fresh, outcomes):
+                        if len(run) > 1 and await self._handle_run(
+                            run, done, fresh, outcomes, keys
+                        ):
                             position += len(run)
                             continue
                         item = lane[position]
-                        outcomes[item.index] = await self._handle_one(item, done, fresh)
+                        outcomes[item.index] = await self._handle_one(item, done, fresh, keys)
                         position += 1
 
             await asyncio.gather(*(run_lane(lane) for lane in lanes.values()))
@@ -232,6 +238,7 @@ class IdempotentConsumer:
         done: set[str],
         fresh: list[Document],
         outcomes: list[Outcome],
+        keys: Keys,
     ) -> bool:
         """One batch handler call for ``run``; False (nothing recorded) if it failed."""
         event_type = run[0].envelope.event_type
@@ -240,7 +247,7 @@ class IdempotentConsumer:
         token = correlation_id.set(shared.pop() if len(shared) == 1 else None)
         cause = causation_id.set(None)
         try:
-            opened = [await self._unsealed(item.envelope) for item in run]
+            opened = [await self._unsealed(item.envelope, keys) for item in run]
             await batch_handler([(envelope.open(), envelope) for envelope in opened])
         except Exception:
             log.info(
@@ -278,7 +285,9 @@ class IdempotentConsumer:
         found = self.markers.find({"_id": {"$in": list(ids)}}, {"_id": 1})
         return {d["_id"] async for d in found}
 
-    async def _handle_one(self, item: _Work, done: set[str], fresh: list[Document]) -> Outcome:
+    async def _handle_one(
+        self, item: _Work, done: set[str], fresh: list[Document], keys: Keys | None = None
+    ) -> Outcome:
         if item.marker in done:
             return Outcome.DUPLICATE
         # The handler's log lines, the retries' and the dead letter's carry the event's
@@ -286,7 +295,7 @@ class IdempotentConsumer:
         token = correlation_id.set(item.envelope.correlation_id)
         cause = causation_id.set(item.event_id)
         try:
-            error = await self._run_with_retries(item.handler, item.envelope)
+            error = await self._run_with_retries(item.handler, item.envelope, keys)
             if error is not None:
                 await self._dead_letter(item.raw, item.record, error, attempts=self.max_attempts)
                 return Outcome.DEAD_LETTERED
@@ -296,12 +305,14 @@ class IdempotentConsumer:
         self._mark(item, done, fresh, datetime.now(UTC))
         return Outcome.PROCESSED
 
-    async def _run_with_retries(self, handler: Handler, envelope: Envelope) -> Exception | None:
+    async def _run_with_retries(
+        self, handler: Handler, envelope: Envelope, keys: Keys | None = None
+    ) -> Exception | None:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 # Opening inside the loop: a payload that does not validate fails every attempt
                 # and lands in the dead-letter topic with the validation error.
-                opened = await self._unsealed(envelope)
+                opened = await self._unsealed(envelope, keys)
                 await handler(opened.open(), opened)
                 return None
             except Exception as exc:
@@ -318,10 +329,14 @@ class IdempotentConsumer:
                 await self._sleep(self.backoff_s * 2 ** (attempt - 1))
         return None  # pragma: no cover - the loop always returns
 
-    async def _unsealed(self, envelope: Envelope) -> Envelope:
+    async def _unsealed(self, envelope: Envelope, keys: Keys | None = None) -> Envelope:
         """The envelope with its personal fields opened (read as erased where the person's
-        key is gone), for a handler; the raw record stays sealed for the dead letters."""
-        return envelope if self.sealer is None else await self.sealer.unseal(envelope)
+        key is gone), for a handler; the raw record stays sealed for the dead letters.
+        ``keys``: the batch's keys read already (``_keys_of``)."""
+        return envelope if self.sealer is None else await self.sealer.unseal(envelope, keys)
+
+    async def _keys_of(self, envelopes: Sequence[Envelope]) -> Keys:
+        return {} if self.sealer is None else await self.sealer.keys_of(envelopes)
 
     async def _dead_letter(
         self, raw: bytes, record: RecordInfo, error: BaseException, *, attempts: int

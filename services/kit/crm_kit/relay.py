@@ -277,9 +277,10 @@ class OutboxRelay:
         # topic) sets that document aside instead, so it cannot hold the others back.
         refused: dict[Any, BaseException] = {}
         sent: list[tuple[Document, Awaitable[Any]]] = []
+        values = await self._values(entries)
         for entry in entries:
             try:
-                sent.append((entry, await self._send(entry)))
+                sent.append((entry, await self._send(entry, values[entry["_id"]])))
             except Exception as exc:
                 if not is_permanent(exc):
                     raise
@@ -302,7 +303,7 @@ class OutboxRelay:
         # refused alone is set aside.
         for entry in in_refused_batch:
             try:
-                await (await self._send(entry))
+                await (await self._send(entry, values[entry["_id"]]))
             except Exception as exc:
                 if not is_permanent(exc):
                     raise
@@ -314,10 +315,17 @@ class OutboxRelay:
         for topic, count in Counter(e["topic"] for e in published).items():
             EVENTS_PUBLISHED.labels(self.service, topic).inc(count)
 
-    async def _send(self, entry: Document) -> Awaitable[Any]:
-        value = str(entry["value"])
+    async def _values(self, entries: Sequence[Document]) -> dict[Any, str]:
+        """Each entry's record value by id: the envelope, its personal fields sealed (the keys
+        of the whole batch read from the vault at once)."""
+        values = [str(e["value"]) for e in entries]
         if self.sealer is not None:
-            value = await self.sealer.seal_record(str(entry["event_type"]), value)
+            values = await self.sealer.seal_records(
+                [(str(e["event_type"]), v) for e, v in zip(entries, values, strict=True)]
+            )
+        return {e["_id"]: v for e, v in zip(entries, values, strict=True)}
+
+    async def _send(self, entry: Document, value: str) -> Awaitable[Any]:
         return await self.publisher.send(
             entry["topic"],
             entry["key"].encode(),

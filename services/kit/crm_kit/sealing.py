@@ -1,7 +1,7 @@
 """Crypto-shredding: personal fields in events sealed under per-subject keys that erasure destroys.
 
 ``crm_contracts.personal`` says which fields of which events are personal and whose key seals
-them. The outbox relay seals them as it publishes (:meth:`Sealer.seal_record`); the idempotent
+them. The outbox relay seals them as it publishes (:meth:`Sealer.seal_records`); the idempotent
 consumer unseals an envelope before its handler opens it (:meth:`Sealer.unseal`). A value whose
 key was destroyed unseals to ``ERASED``, so a consumer (and a replay) goes on with the person
 forgotten instead of failing.
@@ -21,7 +21,7 @@ import copy
 import functools
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
 from crm_kit.settings import ServiceSettings
@@ -44,6 +44,7 @@ DATA_KEYS = "data_keys"
 """The key vault's collection: ``{"_id": subject, "key": wrapped, "created_at"}``, or a tombstone
 ``{"_id": subject, "erased_at"}`` once the subject was erased."""
 _NONCE = 12
+_DUPLICATE_KEY = 11000
 FORGOTTEN_VERSION = 2**62
 """The version a projection's copy of an erased person is left at: no state of theirs arriving
 later (a redelivery, a replay) is newer, so none brings them back."""
@@ -78,20 +79,46 @@ class KeyVault:
 
     async def key_for(self, subject: str) -> bytes | None:
         """The subject's key, made on first use; ``None`` once the subject was erased."""
-        found = await self.keys.find_one({"_id": subject})
-        if found is None:
-            key = AESGCM.generate_key(bit_length=256)
-            doc = {"_id": subject, "key": Binary(self._wrap(subject, key)), "created_at": _now()}
-            try:
-                await self.keys.insert_one(doc)
-                return key
-            except DuplicateKeyError:  # another producer made it first: use theirs
-                found = await self.keys.find_one({"_id": subject})
-        return self._key_of(found)
+        return (await self.keys_for([subject]))[subject]
 
-    async def existing_key(self, subject: str) -> bytes | None:
-        """The subject's key if it has one (never made here); ``None`` if none or erased."""
-        return self._key_of(await self.keys.find_one({"_id": subject}))
+    async def keys_for(self, subjects: Iterable[str]) -> dict[str, bytes | None]:
+        """Each subject's key, made on first use, ``None`` once erased: one read for them all
+        and one insert of the keys made now (where another producer made one first, theirs)."""
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        found = {str(d["_id"]): d async for d in self.keys.find({"_id": {"$in": wanted}})}
+        keys = {subject: self._key_of(doc) for subject, doc in found.items()}
+        made = {s: AESGCM.generate_key(bit_length=256) for s in wanted if s not in found}
+        if not made:
+            return keys
+        now = _now()
+        docs = [
+            {"_id": s, "key": Binary(self._wrap(s, key)), "created_at": now}
+            for s, key in made.items()
+        ]
+        try:
+            await self.keys.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            theirs = sorted(str(docs[int(e["index"])]["_id"]) for e in errors)
+            for subject in theirs:
+                del made[subject]
+            async for doc in self.keys.find({"_id": {"$in": theirs}}):
+                keys[str(doc["_id"])] = self._key_of(doc)
+        keys.update(made)
+        return keys
+
+    async def existing_keys(self, subjects: Iterable[str]) -> dict[str, bytes | None]:
+        """Each subject's key if it has one (never made here; ``None`` if none or erased),
+        with one read."""
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        found = {str(d["_id"]): d async for d in self.keys.find({"_id": {"$in": wanted}})}
+        return {subject: self._key_of(found.get(subject)) for subject in wanted}
 
     def _key_of(self, doc: Document | None) -> bytes | None:
         if doc is None or doc.get("key") is None:
@@ -227,55 +254,98 @@ class Sealer:
         return out
 
     async def _seal_in_place(self, event_type: str, out: dict[str, Any]) -> None:
-        for sealing in SEALED_FIELDS.get(event_type, ()):
-            if sealing.when is not None and _value_at(out, sealing.when[0]) != sealing.when[1]:
-                continue
-            subject = subject_of(sealing, out)
-            if subject is None:
-                continue
-            key = await self.vault.key_for(subject)
-            for path in sealing.fields:
-                _rewrite(out, _segments(path), functools.partial(_seal_one, subject, key))
+        todo = _sealings(event_type, out)
+        _apply(out, todo, await self.vault.keys_for(subject for _, subject in todo))
 
     async def seal_record(self, event_type: str, value: str) -> str:
         """An outbox entry's envelope JSON with its payload sealed (unchanged if nothing is)."""
-        if event_type not in SEALED_FIELDS:
-            return value
-        envelope = json.loads(value)
-        # Parsed just now and nobody else's: sealed where it lies, not copied first.
-        await self._seal_in_place(event_type, envelope["payload"])
-        return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+        [sealed] = await self.seal_records([(event_type, value)])
+        return sealed
+
+    async def seal_records(self, records: Sequence[tuple[str, str]]) -> list[str]:
+        """Outbox entries' envelope JSON (by event type) with their payloads sealed, the keys
+        of all their subjects read from the vault at once (the relay's batch: one read, not
+        one per event)."""
+        out = [value for _, value in records]
+        parsed: list[tuple[int, dict[str, Any], list[tuple[Sealing, str]]]] = []
+        for index, (event_type, value) in enumerate(records):
+            if event_type not in SEALED_FIELDS:
+                continue
+            # Parsed just now and nobody else's: sealed where it lies, not copied first.
+            envelope = json.loads(value)
+            parsed.append((index, envelope, _sealings(event_type, envelope["payload"])))
+        if not parsed:
+            return out
+        keys = await self.vault.keys_for(s for _, _, todo in parsed for _, s in todo)
+        for index, envelope, todo in parsed:
+            _apply(envelope["payload"], todo, keys)
+            out[index] = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+        return out
 
     async def unseal_payload(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload with every sealed value opened, or ``ERASED`` where its key is gone."""
-        opened = await self._opened(payload)
+        opened = await self._opened(payload, {})
         out: dict[str, Any] = _replaced(dict(payload), {}) if opened is None else opened
         return out
 
-    async def unseal(self, envelope: Envelope) -> Envelope:
-        """The envelope with its payload unsealed (the same envelope when nothing is sealed)."""
+    async def unseal(
+        self, envelope: Envelope, keys: Mapping[str, bytes | None] | None = None
+    ) -> Envelope:
+        """The envelope with its payload unsealed (the same envelope when nothing is sealed);
+        ``keys`` are ones read already (``keys_of``), the vault is asked for any other."""
         if envelope.event_type not in SEALED_FIELDS:
             return envelope
-        opened = await self._opened(envelope.payload)
+        opened = await self._opened(envelope.payload, keys or {})
         return envelope if opened is None else envelope.model_copy(update={"payload": opened})
 
-    async def _opened(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def keys_of(self, envelopes: Iterable[Envelope]) -> dict[str, bytes | None]:
+        """The keys that open the sealed values of ``envelopes``, with one vault read (a
+        consumer's batch: one read, not one per event)."""
+        tokens: list[str] = []
+        for envelope in envelopes:
+            if envelope.event_type in SEALED_FIELDS:
+                _collect(envelope.payload, tokens)
+        return await self.vault.existing_keys(_subject_of_token(t) for t in tokens)
+
+    async def _opened(
+        self, payload: Mapping[str, Any], known: Mapping[str, bytes | None]
+    ) -> dict[str, Any] | None:
         """A copy of the payload with its sealed values opened; None when it holds none."""
         tokens: list[str] = []
         _collect(payload, tokens)
         if not tokens:
             return None
-        keys: dict[str, bytes | None] = {}
-        opened: dict[str, str] = {}
-        for token in tokens:
-            if token in opened:
-                continue
-            subject = _subject_of_token(token)
-            if subject not in keys:
-                keys[subject] = await self.vault.existing_key(subject)
-            opened[token] = _open_one(subject, keys[subject], token)
+        subjects = {_subject_of_token(token) for token in tokens}
+        keys = {s: known[s] for s in subjects if s in known}
+        if len(keys) < len(subjects):
+            keys.update(await self.vault.existing_keys(subjects - set(keys)))
+        opened = {token: _open_one(_subject_of_token(token), keys[_subject_of_token(token)], token)
+                  for token in dict.fromkeys(tokens)}  # fmt: skip
         out: dict[str, Any] = _replaced(dict(payload), opened)
         return out
+
+
+def _sealings(event_type: str, payload: Mapping[str, Any]) -> list[tuple[Sealing, str]]:
+    """The sealings that apply to this payload, each with the subject whose key seals it."""
+    todo = []
+    for sealing in SEALED_FIELDS.get(event_type, ()):
+        if sealing.when is not None and _value_at(payload, sealing.when[0]) != sealing.when[1]:
+            continue
+        subject = subject_of(sealing, payload)
+        if subject is not None:
+            todo.append((sealing, subject))
+    return todo
+
+
+def _apply(
+    payload: dict[str, Any],
+    todo: Sequence[tuple[Sealing, str]],
+    keys: Mapping[str, bytes | None],
+) -> None:
+    for sealing, subject in todo:
+        seal = functools.partial(_seal_one, subject, keys[subject])
+        for path in sealing.fields:
+            _rewrite(payload, _segments(path), seal)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -34,23 +34,16 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
         ) from exc
 
 
-def after(field: str, cursor: str | None) -> dict[str, Any]:
-    """The filter for the page after ``cursor`` when sorting by ``(field, _id)`` ascending."""
+def after(field: str, cursor: str | None, *, descending: bool = False) -> dict[str, Any]:
+    """The filter for the page after ``cursor`` when sorting by ``(field, _id)`` ascending, or
+    ``descending`` (newest first)."""
     if cursor is None:
         return {}
     value, doc_id = decode_cursor(cursor)
+    beyond = "$lt" if descending else "$gt"
     if field == "_id":
-        return {"_id": {"$gt": doc_id}}
-    return {"$or": [{field: {"$gt": value}}, {field: value, "_id": {"$gt": doc_id}}]}
-
-
-def before(field: str, cursor: str | None) -> dict[str, Any]:
-    """The filter for the page after ``cursor`` when sorting by ``(field, _id)`` descending
-    (newest first)."""
-    if cursor is None:
-        return {}
-    value, doc_id = decode_cursor(cursor)
-    return {"$or": [{field: {"$lt": value}}, {field: value, "_id": {"$lt": doc_id}}]}
+        return {"_id": {beyond: doc_id}}
+    return {"$or": [{field: {beyond: value}}, {field: value, "_id": {beyond: doc_id}}]}
 
 
 def next_cursor(docs: list[dict[str, Any]], field: str, limit: int) -> str | None:

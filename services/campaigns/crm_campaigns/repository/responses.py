@@ -22,7 +22,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from crm_campaigns.domain.questionnaire_results import ResponseCounts, answered
 from crm_campaigns.domain.questionnaires import GivenAnswer
 from crm_campaigns.repository import RESPONSES
-from crm_campaigns.repository.pagination import before, next_cursor
+from crm_campaigns.repository.pagination import after, next_cursor
 from crm_campaigns.repository.planning import Page
 
 BY_EVENT = "responses_by_event"
@@ -147,7 +147,7 @@ class Responses:
         query: dict[str, Any] = {
             "event_id": event_id,
             "answers": {"$elemMatch": {"question_id": question_id, "text": {"$type": "string"}}},
-            **before("submitted_at", cursor),
+            **after("submitted_at", cursor, descending=True),
         }
         docs = (
             await self.collection.find(

@@ -51,26 +51,17 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
     return value, doc_id
 
 
-def after(sort_field: str, cursor: str | None) -> dict[str, Any]:
-    """The filter selecting what comes after ``cursor`` in ascending (sort_field, _id) order:
-    a range on ``sort_field`` (index bounds) less the ties up to the cursor's id."""
+def after(sort_field: str, cursor: str | None, *, descending: bool = False) -> dict[str, Any]:
+    """The filter selecting what comes after ``cursor`` in (sort_field, _id) order, ascending
+    or ``descending``: a range on ``sort_field`` (index bounds) less the ties up to the
+    cursor's id."""
     if cursor is None:
         return {}
     value, doc_id = decode_cursor(cursor)
+    beyond, upto = ("$lte", "$gte") if descending else ("$gte", "$lte")
     return {
-        sort_field: {"$gte": value},
-        "$nor": [{sort_field: value, "_id": {"$lte": doc_id}}],
-    }
-
-
-def before(sort_field: str, cursor: str | None) -> dict[str, Any]:
-    """The filter selecting what comes after ``cursor`` in descending (sort_field, _id) order."""
-    if cursor is None:
-        return {}
-    value, doc_id = decode_cursor(cursor)
-    return {
-        sort_field: {"$lte": value},
-        "$nor": [{sort_field: value, "_id": {"$gte": doc_id}}],
+        sort_field: {beyond: value},
+        "$nor": [{sort_field: value, "_id": {upto: doc_id}}],
     }
 
 

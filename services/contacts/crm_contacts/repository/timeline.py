@@ -11,7 +11,7 @@ from crm_contracts.personal import ERASED
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 
-from crm_contacts.repository.pagination import Page, after, before, page_of
+from crm_contacts.repository.pagination import Page, after, page_of
 
 TIMELINE = "timeline"
 
@@ -93,7 +93,7 @@ class TimelineRepository:
     ) -> Page[TimelineEntry]:
         """A page of the entries ``clauses`` select, in (at, _id) order (or its reverse) from
         ``cursor``."""
-        resume = (before if newest_first else after)("at", cursor)
+        resume = after("at", cursor, descending=newest_first)
         if resume:
             clauses = [*clauses, resume]
         way = -1 if newest_first else 1

@@ -20,14 +20,19 @@ class MemoryVault(KeyVault):
 
     def __init__(self) -> None:
         self.stored: dict[str, bytes | None] = {}
+        self.reads = 0
 
-    async def key_for(self, subject: str) -> bytes | None:
-        if subject not in self.stored:
-            self.stored[subject] = AESGCM.generate_key(bit_length=256)
-        return self.stored[subject]
+    async def keys_for(self, subjects: Iterable[str]) -> dict[str, bytes | None]:
+        self.reads += 1
+        wanted = set(subjects)
+        for subject in wanted:
+            if subject not in self.stored:
+                self.stored[subject] = AESGCM.generate_key(bit_length=256)
+        return {subject: self.stored[subject] for subject in wanted}
 
-    async def existing_key(self, subject: str) -> bytes | None:
-        return self.stored.get(subject)
+    async def existing_keys(self, subjects: Iterable[str]) -> dict[str, bytes | None]:
+        self.reads += 1
+        return {subject: self.stored.get(subject) for subject in set(subjects)}
 
     async def destroy(self, subjects: Iterable[str]) -> None:
         for subject in subjects:
@@ -170,3 +175,42 @@ async def test_an_organisations_registration_holds_nothing_sealed_and_opens_as_i
 
     assert await sealer.unseal(record) is record
     assert vault.stored == {}
+
+
+async def test_a_batch_of_records_is_sealed_with_one_vault_read_as_each_alone_would_be() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    people = [_person().model_copy(update={"person_id": f"p-{n}"}) for n in range(5)]
+    await vault.destroy(["person:p-3"])
+    records = [
+        (e.event_type, Envelope.wrap(e, producer="contacts").to_bytes().decode()) for e in people
+    ]
+    plain = ("Untouched", '{"not": "parsed"}')  # an event type with nothing sealed
+    sealed = await sealer.seal_records([*records, plain])
+    assert vault.reads == 1
+    assert sealed[-1] == plain[1]
+    opened = [(await sealer.unseal(Envelope.from_bytes(value))).payload for value in sealed[:-1]]
+    assert [p["name"] for p in opened] == ["Анна Смирнова"] * 3 + [ERASED, "Анна Смирнова"]
+    for value in sealed[:-1]:
+        assert "anna@client.example" not in value
+    alone = Envelope.from_bytes(await sealer.seal_record(*records[0]))
+    assert (await sealer.unseal(alone)).payload == opened[0]
+
+
+async def test_a_consumers_batch_is_opened_with_the_keys_read_once() -> None:
+    vault = MemoryVault()
+    sealer = Sealer(vault)
+    people = [_person().model_copy(update={"person_id": f"p-{n}"}) for n in range(4)]
+    records = [
+        (e.event_type, Envelope.wrap(e, producer="contacts").to_bytes().decode()) for e in people
+    ]
+    envelopes = [Envelope.from_bytes(v) for v in await sealer.seal_records(records)]
+    await vault.destroy(["person:p-2"])
+    vault.reads = 0
+    keys = await sealer.keys_of(envelopes)
+    opened = [(await sealer.unseal(e, keys)).open_as(PersonAdded) for e in envelopes]
+    assert vault.reads == 1
+    assert [p.name for p in opened] == ["Анна Смирнова", "Анна Смирнова", ERASED, "Анна Смирнова"]
+    # A key not read with the batch is read on its own.
+    assert (await sealer.unseal(envelopes[0], {})).open_as(PersonAdded).name == "Анна Смирнова"
+    assert vault.reads == 2

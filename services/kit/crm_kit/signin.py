@@ -42,6 +42,26 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+async def submit_login_form(
+    http: httpx.AsyncClient, page: httpx.Response, username: str, password: str
+) -> httpx.Response:
+    """Fill in and post the provider's login form shown on ``page`` (fetched with ``http``,
+    which holds the provider's session cookies); the answer is the redirect back to the app."""
+    if page.status_code != 200:
+        raise SignInError(f"the provider did not show its login form: {page.status_code}")
+    found = _FORM_ACTION.search(page.text)
+    if found is None:
+        raise SignInError("the provider's page holds no login form")
+    # The provider marks its session cookies Secure; a browser sends them to a loopback
+    # address over plain http all the same (a secure context), so do as it does.
+    session = "; ".join(f"{c.name}={c.value}" for c in http.cookies.jar)
+    return await http.post(
+        html.unescape(found.group(1)),
+        data={"username": username, "password": password, "credentialId": ""},
+        headers={"Cookie": session},
+    )
+
+
 async def sign_in(
     issuer: str,
     username: str,
@@ -69,19 +89,7 @@ async def sign_in(
                 "code_challenge_method": "S256",
             },
         )
-        if page.status_code != 200:
-            raise SignInError(f"the provider did not show its login form: {page.status_code}")
-        found = _FORM_ACTION.search(page.text)
-        if found is None:
-            raise SignInError("the provider's page holds no login form")
-        # The provider marks its session cookies Secure; a browser sends them to a loopback
-        # address over plain http all the same (a secure context), so do as it does.
-        session = "; ".join(f"{c.name}={c.value}" for c in http.cookies.jar)
-        answer = await http.post(
-            html.unescape(found.group(1)),
-            data={"username": username, "password": password, "credentialId": ""},
-            headers={"Cookie": session},
-        )
+        answer = await submit_login_form(http, page, username, password)
         location = answer.headers.get("location", "")
         if answer.status_code not in (302, 303) or not location.startswith(redirect_uri):
             raise SignInError(

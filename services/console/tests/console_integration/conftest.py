@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import os
 import re
 import socket
@@ -34,7 +33,7 @@ from crm_console.app import create as create_console
 from crm_console.settings import ConsoleSettings
 from crm_contacts.app import ContactsSettings
 from crm_contacts.app import create as create_contacts
-from crm_kit.signin import sign_in
+from crm_kit.signin import sign_in, submit_login_form
 from crm_kit.testing import JwtKeys, StackEndpoints, bearer, eventually, running, service_env
 from crm_notify.app import create as create_notify
 from crm_notify.settings import NotifySettings
@@ -453,9 +452,6 @@ async def csrf_of(page: Page) -> str:
     return value
 
 
-LOGIN_FORM = re.compile(r'<form[^>]*\bid="kc-form-login"[^>]*\baction="([^"]+)"', re.S)
-
-
 @contextlib.asynccontextmanager
 async def signed_in_http(username: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client holding the console's session cookie of ``username``, signed in through
@@ -467,14 +463,7 @@ async def signed_in_http(username: str) -> AsyncIterator[httpx.AsyncClient]:
         start = await console.get("/signin")
         assert start.status_code == 303, start.text
         page = await provider.get(start.headers["location"])
-        found = LOGIN_FORM.search(page.text)
-        assert found, page.text[:500]
-        cookies = "; ".join(f"{c.name}={c.value}" for c in provider.cookies.jar)
-        answer = await provider.post(
-            html.unescape(found.group(1)),
-            data={"username": username, "password": f"dev-only-{username}", "credentialId": ""},
-            headers={"Cookie": cookies},
-        )
+        answer = await submit_login_form(provider, page, username, f"dev-only-{username}")
         back = answer.headers["location"]
         assert back.startswith(f"{CONSOLE}/auth/callback"), back
         landed = await console.get(back.removeprefix(CONSOLE))

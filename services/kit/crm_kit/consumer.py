@@ -286,7 +286,7 @@ class IdempotentConsumer:
         return {d["_id"] async for d in found}
 
     async def _handle_one(
-        self, item: _Work, done: set[str], fresh: list[Document], keys: Keys | None = None
+        self, item: _Work, done: set[str], fresh: list[Document], keys: Keys
     ) -> Outcome:
         if item.marker in done:
             return Outcome.DUPLICATE
@@ -306,7 +306,7 @@ class IdempotentConsumer:
         return Outcome.PROCESSED
 
     async def _run_with_retries(
-        self, handler: Handler, envelope: Envelope, keys: Keys | None = None
+        self, handler: Handler, envelope: Envelope, keys: Keys
     ) -> Exception | None:
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -329,7 +329,7 @@ class IdempotentConsumer:
                 await self._sleep(self.backoff_s * 2 ** (attempt - 1))
         return None  # pragma: no cover - the loop always returns
 
-    async def _unsealed(self, envelope: Envelope, keys: Keys | None = None) -> Envelope:
+    async def _unsealed(self, envelope: Envelope, keys: Keys) -> Envelope:
         """The envelope with its personal fields opened (read as erased where the person's
         key is gone), for a handler; the raw record stays sealed for the dead letters.
         ``keys``: the batch's keys read already (``_keys_of``)."""

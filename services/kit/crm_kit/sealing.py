@@ -77,10 +77,6 @@ class KeyVault:
     def _unwrap(self, subject: str, wrapped: bytes) -> bytes:
         return self._kek.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], subject.encode())
 
-    async def key_for(self, subject: str) -> bytes | None:
-        """The subject's key, made on first use; ``None`` once the subject was erased."""
-        return (await self.keys_for([subject]))[subject]
-
     async def keys_for(self, subjects: Iterable[str]) -> dict[str, bytes | None]:
         """Each subject's key, made on first use, ``None`` once erased: one read for them all
         and one insert of the keys made now (where another producer made one first, theirs)."""

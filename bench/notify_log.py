@@ -7,9 +7,10 @@ throw-away database, starts notify on it as a separate process (uvicorn, a free 
 ``--callers`` callers at once each read ``--pages`` pages of ``GET /notifications?limit=50``,
 newest first, following the cursor. Meanwhile the store's resident memory (mongod's VmRSS from
 /proc) is sampled every 100 ms. Baseline, in the same run: the same pages read by the same
-number of concurrent bare PyMongo loops (``find(...).sort("seq", -1).limit(50)``, the cursor as a
-``seq $lt`` filter). Prints pages per second and p50/p95 of each, their ratio, and the store's
-memory before, at its peak and after. The database is dropped at the end. Figures only; never part
+number of concurrent bare PyMongo loops (``find({"log_keys": "*"}).sort("seq", -1).limit(50)``,
+the log index's range of every notification, the cursor as a ``seq $lt`` filter). Prints pages
+per second and p50/p95 of each, their ratio, and the store's memory before, at its peak and
+after. The database is dropped at the end. Figures only; never part
 of pass/fail.
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 import httpx
 from crm_kit.auth import sign_token
 from crm_kit.testing import free_port, new_jwt_keys
+from crm_notify.repository.notifications import EVERY, LOG_KEYS, log_keys
 from crm_stack.stack import store_pid
 from pymongo import DESCENDING, AsyncMongoClient
 
@@ -49,7 +51,7 @@ def rss_mb(pid: int | None) -> float:
 def notification(n: int, at: datetime) -> dict[str, Any]:
     nid = uuid.uuid4().hex
     person = f"person-{n % 5000}"
-    return {
+    doc = {
         "_id": nid,
         "kind": "invitation",
         "recipient": {"kind": "person", "id": person, "client_id": f"client-{n % 700}"},
@@ -67,11 +69,13 @@ def notification(n: int, at: datetime) -> dict[str, Any]:
         "lease": None,
         "created_at": at,
         "delivered_at": at,
+        "settled_at": at,
         "channel": "email",
         "address": f"guest{n}@example.test",
         "seq": f"{at.isoformat()}|{nid}",
         "version": 2,
     }
+    return {**doc, LOG_KEYS: log_keys(doc)}
 
 
 async def load(db: Any, count: int) -> None:
@@ -170,7 +174,9 @@ async def main(args: argparse.Namespace) -> None:
         collection = db.notifications
 
         async def bare_page(cursor: str | None) -> str | None:
-            query = {"seq": {"$lt": cursor}} if cursor else {}
+            query: dict[str, Any] = {LOG_KEYS: EVERY}
+            if cursor:
+                query["seq"] = {"$lt": cursor}
             found = collection.find(query).sort("seq", DESCENDING).limit(LIMIT)
             docs = [d async for d in found]
             return docs[-1]["seq"] if len(docs) == LIMIT else None

@@ -29,7 +29,9 @@ from crm_contracts.envelope import Envelope
 from crm_contracts.topics import NOTIFY
 from crm_contracts.values import ParticipantRole, RecipientKind
 from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic, stack_kafka_options
+from crm_notify.domain import Status
 from crm_notify.repository import recipient_key
+from crm_notify.repository.notifications import LOG_KEYS, audience_key, status_key
 from pymongo import AsyncMongoClient
 
 INVITATIONS = int(os.environ.get("CRM_RECOVERY_INVITATIONS", "150"))
@@ -119,7 +121,8 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
         )
 
         async def all_settled() -> bool:
-            ours = {"status": "delivered", "event_id": f"recovery-{run}"}
+            keys = [audience_key(f"recovery-{run}"), status_key(Status.DELIVERED)]
+            ours = {LOG_KEYS: {"$all": keys}}
             return bool(await db["notifications"].count_documents(ours) == INVITATIONS)
 
         await eventually(

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from crm_notify.domain import RetryPolicy
 from crm_notify.repository import NOTIFICATIONS
+from crm_notify.repository.notifications import SETTLED_AT
 
 DEFAULT_GATEWAY_BODY = (
     '{"to": {{ to|tojson }}, "channel": {{ channel|tojson }}, "text": {{ text|tojson }}, '
@@ -120,11 +121,9 @@ class NotifySettings(ServiceSettings):
         return self
 
     def retention(self) -> list[TtlRule]:
-        """The notifications' TTL indexes: one per date that settles a notification."""
-        days = self.notification_retention_days
+        """The notifications' TTL index, on the date that settled each (delivered or failed)."""
         return [
-            TtlRule(NOTIFICATIONS, "delivered_at", days, "delivered_at_ttl"),
-            TtlRule(NOTIFICATIONS, "failed_at", days, "failed_at_ttl"),
+            TtlRule(NOTIFICATIONS, SETTLED_AT, self.notification_retention_days, "settled_at_ttl")
         ]
 
     def secrets(self) -> dict[str, str]:

@@ -51,6 +51,7 @@ from crm_notify.domain import (
 from crm_notify.handlers import settings_of
 from crm_notify.links import UnsubscribeLinks
 from crm_notify.repository import delivery, recipient_key
+from crm_notify.repository.notifications import SETTLED_AT, status_change
 from crm_notify.repository.recipients import reachabilities
 from crm_notify.repository.templates import template_overrides
 from crm_notify.settings import NotifySettings
@@ -233,10 +234,11 @@ class DeliveryWorker:
             **messages.outcome_fields(doc, attempt), channel=channel, delivered_at=now
         )
         changes = {
-            "status": Status.DELIVERED.value,
+            **status_change(Status.DELIVERED),
             "channel": channel.value,
             "address": message.to,
             "delivered_at": now,
+            SETTLED_AT: now,
             "lease": None,
             "last_error": None,
         }
@@ -256,7 +258,7 @@ class DeliveryWorker:
         if outcome.status is Status.RETRY:
             OUTCOMES.labels(label, retry_label).inc()
             changes = {
-                "status": Status.RETRY.value,
+                **status_change(Status.RETRY),
                 "next_attempt_at": outcome.retry_at,
                 "channel": channel.value if channel else None,
                 "last_error": reason,
@@ -275,11 +277,12 @@ class DeliveryWorker:
             failed_at=now,
         )
         changes = {
-            "status": Status.FAILED.value,
+            **status_change(Status.FAILED),
             "channel": channel.value if channel else None,
             "failure": outcome.failure.value,
             "last_error": reason,
             "failed_at": now,
+            SETTLED_AT: now,
             "lease": None,
         }
         self._record(batch, doc, changes, [event])

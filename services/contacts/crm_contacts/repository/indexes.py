@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from crm_kit.outbox import Document
+from crm_kit.store_format import drop_indexes, upgrade_once
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
 
 from crm_contacts.repository.clients import CLIENTS, SHARED
 from crm_contacts.repository.dismissals import DISMISSALS
@@ -30,7 +30,6 @@ from crm_contacts.repository.search import (
 )
 from crm_contacts.repository.timeline import TIMELINE
 
-FORMATS = "store_format"
 FORMAT = 1
 """Raised when what the backfill derives changes: the next start derives it again."""
 _BULK = 1000
@@ -84,22 +83,14 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     for indexes in (INDEXES, PROSPECT_INDEXES):
         for name, models in indexes.items():
             await db[name].create_indexes(models)
-    done = await db[FORMATS].find_one({"_id": CLIENTS})
-    if done is None or done.get("format") != FORMAT:
-        await _upgrade(db)
-        await db[FORMATS].update_one({"_id": CLIENTS}, {"$set": {"format": FORMAT}}, upsert=True)
+    await upgrade_once(db, CLIENTS, FORMAT, lambda: _upgrade(db))
 
 
 async def _upgrade(db: AsyncDatabase[Document]) -> None:
     for name in _DROPPED_COLLECTIONS:
         await db.drop_collection(name)
     for collection, names in _DROPPED_INDEXES.items():
-        for name in names:
-            try:
-                await db[collection].drop_index(name)
-            except OperationFailure as exc:
-                if exc.code != 27:  # IndexNotFound: dropped before, or never made
-                    raise
+        await drop_indexes(db[collection], names)
     await _backfill_terms(db[CLIENTS])
     await _backfill_shared(db[CLIENTS])
 

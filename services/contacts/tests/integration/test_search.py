@@ -12,9 +12,10 @@ from typing import Any
 from crm_contacts import domain
 from crm_contacts.repository import create_indexes
 from crm_contacts.repository.documents import client_doc
-from crm_contacts.repository.indexes import FORMAT, FORMATS
+from crm_contacts.repository.indexes import FORMAT
 from crm_contacts.repository.search import search_channels, search_terms
 from crm_contracts.values import ClientKind, ClientStatus, Language
+from crm_kit.store_format import FORMATS
 
 from .conftest import Contacts
 

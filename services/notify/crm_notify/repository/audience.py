@@ -3,12 +3,13 @@ invitation notifications) and the assignees of its open tasks."""
 
 from __future__ import annotations
 
-from crm_contracts.values import NotificationKind, RecipientKind
+from crm_contracts.values import RecipientKind
 from crm_kit.outbox import Document
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_notify.repository import INVITEES, NOTIFICATIONS, TASKS, recipient_key
+from crm_notify.repository.notifications import LOG_KEYS, audience_key
 
 
 async def remember_task(
@@ -44,12 +45,10 @@ async def event_audience(db: AsyncDatabase[Document], event_id: str) -> list[Doc
     before that."""
     seen: set[str] = set()
     audience: list[Document] = []
-    invited = db[NOTIFICATIONS].find(
-        {"event_id": event_id, "kind": NotificationKind.INVITATION.value}, {"recipient": 1}
-    )
-    legacy = db[INVITEES].find({"event_id": event_id}, {"recipient": 1})
-    for cursor in (invited, legacy):
-        async for doc in cursor.sort("_id", ASCENDING):
+    invited = db[NOTIFICATIONS].find({LOG_KEYS: audience_key(event_id)}, {"recipient": 1})
+    legacy = db[INVITEES].find({"event_id": event_id}, {"recipient": 1}).sort("_id", ASCENDING)
+    for cursor in (invited.sort("seq", ASCENDING), legacy):
+        async for doc in cursor:
             recipient = doc["recipient"]
             key = recipient_key(recipient["kind"], recipient["id"])
             if key not in seen:

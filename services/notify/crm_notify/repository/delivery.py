@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_notify.domain import Status
 from crm_notify.repository import NOTIFICATIONS
-from crm_notify.repository.notifications import WAITING, notifications_by_id
+from crm_notify.repository.notifications import WAITING, notifications_by_id, status_change
 
 RETRIED = (Status.RETRY.value, Status.SENDING.value)
 """Tried before: waiting for a retry, or claimed (``sending``) until its lease runs out."""
@@ -85,6 +85,7 @@ async def claim_batch(
         "next_attempt_at": now + lease,
         "claimed_at": now,
     }
+    changes = {**claimed, **status_change(Status.SENDING)}
     ops = [
         UpdateOne(
             {
@@ -93,7 +94,7 @@ async def claim_batch(
                 "status": {"$in": list(WAITING)},
                 "next_attempt_at": {"$lte": now},
             },
-            {"$set": claimed, "$inc": {"attempts": 1}},
+            {"$set": changes, "$inc": {"attempts": 1}},
         )
         for d in candidates
     ]

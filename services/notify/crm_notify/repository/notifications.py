@@ -10,7 +10,7 @@ from typing import Any
 from crm_contracts.values import NotificationKind
 from crm_kit.logs import current_correlation_id
 from crm_kit.outbox import VERSION, Document
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -21,11 +21,61 @@ DUPLICATE_KEY = 11000
 
 WAITING = (Status.PENDING.value, Status.RETRY.value, Status.SENDING.value)
 
+LOG_KEYS = "log_keys"
+"""What the delivery log and the event audience are read by, in one multikey index with
+``seq`` (decision 0080): ``s:<status>`` first (the one key that changes, so a status write
+sets ``log_keys.0`` with it), ``*`` (every notification), ``r:<recipient id>``, ``k:<kind>``,
+``e:<source event id>`` and, on an invitation to a marketing event, ``a:<event id>``."""
+LOG_INDEX = [(LOG_KEYS, ASCENDING), ("seq", DESCENDING)]
+STATUS_KEY = f"{LOG_KEYS}.0"
+EVERY = "*"
+SETTLED_AT = "settled_at"
+"""When it was delivered or finally failed: the one date its retention counts from."""
+
+
+def status_key(status: Status | str) -> str:
+    return f"s:{Status(status).value}"
+
+
+def recipient_log_key(recipient_id: str) -> str:
+    return f"r:{recipient_id}"
+
+
+def kind_key(kind: NotificationKind | str) -> str:
+    return f"k:{NotificationKind(kind).value}"
+
+
+def source_key(source_event_id: str) -> str:
+    return f"e:{source_event_id}"
+
+
+def audience_key(event_id: str) -> str:
+    return f"a:{event_id}"
+
+
+def log_keys(doc: Mapping[str, Any]) -> list[str]:
+    """The notification's keys in the log index, from its stored fields."""
+    keys = [
+        status_key(doc["status"]),
+        EVERY,
+        recipient_log_key(doc["recipient"]["id"]),
+        kind_key(doc["kind"]),
+        source_key(doc["source"]["event_id"]),
+    ]
+    if doc["kind"] == NotificationKind.INVITATION.value and doc.get("event_id"):
+        keys.append(audience_key(doc["event_id"]))
+    return keys
+
+
+def status_change(status: Status) -> dict[str, str]:
+    """The fields a move to ``status`` sets: the status and its key in the log index."""
+    return {"status": status.value, STATUS_KEY: status_key(status)}
+
 
 def new_notification(doc: Mapping[str, Any], now: datetime) -> Document:
     """A pending notification; it keeps the correlation id of what asked for it (the request
     event's, or the HTTP request's), which its message and its outcome fact carry."""
-    return {
+    stored: Document = {
         **doc,
         "correlation_id": doc.get("correlation_id") or current_correlation_id(),
         "status": Status.PENDING.value,
@@ -36,6 +86,8 @@ def new_notification(doc: Mapping[str, Any], now: datetime) -> Document:
         "seq": f"{now.isoformat()}|{doc['_id']}",
         VERSION: 1,
     }
+    stored[LOG_KEYS] = log_keys(stored)
+    return stored
 
 
 async def insert_notifications(db: AsyncDatabase[Document], docs: Sequence[Document]) -> int:
@@ -82,16 +134,20 @@ async def list_notifications(
     limit: int,
 ) -> list[Document]:
     query: dict[str, Any] = {}
+    keys = []
     if recipient:
-        query["recipient.id"] = recipient
+        keys.append(recipient_log_key(recipient))
         if not by_address:
             query["recipient.kind"] = {"$ne": "address"}
     if kind:
-        query["kind"] = kind.value
+        keys.append(kind_key(kind))
     if status:
-        query["status"] = status.value
+        keys.append(status_key(status))
     if source:
-        query["source.event_id"] = source
+        keys.append(source_key(source))
+    # One filter is one range of the log index; with several, the planner reads the range it
+    # measures to be the narrowest and the others narrow what it reads.
+    query[LOG_KEYS] = {"$all": keys} if len(keys) > 1 else (keys[0] if keys else EVERY)
     # ``seq`` starts with the creation time in UTC (ISO 8601, which sorts as the time does), so
     # a period is a range of it, read from the same index as the order; the cursor is one too.
     seq: dict[str, Any] = {}

@@ -11,10 +11,11 @@ from crm_kit.sealing import FORGOTTEN_VERSION
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_notify.repository import NOTIFICATIONS, RECIPIENTS, recipient_key
+from crm_notify.repository.notifications import LOG_KEYS, recipient_log_key
 
 
 def _theirs(person_id: str) -> Document:
-    return {"recipient.id": person_id, "recipient.kind": RecipientKind.PERSON.value}
+    return {LOG_KEYS: recipient_log_key(person_id), "recipient.kind": RecipientKind.PERSON.value}
 
 
 async def forget_person(db: AsyncDatabase[Document], person_id: str, at: datetime) -> None:

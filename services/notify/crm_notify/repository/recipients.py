@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from crm_notify.domain import Reachability, Status
 from crm_notify.repository import NOTIFICATIONS, RECIPIENTS, recipient_key
+from crm_notify.repository.notifications import LOG_INDEX, LOG_KEYS, recipient_log_key
 
 
 async def upsert_recipient_state(
@@ -38,10 +39,11 @@ async def forget_people(db: AsyncDatabase[Document], person_ids: Sequence[str]) 
     # The log first: while the person is still projected, their log may not be gone yet.
     await db[NOTIFICATIONS].delete_many(
         {
+            LOG_KEYS: {"$in": [recipient_log_key(p) for p in person_ids]},
             "recipient.kind": RecipientKind.PERSON.value,
-            "recipient.id": {"$in": list(person_ids)},
             "status": {"$in": [Status.DELIVERED.value, Status.FAILED.value]},
-        }
+        },
+        hint=LOG_INDEX,  # their keys, not every settled notification's status
     )
     await db[RECIPIENTS].delete_many(
         {"_id": {"$in": [recipient_key(RecipientKind.PERSON, p) for p in person_ids]}}

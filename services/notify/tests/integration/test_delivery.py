@@ -15,6 +15,7 @@ from crm_contracts.notify import NotificationDelivered, NotificationFailed
 from crm_contracts.topics import NOTIFY
 from crm_contracts.values import Channel, Department, Language, TaskCategory
 from crm_kit.testing import bearer, end_offsets, eventually
+from crm_notify.repository.notifications import LOG_KEYS, source_key
 from icalendar import Calendar
 
 from .conftest import (
@@ -253,7 +254,7 @@ async def test_while_the_gateway_is_down_the_message_waits_and_is_delivered_when
         source = await h.publish(invitation_for(person))
 
         async def retrying() -> Any:
-            doc = await h.db["notifications"].find_one({"source.event_id": str(source.event_id)})
+            doc = await h.db["notifications"].find_one({LOG_KEYS: source_key(str(source.event_id))})
             return doc if doc and doc["status"] == "retry" and doc["attempts"] >= 2 else None
 
         waiting = await eventually(retrying, what="retries while the gateway is down")

@@ -26,10 +26,7 @@ async def _ttls(h: Harness) -> dict[str, tuple[int, dict[str, int]]]:
 
 async def test_settled_notifications_expire_after_the_configured_days(notify: Harness) -> None:
     year = 365 * 86_400
-    assert await _ttls(notify) == {
-        "delivered_at_ttl": (year, {"delivered_at": 1}),
-        "failed_at_ttl": (year, {"failed_at": 1}),
-    }
+    assert await _ttls(notify) == {"settled_at_ttl": (year, {"settled_at": 1})}
 
 
 async def test_a_changed_retention_moves_the_expiry_and_zero_keeps_the_log(
@@ -37,8 +34,7 @@ async def test_a_changed_retention_moves_the_expiry_and_zero_keeps_the_log(
 ) -> None:
     await ensure_ttl_indexes(notify.db, NotifySettings(notification_retention_days=90).retention())
     assert {name: ttl for name, (ttl, _) in (await _ttls(notify)).items()} == {
-        "delivered_at_ttl": 90 * 86_400,
-        "failed_at_ttl": 90 * 86_400,
+        "settled_at_ttl": 90 * 86_400
     }
 
     await ensure_ttl_indexes(notify.db, NotifySettings(notification_retention_days=0).retention())

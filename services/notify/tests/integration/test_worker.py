@@ -19,6 +19,7 @@ from crm_kit.outbox import Outbox
 from crm_kit.testing import bearer, end_offsets, eventually
 from crm_notify.repository import NOTIFICATIONS, delivery, notifications
 from crm_notify.repository.indexes import create_indexes
+from crm_notify.repository.notifications import LOG_KEYS, source_key
 from pymongo import UpdateOne
 
 from .conftest import Harness, final_notification, outcome_events, unique
@@ -59,7 +60,7 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
 ) -> None:
     h = notify
     run = uuid.uuid4().hex[:10]
-    mine = {"source.event_id": {"$regex": f"^{run}-"}}
+    mine = {LOG_KEYS: {"$regex": f"^{source_key(run)}-"}}
     later = utc_now() + timedelta(days=1)
     docs = [unknown_recipient_retry(f"{run}-{n}", 1, later) for n in range(UNKNOWN)]
     try:
@@ -257,7 +258,15 @@ async def test_outcomes_are_written_with_their_events_only_while_the_lease_holds
     now = store_time()
     lease = timedelta(minutes=2)
     docs = [
-        notifications.new_notification({"_id": f"n{n}"}, now - timedelta(seconds=1))
+        notifications.new_notification(
+            {
+                "_id": f"n{n}",
+                "kind": "staff_notice",
+                "recipient": {"kind": "employee", "id": f"e{n}"},
+                "source": {"event_id": f"s{n}", "event_type": "StaffNotice"},
+            },
+            now - timedelta(seconds=1),
+        )
         for n in range(3)
     ]
     assert await notifications.insert_notifications(mongo_db, docs) == 3

@@ -14,7 +14,4 @@ def test_a_log_kept_shorter_than_the_consumer_markers_is_refused() -> None:
 def test_a_log_kept_for_ever_or_longer_than_the_markers_is_taken() -> None:
     assert NotifySettings(notification_retention_days=0).notification_retention_days == 0
     rules = NotifySettings(notification_retention_days=30).retention()
-    assert [(r.field, r.seconds) for r in rules] == [
-        ("delivered_at", 30 * 86_400),
-        ("failed_at", 30 * 86_400),
-    ]
+    assert [(r.field, r.seconds) for r in rules] == [("settled_at", 30 * 86_400)]

@@ -32,6 +32,16 @@ def scanned_check_in_code(scanned: str) -> str:
     return text.strip().upper()
 
 
+def person_who(person_id: str) -> str:
+    """A person's natural key on an event's list (``Participant.who``), the same on every
+    event: their participations across events are found by it."""
+    return f"person:{person_id}"
+
+
+REMOVED_WHO = "/removed:"
+"""What joins a removed participant's former ``who`` and its id in the key it keeps."""
+
+
 class ParticipantStatus(enum.StrEnum):
     PLANNED = "planned"
     WAITLISTED = "waitlisted"
@@ -112,11 +122,16 @@ class Participant:
     @property
     def who(self) -> str:
         """The natural key: one person or employee is on an event's list at most once."""
-        return (
-            f"employee:{self.employee_id}"
-            if self.kind == "employee"
-            else f"person:{self.person_id}"
-        )
+        if self.kind == "employee":
+            return f"employee:{self.employee_id}"
+        assert self.person_id is not None
+        return person_who(self.person_id)
+
+    @property
+    def removed_who(self) -> str:
+        """The key kept once removed from the list: it frees ``who`` for a later add, and
+        begins with it, so a person's participations, removed ones too, are found by it."""
+        return f"{self.who}{REMOVED_WHO}{self.participant_id}"
 
     @property
     def holds_seat(self) -> bool:

@@ -223,8 +223,7 @@ async def remove_participant(runtime: Runtime, event_id: str, participant_id: st
     await repo.save(
         p,
         [facts.participant_removed(p, now)],
-        # The natural key is freed so the same person can be added again later.
-        extra={"removed": True, "removed_at": now, "who": f"removed:{p.participant_id}"},
+        extra={"removed": True, "removed_at": now, "who": p.removed_who},
     )
     if p.status != ParticipantStatus.WAITLISTED and p.invited_at is None:
         await Counters(runtime).add(event_id, {"planned": -1})

@@ -1,9 +1,19 @@
 """Indexes of every collection the service owns, made at start-up: each query of the
-repository and the projections is served by one of them."""
+repository and the projections is served by one of them.
+
+The participants are written twice per invitation in the fan-out, and each write checks
+every index of the collection, so they have no more than their queries need. A database made
+before their format 1 (recorded in ``store_format``) drops the indexes those replaced, once,
+and its removed participants' keys are rewritten to begin with their former ``who``; run
+twice, or by two instances at once, it ends the same.
+"""
 
 from __future__ import annotations
 
+from bson.regex import Regex
 from crm_kit.outbox import Document
+from crm_kit.store_format import drop_indexes, upgrade_once
+from pymongo import IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crm_campaigns import projections
@@ -16,9 +26,33 @@ from crm_campaigns.repository import (
     PUBLIC_FORM_POSTS,
     RESPONSES,
 )
+from crm_campaigns.repository.documents import participant_of
 from crm_campaigns.repository.needs import BY_TIME
+from crm_campaigns.repository.participants import BY_STATUS
 from crm_campaigns.repository.responses import INDEXES as RESPONSE_INDEXES
 from crm_campaigns.repository.retention import INDEX as RETENTION_INDEX
+
+PARTICIPANTS_FORMAT = 1
+"""Format 1: a person's participations read by ``who``, an event's list in ``_id`` order by
+status; ``(event_id, who)``, ``(event_id, _id)`` and ``person_id`` gone."""
+_PARTICIPANT_INDEXES = [
+    # One person or employee is on an event's list at most once; a person's participations
+    # across events (erasure and export).
+    IndexModel([("who", 1), ("event_id", 1)], unique=True),
+    IndexModel(BY_STATUS),
+    IndexModel([("event_id", 1), ("check_in_code", 1)]),
+    # The waiting list in its order; only the waiting are in it.
+    IndexModel(
+        [("event_id", 1), ("added_at", 1), ("_id", 1)],
+        name="waiting_list",
+        partialFilterExpression={"status": "waitlisted"},
+    ),
+]
+_DROPPED_PARTICIPANT_INDEXES = ("event_id_1_who_1", "event_id_1__id_1", "person_id_1")
+_FORMER_REMOVED_WHO = Regex("^removed:")
+"""The key a removed participant kept before format 1: ``removed:<participant id>``."""
+_BULK = 1000
+"""Rewrites per bulk write of the upgrade."""
 
 
 async def create_indexes(db: AsyncDatabase[Document]) -> None:
@@ -33,18 +67,9 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[EVENTS].create_index([("tasks.assignee_id", 1), ("tasks.status", 1)])
     await db[EVENTS].create_indexes([RETENTION_INDEX])
     await db[PROGRAMMES].create_index("name")
-    # One person or employee is on an event's list at most once.
-    await db[PARTICIPANTS].create_index([("event_id", 1), ("who", 1)], unique=True)
-    await db[PARTICIPANTS].create_index([("event_id", 1), ("_id", 1)])
-    await db[PARTICIPANTS].create_index([("event_id", 1), ("status", 1), ("_id", 1)])
-    await db[PARTICIPANTS].create_index([("event_id", 1), ("check_in_code", 1)])
-    await db[PARTICIPANTS].create_index("person_id", sparse=True)  # erasure and export
-    # The waiting list in its order; only the waiting are in it.
-    await db[PARTICIPANTS].create_index(
-        [("event_id", 1), ("added_at", 1), ("_id", 1)],
-        name="waiting_list",
-        partialFilterExpression={"status": "waitlisted"},
-    )
+    # New ones first, so the list stays unique while the upgrade drops the ones they replace.
+    await db[PARTICIPANTS].create_indexes(_PARTICIPANT_INDEXES)
+    await upgrade_once(db, PARTICIPANTS, PARTICIPANTS_FORMAT, lambda: _upgrade_participants(db))
     await db[INVITATION_RUNS].create_index([("state", 1), ("created_at", 1)])
     # The market-needs report by period, programme or field of activity, each index holding
     # every field the report counts.
@@ -57,3 +82,18 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[RESPONSES].create_indexes(RESPONSE_INDEXES)
     # The public forms' post counters go once their window is over (read by _id only).
     await db[PUBLIC_FORM_POSTS].create_index("expires_at", expireAfterSeconds=0)
+
+
+async def _upgrade_participants(db: AsyncDatabase[Document]) -> None:
+    participants = db[PARTICIPANTS]
+    ops: list[UpdateOne] = []
+    async for doc in participants.find({"who": _FORMER_REMOVED_WHO}):
+        # Guarded by the key read: run twice, the second finds it rewritten and writes nothing.
+        rewrite = {"$set": {"who": participant_of(doc).removed_who}}
+        ops.append(UpdateOne({"_id": doc["_id"], "who": doc["who"]}, rewrite))
+        if len(ops) >= _BULK:
+            await participants.bulk_write(ops, ordered=False)
+            ops.clear()
+    if ops:
+        await participants.bulk_write(ops, ordered=False)
+    await drop_indexes(participants, _DROPPED_PARTICIPANT_INDEXES)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from crm_campaigns.domain.errors import AlreadyAnswered, ParticipantNotInvited
-from crm_campaigns.domain.participants import Participant, ParticipantStatus, Role
+from crm_campaigns.domain.participants import Participant, ParticipantStatus, Role, person_who
 
 AT = datetime(2031, 3, 1, tzinfo=UTC)
 
@@ -110,3 +110,9 @@ def test_declining_gives_up_the_seat_and_staff_never_hold_one() -> None:
     assert not p.holds_seat
     staff = Participant("s1", "e1", "employee", Role.STAFF, ParticipantStatus.PLANNED, AT)
     assert not staff.holds_seat
+
+
+def test_a_person_keeps_one_key_on_every_list_and_a_removal_keeps_it_as_a_prefix() -> None:
+    p = guest()
+    assert p.who == person_who("x") == "person:x"
+    assert p.removed_who == "person:x/removed:p1"

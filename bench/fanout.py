@@ -192,6 +192,20 @@ async def store_counters(client: AsyncMongoClient[dict[str, Any]]) -> Counter[st
     return counters
 
 
+async def store_logging(client: AsyncMongoClient[dict[str, Any]]) -> str:
+    """The store's slow-operation threshold, with a warning when it is below the default: a
+    server told to log every operation (``slowms`` is the whole server's, set by the profile
+    command of any database) spends a tenth of its CPU in the fan-out writing its log."""
+    slowms = int((await client.admin.command("profile", -1))["slowms"])
+    said = f"store's slow-operation log threshold {slowms} ms"
+    if slowms < 100:
+        said += (
+            " -- BELOW THE DEFAULT (100): the store logs most operations and its CPU is not"
+            " comparable; reset it with the profile command (profile 0, slowms 100)"
+        )
+    return said
+
+
 async def main(args: argparse.Namespace) -> None:
     from crm_contracts.contacts import ClientRegistered, ClientSource
     from crm_contracts.topics import CAMPAIGNS
@@ -334,6 +348,7 @@ async def main(args: argparse.Namespace) -> None:
             watched = {**pids, "broker": broker_pid, "store": store_pid, "bench": os.getpid()}
             memory0 = {name: rss_mb(pid) for name, pid in pids.items()}
             ops0 = await store_counters(mongo)
+            store_log = await store_logging(mongo)
             load0 = os.getloadavg()
             profiler.start(pids)
             cpu0 = {name: cpu_seconds(pid) for name, pid in watched.items()}
@@ -435,6 +450,7 @@ async def main(args: argparse.Namespace) -> None:
     per = {k: v / max(1, delivered) for k, v in sorted(ops.items()) if v}
     print("  store operations during the run (per invitation): "
           + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))  # fmt: skip
+    print(f"  {store_log}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@ repository and the projections is served by one of them.
 
 The participants are written twice per invitation in the fan-out, and each write checks
 every index of the collection, so they have no more than their queries need. A database made
-before their format 1 (recorded in ``store_format``) drops the indexes those replaced, once,
-and its removed participants' keys are rewritten to begin with their former ``who``; run
-twice, or by two instances at once, it ends the same.
+before their format 1 (recorded in ``store_format``) drops the indexes those replaced, once;
+removed participants' keys in the former shape are rewritten to begin with their ``who`` at
+every start. Run twice, or by two instances at once, each ends the same.
 """
 
 from __future__ import annotations
@@ -69,7 +69,13 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[PROGRAMMES].create_index("name")
     # New ones first, so the list stays unique while the upgrade drops the ones they replace.
     await db[PARTICIPANTS].create_indexes(_PARTICIPANT_INDEXES)
-    await upgrade_once(db, PARTICIPANTS, PARTICIPANTS_FORMAT, lambda: _upgrade_participants(db))
+    await rewrite_former_removed_keys(db)
+    await upgrade_once(
+        db,
+        PARTICIPANTS,
+        PARTICIPANTS_FORMAT,
+        lambda: drop_indexes(db[PARTICIPANTS], _DROPPED_PARTICIPANT_INDEXES),
+    )
     await db[INVITATION_RUNS].create_index([("state", 1), ("created_at", 1)])
     # The market-needs report by period, programme or field of activity, each index holding
     # every field the report counts.
@@ -84,16 +90,23 @@ async def create_indexes(db: AsyncDatabase[Document]) -> None:
     await db[PUBLIC_FORM_POSTS].create_index("expires_at", expireAfterSeconds=0)
 
 
-async def _upgrade_participants(db: AsyncDatabase[Document]) -> None:
+async def rewrite_former_removed_keys(db: AsyncDatabase[Document]) -> int:
+    """Give the participants removed with the former key (``removed:<id>``) the one that begins
+    with their ``who``, so that a person's erasure and export find them; the number rewritten.
+
+    At every start, not once: an instance of the previous version still running during an
+    upgrade removes participants with the former key, and the next start of any instance
+    rewrites them. Read from the unique index's own range of such keys (none, once done)."""
     participants = db[PARTICIPANTS]
+    rewritten = 0
     ops: list[UpdateOne] = []
     async for doc in participants.find({"who": _FORMER_REMOVED_WHO}):
         # Guarded by the key read: run twice, the second finds it rewritten and writes nothing.
         rewrite = {"$set": {"who": participant_of(doc).removed_who}}
         ops.append(UpdateOne({"_id": doc["_id"], "who": doc["who"]}, rewrite))
         if len(ops) >= _BULK:
-            await participants.bulk_write(ops, ordered=False)
+            rewritten += (await participants.bulk_write(ops, ordered=False)).modified_count
             ops.clear()
     if ops:
-        await participants.bulk_write(ops, ordered=False)
-    await drop_indexes(participants, _DROPPED_PARTICIPANT_INDEXES)
+        rewritten += (await participants.bulk_write(ops, ordered=False)).modified_count
+    return rewritten

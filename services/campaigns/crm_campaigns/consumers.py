@@ -53,6 +53,11 @@ SUBSCRIPTIONS = [
         # together (handlers/gathering.py).
         batch_size=500,
         concurrency=50,
+        # A delivery outcome moves its participant once (the first one reported stands, with
+        # a version-guarded write) and counts only when it did: that participant's outcome is
+        # the record of the event having been handled, and a marker beside it would be a second
+        # one (one insert less an invitation).
+        unmarked=frozenset({NotificationDelivered, NotificationFailed}),
         description="Projections of clients, people, consent, employees and the catalogue; "
         "delivery outcomes and contact records that move participants and effectiveness.",
     )

@@ -75,9 +75,10 @@ class Subscription:
     its single-event handler in ``handlers``: the fallback when the batch call fails)."""
     unmarked: frozenset[type[ContractEvent]] = frozenset()
     """Event types whose handler's effect is itself the record of the event having been
-    processed (an insert under an id made from the event's id, a duplicate left as it is, and
-    no other effect): no processed marker is looked up or written for them, and a redelivered
-    one runs its handler again, which changes nothing."""
+    processed (an insert under an id made from the event's id, a duplicate left as it is; or a
+    state the event moves once, its other effects only when it did): no processed marker is
+    looked up or written for them, and a redelivered one runs its handler again, which changes
+    nothing."""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ one insert after the batch), so a crash between them redelivers an event whose e
 stored: handlers must be idempotent on their own (upsert by a natural id, or a version guard).
 The marker makes the common redelivery cheap and keeps non-repeatable side effects from
 repeating; a TTL index expires markers after ``processed_marker_ttl_days``. An event type whose
-handler's only effect is an insert under an id made from the event's id (``unmarked``) gets no
-marker: that document is the record, and a redelivered event's insert changes nothing.
+handler's effect is itself the record (``unmarked``: an insert under an id made from the event's
+id, or a state the event moves once) gets no marker, and a redelivered one changes nothing.
 
 A dead letter always fits the broker (``crm_kit.dead_letters``: the record's headers and
 coordinates, the error, its body cut to a bound when larger than an event may be), and a
@@ -281,7 +281,9 @@ class IdempotentConsumer:
         )
 
     async def _markers_present(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` have a marker: one ``_id $in`` query per batch."""
+        """Which of ``ids`` have a marker: one ``_id $in`` query per batch (none for none)."""
+        if not ids:
+            return set()
         found = self.markers.find({"_id": {"$in": list(ids)}}, {"_id": 1})
         return {d["_id"] async for d in found}
 

@@ -281,6 +281,13 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` committed on ``topic``'s partitions (those it committed at all)."""
+    async with _admin(bootstrap) as admin:
+        found = await admin.list_consumer_group_offsets(group)
+    return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic}
+
+
 @contextlib.asynccontextmanager
 async def running(
     app: Any, *, drop_database: bool = True, forget_group: bool = True

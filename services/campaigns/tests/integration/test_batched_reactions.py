@@ -15,8 +15,16 @@ from crm_campaigns.handlers import reactions
 from crm_campaigns.repository import EVENT_CONTACTS, NEEDS
 from crm_contracts.contacts import ContactRecorded
 from crm_contracts.envelope import Envelope
-from crm_contracts.topics import CAMPAIGNS, CONTACTS, dead_letter_topic
-from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic, stack_kafka_options
+from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, dead_letter_topic
+from crm_kit.consumer import PROCESSED
+from crm_kit.testing import (
+    StackEndpoints,
+    committed_offsets,
+    end_offsets,
+    eventually,
+    read_topic,
+    stack_kafka_options,
+)
 
 from .bus import client, contact_recorded, delivered, failed, our_facts, person, publish
 from .conftest import TEST_READ, Campaigns
@@ -190,12 +198,13 @@ async def test_through_the_topic_a_poison_record_is_dead_lettered_alone_and_the_
     assert await c.runtime.db[NEEDS].count_documents({"event_id": eid}, comment=TEST_READ) == 6
 
 
-async def test_delivery_outcomes_in_bulk_move_each_participant_once(
-    stack: StackEndpoints, campaigns: Campaigns
-) -> None:
-    c, rt = campaigns, campaigns.runtime
+async def invited(
+    c: Campaigns, stack: StackEndpoints, n: int
+) -> tuple[str, list[str], dict[str, str]]:
+    """A new event with ``n`` new people as participants, all invited: the event's id, the
+    people's ids and their participant ids by person."""
     k = str(uuid.uuid4())
-    ids = [str(uuid.uuid4()) for _ in range(4)]
+    ids = [str(uuid.uuid4()) for _ in range(n)]
     await publish(stack, client(k), *(person(k, i) for i in ids))
     await people_known(c, ids)
     eid = await new_event(c)
@@ -213,6 +222,14 @@ async def test_delivery_outcomes_in_bulk_move_each_participant_once(
         return bool(run.json()["state"] == "done")
 
     await eventually(finished, within=120, what="the invitation run")
+    return eid, ids, pid
+
+
+async def test_delivery_outcomes_in_bulk_move_each_participant_once(
+    stack: StackEndpoints, campaigns: Campaigns
+) -> None:
+    c, rt = campaigns, campaigns.runtime
+    eid, ids, pid = await invited(c, stack, 4)
     a, b, f, untouched = ids
     f_failed = failed(eid, pid[f], f)
     outcomes = [
@@ -237,3 +254,32 @@ async def test_delivery_outcomes_in_bulk_move_each_participant_once(
     listed = await c.http.get(f"/events/{eid}/participants", headers=c.read())
     status = {p["person_id"]: p["status"] for p in listed.json()["items"]}
     assert status == {a: "delivered", b: "delivered", f: "failed", untouched: "invited"}
+
+
+@pytest.mark.timeout(300)
+async def test_delivery_outcomes_through_the_topic_count_once_and_leave_no_marker(
+    stack: StackEndpoints, campaigns: Campaigns
+) -> None:
+    """A delivery outcome's record is its participant's outcome (the first one stands): the
+    consumer keeps no processed marker for it, and one delivered twice still counts once."""
+    c, rt = campaigns, campaigns.runtime
+    eid, ids, pid = await invited(c, stack, 3)
+    a, b, f = ids
+    outcomes = [delivered(eid, pid[a], a), delivered(eid, pid[b], b), failed(eid, pid[f], f)]
+    await publish(stack, *outcomes, times=2)
+    published = await end_offsets(stack.kafka_bootstrap, NOTIFY)
+    group = rt.settings.consumer_group
+
+    async def consumed() -> bool:
+        done = await committed_offsets(stack.kafka_bootstrap, group, NOTIFY)
+        return all(done.get(p, 0) >= end for p, end in published.items())
+
+    await eventually(consumed, within=120, what="the outcomes consumed and committed")
+    figures = (await c.http.get(f"/events/{eid}/effectiveness", headers=c.read())).json()
+    assert (figures["delivered"], figures["failed"]) == (2, 1)
+    listed = await c.http.get(f"/events/{eid}/participants", headers=c.read())
+    status = {p["person_id"]: p["status"] for p in listed.json()["items"]}
+    assert status == {a: "delivered", b: "delivered", f: "failed"}
+    kinds = ["NotificationDelivered", "NotificationFailed"]
+    markers = {"group": group, "event_type": {"$in": kinds}}
+    assert await rt.db[PROCESSED].count_documents(markers, comment=TEST_READ) == 0

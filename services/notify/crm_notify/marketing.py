@@ -106,18 +106,22 @@ def qr_png(text: str, scale: int = QR_SCALE, border: int = QR_BORDER) -> tuple[b
     stride = (pixels + pad) // 8
     edge = (1 << quiet) - 1
     left = edge << (side * 3 + quiet)
-    blank = (b"\x00" + (((1 << pixels) - 1) << pad).to_bytes(stride, "big")) * quiet
-    lines = [blank]
+    # Each scanline but the first of a run of equal ones is PNG's "Up" filter (2) of zeros:
+    # the same as the line above. The image is the same; zlib's fastest level compresses it in
+    # a quarter of the time its default level took without the filter, ~30 bytes larger.
+    same = b"\x02" + bytes(stride)
+    blank = b"\x00" + (((1 << pixels) - 1) << pad).to_bytes(stride, "big") + same * (quiet - 1)
+    lines = [blank] if quiet else []
     for y in range(0, side * side, side * per):
         row = (left | int(digits[y : y + side], 8) * 7 << quiet | edge) << pad
-        lines.append((b"\x00" + row.to_bytes(stride, "big")) * scale)
-    lines.append(blank)
+        lines += (b"\x00", row.to_bytes(stride, "big"), same * (scale - 1))
+    lines += [blank] if quiet else []
     header = struct.pack(">IIBBBBB", pixels, pixels, 1, 0, 0, 0, 0)  # 1-bit greyscale
     png = b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
             _png_chunk(b"IHDR", header),
-            _png_chunk(b"IDAT", zlib.compress(b"".join(lines), 6)),
+            _png_chunk(b"IDAT", zlib.compress(b"".join(lines), 1)),
             _png_chunk(b"IEND", b""),
         )
     )

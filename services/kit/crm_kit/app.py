@@ -219,6 +219,8 @@ def build_broker(spec: ServiceSpec, settings: ServiceSettings) -> KafkaBroker:
         enable_idempotence=True,
         client_id=f"crm-{spec.name}",
         max_request_size=settings.kafka_max_message_bytes,
+        max_batch_size=min(settings.kafka_batch_bytes, settings.kafka_max_message_bytes),
+        linger_ms=settings.kafka_linger_ms,
         log_level=logging.DEBUG,
     )
 

@@ -361,6 +361,23 @@ def test_every_subscriber_acknowledges_manually_on_an_idempotent_acks_all_produc
         producer_config = built._connection_kwargs
         assert producer_config["acks"] == "all"
         assert producer_config["enable_idempotence"] is True
+        assert producer_config["max_batch_size"] == settings.kafka_batch_bytes == 262_144
+
+
+def test_a_producer_batch_is_never_larger_than_a_message_the_broker_takes(
+    stack: StackEndpoints, jwt_keys: JwtKeys
+) -> None:
+    from crm_kit.app import build_broker
+
+    spec = ServiceSpec(name="kittest", title="kit test", subscriptions=[])
+    env = service_env(stack, jwt_keys, "kittest")
+    small = KitTestSettings(
+        **{**env, "kafka_max_message_bytes": 131_072, "event_max_bytes": 65_536}
+    )
+    assert build_broker(spec, small)._connection_kwargs["max_batch_size"] == 131_072
+    tuned = KitTestSettings(**{**env, "kafka_batch_bytes": 65_536, "kafka_linger_ms": 5})
+    kwargs = build_broker(spec, tuned)._connection_kwargs
+    assert (kwargs["max_batch_size"], kwargs["linger_ms"]) == (65_536, 5)
 
 
 async def _noop(rt: Runtime, event: ClientRegistered, _: Envelope) -> None:

@@ -9,8 +9,10 @@ notification, a second check-in) reaches nothing and so counts nothing.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from crm_campaigns.domain.errors import AlreadyAnswered, ParticipantNotInvited
@@ -118,6 +120,9 @@ class Participant:
     attended_at: datetime | None = None
     no_show_at: datetime | None = None
     version: int = 0
+    stored: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The document this participant was read from (none for a new one): a write sets only
+    the fields that differ from it."""
 
     @property
     def who(self) -> str:

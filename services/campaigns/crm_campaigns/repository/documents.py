@@ -246,6 +246,17 @@ def participant_doc(p: Participant) -> Doc:
     }
 
 
+def participant_changes(p: Participant) -> Doc:
+    """The fields of ``participant_doc(p)`` that differ from the document ``p`` was read from
+    (all of them for a participant not read from the store). A version-guarded write that
+    sets just these leaves the document as setting them all would, in fewer bytes."""
+    doc = participant_doc(p)
+    before = p.stored
+    if before is None:
+        return doc
+    return {k: v for k, v in doc.items() if k not in before or before[k] != v}
+
+
 def participant_of(doc: Doc) -> Participant:
     return Participant(
         participant_id=doc["_id"],
@@ -260,6 +271,7 @@ def participant_of(doc: Doc) -> Participant:
         name=doc.get("name"),
         check_in_code=doc.get("check_in_code"),
         version=int(doc.get("version", 0)),
+        stored=doc,
         **{f: doc.get(f) for f in PARTICIPANT_FIELDS},
     )
 

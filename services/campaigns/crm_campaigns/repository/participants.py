@@ -21,7 +21,7 @@ from crm_campaigns.repository import (
     INVITATION_RUNS,
     PARTICIPANTS,
 )
-from crm_campaigns.repository.documents import participant_doc, participant_of
+from crm_campaigns.repository.documents import participant_changes, participant_doc, participant_of
 from crm_campaigns.repository.pagination import after, next_cursor
 from crm_campaigns.repository.planning import Page
 
@@ -124,9 +124,10 @@ class ParticipantRepository:
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         """Write the participant's state guarded by the version it was read at."""
+        changes = {**participant_changes(participant), **(extra or {})}
         await self.store.update(
             participant.participant_id,
-            {"$set": {**participant_doc(participant), **(extra or {})}},
+            {"$set": changes} if changes else {},
             facts,
             expected_version=participant.version,
         )
@@ -199,7 +200,10 @@ class ParticipantRepository:
         ops = [
             UpdateOne(
                 {"_id": p.participant_id, VERSION: p.version},
-                {"$set": {**participant_doc(p), **extra, LAST_WRITE: stamp}, "$inc": {VERSION: 1}},
+                {
+                    "$set": {**participant_changes(p), **extra, LAST_WRITE: stamp},
+                    "$inc": {VERSION: 1},
+                },
             )
             for p, _, extra in changed
         ]

@@ -21,7 +21,7 @@ from crm_contracts.topics import CAMPAIGNS as CAMPAIGNS_TOPIC
 from crm_contracts.topics import CONTACTS as CONTACTS_TOPIC
 from crm_contracts.topics import NOTIFY as NOTIFY_TOPIC
 from crm_contracts.topics import PROPOSALS as PROPOSALS_TOPIC
-from crm_kit.testing import read_topic
+from crm_kit.testing import end_offsets, read_topic
 from crm_ops.personal_data import SCOPES as DATA_PROTECTION_SCOPES
 from crm_ops.personal_data import export_person
 
@@ -41,12 +41,20 @@ TOPICS = (CONTACTS_TOPIC, CAMPAIGNS_TOPIC, PROPOSALS_TOPIC, NOTIFY_TOPIC)
 BASES = {"contacts": CONTACTS, "campaigns": CAMPAIGNS, "proposals": PROPOSALS, "notify": NOTIFY}
 
 
-async def _topics_now(stack: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    """Every record on the four service topics, read from the start by a plain consumer: the
-    raw values (what anyone with read access sees) and those that are envelopes, parsed."""
+async def _offsets_now(stack: Any) -> dict[str, dict[int, int]]:
+    """The end of each of the four service topics: where this test's records begin."""
+    return {topic: await end_offsets(stack.kafka_bootstrap, topic) for topic in TOPICS}
+
+
+async def _topics_now(
+    stack: Any, since: dict[str, dict[int, int]]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every record on the four service topics from ``since`` (the test's start: whatever a
+    long-lived stack carried before is not read), read by a plain consumer: the raw values
+    (what anyone with read access sees) and those that are envelopes, parsed."""
     raw: list[str] = []
     for topic in TOPICS:
-        records = await read_topic(stack.kafka_bootstrap, topic, until_idle=1.0)
+        records = await read_topic(stack.kafka_bootstrap, topic, since=since[topic], until_idle=1.0)
         raw += [r.value.decode(errors="replace") for r in records if r.value]
     envelopes = []
     for value in raw:
@@ -65,6 +73,7 @@ def _reveals(document: Any, secrets: tuple[str, ...]) -> list[str]:
 async def test_an_erased_person_is_gone_from_every_service_and_every_event_and_stays_gone(
     processes: Any, stack: Any
 ) -> None:
+    since = await _offsets_now(stack)
     run = uuid.uuid4().hex[:8]
     name, mail = f"Эрика Стёрова {run}", f"erika-{run}@client.example"
     phone = f"+7495{int(run, 16) % 10**7:07d}"
@@ -242,7 +251,7 @@ async def test_an_erased_person_is_gone_from_every_service_and_every_event_and_s
             assert before["erased"] is False
 
             # Every event about them is sealed on the wire; the key vault opens them, for now.
-            raw, wire = await _topics_now(stack)
+            raw, wire = await _topics_now(stack, since)
             assert _reveals(raw, secrets) == []
             ours = [e for e in wire if _reveals(e, (person_id,))]
             opened = [await unsealed(stack, e) for e in ours]
@@ -289,7 +298,7 @@ async def test_an_erased_person_is_gone_from_every_service_and_every_event_and_s
             assert found["items"] == []
 
             # Every event on the topics, read plainly and with the key vault. ------------------
-            raw, wire = await _topics_now(stack)
+            raw, wire = await _topics_now(stack, since)
             assert _reveals(raw, secrets) == []
             ours = [e for e in wire if _reveals(e, (person_id,))]
             opened = [await unsealed(stack, e) for e in ours]
@@ -312,7 +321,7 @@ async def test_an_erased_person_is_gone_from_every_service_and_every_event_and_s
             assert (again["already_erased"], again["erased_at"]) == (True, erased["erased_at"])
             settled = await export_person(person_id, services)
             assert settled["services"] == after["services"]
-            _, wire = await _topics_now(stack)
+            _, wire = await _topics_now(stack, since)
             erasures = [e for e in wire if e["event_type"] == "PersonErased"]
             assert len([e for e in erasures if _reveals(e, (person_id,))]) == 1
         finally:

@@ -299,9 +299,12 @@ async def main(args: argparse.Namespace) -> None:
             else:
                 await publish(producer, [client, guests[0]])
             loaded = count if args.seed == "events" else 1
+            # A person's consents are the projections' last write of a PersonAdded (after its
+            # document): the copies are made from a template that has them, or they would
+            # have none and the selection by portrait would find the template alone.
             while True:
-                held_c = await cdb["people_projection"].count_documents({})
-                held_n = await ndb["recipients"].count_documents({})
+                held_c = await cdb["people_projection"].count_documents({"consented": "email"})
+                held_n = await ndb["recipients"].count_documents({"consents.email": {"$exists": 1}})
                 if held_c >= loaded and held_n >= loaded:
                     break
                 if time.monotonic() - t_load > args.timeout:

@@ -39,7 +39,7 @@ from crm_kit.consumer import DLQ_SOURCE_TOPIC, PROCESSED, headers_of
 from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
-    committed_offsets,
+    consumed_up_to,
     eventually,
     read_topic,
     running,
@@ -125,8 +125,7 @@ async def _consumed(
     if sent.marked:
         return bool(await _processed(app, group, {str(sent.good.event_id)}))
     partition, offset = at
-    done = await committed_offsets(stack.kafka_bootstrap, group, sent.topic)
-    return done.get(partition, 0) > offset
+    return await consumed_up_to(stack.kafka_bootstrap, group, sent.topic, {partition: offset + 1})
 
 
 def _topics_of(spec: ServiceSpec) -> list[str]:

@@ -288,6 +288,13 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
     return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic}
 
 
+async def consumed_up_to(bootstrap: str, group: str, topic: str, ends: dict[int, int]) -> bool:
+    """Whether ``group`` committed at least ``ends`` on each of those partitions of ``topic``
+    (a consumer of the kit commits once a batch was handled: everything before is done)."""
+    done = await committed_offsets(bootstrap, group, topic)
+    return all(done.get(partition, 0) >= end for partition, end in ends.items())
+
+
 @contextlib.asynccontextmanager
 async def running(
     app: Any, *, drop_database: bool = True, forget_group: bool = True

@@ -19,7 +19,7 @@ from crm_contracts.topics import CAMPAIGNS, CONTACTS, NOTIFY, dead_letter_topic
 from crm_kit.consumer import PROCESSED
 from crm_kit.testing import (
     StackEndpoints,
-    committed_offsets,
+    consumed_up_to,
     end_offsets,
     eventually,
     read_topic,
@@ -270,11 +270,11 @@ async def test_delivery_outcomes_through_the_topic_count_once_and_leave_no_marke
     published = await end_offsets(stack.kafka_bootstrap, NOTIFY)
     group = rt.settings.consumer_group
 
-    async def consumed() -> bool:
-        done = await committed_offsets(stack.kafka_bootstrap, group, NOTIFY)
-        return all(done.get(p, 0) >= end for p, end in published.items())
-
-    await eventually(consumed, within=120, what="the outcomes consumed and committed")
+    await eventually(
+        lambda: consumed_up_to(stack.kafka_bootstrap, group, NOTIFY, published),
+        within=120,
+        what="the outcomes consumed and committed",
+    )
     figures = (await c.http.get(f"/events/{eid}/effectiveness", headers=c.read())).json()
     assert (figures["delivered"], figures["failed"]) == (2, 1)
     listed = await c.http.get(f"/events/{eid}/participants", headers=c.read())

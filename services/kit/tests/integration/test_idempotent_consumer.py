@@ -31,6 +31,7 @@ from crm_kit.testing import (
     JwtKeys,
     StackEndpoints,
     client_registered,
+    committed_offsets,
     end_offsets,
     eventually,
     read_topic,
@@ -285,17 +286,7 @@ class _Gate:
 
 
 async def _committed(bootstrap: str, group: str, partition: int) -> int:
-    from aiokafka import TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(**stack_kafka_options(bootstrap))
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    meta = offsets.get(TopicPartition(CONTACTS, partition))
-    return meta.offset if meta is not None else -1
+    return (await committed_offsets(bootstrap, group, CONTACTS)).get(partition, -1)
 
 
 async def test_the_offset_is_committed_only_after_the_effect_is_stored(

@@ -4,6 +4,11 @@ export UV_PYTHON_DOWNLOADS := never
 # uv may land in the user scripts folder or beside the interpreter (see deploy/local/bootstrap.sh).
 PY_SCRIPTS := $(shell python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))" 2>/dev/null)
 export PATH := $(HOME)/.local/bin:$(PY_SCRIPTS):$(PATH)
+# The interpreter the environment is made with (deploy/local/python.sh, decision 0082).
+UV_PYTHON ?= $(shell bash deploy/local/python.sh)
+ifneq ($(strip $(UV_PYTHON)),)
+export UV_PYTHON
+endif
 UV ?= uv
 RUN := $(UV) run --frozen
 

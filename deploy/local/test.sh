@@ -2,9 +2,7 @@
 # `make test`: lint, start the local stack unless it already runs, run every test, and stop
 # what this script started. Fails if the stack cannot start; never passes with no tests.
 set -euo pipefail
-export UV_PYTHON_DOWNLOADS=never
-PY_SCRIPTS=$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))" 2>/dev/null || true)
-export PATH="$HOME/.local/bin:${PY_SCRIPTS:+$PY_SCRIPTS:}$PATH"
+source "$(dirname "$0")/env.sh"
 cd "$(dirname "$0")/../.."
 RUN="uv run --frozen"
 

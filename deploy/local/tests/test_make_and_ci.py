@@ -33,6 +33,7 @@ case "$*" in
   *"crm-stack down"*) exit 0 ;;
   *pytest*)
     echo "pytest sees CRM_KAFKA_BOOTSTRAP=${CRM_KAFKA_BOOTSTRAP:-unset}" >> "$FAKE_LOG"
+    echo "${UV_PYTHON:-unset}" > "$FAKE_LOG.python"
     exit "${FAKE_PYTEST:-0}" ;;
   *ruff\\ check*) exit "${FAKE_RUFF:-0}" ;;
 esac
@@ -54,7 +55,7 @@ def run_test_sh(tmp_path: Path, **answers: str) -> tuple[int, str, list[str]]:
     home = tmp_path / "home"
     write_script(home / ".local" / "bin" / "uv", FAKE_UV)
     log = tmp_path / "uv.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "FAKE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "FAKE_", "UV_"))}
     env.update(HOME=str(home), FAKE_LOG=str(log), **answers)
     proc = subprocess.run(
         ["bash", str(TEST_SH)], env=env, capture_output=True, text=True, timeout=60, check=False
@@ -112,6 +113,52 @@ def test_a_lint_failure_fails_the_run_before_the_stack_and_tests(tmp_path: Path)
     code, _, calls = run_test_sh(tmp_path, FAKE_RUFF="1")
     assert code != 0
     assert calls == [LINT[0]]
+
+
+def system_python(tmp_path: Path, version: str) -> Path:
+    """A stand-in for the system's interpreter that answers the version check as ``version``."""
+    wanted = tuple(int(p) for p in version.split("."))
+    script = f'#!/bin/sh\nexec python3 -c "import sys; sys.exit({wanted} < (3, 11))"\n'
+    return write_script(tmp_path / "system" / "python3", script)
+
+
+def test_the_environment_is_made_with_the_system_python_when_it_is_new_enough(
+    tmp_path: Path,
+) -> None:
+    system = system_python(tmp_path, "3.11")
+    code, _, _ = run_test_sh(tmp_path, FAKE_STATUS="0", CRM_SYSTEM_PYTHON=str(system))
+    assert code == 0
+    assert (tmp_path / "uv.log.python").read_text().strip() == str(system)
+
+
+def test_an_older_system_python_is_left_to_uv_and_a_chosen_one_is_kept(tmp_path: Path) -> None:
+    system = system_python(tmp_path, "3.10")
+    code, _, _ = run_test_sh(tmp_path, FAKE_STATUS="0", CRM_SYSTEM_PYTHON=str(system))
+    assert code == 0
+    assert (tmp_path / "uv.log.python").read_text().strip() == "unset"
+    newer = system_python(tmp_path / "newer", "3.12")
+    chosen = "/opt/python3.13/bin/python3"
+    code, _, _ = run_test_sh(
+        tmp_path, FAKE_STATUS="0", CRM_SYSTEM_PYTHON=str(newer), UV_PYTHON=chosen
+    )
+    assert code == 0
+    assert (tmp_path / "uv.log.python").read_text().strip() == chosen
+
+
+def test_make_passes_the_chosen_python_to_uv(tmp_path: Path) -> None:
+    system = system_python(tmp_path, "3.12")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "CRM_"))}
+    env["CRM_SYSTEM_PYTHON"] = str(system)
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(REPO), "-f", "Makefile", "-f", "-", "show-python"],
+        input='show-python:\n\t@echo "$$UV_PYTHON"\n',
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert proc.stdout.strip() == str(system)
 
 
 def test_ci_runs_make_test_and_keeps_its_exit_status(tmp_path: Path) -> None:

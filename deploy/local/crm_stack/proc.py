@@ -134,11 +134,34 @@ def owned_pid(path: Path, expected_args: Sequence[str]) -> int | None:
 # --- starting and stopping ----------------------------------------------------------------
 
 
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
+LOG_BACKUPS = 3
+"""As the broker's own log rotates (deploy/local/kafka/log4j2.properties): 20 MiB, three kept."""
+
+
+def rotate_log(path: Path, *, limit: int = LOG_ROTATE_BYTES, keep: int = LOG_BACKUPS) -> bool:
+    """Move a log of ``limit`` bytes or more aside (``name.1``, the older ones one further,
+    the ``keep``-th dropped); returns whether it did. A stack that ran for days kept one
+    mongod log of hundreds of MB (its slow operations on a loaded machine) until this."""
+    try:
+        if path.stat().st_size < limit:
+            return False
+    except FileNotFoundError:
+        return False
+    for i in range(keep, 0, -1):
+        newer = path.with_name(f"{path.name}.{i - 1}") if i > 1 else path
+        if newer.exists():
+            newer.replace(path.with_name(f"{path.name}.{i}"))
+    return True
+
+
 def start_detached(
     argv: Sequence[str], log_path: Path, *, cwd: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session (so its own process group), output appended to a log."""
+    """Start ``argv`` in its own session (so its own process group), output appended to a log
+    (moved aside first when it has grown to ``LOG_ROTATE_BYTES``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    rotate_log(log_path, limit=LOG_ROTATE_BYTES)
     with log_path.open("ab") as log:
         return subprocess.Popen(
             list(argv),

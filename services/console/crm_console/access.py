@@ -83,6 +83,7 @@ ROUTES: Final[Mapping[str, frozenset[str]]] = {
     "POST /events/new": _service_rule("campaigns", "POST", "/events"),
     "GET /events/{event_id}": ANY_STAFF,
     "GET /events/{event_id}/questionnaire/results.csv": ANY_STAFF,
+    "GET /events/{event_id}/questionnaire/{question_id}/texts": ANY_STAFF,
     "GET /programmes": ANY_STAFF,
     "GET /programmes/{programme_id}": ANY_STAFF,
     "GET /programmes/new": _service_rule("campaigns", "POST", "/programmes"),

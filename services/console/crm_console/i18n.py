@@ -393,7 +393,10 @@ RUSSIAN: Final[dict[str, str]] = {
     "Answer": "Ответ",
     "Share of those who answered": "Доля ответивших на вопрос",
     "no longer an option": "вариант исключён из анкеты",
-    "The newest texts; the CSV holds more.": "Показаны последние ответы; остальные — в CSV.",
+    "The newest texts.": "Показаны последние ответы.",
+    "Every text given to this question": "Все ответы на этот вопрос",
+    "Free texts, newest first.": "Свободные ответы, сначала новые.",
+    "Older texts": "Более ранние ответы",
     # Analysis
     "Accepted": "Приняли",
     "At the event": "На мероприятии",

@@ -144,3 +144,49 @@ async def test_the_event_page_shows_the_results_of_each_question_and_their_csv(
     assert "format,Which format?,single_choice,Seminar,2,," in lines
     assert any(line.startswith("remarks,Anything else?,free_text,'=1+2,,paper,") for line in lines)
     await page.context.close()
+
+
+async def test_every_free_text_of_a_question_is_on_its_own_page_a_page_at_a_time(
+    crm: Crm, browser: Browser
+) -> None:
+    event_id = await new_event(crm, f"Remarks day {uuid.uuid4().hex[:6]}", days_ahead=6)
+    campaigns, app = crm.apis["campaigns"], crm.app(*CAMPAIGNS_SCOPES)
+    question = "ещё замечания?"  # an id is any text: the console's links quote it
+    defined = await campaigns.put(
+        f"/events/{event_id}/questionnaire",
+        json={"title": "After the day", "questions": [
+            {"question_id": question, "text": "Anything else?", "kind": "free_text"},
+        ]},
+        headers=app | {"If-Match": '"0"'},
+    )  # fmt: skip
+    assert defined.status_code == 200, defined.text
+    for n in range(55):
+        text = "<i>escaped</i>" if n == 54 else f"remark {n:02d}"
+        keyed = await campaigns.post(
+            f"/events/{event_id}/questionnaire/responses",
+            json={"answers": [{"question_id": question, "text": text}]},
+            headers=app,
+        )
+        assert keyed.status_code == 201, keyed.text
+
+    page = await signed_in(browser, "mseller")
+    await page.goto(f"{CONSOLE}/events/{event_id}")
+    await expect(page.get_by_text("remark 35")).to_be_visible()  # the newest 20
+    await expect(page.get_by_text("remark 34")).to_have_count(0)
+    await page.get_by_role("link", name="Every text given to this question").click()
+    await expect(page.get_by_role("heading", name="Anything else?")).to_be_visible()
+    await expect(page.get_by_text("<i>escaped</i>")).to_be_visible()  # text, not markup
+    await expect(page.get_by_text("remark 05")).to_be_visible()  # the newest 50
+    await expect(page.get_by_text("remark 04")).to_have_count(0)
+    await accessible(page, "question-texts")
+    await page.get_by_role("link", name="Older texts").click()
+    for n in range(5):
+        await expect(page.get_by_text(f"remark {n:02d}")).to_be_visible()
+    await expect(page.get_by_text("remark 05")).to_have_count(0)
+    await expect(page.get_by_role("link", name="Older texts")).to_have_count(0)
+    await page.get_by_role("link", name=re.compile("Remarks day")).click()
+    await expect(page.get_by_role("heading", name="Questionnaire results")).to_be_visible()
+
+    unknown = await page.request.get(f"{CONSOLE}/events/{event_id}/questionnaire/nothing/texts")
+    assert unknown.status == 404
+    await page.context.close()

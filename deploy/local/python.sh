@@ -4,7 +4,7 @@
 # system's own /usr/bin/python3 when it is 3.11 or newer, since distributions build theirs with
 # profile-guided and link-time optimisation (as the deploy image's python:3.11 is built), while a
 # version manager's default build (pyenv's, first on this machine kind's PATH) is not, and runs
-# the services' code with ~12 % more CPU.
+# the services' code with 8-12 % more CPU.
 # CRM_SYSTEM_PYTHON names the system's interpreter where it is not /usr/bin/python3.
 set -euo pipefail
 system=${CRM_SYSTEM_PYTHON:-/usr/bin/python3}

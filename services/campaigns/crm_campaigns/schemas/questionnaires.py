@@ -8,20 +8,31 @@ from typing import Literal
 from crm_contracts.values import Channel
 from crm_kit.fields import Email, Id, LongText, Name, Phone, ShortText
 from crm_kit.problems import FieldError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from crm_campaigns.domain.questionnaires import QuestionKind
 from crm_campaigns.schemas.common import Strict
 
 
 class QuestionBody(Strict):
-    question_id: str = Field(min_length=1, max_length=100)
+    question_id: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Any text without `/`: it is a path segment of the question's texts route.",
+    )
     text: str = Field(min_length=1, max_length=1000)
     kind: QuestionKind
     options: list[ShortText] = Field(
         default=[], max_length=100, description="Choices; catalogue codes for interest"
     )
     required: bool = False
+
+    @field_validator("question_id")
+    @classmethod
+    def _one_path_segment(cls, value: str) -> str:
+        if "/" in value:
+            raise ValueError("a question id cannot hold '/' (it names the question in a path)")
+        return value
 
 
 class QuestionnaireBody(Strict):

@@ -233,3 +233,24 @@ async def test_a_csv_with_an_unknown_column_is_refused_whole(campaigns: Campaign
     assert await c.runtime.db["questionnaire_responses"].count_documents({}, comment=TEST_READ) == 0
     figures = (await c.http.get(f"/events/{eid}/effectiveness", headers=c.read())).json()
     assert figures["questionnaire_responses"] == 0
+
+
+async def test_a_question_id_with_a_slash_is_refused_at_its_body_path(
+    campaigns: Campaigns,
+) -> None:
+    """A question's id names it in the path of its texts; a '/' would split that path."""
+    c = campaigns
+    event = await schedule(c)
+    refused = await c.http.put(
+        f"/events/{event['id']}/questionnaire",
+        json={"title": "Paper form", "questions": [
+            QUESTIONS[3], {**QUESTIONS[3], "question_id": "remarks/more"},
+        ]},
+        headers=c.write(0),
+    )  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "body.questions[1].question_id"
+    assert "'/'" in error["message"]
+    missing = await c.http.get(f"/events/{event['id']}/questionnaire", headers=c.read())
+    assert missing.status_code == 404  # nothing was defined

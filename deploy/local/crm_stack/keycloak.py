@@ -106,13 +106,10 @@ def home(cfg: StackConfig) -> Path:
 
 
 def unpack_safely(tar: tarfile.TarFile, folder: Path) -> None:
-    """Unpack ``tar`` into ``folder`` with tarfile's "data" filter, where the interpreter has
-    it (3.11.4 and later). Debian 12's Python 3.11.2, which ``make`` prefers (decision 0082),
-    has no filters: there every member must be a file, a folder or a link that stays inside
-    ``folder``, or nothing is unpacked."""
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(folder, filter="data")
-        return
+    """Unpack ``tar`` into ``folder`` once every member is a file, a folder or a link that
+    stays inside it (else nothing is unpacked), on every interpreter alike: Debian 12's
+    Python 3.11.2, which ``make`` prefers (decision 0082), has no tarfile extraction filters;
+    where they exist (3.11.4+) the "data" filter is applied as well."""
     root = folder.resolve()
     for member in tar.getmembers():
         target = (root / member.name).resolve()
@@ -123,7 +120,10 @@ def unpack_safely(tar: tarfile.TarFile, folder: Path) -> None:
             inside = member.isfile() or member.isdir()
         if not (target.is_relative_to(root) and inside):
             raise StackError(f"the archive member {member.name!r} would land outside {folder}")
-    tar.extractall(folder)  # noqa: S202 - every member checked above
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(folder, filter="data")
+    else:
+        tar.extractall(folder)  # noqa: S202 - every member checked above
 
 
 def ensure_home(cfg: StackConfig, archive: Path) -> Path:

@@ -107,9 +107,7 @@ async def results_csv(visit: SignedIn, event_id: Id) -> Response:
     )
 
 
-@router.get(
-    "/events/{event_id}/questionnaire/{question_id:path}/texts", response_class=HTMLResponse
-)
+@router.get("/events/{event_id}/questionnaire/{question_id}/texts", response_class=HTMLResponse)
 async def question_texts(
     visit: SignedIn,
     event_id: Id,

@@ -5,8 +5,10 @@
 Campaigns and notify run as processes of their own (their `crm-campaigns` / `crm-notify`
 scripts, `crm_kit.testing.ServiceProcess`), each with its own database and consumer group
 (`crm_kit.testing.service_env`); `--notify-processes 2` runs two notify processes in one
-consumer group. An SMTP server in this process (aiosmtpd, offering PIPELINING as production
-mail servers do, unless `--smtp-without-pipelining`) accepts and counts the messages.
+consumer group. An SMTP server in this process (offering PIPELINING as production mail servers
+do, unless `--smtp-without-pipelining`) accepts and counts the messages: by default a lean one
+that does nothing else (`crm_kit.smtp_sink`; the bench's own CPU is on the same two cores as the
+services it measures), or aiosmtpd with `--smtp-server aiosmtpd`.
 The people arrive as contacts' `PersonAdded` events (after
 one `ClientRegistered`), so both services' projections fill the way they do in production;
 by default only the first goes through the services and the others are copies of the documents
@@ -54,6 +56,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from crm_kit.smtp_sink import sink_server
 from crm_kit.testing import CountingSmtp, OffersPipelining, stack_kafka_options
 from guests import guest
 from proc import cpu_seconds, rss_mb
@@ -225,11 +228,13 @@ async def main(args: argparse.Namespace) -> None:
     stack = StackEndpoints(os.environ["CRM_KAFKA_BOOTSTRAP"], os.environ["CRM_MONGO_URI"])
     run = uuid.uuid4().hex[:8]
     tag = f"fanout-{run}"
-    if args.smtp_without_pipelining:
-        smtp = CountingSmtp(f"@{run}.fanout.bench", expected=count)
-    else:
-        # As the mail servers notify meets in production (Postfix, Exim, Exchange) do.
+    # Offering PIPELINING as the mail servers notify meets in production (Postfix, Exim,
+    # Exchange) do, unless asked not to.
+    pipelining = not args.smtp_without_pipelining
+    if args.smtp_server == "aiosmtpd" and pipelining:
         smtp = _PipeliningCountingSmtp(f"@{run}.fanout.bench", expected=count)
+    else:
+        smtp = CountingSmtp(f"@{run}.fanout.bench", expected=count)
 
     print(f"fan-out of {count} on {stack.kafka_bootstrap} / {stack.mongo_uri}; load "
           f"{os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
@@ -243,7 +248,10 @@ async def main(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     keys = new_jwt_keys(folder)
     servers = contextlib.ExitStack()
-    smtp_port = servers.enter_context(smtp_server(smtp))
+    if args.smtp_server == "aiosmtpd":
+        smtp_port = servers.enter_context(smtp_server(smtp))
+    else:
+        smtp_port = servers.enter_context(sink_server(smtp.count_message, pipelining=pipelining))
     campaigns_env = service_env(stack, keys, "campaigns", log_level="WARNING")
     notify_env = service_env(
         stack,
@@ -417,7 +425,8 @@ async def main(args: argparse.Namespace) -> None:
     print()
     sizes = f"{min(watch.sizes, default=0)}-{max(watch.sizes, default=0)} B"
     print(f"invitation fan-out of {count} participants (InvitationRequested {sizes}), "
-          f"{args.notify_processes} notify process(es)")  # fmt: skip
+          f"{args.notify_processes} notify process(es), "
+          f"SMTP server {args.smtp_server}")  # fmt: skip
     print(f"  load average (1 min)              {load0[0]:8.2f} -> {load1[0]:.2f}  "
           f"({os.cpu_count()} cores, shared)")  # fmt: skip
     print(f"  people into both projections      {load_s:8.1f} s  (not timed; seed: {args.seed})")
@@ -465,6 +474,15 @@ if __name__ == "__main__":
         "--smtp-without-pipelining",
         action="store_true",
         help="the bench's SMTP server does not offer PIPELINING (it does by default)",
+    )
+    parser.add_argument(
+        "--smtp-server",
+        choices=("sink", "aiosmtpd"),
+        default="sink",
+        help="the bench's SMTP server: the lean one that only takes and counts messages "
+        "(crm_kit.smtp_sink, the default: ~0.05 ms of the shared cores a message), or aiosmtpd "
+        "(~0.5 ms a message: the server of every fan-out figure in docs/performance.md before "
+        'its section "The bench\'s SMTP server")',
     )
     parser.add_argument(
         "--notify-setting",

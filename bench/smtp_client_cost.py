@@ -8,7 +8,7 @@ in processes of their own, so this process's CPU (``time.process_time``: user + 
 kernel's loopback work for each write included) is the client's alone. One message as notify
 writes an invitation (``channels.build_email``: text, HTML, an inline QR image, a calendar
 attachment), sent ``--count`` times over ``--connections`` connections at once, on uvloop (as
-the services run), five ways:
+the services run), seven ways:
 
   - ``sendmail``: ``aiosmtplib.SMTP.sendmail``, as notify sent until 2026-12-06 (a round trip
     for each of MAIL, RCPT, DATA and the message; a pass over the message to count its SIZE);
@@ -20,7 +20,11 @@ the services run), five ways:
   - ``raw, 4 writes``: the same four round trips over bare asyncio streams, the floor of any
     client that does not pipeline;
   - ``raw, pipelined``: MAIL, RCPT and DATA in one write, their three replies read together,
-    then the message (two round trips).
+    then the message (two round trips);
+  - ``SmtpSender, lean, DATA`` and ``…, BDAT``: ``SmtpSender`` to the benches' lean server
+    (``crm_kit.smtp_sink``, offering PIPELINING and CHUNKING, RFC 3030), with
+    ``smtp_chunking`` off (as to aiosmtpd, two round trips) and on (MAIL, RCPT, ``BDAT <size>
+    LAST`` and the message in one write: one round trip, no dot-stuffing).
 
 aiosmtpd reads commands in order but does not offer PIPELINING; the first server here says it
 does (``crm_kit.testing.OffersPipelining``), the second does not.
@@ -53,8 +57,14 @@ SERVER = textwrap.dedent(
     class Pipelining(OffersPipelining, CountingSmtp):
         pass
 
-    offers = sys.argv[1] == "pipelining"
-    with smtp_server((Pipelining if offers else CountingSmtp)("@bench.invalid")) as port:
+    if sys.argv[1] == "sink":
+        from crm_kit.smtp_sink import sink_server
+
+        server = sink_server(CountingSmtp("@bench.invalid").count_message)
+    else:
+        offers = sys.argv[1] == "pipelining"
+        server = smtp_server((Pipelining if offers else CountingSmtp)("@bench.invalid"))
+    with server as port:
         print(port, flush=True)
         sys.stdin.read()
     """
@@ -136,7 +146,7 @@ async def timed(count: int, senders: list[Callable[[], Awaitable[None]]]) -> tup
     return (time.process_time() - cpu) * 1000 / n, n / (time.perf_counter() - wall)
 
 
-async def measure(args: argparse.Namespace, port: int, plain_port: int) -> None:
+async def measure(args: argparse.Namespace, port: int, plain_port: int, sink_port: int) -> None:
     settings = NotifySettings(
         smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=args.connections
     )
@@ -145,6 +155,10 @@ async def measure(args: argparse.Namespace, port: int, plain_port: int) -> None:
           f"load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     smtp = SmtpSender(settings)
     one_by_one = SmtpSender(settings.model_copy(update={"smtp_port": plain_port}))
+    sink_data = SmtpSender(
+        settings.model_copy(update={"smtp_port": sink_port, "smtp_chunking": False})
+    )
+    sink_bdat = SmtpSender(settings.model_copy(update={"smtp_port": sink_port}))
 
     async def via_smtp_sender() -> None:
         await smtp.send_email(mail)
@@ -152,12 +166,20 @@ async def measure(args: argparse.Namespace, port: int, plain_port: int) -> None:
     async def via_smtp_sender_one_by_one() -> None:
         await one_by_one.send_email(mail)
 
+    async def via_sink_data() -> None:
+        await sink_data.send_email(mail)
+
+    async def via_sink_bdat() -> None:
+        await sink_bdat.send_email(mail)
+
     ways: dict[str, Callable[[], Awaitable[list[Callable[[], Awaitable[None]]]]]] = {
         "sendmail": lambda: _sendmail(port, mail, args.connections),
         "SmtpSender": lambda: _same(via_smtp_sender, args.connections),
         "SmtpSender, no PIPELINING": lambda: _same(via_smtp_sender_one_by_one, args.connections),
         "raw, 4 writes": lambda: _each(port, mail, False, args.connections),
         "raw, pipelined": lambda: _each(port, mail, True, args.connections),
+        "SmtpSender, lean, DATA": lambda: _same(via_sink_data, args.connections),
+        "SmtpSender, lean, BDAT": lambda: _same(via_sink_bdat, args.connections),
     }
     for _round in range(args.rounds):
         for name, make in ways.items():
@@ -166,8 +188,8 @@ async def measure(args: argparse.Namespace, port: int, plain_port: int) -> None:
             ms, rate = await timed(args.count, senders)
             print(f"  {name:<26} {ms:6.3f} ms CPU a message  ({rate:7.0f} /s)", flush=True)
         print(f"load {os.getloadavg()[0]:.2f}", flush=True)
-    await smtp.close()
-    await one_by_one.close()
+    for sender in (smtp, one_by_one, sink_data, sink_bdat):
+        await sender.close()
 
 
 def main(args: argparse.Namespace) -> None:
@@ -178,7 +200,7 @@ def main(args: argparse.Namespace) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        for offers in ("pipelining", "plain")
+        for offers in ("pipelining", "plain", "sink")
     ]
     try:
         ports = []

@@ -554,9 +554,10 @@ def free_port() -> int:
 
 
 class CountingSmtp:
-    """An aiosmtpd handler that accepts every message and counts the messages to each address
-    ending in ``domain`` (others are accepted, not counted), so that a run sees who got a
-    message and who got it twice. ``first_at`` is when the first counted one arrived and, with
+    """Counts the messages to each address ending in ``domain`` (others are accepted, not
+    counted), so that a run sees who got a message and who got it twice: an aiosmtpd handler
+    that accepts every message, or the counter of the benches' lean server
+    (``crm_kit.smtp_sink``, told each message's recipients through :meth:`count_message`). ``first_at`` is when the first counted one arrived and, with
     ``expected``, ``all_at`` when that many distinct addresses had one (``time.monotonic``)."""
 
     def __init__(self, domain: str, expected: int | None = None) -> None:
@@ -571,8 +572,14 @@ class CountingSmtp:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.count_message(envelope.rcpt_tos)
+        return "250 OK"
+
+    def count_message(self, rcpt_tos: Iterable[str]) -> None:
+        """Count one message taken for ``rcpt_tos`` (aiosmtpd's hook above, or the benches'
+        lean server, ``crm_kit.smtp_sink``)."""
         with self.lock:
-            for rcpt in envelope.rcpt_tos:
+            for rcpt in rcpt_tos:
                 if rcpt.endswith(self.domain):
                     self.count += 1
                     self.received[rcpt] += 1
@@ -581,7 +588,6 @@ class CountingSmtp:
                     done = self.expected is not None and len(self.received) >= self.expected
                     if done and self.all_at is None:
                         self.all_at = time.monotonic()
-        return "250 OK"
 
     def snapshot(self) -> Counter[str]:
         """A copy of the messages per address so far."""

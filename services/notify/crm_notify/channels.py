@@ -280,6 +280,7 @@ class SmtpSender(Sender):
             username=s.smtp_username,
             password=s.smtp_password,
             timeout_s=s.smtp_timeout_s,
+            chunking=s.smtp_chunking,
         )
         return await smtp.connect(server, self._tls)
 

@@ -42,6 +42,9 @@ class NotifySettings(ServiceSettings):
     smtp_timeout_s: float = 30.0
     smtp_pool_size: int = 4
     """SMTP connections kept open and reused; also the e-mail concurrency."""
+    smtp_chunking: bool = True
+    """Send each message with BDAT, in one write with its envelope, when the server offers
+    CHUNKING and PIPELINING (RFC 3030: Postfix, Exim, Exchange do); False always uses DATA."""
     mail_from: str = "CRM <crm@localhost>"
 
     # SMS / mobile / pager through a generic HTTP gateway.

@@ -3,8 +3,10 @@
 What ``SmtpSender`` needs and nothing more (docs/decisions/0078-own-smtp-client.md): plain,
 implicit TLS or STARTTLS; EHLO (HELO when refused); AUTH PLAIN or LOGIN; MAIL with SIZE, every
 RCPT and DATA in one write when the server offers PIPELINING (RFC 2920), one at a time
-otherwise; the message with CRLF line endings, dot-stuffed. Every reply is awaited for at most
-``timeout_s`` (the wait starts again whenever a reply arrives).
+otherwise, then the message with CRLF line endings, dot-stuffed; when the server offers
+CHUNKING (RFC 3030) as well, MAIL, every RCPT and ``BDAT <size> LAST`` with the message itself
+in one write, and one wait for their replies. Every reply is awaited for at most ``timeout_s``
+(the wait starts again whenever a reply arrives).
 
 A refusal raises :class:`SmtpRefused` and leaves the connection as it is (the caller decides
 whether to go on with it); anything that leaves the session in doubt (a timeout, a lost
@@ -66,6 +68,8 @@ class SmtpServer:
     username: str | None = None
     password: str = ""
     timeout_s: float = 30.0
+    chunking: bool = True
+    """Send with BDAT when the server offers CHUNKING and PIPELINING (False: always DATA)."""
 
 
 def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
@@ -83,16 +87,21 @@ def wire_size(data: bytes) -> int:
     return len(data) + (data.count(b"\n") - crlf) + (data.count(b"\r") - crlf) + unended
 
 
-def wire_message(data: bytes) -> bytes:
-    """The message as DATA sends it: every line ending (CRLF, a lone LF or CR) a CRLF, the
-    last line ended, a line starting with a dot given a second one, then the lone dot."""
+def wire_lines(data: bytes) -> bytes:
+    """The message as BDAT sends it: every line ending (CRLF, a lone LF or CR) a CRLF, the
+    last line ended (its length is :func:`wire_size`)."""
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    data = data.replace(b"\n", b"\r\n").replace(b"\r\n.", b"\r\n..")
+    data = data.replace(b"\n", b"\r\n")
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def wire_message(data: bytes) -> bytes:
+    """The message as DATA sends it: :func:`wire_lines`, a line starting with a dot given a
+    second one, then the lone dot."""
+    data = wire_lines(data).replace(b"\r\n.", b"\r\n..")
     if data.startswith(b"."):
         data = b"." + data
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
     return data + b".\r\n"
 
 
@@ -220,6 +229,12 @@ class SmtpConnection:
     def pipelining(self) -> bool:
         return "pipelining" in self.extensions
 
+    @property
+    def chunking(self) -> bool:
+        """BDAT in one write with the envelope: the server offers CHUNKING and PIPELINING
+        (RFC 3030 4.2), and the settings allow it."""
+        return self.server.chunking and self.pipelining and "chunking" in self.extensions
+
     async def command(self, line: str, *expected: int, name: str = "") -> Reply:
         """Send one command line and read its reply; any code but ``expected`` is refused,
         the refusal naming the command by ``name`` (by default its verb: never a secret)."""
@@ -301,7 +316,9 @@ class SmtpConnection:
 
         Raises :class:`SmtpRefused` with the first refusal when MAIL, every RCPT, DATA or the
         message is refused."""
-        options = f" SIZE={wire_size(data)}" if "size" in self.extensions else ""
+        chunk = wire_lines(data) if self.chunking else None
+        size = len(chunk) if chunk is not None else wire_size(data)
+        options = f" SIZE={size}" if "size" in self.extensions else ""
         if not (sender.isascii() and all(r.isascii() for r in recipients)):
             if "smtputf8" not in self.extensions:
                 raise SmtpAddressError("a non-ASCII address, and the server has no SMTPUTF8")
@@ -312,6 +329,15 @@ class SmtpConnection:
         mail = f"MAIL FROM:<{sender}>{options}\r\n"
         rcpts = [f"RCPT TO:<{r}>\r\n" for r in recipients]
         reader = self._reader
+        if chunk is not None:
+            # The server reads the chunk whatever it answered to MAIL and RCPT (RFC 3030 2):
+            # a refused transaction leaves the session in step, nothing waits for a message.
+            reader.write(f"{mail}{''.join(rcpts)}BDAT {len(chunk)} LAST\r\n".encode() + chunk)
+            replies = await reader.read(len(rcpts) + 2)
+            _expect(replies[0], "MAIL")
+            refused = _refused(recipients, replies[1:-1])
+            _expect(replies[-1], "BDAT")
+            return refused
         if self.pipelining:
             reader.write(f"{mail}{''.join(rcpts)}DATA\r\n".encode())
             replies = await reader.read(len(rcpts) + 2)

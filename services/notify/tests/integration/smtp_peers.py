@@ -25,7 +25,8 @@ TRANSACTION = ("MAIL", "RCPT", "DATA")
 class ScriptedSmtp:
     """A loopback SMTP server answering each command as ``answers`` says: the first key that
     starts the command (case-insensitive; ``END`` is the end of the message) gives the reply,
-    lines joined with CRLF for a multi-line one, or :data:`SILENT` / :data:`CLOSE`.
+    lines joined with CRLF for a multi-line one, or :data:`SILENT` / :data:`CLOSE`. A BDAT
+    chunk (offer ``CHUNKING`` in ``extensions``) is read whole and answered as ``END``.
 
     With ``hold_until_data`` it answers MAIL and RCPT only once DATA has arrived: a client that
     waits for each reply before the next command (one that does not pipeline) times out."""
@@ -39,7 +40,8 @@ class ScriptedSmtp:
     reads: list[list[str]] = field(default_factory=list)
     """The command lines each read from the socket held (what arrived together)."""
     messages: list[bytes] = field(default_factory=list)
-    """Each message as it came over the wire, up to and with the final dot line."""
+    """Each message as it came over the wire: up to and with the final dot line after DATA,
+    the chunk's octets after BDAT."""
     connections: int = 0
     port: int = 0
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)
@@ -67,29 +69,51 @@ class ScriptedSmtp:
         pending = b""
         held: list[str] = []
         message: bytes | None = None
+        chunk_left = 0  # octets of a BDAT chunk still to come
         try:
             while chunk := await reader.read(65536):
                 pending += chunk
-                *lines, pending = pending.split(b"\r\n")
-                if message is None:
-                    self.reads.append([line.decode() for line in lines])
-                for line in lines:
-                    if message is not None:  # inside the message
-                        message += line + b"\r\n"
-                        if line != b".":
-                            continue
+                read: list[str] = []
+                while True:
+                    if chunk_left:  # inside a BDAT chunk: octets, not lines
+                        taken, pending = pending[:chunk_left], pending[chunk_left:]
+                        message = (message or b"") + taken
+                        chunk_left -= len(taken)
+                        if chunk_left:
+                            break
                         self.messages.append(message)
                         message = None
                         command = "END"
                     else:
-                        command = line.decode()
-                        self.commands.append(command)
+                        line, found, rest = pending.partition(b"\r\n")
+                        if not found:
+                            break
+                        pending = rest
+                        if message is not None:  # inside a DATA message
+                            message += line + b"\r\n"
+                            if line != b".":
+                                continue
+                            self.messages.append(message)
+                            message = None
+                            command = "END"
+                        else:
+                            command = line.decode()
+                            read.append(command)
+                            self.commands.append(command)
+                    verb = command.split(" ", 1)[0].upper()
+                    if verb == "BDAT":
+                        chunk_left = int(command.split()[1])
+                        message = b""
+                        if chunk_left:
+                            continue  # answered as the end of the message, once it is read
+                        self.messages.append(message)
+                        message = None
+                        command = "END"
                     reply = self._answer(command)
                     if reply == CLOSE:
                         return
                     if reply == SILENT:
                         continue
-                    verb = command.split(" ", 1)[0].upper()
                     if self.hold_until_data and verb in ("MAIL", "RCPT"):
                         held.append(reply)
                         continue
@@ -99,6 +123,8 @@ class ScriptedSmtp:
                         message = b""
                     if verb == "QUIT":
                         return
+                if read:
+                    self.reads.append(read)
         finally:
             writer.close()
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from crm_kit.testing import MailSink, OffersPipelining, eventually, smtp_server
+from crm_kit.smtp_sink import sink_server
+from crm_kit.testing import CountingSmtp, MailSink, OffersPipelining, eventually, smtp_server
 from crm_notify.channels import Mail, SmtpSender
 from crm_notify.domain import DeliveryFailure
 from crm_notify.settings import NotifySettings
@@ -111,6 +113,89 @@ async def test_a_refusal_anywhere_in_the_transaction_fails_the_message_and_drops
     assert caught.value.transient is transient
     assert server.connections == 2
     assert len(server.messages) == 1 + (where == "END")
+
+
+CHUNKING = ("PIPELINING", "CHUNKING", "SIZE 10240000", "8BITMIME")
+
+
+async def test_a_server_offering_chunking_gets_mail_rcpt_bdat_and_the_message_in_one_write() -> (
+    None
+):
+    # MAIL's and RCPT's replies are held until the message is read: a client waiting for them
+    # before sending the rest would time out.
+    server = ScriptedSmtp(extensions=CHUNKING, hold_until_data=True)
+    data = b"Subject: dots\n\n.starts with a dot\r\n..two\rlone CR\n.\nend"
+    async with server.serving():
+        smtp = sender(server.port, smtp_timeout_s=2)
+        await smtp.send_email(Mail("crm@x.test", ("a@x.test", "b@x.test"), data))
+        await smtp.send_email(MAIL)
+        await smtp.close()
+    # Line endings made CRLF, the last line ended; no dot-stuffing, no ending line.
+    wire = b"Subject: dots\r\n\r\n.starts with a dot\r\n..two\r\nlone CR\r\n.\r\nend\r\n"
+    hello = b"Subject: Hi\r\n\r\nHello\r\n"
+    assert server.messages == [wire, hello]
+    assert [read for read in server.reads if read and read[0].startswith("MAIL")] == [
+        [
+            f"MAIL FROM:<crm@x.test> SIZE={len(wire)}",
+            "RCPT TO:<a@x.test>",
+            "RCPT TO:<b@x.test>",
+            f"BDAT {len(wire)} LAST",
+        ],
+        [
+            f"MAIL FROM:<crm@example.test> SIZE={len(hello)}",
+            "RCPT TO:<anna@example.test>",
+            f"BDAT {len(hello)} LAST",
+        ],
+    ]
+    assert "DATA" not in server.commands
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("extensions", "settings"),
+    [(CHUNKING, {"smtp_chunking": False}), (("CHUNKING", "SIZE 10240000"), {})],
+    ids=["turned-off", "without-pipelining"],
+)
+async def test_data_is_used_when_chunking_is_turned_off_or_cannot_be_pipelined(
+    extensions: tuple[str, ...], settings: dict[str, Any]
+) -> None:
+    server = ScriptedSmtp(extensions=extensions)
+    async with server.serving():
+        smtp = sender(server.port, **settings)
+        await smtp.send_email(MAIL)
+        await smtp.close()
+    assert "DATA" in server.commands
+    assert not [c for c in server.commands if c.startswith("BDAT")]
+    assert server.messages == [b"Subject: Hi\r\n\r\nHello\r\n.\r\n"]
+
+
+@pytest.mark.parametrize(
+    ("where", "reply", "transient"),
+    [
+        ("MAIL", "451 4.3.0 sender check failed, try later", True),
+        ("MAIL", "553 5.1.8 sender domain refused", False),
+        ("RCPT", "450 4.2.1 mailbox busy", True),
+        ("RCPT", "550 5.1.1 no such user", False),
+        ("END", "452 4.3.1 insufficient storage", True),
+        ("END", "552 5.3.4 message too big", False),
+    ],
+)
+async def test_with_chunking_a_refusal_anywhere_fails_the_message_and_drops_the_connection(
+    where: str, reply: str, transient: bool
+) -> None:
+    server = ScriptedSmtp(extensions=CHUNKING, answers={where: reply})
+    async with server.serving():
+        smtp = sender(server.port)
+        with pytest.raises(DeliveryFailure) as caught:
+            await smtp.send_email(MAIL)
+        server.answers.clear()
+        await smtp.send_email(MAIL)  # on a new connection
+    assert caught.value.reason == f"SMTP {reply}"
+    assert caught.value.transient is transient
+    assert server.connections == 2
+    # The chunk goes with its envelope, so the server read it both times (and drops a refused
+    # transaction's, as RFC 3030 asks).
+    assert len([c for c in server.commands if c.startswith("BDAT")]) == 2
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
@@ -270,6 +355,22 @@ async def test_aiosmtpd_gets_a_pipelined_message_as_written_with_its_line_ending
     assert handler.raw == [
         b"Subject: dots\r\n\r\n.starts with a dot\r\n..two\r\nlone CR\r\n.\r\nend\r\n"
     ]
+
+
+@pytest.mark.parametrize("chunking", [True, False], ids=["bdat", "data"])
+async def test_the_benches_lean_server_takes_pipelined_messages_from_a_pool(
+    chunking: bool,
+) -> None:
+    """bench/fanout.py measures notify against crm_kit.smtp_sink: notify's client and it agree."""
+    handler = CountingSmtp("@x.test", expected=40)
+    data = b"Subject: dots\n\n.\n..two\r\n.\r\nend"
+    with sink_server(handler.count_message, chunking=chunking) as port:
+        smtp = SmtpSender(NotifySettings(smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=3))
+        mails = [Mail("crm@x.test", (f"p{i}@x.test",), data) for i in range(40)]
+        await asyncio.gather(*(smtp.send_email(mail) for mail in mails))
+        await smtp.close()
+    assert handler.all_at is not None
+    assert handler.snapshot() == Counter({f"p{i}@x.test": 1 for i in range(40)})
 
 
 class Accounts:

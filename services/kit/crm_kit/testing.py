@@ -557,8 +557,9 @@ class CountingSmtp:
     """Counts the messages to each address ending in ``domain`` (others are accepted, not
     counted), so that a run sees who got a message and who got it twice: an aiosmtpd handler
     that accepts every message, or the counter of the benches' lean server
-    (``crm_kit.smtp_sink``, told each message's recipients through :meth:`count_message`). ``first_at`` is when the first counted one arrived and, with
-    ``expected``, ``all_at`` when that many distinct addresses had one (``time.monotonic``)."""
+    (``crm_kit.smtp_sink``, told each message's recipients through :meth:`count_message`).
+    ``first_at`` is when the first counted one arrived and, with ``expected``, ``all_at`` when
+    that many distinct addresses had one (``time.monotonic``)."""
 
     def __init__(self, domain: str, expected: int | None = None) -> None:
         self.domain = domain

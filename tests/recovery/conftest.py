@@ -28,6 +28,7 @@ from crm_contracts.values import (
     Language,
     RecipientKind,
 )
+from crm_kit.smtp_sink import sink_server
 from crm_kit.testing import (
     CountingSmtp,
     JwtKeys,
@@ -77,9 +78,16 @@ def service_process(
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[CountingSmtp, int]]:
+def smtp(request: pytest.FixtureRequest) -> Iterator[tuple[CountingSmtp, int]]:
+    """A counting SMTP server: aiosmtpd (notify sends with DATA), or with the parameter "lean"
+    the benches' lean server (``crm_kit.smtp_sink``: it offers CHUNKING, so notify sends with
+    BDAT, as to Postfix, Exim or Exchange)."""
     handler = CountingSmtp(f"@{uuid.uuid4().hex[:8]}.recovery.test")
-    with smtp_server(handler) as port:
+    if getattr(request, "param", "aiosmtpd") == "lean":
+        server = sink_server(handler.count_message)
+    else:
+        server = smtp_server(handler)
+    with server as port:
         yield handler, port
 
 

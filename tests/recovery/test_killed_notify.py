@@ -5,7 +5,8 @@ address receives. People and then invitations arrive on the topics as campaigns 
 would publish them. Once a third of the messages have reached the SMTP server, notify is killed
 with SIGKILL, and started again on the same database and consumer group. Afterwards:
   - every invitation reached the SMTP server (none lost);
-  - each notification's outcome is recorded once: one `NotificationDelivered` per notification;
+  - each notification's outcome is recorded once: one `NotificationDelivered` per notification
+    (the relay's last batch may be published again, as the same events);
   - the only messages sent twice are ones that were in the killed process's hands (sent, their
     outcome not yet written), so at most one claimed batch; SMTP gives the sender no way to take
     back or deduplicate a message the server accepted, so delivery to the channel across a crash
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from crm_contracts.campaigns import InvitationRequested
 from crm_contracts.common import Place, Recipient
@@ -38,6 +40,9 @@ INVITATIONS = int(os.environ.get("CRM_RECOVERY_INVITATIONS", "150"))
 """Invitations in the run (150 in the suite; docs/reliability.md for higher counts)."""
 KILL_AT = INVITATIONS // 3
 BATCH = 16
+RELAY_BATCH = 500
+"""The outbox relay's batch (``OutboxRelay.batch_size``): what a kill can leave published
+and not yet deleted, so published again."""
 
 
 def _wait(floor_s: float) -> float:
@@ -63,6 +68,7 @@ def _invitation(run: str, person_id: str, client_id: str, n: int) -> InvitationR
     )
 
 
+@pytest.mark.parametrize("smtp", ["aiosmtpd", "lean"], indirect=True, ids=["data", "bdat"])
 async def test_notify_killed_mid_batch_delivers_every_invitation(
     stack: StackEndpoints,
     smtp: tuple[Any, int],
@@ -130,7 +136,8 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
         )
         wanted = {i.participant_id for i in invitations}
 
-        def delivered(records: list[Any]) -> list[str]:
+        def delivered(records: list[Any]) -> list[tuple[str, str]]:
+            """(notification id, event id) of each NotificationDelivered of the run."""
             found = []
             for record in records:
                 envelope = Envelope.from_bytes(record.value)
@@ -138,7 +145,7 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
                     envelope.event_type == "NotificationDelivered"
                     and envelope.payload.get("participant_id") in wanted
                 ):
-                    found.append(envelope.payload["notification_id"])
+                    found.append((envelope.payload["notification_id"], str(envelope.event_id)))
             return found
 
         records = await read_topic(
@@ -147,7 +154,7 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
             since=since,
             until_idle=2.0,
             within=_wait(120),
-            stop_when=lambda rs: len(set(delivered(rs))) >= INVITATIONS,
+            stop_when=lambda rs: len({n for n, _ in delivered(rs)}) >= INVITATIONS,
         )
     finally:
         await producer.stop()
@@ -161,6 +168,15 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
     assert all(n == 2 for n in twice.values()), twice
     assert len(twice) <= BATCH, f"{len(twice)} sent twice, more than one batch: {twice}"
     outcomes = delivered(records)
-    assert len(outcomes) == INVITATIONS, "an outcome was published twice or not at all"
-    assert len(set(outcomes)) == INVITATIONS
-    print(f"sent before the kill: {sent_at_kill}; sent twice: {len(twice)}")
+    # Each notification's outcome was recorded once: one event for each. The relay publishes
+    # at least once, so the killed process's last batch may be on the topic twice, as the
+    # same events (the same ids, which consumers skip).
+    events_of: dict[str, set[str]] = {}
+    for notification_id, event_id in outcomes:
+        events_of.setdefault(notification_id, set()).add(event_id)
+    assert len(events_of) == INVITATIONS, "an outcome was not published"
+    assert all(len(ids) == 1 for ids in events_of.values()), "an outcome recorded twice"
+    republished = len(outcomes) - INVITATIONS
+    assert republished <= RELAY_BATCH, f"{republished} published again: more than one batch"
+    print(f"sent before the kill: {sent_at_kill}; sent twice: {len(twice)}; "
+          f"outcomes published again: {republished}")  # fmt: skip

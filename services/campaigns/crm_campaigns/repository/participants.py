@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from crm_contracts.base import ContractEvent
+from crm_kit.bulk import guarded_updates
 from crm_kit.outbox import VERSION
 from crm_kit.runtime import Runtime
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from crm_campaigns.domain.errors import UnknownParticipant
@@ -189,7 +190,7 @@ class ParticipantRepository:
     ) -> set[str]:
         """Version-guarded writes, each with its events; returns the ids written.
 
-        One bulk update and the events of the participants it changed, in one transaction.
+        One bulk command and the events of the participants it changed, in one transaction.
         Every statement stamps the write's id, so when a guard missed (someone changed the
         participant meanwhile) the ones that did land are told apart by one lookup, and only
         their events are stored."""
@@ -197,21 +198,24 @@ class ParticipantRepository:
             return set()
         events = self.runtime.events
         stamp = uuid.uuid4().hex
-        ops = [
-            UpdateOne(
-                {"_id": p.participant_id, VERSION: p.version},
+        # Participants at one version given the same changes (a batch invited at one moment)
+        # share one statement (crm_kit.bulk).
+        ops = guarded_updates(
+            (
+                p.participant_id,
+                {VERSION: p.version},
                 {
                     "$set": {**participant_changes(p), **extra, LAST_WRITE: stamp},
                     "$inc": {VERSION: 1},
                 },
             )
             for p, _, extra in changed
-        ]
+        )
         ids = [p.participant_id for p, _, _ in changed]
 
         async def work(session: AsyncClientSession) -> set[str]:
             result = await self.collection.bulk_write(ops, ordered=False, session=session)
-            if result.modified_count == len(ops):
+            if result.modified_count == len(ids):
                 written = set(ids)
             else:
                 landed = self.collection.find(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from crm_kit.bulk import guarded_updates
 from crm_kit.outbox import Document
 from crm_kit.runtime import Runtime
 from pymongo import ASCENDING, UpdateOne
@@ -71,9 +72,10 @@ async def claim_batch(
     """Take the next attempt of each candidate that no other worker took; returns the taken
     notifications as they are after the claim.
 
-    One bulk command of single-document updates, each guarded by what the candidate was read
-    as (its attempt count, a waiting status, due by now): each update is atomic, so of the
-    workers racing for one attempt exactly one matches, and a stale candidate changes nothing.
+    One bulk command of updates guarded by what each candidate was read as (its attempt count,
+    a waiting status, due by now; the candidates at one attempt count in one statement): each
+    document's update is atomic, so of the workers racing for one attempt exactly one matches,
+    and a stale candidate changes nothing.
     The winner moves the notification to ``sending`` under its lease token and
     ``next_attempt_at`` to the lease's end, so a worker that dies leaves it due again when the
     lease runs out. The taken documents are read back only when a guard refused."""
@@ -86,20 +88,18 @@ async def claim_batch(
         "claimed_at": now,
     }
     changes = {**claimed, **status_change(Status.SENDING)}
-    ops = [
-        UpdateOne(
-            {
-                "_id": d["_id"],
-                "attempts": d["attempts"],
-                "status": {"$in": list(WAITING)},
-                "next_attempt_at": {"$lte": now},
-            },
+    waiting = {"$in": list(WAITING)}
+    # One statement for the candidates at each attempt count (crm_kit.bulk).
+    ops = guarded_updates(
+        (
+            d["_id"],
+            {"attempts": d["attempts"], "status": waiting, "next_attempt_at": {"$lte": now}},
             {"$set": changes, "$inc": {"attempts": 1}},
         )
         for d in candidates
-    ]
+    )
     result = await db[NOTIFICATIONS].bulk_write(ops, ordered=False)
-    if result.modified_count == len(ops):
+    if result.modified_count == len(candidates):
         return [{**d, **claimed, "attempts": int(d["attempts"]) + 1} for d in candidates]
     return await held(db, [str(d["_id"]) for d in candidates], token, full=True)
 

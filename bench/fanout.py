@@ -480,9 +480,9 @@ if __name__ == "__main__":
         choices=("sink", "aiosmtpd"),
         default="sink",
         help="the bench's SMTP server: the lean one that only takes and counts messages "
-        "(crm_kit.smtp_sink, the default: ~0.05 ms of the shared cores a message), or aiosmtpd "
+        "(crm_kit.smtp_sink, the default: ~0.07 ms of the shared cores a message), or aiosmtpd "
         "(~0.5 ms a message: the server of every fan-out figure in docs/performance.md before "
-        'its section "The bench\'s SMTP server")',
+        'its section "The bench\'s SMTP server, and BDAT")',
     )
     parser.add_argument(
         "--notify-setting",

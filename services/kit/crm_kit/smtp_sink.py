@@ -1,9 +1,9 @@
 """A lean SMTP server for the benches: it takes every message and tells a counter who got one.
 
 The fan-out bench measures invitations from the call to the SMTP server, and its SMTP server
-runs on the same two cores as the services it measures. aiosmtpd (``crm_kit.testing.
-smtp_server``) is a complete server, and costs about half a millisecond of CPU a message: as
-much as campaigns and half of notify together (docs/performance.md, "The bench's SMTP server").
+runs on the same two cores as the services it measures. aiosmtpd (the tests' SMTP server) is
+a complete server, and costs about half a millisecond of CPU a message: more than campaigns
+(docs/performance.md, "The bench's SMTP server, and BDAT").
 A mail server in production runs on a machine of its own; this one does the least an SMTP
 server must to take a message (RFC 5321: greeting, EHLO/HELO, MAIL, RCPT, DATA with its
 dot-terminated end, RSET, NOOP, QUIT; PIPELINING as RFC 2920 asks; CHUNKING's BDAT, RFC 3030,

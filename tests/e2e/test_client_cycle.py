@@ -948,7 +948,7 @@ async def test_the_client_cycle_from_a_programme_to_a_won_deal_handed_to_the_bac
                 for e in entries
                 if e["kind"] not in late and (e["source"] != "contacts" or e["kind"] == "contact")
             ),
-            key=lambda e: (e["at"], e["kind"]),
+            key=lambda e: (datetime.fromisoformat(e["at"]), e["kind"]),  # as instants, too
         )
         assert [(e["kind"], e["source"]) for e in told_story] == [
             ("participant_added", "campaigns"),

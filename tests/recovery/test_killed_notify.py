@@ -30,6 +30,7 @@ from crm_contracts.common import Place, Recipient
 from crm_contracts.envelope import Envelope
 from crm_contracts.topics import NOTIFY
 from crm_contracts.values import ParticipantRole, RecipientKind
+from crm_kit.relay import BATCH_SIZE
 from crm_kit.testing import StackEndpoints, end_offsets, eventually, read_topic, stack_kafka_options
 from crm_notify.domain import Status
 from crm_notify.repository import recipient_key
@@ -40,9 +41,6 @@ INVITATIONS = int(os.environ.get("CRM_RECOVERY_INVITATIONS", "150"))
 """Invitations in the run (150 in the suite; docs/reliability.md for higher counts)."""
 KILL_AT = INVITATIONS // 3
 BATCH = 16
-RELAY_BATCH = 500
-"""The outbox relay's batch (``OutboxRelay.batch_size``): what a kill can leave published
-and not yet deleted, so published again."""
 
 
 def _wait(floor_s: float) -> float:
@@ -177,6 +175,6 @@ async def test_notify_killed_mid_batch_delivers_every_invitation(
     assert len(events_of) == INVITATIONS, "an outcome was not published"
     assert all(len(ids) == 1 for ids in events_of.values()), "an outcome recorded twice"
     republished = len(outcomes) - INVITATIONS
-    assert republished <= RELAY_BATCH, f"{republished} published again: more than one batch"
+    assert republished <= BATCH_SIZE, f"{republished} published again: more than one batch"
     print(f"sent before the kill: {sent_at_kill}; sent twice: {len(twice)}; "
           f"outcomes published again: {republished}")  # fmt: skip

@@ -50,6 +50,9 @@ OUTBOX_FAILED = "outbox_failed"
 STOP_WAIT_S = 60.0
 """The longest a stopping relay waits for its pass to end (a store that does not answer)."""
 _LEASE_ID = "relay"
+BATCH_SIZE = 500
+"""Outbox documents the relay publishes before it deletes them (its default): what a relay
+killed between its publish and its delete leaves to be published again."""
 STREAM_PIPELINE: list[dict[str, Any]] = [
     {"$match": {"operationType": "insert"}},
     {"$project": {"fullDocument": 1}},
@@ -87,7 +90,7 @@ class OutboxRelay:
         publisher: Publisher,
         *,
         service: str,
-        batch_size: int = 500,
+        batch_size: int = BATCH_SIZE,
         lease_s: float = 10.0,
         retry_s: float = 1.0,
         stream_wait_s: float = 1.0,

@@ -22,7 +22,7 @@ class CampaignsSettings(ServiceSettings):
     public_base_url: str | None = None
     """Where /i/ and /q/ are reachable from outside, e.g. https://events.example.com."""
     public_form_window_s: int = 60
-    """The window the public forms' (POST /i/, POST /q/) limits count in."""
+    """The sliding window the public forms' (POST /i/, POST /q/) limits count in."""
     public_form_posts_per_link: int = 10
     """Posts one signed link may make in a window (a person answers once or twice)."""
     public_form_posts_per_address: int = 60

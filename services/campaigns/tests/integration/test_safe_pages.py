@@ -173,7 +173,8 @@ async def test_a_link_posting_too_often_is_told_to_wait_on_every_replica(
     assert [a.status_code for a in answers] == [422, 422, 422, 429]
     refused = answers[-1]
     assert_secured_page(refused)
-    assert 1 <= int(refused.headers["retry-after"]) <= settings.public_form_window_s
+    # Refused posts count too: the wait may reach into the window after the next one.
+    assert 1 <= int(refused.headers["retry-after"]) <= 2 * settings.public_form_window_s
     assert "Please wait a moment" in refused.text
 
 

@@ -10,7 +10,9 @@ Each outcome is one update guarded by the lease, written with its ``Notification
 that lost its lease cannot overwrite the one that took over. A crash after the channel
 accepted and before the outcome was written sends the message again once the lease runs out
 (at most the batch's unwritten outcomes): delivery to the channel is at-least-once, the
-recorded outcome exactly-once.
+recorded outcome exactly-once. A batch's last outcomes commit while the next batch is claimed
+and read, and the next batch is sent only once they are written: at most one batch is ever sent
+and not recorded.
 """
 
 from __future__ import annotations
@@ -102,21 +104,33 @@ class DeliveryWorker:
         self.batch_size = max(1, self.settings.worker_batch_size)
         self.prefetch = max(1, self.settings.worker_prefetch_batches)
         self.links = UnsubscribeLinks(self.settings.link_secret, self.settings.public_base_url)
+        self._settling: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Batch after batch while there is work; a pause of ``worker_poll_s`` when there is
         none. At most ``worker_prefetch_batches`` batches of candidates are in memory at once,
-        and the backlog stays in the store."""
-        while True:
-            if not await self.run_once():
-                await self.sleep(self.settings.worker_poll_s)
+        and the backlog stays in the store. The last batch's outcomes may still be committing
+        while the next due query runs."""
+        try:
+            while True:
+                if not await self._take():
+                    await self._settled()
+                    await self.sleep(self.settings.worker_poll_s)
+        finally:
+            await self._settled()
 
     async def run_once(self) -> int:
         """Read up to ``worker_prefetch_batches`` batches of due notifications with one due
         query, then claim and handle them one batch after the other (after the first batch,
-        only while they are never-tried ones); returns how many were taken. Each claim is
-        decided against the store at its own time: a candidate another worker took, or that
-        changed, since it was read loses its claim."""
+        only while they are never-tried ones); returns how many were taken, once their
+        outcomes are written. Each claim is decided against the store at its own time: a
+        candidate another worker took, or that changed, since it was read loses its claim."""
+        try:
+            return await self._take()
+        finally:
+            await self._settled()
+
+    async def _take(self) -> int:
         db = self.runtime.db
         due = await delivery.due_notifications(
             db, self.clock(), self.batch_size * self.prefetch, batch=self.batch_size
@@ -139,6 +153,9 @@ class DeliveryWorker:
     async def deliver_batch(
         self, docs: Sequence[Document], token: str, lease_until: datetime
     ) -> None:
+        """Send a claimed batch once the previous batch's outcomes are written, and leave the
+        last of its own outcomes to commit in a task of their own, awaited before the next
+        batch is sent (or by ``_settled``)."""
         db = self.runtime.db
         keys = [
             recipient_key(d["recipient"]["kind"], d["recipient"]["id"])
@@ -147,6 +164,7 @@ class DeliveryWorker:
         ]
         known = await reachabilities(db, keys)
         overrides = await template_overrides(db)
+        await self._settled()
         batch = _Batch(token=token, lease_until=lease_until, held={str(d["_id"]) for d in docs})
         gate = asyncio.Semaphore(max(1, self.settings.worker_concurrency))
         done = asyncio.Event()
@@ -167,8 +185,28 @@ class DeliveryWorker:
             await asyncio.gather(*(one(doc) for doc in docs))
         finally:
             done.set()
-            await flusher
-            await self._flush(batch, tries=3)
+            self._settling = asyncio.create_task(self._finish(batch, flusher))
+
+    async def _finish(self, batch: _Batch, flusher: asyncio.Task[None]) -> None:
+        await flusher
+        await self._flush(batch, tries=3)
+
+    async def _settled(self) -> None:
+        """Wait until the last batch's outcomes are written, or given up on (their leases run
+        out and they are sent again). A waiter cancelled meanwhile leaves the write going and
+        still pending, for the next waiter."""
+        settling = self._settling
+        if settling is None:
+            return
+        try:
+            await asyncio.shield(settling)
+        except asyncio.CancelledError:
+            if not settling.cancelled():
+                raise  # the waiter was cancelled; the write goes on
+        except Exception:
+            log.exception("writing a batch's outcomes failed")
+        if self._settling is settling:
+            self._settling = None
 
     async def deliver(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
@@ -378,3 +379,85 @@ async def test_fresh_notifications_come_first_in_due_order_and_retries_take_thei
     # Fresh work short of the batch: the due retries fill the rest.
     batch = await delivery.due_notifications(mongo_db, now, 20)
     assert [d["_id"] for d in batch] == [*fresh_ids, "r-once", "r-twice"]
+
+
+async def test_a_batch_is_claimed_while_the_last_one_commits_and_sent_only_after_it(
+    notify: Harness, monkeypatch: Any
+) -> None:
+    """The worker claims and reads the next batch while the previous batch's outcomes commit,
+    and sends it only once they are written: at most one batch is ever sent and not recorded.
+    The notifications are due a day from now, to this worker's clock alone: the app's own
+    worker leaves them be."""
+    from crm_notify.channels import Sender
+    from crm_notify.worker import DeliveryWorker
+
+    h = notify
+    runtime = h.app.state.runtime
+    ahead = timedelta(days=1)
+    run = uuid.uuid4().hex[:10]
+    docs = [
+        notifications.new_notification(
+            {
+                "_id": f"{run}-{n:02d}",
+                "kind": "ad_hoc",
+                "recipient": {"kind": "address", "id": f"overlap-{run}-{n:02d}@example.com"},
+                "source": {"event_id": f"{run}-{n}", "event_type": "AdHocSend"},
+                "variables": {"subject": "Hall booked", "body": "Hall 2 is yours."},
+                "event_id": None,
+                "participant_id": None,
+                "language_hint": "en",
+                "preferred_hint": "email",
+                "channel_hints": [],
+                "address_channel": "email",
+                "calendar": None,
+            },
+            utc_now() + ahead - timedelta(minutes=1),
+        )
+        for n in range(12)
+    ]
+    await notifications.insert_notifications(h.db, docs)
+    steps: list[tuple[str, str]] = []
+    real_claim, real_settle = delivery.claim_batch, delivery.settle
+
+    async def claim_batch(*args: Any, **kwargs: Any) -> Any:
+        claimed = await real_claim(*args, **kwargs)
+        steps.extend(("claimed", str(d["_id"])) for d in claimed)
+        return claimed
+
+    async def settle(runtime: Any, token: str, outcomes: Any) -> Any:
+        await asyncio.sleep(0.3)  # a slow commit: the next batch is claimed meanwhile
+        held = await real_settle(runtime, token, outcomes)
+        steps.extend(("written", nid) for nid, _, _ in outcomes)
+        return held
+
+    class Recording(Sender):
+        async def send(self, channel: Any, message: Any) -> None:
+            steps.append(("sent", message.to.split("@")[0].removeprefix("overlap-")))
+
+    monkeypatch.setattr(delivery, "claim_batch", claim_batch)
+    monkeypatch.setattr(delivery, "settle", settle)
+    worker = DeliveryWorker(
+        runtime, {c: Recording() for c in runtime.settings.configured_channels()},
+        clock=lambda: utc_now() + ahead,
+    )  # fmt: skip
+    worker.batch_size, worker.prefetch = 4, 3
+    try:
+        assert await worker.run_once() == 12
+        # Every outcome is written when run_once returns.
+        ids = [d["_id"] for d in docs]
+        stored = h.db[NOTIFICATIONS].find({"_id": {"$in": ids}})
+        assert sorted([d["status"] async for d in stored]) == ["delivered"] * 12
+        batches = [ids[i : i + 4] for i in range(0, 12, 4)]
+
+        def at(step: str, nid: str) -> int:
+            return steps.index((step, nid))
+
+        assert sorted(nid for step, nid in steps if step == "sent") == ids  # each sent once
+        for before, after in itertools.pairwise(batches):
+            written = max(at("written", nid) for nid in before)
+            # Claimed while the previous batch's outcomes were being written...
+            assert max(at("claimed", nid) for nid in after) < written
+            # ...and sent only after they were.
+            assert min(at("sent", nid) for nid in after) > written
+    finally:
+        await h.db[NOTIFICATIONS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})

@@ -25,10 +25,12 @@ Baseline, measured in the same run before the services start: raw aiokafka produ
 count of records of the same size (acks=all) to a throw-away topic and consuming them back with
 a fresh group. Prints invitations per second and the ratio service ÷ raw; the CPU time each
 process used during the run, read from /proc (each service process, the broker, mongod: per
-invitation, the figure that load on a shared machine changes least), their memory before and
-after, and the store's command counters. `--profile DIR` samples each service process with
-py-spy during the run (`DIR/<service>.txt`, collapsed stacks; `bench/profile_table.py` sums
-them by part).
+invitation, the figure that load on a shared machine changes least), up to the last message at
+the SMTP server and, after an arrow, up to every outcome recorded in campaigns (the whole
+work of an invitation: notify's last outcomes and campaigns' delivered marks come after its
+message); their memory before and after, and the store's command counters. `--profile DIR`
+samples each service process with py-spy during the run (`DIR/<service>.txt`, collapsed
+stacks; `bench/profile_table.py` sums them by part).
 
 Notify's e-mail rate limit is lifted for the run (the default, 50 per second per process, would
 be the limit by itself; docs/decisions/0040). Figures only; never part of pass/fail.
@@ -56,6 +58,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from crm_campaigns.repository import EFFECTIVENESS
 from crm_kit.smtp_sink import sink_server
 from crm_kit.testing import CountingSmtp, OffersPipelining, stack_kafka_options
 from guests import guest
@@ -181,6 +184,21 @@ class Profiler:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.procs = []
+
+
+async def every_outcome_recorded(
+    cdb: Any, event_id: str, count: int, t0: float, timeout_s: float
+) -> float | None:
+    """Seconds from ``t0`` until campaigns has recorded an outcome (delivered or failed) of
+    every invitation of the event, by its effectiveness counters; None past ``timeout_s``. The
+    work an invitation causes goes on after its message reaches the SMTP server: notify's last
+    outcomes, their events, campaigns' delivered marks."""
+    while time.monotonic() - t0 <= timeout_s:
+        counters = await cdb[EFFECTIVENESS].find_one({"_id": event_id}) or {}
+        if int(counters.get("delivered", 0)) + int(counters.get("failed", 0)) >= count:
+            return time.monotonic() - t0
+        await asyncio.sleep(0.1)
+    return None
 
 
 async def store_counters(client: AsyncMongoClient[dict[str, Any]]) -> Counter[str]:
@@ -388,6 +406,12 @@ async def main(args: argparse.Namespace) -> None:
             ended = time.monotonic()
             cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in watched.items()}
             profiler.stop()
+            recorded_s = (
+                None
+                if incomplete
+                else await every_outcome_recorded(cdb, eid, count, t0, args.timeout)
+            )
+            cpu_recorded = {name: cpu_seconds(pid) - cpu0[name] for name, pid in watched.items()}
             load1 = os.getloadavg()
             ops = await store_counters(mongo)
             ops.subtract(ops0)
@@ -439,6 +463,10 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  first message at the SMTP server  {first_s:8.1f} s")
     print(f"  every message at the SMTP server  {smtp_s:8.1f} s  ({rate:8.1f} /s)")
     print(f"  accepted twice                    {twice:8d}")
+    if recorded_s is not None:
+        print(f"  every outcome recorded (campaigns){recorded_s:8.1f} s  (its delivered counter)")
+    elif not incomplete:
+        print("  every outcome recorded (campaigns)  NOT within the timeout")
     print(f"  raw aiokafka produce, same count  {raw_produce:8.1f} s  "
           f"({count / raw_produce:8.0f} /s, {TYPICAL_RECORD} B, acks=all)")  # fmt: skip
     print(f"  raw produce + consume back        {raw_both:8.1f} s  ({raw_rate:8.0f} /s)")
@@ -447,14 +475,16 @@ async def main(args: argparse.Namespace) -> None:
     if rate > 0:
         print(f"  at this rate 100,000 would take   {100_000 / rate:8.0f} s")
     if delivered:
-        print("  CPU during the run (/proc, user + system), per invitation delivered:")
-        services_cpu = sum(cpu[name] for name in pids)
-        cpu["services"] = services_cpu
-        cpu["all four"] = services_cpu + cpu["broker"] + cpu["store"]
+        print("  CPU during the run (/proc, user + system), per invitation delivered; then up to")
+        print("  every outcome recorded (notify's last outcomes, campaigns' delivered marks):")
+        for figures in (cpu, cpu_recorded):
+            figures["services"] = sum(figures[name] for name in pids)
+            figures["all four"] = figures["services"] + figures["broker"] + figures["store"]
         for name in (*pids, "broker", "store", "services", "all four", "bench"):
             note = "  (SMTP server, topic watch: not counted)" if name == "bench" else ""
             ms = cpu[name] * 1000 / delivered
-            print(f"    {name:<12} {cpu[name]:8.1f} s  {ms:6.3f} ms{note}")
+            whole = cpu_recorded[name] * 1000 / delivered
+            print(f"    {name:<12} {cpu[name]:8.1f} s  {ms:6.3f} ms  -> {whole:6.3f} ms{note}")
     print("  resident memory (MB): before the run -> peak sampled -> after")
     for name in pids:
         print(f"    {name:<12} {memory0[name]:6.0f} -> {memory_peak[name]:6.0f} -> "

@@ -25,7 +25,8 @@ from pymongo import UpdateOne
 
 from .conftest import Harness, final_notification, outcome_events, unique
 
-UNKNOWN = 200
+BATCHES_OF_RETRIES = 4
+"""Due retries in front of a fresh notification, in batches of the worker's size."""
 
 
 def unknown_recipient_retry(source_id: str, attempts: int, due_at: Any) -> dict[str, Any]:
@@ -60,16 +61,17 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
     notify: Harness,
 ) -> None:
     h = notify
+    unknown = BATCHES_OF_RETRIES * h.app.state.runtime.settings.worker_batch_size
     run = uuid.uuid4().hex[:10]
     mine = {LOG_KEYS: {"$regex": f"^{source_key(run)}-"}}
     later = utc_now() + timedelta(days=1)
-    docs = [unknown_recipient_retry(f"{run}-{n}", 1, later) for n in range(UNKNOWN)]
+    docs = [unknown_recipient_retry(f"{run}-{n}", 1, later) for n in range(unknown)]
     try:
-        assert await notifications.insert_notifications(h.db, docs) == UNKNOWN
+        assert await notifications.insert_notifications(h.db, docs) == unknown
         # All of them due at once, an hour overdue, just before the fresh one arrives.
         overdue = {"$set": {"next_attempt_at": utc_now() - timedelta(hours=1)}}
         made_due = await h.db["notifications"].update_many(mine, overdue)
-        assert made_due.modified_count == UNKNOWN
+        assert made_due.modified_count == unknown
         address = f"{unique('fresh')}@example.com"
         sent = await h.client.post(
             "/notifications",
@@ -93,7 +95,7 @@ async def test_a_fresh_notification_is_sent_while_many_unknown_recipient_retries
         )
         # Oldest-due-first tried every one of them before the fresh one; the fresh lane takes
         # it in the next batch, while retries are still waiting.
-        assert tried_first < UNKNOWN
+        assert tried_first < unknown
 
         async def one_retried() -> Any:
             return await h.db["notifications"].find_one({**mine, "attempts": 2, "status": "retry"})

@@ -193,21 +193,17 @@ async def test_renewing_leases_extends_only_what_the_batch_still_holds(mongo_db:
     assert stored["taken"]["lease"] == "other"
 
 
-async def test_a_notification_written_straight_to_the_store_is_delivered_once(
-    notify: Harness,
-) -> None:
-    """Nothing but the notification itself makes it due: one written by hand (or by an
-    earlier version) is found by the worker and sent once."""
-    h = notify
-    address = f"{unique('by-hand')}@example.com"
-    source_id = f"{uuid.uuid4().hex}-by-hand"
-    doc = notifications.new_notification(
+def ad_hoc(
+    notification_id: str, address: str, source_id: str, due: Any, subject: str = "Hall booked"
+) -> dict[str, Any]:
+    """An e-mail to an address as notify stores it when asked over HTTP, due at ``due``."""
+    return notifications.new_notification(
         {
-            "_id": str(uuid.uuid4()),
+            "_id": notification_id,
             "kind": "ad_hoc",
             "recipient": {"kind": "address", "id": address},
             "source": {"event_id": source_id, "event_type": "AdHocSend"},
-            "variables": {"subject": "Stored by hand", "body": "Kept in the store."},
+            "variables": {"subject": subject, "body": "Kept in the store."},
             "event_id": None,
             "participant_id": None,
             "language_hint": "en",
@@ -216,8 +212,19 @@ async def test_a_notification_written_straight_to_the_store_is_delivered_once(
             "address_channel": "email",
             "calendar": None,
         },
-        utc_now(),
+        due,
     )
+
+
+async def test_a_notification_written_straight_to_the_store_is_delivered_once(
+    notify: Harness,
+) -> None:
+    """Nothing but the notification itself makes it due: one written by hand (or by an
+    earlier version) is found by the worker and sent once."""
+    h = notify
+    address = f"{unique('by-hand')}@example.com"
+    source_id = f"{uuid.uuid4().hex}-by-hand"
+    doc = ad_hoc(str(uuid.uuid4()), address, source_id, utc_now(), "Stored by hand")
     await h.db[NOTIFICATIONS].insert_one(doc)
 
     notification = await final_notification(h, source_id)
@@ -389,7 +396,8 @@ async def test_a_batch_is_claimed_while_the_last_one_commits_and_sent_only_after
     """The worker claims and reads the next batch while the previous batch's outcomes commit,
     and sends it only once they are written: at most one batch is ever sent and not recorded.
     The notifications are due a day from now, to this worker's clock alone: the app's own
-    worker leaves them be."""
+    worker leaves them be, and this one is given only them as due (what earlier tests left
+    waiting is due to its clock as well)."""
     from crm_notify.channels import Sender
     from crm_notify.worker import DeliveryWorker
 
@@ -397,29 +405,23 @@ async def test_a_batch_is_claimed_while_the_last_one_commits_and_sent_only_after
     runtime = h.app.state.runtime
     ahead = timedelta(days=1)
     run = uuid.uuid4().hex[:10]
+    due = utc_now() + ahead - timedelta(minutes=1)
     docs = [
-        notifications.new_notification(
-            {
-                "_id": f"{run}-{n:02d}",
-                "kind": "ad_hoc",
-                "recipient": {"kind": "address", "id": f"overlap-{run}-{n:02d}@example.com"},
-                "source": {"event_id": f"{run}-{n}", "event_type": "AdHocSend"},
-                "variables": {"subject": "Hall booked", "body": "Hall 2 is yours."},
-                "event_id": None,
-                "participant_id": None,
-                "language_hint": "en",
-                "preferred_hint": "email",
-                "channel_hints": [],
-                "address_channel": "email",
-                "calendar": None,
-            },
-            utc_now() + ahead - timedelta(minutes=1),
-        )
+        ad_hoc(f"{run}-{n:02d}", f"overlap-{run}-{n:02d}@example.com", f"{run}-{n}", due)
         for n in range(12)
     ]
     await notifications.insert_notifications(h.db, docs)
+    ids = [d["_id"] for d in docs]
     steps: list[tuple[str, str]] = []
-    real_claim, real_settle = delivery.claim_batch, delivery.settle
+    real_due, real_claim, real_settle = (
+        delivery.due_notifications, delivery.claim_batch, delivery.settle
+    )  # fmt: skip
+
+    async def due_notifications(db: Any, now: Any, limit: int, *args: Any, **kw: Any) -> Any:
+        if now < utc_now() + ahead / 2:  # the app's own worker
+            return await real_due(db, now, limit, *args, **kw)
+        waiting = {"_id": {"$in": ids}, "status": "pending"}
+        return await db[NOTIFICATIONS].find(waiting).sort("_id").limit(limit).to_list()
 
     async def claim_batch(*args: Any, **kwargs: Any) -> Any:
         claimed = await real_claim(*args, **kwargs)
@@ -436,6 +438,7 @@ async def test_a_batch_is_claimed_while_the_last_one_commits_and_sent_only_after
         async def send(self, channel: Any, message: Any) -> None:
             steps.append(("sent", message.to.split("@")[0].removeprefix("overlap-")))
 
+    monkeypatch.setattr(delivery, "due_notifications", due_notifications)
     monkeypatch.setattr(delivery, "claim_batch", claim_batch)
     monkeypatch.setattr(delivery, "settle", settle)
     worker = DeliveryWorker(
@@ -446,7 +449,6 @@ async def test_a_batch_is_claimed_while_the_last_one_commits_and_sent_only_after
     try:
         assert await worker.run_once() == 12
         # Every outcome is written when run_once returns.
-        ids = [d["_id"] for d in docs]
         stored = h.db[NOTIFICATIONS].find({"_id": {"$in": ids}})
         assert sorted([d["status"] async for d in stored]) == ["delivered"] * 12
         batches = [ids[i : i + 4] for i in range(0, 12, 4)]

@@ -48,11 +48,10 @@ class PublicFormPosts:
                 return_document=ReturnDocument.AFTER,
             )
             current[key] = int((doc or {}).get("posts", 0))
+        key_of = {f"{key}@{start - window}": key for key in limits}
         previous = {
-            str(doc["_id"]).rpartition("@")[0]: int(doc.get("posts", 0))
-            async for doc in self.collection.find(
-                {"_id": {"$in": [f"{key}@{start - window}" for key in limits]}}
-            )
+            key_of[doc["_id"]]: int(doc.get("posts", 0))
+            async for doc in self.collection.find({"_id": {"$in": list(key_of)}})
         }
         waits = [
             wait

@@ -464,4 +464,4 @@ async def test_a_batch_is_claimed_while_the_last_one_commits_and_sent_only_after
             # ...and sent only after they were.
             assert min(at("sent", nid) for nid in after) > written
     finally:
-        await h.db[NOTIFICATIONS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+        await h.db[NOTIFICATIONS].delete_many({"_id": {"$in": ids}})
